@@ -1,0 +1,194 @@
+/*
+ * The generic copy-on-write B+tree. Every tree of cowfs (root tree, fs trees, extent tree) is
+ * one of these; they differ only in their owner id and in what their items mean.
+ *
+ * Shadowing: a node that may be on disk or shared is never changed; the change goes to a fresh
+ * copy and the parent pointers up to the root are rewritten (path copying). A node this
+ * transaction allocated, and that no clone shares, is changed in place in memory.
+ *
+ * Clones (Rodeh, "B-trees, Shadowing, and Clones"): bt_clone() copies only the root and adds one
+ * reference to each of its children. Reference counts live outside the tree (the extent tree,
+ * in tests an in-memory table), reached through struct bt_ops. When a shared node (refs > 1)
+ * is shadowed, its children each gain a reference and the node loses one (lazy refcounting:
+ * the counts are pushed down one level at a time, only where trees diverge). bt_drop() frees
+ * what a tree owns alone and only drops one reference from what it shares.
+ *
+ * Errors are negative errnos. On-disk inconsistency found while reading a node (checksum,
+ * fsid, address, generation, level or structural mismatch) is -EIO and names the block through
+ * the bt_fs error hook; it is never an assert. A transaction that hit an error is marked
+ * (tx->error) and every later update through it returns that error.
+ *
+ * Not thread-safe: callers serialize updates and exclude readers of the same tree while it is
+ * updated (the FUSE layer holds a filesystem-wide rwlock).
+ */
+#ifndef COWFS_BTREE_BTREE_H
+#define COWFS_BTREE_BTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/btree/key.h"
+
+struct bcache;
+struct cblock;
+
+#define BT_MAX_LEVEL 8            /* height limit: leaves are level 0 */
+#define BT_MIN_NODESIZE 4096u
+#define BT_MAX_NODESIZE 65536u
+#define BT_DEFAULT_NODESIZE 16384u
+
+/*
+ * What the tree needs from the space and refcount layer (fs/extent; tests use an in-memory
+ * table). Every function returns 0 or a negative errno.
+ *
+ * block_alloc: a new node-sized block for tree `owner` at `level`, with refcount 1.
+ * block_ref_add / block_ref_drop: one more / one fewer reference to a tree block, on behalf
+ *   of tree `owner`; `parent` is the node that holds (or held) the pointer, 0 for a root.
+ *   block_ref_drop reports the count left; at 0 the block is free (the callee decides when the
+ *   space is reusable: not before the transaction commits if the block was ever committed).
+ * block_refs: the current count of a tree block.
+ * leaf_item_refs (may be NULL): items can reference things outside the tree (a file extent
+ *   item references a data extent). When a shared leaf is shadowed every item gains a
+ *   reference (delta +1); when a tree drop frees a leaf every item loses one (delta -1).
+ */
+struct bt_ops {
+	int (*block_alloc)(void *ctx, uint64_t owner, uint8_t level, uint64_t hint,
+			   uint64_t *bytenr);
+	int (*block_ref_add)(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
+			     uint8_t level);
+	int (*block_ref_drop)(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
+			      uint8_t level, uint64_t *remaining);
+	int (*block_refs)(void *ctx, uint64_t bytenr, uint64_t *refs);
+	int (*leaf_item_refs)(void *ctx, uint64_t owner, const struct bt_key *key,
+			      const void *data, uint32_t len, int delta);
+};
+
+/* What all trees of one filesystem share. */
+struct bt_fs {
+	struct bcache *cache;
+	uint32_t nodesize;
+	uint8_t fsid[16];
+	const struct bt_ops *ops;
+	void *ops_ctx;
+	/* Called with a message naming the block for every on-disk inconsistency (may be NULL). */
+	void (*report)(void *arg, uint64_t bytenr, const char *msg);
+	void *report_arg;
+};
+
+/* The transaction handle passed through every update. */
+struct bt_trans {
+	struct bt_fs *fs;
+	uint64_t transid;   /* generation stamped on every node written in this transaction */
+	int error;          /* first error; once set, every update returns it */
+};
+
+/* One tree: where its root is. The owner layer persists (root, root_gen, level). */
+struct btree {
+	struct bt_fs *fs;
+	uint64_t owner;     /* tree id, stamped in every node this tree allocates */
+	uint64_t root;      /* byte address of the root node */
+	uint64_t root_gen;  /* generation of the root node (checked on read) */
+	uint8_t level;      /* level of the root: 0 when the root is a leaf */
+	uint64_t seq;       /* bumped by every modification: cursors re-search when it moved */
+};
+
+/* Largest item payload a leaf of `nodesize` can hold. */
+uint32_t bt_max_item_size(uint32_t nodesize);
+
+/* Create an empty tree (one empty leaf) owned by `owner`. */
+int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t);
+/* Describe an existing tree (no I/O; the root is verified when first read). */
+void bt_open(struct btree *t, struct bt_fs *fs, uint64_t owner, uint64_t root,
+	     uint64_t root_gen, uint8_t level);
+
+/*
+ * Exact lookup. Copies up to `bufsize` bytes of the item into `buf` (buf may be NULL) and sets
+ * *len to the item's full size. Returns 0, -ENOENT, or -EIO.
+ */
+int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t bufsize,
+	      uint32_t *len);
+
+/* Insert a new item. -EEXIST if the key is present, -EOVERFLOW if len > bt_max_item_size. */
+int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, const void *data,
+	      uint32_t len);
+/* Delete an item. -ENOENT if absent. */
+int bt_delete(struct bt_trans *tx, struct btree *t, const struct bt_key *key);
+/* Overwrite an item's payload in place; `len` must equal its size (else -EINVAL). */
+int bt_update(struct bt_trans *tx, struct btree *t, const struct bt_key *key, const void *data,
+	      uint32_t len);
+/* Grow (zero-filling the new tail) or shrink (cutting the tail) an item to `newlen`. */
+int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, uint32_t newlen);
+
+/*
+ * Clone `src` into a new tree owned by `owner`, sharing every node but the root (O(1) in the
+ * size of the tree: one node copied, one reference added per child of the root).
+ */
+int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btree *dst);
+/* Drop a tree: free the nodes it owns alone, drop one reference from those it shares. */
+int bt_drop(struct bt_trans *tx, struct btree *t);
+
+/*
+ * Seal every dirty node (write its checksum) and write them all back (one batch).
+ * The caller flushes the device and then writes its superblock. Clears the "writable" state
+ * of every node written: the next transaction shadows them.
+ */
+int bt_writeback(struct bt_fs *fs);
+
+/*
+ * Cursor: ordered iteration forward and backward. A cursor survives modifications of its tree
+ * through the same handle: it remembers its key and re-searches when the tree changed.
+ * The item pointers it hands out are valid until the cursor moves or the tree changes.
+ */
+struct bt_path {
+	struct cblock *nodes[BT_MAX_LEVEL];
+	int slots[BT_MAX_LEVEL];
+	int height;    /* number of levels held: root level + 1 */
+};
+
+struct bt_cursor {
+	struct btree *t;
+	struct bt_path path;
+	struct bt_key key;   /* key of the current item */
+	uint64_t seq;        /* t->seq when the path was taken */
+	bool valid;
+};
+
+void bt_cursor_init(struct bt_cursor *c, struct btree *t);
+/*
+ * Position at the first item with key >= `key` (BT_SEEK_GE) or the last item with key <= `key`
+ * (BT_SEEK_LE). Returns 0, -ENOENT when there is none, or -EIO.
+ */
+enum { BT_SEEK_GE, BT_SEEK_LE };
+int bt_cursor_seek(struct bt_cursor *c, const struct bt_key *key, int mode);
+/* Step to the next / previous item. 0, -ENOENT at the end, or -EIO. */
+int bt_cursor_next(struct bt_cursor *c);
+int bt_cursor_prev(struct bt_cursor *c);
+/* The current item (cursor must be valid). */
+void bt_cursor_item(struct bt_cursor *c, struct bt_key *key, const void **data, uint32_t *len);
+/* Release the nodes the cursor holds. The cursor can seek again afterwards. */
+void bt_cursor_release(struct bt_cursor *c);
+
+/*
+ * Visit every node reachable from the root, parents before children. `fn` gets the node's
+ * address, level, item count and parent (0 for the root); returning 1 skips its children,
+ * a negative errno stops the walk and is returned.
+ */
+typedef int (*bt_visit_fn)(void *arg, uint64_t bytenr, uint8_t level, uint32_t nritems,
+			   uint64_t parent);
+int bt_visit(struct btree *t, bt_visit_fn fn, void *arg);
+
+/*
+ * Check every structural invariant of the tree (key order within and across nodes, parent key
+ * equals child's first key, levels, generations, fill). Every violation is reported through
+ * fs->report; returns 0 if none, -EUCLEAN if some, -EIO if a node could not be read.
+ */
+int bt_check(struct btree *t);
+
+/* Node counts, for tests and benchmarks. */
+struct bt_stats {
+	uint64_t nodes, leaves, items, height;
+};
+int bt_stats(struct btree *t, struct bt_stats *st);
+
+#endif

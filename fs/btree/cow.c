@@ -1,0 +1,348 @@
+/*
+ * Shadowing, clones and drops: everything that touches reference counts.
+ *
+ * Reference counting rules (Rodeh's lazy scheme, as btrfs uses it):
+ *
+ *  - Every tree block has a count equal to the number of pointers to it from live nodes, plus
+ *    one for the tree's root pointer when it is a root. A freshly allocated node has count 1.
+ *  - A node is writable in place only if this transaction allocated it and no clone can share
+ *    it (BT_CB_WRITABLE). Anything else is shadowed before it changes: a copy is allocated and
+ *    the pointer to the old node is redirected to the copy.
+ *  - Shadowing a node with count 1: the copy takes over its children as they are (their counts
+ *    do not change) and the old node is freed.
+ *  - Shadowing a shared node (count > 1): the copy and the old node now both point at every
+ *    child, so each child gains a reference (for a leaf, each item gains a reference to what it
+ *    points at, through leaf_item_refs); the old node loses the one reference this tree held.
+ *    That pushes sharing down one level, only along the path being changed.
+ *  - Cloning copies the root and adds a reference to each child of the root. Every node this
+ *    transaction wrote may now be shared, so the writable mark is cleared on all of them.
+ *  - Dropping a tree walks down from its root: a node with count > 1 just loses one reference
+ *    (someone else still needs all of it); a node with count 1 is the tree's alone, so its
+ *    children are dropped the same way and then it is freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs/btree/internal.h"
+
+void bt_report(const struct bt_fs *fs, uint64_t bytenr, const char *msg)
+{
+	if (fs->report)
+		fs->report(fs->report_arg, bytenr, msg);
+}
+
+uint32_t bt_max_item_size(uint32_t nodesize)
+{
+	return nodesize - BT_HDR - BT_ITEM;
+}
+
+int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
+		 struct cblock **out)
+{
+	struct cblock *b;
+	const char *msg = NULL;
+	int ret = bcache_get(fs->cache, bytenr, fs->nodesize, &b);
+
+	if (ret < 0) {
+		bt_report(fs, bytenr, "node could not be read");
+		return ret;
+	}
+	if (!(b->flags & BT_CB_VERIFIED)) {
+		msg = node_verify(fs, b, bytenr, level, gen);
+		if (!msg)
+			bcache_set_flags(fs->cache, b, BT_CB_VERIFIED | BT_CB_NODE);
+	} else if (node_level(b) != level || (gen && node_gen(b) != gen)) {
+		msg = "cached node differs from its parent's pointer";
+	}
+	if (msg) {
+		bt_report(fs, bytenr, msg);
+		bcache_put(fs->cache, b);
+		bcache_forget(fs->cache, bytenr);
+		return -EIO;
+	}
+	*out = b;
+	return 0;
+}
+
+int bt_read_root(struct btree *t, struct cblock **out)
+{
+	if (t->level >= BT_MAX_LEVEL || t->root == 0) {
+		bt_report(t->fs, t->root, "tree root pointer is invalid");
+		return -EIO;
+	}
+	return bt_read_node(t->fs, t->root, t->level, t->root_gen, out);
+}
+
+int bt_read_child(struct bt_fs *fs, struct cblock *parent, uint32_t slot, struct cblock **out)
+{
+	return bt_read_node(fs, node_blockptr(parent, slot), node_level(parent) - 1,
+			    node_ptr_gen(parent, slot), out);
+}
+
+int bt_alloc_node(struct bt_trans *tx, struct btree *t, uint8_t level, uint64_t hint,
+		  struct cblock **out)
+{
+	struct bt_fs *fs = tx->fs;
+	uint64_t bytenr, left;
+	struct cblock *b;
+	int ret = fs->ops->block_alloc(fs->ops_ctx, t->owner, level, hint, &bytenr);
+
+	if (ret < 0)
+		return tx_fail(tx, ret);
+	ret = bcache_get_new(fs->cache, bytenr, fs->nodesize, &b);
+	if (ret < 0) {
+		fs->ops->block_ref_drop(fs->ops_ctx, bytenr, t->owner, 0, level, &left);
+		return tx_fail(tx, ret);
+	}
+	node_init(b, fs, bytenr, tx->transid, t->owner, level);
+	bcache_set_flags(fs->cache, b, BT_CB_NODE | BT_CB_VERIFIED | BT_CB_WRITABLE);
+	*out = b;
+	return 0;
+}
+
+static int drop_ref(struct bt_trans *tx, struct btree *t, uint64_t bytenr, uint64_t parent,
+		    uint8_t level, uint64_t *left)
+{
+	struct bt_fs *fs = tx->fs;
+	int ret = fs->ops->block_ref_drop(fs->ops_ctx, bytenr, t->owner, parent, level, left);
+
+	if (ret < 0)
+		return tx_fail(tx, ret);
+	if (*left == 0)
+		bcache_forget(fs->cache, bytenr);
+	return 0;
+}
+
+int bt_free_node(struct bt_trans *tx, struct btree *t, struct cblock *b, uint64_t parent)
+{
+	uint64_t left;
+	int ret = drop_ref(tx, t, b->addr, parent, node_level(b), &left);
+
+	if (ret < 0)
+		return ret;
+	if (left) {
+		bt_report(tx->fs, b->addr, "node freed by its only owner is still referenced");
+		return tx_fail(tx, -EUCLEAN);
+	}
+	return 0;
+}
+
+/* Every child of `b` (or every item's target, for a leaf) gains one reference from `b`. */
+static int add_child_refs(struct bt_trans *tx, struct btree *t, struct cblock *b)
+{
+	struct bt_fs *fs = tx->fs;
+	uint32_t n = node_nritems(b);
+	uint8_t level = node_level(b);
+	int ret = 0;
+
+	if (level) {
+		for (uint32_t i = 0; i < n && !ret; i++)
+			ret = fs->ops->block_ref_add(fs->ops_ctx, node_blockptr(b, i), t->owner,
+						     b->addr, level - 1);
+	} else if (fs->ops->leaf_item_refs) {
+		for (uint32_t i = 0; i < n && !ret; i++) {
+			struct bt_key k;
+			leaf_item_key(b, i, &k);
+			ret = fs->ops->leaf_item_refs(fs->ops_ctx, t->owner, &k, leaf_item_data(b, i),
+						      leaf_item_size(b, i), +1);
+		}
+	}
+	return tx_fail(tx, ret);
+}
+
+/* A copy of `b` with a fresh header: the caller decides what happens to the references. */
+static int copy_node(struct bt_trans *tx, struct btree *t, struct cblock *b, struct cblock **out)
+{
+	struct cblock *nb;
+	int ret = bt_alloc_node(tx, t, node_level(b), b->addr, &nb);
+
+	if (ret < 0)
+		return ret;
+	memcpy((char *)nb->data + BT_HDR, (char *)b->data + BT_HDR, tx->fs->nodesize - BT_HDR);
+	node_set_nritems(nb, node_nritems(b));
+	*out = nb;
+	return 0;
+}
+
+int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t pslot,
+	   struct cblock *b, struct cblock **out)
+{
+	struct bt_fs *fs = tx->fs;
+	uint64_t refs, left;
+	struct cblock *nb;
+	int ret;
+
+	if (b->flags & BT_CB_WRITABLE) {
+		*out = b;
+		return 0;
+	}
+	ret = fs->ops->block_refs(fs->ops_ctx, b->addr, &refs);
+	if (ret == 0 && refs == 0)
+		ret = -EUCLEAN;
+	if (ret < 0) {
+		bt_report(fs, b->addr, "no reference count for a live node");
+		goto fail;
+	}
+	ret = copy_node(tx, t, b, &nb);
+	if (ret < 0)
+		goto fail;
+	if (refs > 1) {
+		ret = add_child_refs(tx, t, nb);
+		if (ret == 0)
+			ret = drop_ref(tx, t, b->addr, parent ? parent->addr : 0, node_level(b), &left);
+	} else {
+		ret = bt_free_node(tx, t, b, parent ? parent->addr : 0);
+	}
+	if (ret < 0) {
+		bcache_put(fs->cache, nb);
+		goto fail;
+	}
+	if (parent) {
+		node_set_ptr(parent, pslot, nb->addr, tx->transid);
+	} else {
+		t->root = nb->addr;
+		t->root_gen = tx->transid;
+	}
+	bcache_put(fs->cache, b);
+	*out = nb;
+	return 0;
+fail:
+	bcache_put(fs->cache, b);
+	return tx_fail(tx, ret);
+}
+
+int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t)
+{
+	struct cblock *b;
+	int ret;
+
+	if (tx->error)
+		return tx->error;
+	bt_open(t, tx->fs, owner, 0, 0, 0);
+	ret = bt_alloc_node(tx, t, 0, 0, &b);
+	if (ret < 0)
+		return ret;
+	t->root = b->addr;
+	t->root_gen = tx->transid;
+	bcache_put(tx->fs->cache, b);
+	return 0;
+}
+
+void bt_open(struct btree *t, struct bt_fs *fs, uint64_t owner, uint64_t root,
+	     uint64_t root_gen, uint8_t level)
+{
+	t->fs = fs;
+	t->owner = owner;
+	t->root = root;
+	t->root_gen = root_gen;
+	t->level = level;
+	t->seq = 0;
+}
+
+int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btree *dst)
+{
+	struct bt_fs *fs = tx->fs;
+	struct cblock *root, *nr;
+	int ret;
+
+	if (tx->error)
+		return tx->error;
+	ret = bt_read_root(src, &root);
+	if (ret < 0)
+		return tx_fail(tx, ret);
+	bt_open(dst, fs, owner, 0, 0, src->level);
+	ret = copy_node(tx, dst, root, &nr);
+	bcache_put(fs->cache, root);
+	if (ret < 0)
+		return ret;
+	ret = add_child_refs(tx, dst, nr);
+	if (ret < 0) {
+		bcache_put(fs->cache, nr);
+		return ret;
+	}
+	/* Nodes written earlier in this transaction may now be reachable from both trees. */
+	bcache_clear_flags_dirty(fs->cache, BT_CB_WRITABLE);
+	bcache_set_flags(fs->cache, nr, BT_CB_WRITABLE);
+	dst->root = nr->addr;
+	dst->root_gen = tx->transid;
+	src->seq++;
+	bcache_put(fs->cache, nr);
+	return 0;
+}
+
+static int drop_leaf_items(struct bt_trans *tx, struct btree *t, struct cblock *b)
+{
+	const struct bt_ops *ops = tx->fs->ops;
+	int ret = 0;
+
+	if (!ops->leaf_item_refs)
+		return 0;
+	for (uint32_t i = 0; i < node_nritems(b) && !ret; i++) {
+		struct bt_key k;
+		leaf_item_key(b, i, &k);
+		ret = ops->leaf_item_refs(tx->fs->ops_ctx, t->owner, &k, leaf_item_data(b, i),
+					  leaf_item_size(b, i), -1);
+	}
+	return tx_fail(tx, ret);
+}
+
+static int drop_subtree(struct bt_trans *tx, struct btree *t, uint64_t bytenr, uint8_t level,
+			uint64_t gen, uint64_t parent)
+{
+	struct bt_fs *fs = tx->fs;
+	struct cblock *b;
+	uint64_t refs, left;
+	int ret = fs->ops->block_refs(fs->ops_ctx, bytenr, &refs);
+
+	if (ret < 0 || refs == 0) {
+		bt_report(fs, bytenr, "no reference count for a live node");
+		return tx_fail(tx, ret < 0 ? ret : -EUCLEAN);
+	}
+	if (refs > 1)
+		return drop_ref(tx, t, bytenr, parent, level, &left);
+	ret = bt_read_node(fs, bytenr, level, gen, &b);
+	if (ret < 0)
+		return tx_fail(tx, ret);
+	if (level == 0) {
+		ret = drop_leaf_items(tx, t, b);
+	} else {
+		for (uint32_t i = 0; i < node_nritems(b) && !ret; i++)
+			ret = drop_subtree(tx, t, node_blockptr(b, i), level - 1,
+					   node_ptr_gen(b, i), bytenr);
+	}
+	if (ret == 0)
+		ret = bt_free_node(tx, t, b, parent);
+	bcache_put(fs->cache, b);
+	return ret;
+}
+
+int bt_drop(struct bt_trans *tx, struct btree *t)
+{
+	int ret;
+
+	if (tx->error)
+		return tx->error;
+	if (t->level >= BT_MAX_LEVEL || t->root == 0) {
+		bt_report(t->fs, t->root, "tree root pointer is invalid");
+		return tx_fail(tx, -EIO);
+	}
+	ret = drop_subtree(tx, t, t->root, t->level, t->root_gen, 0);
+	if (ret == 0) {
+		t->root = 0;
+		t->root_gen = 0;
+		t->level = 0;
+		t->seq++;
+	}
+	return ret;
+}
+
+static void seal_node(void *arg, struct cblock *b)
+{
+	if (b->flags & BT_CB_NODE)
+		node_seal(arg, b);
+}
+
+int bt_writeback(struct bt_fs *fs)
+{
+	return bcache_writeback(fs->cache, seal_node, fs, BT_CB_WRITABLE);
+}

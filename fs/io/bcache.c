@@ -1,0 +1,618 @@
+/*
+ * bcache: block cache over a blockdev. See bcache.h for the contract.
+ *
+ * Every cached entry is in the hash table (keyed by address) until it is forgotten, evicted
+ * or fails to load. Besides, an entry sits on at most one list:
+ *   - the dirty list, while dirty (referenced or not): writeback enumerates it;
+ *   - the LRU list, while clean, unreferenced and loaded: eviction takes from its tail;
+ *   - none, while clean and referenced, loading, or unhashed (forgotten, failed).
+ * An unhashed entry lives on only until its last reference is put.
+ *
+ * One mutex guards all of it. A miss inserts a "loading" entry and reads outside the lock;
+ * other getters of that address take a reference and wait on the condvar, then share the
+ * result: the block, or the read's error.
+ */
+#include "fs/io/bcache.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/io/blockdev.h"
+#include "fs/lib/compiler.h"
+
+#define CB_CACHE_MASK    0xffffu
+#define HASH_MIN_BUCKETS 1024u
+
+enum centry_state { CE_LOADING, CE_READY, CE_FAILED };
+enum centry_list { CL_NONE, CL_LRU, CL_DIRTY };
+
+struct link {
+	struct link *prev, *next;
+};
+
+struct centry {
+	struct cblock b;          /* what callers see */
+	struct centry *hnext;     /* hash chain */
+	struct link link;         /* LRU or dirty list, per `list` */
+	uint32_t refs;
+	uint8_t state;            /* enum centry_state */
+	uint8_t list;             /* enum centry_list */
+	bool hashed;
+	int err;                  /* the read's error, when CE_FAILED */
+};
+
+struct bcache {
+	struct blockdev *bd;
+	pthread_mutex_t lock;
+	pthread_cond_t loaded;        /* some entry left CE_LOADING */
+	pthread_mutex_t wb_lock;      /* one writeback at a time: two would write the same blocks */
+	struct centry **buckets;
+	size_t nbuckets;              /* power of two */
+	size_t nhashed;
+	struct link lru;              /* head = most recently used */
+	struct link dirty;
+	size_t ndirty;
+	struct bcache_stats st;       /* bytes, dirty_bytes and blocks are live totals */
+};
+
+/* ---- lists ------------------------------------------------------------------------------ */
+
+static void link_init(struct link *head)
+{
+	head->prev = head->next = head;
+}
+
+static void link_add(struct link *head, struct link *l)
+{
+	l->prev = head;
+	l->next = head->next;
+	head->next->prev = l;
+	head->next = l;
+}
+
+static void link_del(struct link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->prev = l->next = l;
+}
+
+static bool link_empty(const struct link *head)
+{
+	return head->next == head;
+}
+
+static struct centry *link_entry(struct link *l)
+{
+	return container_of(l, struct centry, link);
+}
+
+static struct centry *cb_entry(struct cblock *b)
+{
+	return container_of(b, struct centry, b);
+}
+
+static void list_put(struct bcache *c, struct centry *e, enum centry_list which)
+{
+	assert(e->list == CL_NONE);
+	e->list = (uint8_t)which;
+	if (which == CL_LRU) {
+		link_add(&c->lru, &e->link);
+		return;
+	}
+	link_add(&c->dirty, &e->link);
+	c->ndirty++;
+	c->st.dirty_bytes += e->b.len;
+}
+
+static void list_take(struct bcache *c, struct centry *e)
+{
+	if (e->list == CL_NONE)
+		return;
+	link_del(&e->link);
+	if (e->list == CL_DIRTY) {
+		c->ndirty--;
+		c->st.dirty_bytes -= e->b.len;
+	}
+	e->list = CL_NONE;
+}
+
+/* ---- hash table ------------------------------------------------------------------------- */
+
+/* Addresses are block-aligned: their low bits are zero, so they must be mixed (splitmix64). */
+static size_t hash_addr(const struct bcache *c, uint64_t addr)
+{
+	addr ^= addr >> 30;
+	addr *= 0xbf58476d1ce4e5b9ull;
+	addr ^= addr >> 27;
+	addr *= 0x94d049bb133111ebull;
+	addr ^= addr >> 31;
+	return (size_t)addr & (c->nbuckets - 1);
+}
+
+static struct centry *hash_find(const struct bcache *c, uint64_t addr)
+{
+	struct centry *e = c->buckets[hash_addr(c, addr)];
+
+	while (e && e->b.addr != addr)
+		e = e->hnext;
+	return e;
+}
+
+static void hash_link(struct bcache *c, struct centry *e)
+{
+	size_t i = hash_addr(c, e->b.addr);
+
+	e->hnext = c->buckets[i];
+	c->buckets[i] = e;
+}
+
+/* Doubling is best effort: without memory the chains just get longer. */
+static void hash_grow(struct bcache *c)
+{
+	struct centry **old = c->buckets;
+	size_t oldn = c->nbuckets;
+	struct centry **nb = calloc(oldn * 2, sizeof(*nb));
+
+	if (!nb)
+		return;
+	c->buckets = nb;
+	c->nbuckets = oldn * 2;
+	for (size_t i = 0; i < oldn; i++) {
+		while (old[i]) {
+			struct centry *e = old[i];
+
+			old[i] = e->hnext;
+			hash_link(c, e);
+		}
+	}
+	free(old);
+}
+
+static void hash_insert(struct bcache *c, struct centry *e)
+{
+	assert(!e->hashed);
+	if (c->nhashed >= c->nbuckets)
+		hash_grow(c);
+	hash_link(c, e);
+	e->hashed = true;
+	c->nhashed++;
+}
+
+static void hash_remove(struct bcache *c, struct centry *e)
+{
+	struct centry **pp = &c->buckets[hash_addr(c, e->b.addr)];
+
+	assert(e->hashed);
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	e->hnext = NULL;
+	e->hashed = false;
+	c->nhashed--;
+}
+
+/* ---- entries ---------------------------------------------------------------------------- */
+
+static struct centry *entry_alloc(uint64_t addr, uint32_t len)
+{
+	struct centry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	if (posix_memalign(&e->b.data, BDEV_ALIGN, len ? len : 1)) {
+		free(e);
+		return NULL;
+	}
+	e->b.addr = addr;
+	e->b.len = len;
+	e->link.prev = e->link.next = &e->link;
+	return e;
+}
+
+static void entry_free(struct bcache *c, struct centry *e)
+{
+	assert(e->refs == 0 && !e->hashed && e->list == CL_NONE);
+	c->st.bytes -= e->b.len;
+	c->st.blocks--;
+	free(e->b.data);
+	free(e);
+}
+
+static void account_new(struct bcache *c, struct centry *e)
+{
+	c->st.bytes += e->b.len;
+	c->st.blocks++;
+}
+
+/* Take an entry out of the cache; it is freed now, or by whoever holds the last reference. */
+static void entry_detach(struct bcache *c, struct centry *e)
+{
+	if (e->hashed)
+		hash_remove(c, e);
+	list_take(c, e);
+	if (e->refs == 0)
+		entry_free(c, e);
+}
+
+static void shrink(struct bcache *c)
+{
+	while (c->st.bytes > c->st.max_bytes && !link_empty(&c->lru)) {
+		entry_detach(c, link_entry(c->lru.prev));
+		c->st.evictions++;
+	}
+}
+
+static void entry_unref(struct bcache *c, struct centry *e)
+{
+	assert(e->refs > 0);
+	if (--e->refs > 0)
+		return;
+	if (!e->hashed) {
+		entry_free(c, e);
+		return;
+	}
+	if (e->list == CL_NONE && !(e->b.flags & CB_DIRTY)) {
+		list_put(c, e, CL_LRU);
+		shrink(c);
+	}
+}
+
+/* ---- create / destroy ------------------------------------------------------------------- */
+
+int bcache_create(struct blockdev *bd, size_t max_bytes, struct bcache **out)
+{
+	struct bcache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->nbuckets = HASH_MIN_BUCKETS;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->bd = bd;
+	c->st.max_bytes = max_bytes ? max_bytes : BCACHE_DEFAULT_BYTES;
+	link_init(&c->lru);
+	link_init(&c->dirty);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wb_lock, NULL);
+	pthread_cond_init(&c->loaded, NULL);
+	*out = c;
+	return 0;
+}
+
+void bcache_destroy(struct bcache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nbuckets; i++)
+		while (c->buckets[i])
+			entry_detach(c, c->buckets[i]);
+	/* A block still referenced (forgotten or not) would be leaked here: a caller bug. */
+	assert(c->st.blocks == 0);
+	free(c->buckets);
+	pthread_cond_destroy(&c->loaded);
+	pthread_mutex_destroy(&c->wb_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+struct blockdev *bcache_device(struct bcache *c)
+{
+	return c->bd;
+}
+
+/* ---- get / put -------------------------------------------------------------------------- */
+
+/* A hit: pin the entry, waiting out a concurrent load of it. Returns 0 or the load's error. */
+static int take_cached(struct bcache *c, struct centry *e, uint32_t len)
+{
+	int err;
+
+	assert(e->b.len == len);
+	(void)len;
+	c->st.hits++;
+	if (e->list == CL_LRU)
+		list_take(c, e);
+	e->refs++;
+	while (e->state == CE_LOADING)
+		pthread_cond_wait(&c->loaded, &c->lock);
+	err = e->err;
+	if (err)
+		entry_unref(c, e);
+	return err;
+}
+
+/* Called with the lock held; returns with it held. */
+static int load(struct bcache *c, struct centry *e)
+{
+	int rc;
+
+	pthread_mutex_unlock(&c->lock);
+	rc = bdev_read(c->bd, e->b.addr, e->b.data, e->b.len);
+	pthread_mutex_lock(&c->lock);
+	e->state = rc ? CE_FAILED : CE_READY;
+	e->err = rc;
+	pthread_cond_broadcast(&c->loaded);
+	if (rc) {
+		/* Never cache a failed read: the next get tries the device again. */
+		entry_detach(c, e);
+		entry_unref(c, e);
+	}
+	return rc;
+}
+
+int bcache_get(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out)
+{
+	struct centry *e;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	e = hash_find(c, addr);
+	if (likely(e != NULL)) {
+		rc = take_cached(c, e, len);
+		pthread_mutex_unlock(&c->lock);
+		if (rc == 0)
+			*out = &e->b;
+		return rc;
+	}
+	c->st.misses++;
+	e = entry_alloc(addr, len);
+	if (!e) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
+	}
+	e->refs = 1;
+	e->state = CE_LOADING;
+	account_new(c, e);
+	hash_insert(c, e);
+	shrink(c);
+	rc = load(c, e);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		*out = &e->b;
+	return rc;
+}
+
+int bcache_get_new(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out)
+{
+	struct centry *e = entry_alloc(addr, len);
+	struct centry *old;
+
+	if (!e)
+		return -ENOMEM;
+	memset(e->b.data, 0, len);
+	e->refs = 1;
+	e->state = CE_READY;
+	e->b.flags = CB_DIRTY;
+	pthread_mutex_lock(&c->lock);
+	old = hash_find(c, addr);
+	if (old) {
+		assert(old->refs == 0);
+		entry_detach(c, old);
+	}
+	account_new(c, e);
+	hash_insert(c, e);
+	list_put(c, e, CL_DIRTY);
+	shrink(c);
+	pthread_mutex_unlock(&c->lock);
+	*out = &e->b;
+	return 0;
+}
+
+void bcache_ref(struct bcache *c, struct cblock *b)
+{
+	struct centry *e = cb_entry(b);
+
+	pthread_mutex_lock(&c->lock);
+	assert(e->refs > 0);
+	e->refs++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bcache_put(struct bcache *c, struct cblock *b)
+{
+	pthread_mutex_lock(&c->lock);
+	entry_unref(c, cb_entry(b));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- flags ------------------------------------------------------------------------------ */
+
+/* A forgotten block may still be dirtied by its holder, but it is never written back. */
+void bcache_mark_dirty(struct bcache *c, struct cblock *b)
+{
+	struct centry *e = cb_entry(b);
+
+	pthread_mutex_lock(&c->lock);
+	assert(e->refs > 0);
+	if (!(b->flags & CB_DIRTY)) {
+		b->flags |= CB_DIRTY;
+		if (e->hashed)
+			list_put(c, e, CL_DIRTY);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bcache_set_flags(struct bcache *c, struct cblock *b, uint32_t flags)
+{
+	assert(!(flags & CB_CACHE_MASK));
+	pthread_mutex_lock(&c->lock);
+	b->flags |= flags;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bcache_clear_flags(struct bcache *c, struct cblock *b, uint32_t flags)
+{
+	assert(!(flags & CB_CACHE_MASK));
+	pthread_mutex_lock(&c->lock);
+	b->flags &= ~flags;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bcache_clear_flags_dirty(struct bcache *c, uint32_t flags)
+{
+	assert(!(flags & CB_CACHE_MASK));
+	pthread_mutex_lock(&c->lock);
+	for (struct link *l = c->dirty.next; l != &c->dirty; l = l->next)
+		link_entry(l)->b.flags &= ~flags;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- forget / drop ---------------------------------------------------------------------- */
+
+void bcache_forget(struct bcache *c, uint64_t addr)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = hash_find(c, addr);
+	if (e)
+		entry_detach(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bcache_drop_clean(struct bcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!link_empty(&c->lru))
+		entry_detach(c, link_entry(c->lru.next));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- writeback -------------------------------------------------------------------------- */
+
+/* The dirty set, pinned so that a concurrent forget cannot free a block being written. */
+static int collect_dirty(struct bcache *c, struct centry ***out, size_t *n)
+{
+	struct centry **v;
+	size_t i = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->ndirty == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	v = malloc(c->ndirty * sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
+	}
+	for (struct link *l = c->dirty.next; l != &c->dirty; l = l->next) {
+		v[i] = link_entry(l);
+		v[i++]->refs++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	*out = v;
+	*n = i;
+	return 0;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uint64_t x = (*(struct centry *const *)a)->b.addr;
+	uint64_t y = (*(struct centry *const *)b)->b.addr;
+
+	return (x > y) - (x < y);
+}
+
+static void fill_ios(struct centry **v, size_t n, struct bdev_io *ios)
+{
+	for (size_t i = 0; i < n; i++)
+		ios[i] = (struct bdev_io){ .off = v[i]->b.addr, .buf = v[i]->b.data,
+					   .len = v[i]->b.len };
+}
+
+/* A block forgotten while it was being written stays out: its state no longer matters. */
+static void mark_written(struct bcache *c, struct centry *e, uint32_t clear_flags)
+{
+	if (!e->hashed || e->list != CL_DIRTY)
+		return;
+	list_take(c, e);
+	e->b.flags &= ~(CB_DIRTY | clear_flags);
+}
+
+static void finish_writeback(struct bcache *c, struct centry **v, const struct bdev_io *ios,
+			     size_t n, uint32_t clear_flags)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (ios[i].res == 0)
+			mark_written(c, v[i], clear_flags);
+		entry_unref(c, v[i]);
+	}
+	shrink(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void unpin_all(struct bcache *c, struct centry **v, size_t n)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		entry_unref(c, v[i]);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int write_sorted(struct bcache *c, struct centry **v, size_t n,
+			void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags)
+{
+	struct bdev_io *ios = malloc(n * sizeof(*ios));
+	int rc;
+
+	if (!ios) {
+		unpin_all(c, v, n);
+		return -ENOMEM;
+	}
+	qsort(v, n, sizeof(*v), cmp_addr);
+	if (seal)
+		for (size_t i = 0; i < n; i++)
+			seal(arg, &v[i]->b);
+	fill_ios(v, n, ios);
+	rc = bdev_write_batch(c->bd, ios, n);
+	finish_writeback(c, v, ios, n, clear_flags);
+	free(ios);
+	return rc;
+}
+
+int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
+		     uint32_t clear_flags)
+{
+	struct centry **v;
+	size_t n;
+	int rc;
+
+	assert(!(clear_flags & CB_CACHE_MASK));
+	pthread_mutex_lock(&c->wb_lock);
+	rc = collect_dirty(c, &v, &n);
+	if (rc == 0 && n > 0)
+		rc = write_sorted(c, v, n, seal, arg, clear_flags);
+	free(v);
+	pthread_mutex_unlock(&c->wb_lock);
+	return rc;
+}
+
+/* ---- stats ------------------------------------------------------------------------------ */
+
+void bcache_get_stats(struct bcache *c, struct bcache_stats *st)
+{
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+}
+
+size_t bcache_dirty_bytes(struct bcache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->st.dirty_bytes;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}

@@ -1,0 +1,102 @@
+/*
+ * bcache: a block cache over a blockdev, bounded in memory.
+ *
+ * Blocks are identified by their byte address on the device and have a fixed length per
+ * block (tree nodes are node-sized; callers never ask for the same address with two lengths).
+ * A block handed out by bcache_get()/bcache_get_new() is referenced: it stays in memory, at
+ * the same address, until bcache_put(). Unreferenced clean blocks sit on an LRU list and are
+ * evicted when the cache holds more than its byte bound. Dirty blocks are never evicted: the
+ * upper layer watches bcache_dirty_bytes() and commits (writes them back) to stay in bounds.
+ *
+ * Freed blocks: bcache_forget() drops a block from the cache even if dirty (its content is
+ * garbage now: writing it would be wasted I/O). If it is still referenced, it is unhashed at
+ * once (a later get of that address is a new entry) and its memory goes at the last put.
+ *
+ * Flags: the low 16 bits belong to the cache (CB_DIRTY); bits from CB_USER0 up belong to the
+ * layer that owns the block (e.g. the B+tree's "verified" and "writable" bits). Change flags
+ * only with bcache_set_flags()/bcache_clear_flags(), which take the cache lock.
+ *
+ * Thread safety: all functions are thread-safe. Two threads getting the same missing block
+ * read it once (the second waits for the first). The *content* of a block is the owner's
+ * business: the cache does not lock it.
+ */
+#ifndef COWFS_IO_BCACHE_H
+#define COWFS_IO_BCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct blockdev;
+struct bcache;
+
+#define CB_DIRTY 0x0001u
+#define CB_USER0 0x10000u
+
+struct cblock {
+	uint64_t addr;   /* byte address on the device */
+	uint32_t len;    /* bytes */
+	uint32_t flags;  /* CB_* */
+	void *data;      /* len bytes, aligned to BDEV_ALIGN (usable with O_DIRECT) */
+};
+
+/* Default memory bound: 256 MiB. */
+#define BCACHE_DEFAULT_BYTES (256u << 20)
+
+int bcache_create(struct blockdev *bd, size_t max_bytes, struct bcache **out);
+/* Frees everything. Dirty blocks are discarded: write back first. No block may be referenced. */
+void bcache_destroy(struct bcache *c);
+struct blockdev *bcache_device(struct bcache *c);
+
+/*
+ * Referenced access to the block at `addr`, reading it from the device on a miss.
+ * Returns 0 or a negative errno from the read (the block is then not cached).
+ */
+int bcache_get(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out);
+
+/*
+ * Referenced access to a freshly allocated block: no read, content zeroed, marked dirty.
+ * Any cached (unreferenced) content for `addr` is discarded first. Returns 0 or -ENOMEM.
+ * It is a bug (assert) to call this while another reference to `addr` is held.
+ */
+int bcache_get_new(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out);
+
+/* Take one more reference to a block already held. */
+void bcache_ref(struct bcache *c, struct cblock *b);
+void bcache_put(struct bcache *c, struct cblock *b);
+
+void bcache_mark_dirty(struct bcache *c, struct cblock *b);
+void bcache_set_flags(struct bcache *c, struct cblock *b, uint32_t flags);
+void bcache_clear_flags(struct bcache *c, struct cblock *b, uint32_t flags);
+
+/* Drop `addr` from the cache, dirty or not (see above). No-op if not cached. */
+void bcache_forget(struct bcache *c, uint64_t addr);
+
+/*
+ * Write every dirty block in one batch (bdev_write_batch), then mark them clean.
+ * `seal`, if not NULL, is called on each dirty block just before it is written (the B+tree
+ * computes node checksums there); blocks are sealed in address order.
+ * `clear_flags` are cleared on every block written (e.g. the B+tree's "writable" bit).
+ * On error, blocks whose write failed stay dirty and the first error is returned.
+ * Does not flush: the caller orders writes with bdev_flush().
+ */
+int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
+		     uint32_t clear_flags);
+
+/* Clear `flags` on every dirty block (the B+tree uses it when a tree is cloned). */
+void bcache_clear_flags_dirty(struct bcache *c, uint32_t flags);
+
+/* Drop every clean, unreferenced block (tests use it to force re-reads from the device). */
+void bcache_drop_clean(struct bcache *c);
+
+struct bcache_stats {
+	uint64_t hits, misses, evictions;
+	size_t bytes;        /* memory held by cached blocks */
+	size_t dirty_bytes;
+	size_t max_bytes;
+	size_t blocks;
+};
+void bcache_get_stats(struct bcache *c, struct bcache_stats *st);
+size_t bcache_dirty_bytes(struct bcache *c);
+
+#endif

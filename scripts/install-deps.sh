@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install the Debian packages cowfs needs to build, test and benchmark, if any are missing.
+# Idempotent and quiet when everything is present: `make check` calls it on every run.
+set -eu
+
+need="gcc make pkg-config liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev"
+[ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio"
+
+missing=""
+for p in $need; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root, or: apt-get install$missing)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

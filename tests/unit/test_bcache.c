@@ -1,0 +1,744 @@
+/* Unit tests for fs/io/bcache: hits and misses, writeback, eviction, forget, concurrency. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/io/bcache.h"
+#include "fs/io/blockdev.h"
+
+#define BS 4096u
+#define CB_TEST_A CB_USER0
+#define CB_TEST_B (CB_USER0 << 1)
+
+static char img[512];
+static struct blockdev *bd;
+static struct bcache *cache;
+
+static void setup(void)
+{
+	const char *dir = getenv("COWFS_TEST_DIR");
+
+	snprintf(img, sizeof(img), "%s/bcache-%ld.img", dir && *dir ? dir : "/tmp",
+		 (long)getpid());
+	unlink(img);
+	bd = NULL;
+	cache = NULL;
+}
+
+static void teardown(void)
+{
+	unlink(img);
+}
+
+/* On-disk content of block `blk` in generation `gen`: every 8-byte word names both. */
+static void fill_block(void *buf, uint64_t blk, uint64_t gen)
+{
+	uint64_t *w = buf;
+
+	for (size_t i = 0; i < BS / 8; i++)
+		w[i] = (blk << 40) ^ (gen << 20) ^ i;
+}
+
+static bool block_is(const void *buf, uint64_t blk, uint64_t gen)
+{
+	const uint64_t *w = buf;
+
+	for (size_t i = 0; i < BS / 8; i++)
+		if (w[i] != ((blk << 40) ^ (gen << 20) ^ i))
+			return false;
+	return true;
+}
+
+static void make_image(uint64_t nblocks, uint64_t gen)
+{
+	uint64_t buf[BS / 8];
+	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t b = 0; b < nblocks; b++) {
+		fill_block(buf, b, gen);
+		ck_assert_int_eq(pwrite(fd, buf, BS, (off_t)(b * BS)), BS);
+	}
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static void open_cache(size_t max_bytes)
+{
+	struct bdev_opts o = { 0 };
+
+	ck_assert_int_eq(bdev_open(img, &o, &bd), 0);
+	ck_assert_int_eq(bcache_create(bd, max_bytes, &cache), 0);
+	ck_assert_ptr_eq(bcache_device(cache), bd);
+}
+
+static void close_cache(void)
+{
+	bcache_destroy(cache);
+	bdev_close(bd);
+	cache = NULL;
+	bd = NULL;
+}
+
+static struct bcache_stats stats(void)
+{
+	struct bcache_stats st;
+
+	bcache_get_stats(cache, &st);
+	return st;
+}
+
+static struct cblock *get(uint64_t blk)
+{
+	struct cblock *b = NULL;
+
+	ck_assert_int_eq(bcache_get(cache, blk * BS, BS, &b), 0);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->addr, blk * BS);
+	ck_assert_uint_eq(b->len, BS);
+	ck_assert_uint_eq((uintptr_t)b->data % BDEV_ALIGN, 0);
+	return b;
+}
+
+static struct cblock *get_new(uint64_t blk)
+{
+	struct cblock *b = NULL;
+
+	ck_assert_int_eq(bcache_get_new(cache, blk * BS, BS, &b), 0);
+	ck_assert_ptr_nonnull(b);
+	return b;
+}
+
+/* Read straight from the image, bypassing any cache. */
+static bool disk_block_is(uint64_t blk, uint64_t gen)
+{
+	uint64_t buf[BS / 8];
+	int fd = open(img, O_RDONLY);
+	bool ok;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, BS, (off_t)(blk * BS)), BS);
+	ok = block_is(buf, blk, gen);
+	close(fd);
+	return ok;
+}
+
+START_TEST(test_miss_then_hit)
+{
+	struct cblock *a, *b;
+	struct bcache_stats st;
+
+	make_image(4, 1);
+	open_cache(0);
+	ck_assert_uint_eq(stats().max_bytes, BCACHE_DEFAULT_BYTES);
+	a = get(2);
+	ck_assert(block_is(a->data, 2, 1));
+	ck_assert_uint_eq(a->flags, 0);
+	b = get(2);
+	ck_assert_ptr_eq(a, b);
+	st = stats();
+	ck_assert_uint_eq(st.misses, 1);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.blocks, 1);
+	ck_assert_uint_eq(st.bytes, BS);
+	ck_assert_uint_eq(st.dirty_bytes, 0);
+	bcache_put(cache, a);
+	bcache_put(cache, b);
+	/* Unreferenced clean blocks stay cached. */
+	b = get(2);
+	ck_assert_ptr_eq(a, b);
+	ck_assert_uint_eq(stats().hits, 2);
+	bcache_put(cache, b);
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_ref_put)
+{
+	struct cblock *a;
+
+	make_image(4, 1);
+	open_cache(BS);
+	a = get(0);
+	bcache_ref(cache, a);
+	bcache_put(cache, a);
+	/* Still referenced: pressure from other blocks does not evict it. */
+	for (uint64_t i = 1; i < 4; i++)
+		bcache_put(cache, get(i));
+	ck_assert(block_is(a->data, 0, 1));
+	ck_assert_ptr_eq(get(0), a);
+	ck_assert_uint_eq(stats().misses, 4);
+	bcache_put(cache, a);
+	bcache_put(cache, a);
+	ck_assert_uint_le(stats().bytes, BS);
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_get_new)
+{
+	struct cblock *b;
+	static const uint8_t zero[BS];
+
+	make_image(4, 1);
+	open_cache(0);
+	/* A cached clean copy of the address is discarded, not reused. */
+	bcache_put(cache, get(1));
+	b = get_new(1);
+	ck_assert_mem_eq(b->data, zero, BS);
+	ck_assert_uint_eq(b->flags, CB_DIRTY);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), BS);
+	ck_assert_uint_eq(stats().blocks, 1);
+	bcache_put(cache, b);
+	/* Dirty and unreferenced: still the same block on the next get. */
+	ck_assert_ptr_eq(get(1), b);
+	bcache_put(cache, b);
+	/* An address beyond the device end needs no read. */
+	b = get_new(100);
+	ck_assert_mem_eq(b->data, zero, BS);
+	bcache_put(cache, b);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 2 * BS);
+	close_cache();
+}
+END_TEST
+
+struct seal_log {
+	uint64_t addrs[64];
+	size_t n;
+	struct bcache *c;
+};
+
+/* Stamps the block's own address in its first word, as a checksum would be computed. */
+static void seal_cb(void *arg, struct cblock *b)
+{
+	struct seal_log *log = arg;
+
+	ck_assert(b->flags & CB_DIRTY);
+	ck_assert_uint_lt(log->n, 64);
+	log->addrs[log->n++] = b->addr;
+	((uint64_t *)b->data)[0] = b->addr ^ 0xabcdefull;
+	bcache_set_flags(log->c, b, CB_TEST_B);
+}
+
+START_TEST(test_writeback)
+{
+	static const uint64_t order[] = { 7, 3, 12, 0, 9, 5 };
+	struct cblock *blocks[6];
+	struct seal_log log = { .n = 0 };
+	struct bdev_stats bst;
+	struct cblock *b;
+
+	make_image(16, 1);
+	open_cache(0);
+	log.c = cache;
+	for (size_t i = 0; i < 6; i++) {
+		if (i % 2) {
+			b = get(order[i]);
+			fill_block(b->data, order[i], 2);
+			bcache_mark_dirty(cache, b);
+		} else {
+			b = get_new(order[i]);
+			fill_block(b->data, order[i], 2);
+		}
+		bcache_set_flags(cache, b, CB_TEST_A);
+		ck_assert(b->flags & CB_DIRTY);
+		blocks[i] = b;
+	}
+	/* One block stays referenced through the writeback. */
+	for (size_t i = 1; i < 6; i++)
+		bcache_put(cache, blocks[i]);
+	bcache_put(cache, get(15));
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 6 * BS);
+
+	ck_assert_int_eq(bcache_writeback(cache, seal_cb, &log, CB_TEST_A), 0);
+	ck_assert_uint_eq(log.n, 6);
+	for (size_t i = 1; i < log.n; i++)
+		ck_assert_uint_lt(log.addrs[i - 1], log.addrs[i]);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 0);
+	bdev_get_stats(bd, &bst);
+	ck_assert_uint_eq(bst.writes, 6);
+	for (size_t i = 0; i < 6; i++) {
+		b = get(order[i]);
+		ck_assert_uint_eq(b->flags, CB_TEST_B);
+		bcache_put(cache, b);
+	}
+	bcache_put(cache, blocks[0]);
+	/* Nothing is dirty any more: a second writeback writes nothing. */
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	bdev_get_stats(bd, &bst);
+	ck_assert_uint_eq(bst.writes, 6);
+	close_cache();
+
+	/* Reopen: sealed content is on disk, other blocks are untouched. */
+	open_cache(0);
+	for (uint64_t blk = 0; blk < 16; blk++) {
+		uint64_t buf[BS / 8];
+		bool written = false;
+
+		for (size_t i = 0; i < 6; i++)
+			written |= order[i] == blk;
+		b = get(blk);
+		fill_block(buf, blk, written ? 2 : 1);
+		if (written)
+			buf[0] = blk * BS ^ 0xabcdefull;
+		ck_assert_msg(!memcmp(b->data, buf, BS), "block %lu", (unsigned long)blk);
+		bcache_put(cache, b);
+	}
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_writeback_error)
+{
+	struct bdev_stats bst;
+	struct cblock *b;
+
+	make_image(4, 1);
+	open_cache(0);
+	for (uint64_t i = 0; i < 3; i++) {
+		b = get_new(i);
+		fill_block(b->data, i, 2);
+		bcache_set_flags(cache, b, CB_TEST_A);
+		bcache_put(cache, b);
+	}
+	/* Sorted by address, so the second write is block 1. */
+	bdev_fault_fail_write(bd, 2);
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, CB_TEST_A), -EIO);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), BS);
+	b = get(1);
+	ck_assert_uint_eq(b->flags, CB_DIRTY | CB_TEST_A);
+	bcache_put(cache, b);
+	b = get(2);
+	ck_assert_uint_eq(b->flags, 0);
+	bcache_put(cache, b);
+	ck_assert(disk_block_is(0, 2));
+	ck_assert(disk_block_is(1, 1));
+	ck_assert(disk_block_is(2, 2));
+	/* The retry writes only what failed. */
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, CB_TEST_A), 0);
+	bdev_get_stats(bd, &bst);
+	ck_assert_uint_eq(bst.writes, 4);
+	ck_assert(disk_block_is(1, 2));
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 0);
+	close_cache();
+}
+END_TEST
+
+/* 10 MiB of clean blocks through a 1 MiB cache. */
+START_TEST(test_eviction_bound)
+{
+	const size_t bound = 1u << 20;
+	const uint64_t n = (10u << 20) / BS;
+	struct bcache_stats st;
+	struct cblock *b;
+
+	make_image(n, 1);
+	open_cache(bound);
+	for (uint64_t i = 0; i < n; i++) {
+		b = get(i);
+		ck_assert(block_is(b->data, i, 1));
+		bcache_put(cache, b);
+		ck_assert_uint_le(stats().bytes, bound);
+	}
+	st = stats();
+	ck_assert_uint_eq(st.misses, n);
+	ck_assert_uint_ge(st.evictions, n - bound / BS);
+	ck_assert_uint_eq(st.blocks * BS, st.bytes);
+	ck_assert_uint_ge(st.bytes, bound - BS);
+	/* LRU: the most recent block is cached, the first one was evicted. */
+	bcache_put(cache, get(n - 1));
+	ck_assert_uint_eq(stats().hits, 1);
+	bcache_put(cache, get(0));
+	ck_assert_uint_eq(stats().misses, n + 1);
+	close_cache();
+}
+END_TEST
+
+/* A hit moves a block to the LRU head, so it outlives blocks touched after it but not since. */
+START_TEST(test_lru_order)
+{
+	make_image(8, 1);
+	open_cache(4 * BS);
+	for (uint64_t i = 0; i < 4; i++)
+		bcache_put(cache, get(i));
+	bcache_put(cache, get(0));
+	bcache_put(cache, get(4));      /* evicts 1, the least recently used */
+	ck_assert_uint_eq(stats().evictions, 1);
+	bcache_put(cache, get(0));
+	ck_assert_uint_eq(stats().misses, 5);
+	bcache_put(cache, get(1));
+	ck_assert_uint_eq(stats().misses, 6);
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_dirty_not_evicted)
+{
+	const size_t bound = 16 * BS;
+	struct cblock *b;
+	struct bcache_stats st;
+
+	make_image(0, 0);
+	open_cache(bound);
+	for (uint64_t i = 0; i < 64; i++) {
+		b = get_new(i);
+		fill_block(b->data, i, 3);
+		bcache_put(cache, b);
+	}
+	st = stats();
+	ck_assert_uint_eq(st.bytes, 64 * BS);
+	ck_assert_uint_eq(st.dirty_bytes, 64 * BS);
+	ck_assert_uint_eq(st.evictions, 0);
+	for (uint64_t i = 0; i < 64; i++) {
+		b = get(i);
+		ck_assert(block_is(b->data, i, 3));
+		bcache_put(cache, b);
+	}
+	ck_assert_uint_eq(stats().misses, 0);
+	/* Once written back they are clean, and the cache shrinks to its bound. */
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	st = stats();
+	ck_assert_uint_le(st.bytes, bound);
+	ck_assert_uint_eq(st.dirty_bytes, 0);
+	for (uint64_t i = 0; i < 64; i++)
+		ck_assert(disk_block_is(i, 3));
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_forget_dirty)
+{
+	struct bdev_stats bst;
+	struct cblock *b;
+
+	make_image(4, 1);
+	open_cache(0);
+	b = get_new(1);
+	fill_block(b->data, 1, 2);
+	bcache_put(cache, b);
+	b = get(2);
+	fill_block(b->data, 2, 2);
+	bcache_mark_dirty(cache, b);
+	bcache_put(cache, b);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 2 * BS);
+	bcache_forget(cache, 1 * BS);
+	bcache_forget(cache, 2 * BS);
+	bcache_forget(cache, 3 * BS);          /* not cached: no-op */
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 0);
+	ck_assert_uint_eq(stats().blocks, 0);
+	ck_assert_uint_eq(stats().bytes, 0);
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	bdev_get_stats(bd, &bst);
+	ck_assert_uint_eq(bst.writes, 0);
+	close_cache();
+	ck_assert(disk_block_is(1, 1));
+	ck_assert(disk_block_is(2, 1));
+}
+END_TEST
+
+START_TEST(test_forget_referenced)
+{
+	struct cblock *old, *fresh;
+	struct bdev_stats bst;
+
+	make_image(4, 1);
+	open_cache(0);
+	old = get(3);
+	fill_block(old->data, 3, 9);
+	bcache_mark_dirty(cache, old);
+	bcache_forget(cache, 3 * BS);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 0);
+	/* The holder keeps a usable block; the cache has moved on. */
+	ck_assert(block_is(old->data, 3, 9));
+	fresh = get(3);
+	ck_assert_ptr_ne(fresh, old);
+	ck_assert(block_is(fresh->data, 3, 1));
+	ck_assert_uint_eq(stats().misses, 2);
+	ck_assert_uint_eq(stats().blocks, 2);
+	bcache_put(cache, old);
+	ck_assert_uint_eq(stats().blocks, 1);
+	ck_assert_uint_eq(stats().bytes, BS);
+	bcache_put(cache, fresh);
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	bdev_get_stats(bd, &bst);
+	ck_assert_uint_eq(bst.writes, 0);
+	close_cache();
+	ck_assert(disk_block_is(3, 1));
+}
+END_TEST
+
+START_TEST(test_read_error)
+{
+	struct cblock *b = NULL;
+	struct bcache_stats st;
+
+	make_image(4, 1);
+	open_cache(0);
+	ck_assert_int_eq(bcache_get(cache, 4 * BS, BS, &b), -EIO);
+	ck_assert_ptr_null(b);
+	ck_assert_int_eq(bcache_get(cache, 100 * BS, BS, &b), -EIO);
+	ck_assert_int_eq(bcache_get(cache, 4 * BS, BS, &b), -EIO);
+	st = stats();
+	ck_assert_uint_eq(st.misses, 3);
+	ck_assert_uint_eq(st.hits, 0);
+	ck_assert_uint_eq(st.blocks, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	/* Once the device has the block, the same address reads fine. */
+	b = get_new(4);
+	fill_block(b->data, 4, 1);
+	bcache_put(cache, b);
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	bcache_drop_clean(cache);
+	b = get(4);
+	ck_assert(block_is(b->data, 4, 1));
+	bcache_put(cache, b);
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_drop_clean)
+{
+	struct cblock *held, *dirty;
+	struct bcache_stats st;
+
+	make_image(8, 1);
+	open_cache(0);
+	for (uint64_t i = 0; i < 4; i++)
+		bcache_put(cache, get(i));
+	held = get(4);
+	dirty = get_new(5);
+	bcache_put(cache, dirty);
+	bcache_drop_clean(cache);
+	st = stats();
+	ck_assert_uint_eq(st.blocks, 2);
+	ck_assert_uint_eq(st.bytes, 2 * BS);
+	bcache_put(cache, get(0));
+	ck_assert_uint_eq(stats().misses, 6);
+	ck_assert_ptr_eq(get(5), dirty);
+	bcache_put(cache, dirty);
+	bcache_put(cache, held);
+	close_cache();
+}
+END_TEST
+
+START_TEST(test_clear_flags_dirty)
+{
+	struct cblock *clean, *dirty;
+
+	make_image(4, 1);
+	open_cache(0);
+	clean = get(0);
+	dirty = get(1);
+	bcache_mark_dirty(cache, dirty);
+	bcache_set_flags(cache, clean, CB_TEST_A | CB_TEST_B);
+	bcache_set_flags(cache, dirty, CB_TEST_A | CB_TEST_B);
+	bcache_clear_flags_dirty(cache, CB_TEST_A);
+	ck_assert_uint_eq(clean->flags, CB_TEST_A | CB_TEST_B);
+	ck_assert_uint_eq(dirty->flags, CB_DIRTY | CB_TEST_B);
+	bcache_clear_flags(cache, clean, CB_TEST_B);
+	ck_assert_uint_eq(clean->flags, CB_TEST_A);
+	bcache_put(cache, clean);
+	bcache_put(cache, dirty);
+	close_cache();
+}
+END_TEST
+
+/* Many blocks make the hash table grow several times; every one must stay findable. */
+START_TEST(test_many_blocks)
+{
+	const uint64_t n = 5000;
+	struct cblock *b;
+
+	make_image(0, 0);
+	open_cache(0);
+	for (uint64_t i = 0; i < n; i++) {
+		b = get_new(i * 7);
+		((uint64_t *)b->data)[0] = i;
+		bcache_put(cache, b);
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		b = get(i * 7);
+		ck_assert_uint_eq(((uint64_t *)b->data)[0], i);
+		bcache_put(cache, b);
+	}
+	ck_assert_uint_eq(stats().blocks, n);
+	ck_assert_uint_eq(stats().misses, 0);
+	close_cache();
+}
+END_TEST
+
+enum { THREADS = 8, SHARED_BLOCKS = 256, ROUNDS = 3000 };
+
+struct reader {
+	uint64_t seed;
+	uint64_t nblocks;
+	int bad;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Gets random blocks (holding a few at once), checks content, puts them. */
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct cblock *held[4] = { 0 };
+
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		uint64_t blk = next_rand(&r->seed) % r->nblocks;
+		unsigned slot = i % 4;
+
+		if (held[slot])
+			bcache_put(cache, held[slot]);
+		held[slot] = NULL;
+		if (bcache_get(cache, blk * BS, BS, &held[slot]) || held[slot]->addr != blk * BS ||
+		    !block_is(held[slot]->data, blk, 1)) {
+			r->bad++;
+			held[slot] = NULL;
+		}
+	}
+	for (unsigned slot = 0; slot < 4; slot++)
+		if (held[slot])
+			bcache_put(cache, held[slot]);
+	return NULL;
+}
+
+static void run_readers(uint64_t nblocks)
+{
+	struct reader r[THREADS];
+	pthread_t tid[THREADS];
+
+	for (unsigned i = 0; i < THREADS; i++) {
+		r[i] = (struct reader){ .seed = 0x1234567 + i * 7919, .nblocks = nblocks };
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, reader_main, &r[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+		ck_assert_int_eq(r[i].bad, 0);
+	}
+}
+
+/* Everything fits: each block is read from the device exactly once, however many getters. */
+START_TEST(test_threads_read_once)
+{
+	struct bdev_stats bst;
+	struct bcache_stats st;
+
+	make_image(SHARED_BLOCKS, 1);
+	open_cache(0);
+	run_readers(SHARED_BLOCKS);
+	bdev_get_stats(bd, &bst);
+	st = stats();
+	ck_assert_uint_eq(bst.reads, SHARED_BLOCKS);
+	ck_assert_uint_eq(st.misses, SHARED_BLOCKS);
+	ck_assert_uint_eq(st.hits + st.misses, THREADS * ROUNDS);
+	ck_assert_uint_eq(st.blocks, SHARED_BLOCKS);
+	close_cache();
+}
+END_TEST
+
+/* A small cache under contention: constant eviction and re-reading. */
+START_TEST(test_threads_evicting)
+{
+	struct bcache_stats st;
+
+	make_image(SHARED_BLOCKS, 1);
+	open_cache(48 * BS);
+	run_readers(SHARED_BLOCKS);
+	st = stats();
+	ck_assert_uint_gt(st.evictions, 0);
+	ck_assert_uint_le(st.bytes, 48 * BS);
+	close_cache();
+}
+END_TEST
+
+struct failer {
+	int wrong;
+};
+
+static void *failer_main(void *arg)
+{
+	struct failer *f = arg;
+
+	for (unsigned i = 0; i < 500; i++) {
+		struct cblock *b = NULL;
+
+		if (bcache_get(cache, (64 + i % 4) * BS, BS, &b) != -EIO || b)
+			f->wrong++;
+	}
+	return NULL;
+}
+
+/* Concurrent getters of a block that cannot be read all see the error; nothing leaks. */
+START_TEST(test_threads_read_error)
+{
+	struct failer f[THREADS];
+	pthread_t tid[THREADS];
+
+	make_image(4, 1);
+	open_cache(0);
+	for (unsigned i = 0; i < THREADS; i++) {
+		f[i] = (struct failer){ 0 };
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, failer_main, &f[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+		ck_assert_int_eq(f[i].wrong, 0);
+	}
+	ck_assert_uint_eq(stats().blocks, 0);
+	ck_assert_uint_eq(stats().bytes, 0);
+	close_cache();
+}
+END_TEST
+
+static Suite *bcache_suite(void)
+{
+	Suite *s = suite_create("bcache");
+	TCase *tc = tcase_create("core");
+	TCase *mt = tcase_create("threads");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_miss_then_hit);
+	tcase_add_test(tc, test_ref_put);
+	tcase_add_test(tc, test_get_new);
+	tcase_add_test(tc, test_writeback);
+	tcase_add_test(tc, test_writeback_error);
+	tcase_add_test(tc, test_eviction_bound);
+	tcase_add_test(tc, test_lru_order);
+	tcase_add_test(tc, test_dirty_not_evicted);
+	tcase_add_test(tc, test_forget_dirty);
+	tcase_add_test(tc, test_forget_referenced);
+	tcase_add_test(tc, test_read_error);
+	tcase_add_test(tc, test_drop_clean);
+	tcase_add_test(tc, test_clear_flags_dirty);
+	tcase_add_test(tc, test_many_blocks);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(mt, setup, teardown);
+	tcase_add_test(mt, test_threads_read_once);
+	tcase_add_test(mt, test_threads_evicting);
+	tcase_add_test(mt, test_threads_read_error);
+	suite_add_tcase(s, mt);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(bcache_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
