@@ -68,11 +68,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
 
-$(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
+# The demo keeps block references in memory (tests/support/memrefs.c) until fs/extent exists.
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BENCH_BIN): $(BUILD)/bench/btree_bench.o $(SUPPORT_OBJS) $(LIB)
+$(BENCH_BIN): $(BUILD)/bench/btree_bench.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(PKG_LIBS)
 
