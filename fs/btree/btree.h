@@ -93,10 +93,13 @@ struct btree {
 	uint64_t seq;       /* bumped by every modification: cursors re-search when it moved */
 };
 
+/* Whether `nodesize` is usable: a power of two from BT_MIN_NODESIZE to BT_MAX_NODESIZE. */
+bool bt_nodesize_valid(uint32_t nodesize);
+
 /* Largest item payload a leaf of `nodesize` can hold. */
 uint32_t bt_max_item_size(uint32_t nodesize);
 
-/* Create an empty tree (one empty leaf) owned by `owner`. */
+/* Create an empty tree (one empty leaf) owned by `owner`. -EINVAL if fs->nodesize is not valid. */
 int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t);
 /* Describe an existing tree (no I/O; the root is verified when first read). */
 void bt_open(struct btree *t, struct bt_fs *fs, uint64_t owner, uint64_t root,

@@ -31,6 +31,12 @@ void bt_report(const struct bt_fs *fs, uint64_t bytenr, const char *msg)
 		fs->report(fs->report_arg, bytenr, msg);
 }
 
+bool bt_nodesize_valid(uint32_t nodesize)
+{
+	return nodesize >= BT_MIN_NODESIZE && nodesize <= BT_MAX_NODESIZE &&
+	       (nodesize & (nodesize - 1)) == 0;
+}
+
 uint32_t bt_max_item_size(uint32_t nodesize)
 {
 	return nodesize - BT_HDR - BT_ITEM;
@@ -218,6 +224,8 @@ int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t)
 
 	if (tx->error)
 		return tx->error;
+	if (!bt_nodesize_valid(tx->fs->nodesize))
+		return -EINVAL;
 	bt_open(t, tx->fs, owner, 0, 0, 0);
 	ret = bt_alloc_node(tx, t, 0, 0, &b);
 	if (ret < 0)

@@ -190,7 +190,9 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
 
 	if (ops_env && *ops_env)
 		nops = strtoull(ops_env, NULL, 0);
-	m->rng = test_seed(nodesize == 4096 ? "btree_model_4k" : "btree_model_16k", seed_default);
+	char name[32];
+	snprintf(name, sizeof(name), "btree_model_%uk", nodesize / 1024);
+	m->rng = test_seed(name, seed_default);
 	fixture_setup(&m->f, "model", nodesize, 512ull << 20);
 	m->maxlen = bt_max_item_size(nodesize);
 	/* Small nodes get a larger key space: more items, a taller tree. */
@@ -244,6 +246,29 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
 START_TEST(model_4k_nodes)
 {
 	run_model(4096, 0x5eed4096, 200000);
+}
+END_TEST
+
+/* The largest node size: few, wide nodes and items up to 64 KiB. */
+START_TEST(model_64k_nodes)
+{
+	run_model(65536, 0x5eed65536, 60000);
+}
+END_TEST
+
+START_TEST(nodesize_validated)
+{
+	struct fixture f;
+	struct btree t;
+	static const uint32_t bad[] = { 0, 2048, 12288, 131072 };
+
+	fixture_setup(&f, "nodesize", 4096, 16ull << 20);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.fs.nodesize = bad[i];
+		ck_assert_int_eq(bt_create(&f.tx, 5, &t), -EINVAL);
+	}
+	ck_assert_int_eq(f.tx.error, 0);
+	fixture_teardown(&f);
 }
 END_TEST
 
@@ -327,6 +352,8 @@ int main(void)
 
 	tcase_add_test(tc, model_4k_nodes);
 	tcase_add_test(tc, model_16k_nodes);
+	tcase_add_test(tc, model_64k_nodes);
+	tcase_add_test(tc, nodesize_validated);
 	tcase_add_test(tc, internal_splits_and_fixups);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
