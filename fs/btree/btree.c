@@ -575,6 +575,8 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 	uint32_t old;
 	int ret;
 
+	if (tx->error)
+		return tx->error;
 	if (newlen > bt_max_item_size(fs->nodesize))
 		return -EOVERFLOW;
 	ret = search_existing(tx, t, key, &p);

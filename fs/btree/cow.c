@@ -50,8 +50,10 @@ int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 	int ret = bcache_get(fs->cache, bytenr, fs->nodesize, &b);
 
 	if (ret < 0) {
+		/* The address came from the image: a failed read (out of range, device error)
+		 * means the tree cannot be trusted here, whatever errno the device chose. */
 		bt_report(fs, bytenr, "node could not be read");
-		return ret;
+		return ret == -ENOMEM ? ret : -EIO;
 	}
 	if (!(b->flags & BT_CB_VERIFIED)) {
 		msg = node_verify(fs, b, bytenr, level, gen);
@@ -72,17 +74,45 @@ int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 
 int bt_read_root(struct btree *t, struct cblock **out)
 {
-	if (t->level >= BT_MAX_LEVEL || t->root == 0) {
+	if (t->level >= BT_MAX_LEVEL || t->root == 0 || t->root_gen == 0) {
 		bt_report(t->fs, t->root, "tree root pointer is invalid");
 		return -EIO;
 	}
 	return bt_read_node(t->fs, t->root, t->level, t->root_gen, out);
 }
 
+/*
+ * A child's first key must equal its pointer's key: searches route by pointer keys, so a
+ * mismatch would make present keys unfindable (and insertable twice). Only a leaf this
+ * transaction just made for an item about to be inserted may be empty.
+ */
+static const char *child_key_mismatch(struct cblock *parent, uint32_t slot, struct cblock *c)
+{
+	if (node_nritems(c) == 0)
+		return (c->flags & BT_CB_WRITABLE) ? NULL : "empty non-root node";
+	const struct bt_disk_key *pk = &node_ptr(parent, slot)->key;
+	if (memcmp(pk, node_disk_key(c, 0), sizeof(*pk)))
+		return "first key differs from the parent's pointer key";
+	return NULL;
+}
+
 int bt_read_child(struct bt_fs *fs, struct cblock *parent, uint32_t slot, struct cblock **out)
 {
-	return bt_read_node(fs, node_blockptr(parent, slot), node_level(parent) - 1,
-			    node_ptr_gen(parent, slot), out);
+	struct cblock *c;
+	const char *msg;
+	int ret = bt_read_node(fs, node_blockptr(parent, slot), node_level(parent) - 1,
+			       node_ptr_gen(parent, slot), &c);
+
+	if (ret < 0)
+		return ret;
+	msg = child_key_mismatch(parent, slot, c);
+	if (msg) {
+		bt_report(fs, c->addr, msg);
+		bcache_put(fs->cache, c);
+		return -EIO;
+	}
+	*out = c;
+	return 0;
 }
 
 int bt_alloc_node(struct bt_trans *tx, struct btree *t, uint8_t level, uint64_t hint,
