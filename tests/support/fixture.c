@@ -11,6 +11,17 @@
 
 #include "fs/btree/node.h"
 
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
+
 const char *test_dir(void)
 {
 	const char *d = getenv("COWFS_TEST_DIR");

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <check.h>
 
 #include "fs/btree/btree.h"
 #include "fs/io/bcache.h"
@@ -31,6 +32,9 @@ struct fixture {
  * test runner's pipe, which dominates loops that verify millions of facts.
  */
 #define REQUIRE(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
+
+/* Run a suite the way every test program does; returns the program's exit status. */
+int run_suite(Suite *s);
 
 /* Scratch directory for test images ($COWFS_TEST_DIR or /tmp). */
 const char *test_dir(void);

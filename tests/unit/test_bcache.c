@@ -11,6 +11,7 @@
 
 #include "fs/io/bcache.h"
 #include "fs/io/blockdev.h"
+#include "tests/support/fixture.h"
 
 #define BS 4096u
 #define CB_TEST_A CB_USER0
@@ -734,11 +735,5 @@ static Suite *bcache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(bcache_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(bcache_suite());
 }

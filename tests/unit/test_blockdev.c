@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fs/io/blockdev.h"
+#include "tests/support/fixture.h"
 
 #define BS 4096u
 
@@ -571,11 +572,5 @@ static Suite *blockdev_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(blockdev_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(blockdev_suite());
 }
