@@ -101,6 +101,12 @@ int bt_path_prev_leaf(struct bt_fs *fs, struct bt_path *p)
 	return -ENOENT;
 }
 
+/* The node holding the pointer to the path's node at `level`, NULL for the root. */
+static struct cblock *parent_of(const struct bt_path *p, int level)
+{
+	return level + 1 < p->height ? p->nodes[level + 1] : NULL;
+}
+
 /* The first key of the node at `level` changed to `key`: rewrite it in the ancestors. */
 static void fixup_low_keys(struct bt_path *p, int level, const struct bt_key *key)
 {
@@ -144,7 +150,9 @@ static int grow_root(struct bt_trans *tx, struct btree *t, struct bt_path *p,
 
 	if (top >= BT_MAX_LEVEL)
 		return tx_fail(tx, -EFBIG);
-	ret = bt_alloc_node(tx, t, top, old->addr, &root);
+	/* The old root's reference moves from the root pointer to the new root: both keyed
+	 * by this tree, so its count and key stay as they are. */
+	ret = bt_alloc_node(tx, top, old->addr, t->owner, t->owner, &root);
 	if (ret < 0)
 		return ret;
 	node_first_key(old, &oldkey);
@@ -203,7 +211,8 @@ static int split_node(struct bt_trans *tx, struct btree *t, struct bt_path *p, i
 	struct cblock *node = p->nodes[level], *right;
 	uint32_t mid = node_nritems(node) / 2;
 	struct bt_key rkey;
-	int ret = bt_alloc_node(tx, t, level, node->addr, &right);
+	int ret = bt_alloc_node(tx, level, node->addr, node_owner(node),
+				bt_ref_owner(t, parent_of(p, level)), &right);
 
 	if (ret < 0)
 		return ret;
@@ -260,7 +269,8 @@ static int split_leaf_at(struct bt_trans *tx, struct btree *t, struct bt_path *p
 {
 	struct cblock *leaf = p->nodes[0], *right;
 	struct bt_key rkey;
-	int ret = bt_alloc_node(tx, t, 0, leaf->addr, &right);
+	int ret = bt_alloc_node(tx, 0, leaf->addr, node_owner(leaf),
+				bt_ref_owner(t, parent_of(p, 0)), &right);
 
 	if (ret < 0)
 		return ret;
@@ -276,7 +286,8 @@ static int add_empty_leaf(struct bt_trans *tx, struct btree *t, struct bt_path *
 			  const struct bt_key *key, bool after)
 {
 	struct cblock *leaf;
-	int ret = bt_alloc_node(tx, t, 0, p->nodes[0]->addr, &leaf);
+	int ret = bt_alloc_node(tx, 0, p->nodes[0]->addr, node_owner(p->nodes[0]),
+				bt_ref_owner(t, parent_of(p, 0)), &leaf);
 
 	if (ret < 0)
 		return ret;
@@ -356,8 +367,9 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 	if (p.slots[0] == 0)
 		fixup_low_keys(&p, 1, key);
 	t->seq++;
+	ret = bt_item_refs(tx, node_owner(p.nodes[0]), p.nodes[0], p.slots[0], +1);
 	bt_path_release(fs, &p);
-	return 0;
+	return ret;
 }
 
 static int rebalance_node(struct bt_trans *tx, struct btree *t, struct bt_path *p, int level);
@@ -373,7 +385,7 @@ static int unlink_child(struct bt_trans *tx, struct btree *t, struct bt_path *p,
 	int ret;
 
 	node_delete_ptrs(node, slot, 1);
-	ret = bt_free_node(tx, t, child, node->addr);
+	ret = bt_free_node(tx, child, node_owner(node));
 	if (ret < 0)
 		return ret;
 	if (slot == 0 && node_nritems(node) > 0) {
@@ -397,12 +409,24 @@ static uint32_t node_room(const struct cblock *b, uint32_t nodesize)
 			     : leaf_free_space(b, nodesize);
 }
 
-static void move_all(struct cblock *dst, struct cblock *src, uint32_t nodesize)
+/* Move every entry of `src` to the end of `dst`, moving their references between owners. */
+static int move_all(struct bt_trans *tx, struct cblock *dst, struct cblock *src)
 {
+	uint32_t n = node_nritems(src);
+	int ret = 0;
+
+	if (node_owner(src) != node_owner(dst)) {
+		ret = bt_entries_ref(tx, src, 0, n, node_owner(dst), +1);
+		if (ret == 0)
+			ret = bt_entries_ref(tx, src, 0, n, node_owner(src), -1);
+		if (ret < 0)
+			return ret;
+	}
 	if (node_level(src))
 		node_move_tail(dst, src, 0);
 	else
-		leaf_move_tail(dst, src, nodesize, 0);
+		leaf_move_tail(dst, src, tx->fs->nodesize, 0);
+	return 0;
 }
 
 /*
@@ -424,8 +448,17 @@ static int shrink_root(struct bt_trans *tx, struct btree *t)
 			break;
 		}
 		uint64_t child = node_blockptr(root, 0), gen = node_ptr_gen(root, 0);
-		ret = bt_free_node(tx, t, root, 0);
+		uint64_t left, from = node_owner(root);
+		uint8_t clevel = node_level(root) - 1;
+		ret = bt_free_node(tx, root, t->owner);
 		bcache_put(tx->fs->cache, root);
+		/* The child's reference moves from the old root's pointer to the root pointer. */
+		if (ret == 0 && from != t->owner) {
+			ret = tx_fail(tx, tx->fs->ops->block_ref_add(tx->fs->ops_ctx, child, clevel,
+								     t->owner));
+			if (ret == 0)
+				ret = bt_ref_drop(tx, child, clevel, from, &left);
+		}
 		if (ret < 0)
 			return ret;
 		t->root = child;
@@ -462,9 +495,9 @@ static int rebalance_node(struct bt_trans *tx, struct btree *t, struct bt_path *
 			ret = bt_cow(tx, t, parent, ps - 1, sib, &sib);
 			if (ret < 0)
 				return ret;
-			move_all(sib, node, fs->nodesize);
+			ret = move_all(tx, sib, node);
 			bcache_put(fs->cache, sib);
-			return unlink_child(tx, t, p, level + 1, ps, node);
+			return ret < 0 ? ret : unlink_child(tx, t, p, level + 1, ps, node);
 		}
 		bcache_put(fs->cache, sib);
 	}
@@ -476,8 +509,9 @@ static int rebalance_node(struct bt_trans *tx, struct btree *t, struct bt_path *
 			ret = bt_cow(tx, t, parent, ps + 1, sib, &sib);
 			if (ret < 0)
 				return ret;
-			move_all(node, sib, fs->nodesize);
-			ret = unlink_child(tx, t, p, level + 1, ps + 1, sib);
+			ret = move_all(tx, node, sib);
+			if (ret == 0)
+				ret = unlink_child(tx, t, p, level + 1, ps + 1, sib);
 			bcache_put(fs->cache, sib);
 			return ret;
 		}
@@ -502,6 +536,11 @@ int bt_delete(struct bt_trans *tx, struct btree *t, const struct bt_key *key)
 		return ret > 0 ? -ENOENT : ret;
 	}
 	leaf = p.nodes[0];
+	ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], -1);
+	if (ret < 0) {
+		bt_path_release(fs, &p);
+		return ret;
+	}
 	leaf_delete_items(leaf, fs->nodesize, p.slots[0], 1);
 	if (p.slots[0] == 0 && node_nritems(leaf) > 0) {
 		struct bt_key k;
@@ -538,10 +577,16 @@ int bt_update(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 
 	if (ret < 0)
 		return ret;
-	if (leaf_item_size(p.nodes[0], p.slots[0]) != len) {
+	struct cblock *leaf = p.nodes[0];
+	if (leaf_item_size(leaf, p.slots[0]) != len) {
 		ret = -EINVAL;
 	} else {
-		memcpy(leaf_item_data(p.nodes[0], p.slots[0]), data, len);
+		/* The old payload's references go, the new one's come. */
+		ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], -1);
+		if (ret == 0) {
+			memcpy(leaf_item_data(leaf, p.slots[0]), data, len);
+			ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], +1);
+		}
 		t->seq++;
 	}
 	bt_path_release(t->fs, &p);
@@ -584,7 +629,12 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 		return ret;
 	old = leaf_item_size(p.nodes[0], p.slots[0]);
 	if (newlen <= old || leaf_free_space(p.nodes[0], fs->nodesize) >= newlen - old) {
-		leaf_resize_item(p.nodes[0], fs->nodesize, p.slots[0], newlen);
+		struct cblock *leaf = p.nodes[0];
+		ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], -1);
+		if (ret == 0) {
+			leaf_resize_item(leaf, fs->nodesize, p.slots[0], newlen);
+			ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], +1);
+		}
 		t->seq++;
 	} else {
 		/* Copy first: the path's leaf is released (and may be freed) by the delete. */
@@ -600,5 +650,5 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 		return ret;
 	}
 	bt_path_release(fs, &p);
-	return 0;
+	return ret;
 }

@@ -42,26 +42,35 @@ struct cblock;
  * What the tree needs from the space and refcount layer (fs/extent; tests use an in-memory
  * table). Every function returns 0 or a negative errno.
  *
- * block_alloc: a new node-sized block for tree `owner` at `level`, with refcount 1.
- * block_ref_add / block_ref_drop: one more / one fewer reference to a tree block, on behalf
- *   of tree `owner`; `parent` is the node that holds (or held) the pointer, 0 for a root.
+ * Every reference to a tree block is held either by a pointer in another node or by a tree's
+ * root pointer, and is recorded under a backref key `ref_owner`: the owner field of the node
+ * holding the pointer, or the tree id for a root pointer. A block's count is the sum over its
+ * keys. The B+tree keeps these keys exact (see cow.c for the rules), so a checker can
+ * recompute every block's backrefs from the reachable nodes alone.
+ *
+ * block_alloc: a new node-sized block at `level` with one reference keyed `ref_owner`.
+ * block_ref_add / block_ref_drop: one more / one fewer reference keyed `ref_owner`.
  *   block_ref_drop reports the count left; at 0 the block is free (the callee decides when the
  *   space is reusable: not before the transaction commits if the block was ever committed).
  * block_refs: the current count of a tree block.
- * leaf_item_refs (may be NULL): items can reference things outside the tree (a file extent
- *   item references a data extent). When a shared leaf is shadowed every item gains a
- *   reference (delta +1); when a tree drop frees a leaf every item loses one (delta -1).
+ * item_refs (may be NULL): an item can reference something outside the tree (a file extent
+ *   item references a data extent). The tree calls it with +1 whenever an item enters a leaf
+ *   (insert, update's new payload, the copy of a shared leaf being shadowed, a move into a leaf
+ *   of another owner) and -1 whenever it leaves one (delete, update's old payload, a leaf freed
+ *   by a drop, a move out), always with the owner of that leaf. The callee ignores items that
+ *   reference nothing. Within one call a count may pass through zero (an update drops the old
+ *   payload's reference before adding the new one's): something is free only if its count is
+ *   zero when the transaction commits.
  */
 struct bt_ops {
-	int (*block_alloc)(void *ctx, uint64_t owner, uint8_t level, uint64_t hint,
+	int (*block_alloc)(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
 			   uint64_t *bytenr);
-	int (*block_ref_add)(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
-			     uint8_t level);
-	int (*block_ref_drop)(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
-			      uint8_t level, uint64_t *remaining);
+	int (*block_ref_add)(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner);
+	int (*block_ref_drop)(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+			      uint64_t *remaining);
 	int (*block_refs)(void *ctx, uint64_t bytenr, uint64_t *refs);
-	int (*leaf_item_refs)(void *ctx, uint64_t owner, const struct bt_key *key,
-			      const void *data, uint32_t len, int delta);
+	int (*item_refs)(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
+			 const void *data, uint32_t len, int delta);
 };
 
 /* What all trees of one filesystem share. */

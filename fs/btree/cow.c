@@ -4,7 +4,7 @@
  * Reference counting rules (Rodeh's lazy scheme, as btrfs uses it):
  *
  *  - Every tree block has a count equal to the number of pointers to it from live nodes, plus
- *    one for the tree's root pointer when it is a root. A freshly allocated node has count 1.
+ *    one for each tree whose root it is. A freshly allocated node has count 1.
  *  - A node is writable in place only if this transaction allocated it and no clone can share
  *    it (BT_CB_WRITABLE). Anything else is shadowed before it changes: a copy is allocated and
  *    the pointer to the old node is redirected to the copy.
@@ -12,13 +12,28 @@
  *    do not change) and the old node is freed.
  *  - Shadowing a shared node (count > 1): the copy and the old node now both point at every
  *    child, so each child gains a reference (for a leaf, each item gains a reference to what it
- *    points at, through leaf_item_refs); the old node loses the one reference this tree held.
+ *    points at, through item_refs); the old node loses the one reference this tree held.
  *    That pushes sharing down one level, only along the path being changed.
  *  - Cloning copies the root and adds a reference to each child of the root. Every node this
  *    transaction wrote may now be shared, so the writable mark is cleared on all of them.
  *  - Dropping a tree walks down from its root: a node with count > 1 just loses one reference
  *    (someone else still needs all of it); a node with count 1 is the tree's alone, so its
  *    children are dropped the same way and then it is freed.
+ *
+ * Backref keys. Each reference is recorded under the owner of whatever holds the pointer: the
+ * `owner` field of the node holding it, or the tree id for a root pointer (bt_ref_owner()).
+ * A node's owner is the tree that created it by allocation, clone or shadowing a shared node,
+ * and is *inherited* when the node is shadowed exclusively or split. Inheriting is what keeps
+ * the keys of a node's children valid without touching them: an exclusive shadow or a split
+ * moves pointers to a node with the same owner. Only three things move pointers between owners:
+ *  - shadowing a shared node: the copy is the changing tree's; its children gain references
+ *    keyed by that tree (the old node keeps its own);
+ *  - merging nodes of different owners: each moved pointer gains a reference under the new
+ *    owner and loses the one under the old (bt_entries_ref twice);
+ *  - the root shrinking to its only child: the child's reference moves from the old root's
+ *    owner to the tree's root pointer.
+ * Items that reference outside the tree follow the same keys through item_refs, keyed by the
+ * owner of the leaf they sit in.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -115,32 +130,32 @@ int bt_read_child(struct bt_fs *fs, struct cblock *parent, uint32_t slot, struct
 	return 0;
 }
 
-int bt_alloc_node(struct bt_trans *tx, struct btree *t, uint8_t level, uint64_t hint,
-		  struct cblock **out)
+int bt_alloc_node(struct bt_trans *tx, uint8_t level, uint64_t hint, uint64_t owner,
+		  uint64_t ref_owner, struct cblock **out)
 {
 	struct bt_fs *fs = tx->fs;
 	uint64_t bytenr, left;
 	struct cblock *b;
-	int ret = fs->ops->block_alloc(fs->ops_ctx, t->owner, level, hint, &bytenr);
+	int ret = fs->ops->block_alloc(fs->ops_ctx, level, ref_owner, hint, &bytenr);
 
 	if (ret < 0)
 		return tx_fail(tx, ret);
 	ret = bcache_get_new(fs->cache, bytenr, fs->nodesize, &b);
 	if (ret < 0) {
-		fs->ops->block_ref_drop(fs->ops_ctx, bytenr, t->owner, 0, level, &left);
+		fs->ops->block_ref_drop(fs->ops_ctx, bytenr, level, ref_owner, &left);
 		return tx_fail(tx, ret);
 	}
-	node_init(b, fs, bytenr, tx->transid, t->owner, level);
+	node_init(b, fs, bytenr, tx->transid, owner, level);
 	bcache_set_flags(fs->cache, b, BT_CB_NODE | BT_CB_VERIFIED | BT_CB_WRITABLE);
 	*out = b;
 	return 0;
 }
 
-static int drop_ref(struct bt_trans *tx, struct btree *t, uint64_t bytenr, uint64_t parent,
-		    uint8_t level, uint64_t *left)
+int bt_ref_drop(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+		uint64_t *left)
 {
 	struct bt_fs *fs = tx->fs;
-	int ret = fs->ops->block_ref_drop(fs->ops_ctx, bytenr, t->owner, parent, level, left);
+	int ret = fs->ops->block_ref_drop(fs->ops_ctx, bytenr, level, ref_owner, left);
 
 	if (ret < 0)
 		return tx_fail(tx, ret);
@@ -149,10 +164,10 @@ static int drop_ref(struct bt_trans *tx, struct btree *t, uint64_t bytenr, uint6
 	return 0;
 }
 
-int bt_free_node(struct bt_trans *tx, struct btree *t, struct cblock *b, uint64_t parent)
+int bt_free_node(struct bt_trans *tx, struct cblock *b, uint64_t ref_owner)
 {
 	uint64_t left;
-	int ret = drop_ref(tx, t, b->addr, parent, node_level(b), &left);
+	int ret = bt_ref_drop(tx, b->addr, node_level(b), ref_owner, &left);
 
 	if (ret < 0)
 		return ret;
@@ -163,34 +178,46 @@ int bt_free_node(struct bt_trans *tx, struct btree *t, struct cblock *b, uint64_
 	return 0;
 }
 
-/* Every child of `b` (or every item's target, for a leaf) gains one reference from `b`. */
-static int add_child_refs(struct bt_trans *tx, struct btree *t, struct cblock *b)
+int bt_item_refs(struct bt_trans *tx, uint64_t leaf_owner, const struct cblock *leaf,
+		 uint32_t slot, int delta)
 {
-	struct bt_fs *fs = tx->fs;
-	uint32_t n = node_nritems(b);
+	const struct bt_ops *ops = tx->fs->ops;
+	struct bt_key k;
+
+	if (!ops->item_refs)
+		return 0;
+	leaf_item_key(leaf, slot, &k);
+	return tx_fail(tx, ops->item_refs(tx->fs->ops_ctx, leaf_owner, &k,
+					  leaf_item_data(leaf, slot), leaf_item_size(leaf, slot),
+					  delta));
+}
+
+int bt_entries_ref(struct bt_trans *tx, const struct cblock *b, uint32_t from, uint32_t to,
+		   uint64_t ref_owner, int delta)
+{
+	const struct bt_ops *ops = tx->fs->ops;
 	uint8_t level = node_level(b);
+	uint64_t left;
 	int ret = 0;
 
-	if (level) {
-		for (uint32_t i = 0; i < n && !ret; i++)
-			ret = fs->ops->block_ref_add(fs->ops_ctx, node_blockptr(b, i), t->owner,
-						     b->addr, level - 1);
-	} else if (fs->ops->leaf_item_refs) {
-		for (uint32_t i = 0; i < n && !ret; i++) {
-			struct bt_key k;
-			leaf_item_key(b, i, &k);
-			ret = fs->ops->leaf_item_refs(fs->ops_ctx, t->owner, &k, leaf_item_data(b, i),
-						      leaf_item_size(b, i), +1);
-		}
+	for (uint32_t i = from; i < to && ret == 0; i++) {
+		if (level == 0)
+			ret = bt_item_refs(tx, ref_owner, b, i, delta);
+		else if (delta > 0)
+			ret = tx_fail(tx, ops->block_ref_add(tx->fs->ops_ctx, node_blockptr(b, i),
+							     level - 1, ref_owner));
+		else
+			ret = bt_ref_drop(tx, node_blockptr(b, i), level - 1, ref_owner, &left);
 	}
-	return tx_fail(tx, ret);
+	return ret;
 }
 
 /* A copy of `b` with a fresh header: the caller decides what happens to the references. */
-static int copy_node(struct bt_trans *tx, struct btree *t, struct cblock *b, struct cblock **out)
+static int copy_node(struct bt_trans *tx, struct cblock *b, uint64_t owner, uint64_t ref_owner,
+		     struct cblock **out)
 {
 	struct cblock *nb;
-	int ret = bt_alloc_node(tx, t, node_level(b), b->addr, &nb);
+	int ret = bt_alloc_node(tx, node_level(b), b->addr, owner, ref_owner, &nb);
 
 	if (ret < 0)
 		return ret;
@@ -204,8 +231,8 @@ int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t
 	   struct cblock *b, struct cblock **out)
 {
 	struct bt_fs *fs = tx->fs;
-	uint64_t refs, left;
-	struct cblock *nb;
+	uint64_t refs, left, key = bt_ref_owner(t, parent);
+	struct cblock *nb = NULL;
 	int ret;
 
 	if (b->flags & BT_CB_WRITABLE) {
@@ -219,18 +246,22 @@ int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t
 		bt_report(fs, b->addr, "no reference count for a live node");
 		goto fail;
 	}
-	ret = copy_node(tx, t, b, &nb);
-	if (ret < 0)
-		goto fail;
 	if (refs > 1) {
-		ret = add_child_refs(tx, t, nb);
+		/* Shared: the copy is this tree's, and its children gain references under it. */
+		ret = copy_node(tx, b, t->owner, key, &nb);
 		if (ret == 0)
-			ret = drop_ref(tx, t, b->addr, parent ? parent->addr : 0, node_level(b), &left);
+			ret = bt_entries_ref(tx, nb, 0, node_nritems(nb), t->owner, +1);
+		if (ret == 0)
+			ret = bt_ref_drop(tx, b->addr, node_level(b), key, &left);
 	} else {
-		ret = bt_free_node(tx, t, b, parent ? parent->addr : 0);
+		/* Ours alone: the copy inherits the owner, so the children's keys stay valid. */
+		ret = copy_node(tx, b, node_owner(b), key, &nb);
+		if (ret == 0)
+			ret = bt_free_node(tx, b, key);
 	}
 	if (ret < 0) {
-		bcache_put(fs->cache, nb);
+		if (nb)
+			bcache_put(fs->cache, nb);
 		goto fail;
 	}
 	if (parent) {
@@ -257,7 +288,7 @@ int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t)
 	if (!bt_nodesize_valid(tx->fs->nodesize))
 		return -EINVAL;
 	bt_open(t, tx->fs, owner, 0, 0, 0);
-	ret = bt_alloc_node(tx, t, 0, 0, &b);
+	ret = bt_alloc_node(tx, 0, 0, owner, owner, &b);
 	if (ret < 0)
 		return ret;
 	t->root = b->addr;
@@ -289,11 +320,11 @@ int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btre
 	if (ret < 0)
 		return tx_fail(tx, ret);
 	bt_open(dst, fs, owner, 0, 0, src->level);
-	ret = copy_node(tx, dst, root, &nr);
+	ret = copy_node(tx, root, owner, owner, &nr);
 	bcache_put(fs->cache, root);
 	if (ret < 0)
 		return ret;
-	ret = add_child_refs(tx, dst, nr);
+	ret = bt_entries_ref(tx, nr, 0, node_nritems(nr), owner, +1);
 	if (ret < 0) {
 		bcache_put(fs->cache, nr);
 		return ret;
@@ -308,24 +339,9 @@ int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btre
 	return 0;
 }
 
-static int drop_leaf_items(struct bt_trans *tx, struct btree *t, struct cblock *b)
-{
-	const struct bt_ops *ops = tx->fs->ops;
-	int ret = 0;
-
-	if (!ops->leaf_item_refs)
-		return 0;
-	for (uint32_t i = 0; i < node_nritems(b) && !ret; i++) {
-		struct bt_key k;
-		leaf_item_key(b, i, &k);
-		ret = ops->leaf_item_refs(tx->fs->ops_ctx, t->owner, &k, leaf_item_data(b, i),
-					  leaf_item_size(b, i), -1);
-	}
-	return tx_fail(tx, ret);
-}
-
-static int drop_subtree(struct bt_trans *tx, struct btree *t, uint64_t bytenr, uint8_t level,
-			uint64_t gen, uint64_t parent)
+/* Drop the reference keyed `ref_owner` to the subtree at `bytenr`, freeing what it alone held. */
+static int drop_subtree(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t gen,
+			uint64_t ref_owner)
 {
 	struct bt_fs *fs = tx->fs;
 	struct cblock *b;
@@ -337,19 +353,19 @@ static int drop_subtree(struct bt_trans *tx, struct btree *t, uint64_t bytenr, u
 		return tx_fail(tx, ret < 0 ? ret : -EUCLEAN);
 	}
 	if (refs > 1)
-		return drop_ref(tx, t, bytenr, parent, level, &left);
+		return bt_ref_drop(tx, bytenr, level, ref_owner, &left);
 	ret = bt_read_node(fs, bytenr, level, gen, &b);
 	if (ret < 0)
 		return tx_fail(tx, ret);
 	if (level == 0) {
-		ret = drop_leaf_items(tx, t, b);
+		ret = bt_entries_ref(tx, b, 0, node_nritems(b), node_owner(b), -1);
 	} else {
 		for (uint32_t i = 0; i < node_nritems(b) && !ret; i++)
-			ret = drop_subtree(tx, t, node_blockptr(b, i), level - 1,
-					   node_ptr_gen(b, i), bytenr);
+			ret = drop_subtree(tx, node_blockptr(b, i), level - 1, node_ptr_gen(b, i),
+					   node_owner(b));
 	}
 	if (ret == 0)
-		ret = bt_free_node(tx, t, b, parent);
+		ret = bt_free_node(tx, b, ref_owner);
 	bcache_put(fs->cache, b);
 	return ret;
 }
@@ -364,7 +380,7 @@ int bt_drop(struct bt_trans *tx, struct btree *t)
 		bt_report(t->fs, t->root, "tree root pointer is invalid");
 		return tx_fail(tx, -EIO);
 	}
-	ret = drop_subtree(tx, t, t->root, t->level, t->root_gen, 0);
+	ret = drop_subtree(tx, t->root, t->level, t->root_gen, t->owner);
 	if (ret == 0) {
 		t->root = 0;
 		t->root_gen = 0;

@@ -33,11 +33,26 @@ void bt_path_release(struct bt_fs *fs, struct bt_path *p);
 int bt_path_next_leaf(struct bt_fs *fs, struct bt_path *p);
 int bt_path_prev_leaf(struct bt_fs *fs, struct bt_path *p);
 
-/* Allocate a fresh writable node at `level`. */
-int bt_alloc_node(struct bt_trans *tx, struct btree *t, uint8_t level, uint64_t hint,
-		  struct cblock **out);
-/* Free a node the tree owns alone (its count must drop to zero). */
-int bt_free_node(struct bt_trans *tx, struct btree *t, struct cblock *b, uint64_t parent);
+/* Backref key of a reference held by node `holder`, or by t's root pointer (holder NULL). */
+static inline uint64_t bt_ref_owner(const struct btree *t, const struct cblock *holder)
+{
+	return holder ? node_owner(holder) : t->owner;
+}
+
+/* A fresh writable node at `level` with header owner `owner`, referenced under `ref_owner`. */
+int bt_alloc_node(struct bt_trans *tx, uint8_t level, uint64_t hint, uint64_t owner,
+		  uint64_t ref_owner, struct cblock **out);
+/* Drop one reference keyed `ref_owner`; forgets the block from the cache when it is freed. */
+int bt_ref_drop(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+		uint64_t *left);
+/* Free a node held by one reference keyed `ref_owner` (its count must drop to zero). */
+int bt_free_node(struct bt_trans *tx, struct cblock *b, uint64_t ref_owner);
+/* item_refs for one leaf item. */
+int bt_item_refs(struct bt_trans *tx, uint64_t leaf_owner, const struct cblock *leaf,
+		 uint32_t slot, int delta);
+/* Entries [from, to) of `b` (children, or items' targets) gain/lose a reference keyed ref_owner. */
+int bt_entries_ref(struct bt_trans *tx, const struct cblock *b, uint32_t from, uint32_t to,
+		   uint64_t ref_owner, int delta);
 /*
  * Make `b` writable. `parent`/`pslot` locate the pointer to it (parent NULL: `b` is the root).
  * Consumes the caller's reference to `b`; on success *out is the writable node (maybe `b`).

@@ -153,10 +153,21 @@ static uint64_t count_get(struct u64count *m, uint64_t k)
 
 struct conserve {
 	struct fixture *f;
-	struct u64count seen;     /* distinct reachable nodes */
-	struct u64count expect;   /* expected count per node */
-	struct u64count ext;      /* expected count per external id */
+	struct u64count seen;      /* distinct reachable nodes */
+	struct u64count expect;    /* expected count per node */
+	struct u64count back;      /* expected count per (node, owner): key node << 12 | owner */
+	struct u64count ext;       /* expected count per external id */
+	struct u64count ext_back;  /* expected count per (id, owner) */
 };
+
+#define PAIR(hi, owner) ((hi) << 12 | (owner))
+
+/* One reference to `bytenr` held under key `owner`. */
+static void expect_ref(struct conserve *c, uint64_t bytenr, uint64_t owner)
+{
+	(*count_slot(&c->expect, bytenr))++;
+	(*count_slot(&c->back, PAIR(bytenr, owner)))++;
+}
 
 /* Walk a subtree once per distinct node, counting pointers from distinct parents. */
 static void conserve_walk(struct conserve *c, uint64_t bytenr, uint8_t level, uint64_t gen)
@@ -172,10 +183,12 @@ static void conserve_walk(struct conserve *c, uint64_t bytenr, uint8_t level, ui
 		"node %" PRIu64 " does not verify", bytenr);
 	for (uint32_t i = 0; i < node_nritems(b); i++) {
 		if (level) {
-			(*count_slot(&c->expect, node_blockptr(b, i)))++;
+			expect_ref(c, node_blockptr(b, i), node_owner(b));
 			conserve_walk(c, node_blockptr(b, i), level - 1, node_ptr_gen(b, i));
 		} else if (leaf_item(b, i)->key.type == MEMREFS_EXT_TYPE) {
-			(*count_slot(&c->ext, get_le64(leaf_item_data(b, i))))++;
+			uint64_t id = get_le64(leaf_item_data(b, i));
+			(*count_slot(&c->ext, id))++;
+			(*count_slot(&c->ext_back, PAIR(id, node_owner(b))))++;
 		}
 	}
 	bcache_put(c->f->cache, b);
@@ -201,23 +214,45 @@ static int conserve_ext(void *arg, uint64_t id, uint64_t refs)
 	return 0;
 }
 
+static void free_count(struct u64count *m)
+{
+	free(m->key);
+	free(m->val);
+}
+
 void assert_refcounts_conserved(struct fixture *f, struct btree **roots, int nroots)
 {
 	struct conserve c = { .f = f };
 
 	for (int i = 0; i < nroots; i++) {
-		(*count_slot(&c.expect, roots[i]->root))++;
+		expect_ref(&c, roots[i]->root, roots[i]->owner);
 		conserve_walk(&c, roots[i]->root, roots[i]->level, roots[i]->root_gen);
 	}
 	ck_assert_uint_eq(memrefs_allocated(f->mr), c.seen.n);
 	memrefs_for_each(f->mr, conserve_block, &c);
 	memrefs_for_each_ext(f->mr, conserve_ext, &c);
-	/* And every expected external reference is counted (none missing from memrefs). */
-	for (size_t i = 0; i < c.ext.cap; i++)
-		if (c.ext.key[i])
-			REQUIRE(memrefs_ext_refs(f->mr, c.ext.key[i]) == c.ext.val[i],
-				"extent %" PRIu64 " missing from the refcount table", c.ext.key[i]);
-	free(c.seen.key); free(c.seen.val);
-	free(c.expect.key); free(c.expect.val);
-	free(c.ext.key); free(c.ext.val);
+	/* Every expected backref key holds exactly its count, and there are no others. */
+	for (size_t i = 0; i < c.back.cap; i++)
+		if (c.back.key[i])
+			REQUIRE(memrefs_backref(f->mr, c.back.key[i] >> 12, c.back.key[i] & 4095) ==
+				c.back.val[i], "block %" PRIu64 " owner %" PRIu64 ": backref %" PRIu64
+				", pointers %" PRIu64, c.back.key[i] >> 12, c.back.key[i] & 4095,
+				memrefs_backref(f->mr, c.back.key[i] >> 12, c.back.key[i] & 4095),
+				c.back.val[i]);
+	REQUIRE(memrefs_backref_keys(f->mr) == c.back.n, "%" PRIu64 " backref keys, expected %zu",
+		memrefs_backref_keys(f->mr), c.back.n);
+	for (size_t i = 0; i < c.ext_back.cap; i++)
+		if (c.ext_back.key[i])
+			REQUIRE(memrefs_ext_backref(f->mr, c.ext_back.key[i] >> 12,
+						    c.ext_back.key[i] & 4095) == c.ext_back.val[i],
+				"extent %" PRIu64 " owner %" PRIu64 ": backref wrong",
+				c.ext_back.key[i] >> 12, c.ext_back.key[i] & 4095);
+	REQUIRE(memrefs_ext_backref_keys(f->mr) == c.ext_back.n,
+		"%" PRIu64 " extent backref keys, expected %zu", memrefs_ext_backref_keys(f->mr),
+		c.ext_back.n);
+	free_count(&c.seen);
+	free_count(&c.expect);
+	free_count(&c.back);
+	free_count(&c.ext);
+	free_count(&c.ext_back);
 }

@@ -89,11 +89,25 @@ static void map_del(struct u64map *m, uint64_t k)
 	}
 }
 
+/*
+ * Backref counts are kept per (block, owner) and (extent id, owner) in one u64 key: block
+ * addresses are node-aligned and test owners are small, so the low 12 bits hold the owner.
+ */
+#define OWNER_BITS 12
+
+static uint64_t pair_key(uint64_t hi, uint64_t owner)
+{
+	assert(owner && owner < (1u << OWNER_BITS) && hi < (1ull << (64 - OWNER_BITS)));
+	return hi << OWNER_BITS | owner;
+}
+
 struct memrefs {
 	uint64_t start, end, next;
 	uint32_t nodesize;
 	struct u64map refs;        /* bytenr -> refcount */
+	struct u64map backrefs;    /* (bytenr, owner) -> count */
 	struct u64map ext;         /* extent id -> refcount */
+	struct u64map ext_backrefs;/* (extent id, owner) -> count */
 	uint64_t *free, *pinned;   /* stacks of reusable / pinned block addresses */
 	size_t nfree, npinned, capfree, cappinned;
 	uint64_t fail_after;
@@ -110,11 +124,27 @@ static void push(uint64_t **stack, size_t *n, size_t *cap, uint64_t v)
 	(*stack)[(*n)++] = v;
 }
 
-static int mr_alloc(void *ctx, uint64_t owner, uint8_t level, uint64_t hint, uint64_t *bytenr)
+/* Add `delta` to a counter, deleting it at zero; -EUCLEAN if it would go negative. */
+static int count_add(struct u64map *map, uint64_t key, int delta)
+{
+	uint64_t r = map_get(map, key);
+
+	if (delta < 0 && r < (uint64_t)-delta)
+		return -EUCLEAN;
+	r += delta;
+	if (r)
+		map_put(map, key, r);
+	else
+		map_del(map, key);
+	return 0;
+}
+
+static int mr_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
+		    uint64_t *bytenr)
 {
 	struct memrefs *m = ctx;
 
-	(void)owner, (void)level, (void)hint;
+	(void)level, (void)hint;
 	if (m->fail_err) {
 		if (m->fail_after == 0) {
 			int err = m->fail_err;
@@ -132,30 +162,30 @@ static int mr_alloc(void *ctx, uint64_t owner, uint8_t level, uint64_t hint, uin
 		m->next += m->nodesize;
 	}
 	map_put(&m->refs, *bytenr, 1);
-	return 0;
+	return count_add(&m->backrefs, pair_key(*bytenr, ref_owner), +1);
 }
 
-static int mr_ref_add(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
-		      uint8_t level)
+static int mr_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);
 
-	(void)owner, (void)parent, (void)level;
+	(void)level;
 	if (!r)
 		return -EUCLEAN;
 	map_put(&m->refs, bytenr, r + 1);
-	return 0;
+	return count_add(&m->backrefs, pair_key(bytenr, ref_owner), +1);
 }
 
-static int mr_ref_drop(void *ctx, uint64_t bytenr, uint64_t owner, uint64_t parent,
-		       uint8_t level, uint64_t *remaining)
+static int mr_ref_drop(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+		       uint64_t *remaining)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);
 
-	(void)owner, (void)parent, (void)level;
-	if (!r)
+	(void)level;
+	/* A drop under a key that holds no reference is a backref bug, even if the total is fine. */
+	if (!r || count_add(&m->backrefs, pair_key(bytenr, ref_owner), -1) < 0)
 		return -EUCLEAN;
 	if (--r == 0) {
 		map_del(&m->refs, bytenr);
@@ -175,25 +205,18 @@ static int mr_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 	return *refs ? 0 : -EUCLEAN;
 }
 
-static int mr_leaf_item_refs(void *ctx, uint64_t owner, const struct bt_key *key,
-			     const void *data, uint32_t len, int delta)
+static int mr_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
+			const void *data, uint32_t len, int delta)
 {
 	struct memrefs *m = ctx;
-	uint64_t id, r;
+	uint64_t id;
 
-	(void)owner;
 	if (key->type != MEMREFS_EXT_TYPE || len < 8)
 		return 0;
 	id = get_le64(data);
-	r = map_get(&m->ext, id);
-	if (delta < 0 && r == 0)
+	if (count_add(&m->ext_backrefs, pair_key(id, leaf_owner), delta) < 0)
 		return -EUCLEAN;
-	r += delta;
-	if (r)
-		map_put(&m->ext, id, r);
-	else
-		map_del(&m->ext, id);
-	return 0;
+	return count_add(&m->ext, id, delta);
 }
 
 const struct bt_ops memrefs_ops = {
@@ -201,7 +224,7 @@ const struct bt_ops memrefs_ops = {
 	.block_ref_add = mr_ref_add,
 	.block_ref_drop = mr_ref_drop,
 	.block_refs = mr_refs,
-	.leaf_item_refs = mr_leaf_item_refs,
+	.item_refs = mr_item_refs,
 };
 
 struct memrefs *memrefs_create(uint64_t start, uint64_t end, uint32_t nodesize)
@@ -224,6 +247,10 @@ void memrefs_destroy(struct memrefs *m)
 	free(m->refs.vals);
 	free(m->ext.keys);
 	free(m->ext.vals);
+	free(m->backrefs.keys);
+	free(m->backrefs.vals);
+	free(m->ext_backrefs.keys);
+	free(m->ext_backrefs.vals);
 	free(m->free);
 	free(m->pinned);
 	free(m);
@@ -262,13 +289,18 @@ int memrefs_for_each_ext(struct memrefs *m, int (*fn)(void *, uint64_t, uint64_t
 	return map_for_each(&m->ext, fn, arg);
 }
 
-void memrefs_set_ext_refs(struct memrefs *m, uint64_t id, uint64_t refs)
+uint64_t memrefs_backref(struct memrefs *m, uint64_t bytenr, uint64_t owner)
 {
-	if (refs)
-		map_put(&m->ext, id, refs);
-	else
-		map_del(&m->ext, id);
+	return map_get(&m->backrefs, pair_key(bytenr, owner));
 }
+
+uint64_t memrefs_ext_backref(struct memrefs *m, uint64_t id, uint64_t owner)
+{
+	return map_get(&m->ext_backrefs, pair_key(id, owner));
+}
+
+uint64_t memrefs_backref_keys(struct memrefs *m) { return m->backrefs.live; }
+uint64_t memrefs_ext_backref_keys(struct memrefs *m) { return m->ext_backrefs.live; }
 
 void memrefs_fail_alloc_after(struct memrefs *m, uint64_t n, int err)
 {

@@ -6,9 +6,10 @@
  * Freed blocks are pinned until memrefs_unpin() (call it after a commit), like the real
  * allocator: a block freed in a transaction is not reused before the transaction commits.
  *
- * External references: items of type MEMREFS_EXT_TYPE carry an 8-byte "extent id" as the first
- * bytes of their payload (like a file extent item referencing a data extent). leaf_item_refs
- * counts references to those ids, so clone tests can check the leaf hook too.
+ * External references: items of type MEMREFS_EXT_TYPE carry an 8-byte "extent id" (non-zero)
+ * as the first bytes of their payload, like a file extent item referencing a data extent.
+ * item_refs counts references to those ids, so tests can check the item hook too.
+ * Owners (backref keys) must be below 4096 and non-zero.
  */
 #ifndef COWFS_TESTS_MEMREFS_H
 #define COWFS_TESTS_MEMREFS_H
@@ -36,12 +37,17 @@ void memrefs_unpin(struct memrefs *m);
 int memrefs_for_each(struct memrefs *m, int (*fn)(void *arg, uint64_t bytenr, uint64_t refs),
 		     void *arg);
 
-/* External (leaf item) references. */
+/* External references (items of MEMREFS_EXT_TYPE), counted through item_refs. */
 uint64_t memrefs_ext_refs(struct memrefs *m, uint64_t ext_id);
 int memrefs_for_each_ext(struct memrefs *m, int (*fn)(void *arg, uint64_t id, uint64_t refs),
 			 void *arg);
-/* Set an external refcount directly (tests seed the count when they insert an EXT item). */
-void memrefs_set_ext_refs(struct memrefs *m, uint64_t ext_id, uint64_t refs);
+
+/* Backrefs: references to a block (or extent id) recorded under one owner key. */
+uint64_t memrefs_backref(struct memrefs *m, uint64_t bytenr, uint64_t owner);
+uint64_t memrefs_ext_backref(struct memrefs *m, uint64_t ext_id, uint64_t owner);
+/* How many (block, owner) / (extent, owner) keys have a non-zero count. */
+uint64_t memrefs_backref_keys(struct memrefs *m);
+uint64_t memrefs_ext_backref_keys(struct memrefs *m);
 
 /* Fault hooks for tests: make the next block_alloc fail with `err` after `n` more successes. */
 void memrefs_fail_alloc_after(struct memrefs *m, uint64_t n, int err);

@@ -94,9 +94,6 @@ static void side_insert(struct world *w, struct side *s)
 	}
 	REQUIRE(ret == 0, "insert returned %d", ret);
 	ref_insert(&s->ref, &k, w->buf, len);
-	/* The item holds a reference to its extent, as a file extent item would. */
-	if (id)
-		memrefs_set_ext_refs(w->f.mr, id, memrefs_ext_refs(w->f.mr, id) + 1);
 }
 
 static void side_delete(struct world *w, struct side *s)
@@ -105,10 +102,6 @@ static void side_delete(struct world *w, struct side *s)
 		return;
 	struct ref_item *it = &s->ref.v[rng_next(&w->rng) % s->ref.n];
 	REQUIRE(bt_delete(&w->f.tx, &s->t, &it->key) == 0, "bt_delete failed");
-	if (it->key.type == MEMREFS_EXT_TYPE) {
-		uint64_t id = get_le64(it->data);
-		memrefs_set_ext_refs(w->f.mr, id, memrefs_ext_refs(w->f.mr, id) - 1);
-	}
 	ref_delete(&s->ref, it);
 }
 
@@ -188,7 +181,7 @@ static struct side *clone_side(struct world *w, struct side *src)
 static void drop_side(struct world *w, struct side *s)
 {
 	REQUIRE(bt_drop(&w->f.tx, &s->t) == 0, "bt_drop failed");
-	/* The items of a dropped tree no longer hold their extents: drop_leaf_items did it only
+	/* The items of a dropped tree no longer hold their extents: the drop released them only
 	 * for leaves the tree owned alone, so conservation below proves it did exactly that. */
 	ref_free(&s->ref);
 }
@@ -345,6 +338,90 @@ START_TEST(clone_emptied)
 }
 END_TEST
 
+static void drain(struct world *w, struct side *s, size_t keep, int check_every)
+{
+	for (int i = 0; s->ref.n > keep; i++) {
+		side_delete(w, s);
+		if (i % check_every == check_every - 1)
+			conserve(w);
+	}
+}
+
+/*
+ * Both sides change the same regions, so each tree ends up holding nodes of both owners (a
+ * node shadowed exclusively keeps the owner it had); then growth splits such nodes and
+ * draining merges nodes of different owners and shrinks roots to children of the other owner.
+ */
+START_TEST(clone_interleaved_then_drained)
+{
+	struct world *w = malloc(sizeof(*w));
+
+	world_setup(w, "clone_interleave", 606);
+	populate(w, &w->s[0], 10000);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	for (int step = 0; step < 8000; step++) {
+		side_random_op(w, &w->s[(step / 7) & 1]);
+		if (step % 25 == 24)
+			conserve(w);
+		if (step % 1500 == 1499)
+			fixture_commit(&w->f);
+	}
+	for (int step = 0; step < 6000; step++)
+		side_insert(w, &w->s[step & 1]);
+	conserve(w);
+	drain(w, &w->s[0], 300, 25);
+	drain(w, &w->s[1], 10, 25);
+	verify_side(w, &w->s[0]);
+	verify_side(w, &w->s[1]);
+	drain(w, &w->s[0], 0, 5);
+	ck_assert_uint_eq(w->s[0].t.level, 0);
+	conserve(w);
+	drop_side(w, &w->s[0]);
+	drop_side(w, &w->s[1]);
+	conserve(w);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
+/*
+ * The original is dropped while the clone lives: the clone now holds the original's nodes
+ * alone, shadows them exclusively (keeping their owner), splits and merges them with its own.
+ */
+START_TEST(clone_outlives_original)
+{
+	struct world *w = malloc(sizeof(*w));
+
+	world_setup(w, "clone_outlives", 707);
+	populate(w, &w->s[0], 12000);
+	fixture_commit(&w->f);
+	struct side *b = clone_side(w, &w->s[0]);
+	for (int i = 0; i < 1500; i++)
+		side_random_op(w, b);
+	drop_side(w, &w->s[0]);
+	conserve(w);
+	fixture_commit(&w->f);
+	for (int i = 0; i < 5000; i++) {
+		if (i & 1)
+			side_insert(w, b);
+		else
+			side_random_op(w, b);
+		if (i % 25 == 24)
+			conserve(w);
+	}
+	drain(w, b, 0, 20);
+	ck_assert_uint_eq(b->t.level, 0);
+	verify_side(w, b);
+	drop_side(w, b);
+	conserve(w);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("btree_clone");
@@ -355,6 +432,8 @@ int main(void)
 	tcase_add_test(tc, clone_within_transaction);
 	tcase_add_test(tc, clone_chain);
 	tcase_add_test(tc, clone_emptied);
+	tcase_add_test(tc, clone_interleaved_then_drained);
+	tcase_add_test(tc, clone_outlives_original);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
