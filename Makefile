@@ -38,8 +38,9 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-TOOL_SRCS  := $(sort $(wildcard tools/*.c))
-TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
+# Each program is one .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
+TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
+TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 
@@ -68,8 +69,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
 
-# The demo keeps block references in memory (tests/support/memrefs.c) until fs/extent exists.
-$(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/tests/support/memrefs.o $(LIB)
+# The demo keeps block references in memory (tests/support/memrefs.c).
+$(BUILD)/bin/cowfs-btree-demo: $(BUILD)/tools/cowfs-btree-demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/%: $(BUILD)/mkfs/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/%: $(BUILD)/fsck/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

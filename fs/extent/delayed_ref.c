@@ -1,0 +1,154 @@
+/* The in-memory table of delayed reference changes: a hash of heads keyed by extent start. */
+#include "fs/extent/delayed_ref.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t bucket_of(const struct dref_table *t, uint64_t bytenr)
+{
+	uint64_t h = bytenr * 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 17) & (t->nbuckets - 1);
+}
+
+int dref_table_init(struct dref_table *t)
+{
+	t->nbuckets = 1024;
+	t->count = 0;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	return t->buckets ? 0 : -ENOMEM;
+}
+
+static void head_free(struct dref_head *h)
+{
+	free(h->back);
+	free(h);
+}
+
+void dref_table_destroy(struct dref_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		while (t->buckets[i]) {
+			struct dref_head *h = t->buckets[i];
+			t->buckets[i] = h->next;
+			head_free(h);
+		}
+	}
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+struct dref_head *dref_find(struct dref_table *t, uint64_t bytenr)
+{
+	struct dref_head *h = t->buckets[bucket_of(t, bytenr)];
+
+	while (h && h->bytenr != bytenr)
+		h = h->next;
+	return h;
+}
+
+/* Keep chains short: double the buckets when there are more heads than buckets. */
+static void table_grow(struct dref_table *t)
+{
+	struct dref_table bigger = { .nbuckets = t->nbuckets * 2, .count = t->count };
+
+	bigger.buckets = calloc(bigger.nbuckets, sizeof(*bigger.buckets));
+	if (!bigger.buckets)
+		return;   /* longer chains, still correct */
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		while (t->buckets[i]) {
+			struct dref_head *h = t->buckets[i];
+			size_t b = bucket_of(&bigger, h->bytenr);
+			t->buckets[i] = h->next;
+			h->next = bigger.buckets[b];
+			bigger.buckets[b] = h;
+		}
+	}
+	free(t->buckets);
+	*t = bigger;
+}
+
+struct dref_head *dref_get(struct dref_table *t, uint64_t bytenr)
+{
+	struct dref_head *h = dref_find(t, bytenr);
+
+	if (h)
+		return h;
+	if (t->count >= t->nbuckets)
+		table_grow(t);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->bytenr = bytenr;
+	size_t b = bucket_of(t, bytenr);
+	h->next = t->buckets[b];
+	t->buckets[b] = h;
+	t->count++;
+	return h;
+}
+
+int dref_backref_add(struct dref_head *h, uint64_t owner, uint64_t inode, uint64_t offset,
+		     int64_t delta)
+{
+	for (uint32_t i = 0; i < h->nback; i++) {
+		struct dref_backref *b = &h->back[i];
+		if (b->owner == owner && b->inode == inode && b->offset == offset) {
+			b->delta += delta;
+			return 0;
+		}
+	}
+	if (h->nback == h->capback) {
+		uint32_t cap = h->capback ? h->capback * 2 : 2;
+		struct dref_backref *nb = realloc(h->back, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		h->back = nb;
+		h->capback = cap;
+	}
+	h->back[h->nback++] = (struct dref_backref){ owner, inode, offset, delta };
+	return 0;
+}
+
+bool dref_head_settled(const struct dref_head *h)
+{
+	if (h->delta || h->is_new)
+		return false;
+	for (uint32_t i = 0; i < h->nback; i++)
+		if (h->back[i].delta)
+			return false;
+	return true;
+}
+
+void dref_remove(struct dref_table *t, struct dref_head *h)
+{
+	struct dref_head **pp = &t->buckets[bucket_of(t, h->bytenr)];
+
+	while (*pp != h)
+		pp = &(*pp)->next;
+	*pp = h->next;
+	t->count--;
+	head_free(h);
+}
+
+static int cmp_head(const void *a, const void *b)
+{
+	const struct dref_head *x = *(struct dref_head *const *)a;
+	const struct dref_head *y = *(struct dref_head *const *)b;
+	return x->bytenr < y->bytenr ? -1 : x->bytenr > y->bytenr;
+}
+
+int dref_snapshot(struct dref_table *t, struct dref_head ***out, size_t *n)
+{
+	struct dref_head **v = malloc((t->count ? t->count : 1) * sizeof(*v));
+	size_t k = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct dref_head *h = t->buckets[i]; h; h = h->next)
+			v[k++] = h;
+	qsort(v, k, sizeof(*v), cmp_head);
+	*out = v;
+	*n = k;
+	return 0;
+}

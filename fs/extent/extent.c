@@ -1,0 +1,538 @@
+/*
+ * Extent reference counting: the bt_ops callbacks that record changes as delayed refs, and
+ * the commit-time application of those changes to the extent tree.
+ */
+#include "fs/extent/extent.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/lib/csum.h"
+#include "fs/lib/endian.h"
+
+/* Rounds of delayed-ref application before giving up: each round only handles the extent
+ * tree's own reshaping by the previous one, so a handful always suffices. */
+#define MAX_APPLY_ROUNDS 64
+
+uint64_t extent_data_ref_hash(uint64_t owner, uint64_t inode, uint64_t offset)
+{
+	uint8_t b[24];
+
+	put_le64(b, owner);
+	put_le64(b + 8, inode);
+	put_le64(b + 16, offset);
+	return cowfs_csum(b, sizeof(b));
+}
+
+static int corrupt(struct extents *x, uint64_t bytenr, const char *msg)
+{
+	if (x->fs->report)
+		x->fs->report(x->fs->report_arg, bytenr, msg);
+	return -EUCLEAN;
+}
+
+int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
+		       uint64_t *start, uint64_t *disk_len)
+{
+	const struct file_extent_item *fe = data;
+
+	if (key->type != EXTENT_DATA_KEY)
+		return 0;
+	if (len < FILE_EXTENT_INLINE_HEADER)
+		return -EUCLEAN;
+	if (fe->type == FILE_EXTENT_INLINE)
+		return 0;
+	if (len != sizeof(*fe) || fe->type > FILE_EXTENT_PREALLOC)
+		return -EUCLEAN;
+	*start = get_le64(&fe->disk_bytenr);
+	*disk_len = get_le64(&fe->disk_num_bytes);
+	if (*start == 0)
+		return 0;
+	return *disk_len ? 1 : -EUCLEAN;
+}
+
+/* ---- reading the extent tree ---------------------------------------------------------- */
+
+static int decode_extent_item(struct extents *x, const struct bt_key *k, const void *d,
+			      uint32_t len, struct extent_info *out)
+{
+	const struct extent_item *ei = d;
+
+	if (len != sizeof(*ei) || k->offset == 0)
+		return corrupt(x, k->objectid, "malformed extent item");
+	out->start = k->objectid;
+	out->len = k->offset;
+	out->refs = get_le64(&ei->refs);
+	out->generation = get_le64(&ei->generation);
+	out->flags = get_le64(&ei->flags);
+	out->level = ei->level;
+	if (out->refs == 0 || (out->flags != EXTENT_FLAG_DATA && out->flags != EXTENT_FLAG_TREE_BLOCK))
+		return corrupt(x, k->objectid, "extent item with no references or unknown kind");
+	return 0;
+}
+
+int extent_lookup(struct extents *x, uint64_t start, uint64_t len, struct extent_info *out)
+{
+	struct bt_key k = { start, EXTENT_ITEM_KEY, len };
+	struct extent_item ei;
+	uint32_t size;
+	int ret = bt_lookup(x->tree, &k, &ei, sizeof(ei), &size);
+
+	if (ret < 0)
+		return ret;
+	return decode_extent_item(x, &k, &ei, size, out);
+}
+
+/* The refcount the extent tree holds for a head's extent (0 if the head is new). */
+static int head_base(struct extents *x, struct dref_head *h)
+{
+	struct extent_info e;
+	int ret;
+
+	if (h->base_known || h->is_new)
+		return 0;
+	ret = extent_lookup(x, h->bytenr, h->len, &e);
+	if (ret == -ENOENT)
+		return corrupt(x, h->bytenr, "reference to an extent with no extent item");
+	if (ret < 0)
+		return ret;
+	h->base = e.refs;
+	h->base_known = true;
+	return 0;
+}
+
+/* ---- bt_ops: recording changes ------------------------------------------------------- */
+
+static struct dref_head *tree_block_head(struct extents *x, uint64_t bytenr, uint8_t level)
+{
+	struct dref_head *h = dref_get(&x->refs, bytenr);
+
+	if (h && !h->len) {
+		h->len = x->fs->nodesize;
+		h->level = level;
+	}
+	return h;
+}
+
+static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
+			   uint64_t *bytenr)
+{
+	struct extents *x = ctx;
+	uint32_t ns = x->fs->nodesize;
+	uint64_t len;
+	struct dref_head *h;
+	int ret = alloc_extent(x->alloc, ns, ns, hint, ns, x->cls, bytenr, &len);
+
+	if (ret < 0)
+		return ret;
+	h = dref_get(&x->refs, *bytenr);
+	if (!h)
+		return -ENOMEM;
+	/* Freed space is pinned until commit, so a new block never has a live head. */
+	if (h->len || h->delta || h->nback)
+		return corrupt(x, *bytenr, "allocator handed out an extent still referenced");
+	h->len = ns;
+	h->level = level;
+	h->is_new = true;
+	h->delta = 1;
+	return dref_backref_add(h, ref_owner, 0, 0, +1);
+}
+
+static int ext_block_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
+{
+	struct extents *x = ctx;
+	struct dref_head *h = tree_block_head(x, bytenr, level);
+
+	if (!h)
+		return -ENOMEM;
+	h->delta++;
+	return dref_backref_add(h, ref_owner, 0, 0, +1);
+}
+
+static int ext_block_ref_drop(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+			      uint64_t *remaining)
+{
+	struct extents *x = ctx;
+	struct dref_head *h = tree_block_head(x, bytenr, level);
+	int ret;
+
+	if (!h)
+		return -ENOMEM;
+	ret = head_base(x, h);
+	if (ret < 0)
+		return ret;
+	if ((int64_t)h->base + h->delta <= 0)
+		return corrupt(x, bytenr, "reference dropped from a block with none");
+	h->delta--;
+	*remaining = h->base + h->delta;
+	return dref_backref_add(h, ref_owner, 0, 0, -1);
+}
+
+static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
+{
+	struct extents *x = ctx;
+	struct dref_head *h = dref_find(&x->refs, bytenr);
+	struct extent_info e;
+	int ret;
+
+	if (h) {
+		ret = head_base(x, h);
+		if (ret < 0)
+			return ret;
+		*refs = h->base + h->delta;
+		return 0;
+	}
+	ret = extent_lookup(x, bytenr, x->fs->nodesize, &e);
+	if (ret == -ENOENT)
+		return corrupt(x, bytenr, "tree block with no extent item");
+	if (ret < 0)
+		return ret;
+	*refs = e.refs;
+	return 0;
+}
+
+static int ext_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
+			 const void *data, uint32_t len, int delta)
+{
+	struct extents *x = ctx;
+	uint64_t start, disk_len;
+	struct dref_head *h;
+	int ret = file_extent_target(key, data, len, &start, &disk_len);
+
+	if (ret <= 0)
+		return ret < 0 ? corrupt(x, key->objectid, "malformed file extent item") : 0;
+	h = dref_get(&x->refs, start);
+	if (!h)
+		return -ENOMEM;
+	if (!h->len) {
+		h->len = disk_len;
+		h->is_data = true;
+	} else if (h->len != disk_len || !h->is_data) {
+		return corrupt(x, start, "file extent item disagrees with its extent's length");
+	}
+	/* No check against the base here: a count may pass through zero within one update. */
+	h->delta += delta;
+	return dref_backref_add(h, leaf_owner, key->objectid, key->offset, delta);
+}
+
+const struct bt_ops extent_bt_ops = {
+	.block_alloc = ext_block_alloc,
+	.block_ref_add = ext_block_ref_add,
+	.block_ref_drop = ext_block_ref_drop,
+	.block_refs = ext_block_refs,
+	.item_refs = ext_item_refs,
+};
+
+int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uint64_t hint,
+		      uint64_t *start, uint64_t *len)
+{
+	struct dref_head *h;
+	int ret = alloc_extent(x->alloc, min_len, max_len, hint, x->sectorsize, x->cls, start, len);
+
+	if (ret < 0)
+		return ret;
+	h = dref_get(&x->refs, *start);
+	if (!h)
+		return -ENOMEM;
+	if (h->len || h->delta || h->nback)
+		return corrupt(x, *start, "allocator handed out an extent still referenced");
+	h->len = *len;
+	h->is_data = true;
+	h->is_new = true;
+	return 0;
+}
+
+int extents_init(struct extents *x, struct bt_fs *fs, struct allocator *alloc,
+		 uint32_t sectorsize)
+{
+	memset(x, 0, sizeof(*x));
+	x->fs = fs;
+	x->alloc = alloc;
+	x->cls = ALLOC_NORMAL;
+	x->sectorsize = sectorsize;
+	return dref_table_init(&x->refs);
+}
+
+void extents_destroy(struct extents *x)
+{
+	dref_table_destroy(&x->refs);
+}
+
+/* ---- applying changes to the extent tree ---------------------------------------------- */
+
+static int put_extent_item(struct extents *x, struct bt_trans *tx, struct dref_head *h,
+			   uint64_t refs, bool insert)
+{
+	struct bt_key k = { h->bytenr, EXTENT_ITEM_KEY, h->len };
+	struct extent_item ei = { 0 };
+
+	put_le64(&ei.refs, refs);
+	put_le64(&ei.generation, tx->transid);
+	put_le64(&ei.flags, h->is_data ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK);
+	ei.level = h->is_data ? 0 : h->level;
+	if (insert)
+		return bt_insert(tx, x->tree, &k, &ei, sizeof(ei));
+	/* Keep the generation of the allocation: only the count changes. */
+	struct extent_item old;
+	uint32_t size;
+	int ret = bt_lookup(x->tree, &k, &old, sizeof(old), &size);
+	if (ret < 0)
+		return ret;
+	old.refs = ei.refs;
+	return bt_update(tx, x->tree, &k, &old, sizeof(old));
+}
+
+/* Move the head's pending count change into the extent item. Sets *freed at zero. */
+static int apply_count(struct extents *x, struct bt_trans *tx, struct dref_head *h, bool *freed)
+{
+	int64_t d = h->delta;
+	int ret;
+
+	*freed = false;
+	if (h->is_new) {
+		if (d < 0)
+			return corrupt(x, h->bytenr, "new extent dropped below zero references");
+		ret = d ? put_extent_item(x, tx, h, d, true) : 0;
+		if (ret < 0)
+			return ret;
+		h->is_new = false;
+		h->base = d;
+		h->base_known = true;
+		h->delta -= d;
+		*freed = d == 0;
+		return 0;
+	}
+	if (d == 0)
+		return 0;
+	ret = head_base(x, h);
+	if (ret < 0)
+		return ret;
+	if ((int64_t)h->base + d < 0)
+		return corrupt(x, h->bytenr, "extent dropped below zero references");
+	uint64_t refs = h->base + d;
+	if (refs == 0) {
+		struct bt_key k = { h->bytenr, EXTENT_ITEM_KEY, h->len };
+		ret = bt_delete(tx, x->tree, &k);
+	} else {
+		ret = put_extent_item(x, tx, h, refs, false);
+	}
+	if (ret < 0)
+		return ret;
+	h->base = refs;
+	h->delta -= d;
+	*freed = refs == 0;
+	return 0;
+}
+
+static int apply_tree_backref(struct extents *x, struct bt_trans *tx, uint64_t bytenr,
+			      uint64_t owner, int64_t delta)
+{
+	struct bt_key k = { bytenr, TREE_BLOCK_REF_KEY, owner };
+	uint8_t buf[8];
+	uint32_t size;
+	uint64_t count = 0;
+	int ret = bt_lookup(x->tree, &k, buf, sizeof(buf), &size);
+
+	if (ret == 0) {
+		if (size != 8)
+			return corrupt(x, bytenr, "malformed tree block backref");
+		count = get_le64(buf);
+	} else if (ret != -ENOENT) {
+		return ret;
+	}
+	if ((int64_t)count + delta < 0)
+		return corrupt(x, bytenr, "tree block backref dropped below zero");
+	uint64_t now = count + delta;
+	put_le64(buf, now);
+	if (now == 0)
+		return bt_delete(tx, x->tree, &k);
+	return count ? bt_update(tx, x->tree, &k, buf, 8) : bt_insert(tx, x->tree, &k, buf, 8);
+}
+
+/* Data backrefs sharing one hash live in one item: an array of entries. */
+static int apply_data_backref(struct extents *x, struct bt_trans *tx, uint64_t bytenr,
+			      const struct dref_backref *b)
+{
+	struct bt_key k = { bytenr, EXTENT_DATA_REF_KEY,
+			    extent_data_ref_hash(b->owner, b->inode, b->offset) };
+	uint32_t max = bt_max_item_size(x->fs->nodesize), size = 0, n, i;
+	struct extent_data_ref *v = malloc(max);
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	ret = bt_lookup(x->tree, &k, v, max, &size);
+	if (ret < 0 && ret != -ENOENT)
+		goto out;
+	bool existed = ret == 0;
+	if (size % sizeof(*v) || (existed && size == 0)) {
+		ret = corrupt(x, bytenr, "malformed data backref item");
+		goto out;
+	}
+	n = size / sizeof(*v);
+	for (i = 0; i < n; i++)
+		if (get_le64(&v[i].owner) == b->owner && get_le64(&v[i].inode) == b->inode &&
+		    get_le64(&v[i].offset) == b->offset)
+			break;
+	uint64_t count = i < n ? get_le64(&v[i].count) : 0;
+	if ((int64_t)count + b->delta < 0) {
+		ret = corrupt(x, bytenr, "data backref dropped below zero");
+		goto out;
+	}
+	count += b->delta;
+	if (i == n) {
+		if ((n + 1) * sizeof(*v) > max) {
+			ret = -EOVERFLOW;
+			goto out;
+		}
+		put_le64(&v[n].owner, b->owner);
+		put_le64(&v[n].inode, b->inode);
+		put_le64(&v[n].offset, b->offset);
+		n++;
+	}
+	put_le64(&v[i].count, count);
+	if (count == 0)
+		v[i] = v[--n];
+	if (n == 0)
+		ret = bt_delete(tx, x->tree, &k);
+	else if (!existed)
+		ret = bt_insert(tx, x->tree, &k, v, n * sizeof(*v));
+	else if ((ret = bt_resize(tx, x->tree, &k, n * sizeof(*v))) == 0)
+		ret = bt_update(tx, x->tree, &k, v, n * sizeof(*v));
+out:
+	free(v);
+	return ret;
+}
+
+/* An extent whose count reached zero must have no backref left. */
+static int check_no_backrefs(struct extents *x, uint64_t bytenr)
+{
+	struct bt_key from = { bytenr, EXTENT_ITEM_KEY + 1, 0 }, k;
+	struct bt_cursor c;
+	int ret;
+
+	bt_cursor_init(&c, x->tree);
+	ret = bt_cursor_seek(&c, &from, BT_SEEK_GE);
+	if (ret == 0) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		ret = k.objectid == bytenr ? corrupt(x, bytenr, "freed extent still has backrefs") : 0;
+	}
+	bt_cursor_release(&c);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int apply_head(struct extents *x, struct bt_trans *tx, struct dref_head *h)
+{
+	uint32_t nback = h->nback;
+	bool freed;
+	int ret = apply_count(x, tx, h, &freed);
+
+	/* Index, not pointer: applying may append to h->back (the extent tree shadowing a node
+	 * whose head this is) and move the array. Appended entries wait for the next round. */
+	for (uint32_t i = 0; i < nback && ret == 0; i++) {
+		int64_t d = h->back[i].delta;
+		if (d == 0)
+			continue;
+		if (h->is_data)
+			ret = apply_data_backref(x, tx, h->bytenr, &h->back[i]);
+		else
+			ret = apply_tree_backref(x, tx, h->bytenr, h->back[i].owner, d);
+		h->back[i].delta -= d;
+	}
+	if (ret == 0 && freed) {
+		ret = check_no_backrefs(x, h->bytenr);
+		if (ret == 0)
+			ret = alloc_pin(x->alloc, h->bytenr, h->len);
+	}
+	return ret;
+}
+
+int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx)
+{
+	enum alloc_class saved = x->cls;
+	int ret = 0;
+
+	if (tx->error)
+		return tx->error;
+	/* Committing must succeed on a full filesystem: it may use the reserve. */
+	x->cls = ALLOC_PRIVILEGED;
+	for (int round = 0; x->refs.count && ret == 0; round++) {
+		struct dref_head **v;
+		size_t n;
+		if (round == MAX_APPLY_ROUNDS) {
+			ret = corrupt(x, 0, "delayed references did not settle");
+			break;
+		}
+		ret = dref_snapshot(&x->refs, &v, &n);
+		if (ret < 0)
+			break;
+		for (size_t i = 0; i < n && ret == 0; i++) {
+			ret = apply_head(x, tx, v[i]);
+			if (ret == 0 && dref_head_settled(v[i]))
+				dref_remove(&x->refs, v[i]);
+		}
+		free(v);
+	}
+	x->cls = saved;
+	if (ret < 0 && !tx->error)
+		tx->error = ret;
+	return ret;
+}
+
+/* ---- walking ------------------------------------------------------------------------- */
+
+static int walk_item(struct extents *x, const struct extent_walk *w, const struct bt_key *k,
+		     const void *d, uint32_t len)
+{
+	struct extent_info e;
+	int ret;
+
+	switch (k->type) {
+	case EXTENT_ITEM_KEY:
+		ret = decode_extent_item(x, k, d, len, &e);
+		return ret ? ret : w->extent_fn ? w->extent_fn(w->arg, &e) : 0;
+	case TREE_BLOCK_REF_KEY:
+		if (len != 8 || get_le64(d) == 0)
+			return corrupt(x, k->objectid, "malformed tree block backref");
+		return w->tree_ref_fn ? w->tree_ref_fn(w->arg, k->objectid, k->offset, get_le64(d)) : 0;
+	case EXTENT_DATA_REF_KEY:
+		if (len == 0 || len % sizeof(struct extent_data_ref))
+			return corrupt(x, k->objectid, "malformed data backref item");
+		for (uint32_t i = 0; i < len / sizeof(struct extent_data_ref); i++) {
+			struct extent_data_ref r;
+			memcpy(&r, (const char *)d + i * sizeof(r), sizeof(r));
+			r.owner = get_le64(&r.owner);
+			r.inode = get_le64(&r.inode);
+			r.offset = get_le64(&r.offset);
+			r.count = get_le64(&r.count);
+			if (r.count == 0 || extent_data_ref_hash(r.owner, r.inode, r.offset) != k->offset)
+				return corrupt(x, k->objectid, "malformed data backref entry");
+			ret = w->data_ref_fn ? w->data_ref_fn(w->arg, k->objectid, &r) : 0;
+			if (ret)
+				return ret;
+		}
+		return 0;
+	default:
+		return corrupt(x, k->objectid, "unknown item type in the extent tree");
+	}
+}
+
+int extent_walk(struct extents *x, const struct extent_walk *w)
+{
+	struct bt_cursor c;
+	struct bt_key k;
+	const void *d;
+	uint32_t len;
+	int ret;
+
+	bt_cursor_init(&c, x->tree);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, &d, &len);
+		ret = walk_item(x, w, &k, d, len);
+		if (ret)
+			break;
+	}
+	bt_cursor_release(&c);
+	return ret == -ENOENT ? 0 : ret;
+}

@@ -1,0 +1,82 @@
+/*
+ * The extent layer: reference counts and backrefs of every extent, data and tree block alike.
+ *
+ * It is the one place references change. The B+tree reaches it through extent_bt_ops (tree
+ * blocks, and data extents through file extent items: item_refs); fs/inode allocates data
+ * extents with extent_alloc_data(). Snapshots (bt_clone), reflink (inserting file extent items
+ * that point at existing extents) and dedup (the same, after comparing the bytes) therefore
+ * all reduce to adding references here, and freeing to dropping one: an extent whose count is
+ * zero when the transaction commits loses its extent item and its space is pinned until that
+ * commit is on disk.
+ *
+ * Changes are collected as delayed refs (delayed_ref.h) and applied to the extent tree by
+ * extent_run_delayed_refs() during commit.
+ */
+#ifndef COWFS_EXTENT_EXTENT_H
+#define COWFS_EXTENT_EXTENT_H
+
+#include <stdint.h>
+
+#include "fs/alloc/alloc.h"
+#include "fs/btree/btree.h"
+#include "fs/extent/delayed_ref.h"
+#include "fs/extent/extent_format.h"
+
+struct extents {
+	struct bt_fs *fs;
+	struct allocator *alloc;
+	struct btree *tree;        /* the extent tree; owned by fs/super */
+	struct dref_table refs;
+	enum alloc_class cls;      /* class of allocations made now (privileged while committing) */
+	uint32_t sectorsize;
+};
+
+/* The bt_ops of every tree of a filesystem: ctx is the struct extents. */
+extern const struct bt_ops extent_bt_ops;
+
+int extents_init(struct extents *x, struct bt_fs *fs, struct allocator *alloc,
+		 uint32_t sectorsize);
+void extents_destroy(struct extents *x);
+
+/*
+ * A new data extent of between min_len and max_len bytes (sector multiples), at or after
+ * `hint`. It has no references yet: a file extent item inserted into a tree adds the first.
+ * One still unreferenced when the transaction commits is freed.
+ */
+int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uint64_t hint,
+		      uint64_t *start, uint64_t *len);
+
+/* Apply every pending change to the extent tree, until none is left. */
+int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
+static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }
+
+struct extent_info {
+	uint64_t start, len;
+	uint64_t refs, generation, flags;
+	uint8_t level;
+};
+
+/* The extent item at `start` of `len` bytes as the extent tree has it: 0, -ENOENT, -EIO. */
+int extent_lookup(struct extents *x, uint64_t start, uint64_t len, struct extent_info *out);
+
+/*
+ * Walk the extent tree in address order. extent_fn gets every extent item; tree_ref_fn and
+ * data_ref_fn (either may be NULL) every backref entry. A malformed item is reported through
+ * fs->report and ends the walk with -EUCLEAN. A non-zero return from a callback stops it.
+ */
+struct extent_walk {
+	int (*extent_fn)(void *arg, const struct extent_info *e);
+	int (*tree_ref_fn)(void *arg, uint64_t start, uint64_t owner, uint64_t count);
+	int (*data_ref_fn)(void *arg, uint64_t start, const struct extent_data_ref *r);
+	void *arg;
+};
+int extent_walk(struct extents *x, const struct extent_walk *w);
+
+/*
+ * The data extent a file extent item references, if any: 1 with start and length set, or 0 (inline,
+ * hole, not a file extent item), or -EUCLEAN (malformed).
+ */
+int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
+		       uint64_t *start, uint64_t *disk_len);
+
+#endif

@@ -1,0 +1,423 @@
+/* The checker: recompute every extent's references from the trees, compare with the extent tree. */
+#include "fs/super/check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/btree/internal.h"
+#include "fs/lib/endian.h"
+
+struct exp_backref {
+	uint64_t owner, inode, offset, count;
+	bool matched;
+};
+
+/* What the trees say one extent must look like. */
+struct exp_extent {
+	uint64_t start, len, refs;
+	bool is_data, walked, matched;
+	uint8_t level;
+	uint32_t nback, capback;
+	struct exp_backref *back;
+};
+
+struct checker {
+	struct cowfs *fs;
+	struct cowfs_check_stats *st;
+	struct exp_extent **slots;     /* open addressing by start */
+	size_t cap, count;
+	uint64_t prev_end;             /* end of the previous extent item seen */
+	struct exp_extent *cur;        /* extent item whose backrefs follow */
+	uint64_t cur_start;
+	cowfs_check_progress_fn progress;
+	void *progress_arg;
+};
+
+static void problem(struct checker *c, uint64_t bytenr, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct checker *c, uint64_t bytenr, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->st->problems++;
+	if (c->fs->report)
+		c->fs->report(c->fs->report_arg, bytenr, msg);
+}
+
+static size_t slot_of(const struct checker *c, uint64_t start)
+{
+	return (size_t)((start * 0x9e3779b97f4a7c15ULL) >> 17) & (c->cap - 1);
+}
+
+static struct exp_extent *exp_find(struct checker *c, uint64_t start)
+{
+	for (size_t i = slot_of(c, start);; i = (i + 1) & (c->cap - 1)) {
+		if (!c->slots[i])
+			return NULL;
+		if (c->slots[i]->start == start)
+			return c->slots[i];
+	}
+}
+
+static int exp_grow(struct checker *c)
+{
+	struct checker old = *c;
+
+	c->cap = old.cap ? old.cap * 2 : 4096;
+	c->slots = calloc(c->cap, sizeof(*c->slots));
+	if (!c->slots) {
+		*c = old;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < old.cap; i++) {
+		if (!old.slots[i])
+			continue;
+		size_t j = slot_of(c, old.slots[i]->start);
+		while (c->slots[j])
+			j = (j + 1) & (c->cap - 1);
+		c->slots[j] = old.slots[i];
+	}
+	free(old.slots);
+	return 0;
+}
+
+static struct exp_extent *exp_get(struct checker *c, uint64_t start)
+{
+	struct exp_extent *e = c->cap ? exp_find(c, start) : NULL;
+
+	if (e)
+		return e;
+	if ((c->count + 1) * 2 > c->cap && exp_grow(c) < 0)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->start = start;
+	size_t i = slot_of(c, start);
+	while (c->slots[i])
+		i = (i + 1) & (c->cap - 1);
+	c->slots[i] = e;
+	c->count++;
+	return e;
+}
+
+static int exp_backref_add(struct exp_extent *e, uint64_t owner, uint64_t inode, uint64_t offset)
+{
+	for (uint32_t i = 0; i < e->nback; i++) {
+		struct exp_backref *b = &e->back[i];
+		if (b->owner == owner && b->inode == inode && b->offset == offset) {
+			b->count++;
+			return 0;
+		}
+	}
+	if (e->nback == e->capback) {
+		uint32_t cap = e->capback ? e->capback * 2 : 2;
+		struct exp_backref *nb = realloc(e->back, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		e->back = nb;
+		e->capback = cap;
+	}
+	e->back[e->nback++] = (struct exp_backref){ owner, inode, offset, 1, false };
+	return 0;
+}
+
+/* ---- recomputing references from the trees -------------------------------------------- */
+
+static int expect_tree_ref(struct checker *c, uint64_t bytenr, uint8_t level, uint64_t owner)
+{
+	struct exp_extent *e = exp_get(c, bytenr);
+
+	if (!e)
+		return -ENOMEM;
+	if (e->refs && (e->is_data || e->level != level))
+		problem(c, bytenr, "block referenced both as level %u and as %s", level,
+			e->is_data ? "data" : "another level");
+	e->len = c->fs->bfs.nodesize;
+	e->level = level;
+	e->refs++;
+	return exp_backref_add(e, owner, 0, 0);
+}
+
+static int expect_data_ref(struct checker *c, uint64_t start, uint64_t len, uint64_t owner,
+			   const struct bt_key *k)
+{
+	struct exp_extent *e = exp_get(c, start);
+
+	if (!e)
+		return -ENOMEM;
+	if (e->refs && (!e->is_data || e->len != len))
+		problem(c, start, "data extent referenced with two lengths or also as a tree block");
+	if (!e->refs)
+		c->st->data_extents++;
+	e->is_data = true;
+	e->len = len;
+	e->refs++;
+	return exp_backref_add(e, owner, k->objectid, k->offset);
+}
+
+static int walk_leaf_items(struct checker *c, struct cblock *b)
+{
+	for (uint32_t i = 0; i < node_nritems(b); i++) {
+		struct bt_key k;
+		uint64_t start, len;
+		leaf_item_key(b, i, &k);
+		int ret = file_extent_target(&k, leaf_item_data(b, i), leaf_item_size(b, i),
+					     &start, &len);
+		if (ret < 0) {
+			problem(c, b->addr, "malformed file extent item (%llu,%u,%llu)",
+				(unsigned long long)k.objectid, k.type, (unsigned long long)k.offset);
+			continue;
+		}
+		if (ret && (ret = expect_data_ref(c, start, len, node_owner(b), &k)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Walk a subtree once per distinct node; an unreadable node is a problem, not the end. */
+static int walk_node(struct checker *c, uint64_t bytenr, uint8_t level, uint64_t gen)
+{
+	struct exp_extent *e = exp_find(c, bytenr);
+	struct cblock *b;
+	int ret;
+
+	if (e->walked)
+		return 0;
+	e->walked = true;
+	ret = bt_read_node(&c->fs->bfs, bytenr, level, gen, &b);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret < 0) {
+		problem(c, bytenr, "node unreadable or invalid (%s)", strerror(-ret));
+		return 0;
+	}
+	c->st->tree_blocks++;
+	if (c->progress && c->st->tree_blocks % 4096 == 0)
+		c->progress(c->progress_arg, c->st->tree_blocks);
+	if (level == 0) {
+		ret = walk_leaf_items(c, b);
+	} else {
+		for (uint32_t i = 0; i < node_nritems(b) && ret == 0; i++) {
+			ret = expect_tree_ref(c, node_blockptr(b, i), level - 1, node_owner(b));
+			if (ret == 0)
+				ret = walk_node(c, node_blockptr(b, i), level - 1, node_ptr_gen(b, i));
+		}
+	}
+	bcache_put(c->fs->cache, b);
+	return ret;
+}
+
+static int walk_tree(struct checker *c, struct btree *t)
+{
+	int ret = expect_tree_ref(c, t->root, t->level, t->owner);
+
+	c->st->trees++;
+	if (ret == 0)
+		ret = walk_node(c, t->root, t->level, t->root_gen);
+	if (ret == 0 && bt_check(t) == -EUCLEAN)
+		problem(c, t->root, "tree %llu breaks B+tree invariants", (unsigned long long)t->owner);
+	return ret;
+}
+
+/* The root tree, then every tree a root item names. */
+static int walk_all_trees(struct checker *c)
+{
+	struct cowfs *fs = c->fs;
+	struct bt_cursor cur;
+	struct bt_key k;
+	const void *d;
+	uint32_t len;
+	int ret = walk_tree(c, &fs->root_tree);
+
+	bt_cursor_init(&cur, &fs->root_tree);
+	for (int r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0 && ret == 0;
+	     r = bt_cursor_next(&cur)) {
+		struct btree t;
+		bt_cursor_item(&cur, &k, &d, &len);
+		if (k.type != ROOT_ITEM_KEY)
+			continue;
+		const struct root_item *ri = d;
+		if (len != sizeof(*ri) || ri->level >= BT_MAX_LEVEL || !get_le64(&ri->bytenr)) {
+			problem(c, fs->root_tree.root, "malformed root item for tree %llu",
+				(unsigned long long)k.objectid);
+			continue;
+		}
+		bt_open(&t, &fs->bfs, k.objectid, get_le64(&ri->bytenr), get_le64(&ri->generation),
+			ri->level);
+		/* The walk below re-seeks the root tree's nodes: keep the cursor's key. */
+		ret = walk_tree(c, &t);
+	}
+	bt_cursor_release(&cur);
+	return ret;
+}
+
+/* ---- comparing with the extent tree ---------------------------------------------------- */
+
+static bool overlaps_super_copy(struct checker *c, uint64_t start, uint64_t len)
+{
+	uint64_t total = get_le64(&c->fs->sb.total_bytes);
+
+	for (int i = 1; i < COWFS_SUPER_MIRRORS; i++) {
+		uint64_t off = cowfs_super_offsets[i];
+		if (off < total && start < off + COWFS_SUPER_GUARD && off < start + len)
+			return true;
+	}
+	return false;
+}
+
+static int cmp_extent(void *arg, const struct extent_info *x)
+{
+	struct checker *c = arg;
+	uint64_t total = get_le64(&c->fs->sb.total_bytes);
+	struct exp_extent *e = exp_find(c, x->start);
+
+	c->st->extent_items++;
+	c->cur = e;
+	c->cur_start = x->start;
+	if (x->start < c->prev_end)
+		problem(c, x->start, "extent overlaps the previous one (which ends at %llu)",
+			(unsigned long long)c->prev_end);
+	c->prev_end = x->start + x->len;
+	if (x->start < COWFS_DATA_START || x->start + x->len > total ||
+	    overlaps_super_copy(c, x->start, x->len))
+		problem(c, x->start, "extent outside the data area or over a superblock copy");
+	if (!e) {
+		problem(c, x->start, "extent has %llu references recorded but none exist (leak)",
+			(unsigned long long)x->refs);
+		return 0;
+	}
+	e->matched = true;
+	c->st->bytes_used += x->len;
+	if (e->len != x->len || e->is_data != !!(x->flags & EXTENT_FLAG_DATA) ||
+	    (!e->is_data && e->level != x->level))
+		problem(c, x->start, "extent item says %s of %llu bytes (level %u), references say %s of %llu (level %u)",
+			x->flags & EXTENT_FLAG_DATA ? "data" : "tree block", (unsigned long long)x->len,
+			x->level, e->is_data ? "data" : "tree block", (unsigned long long)e->len,
+			e->level);
+	if (e->refs != x->refs)
+		problem(c, x->start, "refcount %llu, but %llu references exist",
+			(unsigned long long)x->refs, (unsigned long long)e->refs);
+	return 0;
+}
+
+static struct exp_backref *find_backref(struct exp_extent *e, uint64_t owner, uint64_t inode,
+					uint64_t offset)
+{
+	for (uint32_t i = 0; e && i < e->nback; i++)
+		if (e->back[i].owner == owner && e->back[i].inode == inode &&
+		    e->back[i].offset == offset)
+			return &e->back[i];
+	return NULL;
+}
+
+static void cmp_backref(struct checker *c, uint64_t start, uint64_t owner, uint64_t inode,
+			uint64_t offset, uint64_t count)
+{
+	struct exp_extent *e = c->cur_start == start ? c->cur : NULL;
+	struct exp_backref *b;
+
+	if (c->cur_start != start) {
+		problem(c, start, "backref for an extent with no extent item");
+		return;
+	}
+	b = find_backref(e, owner, inode, offset);
+	if (!b) {
+		if (e)
+			problem(c, start, "backref (owner %llu, inode %llu, offset %llu) x%llu matches no reference",
+				(unsigned long long)owner, (unsigned long long)inode,
+				(unsigned long long)offset, (unsigned long long)count);
+		return;
+	}
+	b->matched = true;
+	if (b->count != count)
+		problem(c, start, "backref (owner %llu, inode %llu, offset %llu) says %llu, %llu references exist",
+			(unsigned long long)owner, (unsigned long long)inode,
+			(unsigned long long)offset, (unsigned long long)count,
+			(unsigned long long)b->count);
+}
+
+static int cmp_tree_ref(void *arg, uint64_t start, uint64_t owner, uint64_t count)
+{
+	cmp_backref(arg, start, owner, 0, 0, count);
+	return 0;
+}
+
+static int cmp_data_ref(void *arg, uint64_t start, const struct extent_data_ref *r)
+{
+	cmp_backref(arg, start, r->owner, r->inode, r->offset, r->count);
+	return 0;
+}
+
+/* References with no extent item, backrefs the extent tree lacks. */
+static void report_unmatched(struct checker *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		struct exp_extent *e = c->slots[i];
+		if (!e)
+			continue;
+		if (!e->matched) {
+			problem(c, e->start, "%s referenced %llu times has no extent item",
+				e->is_data ? "data extent" : "tree block", (unsigned long long)e->refs);
+			continue;
+		}
+		for (uint32_t j = 0; j < e->nback; j++)
+			if (!e->back[j].matched)
+				problem(c, e->start, "missing backref (owner %llu, inode %llu, offset %llu) x%llu",
+					(unsigned long long)e->back[j].owner,
+					(unsigned long long)e->back[j].inode,
+					(unsigned long long)e->back[j].offset,
+					(unsigned long long)e->back[j].count);
+	}
+}
+
+static void checker_free(struct checker *c)
+{
+	for (size_t i = 0; i < c->cap; i++) {
+		if (c->slots[i]) {
+			free(c->slots[i]->back);
+			free(c->slots[i]);
+		}
+	}
+	free(c->slots);
+}
+
+int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
+		cowfs_check_progress_fn progress, void *progress_arg)
+{
+	struct checker c = { .fs = fs, .st = st, .progress = progress,
+			     .progress_arg = progress_arg, .cur_start = UINT64_MAX };
+	struct extent_walk w = { cmp_extent, cmp_tree_ref, cmp_data_ref, &c };
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = exp_grow(&c);
+	if (ret == 0)
+		ret = walk_all_trees(&c);
+	if (ret == 0) {
+		ret = extent_walk(&fs->ext, &w);
+		if (ret == -EUCLEAN || ret == -EIO) {
+			problem(&c, fs->extent_root.t.root, "extent tree could not be read completely");
+			ret = 0;
+		}
+	}
+	if (ret == 0) {
+		report_unmatched(&c);
+		if (get_le64(&fs->sb.bytes_used) != st->bytes_used)
+			problem(&c, COWFS_SUPER_OFFSET, "superblock says %llu bytes used, extents add up to %llu",
+				(unsigned long long)get_le64(&fs->sb.bytes_used),
+				(unsigned long long)st->bytes_used);
+	}
+	checker_free(&c);
+	if (ret < 0)
+		return ret;
+	return st->problems ? -EUCLEAN : 0;
+}

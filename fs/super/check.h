@@ -1,0 +1,44 @@
+/*
+ * The filesystem checker: everything fsck.cowfs verifies, as a library function so the tests
+ * use the same oracle.
+ *
+ * It reads every node reachable from the root tree and from every tree a root item names
+ * (each node verified as it is read: checksum, fsid, address, generation, level, structure),
+ * checks each tree's structural invariants, and recomputes from what it reached the exact
+ * reference count and backrefs every extent must have: one reference per pointer from a
+ * distinct reachable node (keyed by that node's owner) or per tree root (keyed by the tree
+ * id), and one per file extent item in a distinct reachable leaf (keyed by the leaf's owner,
+ * the inode and the file offset). It then compares that with the extent tree item by item:
+ * counts, kinds, levels, every backref; extents nobody references (leaks); referenced extents
+ * with no item; overlapping extents; extents outside the filesystem or over a superblock copy;
+ * and the superblock's used-bytes figure.
+ *
+ * Memory: proportional to the number of extents (the recomputed table), which fsck needs.
+ */
+#ifndef COWFS_SUPER_CHECK_H
+#define COWFS_SUPER_CHECK_H
+
+#include <stdint.h>
+
+#include "fs/super/fs.h"
+
+struct cowfs_check_stats {
+	uint64_t trees;          /* trees walked, the root tree included */
+	uint64_t tree_blocks;    /* distinct reachable nodes */
+	uint64_t data_extents;   /* distinct referenced data extents */
+	uint64_t extent_items;   /* items in the extent tree */
+	uint64_t bytes_used;     /* recomputed */
+	uint64_t problems;       /* each also reported through fs->report */
+};
+
+/* Progress for long checks: called now and then with nodes read so far (may be NULL). */
+typedef void (*cowfs_check_progress_fn)(void *arg, uint64_t nodes_read);
+
+/*
+ * Check the filesystem. Returns 0 if clean, -EUCLEAN if problems were found (st->problems,
+ * each reported), or another negative errno if the check itself could not run (-ENOMEM).
+ */
+int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
+		cowfs_check_progress_fn progress, void *progress_arg);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * The commit protocol.
+ *
+ *   1. Bring every root item up to date and apply every delayed reference to the extent tree.
+ *      Each feeds the other (updating a root item shadows root-tree nodes, which changes
+ *      references; applying references reshapes the extent tree, whose root item then
+ *      changes), so alternate until neither has anything left: a few rounds, since nodes
+ *      shadowed once are writable for the rest of the transaction.
+ *   2. Write every dirty node in one batch; flush.
+ *   3. Write every superblock copy with the new generation and root tree; flush.
+ *   4. Space freed by this transaction becomes allocatable; the next transaction starts.
+ *
+ * Until step 3 completes the previous superblock is the valid one, and nothing it reaches has
+ * been touched: new nodes went to free space, freed space stays pinned until step 4. A crash
+ * anywhere leaves either the old generation or the new one.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fs/lib/endian.h"
+#include "fs/super/fs.h"
+#include "fs/super/super.h"
+
+#define MAX_COMMIT_ROUNDS 32
+
+static void report(struct cowfs *fs, uint64_t bytenr, const char *msg)
+{
+	if (fs->report)
+		fs->report(fs->report_arg, bytenr, msg);
+}
+
+static bool root_changed(const struct cowfs_root *r)
+{
+	return r->t.root != r->saved_root || r->t.root_gen != r->saved_gen ||
+	       r->t.level != r->saved_level;
+}
+
+static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
+{
+	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
+	struct root_item ri = { 0 };
+	int ret;
+
+	put_le64(&ri.bytenr, r->t.root);
+	put_le64(&ri.generation, r->t.root_gen);
+	ri.level = r->t.level;
+	ret = bt_update(&fs->trans, &fs->root_tree, &k, &ri, sizeof(ri));
+	if (ret == -ENOENT)
+		ret = bt_insert(&fs->trans, &fs->root_tree, &k, &ri, sizeof(ri));
+	if (ret < 0)
+		return ret;
+	r->saved_root = r->t.root;
+	r->saved_gen = r->t.root_gen;
+	r->saved_level = r->t.level;
+	return 0;
+}
+
+/* Step 1: root items and delayed references, until both are settled. */
+static int settle_trees(struct cowfs *fs)
+{
+	struct cowfs_root *roots[] = { &fs->extent_root, &fs->fs_root };
+	int ret = 0;
+
+	for (int round = 0; round < MAX_COMMIT_ROUNDS; round++) {
+		bool changed = false;
+		for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]) && ret == 0; i++) {
+			if (root_changed(roots[i])) {
+				changed = true;
+				ret = update_root_item(fs, roots[i]);
+			}
+		}
+		if (ret == 0 && extent_pending(&fs->ext)) {
+			changed = true;
+			ret = extent_run_delayed_refs(&fs->ext, &fs->trans);
+		}
+		if (ret < 0 || !changed)
+			return ret;
+	}
+	report(fs, 0, "commit did not settle");
+	return -EUCLEAN;
+}
+
+static void fill_super(struct cowfs *fs)
+{
+	struct alloc_stats st;
+	struct cowfs_super *sb = &fs->sb;
+
+	alloc_get_stats(fs->alloc, &st);
+	put_le64(&sb->generation, fs->trans.transid);
+	put_le64(&sb->root_tree_bytenr, fs->root_tree.root);
+	put_le64(&sb->root_tree_gen, fs->root_tree.root_gen);
+	sb->root_tree_level = fs->root_tree.level;
+	/* Space this commit frees is pinned now but free in the generation being written. */
+	put_le64(&sb->bytes_used, st.total - st.free - st.pinned - fs->guard_bytes);
+}
+
+int cowfs_commit_locked(struct cowfs *fs)
+{
+	struct bt_trans *tx = &fs->trans;
+	int ret;
+
+	if (fs->read_only)
+		return -EROFS;
+	if (tx->error)
+		return tx->error;
+	ret = settle_trees(fs);
+	if (ret == 0)
+		ret = bt_writeback(&fs->bfs);
+	if (ret == 0)
+		ret = bdev_flush(fs->bd);
+	if (ret == 0) {
+		fill_super(fs);
+		ret = super_write_all(fs->bd, &fs->sb);
+	}
+	if (ret == 0)
+		ret = bdev_flush(fs->bd);
+	if (ret < 0) {
+		/* Nothing of this transaction may reach disk now: it can never commit. */
+		if (!tx->error)
+			tx->error = ret;
+		return ret;
+	}
+	alloc_unpin_all(fs->alloc);
+	tx->transid++;
+	fs->commits++;
+	return 0;
+}
+
+int cowfs_commit(struct cowfs *fs)
+{
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	ret = cowfs_commit_locked(fs);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}

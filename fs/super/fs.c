@@ -1,0 +1,278 @@
+/*
+ * Opening, creating and closing a filesystem; the running transaction.
+ */
+#include "fs/super/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "fs/lib/endian.h"
+#include "fs/super/super.h"
+
+static void report(struct cowfs *fs, uint64_t bytenr, const char *msg)
+{
+	if (fs->report)
+		fs->report(fs->report_arg, bytenr, msg);
+}
+
+static void note_super(void *arg, uint64_t bytenr, const char *msg)
+{
+	report(arg, bytenr, msg);
+}
+
+/* Reserve: enough for deletes and commits to shadow their paths on a full filesystem. */
+static uint64_t reserve_bytes(uint64_t total, uint32_t nodesize)
+{
+	uint64_t r = total / 100;
+
+	if (r < 256ull * nodesize)
+		r = 256ull * nodesize;
+	if (r > (512ull << 20))
+		r = 512ull << 20;
+	return r < total / 4 ? r : total / 4;
+}
+
+/* The allocator over the data area, minus the superblock copies' areas. */
+static int make_allocator(struct cowfs *fs, uint64_t total, uint32_t sectorsize,
+			  uint32_t nodesize)
+{
+	int ret = alloc_create(COWFS_DATA_START, total, sectorsize, &fs->alloc);
+
+	if (ret < 0)
+		return ret;
+	for (int i = 1; i < COWFS_SUPER_MIRRORS; i++) {
+		uint64_t off = cowfs_super_offsets[i];
+		if (off >= total)
+			break;
+		uint64_t len = off + COWFS_SUPER_GUARD > total ? total - off : COWFS_SUPER_GUARD;
+		ret = alloc_mark_used(fs->alloc, off, len);
+		if (ret < 0)
+			return ret;
+		fs->guard_bytes += len;
+	}
+	alloc_set_reserve(fs->alloc, reserve_bytes(total - COWFS_DATA_START, nodesize));
+	return 0;
+}
+
+static int setup_common(struct cowfs *fs, const char *path, bool read_only, size_t cache_bytes)
+{
+	struct bdev_opts bo = { .read_only = read_only };
+	int ret;
+
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->read_only = read_only;
+	ret = bdev_open(path, &bo, &fs->bd);
+	if (ret < 0)
+		return ret;
+	ret = bcache_create(fs->bd, cache_bytes ? cache_bytes : BCACHE_DEFAULT_BYTES, &fs->cache);
+	if (ret < 0)
+		return ret;
+	fs->bfs.cache = fs->cache;
+	fs->bfs.ops = &extent_bt_ops;
+	fs->bfs.ops_ctx = &fs->ext;
+	fs->bfs.report = fs->report;
+	fs->bfs.report_arg = fs->report_arg;
+	return 0;
+}
+
+static void teardown(struct cowfs *fs)
+{
+	extents_destroy(&fs->ext);
+	if (fs->alloc)
+		alloc_destroy(fs->alloc);
+	if (fs->cache)
+		bcache_destroy(fs->cache);
+	if (fs->bd)
+		bdev_close(fs->bd);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
+
+static void root_init(struct cowfs_root *r)
+{
+	r->saved_root = r->t.root;
+	r->saved_gen = r->t.root_gen;
+	r->saved_level = r->t.level;
+}
+
+static int load_root(struct cowfs *fs, uint64_t id, struct cowfs_root *r)
+{
+	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
+	struct root_item ri;
+	uint32_t len;
+	int ret = bt_lookup(&fs->root_tree, &k, &ri, sizeof(ri), &len);
+
+	if (ret == -ENOENT || (ret == 0 && len != sizeof(ri))) {
+		report(fs, fs->root_tree.root, ret ? "root item missing" : "malformed root item");
+		return -EUCLEAN;
+	}
+	if (ret < 0)
+		return ret;
+	bt_open(&r->t, &fs->bfs, id, get_le64(&ri.bytenr), get_le64(&ri.generation), ri.level);
+	root_init(r);
+	return 0;
+}
+
+static int mark_extent_used(void *arg, const struct extent_info *e)
+{
+	struct cowfs *fs = arg;
+	int ret = alloc_mark_used(fs->alloc, e->start, e->len);
+
+	if (ret == -EEXIST || ret == -ERANGE || ret == -EINVAL) {
+		report(fs, e->start, ret == -EEXIST ? "extent overlaps another extent"
+						    : "extent outside the filesystem");
+		return -EUCLEAN;
+	}
+	return ret;
+}
+
+int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
+{
+	struct cowfs *fs = calloc(1, sizeof(*fs));
+	int ret;
+
+	if (!fs)
+		return -ENOMEM;
+	fs->report = o->report;
+	fs->report_arg = o->report_arg;
+	ret = setup_common(fs, path, o->read_only, o->cache_bytes);
+	if (ret == 0)
+		ret = super_read_best(fs->bd, &fs->sb, note_super, fs);
+	if (ret < 0)
+		goto fail;
+	uint32_t ss = get_le32(&fs->sb.sectorsize), ns = get_le32(&fs->sb.nodesize);
+	uint64_t total = get_le64(&fs->sb.total_bytes);
+	fs->bfs.nodesize = ns;
+	memcpy(fs->bfs.fsid, fs->sb.fsid, 16);
+	bt_open(&fs->root_tree, &fs->bfs, ROOT_TREE_ID, get_le64(&fs->sb.root_tree_bytenr),
+		get_le64(&fs->sb.root_tree_gen), fs->sb.root_tree_level);
+	ret = make_allocator(fs, total, ss, ns);
+	if (ret == 0)
+		ret = extents_init(&fs->ext, &fs->bfs, fs->alloc, ss);
+	if (ret == 0)
+		ret = load_root(fs, EXTENT_TREE_ID, &fs->extent_root);
+	if (ret == 0)
+		ret = load_root(fs, FS_TREE_ID, &fs->fs_root);
+	if (ret < 0)
+		goto fail;
+	fs->ext.tree = &fs->extent_root.t;
+	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used, .arg = fs });
+	if (ret < 0)
+		goto fail;
+	fs->trans.fs = &fs->bfs;
+	fs->trans.transid = get_le64(&fs->sb.generation) + 1;
+	*out = fs;
+	return 0;
+fail:
+	teardown(fs);
+	return ret;
+}
+
+int cowfs_close(struct cowfs *fs)
+{
+	int ret = 0;
+
+	if (!fs->read_only && !fs->trans.error)
+		ret = cowfs_commit(fs);
+	teardown(fs);
+	return ret;
+}
+
+struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->ext.cls = cls;
+	return &fs->trans;
+}
+
+void cowfs_trans_end(struct cowfs *fs)
+{
+	fs->ext.cls = ALLOC_NORMAL;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+uint64_t cowfs_generation(const struct cowfs *fs)
+{
+	return get_le64(&fs->sb.generation);
+}
+
+/* ---- mkfs ------------------------------------------------------------------------------ */
+
+static int create_tree(struct cowfs *fs, uint64_t id, struct btree *t)
+{
+	return bt_create(&fs->trans, id, t);
+}
+
+static void fill_new_super(struct cowfs *fs, const struct cowfs_mkfs_opts *o, uint64_t total,
+			   uint32_t ss, uint32_t ns)
+{
+	struct cowfs_super *sb = &fs->sb;
+
+	memset(sb, 0, sizeof(*sb));
+	memcpy(sb->magic, COWFS_MAGIC, 8);
+	memcpy(sb->fsid, fs->bfs.fsid, 16);
+	put_le32(&sb->version, COWFS_FORMAT_VERSION);
+	put_le32(&sb->sectorsize, ss);
+	put_le32(&sb->nodesize, ns);
+	put_le64(&sb->total_bytes, total);
+	memcpy(sb->label, o->label, sizeof(sb->label));
+	sb->label[sizeof(sb->label) - 1] = 0;
+}
+
+int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid_out[16])
+{
+	struct cowfs *fs = calloc(1, sizeof(*fs));
+	uint32_t ns = o->nodesize ? o->nodesize : BT_DEFAULT_NODESIZE;
+	uint32_t ss = o->sectorsize ? o->sectorsize : 4096;
+	int ret;
+
+	if (!fs)
+		return -ENOMEM;
+	ret = setup_common(fs, path, false, 0);
+	if (ret < 0)
+		goto out;
+	uint64_t total = bdev_size(fs->bd) / ns * ns;
+	if (!bt_nodesize_valid(ns) || ss < 512 || ss > ns || (ss & (ss - 1))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (total < COWFS_MIN_SIZE) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	fs->bfs.nodesize = ns;
+	if (o->fsid_set)
+		memcpy(fs->bfs.fsid, o->fsid, 16);
+	else if (getrandom(fs->bfs.fsid, 16, 0) != 16) {
+		ret = -EIO;
+		goto out;
+	}
+	ret = make_allocator(fs, total, ss, ns);
+	if (ret == 0)
+		ret = extents_init(&fs->ext, &fs->bfs, fs->alloc, ss);
+	if (ret < 0)
+		goto out;
+	fill_new_super(fs, o, total, ss, ns);
+	fs->trans.fs = &fs->bfs;
+	fs->trans.transid = 1;
+	fs->ext.cls = ALLOC_PRIVILEGED;
+	ret = create_tree(fs, ROOT_TREE_ID, &fs->root_tree);
+	if (ret == 0)
+		ret = create_tree(fs, EXTENT_TREE_ID, &fs->extent_root.t);
+	if (ret == 0)
+		ret = create_tree(fs, FS_TREE_ID, &fs->fs_root.t);
+	if (ret < 0)
+		goto out;
+	fs->ext.tree = &fs->extent_root.t;
+	/* saved_* stay zero: the commit inserts both root items. */
+	ret = cowfs_commit(fs);
+	if (ret == 0 && fsid_out)
+		memcpy(fsid_out, fs->bfs.fsid, 16);
+out:
+	teardown(fs);
+	return ret;
+}

@@ -1,0 +1,104 @@
+/*
+ * The filesystem handle: one image, its superblock, its tree of trees, the running
+ * transaction and the commit protocol.
+ *
+ * Trees: the superblock points at the root tree; the root tree holds a root item per other
+ * tree (the extent tree, the default fs tree, later subvolumes and snapshots). Every update
+ * goes through the one running transaction (cowfs_trans_begin .. cowfs_trans_end); commits
+ * happen at cowfs_commit(), which writes every dirty node in one batch, flushes, writes the
+ * superblock copies and flushes again. Only superblocks are overwritten in place.
+ */
+#ifndef COWFS_SUPER_FS_H
+#define COWFS_SUPER_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/alloc/alloc.h"
+#include "fs/btree/btree.h"
+#include "fs/extent/extent.h"
+#include "fs/io/bcache.h"
+#include "fs/io/blockdev.h"
+#include "fs/super/super_format.h"
+
+/* A tree whose root item the commit keeps up to date. */
+struct cowfs_root {
+	struct btree t;
+	uint64_t saved_root, saved_gen;   /* what its root item says */
+	uint8_t saved_level;
+};
+
+struct cowfs_opts {
+	bool read_only;
+	size_t cache_bytes;    /* block cache bound; 0: BCACHE_DEFAULT_BYTES */
+	/* Called for everything worth telling the user: corruption found, stale copies. */
+	void (*report)(void *arg, uint64_t bytenr, const char *msg);
+	void *report_arg;
+};
+
+struct cowfs {
+	struct blockdev *bd;
+	struct bcache *cache;
+	struct allocator *alloc;
+	struct extents ext;
+	struct bt_fs bfs;
+	struct cowfs_super sb;      /* the last committed superblock (on-disk byte order) */
+	struct btree root_tree;
+	struct cowfs_root extent_root, fs_root;
+	struct bt_trans trans;      /* the running transaction */
+	pthread_mutex_t lock;       /* serializes updates and commits */
+	bool read_only;
+	uint64_t guard_bytes;       /* kept from the allocator around superblock copies */
+	void (*report)(void *arg, uint64_t bytenr, const char *msg);
+	void *report_arg;
+	uint64_t commits;
+};
+
+struct cowfs_mkfs_opts {
+	uint32_t nodesize;       /* 0: BT_DEFAULT_NODESIZE */
+	uint32_t sectorsize;     /* 0: 4096 */
+	uint8_t fsid[16];
+	bool fsid_set;           /* else random */
+	char label[COWFS_LABEL_SIZE];
+};
+
+/* Smallest image mkfs accepts. */
+#define COWFS_MIN_SIZE (16ull << 20)
+
+/*
+ * Write a new, empty filesystem to the image at `path` (which must exist and be at least
+ * COWFS_MIN_SIZE bytes). Returns 0 or a negative errno; on success *fsid_out (if not NULL)
+ * receives the filesystem UUID.
+ */
+int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid_out[16]);
+
+/*
+ * Open the filesystem in the image at `path`: read the superblocks, the tree of trees, and
+ * rebuild the free-space index from the extent tree. -EINVAL: not a cowfs image; -EUCLEAN:
+ * corrupt beyond use (reported); -EOPNOTSUPP: made by a newer cowfs.
+ */
+int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out);
+/* Commit what is pending (unless read-only or the transaction failed), then free everything.
+ * Returns the commit's result. */
+int cowfs_close(struct cowfs *fs);
+
+/*
+ * The running transaction, for an update. `cls` says whether the update may use the space
+ * reserve (deleting, dropping snapshots) or not. Holds fs->lock until cowfs_trans_end().
+ */
+struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls);
+void cowfs_trans_end(struct cowfs *fs);
+
+/*
+ * Commit the running transaction: afterwards, a crash at any instant leaves the image at this
+ * generation or a later one. Fails (and keeps failing) if the transaction hit an error.
+ */
+int cowfs_commit(struct cowfs *fs);
+/* The same, with fs->lock already held (inside cowfs_trans_begin .. end). */
+int cowfs_commit_locked(struct cowfs *fs);
+
+/* Generation of the last commit. */
+uint64_t cowfs_generation(const struct cowfs *fs);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * On-disk superblock and root items. docs/FORMAT.md sections 4 and 5 describe the same bytes.
+ */
+#ifndef COWFS_SUPER_FORMAT_H
+#define COWFS_SUPER_FORMAT_H
+
+#include <stdint.h>
+
+#include "fs/lib/compiler.h"
+
+#define COWFS_MAGIC "_COWFS_1"       /* 8 bytes, no terminator on disk */
+#define COWFS_FORMAT_VERSION 1
+#define COWFS_SUPER_SIZE 4096u
+#define COWFS_SUPER_OFFSET (64ull << 10)
+/* Copies: the primary and mirrors, each used only if it fits in the image. */
+#define COWFS_SUPER_MIRRORS 3
+static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
+	64ull << 10, 64ull << 20, 256ull << 30,
+};
+/* Bytes kept out of allocation around each copy (the largest node size, so node-aligned
+ * allocations never straddle it), and below the primary. */
+#define COWFS_SUPER_GUARD (64ull << 10)
+#define COWFS_DATA_START (1ull << 20)
+#define COWFS_LABEL_SIZE 256
+
+/* Tree ids. */
+#define ROOT_TREE_ID    1ull
+#define EXTENT_TREE_ID  2ull
+#define FS_TREE_ID      5ull    /* the default subvolume */
+
+/* Key type of a root item in the root tree: (tree id, ROOT_ITEM_KEY, 0). */
+#define ROOT_ITEM_KEY 132
+
+struct cowfs_super {
+	uint64_t csum;              /* XXH3-64 of bytes [8, 4096) */
+	char magic[8];              /* COWFS_MAGIC */
+	uint64_t bytenr;            /* where this copy lives */
+	uint8_t fsid[16];
+	uint32_t version;           /* COWFS_FORMAT_VERSION */
+	uint32_t sectorsize;
+	uint32_t nodesize;
+	uint32_t reserved0;
+	uint64_t compat_flags;      /* unknown bits: ignore */
+	uint64_t ro_compat_flags;   /* unknown bits: mount read-only only */
+	uint64_t incompat_flags;    /* unknown bits: refuse */
+	uint64_t total_bytes;
+	uint64_t bytes_used;
+	uint64_t generation;        /* last committed transaction */
+	uint64_t root_tree_bytenr;
+	uint64_t root_tree_gen;
+	uint8_t root_tree_level;
+	uint8_t reserved1[7];
+	char label[COWFS_LABEL_SIZE]; /* NUL-padded */
+	uint8_t reserved[4096 - 128 - COWFS_LABEL_SIZE];
+} __packed;
+STATIC_ASSERT(sizeof(struct cowfs_super) == 4096, "superblock is 4096 bytes");
+
+struct root_item {
+	uint64_t bytenr;            /* the tree's root node */
+	uint64_t generation;        /* its header generation */
+	uint8_t level;
+	uint8_t reserved0[7];
+	uint64_t flags;             /* none defined yet */
+	uint64_t reserved[4];
+} __packed;
+STATIC_ASSERT(sizeof(struct root_item) == 64, "root item is 64 bytes");
+
+#endif

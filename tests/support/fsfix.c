@@ -1,0 +1,81 @@
+#include "tests/support/fsfix.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/fixture.h"
+
+static void fsfix_report(void *arg, uint64_t bytenr, const char *msg)
+{
+	struct fsfix *x = arg;
+
+	x->reports++;
+	snprintf(x->last_report, sizeof(x->last_report), "block %" PRIu64 ": %s", bytenr, msg);
+	if (getenv("COWFS_TEST_VERBOSE"))
+		fprintf(stderr, "report: %s\n", x->last_report);
+}
+
+struct cowfs_opts fsfix_opts(struct fsfix *x)
+{
+	return (struct cowfs_opts){ .report = fsfix_report, .report_arg = x };
+}
+
+static void fsfix_open(struct fsfix *x)
+{
+	struct cowfs_opts o = fsfix_opts(x);
+	int ret = cowfs_open(x->path, &o, &x->fs);
+
+	ck_assert_msg(ret == 0, "cowfs_open: %d (%s)", ret, x->last_report);
+}
+
+void fsfix_setup(struct fsfix *x, const char *name, uint64_t size, uint32_t nodesize)
+{
+	struct cowfs_mkfs_opts mo = { .nodesize = nodesize };
+	int fd;
+
+	memset(x, 0, sizeof(*x));
+	x->size = size;
+	x->nodesize = nodesize;
+	snprintf(x->path, sizeof(x->path), "%s/%s-%d.img", test_dir(), name, (int)getpid());
+	fd = open(x->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	ck_assert_int_eq(cowfs_format(x->path, &mo, NULL), 0);
+	fsfix_open(x);
+}
+
+void fsfix_reopen(struct fsfix *x)
+{
+	ck_assert_int_eq(cowfs_close(x->fs), 0);
+	fsfix_open(x);
+}
+
+void fsfix_crash_reopen(struct fsfix *x)
+{
+	/* A read-only close commits nothing: what is pending is lost, as in a crash. */
+	x->fs->read_only = true;
+	cowfs_close(x->fs);
+	fsfix_open(x);
+}
+
+void fsfix_teardown(struct fsfix *x)
+{
+	if (x->fs)
+		cowfs_close(x->fs);
+	unlink(x->path);
+}
+
+void fsfix_assert_clean(struct fsfix *x, struct cowfs_check_stats *st)
+{
+	struct cowfs_check_stats local;
+	int ret = cowfs_check(x->fs, st ? st : &local, NULL, NULL);
+
+	ck_assert_msg(ret == 0, "check found %" PRIu64 " problems (ret %d); last: %s",
+		      (st ? st : &local)->problems, ret, x->last_report);
+}
