@@ -55,20 +55,27 @@ static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
 	return 0;
 }
 
+static int update_changed_roots(struct cowfs *fs, bool *changed)
+{
+	struct cowfs_root *fixed[] = { &fs->extent_root, &fs->fs_root };
+	int ret = 0;
+
+	for (size_t i = 0; i < 2 + fs->nmore && ret == 0; i++) {
+		struct cowfs_root *r = i < 2 ? fixed[i] : fs->more[i - 2];
+		if (root_changed(r)) {
+			*changed = true;
+			ret = update_root_item(fs, r);
+		}
+	}
+	return ret;
+}
+
 /* Step 1: root items and delayed references, until both are settled. */
 static int settle_trees(struct cowfs *fs)
 {
-	struct cowfs_root *roots[] = { &fs->extent_root, &fs->fs_root };
-	int ret = 0;
-
 	for (int round = 0; round < MAX_COMMIT_ROUNDS; round++) {
 		bool changed = false;
-		for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]) && ret == 0; i++) {
-			if (root_changed(roots[i])) {
-				changed = true;
-				ret = update_root_item(fs, roots[i]);
-			}
-		}
+		int ret = update_changed_roots(fs, &changed);
 		if (ret == 0 && extent_pending(&fs->ext)) {
 			changed = true;
 			ret = extent_run_delayed_refs(&fs->ext, &fs->trans);
@@ -120,6 +127,9 @@ int cowfs_commit_locked(struct cowfs *fs)
 			tx->error = ret;
 		return ret;
 	}
+	struct alloc_stats st;
+	alloc_get_stats(fs->alloc, &st);
+	fs->last_commit_pinned = st.pinned;
 	alloc_unpin_all(fs->alloc);
 	tx->transid++;
 	fs->commits++;

@@ -81,6 +81,9 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 
 static void teardown(struct cowfs *fs)
 {
+	for (size_t i = 0; i < fs->nmore; i++)
+		free(fs->more[i]);
+	free(fs->more);
 	extents_destroy(&fs->ext);
 	if (fs->alloc)
 		alloc_destroy(fs->alloc);

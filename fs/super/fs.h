@@ -46,6 +46,8 @@ struct cowfs {
 	struct cowfs_super sb;      /* the last committed superblock (on-disk byte order) */
 	struct btree root_tree;
 	struct cowfs_root extent_root, fs_root;
+	struct cowfs_root **more;   /* other open trees: snapshots, subvolumes */
+	size_t nmore;
 	struct bt_trans trans;      /* the running transaction */
 	pthread_mutex_t lock;       /* serializes updates and commits */
 	bool read_only;
@@ -53,6 +55,7 @@ struct cowfs {
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
 	uint64_t commits;
+	uint64_t last_commit_pinned;  /* bytes the last commit freed (pinned until it was on disk) */
 };
 
 struct cowfs_mkfs_opts {
@@ -97,6 +100,19 @@ void cowfs_trans_end(struct cowfs *fs);
 int cowfs_commit(struct cowfs *fs);
 /* The same, with fs->lock already held (inside cowfs_trans_begin .. end). */
 int cowfs_commit_locked(struct cowfs *fs);
+
+/*
+ * Trees other than the extent tree and the default fs tree (snapshots, subvolumes), each with
+ * a root item in the root tree. Call inside cowfs_trans_begin .. end.
+ * create: a new empty tree; clone: an O(1) copy of `src` (a snapshot); open: an existing one
+ * (-ENOENT if no root item); drop: free what it owns alone and remove its root item.
+ * create/clone return -EEXIST if `id` is taken.
+ */
+int cowfs_tree_create(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
+int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
+		     struct cowfs_root **out);
+int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
+int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r);
 
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);

@@ -87,6 +87,40 @@ START_TEST(items_persist_across_commits)
 }
 END_TEST
 
+/*
+ * Space freed by a transaction is held (pinned) until its commit is on disk, and only then
+ * becomes allocatable: the old generation still uses it until the superblock moves.
+ */
+START_TEST(freed_space_pinned_until_commit)
+{
+	struct fsfix x;
+	struct alloc_stats a, b;
+
+	fsfix_setup(&x, "sb-pin", IMG, 4096);
+	for (uint64_t id = 0; id < 20000; id++)
+		put_item(x.fs, id, 20 + id % 200);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	alloc_get_stats(x.fs->alloc, &a);
+	struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	for (uint64_t id = 0; id < 20000; id++) {
+		struct bt_key k = { id, 1, 0 };
+		REQUIRE(bt_delete(tx, &x.fs->fs_root.t, &k) == 0, "delete");
+	}
+	cowfs_trans_end(x.fs);
+	/* Before the commit nothing is free yet: the committed tree still owns every block. */
+	alloc_get_stats(x.fs->alloc, &b);
+	ck_assert_uint_le(b.free, a.free);
+	ck_assert_uint_eq(b.pinned, 0);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	ck_assert_uint_gt(x.fs->last_commit_pinned, 500 * 4096);
+	alloc_get_stats(x.fs->alloc, &b);
+	ck_assert_uint_eq(b.pinned, 0);
+	ck_assert_uint_gt(b.free, a.free);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
 /* A file extent item referencing [start, start+len). */
 static void put_file_extent(struct cowfs *fs, struct btree *t, uint64_t inode, uint64_t off,
 			    uint64_t start, uint64_t len)
@@ -190,6 +224,70 @@ START_TEST(crash_loses_only_uncommitted)
 }
 END_TEST
 
+/*
+ * Snapshots through the real extent tree: a tree full of file extent items is cloned, both
+ * sides change (shared leaves are shadowed, pushing data references down), the snapshot is
+ * dropped; after every step the checker recomputes every count and backref.
+ */
+START_TEST(snapshot_modify_drop)
+{
+	struct fsfix x;
+	struct cowfs_check_stats st;
+	struct cowfs_root *snap, *snap2;
+	uint64_t start[64], len;
+	uint64_t seed = test_seed("snapshot_modify_drop", 77);
+
+	fsfix_setup(&x, "sb-snap", IMG, 4096);
+	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	for (int i = 0; i < 64; i++)
+		ck_assert_int_eq(extent_alloc_data(&x.fs->ext, 65536, 65536, 0, &start[i], &len), 0);
+	cowfs_trans_end(x.fs);
+	for (uint64_t i = 0; i < 6000; i++)
+		put_file_extent(x.fs, &x.fs->fs_root.t, 300 + i / 100, (i % 100) * 65536,
+				start[i % 64], 65536);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	fsfix_assert_clean(&x, NULL);
+
+	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap), 0);
+	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap2), -EEXIST);
+	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	fsfix_assert_clean(&x, NULL);
+
+	/* Change both sides: delete from the original, add to the snapshot. */
+	for (int round = 0; round < 3; round++) {
+		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		for (int i = 0; i < 700; i++) {
+			uint64_t r = rng_next(&seed) % 6000;
+			struct bt_key k = { 300 + r / 100, EXTENT_DATA_KEY, (r % 100) * 65536 };
+			int ret = bt_delete(tx, &x.fs->fs_root.t, &k);
+			REQUIRE(ret == 0 || ret == -ENOENT, "delete returned %d", ret);
+		}
+		cowfs_trans_end(x.fs);
+		for (uint64_t i = 0; i < 500; i++)
+			put_file_extent(x.fs, &snap->t, 900 + round, i * 65536, start[i % 64], 65536);
+		ck_assert_int_eq(cowfs_commit(x.fs), 0);
+		fsfix_assert_clean(&x, &st);
+	}
+	ck_assert_uint_eq(st.trees, 4);
+
+	fsfix_reopen(&x);
+	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), 0);
+	fsfix_assert_clean(&x, NULL);
+	cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(cowfs_tree_drop(x.fs, snap), 0);
+	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	fsfix_assert_clean(&x, &st);
+	ck_assert_uint_eq(st.trees, 3);
+	fsfix_reopen(&x);
+	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), -ENOENT);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("super");
@@ -200,6 +298,8 @@ int main(void)
 	tcase_add_test(tc, data_extent_refs_exact);
 	tcase_add_test(tc, unreferenced_data_extent_freed);
 	tcase_add_test(tc, crash_loses_only_uncommitted);
+	tcase_add_test(tc, snapshot_modify_drop);
+	tcase_add_test(tc, freed_space_pinned_until_commit);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -1,0 +1,138 @@
+/*
+ * The tree of trees: trees beyond the extent tree and the default fs tree. Each has a root
+ * item in the root tree, kept up to date by the commit (commit.c walks every open tree).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/lib/endian.h"
+#include "fs/super/fs.h"
+
+static struct cowfs_root *find_open(struct cowfs *fs, uint64_t id)
+{
+	if (id == EXTENT_TREE_ID)
+		return &fs->extent_root;
+	if (id == FS_TREE_ID)
+		return &fs->fs_root;
+	for (size_t i = 0; i < fs->nmore; i++)
+		if (fs->more[i]->t.owner == id)
+			return fs->more[i];
+	return NULL;
+}
+
+static bool id_taken(struct cowfs *fs, uint64_t id)
+{
+	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
+
+	return id <= ROOT_TREE_ID || find_open(fs, id) ||
+	       bt_lookup(&fs->root_tree, &k, NULL, 0, NULL) != -ENOENT;
+}
+
+static int add_open(struct cowfs *fs, struct cowfs_root *r)
+{
+	struct cowfs_root **v = realloc(fs->more, (fs->nmore + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	fs->more = v;
+	fs->more[fs->nmore++] = r;
+	return 0;
+}
+
+static int new_root(struct cowfs *fs, struct cowfs_root **out)
+{
+	struct cowfs_root *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	int ret = add_open(fs, r);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+int cowfs_tree_create(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
+{
+	struct cowfs_root *r;
+	int ret;
+
+	if (id_taken(fs, id))
+		return -EEXIST;
+	ret = new_root(fs, &r);
+	if (ret == 0)
+		ret = bt_create(&fs->trans, id, &r->t);
+	if (ret == 0)
+		*out = r;
+	return ret;   /* on failure the transaction is marked; r stays listed, never committed */
+}
+
+int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
+		     struct cowfs_root **out)
+{
+	struct cowfs_root *r;
+	int ret;
+
+	if (id_taken(fs, id))
+		return -EEXIST;
+	ret = new_root(fs, &r);
+	if (ret == 0)
+		ret = bt_clone(&fs->trans, &src->t, id, &r->t);
+	if (ret == 0)
+		*out = r;
+	return ret;
+}
+
+int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
+{
+	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
+	struct cowfs_root *r = find_open(fs, id);
+	struct root_item ri;
+	uint32_t len;
+	int ret;
+
+	if (r) {
+		*out = r;
+		return 0;
+	}
+	ret = bt_lookup(&fs->root_tree, &k, &ri, sizeof(ri), &len);
+	if (ret < 0)
+		return ret;
+	if (len != sizeof(ri) || ri.level >= BT_MAX_LEVEL)
+		return -EUCLEAN;
+	ret = new_root(fs, &r);
+	if (ret < 0)
+		return ret;
+	bt_open(&r->t, &fs->bfs, id, get_le64(&ri.bytenr), get_le64(&ri.generation), ri.level);
+	r->saved_root = r->t.root;
+	r->saved_gen = r->t.root_gen;
+	r->saved_level = r->t.level;
+	*out = r;
+	return 0;
+}
+
+int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r)
+{
+	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
+	size_t i;
+	int ret;
+
+	for (i = 0; i < fs->nmore && fs->more[i] != r; i++)
+		;
+	if (i == fs->nmore)
+		return -EINVAL;   /* the extent tree and the default fs tree are not dropped */
+	ret = bt_drop(&fs->trans, &r->t);
+	if (ret < 0)
+		return ret;
+	ret = bt_delete(&fs->trans, &fs->root_tree, &k);
+	if (ret == -ENOENT && r->saved_root == 0)
+		ret = 0;   /* created and dropped within this transaction */
+	if (ret < 0)
+		return ret;
+	fs->more[i] = fs->more[--fs->nmore];
+	free(r);
+	return 0;
+}

@@ -1,0 +1,296 @@
+/*
+ * Crash tests. A seeded workload of transactions (item inserts, deletes and updates, file
+ * extent items referencing data extents, tree clones and drops; a commit after each) runs once
+ * to record every committed generation's exact content (a digest per tree) and the number of
+ * device writes. Then, for hundreds of cut points N spread over that run, the workload runs
+ * again on a fresh image with power cut after write N (later writes silently dropped), the
+ * image is reopened, and: it opens, at a committed generation, with exactly that generation's
+ * content in every tree, and the checker finds it clean.
+ * COWFS_CRASH_POINTS overrides the number of cut points (default 520).
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "fs/lib/endian.h"
+#include "tests/support/fixture.h"
+#include "tests/support/fsfix.h"
+#include "tests/support/refmap.h"
+
+#define IMG (96ull << 20)
+#define NTRANS 24
+#define MAXTREES 8
+
+struct wtree {
+	struct cowfs_root *r;
+	uint64_t id;
+	struct refmap ref;
+};
+
+struct workload {
+	struct fsfix *x;
+	uint64_t rng;
+	struct wtree t[MAXTREES];
+	int n;
+	uint64_t next_id;
+	uint64_t data[32];   /* live data extents to reference */
+	int ndata;
+};
+
+/* The content of one committed generation: (tree id, digest) per tree, sorted by id. */
+struct gen_record {
+	uint64_t gen;
+	int ntrees;
+	uint64_t id[MAXTREES], digest[MAXTREES];
+};
+
+static uint64_t tree_digest(struct btree *t)
+{
+	XXH3_state_t *st = XXH3_createState();
+	struct bt_cursor c;
+	struct bt_key k;
+	const void *d;
+	uint32_t len;
+	int ret;
+
+	XXH3_64bits_reset(st);
+	bt_cursor_init(&c, t);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, &d, &len);
+		XXH3_64bits_update(st, &k.objectid, 8);
+		XXH3_64bits_update(st, &k.type, 1);
+		XXH3_64bits_update(st, &k.offset, 8);
+		XXH3_64bits_update(st, &len, 4);
+		XXH3_64bits_update(st, d, len);
+	}
+	bt_cursor_release(&c);
+	REQUIRE(ret == -ENOENT, "digest scan failed: %d", ret);
+	uint64_t h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h;
+}
+
+static void insert_one(struct workload *w, struct bt_trans *tx, struct wtree *t)
+{
+	uint64_t r = rng_next(&w->rng);
+	uint8_t buf[300];
+	uint32_t len;
+	struct bt_key k;
+
+	if (r % 3 == 0 && w->ndata) {
+		struct file_extent_item fe = { 0 };
+		uint64_t start = w->data[(r >> 8) % w->ndata];
+		k = (struct bt_key){ 1000 + (r >> 16) % 500, EXTENT_DATA_KEY, ((r >> 32) % 64) * 65536 };
+		fe.type = FILE_EXTENT_REG;
+		put_le64(&fe.disk_bytenr, start);
+		put_le64(&fe.disk_num_bytes, 65536);
+		put_le64(&fe.num_bytes, 65536);
+		memcpy(buf, &fe, sizeof(fe));
+		len = sizeof(fe);
+	} else {
+		k = (struct bt_key){ (r >> 8) % 3000, 1, 0 };
+		len = 1 + (r >> 40) % 250;
+		for (uint32_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(r >> (i % 7 * 8)) + i;
+	}
+	int ret = bt_insert(tx, &t->r->t, &k, buf, len);
+	if (ref_find(&t->ref, &k)) {
+		REQUIRE(ret == -EEXIST, "insert of existing key: %d", ret);
+		return;
+	}
+	REQUIRE(ret == 0, "insert: %d", ret);
+	ref_insert(&t->ref, &k, buf, len);
+}
+
+static void delete_one(struct workload *w, struct bt_trans *tx, struct wtree *t)
+{
+	if (!t->ref.n)
+		return;
+	struct ref_item *it = &t->ref.v[rng_next(&w->rng) % t->ref.n];
+	REQUIRE(bt_delete(tx, &t->r->t, &it->key) == 0, "delete failed");
+	ref_delete(&t->ref, it);
+}
+
+static void clone_one(struct workload *w, struct wtree *src)
+{
+	struct wtree *t = &w->t[w->n];
+
+	t->id = w->next_id++;
+	REQUIRE(cowfs_tree_clone(w->x->fs, src->r, t->id, &t->r) == 0, "clone failed");
+	ref_copy(&t->ref, &src->ref);
+	w->n++;
+}
+
+static void drop_one(struct workload *w, int i)
+{
+	REQUIRE(cowfs_tree_drop(w->x->fs, w->t[i].r) == 0, "drop failed");
+	ref_free(&w->t[i].ref);
+	w->t[i] = w->t[--w->n];
+}
+
+static void one_transaction(struct workload *w)
+{
+	struct cowfs *fs = w->x->fs;
+	struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_PRIVILEGED);
+	uint64_t r = rng_next(&w->rng) % 10;
+	uint64_t len;
+
+	if (w->ndata < 32 && r < 5) {
+		REQUIRE(extent_alloc_data(&fs->ext, 65536, 65536, 0, &w->data[w->ndata], &len) == 0,
+			"data alloc failed");
+		w->ndata++;
+	}
+	int nops = 50 + rng_next(&w->rng) % 300;
+	for (int i = 0; i < nops; i++) {
+		struct wtree *t = &w->t[rng_next(&w->rng) % w->n];
+		if (rng_next(&w->rng) % 100 < 65)
+			insert_one(w, tx, t);
+		else
+			delete_one(w, tx, t);
+	}
+	if (r == 7 && w->n < MAXTREES)
+		clone_one(w, &w->t[rng_next(&w->rng) % w->n]);
+	if (r == 8 && w->n > 1)
+		drop_one(w, 1 + rng_next(&w->rng) % (w->n - 1));
+	cowfs_trans_end(fs);
+}
+
+static void record_gen(struct workload *w, struct gen_record *g)
+{
+	g->gen = cowfs_generation(w->x->fs);
+	g->ntrees = 0;
+	/* Sorted by id: insertion sort over the few trees. */
+	for (int i = 0; i < w->n; i++) {
+		int j = g->ntrees++;
+		while (j > 0 && g->id[j - 1] > w->t[i].id) {
+			g->id[j] = g->id[j - 1];
+			g->digest[j] = g->digest[j - 1];
+			j--;
+		}
+		g->id[j] = w->t[i].id;
+		g->digest[j] = tree_digest(&w->t[i].r->t);
+	}
+}
+
+static void workload_start(struct workload *w, struct fsfix *x, uint64_t seed)
+{
+	memset(w, 0, sizeof(*w));
+	w->x = x;
+	w->rng = seed;
+	w->t[0].r = &x->fs->fs_root;
+	w->t[0].id = FS_TREE_ID;
+	w->n = 1;
+	w->next_id = 256;
+}
+
+static void workload_free(struct workload *w)
+{
+	for (int i = 0; i < w->n; i++)
+		ref_free(&w->t[i].ref);
+}
+
+/* Run the workload; records[i] after commit i when `records` is not NULL. */
+static void run_workload(struct workload *w, struct gen_record *records)
+{
+	for (int i = 0; i < NTRANS; i++) {
+		one_transaction(w);
+		/* After the power is cut the commit still "succeeds": writes are dropped silently. */
+		REQUIRE(cowfs_commit(w->x->fs) == 0, "commit %d failed", i);
+		if (records)
+			record_gen(w, &records[i]);
+	}
+}
+
+/* The reopened image holds exactly one recorded generation's trees. */
+static void verify_generation(struct fsfix *x, const struct gen_record *records, int nrec,
+			      uint64_t format_gen, uint64_t cut)
+{
+	uint64_t gen = cowfs_generation(x->fs);
+	struct bt_cursor c;
+	struct bt_key k;
+	int ret, found = 0;
+
+	if (gen == format_gen)
+		return;   /* nothing of the workload committed before the cut: the fresh image */
+	const struct gen_record *g = NULL;
+	for (int i = 0; i < nrec; i++)
+		if (records[i].gen == gen)
+			g = &records[i];
+	REQUIRE(g, "cut %" PRIu64 ": opened at generation %" PRIu64 ", never committed", cut, gen);
+	bt_cursor_init(&c, &x->fs->root_tree);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		if (k.type != ROOT_ITEM_KEY || k.objectid < FS_TREE_ID)
+			continue;
+		struct cowfs_root *r;
+		REQUIRE(found < g->ntrees && g->id[found] == k.objectid,
+			"cut %" PRIu64 " gen %" PRIu64 ": unexpected tree %" PRIu64, cut, gen, k.objectid);
+		REQUIRE(cowfs_tree_open(x->fs, k.objectid, &r) == 0, "tree open");
+		REQUIRE(tree_digest(&r->t) == g->digest[found],
+			"cut %" PRIu64 " gen %" PRIu64 ": tree %" PRIu64 " content differs", cut, gen,
+			k.objectid);
+		found++;
+	}
+	bt_cursor_release(&c);
+	REQUIRE(found == g->ntrees, "cut %" PRIu64 ": %d trees, expected %d", cut, found, g->ntrees);
+}
+
+START_TEST(power_cut_at_many_points)
+{
+	struct fsfix x;
+	struct workload w;
+	struct gen_record records[NTRANS];
+	struct bdev_stats before, after;
+	uint64_t seed = test_seed("power_cut_at_many_points", 0xc0ffee);
+	const char *env = getenv("COWFS_CRASH_POINTS");
+	uint64_t points = env && *env ? strtoull(env, NULL, 0) : 520;
+
+	/* Dry run: the content of every generation and the number of writes. */
+	fsfix_setup(&x, "crash", IMG, 4096);
+	uint64_t format_gen = cowfs_generation(x.fs);
+	bdev_get_stats(x.fs->bd, &before);
+	workload_start(&w, &x, seed);
+	run_workload(&w, records);
+	bdev_get_stats(x.fs->bd, &after);
+	uint64_t writes = after.writes - before.writes;
+	workload_free(&w);
+	fsfix_teardown(&x);
+	fprintf(stderr, "crash: %d transactions, %" PRIu64 " writes, %" PRIu64 " cut points\n",
+		NTRANS, writes, points);
+	ck_assert_uint_gt(writes, points);
+
+	uint64_t gens_seen = 0, last_gen = 0;
+	for (uint64_t p = 0; p < points; p++) {
+		uint64_t cut = 1 + p * (writes - 1) / (points - 1);   /* spread, first and last */
+		fsfix_setup(&x, "crash", IMG, 4096);
+		bdev_fault_cut_power(x.fs->bd, cut);
+		workload_start(&w, &x, seed);
+		run_workload(&w, NULL);
+		workload_free(&w);
+		fsfix_crash_reopen(&x);
+		verify_generation(&x, records, NTRANS, format_gen, cut);
+		fsfix_assert_clean(&x, NULL);
+		if (cowfs_generation(x.fs) != last_gen)
+			gens_seen++;
+		last_gen = cowfs_generation(x.fs);
+		fsfix_teardown(&x);
+	}
+	fprintf(stderr, "crash: %" PRIu64 " cut points verified, %" PRIu64 " distinct generations reached\n",
+		points, gens_seen);
+	ck_assert_uint_ge(gens_seen, NTRANS / 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("crash");
+	TCase *tc = tcase_create("crash");
+
+	tcase_add_test(tc, power_cut_at_many_points);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
