@@ -198,6 +198,50 @@ void cowfs_trans_end(struct cowfs *fs)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+uint64_t cowfs_update_nodes(const struct btree *t)
+{
+	/* Shadow the path, split every level, grow a new root: 2 per level + 1. */
+	return 2ull * (t->level + 1) + 1;
+}
+
+/*
+ * What the next commit may allocate to apply the pending references. Applying one head
+ * changes an extent item and a backref, which can shadow an extent-tree leaf of its own when
+ * the pending extents are scattered (frees after random deletes are), and the shadowed old
+ * leaves stay pinned until the commit is on disk: so one node per head, plus the paths in
+ * the extent tree and the root tree. Generous for sequential work; near a full filesystem it
+ * just makes commits more frequent, which is what lets them keep fitting.
+ */
+static uint64_t commit_estimate(struct cowfs *fs)
+{
+	return (extent_pending(&fs->ext) + 4ull * BT_MAX_LEVEL) * fs->bfs.nodesize;
+}
+
+static bool space_for(struct cowfs *fs, uint64_t need)
+{
+	struct alloc_stats st;
+	uint64_t floor;
+
+	alloc_get_stats(fs->alloc, &st);
+	floor = fs->ext.cls == ALLOC_NORMAL ? st.reserve : st.reserve / 2;
+	return st.free >= floor + need + commit_estimate(fs);
+}
+
+int cowfs_reserve(struct cowfs *fs, uint64_t nodes)
+{
+	uint64_t need = nodes * fs->bfs.nodesize;
+	int ret;
+
+	if (fs->trans.error)
+		return fs->trans.error;
+	if (space_for(fs, need))
+		return 0;
+	ret = cowfs_commit_locked(fs);
+	if (ret < 0)
+		return ret;
+	return space_for(fs, need) ? 0 : -ENOSPC;
+}
+
 uint64_t cowfs_generation(const struct cowfs *fs)
 {
 	return get_le64(&fs->sb.generation);

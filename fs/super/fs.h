@@ -94,6 +94,17 @@ struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls);
 void cowfs_trans_end(struct cowfs *fs);
 
 /*
+ * Before an update that may allocate up to `nodes` tree blocks, inside cowfs_trans_begin ..
+ * end: make sure the space is there, so that running out is a clean -ENOSPC before anything
+ * changed rather than a failed transaction. Normal updates may not eat into the reserve;
+ * privileged ones (deletes) may use half of it, the other half being the commit's. When space
+ * is short it commits first (frees become free space only at commit), then checks again.
+ */
+int cowfs_reserve(struct cowfs *fs, uint64_t nodes);
+/* Worst case of tree blocks one item insert or delete in tree `t` may allocate. */
+uint64_t cowfs_update_nodes(const struct btree *t);
+
+/*
  * Commit the running transaction: afterwards, a crash at any instant leaves the image at this
  * generation or a later one. Fails (and keeps failing) if the transaction hit an error.
  */

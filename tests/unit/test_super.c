@@ -121,6 +121,58 @@ START_TEST(freed_space_pinned_until_commit)
 }
 END_TEST
 
+/*
+ * ENOSPC: fill the filesystem; the error is clean (nothing half done, the transaction still
+ * commits); deleting everything still works on the full filesystem, and the space comes back.
+ */
+START_TEST(enospc_clean_and_deletes_work)
+{
+	struct fsfix x;
+	struct alloc_stats empty, full, after;
+	uint8_t buf[400];
+	uint64_t n = 0;
+	int ret;
+
+	fsfix_setup(&x, "sb-enospc", 24ull << 20, 4096);
+	alloc_get_stats(x.fs->alloc, &empty);
+	memset(buf, 0xab, sizeof(buf));
+	for (;; n++) {
+		struct bt_key k = { n * 7919 % 1000003, 1, n };
+		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		if (ret == 0)
+			ret = bt_insert(tx, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+		cowfs_trans_end(x.fs);
+		if (ret < 0)
+			break;
+	}
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_int_eq(x.fs->trans.error, 0);
+	ck_assert_uint_gt(n, 10000);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	alloc_get_stats(x.fs->alloc, &full);
+	ck_assert_uint_le(full.free, full.reserve + 64 * 4096);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_reopen(&x);
+
+	/* Delete everything in one go on the full filesystem. */
+	for (uint64_t i = 0; i < n; i++) {
+		struct bt_key k = { i * 7919 % 1000003, 1, i };
+		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		if (ret == 0)
+			ret = bt_delete(tx, &x.fs->fs_root.t, &k);
+		cowfs_trans_end(x.fs);
+		REQUIRE(ret == 0, "delete %" PRIu64 " of %" PRIu64 " on a full filesystem: %d", i, n, ret);
+	}
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	alloc_get_stats(x.fs->alloc, &after);
+	ck_assert_uint_ge(after.free + 16 * 4096, empty.free);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
 /* A file extent item referencing [start, start+len). */
 static void put_file_extent(struct cowfs *fs, struct btree *t, uint64_t inode, uint64_t off,
 			    uint64_t start, uint64_t len)
@@ -300,6 +352,7 @@ int main(void)
 	tcase_add_test(tc, crash_loses_only_uncommitted);
 	tcase_add_test(tc, snapshot_modify_drop);
 	tcase_add_test(tc, freed_space_pinned_until_commit);
+	tcase_add_test(tc, enospc_clean_and_deletes_work);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
