@@ -96,8 +96,11 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS)
 	@fail=0; pass=0; \
 	for t in $(UNIT_BINS); do \
 		echo "== $$t"; \
-		if COWFS_TEST_DIR=$(TEST_DIR) $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+		if COWFS_TEST_DIR=$(TEST_DIR) COWFS_BIN=$(BUILD)/bin $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
+	echo "== tests/integ/test_tools.sh"; \
+	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) bash tests/integ/test_tools.sh; then pass=$$((pass+1)); \
+	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_tools.sh"; fi; \
 	echo "unit test programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 

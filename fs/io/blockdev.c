@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/fs.h>
@@ -132,6 +133,21 @@ static void bd_free(struct blockdev *bd, bool ring_up)
 	free(bd->slots);
 	free(bd->free_slots);
 	free(bd);
+}
+
+int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms)
+{
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+
+	for (unsigned waited = 0;; waited += 10) {
+		if (flock(bd->fd, op) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (waited >= wait_ms)
+			return -EBUSY;
+		usleep(10 * 1000);
+	}
 }
 
 int bdev_open(const char *path, const struct bdev_opts *opts, struct blockdev **out)

@@ -46,6 +46,14 @@ struct bdev_io {
 int bdev_open(const char *path, const struct bdev_opts *opts, struct blockdev **out);
 void bdev_close(struct blockdev *bd);
 
+/*
+ * Lock the image against other users (flock on the open file): exclusive for a writer (a
+ * mount, fsck --repair), shared for a reader. With `wait_ms` 0 it fails at once with -EBUSY
+ * when another holder conflicts; otherwise it retries for up to wait_ms milliseconds (a mount
+ * right after an unmount waits for the previous daemon to let go). Released at bdev_close.
+ */
+int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms);
+
 /* Size of the image in bytes (file size, or the block device's size). */
 uint64_t bdev_size(const struct blockdev *bd);
 bool bdev_is_read_only(const struct blockdev *bd);

@@ -15,6 +15,9 @@ struct exp_backref {
 	bool matched;
 };
 
+/* Problems in the tree structure itself, which repair cannot fix. */
+#define UNFIXABLE(c) ((c)->st->unfixable++)
+
 /* What the trees say one extent must look like. */
 struct exp_extent {
 	uint64_t start, len, refs;
@@ -32,8 +35,11 @@ struct checker {
 	uint64_t prev_end;             /* end of the previous extent item seen */
 	struct exp_extent *cur;        /* extent item whose backrefs follow */
 	uint64_t cur_start;
+	struct extent_info cur_item;   /* that extent item */
 	cowfs_check_progress_fn progress;
 	void *progress_arg;
+	bool repair;
+	int error;                     /* first failure to queue a repair */
 };
 
 static void problem(struct checker *c, uint64_t bytenr, const char *fmt, ...)
@@ -198,6 +204,7 @@ static int walk_node(struct checker *c, uint64_t bytenr, uint8_t level, uint64_t
 		return ret;
 	if (ret < 0) {
 		problem(c, bytenr, "node unreadable or invalid (%s)", strerror(-ret));
+		UNFIXABLE(c);
 		return 0;
 	}
 	c->st->tree_blocks++;
@@ -224,7 +231,10 @@ static int walk_tree(struct checker *c, struct btree *t)
 	if (ret == 0)
 		ret = walk_node(c, t->root, t->level, t->root_gen);
 	if (ret == 0 && bt_check(t) == -EUCLEAN)
+	{
 		problem(c, t->root, "tree %llu breaks B+tree invariants", (unsigned long long)t->owner);
+		UNFIXABLE(c);
+	}
 	return ret;
 }
 
@@ -262,6 +272,71 @@ static int walk_all_trees(struct checker *c)
 
 /* ---- comparing with the extent tree ---------------------------------------------------- */
 
+/* ---- repair: corrections queued as delayed references -------------------------------------- */
+
+static struct dref_head *repair_head(struct checker *c, uint64_t start, uint64_t len,
+				     bool is_data, uint8_t level)
+{
+	struct dref_head *h = dref_get(&c->fs->ext.refs, start);
+
+	if (!h) {
+		c->error = -ENOMEM;
+		return NULL;
+	}
+	if (!h->len) {
+		h->len = len;
+		h->is_data = is_data;
+		h->level = level;
+	}
+	c->st->queued++;
+	return h;
+}
+
+static struct dref_head *repair_head_of(struct checker *c, const struct extent_info *x)
+{
+	return repair_head(c, x->start, x->len, x->flags & EXTENT_FLAG_DATA, x->level);
+}
+
+static void repair_count(struct checker *c, uint64_t start, uint64_t len, bool is_data,
+			 uint8_t level, int64_t delta)
+{
+	struct dref_head *h;
+
+	if (!c->repair || !delta || !(h = repair_head(c, start, len, is_data, level)))
+		return;
+	h->delta += delta;
+}
+
+static void repair_backref(struct checker *c, struct dref_head *h, uint64_t owner,
+			   uint64_t inode, uint64_t offset, int64_t delta)
+{
+	if (!c->repair || !delta || !h)
+		return;
+	if (dref_backref_add(h, owner, inode, offset, delta) < 0)
+		c->error = -ENOMEM;
+}
+
+/* A referenced extent with no item: claim its space first, so the repair cannot hand it out. */
+static void repair_missing_extent(struct checker *c, struct exp_extent *e)
+{
+	struct dref_head *h;
+
+	if (!c->repair)
+		return;
+	if (alloc_mark_used(c->fs->alloc, e->start, e->len) < 0) {
+		UNFIXABLE(c);   /* overlaps an extent that has an item */
+		return;
+	}
+	h = repair_head(c, e->start, e->len, e->is_data, e->level);
+	if (!h)
+		return;
+	h->is_new = true;
+	h->delta += e->refs;
+	for (uint32_t j = 0; j < e->nback; j++)
+		repair_backref(c, h, e->back[j].owner, e->back[j].inode, e->back[j].offset,
+			       e->back[j].count);
+}
+
 static bool overlaps_super_copy(struct checker *c, uint64_t start, uint64_t len)
 {
 	uint64_t total = get_le64(&c->fs->sb.total_bytes);
@@ -283,6 +358,7 @@ static int cmp_extent(void *arg, const struct extent_info *x)
 	c->st->extent_items++;
 	c->cur = e;
 	c->cur_start = x->start;
+	c->cur_item = *x;
 	if (x->start < c->prev_end)
 		problem(c, x->start, "extent overlaps the previous one (which ends at %llu)",
 			(unsigned long long)c->prev_end);
@@ -293,6 +369,9 @@ static int cmp_extent(void *arg, const struct extent_info *x)
 	if (!e) {
 		problem(c, x->start, "extent has %llu references recorded but none exist (leak)",
 			(unsigned long long)x->refs);
+		/* Its backrefs follow: each is dropped as an extra one (cmp_backref). */
+		repair_count(c, x->start, x->len, x->flags & EXTENT_FLAG_DATA, x->level,
+			     -(int64_t)x->refs);
 		return 0;
 	}
 	e->matched = true;
@@ -303,9 +382,16 @@ static int cmp_extent(void *arg, const struct extent_info *x)
 			x->flags & EXTENT_FLAG_DATA ? "data" : "tree block", (unsigned long long)x->len,
 			x->level, e->is_data ? "data" : "tree block", (unsigned long long)e->len,
 			e->level);
-	if (e->refs != x->refs)
+	if (e->len != x->len || e->is_data != !!(x->flags & EXTENT_FLAG_DATA)) {
+		UNFIXABLE(c);
+		return 0;
+	}
+	if (e->refs != x->refs) {
 		problem(c, x->start, "refcount %llu, but %llu references exist",
 			(unsigned long long)x->refs, (unsigned long long)e->refs);
+		repair_count(c, x->start, x->len, e->is_data, e->level,
+			     (int64_t)e->refs - (int64_t)x->refs);
+	}
 	return 0;
 }
 
@@ -327,22 +413,29 @@ static void cmp_backref(struct checker *c, uint64_t start, uint64_t owner, uint6
 
 	if (c->cur_start != start) {
 		problem(c, start, "backref for an extent with no extent item");
+		UNFIXABLE(c);
 		return;
 	}
 	b = find_backref(e, owner, inode, offset);
 	if (!b) {
-		if (e)
-			problem(c, start, "backref (owner %llu, inode %llu, offset %llu) x%llu matches no reference",
-				(unsigned long long)owner, (unsigned long long)inode,
-				(unsigned long long)offset, (unsigned long long)count);
+		problem(c, start, "backref (owner %llu, inode %llu, offset %llu) x%llu matches no reference",
+			(unsigned long long)owner, (unsigned long long)inode,
+			(unsigned long long)offset, (unsigned long long)count);
+		if (c->repair)
+			repair_backref(c, repair_head_of(c, &c->cur_item), owner, inode, offset,
+				       -(int64_t)count);
 		return;
 	}
 	b->matched = true;
-	if (b->count != count)
+	if (b->count != count) {
 		problem(c, start, "backref (owner %llu, inode %llu, offset %llu) says %llu, %llu references exist",
 			(unsigned long long)owner, (unsigned long long)inode,
 			(unsigned long long)offset, (unsigned long long)count,
 			(unsigned long long)b->count);
+		if (c->repair)
+			repair_backref(c, repair_head_of(c, &c->cur_item), owner, inode, offset,
+				       (int64_t)b->count - (int64_t)count);
+	}
 }
 
 static int cmp_tree_ref(void *arg, uint64_t start, uint64_t owner, uint64_t count)
@@ -367,15 +460,22 @@ static void report_unmatched(struct checker *c)
 		if (!e->matched) {
 			problem(c, e->start, "%s referenced %llu times has no extent item",
 				e->is_data ? "data extent" : "tree block", (unsigned long long)e->refs);
+			repair_missing_extent(c, e);
 			continue;
 		}
-		for (uint32_t j = 0; j < e->nback; j++)
-			if (!e->back[j].matched)
-				problem(c, e->start, "missing backref (owner %llu, inode %llu, offset %llu) x%llu",
-					(unsigned long long)e->back[j].owner,
-					(unsigned long long)e->back[j].inode,
-					(unsigned long long)e->back[j].offset,
-					(unsigned long long)e->back[j].count);
+		for (uint32_t j = 0; j < e->nback; j++) {
+			if (e->back[j].matched)
+				continue;
+			problem(c, e->start, "missing backref (owner %llu, inode %llu, offset %llu) x%llu",
+				(unsigned long long)e->back[j].owner,
+				(unsigned long long)e->back[j].inode,
+				(unsigned long long)e->back[j].offset,
+				(unsigned long long)e->back[j].count);
+			if (c->repair)
+				repair_backref(c, repair_head(c, e->start, e->len, e->is_data, e->level),
+					       e->back[j].owner, e->back[j].inode, e->back[j].offset,
+					       e->back[j].count);
+		}
 	}
 }
 
@@ -390,10 +490,10 @@ static void checker_free(struct checker *c)
 	free(c->slots);
 }
 
-int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
-		cowfs_check_progress_fn progress, void *progress_arg)
+static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, bool repair,
+		     cowfs_check_progress_fn progress, void *progress_arg)
 {
-	struct checker c = { .fs = fs, .st = st, .progress = progress,
+	struct checker c = { .fs = fs, .st = st, .progress = progress, .repair = repair,
 			     .progress_arg = progress_arg, .cur_start = UINT64_MAX };
 	struct extent_walk w = { cmp_extent, cmp_tree_ref, cmp_data_ref, &c };
 	int ret;
@@ -406,6 +506,7 @@ int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
 		ret = extent_walk(&fs->ext, &w);
 		if (ret == -EUCLEAN || ret == -EIO) {
 			problem(&c, fs->extent_root.t.root, "extent tree could not be read completely");
+			UNFIXABLE(&c);
 			ret = 0;
 		}
 	}
@@ -417,7 +518,23 @@ int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
 				(unsigned long long)st->bytes_used);
 	}
 	checker_free(&c);
+	if (ret == 0)
+		ret = c.error;
 	if (ret < 0)
 		return ret;
 	return st->problems ? -EUCLEAN : 0;
+}
+
+int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
+		cowfs_check_progress_fn progress, void *progress_arg)
+{
+	return run_check(fs, st, false, progress, progress_arg);
+}
+
+int cowfs_check_repair(struct cowfs *fs, struct cowfs_check_stats *st,
+		       cowfs_check_progress_fn progress, void *progress_arg)
+{
+	if (fs->read_only)
+		return -EROFS;
+	return run_check(fs, st, true, progress, progress_arg);
 }

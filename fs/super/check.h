@@ -29,6 +29,8 @@ struct cowfs_check_stats {
 	uint64_t extent_items;   /* items in the extent tree */
 	uint64_t bytes_used;     /* recomputed */
 	uint64_t problems;       /* each also reported through fs->report */
+	uint64_t queued;         /* repairs queued (cowfs_check_repair) */
+	uint64_t unfixable;      /* problems repair cannot fix */
 };
 
 /* Progress for long checks: called now and then with nodes read so far (may be NULL). */
@@ -40,5 +42,15 @@ typedef void (*cowfs_check_progress_fn)(void *arg, uint64_t nodes_read);
  */
 int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
 		cowfs_check_progress_fn progress, void *progress_arg);
+
+/*
+ * The same check, queueing a correction for every reference problem it can fix (a wrong
+ * count, a missing or extra backref, a leaked extent, a referenced extent with no item) as
+ * delayed references: the next cowfs_commit() applies them like any other change. Problems it
+ * cannot fix (unreadable nodes, broken tree structure, extents of the wrong kind or length)
+ * are counted in st->unfixable. Needs a writable filesystem.
+ */
+int cowfs_check_repair(struct cowfs *fs, struct cowfs_check_stats *st,
+		       cowfs_check_progress_fn progress, void *progress_arg);
 
 #endif

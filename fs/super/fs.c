@@ -144,6 +144,8 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	fs->report_arg = o->report_arg;
 	ret = setup_common(fs, path, o->read_only, o->cache_bytes);
 	if (ret == 0)
+		ret = bdev_lock(fs->bd, !o->read_only, o->lock_wait_ms);
+	if (ret == 0)
 		ret = super_read_best(fs->bd, &fs->sb, note_super, fs);
 	if (ret < 0)
 		goto fail;
@@ -280,6 +282,8 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
 	if (!fs)
 		return -ENOMEM;
 	ret = setup_common(fs, path, false, 0);
+	if (ret == 0)
+		ret = bdev_lock(fs->bd, true, 0);
 	if (ret < 0)
 		goto out;
 	uint64_t total = bdev_size(fs->bd) / ns * ns;

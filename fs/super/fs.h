@@ -32,6 +32,7 @@ struct cowfs_root {
 struct cowfs_opts {
 	bool read_only;
 	size_t cache_bytes;    /* block cache bound; 0: BCACHE_DEFAULT_BYTES */
+	unsigned lock_wait_ms; /* how long to wait for another user of the image to let go */
 	/* Called for everything worth telling the user: corruption found, stale copies. */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
@@ -78,8 +79,10 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
 
 /*
  * Open the filesystem in the image at `path`: read the superblocks, the tree of trees, and
- * rebuild the free-space index from the extent tree. -EINVAL: not a cowfs image; -EUCLEAN:
- * corrupt beyond use (reported); -EOPNOTSUPP: made by a newer cowfs.
+ * rebuild the free-space index from the extent tree. A writer locks the image exclusively, a
+ * reader shares it. -EINVAL: not a cowfs image; -EUCLEAN: corrupt beyond use (reported);
+ * -EOPNOTSUPP: made by a newer cowfs; -EBUSY: another process has the image open for writing
+ * (or, for a writer, at all).
  */
 int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out);
 /* Commit what is pending (unless read-only or the transaction failed), then free everything.

@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# Integration tests of the command-line programs: mkfs.cowfs and `cowfs dump`, run as built
+# (BIN, default build/bin) on scratch images in a temporary directory under COWFS_TEST_DIR.
+#
+#   bash tests/integ/test_tools.sh
+#   BIN=build-san/bin COWFS_TEST_DIR=build-san/tmp bash tests/integ/test_tools.sh
+#
+# Each test case is a function; it fails at its first failed expectation. Under a sanitizer
+# build every run's stderr is also checked for sanitizer reports (whose default exit status, 1,
+# would otherwise pass for "exits 1").
+set -euo pipefail
+
+BIN=${BIN:-build/bin}
+MKFS=$BIN/mkfs.cowfs
+COWFS=$BIN/cowfs
+TEST_ROOT=${COWFS_TEST_DIR:-/tmp}
+
+for b in "$MKFS" "$COWFS"; do
+	if [ ! -x "$b" ]; then
+		echo "test_tools: $b is missing: build first (make all)" >&2
+		exit 1
+	fi
+done
+mkdir -p "$TEST_ROOT"
+WORK=$(mktemp -d "$TEST_ROOT/test_tools.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# A sanitizer report exits with this instead of 1.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86:print_stacktrace=1"
+
+pass=0
+fail=0
+OUT=$WORK/stdout
+ERR=$WORK/stderr
+rc=0
+
+# ---- helpers -------------------------------------------------------------------------------
+
+# run CMD...: run it, stdout to $OUT, stderr to $ERR, status to $rc; never fails itself.
+run() {
+	rc=0
+	"$@" >"$OUT" 2>"$ERR" || rc=$?
+	if grep -q 'Sanitizer\|runtime error:' "$ERR"; then
+		echo "    sanitizer report from: $*"
+		rc=86
+	fi
+}
+
+# The diagnostics printed when an expectation fails.
+show() {
+	echo "    $1"
+	sed -n '1,15s/^/    stdout: /p' "$OUT"
+	sed -n '1,15s/^/    stderr: /p' "$ERR"
+}
+
+expect_rc() {
+	[ "$rc" -eq "$1" ] && return 0
+	show "expected exit status $1, got $rc"
+	return 1
+}
+
+# expect_out / expect_err PATTERN (grep basic regex)
+expect_out() {
+	grep -q -- "$1" "$OUT" && return 0
+	show "expected stdout to match '$1'"
+	return 1
+}
+
+expect_err() {
+	grep -q -- "$1" "$ERR" && return 0
+	show "expected stderr to match '$1'"
+	return 1
+}
+
+expect_no_out() {
+	grep -q -- "$1" "$OUT" || return 0
+	show "expected stdout not to match '$1'"
+	return 1
+}
+
+# expect_true DESCRIPTION COMMAND...
+expect_true() {
+	local what=$1
+	shift
+	"$@" && return 0
+	show "expected: $what"
+	return 1
+}
+
+tcase() {
+	local name=$1
+	shift
+	if "$@"; then
+		pass=$((pass + 1))
+		echo "ok   $name"
+	else
+		fail=$((fail + 1))
+		echo "FAIL $name"
+	fi
+}
+
+skip() {
+	echo "skip $1: $2"
+}
+
+file_size() { stat -c %s "$1"; }
+
+# bytes COUNT AT FILE: COUNT bytes of FILE from offset AT, as hex.
+bytes() { od -An -tx1 -j "$2" -N "$1" "$3" | tr -d ' \n'; }
+
+# put_bytes FILE AT PRINTF-ESCAPES: overwrite bytes in place.
+put_bytes() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+# A sparse file of SIZE bytes.
+sparse_file() { rm -f "$1"; truncate -s "$2" "$1"; }
+
+UUID_RE='[0-9a-f]\{8\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{12\}'
+
+# ---- mkfs.cowfs ----------------------------------------------------------------------------
+
+t_mkfs_new() {
+	local img=$WORK/new.img
+	run "$MKFS" -s 1G "$img"
+	expect_rc 0 || return 1
+	expect_out "UUID: *$UUID_RE" || return 1
+	expect_out "1073741824 bytes" || return 1
+	expect_out "65536, 67108864" || return 1
+	expect_true "image is 1 GiB" [ "$(file_size "$img")" -eq 1073741824 ] || return 1
+}
+
+t_mkfs_uuid() {
+	local img=$WORK/uuid.img u=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+	run "$MKFS" -s 64M -U "$u" "$img"
+	expect_rc 0 || return 1
+	expect_out "UUID: *$u" || return 1
+	run "$COWFS" dump --super "$img"
+	expect_rc 0 || return 1
+	expect_out "fsid *$u" || return 1
+	run "$MKFS" -s 64M -U 0f1e2d3c-4b5a-6978-8796 "$WORK/uuid2.img"
+	expect_rc 2 || return 1
+	expect_err "UUID" || return 1
+	expect_true "no image left behind" [ ! -e "$WORK/uuid2.img" ] || return 1
+}
+
+t_mkfs_refuses_cowfs() {
+	local img=$WORK/again.img u=11111111-2222-3333-4444-555555555555
+	run "$MKFS" -q -s 64M -U "$u" "$img"
+	expect_rc 0 || return 1
+	run "$MKFS" "$img"
+	expect_rc 1 || return 1
+	expect_err "cowfs" || return 1
+	expect_err "\-f" || return 1
+	run "$COWFS" dump --super "$img"
+	expect_out "fsid *$u" || return 1
+	run "$MKFS" -f "$img"
+	expect_rc 0 || return 1
+	expect_no_out "$u" || return 1
+	run "$COWFS" dump --super "$img"
+	expect_rc 0 || return 1
+	expect_no_out "fsid *$u" || return 1
+}
+
+t_mkfs_refuses_ext4() {
+	local img=$WORK/ext4.img
+	sparse_file "$img" 32M
+	put_bytes "$img" 1080 '\x53\xef'
+	run "$MKFS" "$img"
+	expect_rc 1 || return 1
+	expect_err "ext4" || return 1
+	run "$MKFS" -f -q "$img"
+	expect_rc 0 || return 1
+	expect_true "old ext4 magic wiped" [ "$(bytes 2 1080 "$img")" = 0000 ] || return 1
+}
+
+t_mkfs_refuses_others() {
+	local img=$WORK/other.img sig
+	for sig in 'xfs 0 XFSB' 'squashfs 0 hsqs' 'swap 4086 SWAPSPACE2' 'swap 65526 SWAPSPACE2' \
+		   'vfat 82 FAT32' 'iso9660 32769 CD001' 'btrfs 65600 _BHRfS_M' 'LUKS 0 LUKS\xba\xbe'; do
+		set -- $sig
+		sparse_file "$img" 32M
+		put_bytes "$img" "$2" "$3"
+		run "$MKFS" "$img"
+		expect_rc 1 || return 1
+		expect_err "$1" || return 1
+	done
+}
+
+t_mkfs_too_small() {
+	run "$MKFS" -s 1M "$WORK/small.img"
+	expect_rc 1 || return 1
+	expect_err "minimum" || return 1
+	expect_true "no image left behind" [ ! -e "$WORK/small.img" ] || return 1
+	sparse_file "$WORK/small2.img" 8M
+	run "$MKFS" "$WORK/small2.img"
+	expect_rc 1 || return 1
+	expect_err "too small" || return 1
+}
+
+t_mkfs_usage_errors() {
+	local img=$WORK/usage.img
+	run "$MKFS" -n 1000 -s 64M "$img"
+	expect_rc 2 || return 1
+	expect_err "node size" || return 1
+	run "$MKFS" -n 131072 -s 64M "$img"
+	expect_rc 2 || return 1
+	run "$MKFS" -s 12X "$img"
+	expect_rc 2 || return 1
+	expect_err "size" || return 1
+	run "$MKFS" -L "$(printf 'x%.0s' $(seq 256))" -s 64M "$img"
+	expect_rc 2 || return 1
+	expect_err "label" || return 1
+	run "$MKFS" --bogus "$img"
+	expect_rc 2 || return 1
+	run "$MKFS"
+	expect_rc 2 || return 1
+	run "$MKFS" "$img"
+	expect_rc 2 || return 1
+	expect_err "\-s" || return 1
+	expect_true "no image left behind" [ ! -e "$img" ] || return 1
+	run "$MKFS" -h
+	expect_rc 0 || return 1
+	expect_out "Usage" || return 1
+}
+
+t_mkfs_bad_target() {
+	run "$MKFS" -s 64M "$WORK/no/such/dir/x.img"
+	expect_rc 1 || return 1
+	expect_err "No such file or directory" || return 1
+	run "$MKFS" -s 64M "$WORK"
+	expect_rc 1 || return 1
+	expect_err "not a regular file or block device" || return 1
+}
+
+t_mkfs_read_only() {
+	local img=$WORK/ro.img
+	sparse_file "$img" 32M
+	chmod 444 "$img"
+	run "$MKFS" "$img"
+	expect_rc 1 || return 1
+	expect_err "read-only" || return 1
+}
+
+t_mkfs_label_nodesize() {
+	local img=$WORK/label.img
+	run "$MKFS" -s 64M -L "my disk" -n 4096 -b 4096 "$img"
+	expect_rc 0 || return 1
+	expect_out "label: *my disk" || return 1
+	run "$COWFS" dump --super "$img"
+	expect_rc 0 || return 1
+	expect_out 'label *"my disk"' || return 1
+	expect_out "nodesize *4096" || return 1
+}
+
+t_mkfs_resize_and_quiet() {
+	local img=$WORK/resize.img
+	sparse_file "$img" 20M
+	run "$MKFS" -q -s 48M "$img"
+	expect_rc 0 || return 1
+	expect_true "quiet prints nothing" [ ! -s "$OUT" ] || return 1
+	expect_true "resized to 48 MiB" [ "$(file_size "$img")" -eq $((48 << 20)) ] || return 1
+	run "$MKFS" -f -q -s 32M "$img"
+	expect_rc 0 || return 1
+	expect_true "resized to 32 MiB" [ "$(file_size "$img")" -eq $((32 << 20)) ] || return 1
+	run "$COWFS" dump --super "$img"
+	expect_out "total_bytes *33554432" || return 1
+}
+
+# Another program holding the image's lock (as a mount does): mkfs must not touch it.
+t_mkfs_locked() {
+	local img=$WORK/locked.img fd
+	run "$MKFS" -q -s 32M -U 22222222-3333-4444-5555-666666666666 "$img"
+	expect_rc 0 || return 1
+	exec {fd}<"$img"
+	flock -x "$fd"
+	run "$MKFS" -f -q "$img"
+	exec {fd}<&-
+	expect_rc 1 || return 1
+	expect_err "in use" || return 1
+	run "$COWFS" dump --super "$img"
+	expect_rc 0 || return 1
+	expect_out "fsid *22222222-3333-4444-5555-666666666666" || return 1
+}
+
+# ---- cowfs dump ----------------------------------------------------------------------------
+
+DUMP_IMG=$WORK/dump.img
+
+t_dump_text() {
+	run "$COWFS" dump "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_out "ROOT_ITEM" || return 1
+	expect_out "EXTENT_ITEM" || return 1
+	expect_out "TREE_BLOCK_REF" || return 1
+	expect_out "^superblock" || return 1
+	expect_out "copy 65536 state valid generation 1" || return 1
+	expect_out "^tree 1 name root" || return 1
+	expect_out "^tree 2 name extent" || return 1
+	expect_out "^tree 5 name fs" || return 1
+	expect_out "flags TREE_BLOCK" || return 1
+}
+
+t_dump_json() {
+	run "$COWFS" dump --json "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_true "valid JSON (python3 -m json.tool)" \
+		python3 -m json.tool "$OUT" /dev/null || return 1
+	expect_true "JSON has the superblock and trees 1, 2, 5" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["superblock"]["magic"] == "_COWFS_1"
+assert [t["id"] for t in d["trees"]] == [1, 2, 5], d["trees"]
+items = [i for t in d["trees"] for n in t["nodes"] for i in n["items"]]
+assert any(i["key"]["type"] == "EXTENT_ITEM" and "TREE_BLOCK" in i["extent_item"]["flags"]
+           for i in items)
+assert d["problems"] == 0 and d["opened_cleanly"] is True
+' "$OUT" || return 1
+}
+
+t_dump_selectors() {
+	run "$COWFS" dump --tree extent "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_out "^tree 2 name extent" || return 1
+	expect_no_out "^tree 1 \|^tree 5 \|superblock\|ROOT_ITEM" || return 1
+	run "$COWFS" dump --super "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_out "^superblock" || return 1
+	expect_no_out "^tree" || return 1
+	local root
+	root=$(sed -n 's/^tree 1 name root root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
+	run "$COWFS" dump --block "$root" "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_out "^node $root level 0" || return 1
+	expect_no_out "^tree\|superblock" || return 1
+	run "$COWFS" dump --tree 5 --json "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_true "one tree, id 5" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [t["id"] for t in d["trees"]] == [5] and "superblock" not in d
+' "$OUT" || return 1
+	run "$COWFS" dump --tree 77 "$DUMP_IMG"
+	expect_rc 1 || return 1
+	expect_err "no tree 77" || return 1
+}
+
+t_dump_usage() {
+	run "$COWFS" --help
+	expect_rc 0 || return 1
+	expect_out "dump" || return 1
+	run "$COWFS"
+	expect_rc 2 || return 1
+	expect_err "Usage" || return 1
+	run "$COWFS" frobnicate
+	expect_rc 2 || return 1
+	run "$COWFS" dump
+	expect_rc 2 || return 1
+	run "$COWFS" dump --tree nope "$DUMP_IMG"
+	expect_rc 2 || return 1
+	run "$COWFS" dump --block xyz "$DUMP_IMG"
+	expect_rc 2 || return 1
+	run "$COWFS" dump "$WORK/missing.img"
+	expect_rc 1 || return 1
+	expect_err "cannot open" || return 1
+	sparse_file "$WORK/zeros.img" 32M
+	run "$COWFS" dump "$WORK/zeros.img"
+	expect_rc 1 || return 1
+	expect_err "not a cowfs image" || return 1
+}
+
+# Damage the extent tree's root node (found in dump's output): the dump must report that node
+# as unreadable, go on with the next tree, and exit 1 (not crash: 128 + signal).
+t_dump_corrupt() {
+	local img=$WORK/corrupt.img node
+	cp "$DUMP_IMG" "$img"
+	node=$(sed -n 's/^tree 2 name extent root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
+	expect_true "extent tree root found in dump output" [ -n "$node" ] || return 1
+	# A fresh node is mostly free space, already zero: write a pattern so the bytes change.
+	head -c 4096 /dev/zero | tr '\0' '\132' |
+		dd of="$img" bs=4096 seek=$((node / 4096 + 1)) conv=notrunc status=none
+	run "$COWFS" dump "$img"
+	expect_true "exit status below 128 (no crash)" [ "$rc" -lt 128 ] || return 1
+	expect_rc 1 || return 1
+	expect_out "node $node level 0 error .* errno 5" || return 1
+	expect_out "checksum mismatch" || return 1
+	expect_out "^tree 5 name fs" || return 1
+	expect_err "block $node" || return 1
+	run "$COWFS" dump --json "$img"
+	expect_rc 1 || return 1
+	expect_true "valid JSON for a damaged image" python3 -m json.tool "$OUT" /dev/null || return 1
+	run "$COWFS" dump --block "$node" "$img"
+	expect_rc 1 || return 1
+	# A header of garbage: huge nritems, level and offsets must not be trusted.
+	head -c 4096 /dev/urandom | dd of="$img" bs=4096 seek=$((node / 4096)) conv=notrunc status=none
+	run "$COWFS" dump "$img"
+	expect_true "exit status below 128 (no crash)" [ "$rc" -lt 128 ] || return 1
+	expect_rc 1 || return 1
+	# A superblock copy damaged: reported, the other copy used.
+	cp "$DUMP_IMG" "$img"
+	put_bytes "$img" $((65536 + 100)) '\x01'
+	run "$COWFS" dump --super "$img"
+	expect_rc 1 || return 1
+	expect_out "copy 65536 state invalid .*checksum mismatch" || return 1
+	expect_out "copy 67108864 state valid" || return 1
+}
+
+# ---- run -----------------------------------------------------------------------------------
+
+tcase "mkfs: new image with -s 1G prints the UUID" t_mkfs_new
+tcase "mkfs: -U sets the UUID" t_mkfs_uuid
+tcase "mkfs: refuses an existing cowfs without -f" t_mkfs_refuses_cowfs
+tcase "mkfs: refuses an ext4 signature without -f, wipes it with -f" t_mkfs_refuses_ext4
+tcase "mkfs: refuses xfs, squashfs, swap, vfat, iso9660, btrfs, LUKS" t_mkfs_refuses_others
+tcase "mkfs: too small" t_mkfs_too_small
+tcase "mkfs: usage errors exit 2" t_mkfs_usage_errors
+tcase "mkfs: bad target exits 1" t_mkfs_bad_target
+if [ "$(id -u)" -ne 0 ]; then
+	tcase "mkfs: read-only target" t_mkfs_read_only
+else
+	skip "mkfs: read-only target" "running as root (file permissions do not apply)"
+fi
+tcase "mkfs: -L and -n show in the superblock" t_mkfs_label_nodesize
+tcase "mkfs: -s resizes an existing file; -q" t_mkfs_resize_and_quiet
+if command -v flock >/dev/null; then
+	tcase "mkfs: refuses an image another program has locked" t_mkfs_locked
+else
+	skip "mkfs: locked image" "no flock(1)"
+fi
+
+if "$MKFS" -q -s 256M "$DUMP_IMG" && "$COWFS" dump "$DUMP_IMG" >"$WORK/dump.txt"; then
+	tcase "dump: text" t_dump_text
+	tcase "dump: --json is valid JSON" t_dump_json
+	tcase "dump: --tree, --super, --block" t_dump_selectors
+	tcase "dump: usage and open errors" t_dump_usage
+	tcase "dump: corrupt image" t_dump_corrupt
+else
+	fail=$((fail + 1))
+	echo "FAIL dump: could not make and dump the image the dump tests use"
+fi
+
+echo "tools: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

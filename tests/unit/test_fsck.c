@@ -1,0 +1,184 @@
+/*
+ * fsck.cowfs end to end: exit codes as fsck(8) on a clean image (0), after injected refcount,
+ * backref and leak damage (4), after --repair (1, then 0 on the next run); damaged superblock
+ * copies; an image in use; a foreign image. Runs the built binary from $COWFS_BIN.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fs/lib/endian.h"
+#include "tests/support/fixture.h"
+#include "tests/support/fsfix.h"
+
+static int run_fsck(const char *args, const char *image)
+{
+	const char *bin = getenv("COWFS_BIN");
+	char cmd[1200];
+
+	snprintf(cmd, sizeof(cmd), "%s/fsck.cowfs %s %s >/dev/null 2>&1", bin && *bin ? bin : "build/bin",
+		 args, image);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st), "fsck did not exit normally (%d): crashed?", st);
+	return WEXITSTATUS(st);
+}
+
+static void populate(struct fsfix *x)
+{
+	struct cowfs_root *snap;
+	uint64_t start, len;
+	uint8_t buf[100];
+
+	memset(buf, 7, sizeof(buf));
+	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
+	for (uint64_t id = 0; id < 3000; id++) {
+		struct bt_key k = { id, 1, 0 };
+		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, buf, sizeof(buf)), 0);
+	}
+	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	for (uint64_t i = 0; i < 10; i++) {
+		struct file_extent_item fe = { .type = FILE_EXTENT_REG };
+		struct bt_key k = { 500, EXTENT_DATA_KEY, i << 20 };
+		put_le64(&fe.disk_bytenr, start);
+		put_le64(&fe.disk_num_bytes, len);
+		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
+	}
+	ck_assert_int_eq(cowfs_tree_clone(x->fs, &x->fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(x->fs);
+	ck_assert_int_eq(cowfs_commit(x->fs), 0);
+}
+
+/* First extent item of each kind, for damage. */
+struct pick { uint64_t data_start, data_len, tree_block; };
+
+static int pick_extent(void *arg, const struct extent_info *e)
+{
+	struct pick *p = arg;
+
+	if ((e->flags & EXTENT_FLAG_DATA) && !p->data_start) {
+		p->data_start = e->start;
+		p->data_len = e->len;
+	}
+	if ((e->flags & EXTENT_FLAG_TREE_BLOCK) && !p->tree_block)
+		p->tree_block = e->start;
+	return 0;
+}
+
+/* Three kinds of reference damage written straight into the extent tree. */
+static void inject_damage(struct fsfix *x)
+{
+	struct pick p = { 0 };
+	struct extent_item ei;
+	uint32_t size;
+
+	ck_assert_int_eq(extent_walk(&x->fs->ext, &(struct extent_walk){ .extent_fn = pick_extent, .arg = &p }), 0);
+	ck_assert_uint_ne(p.data_start, 0);
+	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_PRIVILEGED);
+	/* A wrong count. */
+	struct bt_key k = { p.data_start, EXTENT_ITEM_KEY, p.data_len };
+	ck_assert_int_eq(bt_lookup(x->fs->ext.tree, &k, &ei, sizeof(ei), &size), 0);
+	put_le64(&ei.refs, get_le64(&ei.refs) + 3);
+	ck_assert_int_eq(bt_update(tx, x->fs->ext.tree, &k, &ei, sizeof(ei)), 0);
+	/* A missing backref. */
+	struct bt_cursor c;
+	struct bt_key from = { p.tree_block, TREE_BLOCK_REF_KEY, 0 }, rk;
+	bt_cursor_init(&c, x->fs->ext.tree);
+	ck_assert_int_eq(bt_cursor_seek(&c, &from, BT_SEEK_GE), 0);
+	bt_cursor_item(&c, &rk, NULL, NULL);
+	bt_cursor_release(&c);
+	ck_assert_uint_eq(rk.objectid, p.tree_block);
+	ck_assert_int_eq(bt_delete(tx, x->fs->ext.tree, &rk), 0);
+	/* A leaked extent: an item for space nothing references. */
+	struct bt_key leak = { 200ull << 20, EXTENT_ITEM_KEY, 65536 };
+	memset(&ei, 0, sizeof(ei));
+	put_le64(&ei.refs, 1);
+	put_le64(&ei.flags, EXTENT_FLAG_DATA);
+	ck_assert_int_eq(bt_insert(tx, x->fs->ext.tree, &leak, &ei, sizeof(ei)), 0);
+	cowfs_trans_end(x->fs);
+	ck_assert_int_eq(cowfs_commit(x->fs), 0);
+}
+
+START_TEST(exit_codes_and_repair)
+{
+	struct fsfix x;
+
+	fsfix_setup(&x, "fsck", 256ull << 20, 4096);
+	populate(&x);
+	fsfix_reopen(&x);
+	inject_damage(&x);
+	/* The library's checker sees it too. */
+	struct cowfs_check_stats st;
+	ck_assert_int_eq(cowfs_check(x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_ge(st.problems, 3);
+	cowfs_close(x.fs);
+	x.fs = NULL;
+
+	ck_assert_int_eq(run_fsck("", x.path), 4);
+	ck_assert_int_eq(run_fsck("-v", x.path), 4);
+	ck_assert_int_eq(run_fsck("--repair", x.path), 1);
+	ck_assert_int_eq(run_fsck("", x.path), 0);
+	ck_assert_int_eq(run_fsck("--repair", x.path), 0);
+	fsfix_teardown(&x);
+}
+END_TEST
+
+START_TEST(clean_image_and_superblock_copies)
+{
+	struct fsfix x;
+	uint8_t junk[64];
+
+	fsfix_setup(&x, "fsck-sb", 256ull << 20, 16384);
+	populate(&x);
+	cowfs_close(x.fs);
+	x.fs = NULL;
+	ck_assert_int_eq(run_fsck("", x.path), 0);
+	/* Damage the mirror at 64 MiB: found, and --repair rewrites it. */
+	int fd = open(x.path, O_RDWR);
+	memset(junk, 0x5a, sizeof(junk));
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), (64ll << 20) + 200), (ssize_t)sizeof(junk));
+	close(fd);
+	ck_assert_int_eq(run_fsck("", x.path), 4);
+	ck_assert_int_eq(run_fsck("--repair", x.path), 1);
+	ck_assert_int_eq(run_fsck("", x.path), 0);
+	fsfix_teardown(&x);
+}
+END_TEST
+
+START_TEST(in_use_and_foreign_images)
+{
+	struct fsfix x;
+	char path[600];
+
+	fsfix_setup(&x, "fsck-busy", 64ull << 20, 16384);
+	/* x.fs holds the image open for writing, as a mount does. */
+	ck_assert_int_eq(run_fsck("--repair", x.path), 8);
+	fsfix_teardown(&x);
+
+	snprintf(path, sizeof(path), "%s/fsck-foreign-%d.img", test_dir(), (int)getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_eq(ftruncate(fd, 32 << 20), 0);
+	close(fd);
+	ck_assert_int_eq(run_fsck("", path), 8);
+	ck_assert_int_eq(run_fsck("", "/nonexistent/image"), 8);
+	ck_assert_int_eq(run_fsck("--bogus", path), 16);
+	unlink(path);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fsck");
+	TCase *tc = tcase_create("fsck");
+
+	tcase_add_test(tc, exit_codes_and_repair);
+	tcase_add_test(tc, clean_image_and_superblock_copies);
+	tcase_add_test(tc, in_use_and_foreign_images);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
