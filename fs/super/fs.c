@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/lib/endian.h"
@@ -64,6 +65,7 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 	int ret;
 
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->wake, NULL);
 	fs->read_only = read_only;
 	ret = bdev_open(path, &bo, &fs->bd);
 	if (ret < 0)
@@ -79,8 +81,11 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 	return 0;
 }
 
+static void stop_committer(struct cowfs *fs);
+
 static void teardown(struct cowfs *fs)
 {
+	stop_committer(fs);
 	for (size_t i = 0; i < fs->nmore; i++)
 		free(fs->more[i]);
 	free(fs->more);
@@ -92,7 +97,60 @@ static void teardown(struct cowfs *fs)
 	if (fs->bd)
 		bdev_close(fs->bd);
 	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->wake);
 	free(fs);
+}
+
+/* ---- the commit timer ------------------------------------------------------------------ */
+
+static bool has_changes(struct cowfs *fs)
+{
+	return extent_pending(&fs->ext) || bcache_dirty_bytes(fs->cache);
+}
+
+static void *committer_main(void *arg)
+{
+	struct cowfs *fs = arg;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += fs->commit_interval_ms / 1000;
+		until.tv_nsec += (long)(fs->commit_interval_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
+		/* A failed transaction stays failed: nothing to retry until it is dealt with. */
+		if (!fs->stopping && !fs->trans.error && has_changes(fs))
+			cowfs_commit_locked(fs);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+static int start_committer(struct cowfs *fs, int interval_ms)
+{
+	if (fs->read_only || interval_ms < 0)
+		return 0;
+	fs->commit_interval_ms = interval_ms ? interval_ms : COWFS_COMMIT_INTERVAL_MS;
+	int ret = -pthread_create(&fs->committer, NULL, committer_main, fs);
+	fs->committer_running = ret == 0;
+	return ret;
+}
+
+static void stop_committer(struct cowfs *fs)
+{
+	if (!fs->committer_running)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = true;
+	pthread_cond_signal(&fs->wake);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->committer, NULL);
+	fs->committer_running = false;
 }
 
 static void root_init(struct cowfs_root *r)
@@ -170,6 +228,11 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 		goto fail;
 	fs->trans.fs = &fs->bfs;
 	fs->trans.transid = get_le64(&fs->sb.generation) + 1;
+	size_t cache = o->cache_bytes ? o->cache_bytes : BCACHE_DEFAULT_BYTES;
+	fs->dirty_limit = o->dirty_limit ? o->dirty_limit : cache / 2;
+	ret = start_committer(fs, o->commit_interval_ms);
+	if (ret < 0)
+		goto fail;
 	*out = fs;
 	return 0;
 fail:
@@ -181,6 +244,7 @@ int cowfs_close(struct cowfs *fs)
 {
 	int ret = 0;
 
+	stop_committer(fs);
 	if (!fs->read_only && !fs->trans.error)
 		ret = cowfs_commit(fs);
 	teardown(fs);
@@ -236,6 +300,13 @@ int cowfs_reserve(struct cowfs *fs, uint64_t nodes)
 
 	if (fs->trans.error)
 		return fs->trans.error;
+	/* Dirty nodes cannot be evicted and delayed refs live in memory: commit to bound both. */
+	if (bcache_dirty_bytes(fs->cache) > fs->dirty_limit ||
+	    extent_pending(&fs->ext) > COWFS_PENDING_REFS_LIMIT) {
+		ret = cowfs_commit_locked(fs);
+		if (ret < 0)
+			return ret;
+	}
 	if (space_for(fs, need))
 		return 0;
 	ret = cowfs_commit_locked(fs);

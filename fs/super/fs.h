@@ -33,6 +33,12 @@ struct cowfs_opts {
 	bool read_only;
 	size_t cache_bytes;    /* block cache bound; 0: BCACHE_DEFAULT_BYTES */
 	unsigned lock_wait_ms; /* how long to wait for another user of the image to let go */
+	/* Commit this often when there are changes: 0 means COWFS_COMMIT_INTERVAL_MS, negative
+	 * means never by timer (tests that need commits at exact points). Writable only. */
+	int commit_interval_ms;
+	/* Commit before an update once this many bytes of the cache are dirty: 0 means half the
+	 * cache bound (dirty blocks cannot be evicted, so this is what keeps memory bounded). */
+	size_t dirty_limit;
 	/* Called for everything worth telling the user: corruption found, stale copies. */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
@@ -56,7 +62,13 @@ struct cowfs {
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
 	uint64_t commits;
-	uint64_t last_commit_pinned;  /* bytes the last commit freed (pinned until it was on disk) */
+	uint64_t last_commit_pinned;
+	size_t dirty_limit;
+	/* The timer thread. */
+	pthread_t committer;
+	pthread_cond_t wake;
+	bool committer_running, stopping;
+	int commit_interval_ms;  /* bytes the last commit freed (pinned until it was on disk) */
 };
 
 struct cowfs_mkfs_opts {
@@ -66,6 +78,10 @@ struct cowfs_mkfs_opts {
 	bool fsid_set;           /* else random */
 	char label[COWFS_LABEL_SIZE];
 };
+
+#define COWFS_COMMIT_INTERVAL_MS 5000
+/* Commit before an update once this many references are waiting to be applied. */
+#define COWFS_PENDING_REFS_LIMIT 262144
 
 /* Smallest image mkfs accepts. */
 #define COWFS_MIN_SIZE (16ull << 20)

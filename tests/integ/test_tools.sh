@@ -294,9 +294,9 @@ t_dump_text() {
 	expect_out "TREE_BLOCK_REF" || return 1
 	expect_out "^superblock" || return 1
 	expect_out "copy 65536 state valid generation 1" || return 1
-	expect_out "^tree 1 name root" || return 1
-	expect_out "^tree 2 name extent" || return 1
-	expect_out "^tree 5 name fs" || return 1
+	expect_out "^tree 1 (root)" || return 1
+	expect_out "^tree 2 (extent)" || return 1
+	expect_out "^tree 5 (fs)" || return 1
 	expect_out "flags TREE_BLOCK" || return 1
 }
 
@@ -320,14 +320,14 @@ assert d["problems"] == 0 and d["opened_cleanly"] is True
 t_dump_selectors() {
 	run "$COWFS" dump --tree extent "$DUMP_IMG"
 	expect_rc 0 || return 1
-	expect_out "^tree 2 name extent" || return 1
+	expect_out "^tree 2 (extent)" || return 1
 	expect_no_out "^tree 1 \|^tree 5 \|superblock\|ROOT_ITEM" || return 1
 	run "$COWFS" dump --super "$DUMP_IMG"
 	expect_rc 0 || return 1
 	expect_out "^superblock" || return 1
 	expect_no_out "^tree" || return 1
 	local root
-	root=$(sed -n 's/^tree 1 name root root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
+	root=$(sed -n 's/^tree 1 (root) root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
 	run "$COWFS" dump --block "$root" "$DUMP_IMG"
 	expect_rc 0 || return 1
 	expect_out "^node $root level 0" || return 1
@@ -373,7 +373,7 @@ t_dump_usage() {
 t_dump_corrupt() {
 	local img=$WORK/corrupt.img node
 	cp "$DUMP_IMG" "$img"
-	node=$(sed -n 's/^tree 2 name extent root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
+	node=$(sed -n 's/^tree 2 (extent) root \([0-9]*\) .*/\1/p' "$WORK/dump.txt")
 	expect_true "extent tree root found in dump output" [ -n "$node" ] || return 1
 	# A fresh node is mostly free space, already zero: write a pattern so the bytes change.
 	head -c 4096 /dev/zero | tr '\0' '\132' |
@@ -383,7 +383,7 @@ t_dump_corrupt() {
 	expect_rc 1 || return 1
 	expect_out "node $node level 0 error .* errno 5" || return 1
 	expect_out "checksum mismatch" || return 1
-	expect_out "^tree 5 name fs" || return 1
+	expect_out "^tree 5 (fs)" || return 1
 	expect_err "block $node" || return 1
 	run "$COWFS" dump --json "$img"
 	expect_rc 1 || return 1

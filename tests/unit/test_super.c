@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
@@ -168,6 +169,74 @@ START_TEST(enospc_clean_and_deletes_work)
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	alloc_get_stats(x.fs->alloc, &after);
 	ck_assert_uint_ge(after.free + 16 * 4096, empty.free);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
+static void reopen_with(struct fsfix *x, struct cowfs_opts *o)
+{
+	ck_assert_int_eq(cowfs_close(x->fs), 0);
+	ck_assert_int_eq(cowfs_open(x->path, o, &x->fs), 0);
+}
+
+/* Changes are committed by the timer without anyone asking; a crash then keeps them. */
+START_TEST(timer_commits)
+{
+	struct fsfix x;
+	struct cowfs_opts o;
+
+	fsfix_setup(&x, "sb-timer", IMG, 4096);
+	o = fsfix_opts(&x);
+	o.commit_interval_ms = 100;
+	reopen_with(&x, &o);
+	uint64_t gen = cowfs_generation(x.fs);
+	for (uint64_t id = 0; id < 2000; id++)
+		put_item(x.fs, id, 20 + id % 200);
+	for (int i = 0; i < 100 && cowfs_generation(x.fs) == gen; i++)
+		usleep(20 * 1000);
+	ck_assert_uint_gt(cowfs_generation(x.fs), gen);
+	/* Idle: nothing to commit, the generation stays. */
+	usleep(300 * 1000);
+	gen = cowfs_generation(x.fs);
+	usleep(300 * 1000);
+	ck_assert_uint_eq(cowfs_generation(x.fs), gen);
+	fsfix_crash_reopen(&x);
+	verify_items(x.fs, 0, 2000, 1);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
+/* Dirty nodes cannot be evicted: past the dirty limit, updates commit first. */
+START_TEST(dirty_limit_commits)
+{
+	struct fsfix x;
+	struct cowfs_opts o;
+	uint8_t buf[200];
+	size_t peak = 0;
+
+	fsfix_setup(&x, "sb-dirty", IMG, 4096);
+	o = fsfix_opts(&x);
+	o.dirty_limit = 512 << 10;
+	reopen_with(&x, &o);
+	uint64_t gen = cowfs_generation(x.fs);
+	memset(buf, 3, sizeof(buf));
+	for (uint64_t id = 0; id < 20000; id++) {
+		struct bt_key k = { id * 2654435761u % 1000003, 1, id };
+		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		int ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		if (ret == 0)
+			ret = bt_insert(tx, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+		size_t dirty = bcache_dirty_bytes(x.fs->cache);
+		cowfs_trans_end(x.fs);
+		REQUIRE(ret == 0, "insert %" PRIu64 ": %d", id, ret);
+		if (dirty > peak)
+			peak = dirty;
+	}
+	ck_assert_uint_gt(cowfs_generation(x.fs), gen + 5);
+	/* One update past the limit at most: its path and splits. */
+	ck_assert_uint_le(peak, (512 << 10) + 32 * 4096);
 	fsfix_assert_clean(&x, NULL);
 	fsfix_teardown(&x);
 }
@@ -353,6 +422,8 @@ int main(void)
 	tcase_add_test(tc, snapshot_modify_drop);
 	tcase_add_test(tc, freed_space_pinned_until_commit);
 	tcase_add_test(tc, enospc_clean_and_deletes_work);
+	tcase_add_test(tc, timer_commits);
+	tcase_add_test(tc, dirty_limit_commits);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
