@@ -336,6 +336,7 @@ static int create_target(const struct mkfs_args *a, struct target *t)
 static int open_existing(const struct mkfs_args *a, const struct stat *st, struct target *t)
 {
 	int flags = O_RDWR | O_CLOEXEC;
+	struct stat now;
 
 	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
 		fprintf(stderr, PROG ": %s: not a regular file or block device\n", a->image);
@@ -347,8 +348,12 @@ static int open_existing(const struct mkfs_args *a, const struct stat *st, struc
 	t->fd = open(a->image, flags);
 	if (t->fd < 0)
 		return open_error(a->image, "open it for writing", errno);
+	if (fstat(t->fd, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+		fprintf(stderr, PROG ": %s: changed while being opened\n", a->image);
+		return EXIT_FAIL;
+	}
 	if (!t->blockdev) {
-		t->size = (uint64_t)st->st_size;
+		t->size = (uint64_t)now.st_size;
 		return EXIT_OK;
 	}
 	if (ioctl(t->fd, BLKGETSIZE64, &t->size) < 0) {

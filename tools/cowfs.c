@@ -315,6 +315,18 @@ static void out_str(struct out *o, const char *key, const char *s)
 	field_end(o);
 }
 
+/* A name: text `(s)` without the key, JSON "key": "s". */
+static void out_tag(struct out *o, const char *key, const char *s)
+{
+	if (!field_begin(o, key, true))
+		return;
+	if (o->json)
+		json_string(o->f, s, strlen(s));
+	else
+		fprintf(o->f, "(%s)", s);
+	field_end(o);
+}
+
 static void out_bool(struct out *o, const char *key, bool v)
 {
 	if (!field_begin(o, key, false))
@@ -489,7 +501,9 @@ static int open_raw(struct dump *d)
 
 	if (ret < 0)
 		return ret;
-	ret = super_read_best(d->bd, &d->raw_sb, note_super, d);
+	ret = bdev_lock(d->bd, false, 0);  /* shared, as cowfs_open() takes it for a reader */
+	if (ret == 0)
+		ret = super_read_best(d->bd, &d->raw_sb, note_super, d);
 	if (ret == 0)
 		ret = bcache_create(d->bd, BCACHE_DEFAULT_BYTES, &d->cache);
 	if (ret < 0)
@@ -912,7 +926,7 @@ static void dump_tree(struct dump *d, const struct tree_ref *t)
 	out_obj_begin(o, NULL, "tree", FRAME_LINE);
 	out_anon_u64(o, "id", t->id);
 	if (name)
-		out_str(o, "name", name);
+		out_tag(o, "name", name);
 	out_u64(o, "root", t->bytenr);
 	out_u64(o, "level", t->level);
 	out_u64(o, "generation", t->generation);
