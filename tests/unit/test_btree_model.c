@@ -11,10 +11,20 @@
 #include <string.h>
 
 #include "tests/support/fixture.h"
+#include "tests/support/fsfix.h"
 #include "tests/support/refmap.h"
 
+/*
+ * The tree under test lives either on the in-memory refcount table (memrefs) or, with `real`,
+ * in the default fs tree of a real filesystem: the extent tree, allocator and commit protocol
+ * underneath, and the full checker as the conservation oracle.
+ */
 struct model {
 	struct fixture f;
+	struct fsfix x;
+	bool real;
+	struct bt_trans *tx;
+	struct btree *tp;
 	struct btree t;
 	struct refmap ref;
 	uint64_t rng;
@@ -55,7 +65,7 @@ static void op_insert(struct model *m)
 	struct bt_key k = random_key(m);
 	uint32_t len = random_len(m);
 	fill(m, m->buf, len);
-	int ret = bt_insert(&m->f.tx, &m->t, &k, m->buf, len);
+	int ret = bt_insert(m->tx, m->tp, &k, m->buf, len);
 	if (ref_find(&m->ref, &k)) {
 		if (ret != -EEXIST)
 			FAILF(m, "insert of existing key returned %d", ret);
@@ -76,7 +86,7 @@ static void op_delete(struct model *m)
 	struct ref_item *it = random_existing(m);
 	struct bt_key k = it && rng_next(&m->rng) % 8 ? it->key : random_key(m);
 	it = ref_find(&m->ref, &k);
-	int ret = bt_delete(&m->f.tx, &m->t, &k);
+	int ret = bt_delete(m->tx, m->tp, &k);
 	if (ret != (it ? 0 : -ENOENT))
 		FAILF(m, "delete returned %d (present: %d)", ret, !!it);
 	if (it)
@@ -89,10 +99,10 @@ static void op_update(struct model *m)
 	if (!it)
 		return;
 	fill(m, it->data, it->len);
-	int ret = bt_update(&m->f.tx, &m->t, &it->key, it->data, it->len);
+	int ret = bt_update(m->tx, m->tp, &it->key, it->data, it->len);
 	if (ret)
 		FAILF(m, "update returned %d", ret);
-	if (it->len && bt_update(&m->f.tx, &m->t, &it->key, it->data, it->len - 1) != -EINVAL)
+	if (it->len && bt_update(m->tx, m->tp, &it->key, it->data, it->len - 1) != -EINVAL)
 		FAILF(m, "update with wrong size did not fail");
 }
 
@@ -102,7 +112,7 @@ static void op_resize(struct model *m)
 	if (!it)
 		return;
 	uint32_t nl = random_len(m);
-	int ret = bt_resize(&m->f.tx, &m->t, &it->key, nl);
+	int ret = bt_resize(m->tx, m->tp, &it->key, nl);
 	if (ret)
 		FAILF(m, "resize %u -> %u returned %d", it->len, nl, ret);
 	it->data = realloc(it->data, nl ? nl : 1);
@@ -123,7 +133,7 @@ static void op_lookup(struct model *m)
 	struct ref_item *it = random_existing(m);
 	struct bt_key k = it && rng_next(&m->rng) % 4 ? it->key : random_key(m);
 	uint32_t len = 0;
-	int ret = bt_lookup(&m->t, &k, m->buf, sizeof(m->buf), &len);
+	int ret = bt_lookup(m->tp, &k, m->buf, sizeof(m->buf), &len);
 	it = ref_find(&m->ref, &k);
 	if (ret != (it ? 0 : -ENOENT))
 		FAILF(m, "lookup returned %d (present: %d)", ret, !!it);
@@ -141,7 +151,7 @@ static void op_scan(struct model *m, bool forward)
 	int steps = 1 + rng_next(&m->rng) % 64;
 	int ret;
 
-	bt_cursor_init(&c, &m->t);
+	bt_cursor_init(&c, m->tp);
 	if (!forward) {
 		/* Last item <= k. */
 		if (i < m->ref.n && bt_key_cmp(&m->ref.v[i].key, &k) == 0)
@@ -172,18 +182,30 @@ static void full_check(struct model *m)
 {
 	struct bt_stats st;
 
-	if (bt_check(&m->t) != 0)
-		FAILF(m, "bt_check failed: %s", m->f.last_report);
-	ck_assert_int_eq(bt_stats(&m->t, &st), 0);
+	if (bt_check(m->tp) != 0)
+		FAILF(m, "bt_check failed: %s", m->real ? m->x.last_report : m->f.last_report);
+	ck_assert_int_eq(bt_stats(m->tp, &st), 0);
 	fprintf(stderr, "  op %" PRIu64 ": %" PRIu64 " items, %" PRIu64 " leaves, %" PRIu64 " nodes, height %" PRIu64 "\n",
 		m->op, st.items, st.leaves, st.nodes, st.height);
 	if (st.items != m->ref.n)
 		FAILF(m, "tree has %" PRIu64 " items, model %zu", st.items, m->ref.n);
-	struct btree *roots[] = { &m->t };
-	assert_refcounts_conserved(&m->f, roots, 1);
+	if (m->real) {
+		fsfix_assert_clean(&m->x, NULL);
+	} else {
+		struct btree *roots[] = { &m->t };
+		assert_refcounts_conserved(&m->f, roots, 1);
+	}
 }
 
-static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
+static void model_commit(struct model *m)
+{
+	if (m->real)
+		ck_assert_int_eq(cowfs_commit(m->x.fs), 0);
+	else
+		fixture_commit(&m->f);
+}
+
+static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops, bool real)
 {
 	struct model *m = calloc(1, sizeof(*m));
 	const char *ops_env = getenv("COWFS_MODEL_OPS");
@@ -191,13 +213,23 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
 	if (ops_env && *ops_env)
 		nops = strtoull(ops_env, NULL, 0);
 	char name[32];
-	snprintf(name, sizeof(name), "btree_model_%uk", nodesize / 1024);
+	snprintf(name, sizeof(name), "btree_model_%uk%s", nodesize / 1024, real ? "_real" : "");
 	m->rng = test_seed(name, seed_default);
-	fixture_setup(&m->f, "model", nodesize, 512ull << 20);
+	m->real = real;
+	if (real) {
+		fsfix_setup(&m->x, "model-real", 512ull << 20, nodesize);
+		m->tx = &m->x.fs->trans;
+		m->tp = &m->x.fs->fs_root.t;
+	} else {
+		fixture_setup(&m->f, "model", nodesize, 512ull << 20);
+		m->tx = &m->f.tx;
+		m->tp = &m->t;
+	}
 	m->maxlen = bt_max_item_size(nodesize);
 	/* Small nodes get a larger key space: more items, a taller tree. */
 	m->keyspace = nodesize == 4096 ? 16384 : 4096;
-	ck_assert_int_eq(bt_create(&m->f.tx, 5, &m->t), 0);
+	if (!real)
+		ck_assert_int_eq(bt_create(m->tx, 5, m->tp), 0);
 
 	for (m->op = 0; m->op < nops; m->op++) {
 		uint64_t r = rng_next(&m->rng) % 100;
@@ -218,7 +250,7 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
 		else
 			op_scan(m, r & 1);
 		if (m->op % 5000 == 4999)
-			fixture_commit(&m->f);
+			model_commit(m);
 		if (m->op % 20000 == 19999)
 			full_check(m);
 	}
@@ -226,33 +258,53 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops)
 
 	/* Delete everything: the tree must come back to one empty leaf. */
 	while (m->ref.n) {
-		ck_assert_int_eq(bt_delete(&m->f.tx, &m->t, &m->ref.v[m->ref.n - 1].key), 0);
+		ck_assert_int_eq(bt_delete(m->tx, m->tp, &m->ref.v[m->ref.n - 1].key), 0);
 		ref_delete(&m->ref, &m->ref.v[m->ref.n - 1]);
 	}
 	struct bt_stats st;
-	ck_assert_int_eq(bt_stats(&m->t, &st), 0);
+	ck_assert_int_eq(bt_stats(m->tp, &st), 0);
 	ck_assert_uint_eq(st.nodes, 1);
 	ck_assert_uint_eq(st.items, 0);
-	ck_assert_uint_eq(m->t.level, 0);
-	fixture_commit(&m->f);
-	ck_assert_int_eq(bt_drop(&m->f.tx, &m->t), 0);
-	ck_assert_uint_eq(memrefs_allocated(m->f.mr), 0);
-
+	ck_assert_uint_eq(m->tp->level, 0);
+	model_commit(m);
+	if (real) {
+		/* The default fs tree stays; everything it held is gone from the extent tree. */
+		struct cowfs_check_stats cst;
+		fsfix_assert_clean(&m->x, &cst);
+		ck_assert_uint_eq(cst.tree_blocks, 3);
+		fsfix_teardown(&m->x);
+	} else {
+		ck_assert_int_eq(bt_drop(m->tx, m->tp), 0);
+		ck_assert_uint_eq(memrefs_allocated(m->f.mr), 0);
+		fixture_teardown(&m->f);
+	}
 	ref_free(&m->ref);
-	fixture_teardown(&m->f);
 	free(m);
 }
 
 START_TEST(model_4k_nodes)
 {
-	run_model(4096, 0x5eed4096, 200000);
+	run_model(4096, 0x5eed4096, 200000, false);
 }
 END_TEST
 
 /* The largest node size: few, wide nodes and items up to 64 KiB. */
 START_TEST(model_64k_nodes)
 {
-	run_model(65536, 0x5eed65536, 60000);
+	run_model(65536, 0x5eed65536, 60000, false);
+}
+END_TEST
+
+/* The same model on the real allocator, extent tree and commit protocol. */
+START_TEST(model_4k_nodes_real_extent_tree)
+{
+	run_model(4096, 0x5eed4096, 200000, true);
+}
+END_TEST
+
+START_TEST(model_16k_nodes_real_extent_tree)
+{
+	run_model(16384, 0x5eed16384, 200000, true);
 }
 END_TEST
 
@@ -274,7 +326,7 @@ END_TEST
 
 START_TEST(model_16k_nodes)
 {
-	run_model(16384, 0x5eed16384, 200000);
+	run_model(16384, 0x5eed16384, 200000, false);
 }
 END_TEST
 
@@ -353,6 +405,8 @@ int main(void)
 	tcase_add_test(tc, model_4k_nodes);
 	tcase_add_test(tc, model_16k_nodes);
 	tcase_add_test(tc, model_64k_nodes);
+	tcase_add_test(tc, model_4k_nodes_real_extent_tree);
+	tcase_add_test(tc, model_16k_nodes_real_extent_tree);
 	tcase_add_test(tc, nodesize_validated);
 	tcase_add_test(tc, internal_splits_and_fixups);
 	suite_add_tcase(s, tc);
