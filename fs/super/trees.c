@@ -55,33 +55,30 @@ static int new_root(struct cowfs *fs, struct cowfs_root **out)
 	return 0;
 }
 
+/* A fresh slot for tree `id`, which must not exist yet. */
+static int claim_new_tree(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
+{
+	return id_taken(fs, id) ? -EEXIST : new_root(fs, out);
+}
+
+/* On failure the transaction is marked; the slot stays listed and is never committed. */
 int cowfs_tree_create(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
 {
 	struct cowfs_root *r;
-	int ret;
+	int ret = claim_new_tree(fs, id, &r);
 
-	if (id_taken(fs, id))
-		return -EEXIST;
-	ret = new_root(fs, &r);
-	if (ret == 0)
-		ret = bt_create(&fs->trans, id, &r->t);
-	if (ret == 0)
+	if (ret == 0 && (ret = bt_create(&fs->trans, id, &r->t)) == 0)
 		*out = r;
-	return ret;   /* on failure the transaction is marked; r stays listed, never committed */
+	return ret;
 }
 
 int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
 		     struct cowfs_root **out)
 {
 	struct cowfs_root *r;
-	int ret;
+	int ret = claim_new_tree(fs, id, &r);
 
-	if (id_taken(fs, id))
-		return -EEXIST;
-	ret = new_root(fs, &r);
-	if (ret == 0)
-		ret = bt_clone(&fs->trans, &src->t, id, &r->t);
-	if (ret == 0)
+	if (ret == 0 && (ret = bt_clone(&fs->trans, &src->t, id, &r->t)) == 0)
 		*out = r;
 	return ret;
 }
