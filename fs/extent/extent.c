@@ -104,15 +104,59 @@ static int head_base(struct extents *x, struct dref_head *h)
 
 /* ---- bt_ops: recording changes ------------------------------------------------------- */
 
-static struct dref_head *tree_block_head(struct extents *x, uint64_t bytenr, uint8_t level)
+/* The head for a reference's extent, describing the extent on first use. */
+static struct dref_head *ref_head(struct extents *x, const struct extent_ref *r)
 {
-	struct dref_head *h = dref_get(&x->refs, bytenr);
+	struct dref_head *h = dref_get(&x->refs, r->start);
 
 	if (h && !h->len) {
-		h->len = x->fs->nodesize;
-		h->level = level;
+		h->len = r->len;
+		h->is_data = r->is_data;
+		h->level = r->level;
+	} else if (h && (h->len != r->len || h->is_data != r->is_data)) {
+		corrupt(x, r->start, "reference disagrees with its extent's length or kind");
+		return NULL;
 	}
 	return h;
+}
+
+int extent_ref_add(struct extents *x, const struct extent_ref *r)
+{
+	struct dref_head *h = ref_head(x, r);
+
+	if (!h)
+		return dref_find(&x->refs, r->start) ? -EUCLEAN : -ENOMEM;
+	h->delta++;
+	return dref_backref_add(h, r->owner, r->inode, r->offset, +1);
+}
+
+int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *remaining)
+{
+	struct dref_head *h = ref_head(x, r);
+	int ret;
+
+	if (!h)
+		return dref_find(&x->refs, r->start) ? -EUCLEAN : -ENOMEM;
+	/* Data counts may pass through zero within one update (checked at commit instead);
+	 * a tree block's may not. */
+	if (!r->is_data || remaining) {
+		ret = head_base(x, h);
+		if (ret < 0)
+			return ret;
+		if (!r->is_data && (int64_t)h->base + h->delta <= 0)
+			return corrupt(x, r->start, "reference dropped from a block with none");
+	}
+	h->delta--;
+	if (remaining)
+		*remaining = (uint64_t)MAX((int64_t)h->base + h->delta, 0);
+	return dref_backref_add(h, r->owner, r->inode, r->offset, -1);
+}
+
+static struct extent_ref tree_ref(struct extents *x, uint64_t bytenr, uint8_t level,
+				  uint64_t owner)
+{
+	return (struct extent_ref){ .start = bytenr, .len = x->fs->nodesize, .level = level,
+				    .owner = owner };
 }
 
 static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
@@ -142,31 +186,18 @@ static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_
 static int ext_block_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
 {
 	struct extents *x = ctx;
-	struct dref_head *h = tree_block_head(x, bytenr, level);
+	struct extent_ref r = tree_ref(x, bytenr, level, ref_owner);
 
-	if (!h)
-		return -ENOMEM;
-	h->delta++;
-	return dref_backref_add(h, ref_owner, 0, 0, +1);
+	return extent_ref_add(x, &r);
 }
 
 static int ext_block_ref_drop(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
 			      uint64_t *remaining)
 {
 	struct extents *x = ctx;
-	struct dref_head *h = tree_block_head(x, bytenr, level);
-	int ret;
+	struct extent_ref r = tree_ref(x, bytenr, level, ref_owner);
 
-	if (!h)
-		return -ENOMEM;
-	ret = head_base(x, h);
-	if (ret < 0)
-		return ret;
-	if ((int64_t)h->base + h->delta <= 0)
-		return corrupt(x, bytenr, "reference dropped from a block with none");
-	h->delta--;
-	*remaining = h->base + h->delta;
-	return dref_backref_add(h, ref_owner, 0, 0, -1);
+	return extent_ref_drop(x, &r, remaining);
 }
 
 static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
@@ -196,24 +227,13 @@ static int ext_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *ke
 			 const void *data, uint32_t len, int delta)
 {
 	struct extents *x = ctx;
-	uint64_t start, disk_len;
-	struct dref_head *h;
-	int ret = file_extent_target(key, data, len, &start, &disk_len);
+	struct extent_ref r = { .is_data = true, .owner = leaf_owner, .inode = key->objectid,
+				.offset = key->offset };
+	int ret = file_extent_target(key, data, len, &r.start, &r.len);
 
 	if (ret <= 0)
 		return ret < 0 ? corrupt(x, key->objectid, "malformed file extent item") : 0;
-	h = dref_get(&x->refs, start);
-	if (!h)
-		return -ENOMEM;
-	if (!h->len) {
-		h->len = disk_len;
-		h->is_data = true;
-	} else if (h->len != disk_len || !h->is_data) {
-		return corrupt(x, start, "file extent item disagrees with its extent's length");
-	}
-	/* No check against the base here: a count may pass through zero within one update. */
-	h->delta += delta;
-	return dref_backref_add(h, leaf_owner, key->objectid, key->offset, delta);
+	return delta > 0 ? extent_ref_add(x, &r) : extent_ref_drop(x, &r, NULL);
 }
 
 const struct bt_ops extent_bt_ops = {
@@ -516,6 +536,31 @@ static int walk_item(struct extents *x, const struct extent_walk *w, const struc
 	default:
 		return corrupt(x, k->objectid, "unknown item type in the extent tree");
 	}
+}
+
+int extent_walk_one(struct extents *x, uint64_t start, const struct extent_walk *w)
+{
+	struct bt_key from = { start, 0, 0 }, k;
+	struct bt_cursor c;
+	const void *d;
+	uint32_t len;
+	bool seen = false;
+	int ret;
+
+	bt_cursor_init(&c, x->tree);
+	for (ret = bt_cursor_seek(&c, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, &d, &len);
+		if (k.objectid != start)
+			break;
+		seen |= k.type == EXTENT_ITEM_KEY;
+		ret = walk_item(x, w, &k, d, len);
+		if (ret)
+			break;
+	}
+	bt_cursor_release(&c);
+	if (ret == -ENOENT || ret == 0)
+		return seen ? 0 : -ENOENT;
+	return ret;
 }
 
 int extent_walk(struct extents *x, const struct extent_walk *w)

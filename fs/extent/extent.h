@@ -46,6 +46,26 @@ void extents_destroy(struct extents *x);
 int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uint64_t hint,
 		      uint64_t *start, uint64_t *len);
 
+/*
+ * The one path references change by. A reference is identified by its extent (start, len,
+ * kind: data, or a tree block at `level`) and its backref key (owner; for data also inode and
+ * file offset). Adding a reference to an existing extent is what a snapshot (through bt_clone),
+ * a reflink and a dedup all do; dropping one is all freeing ever is: an extent whose count is
+ * zero when the transaction commits is freed, its space pinned until that commit is on disk.
+ * Both record the change as a delayed reference (no I/O). The B+tree's callbacks and the
+ * item hook are built on these two.
+ */
+struct extent_ref {
+	uint64_t start, len;
+	bool is_data;
+	uint8_t level;           /* tree blocks */
+	uint64_t owner;          /* backref key: owner of the referring node or leaf, or tree id */
+	uint64_t inode, offset;  /* data: the file extent item's key */
+};
+int extent_ref_add(struct extents *x, const struct extent_ref *r);
+/* *remaining (may be NULL): the count left after this drop, pending changes included. */
+int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *remaining);
+
 /* Apply every pending change to the extent tree, until none is left. */
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
 static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }
@@ -71,6 +91,8 @@ struct extent_walk {
 	void *arg;
 };
 int extent_walk(struct extents *x, const struct extent_walk *w);
+/* The same for one extent: its item and its backrefs only (-ENOENT if it has no item). */
+int extent_walk_one(struct extents *x, uint64_t start, const struct extent_walk *w);
 
 /*
  * The data extent a file extent item references, if any: 1 with start and length set, or 0 (inline,
