@@ -127,6 +127,10 @@ static void bd_free(struct blockdev *bd, bool ring_up)
 {
 	if (ring_up)
 		io_uring_queue_exit(&bd->ring);
+	/* A clean shutdown lets the volatile cache drain; after a cut it was resolved already. */
+	if (bd->fd >= 0 && !fault_power_is_cut(&bd->fault))
+		fault_release_held(&bd->fault, bd->fd, true);
+	fault_free_held(&bd->fault);
 	if (bd->fd >= 0)
 		close(bd->fd);
 	pthread_mutex_destroy(&bd->lock);
@@ -256,7 +260,9 @@ static void count_request(struct blockdev *bd, bool write)
  */
 static bool apply_fault(struct blockdev *bd, struct bdev_io *io)
 {
-	switch (fault_write_verdict(&bd->fault)) {
+	struct bdev_fault *f = &bd->fault;
+
+	switch (fault_write_verdict(f)) {
 	case FAULT_FAIL:
 		io->res = -EIO;
 		return true;
@@ -266,7 +272,13 @@ static bool apply_fault(struct blockdev *bd, struct bdev_io *io)
 	case FAULT_WRITE:
 		break;
 	}
-	return false;
+	if (!f->volatile_cache)
+		return false;
+	io->res = fault_hold_write(f, io->off, io->buf, io->len);
+	/* The power went right after this write: the cache loses what it pleases. */
+	if (fault_power_is_cut(f))
+		fault_release_held(f, bd->fd, false);
+	return true;
 }
 
 static void start_request(struct blockdev *bd, struct batch *b)
@@ -444,9 +456,24 @@ static int locked_batch(struct blockdev *bd, struct bdev_io *ios, size_t n, bool
 	return rc;
 }
 
+/* With a volatile cache, reads see what it holds. */
+static void overlay_held(struct blockdev *bd, struct bdev_io *ios, size_t n)
+{
+	if (!bd->fault.nheld)
+		return;
+	pthread_mutex_lock(&bd->lock);
+	for (size_t i = 0; i < n; i++)
+		if (ios[i].res == 0)
+			fault_overlay_reads(&bd->fault, ios[i].off, ios[i].buf, ios[i].len);
+	pthread_mutex_unlock(&bd->lock);
+}
+
 int bdev_read_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
 {
-	return locked_batch(bd, ios, n, false);
+	int rc = locked_batch(bd, ios, n, false);
+
+	overlay_held(bd, ios, n);
+	return rc;
 }
 
 int bdev_write_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
@@ -461,6 +488,8 @@ static int single(struct blockdev *bd, uint64_t off, void *buf, size_t len, bool
 		struct bdev_io io = { .off = off, .buf = buf, .len = (uint32_t)MIN(len, BDEV_MAX_CHUNK) };
 		int rc = locked_batch(bd, &io, 1, write);
 
+		if (!write)
+			overlay_held(bd, &io, 1);
 		if (rc)
 			return rc;
 		off += io.len;
@@ -521,8 +550,11 @@ int bdev_flush(struct blockdev *bd)
 
 	pthread_mutex_lock(&bd->lock);
 	bd->stats.flushes++;
-	if (!fault_power_is_cut(&bd->fault))
-		rc = run_fsync(bd);
+	if (!fault_power_is_cut(&bd->fault)) {
+		rc = fault_release_held(&bd->fault, bd->fd, true);
+		if (rc == 0)
+			rc = run_fsync(bd);
+	}
 	pthread_mutex_unlock(&bd->lock);
 	return rc;
 }
@@ -547,6 +579,14 @@ void bdev_fault_cut_power(struct blockdev *bd, uint64_t n)
 {
 	pthread_mutex_lock(&bd->lock);
 	fault_arm_cut(&bd->fault, n);
+	pthread_mutex_unlock(&bd->lock);
+}
+
+void bdev_fault_volatile_cache(struct blockdev *bd, uint64_t seed)
+{
+	pthread_mutex_lock(&bd->lock);
+	bd->fault.volatile_cache = true;
+	bd->fault.rng = seed;
 	pthread_mutex_unlock(&bd->lock);
 }
 

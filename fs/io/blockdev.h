@@ -94,11 +94,16 @@ void bdev_get_stats(const struct blockdev *bd, struct bdev_stats *st);
  * bdev_fault_cut_power(bd, n): the first n writes from now happen; after them "power is cut":
  *   every later write and flush reports success but changes nothing. Reads still read the
  *   file, so a test can close the device, reopen the image and see what survived.
+ * bdev_fault_volatile_cache(bd, seed): model a disk with a volatile write cache. Writes are
+ *   held (reads see them) until bdev_flush() writes them out; when the power is cut, a random
+ *   subset (seeded) of the writes not yet flushed reaches the image and the rest are lost, in
+ *   no particular order. Only what a flush covered is sure to survive, as on real disks.
  * bdev_fault_clear(bd): disarm both (power stays cut once it was cut).
  * bdev_power_is_cut(bd): whether the cut has happened.
  */
 void bdev_fault_fail_write(struct blockdev *bd, uint64_t n);
 void bdev_fault_cut_power(struct blockdev *bd, uint64_t n);
+void bdev_fault_volatile_cache(struct blockdev *bd, uint64_t seed);
 void bdev_fault_clear(struct blockdev *bd);
 bool bdev_power_is_cut(const struct blockdev *bd);
 
