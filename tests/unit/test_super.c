@@ -124,7 +124,8 @@ END_TEST
 
 /*
  * ENOSPC: fill the filesystem; the error is clean (nothing half done, the transaction still
- * commits); deleting everything still works on the full filesystem, and the space comes back.
+ * commits); dropping a snapshot and deleting everything still work on the full filesystem,
+ * and the space comes back.
  */
 START_TEST(enospc_clean_and_deletes_work)
 {
@@ -137,6 +138,20 @@ START_TEST(enospc_clean_and_deletes_work)
 	fsfix_setup(&x, "sb-enospc", 24ull << 20, 4096);
 	alloc_get_stats(x.fs->alloc, &empty);
 	memset(buf, 0xab, sizeof(buf));
+	/* A snapshot taken early shares the first items; after the fill it is dropped. */
+	for (uint64_t id = 0; id < 2000; id++)
+		put_item(x.fs, 2000000 + id, 300);
+	struct cowfs_root *snap;
+	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	for (uint64_t id = 0; id < 2000; id++) {
+		struct bt_key k = { 2000000 + id, 1, 0 };
+		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		ck_assert_int_eq(bt_delete(tx, &x.fs->fs_root.t, &k), 0);
+		cowfs_trans_end(x.fs);
+	}
 	for (;; n++) {
 		struct bt_key k = { n * 7919 % 1000003, 1, n };
 		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
@@ -155,6 +170,17 @@ START_TEST(enospc_clean_and_deletes_work)
 	ck_assert_uint_le(full.free, full.reserve + 64 * 4096);
 	fsfix_assert_clean(&x, NULL);
 	fsfix_reopen(&x);
+
+	/* Drop the snapshot on the full filesystem. */
+	cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), 0);
+	ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->root_tree));
+	if (ret == 0)
+		ret = cowfs_tree_drop(x.fs, snap);
+	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(ret, 0);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	fsfix_assert_clean(&x, NULL);
 
 	/* Delete everything in one go on the full filesystem. */
 	for (uint64_t i = 0; i < n; i++) {
