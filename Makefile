@@ -84,11 +84,11 @@ $(BUILD)/bin/%: $(BUILD)/fsck/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BENCH_BIN): $(BUILD)/bench/btree_bench.o $(BUILD)/tests/support/memrefs.o $(LIB)
+$(BENCH_BIN): $(BUILD)/bench/btree_bench.o $(BUILD)/bench/bench_util.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(PKG_LIBS)
 
-$(BENCH_FS_BIN): $(BUILD)/bench/fs_bench.o $(LIB)
+$(BENCH_FS_BIN): $(BUILD)/bench/fs_bench.o $(BUILD)/bench/bench_util.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -42,6 +42,7 @@
 
 #include <lmdb.h>
 
+#include "bench/bench_util.h"
 #include "fs/btree/btree.h"
 #include "fs/btree/key.h"
 #include "fs/io/bcache.h"
@@ -116,14 +117,6 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return -1;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* splitmix64's output function: a bijection on 64-bit integers. */
@@ -214,28 +207,6 @@ static uint64_t disk_bytes(const char *path)
 	if (stat(path, &st) != 0)
 		return 0;
 	return (uint64_t)st.st_blocks * 512;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(buf))
-		return fail("bad directory name '%s'", dir);
-	memcpy(buf, dir, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return fail("mkdir %s: %s", buf, strerror(errno));
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	return 0;
 }
 
 /* Current anonymous and file-backed RSS (LMDB's map counts as file-backed). */
@@ -827,40 +798,6 @@ out:
 
 /* ---- children ---- */
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static ssize_t read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 static void remove_files(const struct workload *w)
 {
 	static const char *const names[] = {
@@ -932,13 +869,6 @@ static int run_engine(int engine, const struct workload *w, struct result *r)
 }
 
 /* ---- report ---- */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double median(const double *v, int n)
 {
