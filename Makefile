@@ -106,7 +106,7 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS)
 	echo "== tests/integ/test_tools.sh"; \
 	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) bash tests/integ/test_tools.sh; then pass=$$((pass+1)); \
 	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_tools.sh"; fi; \
-	echo "unit test programs: $$pass passed, $$fail failed"; \
+	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
 # The main job (until the FUSE mount exists, issue 4): make the default image if it is missing,
