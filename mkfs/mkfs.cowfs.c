@@ -4,8 +4,9 @@
  * IMAGE is created when missing (then -s SIZE is required); an existing regular file is
  * resized to -s SIZE, and otherwise, like a block device, used at its current size. An image
  * that already holds a cowfs or another known filesystem (or swap, or LUKS) is refused unless
- * -f is given. The formatting itself is cowfs_format(); afterwards the image is opened again
- * read-only and the summary is printed from the superblock actually written.
+ * -f is given. The formatting itself is cowfs_format(); then the image is opened read-write
+ * once to make the root directory (inode_make_root, one commit), and finally read-only to
+ * print the summary from the superblock actually written.
  *
  * Exit status: 0 success, 1 bad target / refusal / formatting failed, 2 usage error.
  */
@@ -24,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/inode/inode.h"
 #include "fs/lib/endian.h"
 #include "fs/super/fs.h"
 #include "fs/super/super.h"
@@ -558,6 +560,34 @@ static void report_stderr(void *arg, uint64_t bytenr, const char *msg)
 	fprintf(stderr, PROG ": %s: block %" PRIu64 ": %s\n", (const char *)arg, bytenr, msg);
 }
 
+/* Give the new default fs tree its root directory, committed before we report success. */
+static int make_root_dir(const struct mkfs_args *a)
+{
+	struct cowfs_opts o = { .report = report_stderr, .report_arg = (void *)a->image,
+				.commit_interval_ms = -1 };
+	struct cowfs *fs;
+	int ret = cowfs_open(a->image, &o, &fs);
+
+	if (ret < 0) {
+		fprintf(stderr, PROG ": %s: the new filesystem does not open: %s\n", a->image,
+			strerror(-ret));
+		return EXIT_FAIL;
+	}
+	ret = inode_make_root(fs, &fs->fs_root);
+	if (ret < 0) {
+		fprintf(stderr, PROG ": %s: making the root directory failed: %s\n", a->image,
+			strerror(-ret));
+		cowfs_close(fs);
+		return EXIT_FAIL;
+	}
+	ret = cowfs_close(fs);     /* commits the root directory: generation 2 */
+	if (ret < 0) {
+		fprintf(stderr, PROG ": %s: close failed: %s\n", a->image, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
 static void print_summary(const char *image, const struct cowfs_super *sb)
 {
 	uint64_t total = get_le64(&sb->total_bytes);
@@ -651,6 +681,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s: %s\n", a.image, strerror(errno));
 		ret = EXIT_FAIL;
 	}
+	if (ret == EXIT_OK)
+		ret = make_root_dir(&a);
 	if (ret == EXIT_OK)
 		ret = verify_and_summarize(&a, fsid);
 	if (ret == EXIT_OK)

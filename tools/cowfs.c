@@ -27,6 +27,7 @@
 
 #include "fs/btree/internal.h"   /* bt_read_node(): one node, verified, by address */
 #include "fs/extent/extent_format.h"
+#include "fs/inode/inode_format.h"
 #include "fs/io/bcache.h"
 #include "fs/io/blockdev.h"
 #include "fs/lib/endian.h"
@@ -367,6 +368,10 @@ static void out_hex(struct out *o, const char *key, const void *p, size_t n)
 static const char *key_type_name(uint8_t type)
 {
 	switch (type) {
+	case INODE_ITEM_KEY:      return "INODE_ITEM";
+	case INODE_REF_KEY:       return "INODE_REF";
+	case DIR_ITEM_KEY:        return "DIR_ITEM";
+	case DIR_INDEX_KEY:       return "DIR_INDEX";
 	case ROOT_ITEM_KEY:       return "ROOT_ITEM";
 	case EXTENT_ITEM_KEY:     return "EXTENT_ITEM";
 	case TREE_BLOCK_REF_KEY:  return "TREE_BLOCK_REF";

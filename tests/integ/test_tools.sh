@@ -293,7 +293,7 @@ t_dump_text() {
 	expect_out "EXTENT_ITEM" || return 1
 	expect_out "TREE_BLOCK_REF" || return 1
 	expect_out "^superblock" || return 1
-	expect_out "copy 65536 state valid generation 1" || return 1
+	expect_out "copy 65536 state valid generation 2" || return 1
 	expect_out "^tree 1 (root)" || return 1
 	expect_out "^tree 2 (extent)" || return 1
 	expect_out "^tree 5 (fs)" || return 1

@@ -1,0 +1,104 @@
+/*
+ * Inodes, directories and the namespace operations of one fs tree (POSIX semantics, btrfs
+ * item layout: fs/inode/inode_format.h, docs/FORMAT.md 8-11).
+ *
+ * Every update runs inside one cowfs transaction (cowfs_trans_begin .. end) after reserving
+ * the tree blocks it may need, and checks everything it can (existence, types, name, emptiness,
+ * item sizes) before changing anything: an error it returns for a user mistake leaves the tree
+ * as it was. Reads take the filesystem lock too, so callers need no locking of their own; the
+ * readdir callback runs with that lock held and must not call back into this layer.
+ *
+ * Errors are negative errnos; a malformed item is -EUCLEAN, reported through fs->report
+ * naming the inode.
+ *
+ * Not done yet (later slices of issue 4): file data (read/write/truncate), xattrs, orphan
+ * handling of open-but-unlinked inodes (unlinking the last name deletes the inode at once).
+ */
+#ifndef COWFS_INODE_INODE_H
+#define COWFS_INODE_INODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fs/inode/inode_format.h"
+#include "fs/super/fs.h"
+
+#define INODE_NAME_MAX  255
+#define INODE_LINK_MAX  65000
+#define INODE_SYMLINK_MAX 4095
+
+/* The inode layer's view of one fs tree. */
+struct inode_tree {
+	struct cowfs *fs;
+	struct cowfs_root *root;
+	uint64_t next_ino;   /* 0 until first needed: then (highest inode number) + 1 */
+};
+
+struct cowfs_attr {
+	uint64_t ino;
+	uint32_t mode, nlink, uid, gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks;     /* 512-byte units */
+	struct timespec atime, mtime, ctime, btime;
+	uint64_t generation;
+};
+
+/* inode_setattr mask bits. */
+#define INODE_SET_MODE  0x01u   /* permission bits only; the file type never changes */
+#define INODE_SET_UID   0x02u
+#define INODE_SET_GID   0x04u
+#define INODE_SET_ATIME 0x08u
+#define INODE_SET_MTIME 0x10u
+#define INODE_SET_SIZE  0x20u   /* -EOPNOTSUPP for now (needs the data path) */
+
+/* Rename flags (the values of linux/fs.h). */
+#define INODE_RENAME_NOREPLACE 0x1u
+#define INODE_RENAME_EXCHANGE  0x2u
+
+/* Make tree `root`'s root directory (inode 256). -EEXIST if it has one. */
+int inode_make_root(struct cowfs *fs, struct cowfs_root *root);
+
+void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root *root);
+
+int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr);
+int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
+		  const struct cowfs_attr *attr);
+
+/* Look `name` up in `dir` ("." and ".." included). */
+int inode_lookup(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+		 struct cowfs_attr *attr);
+
+/* A regular file, FIFO, socket or device node (S_IFMT of mode; rdev for devices). */
+int inode_create(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+		 uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid, struct cowfs_attr *attr);
+int inode_mkdir(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+		uint32_t mode, uint32_t uid, uint32_t gid, struct cowfs_attr *attr);
+int inode_symlink(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+		  const char *target, size_t tlen, uint32_t uid, uint32_t gid,
+		  struct cowfs_attr *attr);
+/* Copies up to `bufsize` bytes of the target (no terminator); *len gets its full length. */
+int inode_readlink(struct inode_tree *it, uint64_t ino, char *buf, size_t bufsize,
+		   size_t *len);
+
+int inode_link(struct inode_tree *it, uint64_t ino, uint64_t newdir, const char *name,
+	       size_t len, struct cowfs_attr *attr);
+int inode_unlink(struct inode_tree *it, uint64_t dir, const char *name, size_t len);
+int inode_rmdir(struct inode_tree *it, uint64_t dir, const char *name, size_t len);
+int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
+		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags);
+
+/*
+ * Entries of `dir` in DIR_INDEX order, starting at `cookie` (0: from the start, with "."
+ * and ".."). `fn` gets each entry and the cookie that continues after it; returning non-zero
+ * stops the walk (that entry counts as not returned). Cookies are directory indexes, so they
+ * stay valid while other entries come and go.
+ */
+typedef int (*dir_fill_fn)(void *arg, const char *name, size_t len, uint64_t ino,
+			   uint8_t type, uint64_t next_cookie);
+int dir_readdir(struct inode_tree *it, uint64_t dir, uint64_t cookie, dir_fill_fn fn,
+		void *arg);
+
+#endif
