@@ -1,0 +1,62 @@
+/* Declarations shared by fs/inode's files; not part of its interface. */
+#ifndef COWFS_INODE_INTERNAL_H
+#define COWFS_INODE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fs/btree/btree.h"
+#include "fs/inode/inode.h"
+
+/* An inode item in host byte order. */
+struct inode {
+	uint64_t generation, size, nbytes;
+	uint32_t nlink, uid, gid, mode;
+	uint64_t rdev, flags, next_index;
+	struct timespec atime, mtime, ctime, otime;
+};
+
+/* A directory entry found by name. */
+struct dentry {
+	uint64_t child;
+	uint8_t type;
+};
+
+/* What an update touches in inode_adjust. */
+#define TOUCH_CTIME 0x1u
+#define TOUCH_MTIME 0x2u
+
+/* The most levels a rename's ancestor walk climbs before calling the tree corrupt. */
+#define MAX_DEPTH 100000
+
+int dir_check_link_fits(struct inode_tree *it, uint64_t ino, uint64_t dir, const char *name, size_t len);
+int dir_check_not_below(struct inode_tree *it, uint64_t dir, uint64_t ancestor);
+int dir_find(struct inode_tree *it, uint64_t dir, const char *name, size_t len, struct dentry *out);
+int dir_is_empty(struct inode_tree *it, uint64_t dir);
+int dir_parent(struct inode_tree *it, uint64_t dir, uint64_t *parent);
+int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t *count);
+int inode_drop(struct inode_tree *it, uint64_t ino);
+int dir_link_add(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino, uint8_t type);
+int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino);
+int inode_alloc_ino(struct inode_tree *it, uint64_t *ino);
+int dir_check_new_name(const char *name, size_t len);
+int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what);
+int inode_adjust(struct inode_tree *it, uint64_t ino, int nlink_delta, unsigned touch);
+int inode_insert(struct inode_tree *it, uint64_t ino, const struct inode *in);
+int inode_read(struct inode_tree *it, uint64_t ino, struct inode *in);
+int inode_write(struct inode_tree *it, uint64_t ino, const struct inode *in);
+int inode_item_read(struct inode_tree *it, const struct bt_key *k, uint8_t **buf, uint32_t *len);
+void inode_lock_read(struct inode_tree *it);
+uint8_t inode_mode_to_dtype(uint32_t mode);
+uint64_t dir_name_hash(const char *name, size_t len);
+void inode_init_new(struct inode_tree *it, struct inode *in, uint32_t mode, uint32_t nlink, uint32_t uid, uint32_t gid, uint64_t rdev);
+struct timespec inode_now(void);
+int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in);
+void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a);
+struct btree *inode_btree(struct inode_tree *it);
+void inode_unlock_read(struct inode_tree *it);
+int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items);
+void inode_update_end(struct inode_tree *it);
+
+#endif
