@@ -80,6 +80,10 @@ struct bt_fs {
 	uint8_t fsid[16];
 	const struct bt_ops *ops;
 	void *ops_ctx;
+	/* Where nodes may live: [node_start, node_end), node addresses multiples of node_align
+	 * (0: not checked). A pointer outside is corruption, reported as such before any read. */
+	uint64_t node_start, node_end;
+	uint32_t node_align;
 	/* Called with a message naming the block for every on-disk inconsistency (may be NULL). */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;

@@ -62,7 +62,14 @@ int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 {
 	struct cblock *b;
 	const char *msg = NULL;
-	int ret = bcache_get(fs->cache, bytenr, fs->nodesize, &b);
+	int ret;
+
+	if (fs->node_end && (bytenr < fs->node_start || bytenr > fs->node_end - fs->nodesize ||
+			     (fs->node_align && bytenr % fs->node_align))) {
+		bt_report(fs, bytenr, "node pointer outside the filesystem or misaligned");
+		return -EIO;
+	}
+	ret = bcache_get(fs->cache, bytenr, fs->nodesize, &b);
 
 	if (ret < 0) {
 		/* The address came from the image: a failed read (out of range, device error)

@@ -210,6 +210,9 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	uint32_t ss = get_le32(&fs->sb.sectorsize), ns = get_le32(&fs->sb.nodesize);
 	uint64_t total = get_le64(&fs->sb.total_bytes);
 	fs->bfs.nodesize = ns;
+	fs->bfs.node_start = COWFS_DATA_START;
+	fs->bfs.node_end = get_le64(&fs->sb.total_bytes);
+	fs->bfs.node_align = ss;
 	memcpy(fs->bfs.fsid, fs->sb.fsid, 16);
 	bt_open(&fs->root_tree, &fs->bfs, ROOT_TREE_ID, get_le64(&fs->sb.root_tree_bytenr),
 		get_le64(&fs->sb.root_tree_gen), fs->sb.root_tree_level);
@@ -367,6 +370,9 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
 		goto out;
 	}
 	fs->bfs.nodesize = ns;
+	fs->bfs.node_start = COWFS_DATA_START;
+	fs->bfs.node_end = total;
+	fs->bfs.node_align = ss;
 	if (o->fsid_set)
 		memcpy(fs->bfs.fsid, o->fsid, 16);
 	else if (getrandom(fs->bfs.fsid, 16, 0) != 16) {
