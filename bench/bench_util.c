@@ -1,6 +1,7 @@
 #include "bench/bench_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,3 +86,34 @@ int mkdir_p(const char *dir)
 	}
 	return 0;
 }
+
+int make_image(const char *path, uint64_t bytes)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		fprintf(stderr, "bench: create %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)bytes) != 0) {
+		fprintf(stderr, "bench: ftruncate %s to %llu bytes: %s\n", path,
+			(unsigned long long)bytes, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (close(fd) != 0) {
+		fprintf(stderr, "bench: close %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t disk_bytes(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return 0;
+	return (uint64_t)st.st_blocks * 512;
+}
+

@@ -3,6 +3,7 @@
 #define COWFS_BENCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 double now(void);
@@ -11,5 +12,10 @@ ssize_t read_all(int fd, void *buf, size_t len);
 int cmp_double(const void *a, const void *b);
 /* mkdir -p; says what failed on stderr and returns -1. */
 int mkdir_p(const char *dir);
+
+/* A sparse image file of `bytes` (created or truncated); says what failed and returns -1. */
+int make_image(const char *path, uint64_t bytes);
+/* Disk space a file really takes (allocated blocks), 0 if it cannot be stat'ed. */
+uint64_t disk_bytes(const char *path);
 
 #endif

@@ -200,15 +200,6 @@ static int remove_file(const char *path)
 	return 0;
 }
 
-static uint64_t disk_bytes(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) != 0)
-		return 0;
-	return (uint64_t)st.st_blocks * 512;
-}
-
 /* Current anonymous and file-backed RSS (LMDB's map counts as file-backed). */
 static void sample_rss(struct result *r)
 {
@@ -283,22 +274,6 @@ static void cow_report(void *arg, uint64_t bytenr, const char *msg)
 
 	c->reports++;
 	fprintf(stderr, "btree_bench: cowfs: %s: block %" PRIu64 ": %s\n", c->path, bytenr, msg);
-}
-
-static int make_image(const char *path, uint64_t bytes)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return fail("create %s: %s", path, strerror(errno));
-	if (ftruncate(fd, (off_t)bytes) != 0) {
-		int e = errno;
-		close(fd);
-		return fail("ftruncate %s to %" PRIu64 " bytes: %s", path, bytes, strerror(e));
-	}
-	if (close(fd) != 0)
-		return fail("close %s: %s", path, strerror(errno));
-	return 0;
 }
 
 static void cow_close(struct cow *c)

@@ -99,29 +99,6 @@ static double mib(uint64_t bytes)
 	return (double)bytes / (double)MIB;
 }
 
-static int make_image(const char *path, uint64_t bytes)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return fail("create %s: %s", path, strerror(errno));
-	if (ftruncate(fd, (off_t)bytes) != 0) {
-		int e = errno;
-		close(fd);
-		return fail("ftruncate %s to %" PRIu64 " bytes: %s", path, bytes, strerror(e));
-	}
-	if (close(fd) != 0)
-		return fail("close %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static uint64_t disk_bytes(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-}
-
 /* A field of /proc/self/status in KiB (VmRSS, VmHWM), or 0. */
 static long proc_status_kb(const char *field)
 {
