@@ -69,6 +69,8 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+# Some tests run the programs ($COWFS_BIN): building a test brings them up to date as well.
+$(UNIT_BINS): | $(TOOL_BINS)
 
 # The demo keeps block references in memory (tests/support/memrefs.c).
 $(BUILD)/bin/cowfs-btree-demo: $(BUILD)/tools/cowfs-btree-demo.o $(BUILD)/tests/support/memrefs.o $(LIB)

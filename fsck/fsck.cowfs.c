@@ -4,9 +4,11 @@
  * Checks a cowfs image: every superblock copy; every node reachable from the root tree and
  * every tree it names (checksum, UUID, address, generation, owner, level, structure); and
  * every extent's reference count and backrefs, recomputed exactly from all trees and compared
- * with the extent tree (see fs/super/check.h). Read-only unless --repair, which fixes wrong
- * counts, missing or extra backrefs, leaked extents and referenced extents with no item, by
- * committing the corrections as one transaction; it refuses an image that is in use (mounted:
+ * with the extent tree (see fs/super/check.h); then the namespace of every fs tree: inode items,
+ * directory entries, inode refs, link counts (see fs/inode/check.h). Read-only unless --repair,
+ * which fixes wrong counts, missing or extra backrefs, leaked extents and referenced extents
+ * with no item, by committing the corrections as one transaction; namespace problems it cannot
+ * fix yet, and with any of them it writes nothing. It refuses an image that is in use (mounted:
  * the image is locked while mounted).
  *
  * Exit status as fsck(8): 0 clean, 1 errors corrected, 4 errors left uncorrected,
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs/inode/check.h"
 #include "fs/lib/endian.h"
 #include "fs/super/check.h"
 #include "fs/super/fs.h"
@@ -36,6 +39,7 @@ struct fsck {
 	const char *image;
 	bool verbose, quiet, repair;
 	uint64_t reported;
+	uint64_t inodes;        /* the namespace check's count, for the summary */
 	double start, last_progress;
 	uint64_t last_bytenr;   /* the previous message, to say a thing once */
 	char last_msg[128];
@@ -134,8 +138,30 @@ static void summary(struct fsck *f, const struct cowfs_check_stats *st, const ch
 	if (f->start && now() - f->start >= 2)
 		fputc('\n', stderr);
 	printf("%s: %" PRIu64 " trees, %" PRIu64 " tree blocks, %" PRIu64 " data extents, "
-	       "%" PRIu64 " extent items, %" PRIu64 " bytes used: %s\n", f->image, st->trees,
-	       st->tree_blocks, st->data_extents, st->extent_items, st->bytes_used, verdict);
+	       "%" PRIu64 " extent items, %" PRIu64 " bytes used, %" PRIu64 " inodes: %s\n",
+	       f->image, st->trees, st->tree_blocks, st->data_extents, st->extent_items,
+	       st->bytes_used, f->inodes, verdict);
+}
+
+/*
+ * After the block and reference check (its result `ret`): the namespace of every fs tree.
+ * Its problems join st's, all unfixable for now, so --repair writes nothing when there are any.
+ */
+static int check_namespace(struct fsck *f, struct cowfs *fs, struct cowfs_check_stats *st,
+			   int ret)
+{
+	struct inode_check_stats ns;
+	int r;
+
+	if (ret < 0 && ret != -EUCLEAN)
+		return ret;
+	r = inode_check_all(fs, &ns);
+	f->inodes = ns.inodes;
+	if (r < 0 && r != -EUCLEAN)
+		return r;
+	st->problems += ns.problems;
+	st->unfixable += ns.problems;
+	return r == -EUCLEAN ? r : ret;
 }
 
 static int repair(struct fsck *f, struct cowfs *fs, struct cowfs_check_stats *st,
@@ -143,6 +169,7 @@ static int repair(struct fsck *f, struct cowfs *fs, struct cowfs_check_stats *st
 {
 	int ret = cowfs_check_repair(fs, st, on_progress, f);
 
+	ret = check_namespace(f, fs, st, ret);
 	if (ret == 0 && bad_copies)
 		ret = -EUCLEAN;   /* the commit below rewrites every copy */
 	st->problems += bad_copies;
@@ -212,6 +239,7 @@ int main(int argc, char **argv)
 		status = repair(&f, fs, &st, bad_copies);
 	} else {
 		ret = cowfs_check(fs, &st, on_progress, &f);
+		ret = check_namespace(&f, fs, &st, ret);
 		st.problems += bad_copies;
 		if (ret == 0 && bad_copies)
 			ret = -EUCLEAN;

@@ -126,8 +126,8 @@ static void inode_encode(struct inode_item *d, const struct inode *in)
 	ts_put(&d->otime, &in->otime);
 }
 
-static int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d,
-			uint32_t len, struct inode *in)
+int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d, uint32_t len,
+		 struct inode *in)
 {
 	if (len != sizeof(*d))
 		return inode_corrupt(it, ino, "inode item has the wrong size");

@@ -45,6 +45,9 @@ int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what);
 int inode_adjust(struct inode_tree *it, uint64_t ino, int nlink_delta, unsigned touch);
 int inode_insert(struct inode_tree *it, uint64_t ino, const struct inode *in);
 int inode_read(struct inode_tree *it, uint64_t ino, struct inode *in);
+/* Decode an inode item of `len` bytes; a malformed one is reported and -EUCLEAN. */
+int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d, uint32_t len,
+		 struct inode *in);
 int inode_write(struct inode_tree *it, uint64_t ino, const struct inode *in);
 int inode_item_read(struct inode_tree *it, const struct bt_key *k, uint8_t **buf, uint32_t *len);
 void inode_lock_read(struct inode_tree *it);

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fs/inode/inode.h"
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
@@ -29,22 +31,29 @@ static int run_fsck(const char *args, const char *image)
 	return WEXITSTATUS(st);
 }
 
+/* A real namespace (fsck checks it too): many files, one of them with file extent items. */
 static void populate(struct fsfix *x)
 {
 	struct cowfs_root *snap;
-	uint64_t start, len;
-	uint8_t buf[100];
+	struct inode_tree it;
+	struct cowfs_attr a;
+	uint64_t start, len, file = 0;
+	char name[32];
 
-	memset(buf, 7, sizeof(buf));
-	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
-	for (uint64_t id = 0; id < 3000; id++) {
-		struct bt_key k = { id, 1, 0 };
-		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(inode_make_root(x->fs, &x->fs->fs_root), 0);
+	inode_tree_init(&it, x->fs, &x->fs->fs_root);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "file-%04d", i);
+		REQUIRE(inode_create(&it, INODE_ROOT_INO, name, strlen(name), S_IFREG | 0644, 0, 0, 0,
+				     &a) == 0, "create %s", name);
+		if (!file)
+			file = a.ino;
 	}
+	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
 	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
 	for (uint64_t i = 0; i < 10; i++) {
 		struct file_extent_item fe = { .type = FILE_EXTENT_REG };
-		struct bt_key k = { 500, EXTENT_DATA_KEY, i << 20 };
+		struct bt_key k = { file, EXTENT_DATA_KEY, i << 20 };
 		put_le64(&fe.disk_bytenr, start);
 		put_le64(&fe.disk_num_bytes, len);
 		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, &fe, sizeof(fe)), 0);

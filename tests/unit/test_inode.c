@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/inode/check.h"
 #include "fs/inode/inode.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
@@ -43,7 +44,13 @@ static void ifix_reopen(struct ifix *f)
 
 static void ifix_teardown(struct ifix *f)
 {
+	struct inode_check_stats ns;
+
 	fsfix_assert_clean(&f->x, NULL);
+	/* The namespace checker as an oracle too (fsfix cannot: other tests fill fs trees with
+	 * items that are no namespace). */
+	ck_assert_msg(inode_check_all(f->x.fs, &ns) == 0, "namespace check: %" PRIu64
+		      " problems; last: %s", ns.problems, f->x.last_report);
 	fsfix_teardown(&f->x);
 }
 

@@ -1,0 +1,590 @@
+/*
+ * The namespace checker (see check.h): one cursor pass over an fs tree in key order. An
+ * inode's items come in type order (INODE_ITEM, INODE_REF, DIR_ITEM, DIR_INDEX, EXTENT_DATA),
+ * so every item after the inode item can be checked against it at once; each link is checked
+ * from all three of its items by point lookups of the other two; link counts need the whole
+ * tree, so they are counted into a per-inode table and compared at the end.
+ */
+#include "fs/inode/check.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/extent/extent_format.h"
+#include "fs/inode/internal.h"
+#include "fs/lib/endian.h"
+
+/* What the end of the pass needs of one inode. */
+struct ns_inode {
+	uint64_t ino;            /* 0: empty slot */
+	uint32_t mode, nlink;
+	uint32_t links;          /* INODE_REF entries naming it */
+	uint32_t subdirs;        /* INODE_REF entries of directories naming it as the parent */
+	bool exists;             /* its inode item decoded */
+	bool has_target;         /* a symlink's inline extent was seen */
+};
+
+/* The inode whose items the cursor is in. */
+struct ns_current {
+	uint64_t ino;
+	bool exists, told;       /* told: "items of a missing inode" said once */
+	struct inode in;
+};
+
+struct ns_checker {
+	struct cowfs *fs;
+	struct inode_tree it;
+	struct inode_check_stats *st;
+	uint64_t problems;       /* of this tree */
+	struct ns_inode *slots;  /* open addressing by inode number */
+	size_t cap, count;
+	struct ns_current cur;
+	uint64_t items;          /* items below the reserved range */
+};
+
+static void problem(struct ns_checker *c, uint64_t ino, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct ns_checker *c, uint64_t ino, const char *fmt, ...)
+{
+	char what[200], msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "fs tree %" PRIu64 " inode %" PRIu64 ": %s",
+		 c->it.root->t.owner, ino, what);
+	c->problems++;
+	c->st->problems++;
+	if (c->fs->report)
+		c->fs->report(c->fs->report_arg, 0, msg);
+}
+
+/* Names go into messages as they are, cut short: they are for a human to find the entry. */
+#define NAME_FMT "\"%.*s\""
+#define NAME_ARG(n, len) (int)((len) > 64 ? 64 : (len)), (n)
+
+/* ---- the per-inode table ------------------------------------------------------------------ */
+
+static size_t slot_of(const struct ns_checker *c, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 17) & (c->cap - 1);
+}
+
+static int table_grow(struct ns_checker *c)
+{
+	struct ns_inode *old = c->slots;
+	size_t oldcap = c->cap;
+
+	c->cap = oldcap ? oldcap * 2 : 1024;
+	c->slots = calloc(c->cap, sizeof(*c->slots));
+	if (!c->slots) {
+		c->slots = old;
+		c->cap = oldcap;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i].ino)
+			continue;
+		size_t j = slot_of(c, old[i].ino);
+		while (c->slots[j].ino)
+			j = (j + 1) & (c->cap - 1);
+		c->slots[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* The entry of `ino` (non-zero), made on first use. NULL only when out of memory. Pointers
+ * stay valid until the next call. */
+static struct ns_inode *table_get(struct ns_checker *c, uint64_t ino)
+{
+	size_t i;
+
+	if ((c->count + 1) * 2 > c->cap && table_grow(c) < 0)
+		return NULL;
+	for (i = slot_of(c, ino); c->slots[i].ino; i = (i + 1) & (c->cap - 1))
+		if (c->slots[i].ino == ino)
+			return &c->slots[i];
+	c->slots[i].ino = ino;
+	c->count++;
+	return &c->slots[i];
+}
+
+/* ---- entry arrays ----------------------------------------------------------------------------- */
+
+/* One {dir_entry, name} of an array; *off moves past it. 1: got one, 0: end, -1: malformed. */
+static int next_dir_entry(const uint8_t *buf, uint32_t len, uint32_t *off, uint64_t *child,
+			  uint8_t *type, const char **name, uint32_t *nlen)
+{
+	const struct dir_entry *e = (const void *)(buf + *off);
+
+	if (*off == len)
+		return 0;
+	if (len - *off < sizeof(*e))
+		return -1;
+	*nlen = get_le16(&e->name_len);
+	if (*nlen == 0 || *nlen > INODE_NAME_MAX || len - *off - sizeof(*e) < *nlen)
+		return -1;
+	*child = get_le64(&e->child);
+	*type = e->type;
+	*name = (const char *)buf + *off + sizeof(*e);
+	*off += (uint32_t)sizeof(*e) + *nlen;
+	return 1;
+}
+
+/* One {inode_ref_entry, name} of an INODE_REF; as next_dir_entry. */
+static int next_ref_entry(const uint8_t *buf, uint32_t len, uint32_t *off, uint64_t *index,
+			  const char **name, uint32_t *nlen)
+{
+	const struct inode_ref_entry *e = (const void *)(buf + *off);
+
+	if (*off == len)
+		return 0;
+	if (len - *off < sizeof(*e))
+		return -1;
+	*nlen = get_le16(&e->name_len);
+	if (*nlen == 0 || *nlen > INODE_NAME_MAX || len - *off - sizeof(*e) < *nlen)
+		return -1;
+	*index = get_le64(&e->index);
+	*name = (const char *)buf + *off + sizeof(*e);
+	*off += (uint32_t)sizeof(*e) + *nlen;
+	return 1;
+}
+
+/*
+ * Lookups of the other items of a link. 0: found; -ENOENT: absent (or malformed: the pass
+ * reports a malformed item where it meets it, so here it just does not match); -EIO etc.
+ */
+static int find_dir_item(struct ns_checker *c, uint64_t dir, const char *name, uint32_t nlen,
+			 uint64_t *child)
+{
+	struct bt_key k = { dir, DIR_ITEM_KEY, dir_name_hash(name, nlen) };
+	const char *n;
+	uint8_t *buf, type;
+	uint32_t len, off = 0, l;
+	int ret = inode_item_read(&c->it, &k, &buf, &len);
+
+	if (ret < 0)
+		return ret;
+	ret = -ENOENT;
+	while (next_dir_entry(buf, len, &off, child, &type, &n, &l) == 1) {
+		if (l == nlen && memcmp(n, name, l) == 0) {
+			ret = 0;
+			break;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+static int find_ref_index(struct ns_checker *c, uint64_t ino, uint64_t dir, const char *name,
+			  uint32_t nlen, uint64_t *index)
+{
+	struct bt_key k = { ino, INODE_REF_KEY, dir };
+	const char *n;
+	uint8_t *buf;
+	uint32_t len, off = 0, l;
+	int ret = inode_item_read(&c->it, &k, &buf, &len);
+
+	if (ret < 0)
+		return ret;
+	ret = -ENOENT;
+	while (next_ref_entry(buf, len, &off, index, &n, &l) == 1) {
+		if (l == nlen && memcmp(n, name, l) == 0) {
+			ret = 0;
+			break;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+/* Whether (dir, DIR_INDEX, index) is one entry naming `child` as `name`: 0, -ENOENT, -EIO. */
+static int match_dir_index(struct ns_checker *c, uint64_t dir, uint64_t index, uint64_t child,
+			   const char *name, uint32_t nlen)
+{
+	struct bt_key k = { dir, DIR_INDEX_KEY, index };
+	const char *n;
+	uint8_t *buf, type;
+	uint32_t len, off = 0, l;
+	uint64_t ch;
+	int ret = inode_item_read(&c->it, &k, &buf, &len);
+
+	if (ret < 0)
+		return ret;
+	ret = next_dir_entry(buf, len, &off, &ch, &type, &n, &l) == 1 && off == len &&
+	      ch == child && l == nlen && memcmp(n, name, l) == 0 ? 0 : -ENOENT;
+	free(buf);
+	return ret;
+}
+
+/* ---- the items ---------------------------------------------------------------------------- */
+
+static int check_inode_item(struct ns_checker *c, const struct bt_key *k, const void *data,
+			    uint32_t len)
+{
+	struct ns_inode *ni;
+
+	c->cur.ino = k->objectid;
+	c->cur.told = false;
+	c->cur.exists = false;
+	if (k->offset != 0) {
+		problem(c, k->objectid, "inode item with offset %" PRIu64, k->offset);
+		return 0;
+	}
+	if (inode_decode(&c->it, k->objectid, data, len, &c->cur.in) < 0) {
+		/* inode_decode said what is wrong; count it here. */
+		c->problems++;
+		c->st->problems++;
+		return 0;
+	}
+	ni = table_get(c, k->objectid);
+	if (!ni)
+		return -ENOMEM;
+	c->cur.exists = ni->exists = true;
+	ni->mode = c->cur.in.mode;
+	ni->nlink = c->cur.in.nlink;
+	c->st->inodes++;
+	if (S_ISDIR(ni->mode))
+		c->st->dirs++;
+	return 0;
+}
+
+/* Each link in an INODE_REF must have its DIR_ITEM entry and its DIR_INDEX item. */
+static int check_ref_entry(struct ns_checker *c, uint64_t ino, uint64_t dir, uint64_t index,
+			   const char *name, uint32_t nlen)
+{
+	uint64_t child = 0;
+	int ret = find_dir_item(c, dir, name, nlen, &child);
+
+	if (ret == -ENOENT)
+		problem(c, ino, "inode ref " NAME_FMT " in directory %" PRIu64
+			" has no directory item", NAME_ARG(name, nlen), dir);
+	else if (ret == 0 && child != ino)
+		problem(c, ino, "inode ref " NAME_FMT " in directory %" PRIu64
+			", whose entry names inode %" PRIu64, NAME_ARG(name, nlen), dir, child);
+	else if (ret < 0)
+		return ret;
+	ret = match_dir_index(c, dir, index, ino, name, nlen);
+	if (ret == -ENOENT)
+		problem(c, ino, "inode ref " NAME_FMT " in directory %" PRIu64 " has no matching"
+			" directory index %" PRIu64, NAME_ARG(name, nlen), dir, index);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int check_inode_ref(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			   uint32_t len)
+{
+	uint64_t ino = k->objectid, dir = k->offset, index;
+	const char *name;
+	uint32_t off = 0, nlen;
+	int got, ret = 0;
+
+	while (ret == 0 && (got = next_ref_entry(data, len, &off, &index, &name, &nlen)) == 1) {
+		struct ns_inode *ni = table_get(c, ino);
+		if (!ni)
+			return -ENOMEM;
+		ni->links++;
+		c->st->links++;
+		if (c->cur.exists && S_ISDIR(c->cur.in.mode) && dir != 0) {
+			struct ns_inode *parent = table_get(c, dir);
+			if (!parent)
+				return -ENOMEM;
+			parent->subdirs++;
+		}
+		ret = check_ref_entry(c, ino, dir, index, name, nlen);
+	}
+	if (ret == 0 && got < 0)
+		problem(c, ino, "malformed inode ref item for directory %" PRIu64, dir);
+	return ret;
+}
+
+/* Each DIR_ITEM entry must name an existing inode of its type that has the inode ref. */
+static int check_dir_entry(struct ns_checker *c, uint64_t dir, uint64_t child, uint8_t type,
+			   const char *name, uint32_t nlen)
+{
+	struct inode in;
+	uint64_t index;
+	int ret = inode_read(&c->it, child, &in);
+
+	if (ret == -ENOENT) {
+		problem(c, dir, "entry " NAME_FMT " names inode %" PRIu64 ", which does not exist",
+			NAME_ARG(name, nlen), child);
+		return 0;
+	}
+	if (ret == -EUCLEAN)
+		return 0;   /* the child's inode item is reported where the pass meets it */
+	if (ret < 0)
+		return ret;
+	if (inode_mode_to_dtype(in.mode) != type)
+		problem(c, dir, "entry " NAME_FMT " says type %u, inode %" PRIu64 " has type %u",
+			NAME_ARG(name, nlen), type, child, inode_mode_to_dtype(in.mode));
+	ret = find_ref_index(c, child, dir, name, nlen, &index);
+	if (ret == -ENOENT)
+		problem(c, child, "linked as " NAME_FMT " in directory %" PRIu64
+			" without an inode ref", NAME_ARG(name, nlen), dir);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static bool check_in_dir(struct ns_checker *c, const struct bt_key *k, const char *what)
+{
+	if (!c->cur.exists)
+		return false;   /* reported as an item of a missing inode */
+	if (!S_ISDIR(c->cur.in.mode)) {
+		problem(c, k->objectid, "%s item in an inode that is not a directory", what);
+		return false;
+	}
+	return true;
+}
+
+static int check_dir_item(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			  uint32_t len)
+{
+	const char *name;
+	uint64_t child;
+	uint8_t type;
+	uint32_t off = 0, nlen;
+	int got, ret = 0;
+
+	if (!check_in_dir(c, k, "directory"))
+		return 0;
+	while (ret == 0 && (got = next_dir_entry(data, len, &off, &child, &type, &name, &nlen)) == 1) {
+		if (dir_name_hash(name, nlen) != k->offset) {
+			problem(c, k->objectid, "entry " NAME_FMT " filed under hash %" PRIu64
+				", its name hashes to %" PRIu64, NAME_ARG(name, nlen), k->offset,
+				dir_name_hash(name, nlen));
+			continue;
+		}
+		ret = check_dir_entry(c, k->objectid, child, type, name, nlen);
+	}
+	if (ret == 0 && got < 0)
+		problem(c, k->objectid, "malformed directory item (hash %" PRIu64 ")", k->offset);
+	return ret;
+}
+
+/* A DIR_INDEX item must have its DIR_ITEM entry and be the index the inode ref gives. */
+static int check_dir_index(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			   uint32_t len)
+{
+	uint64_t dir = k->objectid, child, other = 0, index = 0;
+	const char *name;
+	uint8_t type;
+	uint32_t off = 0, nlen;
+	int ret;
+
+	if (!check_in_dir(c, k, "directory index"))
+		return 0;
+	if (k->offset < DIR_FIRST_INDEX || k->offset >= c->cur.in.next_index)
+		problem(c, dir, "directory index %" PRIu64 " outside [2, next index %" PRIu64 ")",
+			k->offset, c->cur.in.next_index);
+	if (next_dir_entry(data, len, &off, &child, &type, &name, &nlen) != 1 || off != len) {
+		problem(c, dir, "malformed directory index item %" PRIu64, k->offset);
+		return 0;
+	}
+	ret = find_dir_item(c, dir, name, nlen, &other);
+	if (ret == -ENOENT || (ret == 0 && other != child))
+		problem(c, dir, "directory index %" PRIu64 " " NAME_FMT " (inode %" PRIu64
+			") has no matching directory item", k->offset, NAME_ARG(name, nlen), child);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	ret = find_ref_index(c, child, dir, name, nlen, &index);
+	if (ret == 0 && index != k->offset)
+		problem(c, child, "inode ref " NAME_FMT " in directory %" PRIu64 " gives index %"
+			PRIu64 ", but directory index %" PRIu64 " names it", NAME_ARG(name, nlen),
+			dir, index, k->offset);
+	/* No inode ref at all is reported from the directory item. */
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* A symlink's target: one inline extent at offset 0 as long as the symlink's size. */
+static int check_extent_data(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			     uint32_t len)
+{
+	const struct file_extent_item *fe = (const void *)data;
+	struct ns_inode *ni;
+
+	if (!c->cur.exists || !S_ISLNK(c->cur.in.mode))
+		return 0;
+	if (k->offset != 0 || len < FILE_EXTENT_INLINE_HEADER || fe->type != FILE_EXTENT_INLINE ||
+	    len - FILE_EXTENT_INLINE_HEADER != c->cur.in.size) {
+		problem(c, k->objectid, "symlink extent at %" PRIu64 " is not an inline extent of"
+			" its size %" PRIu64, k->offset, c->cur.in.size);
+		return 0;
+	}
+	ni = table_get(c, k->objectid);
+	if (!ni)
+		return -ENOMEM;
+	ni->has_target = true;
+	return 0;
+}
+
+static int check_item(struct ns_checker *c, const struct bt_key *k, const void *data,
+		      uint32_t len)
+{
+	if (k->objectid < INODE_ROOT_INO) {
+		problem(c, k->objectid, "item (type %u, offset %" PRIu64 ") below the root inode"
+			" number", k->type, k->offset);
+		return 0;
+	}
+	if (k->type == INODE_ITEM_KEY)
+		return check_inode_item(c, k, data, len);
+	if (k->objectid != c->cur.ino) {
+		c->cur.ino = k->objectid;
+		c->cur.exists = c->cur.told = false;
+	}
+	if (!c->cur.exists && !c->cur.told) {
+		/* An inode item that does not decode was reported already. */
+		struct bt_key ik = { k->objectid, INODE_ITEM_KEY, 0 };
+		if (bt_lookup(&c->it.root->t, &ik, NULL, 0, NULL) == -ENOENT)
+			problem(c, k->objectid, "items (type %u first) of an inode that does not exist",
+				k->type);
+		c->cur.told = true;
+	}
+	switch (k->type) {
+	case INODE_REF_KEY:
+		return check_inode_ref(c, k, data, len);
+	case DIR_ITEM_KEY:
+		return check_dir_item(c, k, data, len);
+	case DIR_INDEX_KEY:
+		return check_dir_index(c, k, data, len);
+	case EXTENT_DATA_KEY:
+		return check_extent_data(c, k, data, len);
+	}
+	return 0;
+}
+
+/* ---- link counts ------------------------------------------------------------------------------- */
+
+static void check_counts(struct ns_checker *c, const struct ns_inode *ni)
+{
+	if (!ni->exists)
+		return;   /* its items were reported as belonging to a missing inode */
+	if (S_ISDIR(ni->mode)) {
+		uint32_t want_links = ni->ino == INODE_ROOT_INO ? 0 : 1;
+		if (ni->links > want_links)
+			problem(c, ni->ino, "directory has %u links (inode refs), not %u",
+				ni->links, want_links);
+		if (ni->nlink != 2 + ni->subdirs)
+			problem(c, ni->ino, "directory nlink %u, but it has %u subdirectories",
+				ni->nlink, ni->subdirs);
+	} else if (ni->nlink != ni->links) {
+		problem(c, ni->ino, "nlink %u, but %u links (inode refs)", ni->nlink, ni->links);
+	}
+	if (ni->links == 0 && ni->ino != INODE_ROOT_INO)
+		problem(c, ni->ino, "unreachable inode: no directory links to it");
+	if (S_ISLNK(ni->mode) && !ni->has_target)
+		problem(c, ni->ino, "symlink without its target");
+}
+
+static void check_all_counts(struct ns_checker *c)
+{
+	bool has_root = false;
+
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->slots[i].ino)
+			continue;
+		check_counts(c, &c->slots[i]);
+		if (c->slots[i].ino == INODE_ROOT_INO && c->slots[i].exists &&
+		    S_ISDIR(c->slots[i].mode))
+			has_root = true;
+	}
+	/* An empty tree (a fresh library-made filesystem) has no namespace yet. */
+	if (c->items && !has_root)
+		problem(c, INODE_ROOT_INO, "no root directory");
+}
+
+/* ---- the pass ------------------------------------------------------------------------------------- */
+
+static int walk_items(struct ns_checker *c)
+{
+	struct bt_cursor cur;
+	int ret;
+
+	bt_cursor_init(&cur, &c->it.root->t);
+	for (ret = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); ret == 0;
+	     ret = bt_cursor_next(&cur)) {
+		struct bt_key k;
+		const void *data;
+		uint32_t len;
+
+		bt_cursor_item(&cur, &k, &data, &len);
+		if (k.objectid > INODE_LAST_INO)
+			break;   /* reserved for orphans and the like: not inodes */
+		c->items++;
+		ret = check_item(c, &k, data, len);
+		if (ret < 0)
+			break;
+	}
+	bt_cursor_release(&cur);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+int inode_check_tree(struct cowfs *fs, struct cowfs_root *root, struct inode_check_stats *st)
+{
+	struct ns_checker c = { .fs = fs, .st = st };
+	int ret;
+
+	inode_tree_init(&c.it, fs, root);
+	st->trees++;
+	ret = table_grow(&c);
+	if (ret == 0)
+		ret = walk_items(&c);
+	if (ret == -EIO || ret == -EUCLEAN) {
+		/* The block checker names the bad node; here it only ends this tree's check. */
+		problem(&c, 0, "tree unreadable, namespace check stopped (%s)", strerror(-ret));
+		ret = 0;
+	} else if (ret == 0) {
+		check_all_counts(&c);
+	}
+	free(c.slots);
+	if (ret < 0)
+		return ret;
+	return c.problems ? -EUCLEAN : 0;
+}
+
+int inode_check_all(struct cowfs *fs, struct inode_check_stats *st)
+{
+	struct bt_cursor cur;
+	int r, ret = 0;
+	bool dirty = false;
+
+	memset(st, 0, sizeof(*st));
+	bt_cursor_init(&cur, &fs->root_tree);
+	for (r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0 && ret == 0;
+	     r = bt_cursor_next(&cur)) {
+		struct cowfs_root *root;
+		struct bt_key k;
+
+		bt_cursor_item(&cur, &k, NULL, NULL);
+		if (k.type != ROOT_ITEM_KEY || (k.objectid != FS_TREE_ID && k.objectid < 256))
+			continue;
+		/* Opening registers the tree with fs: under the lock, as every tree change. */
+		cowfs_trans_begin(fs, ALLOC_NORMAL);
+		ret = cowfs_tree_open(fs, k.objectid, &root);
+		cowfs_trans_end(fs);
+		if (ret == -EUCLEAN || ret == -EIO) {
+			/* A malformed root item: the block checker reports it. */
+			ret = 0;
+			continue;
+		}
+		if (ret == 0)
+			ret = inode_check_tree(fs, root, st);
+		if (ret == -EUCLEAN) {
+			dirty = true;
+			ret = 0;
+		}
+	}
+	bt_cursor_release(&cur);
+	if (ret == 0 && r < 0 && r != -ENOENT)
+		ret = r;
+	if (ret < 0)
+		return ret;
+	return dirty ? -EUCLEAN : 0;
+}
