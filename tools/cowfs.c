@@ -2,6 +2,7 @@
  * cowfs: the command-line tool for cowfs images.
  *
  *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs] [--block BYTENR]
+ *                    [--inode INO | --path /A/B]
  *
  * dump prints the superblock (and the state of every superblock copy) and every tree, node by
  * node in pre-order, decoding the items it knows. It only reads: the image is opened
@@ -27,6 +28,7 @@
 
 #include "fs/btree/internal.h"   /* bt_read_node(): one node, verified, by address */
 #include "fs/extent/extent_format.h"
+#include "fs/inode/inode.h"
 #include "fs/inode/inode_format.h"
 #include "fs/io/bcache.h"
 #include "fs/io/blockdev.h"
@@ -1026,9 +1028,152 @@ static int dump_block(struct dump *d, uint64_t bytenr)
 struct dump_args {
 	const char *image;
 	bool json, super;
-	bool tree_set, block_set;
-	uint64_t tree, block;
+	bool tree_set, block_set, inode_set;
+	uint64_t tree, block, inode;
+	const char *path;        /* --path: resolved to an inode from the root directory */
 };
+
+/* ---- one file's extents ------------------------------------------------------------------ */
+
+static int print_data_ref(void *arg, uint64_t start, const struct extent_data_ref *r)
+{
+	struct out *o = arg;
+
+	(void)start;
+	out_obj_begin(o, NULL, "ref", FRAME_LINE);
+	out_u64(o, "owner", r->owner);
+	out_u64(o, "inode", r->inode);
+	out_u64(o, "offset", r->offset);
+	out_u64(o, "count", r->count);
+	out_obj_end(o);
+	return 0;
+}
+
+/* The data extent an item points at: its count, generation and every reference to it. */
+static void dump_extent_refs(struct dump *d, uint64_t start, uint64_t len)
+{
+	struct out *o = d->o;
+	struct extent_info e;
+	int ret = extent_lookup(&d->fs->ext, start, len, &e);
+
+	if (ret < 0) {
+		out_str(o, "extent", ret == -ENOENT ? "missing" : "unreadable");
+		d->problems++;
+		return;
+	}
+	out_u64(o, "extent_refs", e.refs);
+	out_u64(o, "extent_generation", e.generation);
+	out_arr_begin(o, "references", "references");
+	ret = extent_walk_one(&d->fs->ext, start,
+			      &(struct extent_walk){ .data_ref_fn = print_data_ref, .arg = o });
+	out_arr_end(o);
+	if (ret < 0)
+		d->problems++;
+}
+
+static void dump_file_item(struct dump *d, const struct bt_key *k, const void *data,
+			   uint32_t len)
+{
+	const struct file_extent_item *fe = data;
+	struct out *o = d->o;
+	uint64_t start, dlen;
+	int ret = file_extent_target(k, data, len, &start, &dlen);
+
+	out_obj_begin(o, NULL, "extent", FRAME_BLOCK);
+	out_u64(o, "file_offset", k->offset);
+	if (ret < 0) {
+		out_str(o, "state", "malformed");
+		d->problems++;
+	} else if (fe->type == FILE_EXTENT_INLINE) {
+		out_u64(o, "generation", get_le64(&fe->generation));
+		out_str(o, "type", "inline");
+		out_u64(o, "inline_bytes", len - FILE_EXTENT_INLINE_HEADER);
+	} else {
+		out_u64(o, "generation", get_le64(&fe->generation));
+		out_str(o, "type", fe->type == FILE_EXTENT_PREALLOC ? "prealloc" : "regular");
+		out_u64(o, "disk_bytenr", get_le64(&fe->disk_bytenr));
+		out_u64(o, "disk_num_bytes", get_le64(&fe->disk_num_bytes));
+		out_u64(o, "extent_offset", get_le64(&fe->offset));
+		out_u64(o, "num_bytes", get_le64(&fe->num_bytes));
+		if (ret == 1)
+			dump_extent_refs(d, start, dlen);
+		else
+			out_str(o, "extent", "hole");
+	}
+	out_obj_end(o);
+}
+
+/* Resolve an absolute path from the root directory, one component at a time. */
+static int resolve_path(struct inode_tree *it, const char *path, uint64_t *ino)
+{
+	struct cowfs_attr a;
+
+	*ino = INODE_ROOT_INO;
+	while (*path) {
+		size_t n = strcspn(path, "/");
+		if (n) {
+			int ret = inode_lookup(it, *ino, path, n, &a);
+			if (ret < 0)
+				return ret;
+			*ino = a.ino;
+		}
+		path += n + (path[n] == '/');
+	}
+	return 0;
+}
+
+static int dump_file(struct dump *d, const struct dump_args *a)
+{
+	uint64_t tree = a->tree_set ? a->tree : FS_TREE_ID, ino = a->inode;
+	struct out *o = d->o;
+	struct cowfs_root *r;
+	struct inode_tree it;
+	struct cowfs_attr attr;
+	struct bt_cursor c;
+	struct bt_key k, from;
+	const void *data;
+	uint32_t len;
+	int ret;
+
+	if (!d->fs) {
+		fprintf(stderr, PROG ": a file's extents need a filesystem that opens cleanly\n");
+		d->problems++;
+		return 0;
+	}
+	ret = cowfs_tree_open(d->fs, tree, &r);
+	inode_tree_init(&it, d->fs, r);
+	if (ret == 0 && a->path)
+		ret = resolve_path(&it, a->path, &ino);
+	if (ret == 0)
+		ret = inode_getattr(&it, ino, &attr);
+	if (ret < 0) {
+		fprintf(stderr, PROG ": tree %" PRIu64 " %s %s: %s\n", tree, a->path ? "path" : "inode",
+			a->path ? a->path : "", strerror(-ret));
+		d->problems++;
+		return 0;
+	}
+	out_obj_begin(o, "file", "file", FRAME_BLOCK);
+	out_u64(o, "tree", tree);
+	out_u64(o, "inode", ino);
+	out_u64(o, "mode", attr.mode);
+	out_u64(o, "nlink", attr.nlink);
+	out_u64(o, "size", attr.size);
+	out_arr_begin(o, "extents", "extents");
+	from = (struct bt_key){ ino, EXTENT_DATA_KEY, 0 };
+	bt_cursor_init(&c, &r->t);
+	for (ret = bt_cursor_seek(&c, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, &data, &len);
+		if (k.objectid != ino || k.type != EXTENT_DATA_KEY)
+			break;
+		dump_file_item(d, &k, data, len);
+	}
+	bt_cursor_release(&c);
+	if (ret < 0 && ret != -ENOENT)
+		d->problems++;
+	out_arr_end(o);
+	out_obj_end(o);
+	return 0;
+}
 
 static void dump_usage(FILE *f)
 {
@@ -1039,6 +1184,9 @@ static void dump_usage(FILE *f)
 		"  --super             only the superblock and its copies\n"
 		"  --tree ID           only one tree: a number, or root, extent, fs\n"
 		"  --block BYTENR      only the node at BYTENR\n"
+		"  --inode INO         one file's extents: disk location, length, generation,\n"
+		"                      refcount and every reference to them (tree: --tree, or fs)\n"
+		"  --path /A/B         the same for the file at that path\n"
 		"  --json              one JSON document instead of text\n"
 		"  -h, --help          show this help\n"
 		"\n"
@@ -1088,13 +1236,15 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 		{ "super", no_argument, NULL, 's' },
 		{ "tree", required_argument, NULL, 't' },
 		{ "block", required_argument, NULL, 'b' },
+		{ "inode", required_argument, NULL, 'i' },
+		{ "path", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(a, 0, sizeof(*a));
-	while ((c = getopt_long(argc, argv, "jst:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jst:b:i:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			a->json = true;
@@ -1112,6 +1262,17 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 			if (parse_u64(optarg, &a->block) < 0)
 				return dump_usage_error("invalid block address '%s'", optarg);
 			a->block_set = true;
+			break;
+		case 'i':
+			if (parse_u64(optarg, &a->inode) < 0)
+				return dump_usage_error("invalid inode number '%s'", optarg);
+			a->inode_set = true;
+			break;
+		case 'p':
+			if (optarg[0] != '/')
+				return dump_usage_error("path '%s' must start at the root: /...", optarg);
+			a->path = optarg;
+			a->inode_set = true;
 			break;
 		case 'h':
 			dump_usage(stdout);
@@ -1131,15 +1292,17 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 /* The parts asked for, in order; a negative errno only for a failure of the tool itself. */
 static int dump_parts(struct dump *d, const struct dump_args *a)
 {
-	bool all = !a->super && !a->tree_set && !a->block_set;
+	bool all = !a->super && !a->tree_set && !a->block_set && !a->inode_set;
 	int ret = 0;
 
 	if (all || a->super)
 		ret = dump_super(d);
 	if (ret == 0 && all)
 		ret = dump_all_trees(d);
-	if (ret == 0 && a->tree_set)
+	if (ret == 0 && a->tree_set && !a->inode_set)
 		ret = dump_one_tree(d, a->tree);
+	if (ret == 0 && a->inode_set)
+		ret = dump_file(d, a);
 	if (ret == 0 && a->block_set)
 		ret = dump_block(d, a->block);
 	return ret;

@@ -180,6 +180,58 @@ START_TEST(in_use_and_foreign_images)
 }
 END_TEST
 
+/* Run `cowfs dump ARGS IMAGE` and return its standard output (caller frees) and exit status. */
+static char *run_dump(const char *args, const char *image, int *status)
+{
+	const char *bin = getenv("COWFS_BIN");
+	char cmd[1200];
+	size_t cap = 1 << 20, n = 0;
+	char *out = malloc(cap);
+
+	snprintf(cmd, sizeof(cmd), "%s/cowfs dump %s %s 2>/dev/null", bin && *bin ? bin : "build/bin",
+		 args, image);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	for (size_t got; (got = fread(out + n, 1, cap - 1 - n, p)) > 0;)
+		n += got;
+	out[n] = 0;
+	int st = pclose(p);
+	ck_assert_msg(WIFEXITED(st), "cowfs dump did not exit normally");
+	*status = WEXITSTATUS(st);
+	return out;
+}
+
+/* One file's extents with their refcount and every reference (issue 3's dump of a file). */
+START_TEST(dump_file_extents)
+{
+	struct fsfix x;
+	int status;
+
+	fsfix_setup(&x, "dump-file", 256ull << 20, 4096);
+	populate(&x);
+	cowfs_close(x.fs);
+	x.fs = NULL;
+	char *out = run_dump("--json --path /file-0000", x.path, &status);
+	ck_assert_int_eq(status, 0);
+	/* Ten items of the file share one extent: ten references, each listed. */
+	ck_assert_ptr_nonnull(strstr(out, "\"extent_refs\":10,"));
+	int refs = 0;
+	for (const char *q = out; (q = strstr(q, "\"owner\":5,\"inode\":")); q++)
+		refs++;
+	ck_assert_int_eq(refs, 10 * 10);   /* each of the 10 items lists all 10 references */
+	free(out);
+	/* The snapshot's copy of the file is reachable by tree id too. */
+	out = run_dump("--json --tree 256 --path /file-0000", x.path, &status);
+	ck_assert_int_eq(status, 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"tree\":256"));
+	free(out);
+	out = run_dump("--path /no-such-file", x.path, &status);
+	ck_assert_int_eq(status, 1);
+	free(out);
+	fsfix_teardown(&x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fsck");
@@ -188,6 +240,7 @@ int main(void)
 	tcase_add_test(tc, exit_codes_and_repair);
 	tcase_add_test(tc, clean_image_and_superblock_copies);
 	tcase_add_test(tc, in_use_and_foreign_images);
+	tcase_add_test(tc, dump_file_extents);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
