@@ -1,5 +1,9 @@
 #include "bench/bench_util.h"
 
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -115,5 +119,65 @@ uint64_t disk_bytes(const char *path)
 	if (stat(path, &st) != 0)
 		return 0;
 	return (uint64_t)st.st_blocks * 512;
+}
+
+
+/* Print a bench error on stderr; returns -1. */
+static int say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+/* Run fn in a forked child that writes `size` bytes of result to a pipe; wait4 gives RSS. */
+int run_child(const char *what, int (*fn)(const void *arg, void *res), const void *arg,
+		     void *res, size_t size, long *maxrss_kb)
+{
+	struct rusage ru;
+	int fds[2], status;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return say("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return say("fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		memset(res, 0, size);
+		int ret = fn(arg, res);
+		if (ret == 0 && write_all(fds[1], res, size) != 0)
+			ret = say("write result to parent: %s", strerror(errno));
+		fflush(NULL);
+		_exit(ret == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	got = read_all(fds[0], res, size);
+	close(fds[0]);
+	while (wait4(pid, &status, 0, &ru) < 0)
+		if (errno != EINTR)
+			return say("wait4: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return say("%s: child killed by signal %d (%s)", what, WTERMSIG(status),
+			    strsignal(WTERMSIG(status)));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)size)
+		return say("%s: child failed (exit status %d)", what,
+			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (maxrss_kb)
+		*maxrss_kb = ru.ru_maxrss;
+	return 0;
 }
 

@@ -789,57 +789,30 @@ static void remove_files(const struct workload *w)
 	}
 }
 
-/* The child: run one engine, send the result, exit. Never returns. */
-static void child(int engine, const struct workload *w, int fd)
-{
-	struct result r;
-	struct rusage ru;
-	int ret;
+struct engine_arg {
+	int engine;
+	const struct workload *w;
+};
 
-	memset(&r, 0, sizeof(r));
-	ret = engine == ENG_COWFS ? cow_run(w, &r) : lm_run(w, &r);
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		ret = fail("getrusage: %s", strerror(errno));
-	r.ok = ret == 0;
-	r.maxrss_kb = ru.ru_maxrss;
-	if (write_all(fd, &r, sizeof(r)) != 0)
-		ret = fail("write result to parent: %s", strerror(errno));
-	fflush(NULL);
-	_exit(ret == 0 ? 0 : 1);
+/* In the child: run one engine into the result the parent will read. */
+static int engine_child(const void *arg, void *res)
+{
+	const struct engine_arg *a = arg;
+	struct result *r = res;
+	int ret = a->engine == ENG_COWFS ? cow_run(a->w, r) : lm_run(a->w, r);
+
+	r->ok = ret == 0;
+	return ret;
 }
 
 static int run_engine(int engine, const struct workload *w, struct result *r)
 {
-	int fds[2], status;
-	pid_t pid;
-	ssize_t got;
+	struct engine_arg a = { engine, w };
+	long rss = 0;
 
-	if (pipe(fds) != 0)
-		return fail("pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return fail("fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		child(engine, w, fds[1]);
-	}
-	close(fds[1]);
-	got = read_all(fds[0], r, sizeof(*r));
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return fail("waitpid: %s", strerror(errno));
-	if (WIFSIGNALED(status))
-		return fail("%s child killed by signal %d (%s)", engine_names[engine],
-			    WTERMSIG(status), strsignal(WTERMSIG(status)));
-	if (got != (ssize_t)sizeof(*r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    !r->ok)
-		return fail("%s child failed (exit status %d)", engine_names[engine],
-			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (run_child(engine_names[engine], engine_child, &a, r, sizeof(*r), &rss) != 0)
+		return -1;
+	r->maxrss_kb = rss;
 	return 0;
 }
 

@@ -242,50 +242,6 @@ static int check_clean(struct cowfs *fs, const char *what, struct cowfs_check_st
 
 /* ---- children ---- */
 
-/* Run fn in a forked child that writes `size` bytes of result to a pipe; wait4 gives RSS. */
-static int run_child(const char *what, int (*fn)(const void *arg, void *res), const void *arg,
-		     void *res, size_t size, long *maxrss_kb)
-{
-	struct rusage ru;
-	int fds[2], status;
-	ssize_t got;
-	pid_t pid;
-
-	if (pipe(fds) != 0)
-		return fail("pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return fail("fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		memset(res, 0, size);
-		int ret = fn(arg, res);
-		if (ret == 0 && write_all(fds[1], res, size) != 0)
-			ret = fail("write result to parent: %s", strerror(errno));
-		fflush(NULL);
-		_exit(ret == 0 ? 0 : 1);
-	}
-	close(fds[1]);
-	got = read_all(fds[0], res, size);
-	close(fds[0]);
-	while (wait4(pid, &status, 0, &ru) < 0)
-		if (errno != EINTR)
-			return fail("wait4: %s", strerror(errno));
-	if (WIFSIGNALED(status))
-		return fail("%s: child killed by signal %d (%s)", what, WTERMSIG(status),
-			    strsignal(WTERMSIG(status)));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)size)
-		return fail("%s: child failed (exit status %d)", what,
-			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	if (maxrss_kb)
-		*maxrss_kb = ru.ru_maxrss;
-	return 0;
-}
-
 /* ---- commit latency ---- */
 
 struct commit_cfg {
