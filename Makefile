@@ -42,6 +42,12 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
 TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
 
+# The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.
+FUSE_SRCS  := $(sort $(wildcard fuse/*.c))
+FUSE_OBJS  := $(FUSE_SRCS:%.c=$(BUILD)/%.o)
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
+
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
 
@@ -76,6 +82,10 @@ $(UNIT_BINS): | $(TOOL_BINS)
 $(BUILD)/bin/cowfs-btree-demo: $(BUILD)/tools/cowfs-btree-demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
+$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(FUSE_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(PKG_LIBS)
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/extent/csum.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 
@@ -462,6 +463,8 @@ static int apply_head(struct extents *x, struct bt_trans *tx, struct dref_head *
 	}
 	if (ret == 0 && freed) {
 		ret = check_no_backrefs(x, h->bytenr);
+		if (ret == 0 && h->is_data && x->csum_tree)
+			ret = csum_delete(x, tx, h->bytenr, h->len);
 		if (ret == 0)
 			ret = alloc_pin(x->alloc, h->bytenr, h->len);
 	}

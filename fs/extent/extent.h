@@ -26,6 +26,7 @@ struct extents {
 	struct bt_fs *fs;
 	struct allocator *alloc;
 	struct btree *tree;        /* the extent tree; owned by fs/super */
+	struct btree *csum_tree;   /* data checksums (csum.h); owned by fs/super */
 	struct dref_table refs;
 	enum alloc_class cls;      /* class of allocations made now (privileged while committing) */
 	uint32_t sectorsize;

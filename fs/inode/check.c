@@ -1,9 +1,9 @@
 /*
  * The namespace checker (see check.h): one cursor pass over an fs tree in key order. An
- * inode's items come in type order (INODE_ITEM, INODE_REF, DIR_ITEM, DIR_INDEX, EXTENT_DATA),
- * so every item after the inode item can be checked against it at once; each link is checked
- * from all three of its items by point lookups of the other two; link counts need the whole
- * tree, so they are counted into a per-inode table and compared at the end.
+ * inode's items come in type order (INODE_ITEM, INODE_REF, XATTR_ITEM, DIR_ITEM, DIR_INDEX,
+ * EXTENT_DATA), so every item after the inode item can be checked against it at once; each
+ * link is checked from all three of its items by point lookups of the other two; link counts
+ * need the whole tree, so they are counted into a per-inode table and compared at the end.
  */
 #include "fs/inode/check.h"
 
@@ -17,6 +17,7 @@
 
 #include "fs/extent/extent_format.h"
 #include "fs/inode/internal.h"
+#include "fs/inode/xattr_internal.h"
 #include "fs/lib/endian.h"
 
 /* What the end of the pass needs of one inode. */
@@ -425,6 +426,89 @@ static int check_extent_data(struct ns_checker *c, const struct bt_key *k, const
 	return 0;
 }
 
+/* ---- xattrs (fs/inode/xattr.c, acl.c) ------------------------------------------------------------ */
+
+/* Whether an entry before `e` in its item has the same name. */
+static bool xattr_name_earlier(const uint8_t *data, const struct xattr_ref *e)
+{
+	struct xattr_ref o;
+	uint32_t off = 0;
+
+	/* The entries before `e` parsed already, so they tile [0, e->at) exactly. */
+	while (xattr_entry_next(data, e->at, &off, &o) == 1) {
+		if (o.name_len == e->name_len && memcmp(o.name, e->name, e->name_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A POSIX ACL must parse, sit on an inode that may have it, and (the access ACL) say what the
+ * mode's permission bits say: the filesystem keeps the two in step. */
+static void check_acl(struct ns_checker *c, uint64_t ino, int kind, const struct xattr_ref *e)
+{
+	uint32_t mode = c->cur.in.mode, bits = 0;
+
+	if (S_ISLNK(mode) || (kind == XATTR_KIND_ACL_DEFAULT && !S_ISDIR(mode)))
+		problem(c, ino, "POSIX ACL " NAME_FMT " on an inode of type %o, which cannot have it",
+			NAME_ARG(e->name, e->name_len), mode & S_IFMT);
+	if (acl_value_check(e->value, e->value_len) <= 0) {
+		problem(c, ino, "malformed POSIX ACL " NAME_FMT, NAME_ARG(e->name, e->name_len));
+		return;
+	}
+	if (kind != XATTR_KIND_ACL_ACCESS)
+		return;
+	acl_value_mode(e->value, e->value_len, &bits);
+	if (bits != (mode & 0777))
+		problem(c, ino, "access ACL grants %03o, but the mode's permission bits are %03o",
+			bits, mode & 0777);
+}
+
+static void check_xattr_entry(struct ns_checker *c, uint64_t ino, const struct xattr_ref *e)
+{
+	uint32_t mode = c->cur.in.mode;
+	int kind = xattr_name_kind(e->name, e->name_len);
+
+	if (kind < 0)
+		problem(c, ino, "xattr " NAME_FMT " is in no namespace cowfs keeps",
+			NAME_ARG(e->name, e->name_len));
+	else if (kind == XATTR_KIND_USER && !S_ISREG(mode) && !S_ISDIR(mode))
+		problem(c, ino, "user xattr " NAME_FMT " on an inode that is no file or directory",
+			NAME_ARG(e->name, e->name_len));
+	else if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
+		check_acl(c, ino, kind, e);
+}
+
+/* Each entry: well-formed, filed under its name's hash, once per item, a name and value
+ * xattr.c would have stored. */
+static int check_xattr_item(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			    uint32_t len)
+{
+	struct xattr_ref e;
+	uint32_t off = 0;
+	int got;
+
+	if (!c->cur.exists)
+		return 0;   /* reported as an item of a missing inode */
+	while ((got = xattr_entry_next(data, len, &off, &e)) == 1) {
+		uint64_t hash = xattr_name_hash(e.name, e.name_len);
+
+		if (hash != k->offset)
+			problem(c, k->objectid, "xattr " NAME_FMT " filed under hash %" PRIu64
+				", its name hashes to %" PRIu64, NAME_ARG(e.name, e.name_len),
+				k->offset, hash);
+		else if (xattr_name_earlier(data, &e))
+			problem(c, k->objectid, "xattr " NAME_FMT " twice in one item",
+				NAME_ARG(e.name, e.name_len));
+		else
+			check_xattr_entry(c, k->objectid, &e);
+	}
+	if (got < 0)
+		problem(c, k->objectid, "malformed xattr item (hash %" PRIu64 ")", k->offset);
+	return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------------ */
+
 static int check_item(struct ns_checker *c, const struct bt_key *k, const void *data,
 		      uint32_t len)
 {
@@ -450,6 +534,8 @@ static int check_item(struct ns_checker *c, const struct bt_key *k, const void *
 	switch (k->type) {
 	case INODE_REF_KEY:
 		return check_inode_ref(c, k, data, len);
+	case XATTR_ITEM_KEY:
+		return check_xattr_item(c, k, data, len);
 	case DIR_ITEM_KEY:
 		return check_dir_item(c, k, data, len);
 	case DIR_INDEX_KEY:
@@ -462,10 +548,20 @@ static int check_item(struct ns_checker *c, const struct bt_key *k, const void *
 
 /* ---- link counts ------------------------------------------------------------------------------- */
 
+static bool is_orphan(struct ns_checker *c, uint64_t ino)
+{
+	struct bt_key k = { ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, ino };
+
+	return bt_lookup(&c->it.root->t, &k, NULL, 0, NULL) == 0;
+}
+
 static void check_counts(struct ns_checker *c, const struct ns_inode *ni)
 {
 	if (!ni->exists)
 		return;   /* its items were reported as belonging to a missing inode */
+	/* An orphan (unlinked while in use) has no names and nlink 0, and is freed later. */
+	if (ni->nlink == 0 && ni->links == 0 && is_orphan(c, ni->ino))
+		return;
 	if (S_ISDIR(ni->mode)) {
 		uint32_t want_links = ni->ino == INODE_ROOT_INO ? 0 : 1;
 		if (ni->links > want_links)
@@ -498,6 +594,31 @@ static void check_all_counts(struct ns_checker *c)
 	/* An empty tree (a fresh library-made filesystem) has no namespace yet. */
 	if (c->items && !has_root)
 		problem(c, INODE_ROOT_INO, "no root directory");
+}
+
+/* Every orphan item names an inode that exists with no links left. */
+static int check_orphans(struct ns_checker *c)
+{
+	struct bt_key from = { ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, 0 }, k;
+	struct bt_cursor cur;
+	int ret;
+
+	bt_cursor_init(&cur, &c->it.root->t);
+	for (ret = bt_cursor_seek(&cur, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&cur)) {
+		bt_cursor_item(&cur, &k, NULL, NULL);
+		if (k.objectid != ORPHAN_OBJECTID || k.type != ORPHAN_ITEM_KEY)
+			break;
+		struct ns_inode *ni = table_get(c, k.offset);
+		if (!ni) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (!ni->exists || ni->nlink != 0)
+			problem(c, k.offset, "orphan item for an inode that %s",
+				ni->exists ? "still has links" : "does not exist");
+	}
+	bt_cursor_release(&cur);
+	return ret == -ENOENT ? 0 : ret;
 }
 
 /* ---- the pass ------------------------------------------------------------------------------------- */
@@ -542,6 +663,7 @@ int inode_check_tree(struct cowfs *fs, struct cowfs_root *root, struct inode_che
 		ret = 0;
 	} else if (ret == 0) {
 		check_all_counts(&c);
+		ret = check_orphans(&c);
 	}
 	free(c.slots);
 	if (ret < 0)

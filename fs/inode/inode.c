@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/inode/icache.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 
@@ -311,6 +312,7 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 	it->fs = fs;
 	it->root = root;
 	it->next_ino = 0;
+	it->icache = NULL;
 }
 
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root)
@@ -336,9 +338,11 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr)
 
 	inode_lock_read(it);
 	ret = inode_read(it, ino, &in);
-	inode_unlock_read(it);
-	if (ret == 0)
+	if (ret == 0) {
 		inode_to_attr(ino, &in, attr);
+		attr->blocks += inode_dirty_bytes(it, ino) / 512;
+	}
+	inode_unlock_read(it);
 	return ret;
 }
 
@@ -349,11 +353,14 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 	int ret;
 
 	if (mask & INODE_SET_SIZE)
-		return -EOPNOTSUPP;
-	ret = inode_update_begin(it, ALLOC_NORMAL, 1);
+		ret = file_size_update_begin(it, ino, attr->size);
+	else
+		ret = inode_update_begin(it, ALLOC_NORMAL, 1);
 	if (ret < 0)
 		return ret;
 	ret = inode_read(it, ino, &in);
+	if (ret == 0 && (mask & INODE_SET_SIZE))
+		ret = file_set_size_locked(it, ino, &in, attr->size);
 	if (ret == 0) {
 		if (mask & INODE_SET_MODE)
 			in.mode = (in.mode & S_IFMT) | (attr->mode & 07777);

@@ -29,11 +29,14 @@
 #define INODE_LINK_MAX  65000
 #define INODE_SYMLINK_MAX 4095
 
+struct inode_cache;
+
 /* The inode layer's view of one fs tree. */
 struct inode_tree {
 	struct cowfs *fs;
 	struct cowfs_root *root;
 	uint64_t next_ino;   /* 0 until first needed: then (highest inode number) + 1 */
+	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
 };
 
 struct cowfs_attr {
@@ -52,7 +55,7 @@ struct cowfs_attr {
 #define INODE_SET_GID   0x04u
 #define INODE_SET_ATIME 0x08u
 #define INODE_SET_MTIME 0x10u
-#define INODE_SET_SIZE  0x20u   /* -EOPNOTSUPP for now (needs the data path) */
+#define INODE_SET_SIZE  0x20u   /* regular files: truncate or extend (file.h) */
 
 /* Rename flags (the values of linux/fs.h). */
 #define INODE_RENAME_NOREPLACE 0x1u
@@ -61,7 +64,25 @@ struct cowfs_attr {
 /* Make tree `root`'s root directory (inode 256). -EEXIST if it has one. */
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root);
 
+/*
+ * Set up the inode layer over tree `root`. The in-memory state (holds, dirty pages) is made
+ * when first needed, and then registers the write-back of dirty file data before every
+ * commit; inode_tree_destroy() writes back what is dirty, frees unheld orphans and the
+ * in-memory state. Call it before cowfs_close() (a no-op if nothing was ever made).
+ */
 void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root *root);
+int inode_tree_destroy(struct inode_tree *it);
+
+/*
+ * In-use references: the kernel's lookup counts. An inode whose last name is removed while it
+ * is held is kept, with an orphan item, until its last reference is released (an open file
+ * that was unlinked stays readable); then it is freed. Orphans left by a crash are freed by
+ * inode_orphans_cleanup(), which mount runs (and unmount, for inodes the kernel never
+ * released).
+ */
+int inode_hold(struct inode_tree *it, uint64_t ino);
+int inode_release(struct inode_tree *it, uint64_t ino, uint64_t n);
+int inode_orphans_cleanup(struct inode_tree *it, uint64_t *freed);
 
 int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr);
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,

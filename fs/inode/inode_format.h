@@ -10,6 +10,7 @@
  *   (dir, DIR_INDEX, index)       one {struct dir_entry, name}: readdir order
  *   (ino, EXTENT_DATA, offset)    file extent items (fs/extent/extent_format.h); a symlink's
  *                                 target is one inline item at offset 0
+ *   (ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, ino)  inode ino is an orphan (below)
  */
 #ifndef COWFS_INODE_FORMAT_H
 #define COWFS_INODE_FORMAT_H
@@ -27,6 +28,13 @@
 #define INODE_ROOT_INO      256ull
 /* Objectids from here up are reserved for special items (orphans, later): never inodes. */
 #define INODE_LAST_INO      ((1ull << 63) - 1)
+
+/*
+ * (ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, ino), no payload: inode `ino` has no names left but was
+ * still in use; it is freed when the last user lets go, or at the next mount.
+ */
+#define ORPHAN_OBJECTID     0xfffffffffffffffbull   /* (u64)-5 */
+#define ORPHAN_ITEM_KEY     48
 
 /* Directory indexes 0 and 1 are "." and ".."; real entries start here. */
 #define DIR_FIRST_INDEX     2ull

@@ -60,6 +60,14 @@ void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a);
 struct btree *inode_btree(struct inode_tree *it);
 void inode_unlock_read(struct inode_tree *it);
 int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items);
+/* File data (file.c): an update of ino's map over [off, off + len) that may buffer
+ * data_bytes of dirty pages; a size change inside one (file_size_update_begin). */
+int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+		      uint64_t data_bytes, enum alloc_class cls);
+int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size);
+int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size);
+/* The last name of `ino` is gone (orphan.c): free it, or keep it as an orphan while held. */
+int inode_last_link_gone(struct inode_tree *it, uint64_t ino);
 void inode_update_end(struct inode_tree *it);
 
 #endif

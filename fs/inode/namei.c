@@ -88,13 +88,22 @@ static int make_node(struct inode_tree *it, uint64_t dir, const char *name, size
 		     uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
 		     const char *target, size_t tlen, struct cowfs_attr *attr)
 {
-	struct inode in;
+	struct inode in, parent;
 	uint64_t ino = 0;
 	int ret = inode_update_begin(it, ALLOC_NORMAL, 8);
 
 	if (ret < 0)
 		return ret;
 	ret = check_new_entry(it, dir, name, len);
+	if (ret == 0)
+		ret = inode_read_dir(it, dir, &parent);
+	/* BSD group semantics in a setgid directory: the group is the directory's, and new
+	 * subdirectories carry the bit on. */
+	if (ret == 0 && (parent.mode & S_ISGID)) {
+		gid = parent.gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
 	if (ret == 0)
 		ret = inode_alloc_ino(it, &ino);
 	if (ret == 0)
@@ -273,11 +282,11 @@ static int remove_entry(struct inode_tree *it, uint64_t dir, const char *name, s
 	if (isdir) {
 		ret = inode_adjust(it, dir, -1, 0);   /* the child's ".." is gone */
 		if (ret == 0)
-			ret = inode_drop(it, ino);
+			ret = inode_last_link_gone(it, ino);
 		return ret;
 	}
 	if (child->nlink <= 1)
-		return inode_drop(it, ino);
+		return inode_last_link_gone(it, ino);
 	return inode_adjust(it, ino, -1, TOUCH_CTIME);
 }
 

@@ -57,11 +57,12 @@ static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
 
 static int update_changed_roots(struct cowfs *fs, bool *changed)
 {
-	struct cowfs_root *fixed[] = { &fs->extent_root, &fs->fs_root };
+	struct cowfs_root *fixed[] = { &fs->extent_root, &fs->fs_root, &fs->csum_root };
+	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	int ret = 0;
 
-	for (size_t i = 0; i < 2 + fs->nmore && ret == 0; i++) {
-		struct cowfs_root *r = i < 2 ? fixed[i] : fs->more[i - 2];
+	for (size_t i = 0; i < nfixed + fs->nmore && ret == 0; i++) {
+		struct cowfs_root *r = i < nfixed ? fixed[i] : fs->more[i - nfixed];
 		if (root_changed(r)) {
 			*changed = true;
 			ret = update_root_item(fs, r);
@@ -110,6 +111,12 @@ int cowfs_commit_locked(struct cowfs *fs)
 		return -EROFS;
 	if (tx->error)
 		return tx->error;
+	ret = fs->before_commit ? fs->before_commit(fs->before_commit_arg) : 0;
+	if (ret < 0) {
+		if (!tx->error)
+			tx->error = ret;
+		return ret;
+	}
 	ret = settle_trees(fs);
 	if (ret == 0)
 		ret = bt_writeback(&fs->bfs);
@@ -130,7 +137,10 @@ int cowfs_commit_locked(struct cowfs *fs)
 	struct alloc_stats st;
 	alloc_get_stats(fs->alloc, &st);
 	fs->last_commit_pinned = st.pinned;
+	/* A read that mapped a freed extent before this commit may still be reading it. */
+	pthread_rwlock_wrlock(&fs->data_readers);
 	alloc_unpin_all(fs->alloc);
+	pthread_rwlock_unlock(&fs->data_readers);
 	tx->transid++;
 	fs->commits++;
 	return 0;

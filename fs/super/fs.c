@@ -66,6 +66,7 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
+	pthread_rwlock_init(&fs->data_readers, NULL);
 	fs->read_only = read_only;
 	ret = bdev_open(path, &bo, &fs->bd);
 	if (ret < 0)
@@ -98,14 +99,15 @@ static void teardown(struct cowfs *fs)
 		bdev_close(fs->bd);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
+	pthread_rwlock_destroy(&fs->data_readers);
 	free(fs);
 }
 
 /* ---- the commit timer ------------------------------------------------------------------ */
 
-static bool has_changes(struct cowfs *fs)
+bool cowfs_has_changes(struct cowfs *fs)
 {
-	return extent_pending(&fs->ext) || bcache_dirty_bytes(fs->cache);
+	return extent_pending(&fs->ext) || bcache_dirty_bytes(fs->cache) || fs->delalloc_bytes;
 }
 
 static void *committer_main(void *arg)
@@ -124,7 +126,7 @@ static void *committer_main(void *arg)
 		}
 		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
 		/* A failed transaction stays failed: nothing to retry until it is dealt with. */
-		if (!fs->stopping && !fs->trans.error && has_changes(fs))
+		if (!fs->stopping && !fs->trans.error && cowfs_has_changes(fs))
 			cowfs_commit_locked(fs);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -223,15 +225,19 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 		ret = load_root(fs, EXTENT_TREE_ID, &fs->extent_root);
 	if (ret == 0)
 		ret = load_root(fs, FS_TREE_ID, &fs->fs_root);
+	if (ret == 0)
+		ret = load_root(fs, CSUM_TREE_ID, &fs->csum_root);
 	if (ret < 0)
 		goto fail;
 	fs->ext.tree = &fs->extent_root.t;
+	fs->ext.csum_tree = &fs->csum_root.t;
 	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used, .arg = fs });
 	if (ret < 0)
 		goto fail;
 	fs->trans.fs = &fs->bfs;
 	fs->trans.transid = get_le64(&fs->sb.generation) + 1;
 	size_t cache = o->cache_bytes ? o->cache_bytes : BCACHE_DEFAULT_BYTES;
+	fs->cache_bytes = cache;
 	fs->dirty_limit = o->dirty_limit ? o->dirty_limit : cache / 2;
 	ret = start_committer(fs, o->commit_interval_ms);
 	if (ret < 0)
@@ -293,12 +299,17 @@ static bool space_for(struct cowfs *fs, uint64_t need)
 
 	alloc_get_stats(fs->alloc, &st);
 	floor = fs->ext.cls == ALLOC_NORMAL ? st.reserve : st.reserve / 2;
-	return st.free >= floor + need + commit_estimate(fs);
+	return st.free >= floor + need + fs->delalloc_bytes + commit_estimate(fs);
 }
 
 int cowfs_reserve(struct cowfs *fs, uint64_t nodes)
 {
-	uint64_t need = nodes * fs->bfs.nodesize;
+	return cowfs_reserve_data(fs, nodes, 0);
+}
+
+int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes)
+{
+	uint64_t need = nodes * fs->bfs.nodesize + data_bytes;
 	int ret;
 
 	if (fs->trans.error)
@@ -316,6 +327,21 @@ int cowfs_reserve(struct cowfs *fs, uint64_t nodes)
 	if (ret < 0)
 		return ret;
 	return space_for(fs, need) ? 0 : -ENOSPC;
+}
+
+void cowfs_statfs(struct cowfs *fs, struct cowfs_statfs *st)
+{
+	struct alloc_stats a;
+	uint64_t used;
+
+	pthread_mutex_lock(&fs->lock);
+	alloc_get_stats(fs->alloc, &a);
+	used = fs->delalloc_bytes;
+	pthread_mutex_unlock(&fs->lock);
+	st->blocksize = get_le32(&fs->sb.sectorsize);
+	st->total = a.total - fs->guard_bytes;
+	st->free = a.free + a.pinned > used ? a.free + a.pinned - used : 0;
+	st->avail = a.free > a.reserve + used ? a.free - a.reserve - used : 0;
 }
 
 uint64_t cowfs_generation(const struct cowfs *fs)
@@ -393,10 +419,13 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
 		ret = create_tree(fs, EXTENT_TREE_ID, &fs->extent_root.t);
 	if (ret == 0)
 		ret = create_tree(fs, FS_TREE_ID, &fs->fs_root.t);
+	if (ret == 0)
+		ret = create_tree(fs, CSUM_TREE_ID, &fs->csum_root.t);
 	if (ret < 0)
 		goto out;
 	fs->ext.tree = &fs->extent_root.t;
-	/* saved_* stay zero: the commit inserts both root items. */
+	fs->ext.csum_tree = &fs->csum_root.t;
+	/* saved_* stay zero: the commit inserts every root item. */
 	ret = cowfs_commit(fs);
 	if (ret == 0 && fsid_out)
 		memcpy(fsid_out, fs->bfs.fsid, 16);

@@ -52,7 +52,7 @@ struct cowfs {
 	struct bt_fs bfs;
 	struct cowfs_super sb;      /* the last committed superblock (on-disk byte order) */
 	struct btree root_tree;
-	struct cowfs_root extent_root, fs_root;
+	struct cowfs_root extent_root, fs_root, csum_root;
 	struct cowfs_root **more;   /* other open trees: snapshots, subvolumes */
 	size_t nmore;
 	struct bt_trans trans;      /* the running transaction */
@@ -64,11 +64,22 @@ struct cowfs {
 	uint64_t commits;
 	uint64_t last_commit_pinned;
 	size_t dirty_limit;
+	size_t cache_bytes;         /* the configured cache bound */
 	/* The timer thread. */
 	pthread_t committer;
 	pthread_cond_t wake;
 	bool committer_running, stopping;
 	int commit_interval_ms;  /* bytes the last commit freed (pinned until it was on disk) */
+	/* Called first in every commit, with fs->lock held: the inode layer writes back dirty
+	 * file data here, so that a commit always carries the data its trees point at. */
+	int (*before_commit)(void *arg);
+	void *before_commit_arg;
+	/* Readers of data extents outside fs->lock hold this shared; a commit takes it
+	 * exclusively before freed space becomes allocatable (see file_read). */
+	pthread_rwlock_t data_readers;
+	/* Bytes of file data buffered in memory that will need space when written back: space
+	 * checks count them as used, so write-back never runs out of space. */
+	uint64_t delalloc_bytes;
 };
 
 struct cowfs_mkfs_opts {
@@ -120,6 +131,9 @@ void cowfs_trans_end(struct cowfs *fs);
  * is short it commits first (frees become free space only at commit), then checks again.
  */
 int cowfs_reserve(struct cowfs *fs, uint64_t nodes);
+/* The same, for an update that also buffers `data_bytes` more bytes of file data: on success
+ * the caller adds them to fs->delalloc_bytes (and write-back subtracts them). */
+int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes);
 /* Worst case of tree blocks one item insert or delete in tree `t` may allocate. */
 uint64_t cowfs_update_nodes(const struct btree *t);
 
@@ -143,6 +157,18 @@ int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
 		     struct cowfs_root **out);
 int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
 int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r);
+
+/* statfs(2) figures, in bytes. */
+struct cowfs_statfs {
+	uint64_t total;      /* the data area */
+	uint64_t free;       /* free, including space freed but not yet committed */
+	uint64_t avail;      /* what normal (non-deleting) updates may still use */
+	uint32_t blocksize;  /* sector size */
+};
+void cowfs_statfs(struct cowfs *fs, struct cowfs_statfs *st);
+
+/* Whether the running transaction has anything to commit (call with fs->lock held). */
+bool cowfs_has_changes(struct cowfs *fs);
 
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);

@@ -27,6 +27,7 @@ static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
 #define ROOT_TREE_ID    1ull
 #define EXTENT_TREE_ID  2ull
 #define FS_TREE_ID      5ull    /* the default subvolume */
+#define CSUM_TREE_ID    7ull    /* data checksums (fs/extent/csum.h) */
 
 /* Key type of a root item in the root tree: (tree id, ROOT_ITEM_KEY, 0). */
 #define ROOT_ITEM_KEY 132

@@ -15,6 +15,8 @@ static struct cowfs_root *find_open(struct cowfs *fs, uint64_t id)
 		return &fs->extent_root;
 	if (id == FS_TREE_ID)
 		return &fs->fs_root;
+	if (id == CSUM_TREE_ID)
+		return &fs->csum_root;
 	for (size_t i = 0; i < fs->nmore; i++)
 		if (fs->more[i]->t.owner == id)
 			return fs->more[i];

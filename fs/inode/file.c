@@ -1,0 +1,654 @@
+/*
+ * File data: reads, writes, size changes, fallocate, SEEK_DATA/SEEK_HOLE, fsync and
+ * copy_file_range (file.h). Write-back of the dirty pages lives in writeback.c, the extent
+ * map in fmap.c, the pages themselves in icache.c.
+ *
+ * Invariant that makes partial blocks simple: the bytes of a file's last block past end of
+ * file are zero, on disk and in its dirty page. Writes keep it (a new page starts zeroed, an
+ * existing block is read whole), shrinking keeps it by zeroing the cut block's tail, so
+ * growing a file never needs to touch data.
+ *
+ * Reads run mostly outside the filesystem lock: the map is resolved, dirty pages copied and
+ * checksums fetched under it; the disk reads happen after it is released, with
+ * fs->data_readers held shared so that no commit can make the extents being read allocatable
+ * (and rewritten) until the read is done.
+ */
+#include "fs/inode/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/extent/csum.h"
+#include "fs/inode/fmap.h"
+#include "fs/inode/icache.h"
+#include "fs/inode/internal.h"
+
+/* Bytes one read or write call handles at once (larger calls loop): bounds the memory a
+ * single request pins and the time the lock is held. */
+#define FILE_IO_CHUNK (4u << 20)
+
+static uint32_t page_size(struct inode_tree *it)
+{
+	return it->fs->ext.sectorsize;
+}
+
+static int regular_file(const struct inode *in)
+{
+	if (S_ISDIR(in->mode))
+		return -EISDIR;
+	return S_ISREG(in->mode) ? 0 : -EINVAL;
+}
+
+static struct icache_entry *dirty_entry(struct inode_tree *it, uint64_t ino)
+{
+	return it->icache ? icache_find(it->icache, ino, false) : NULL;
+}
+
+/* ---- reading extents, verified ------------------------------------------------------------ */
+
+/* Disk reads of whole sectors and the checksums they must match. */
+struct read_plan {
+	struct bdev_io *ios;
+	size_t nios;
+	uint64_t *csums;      /* one per page of the buffer (only those read from disk used) */
+	uint8_t *base;        /* the buffer the ios read into */
+};
+
+static int plan_disk_read(struct inode_tree *it, struct read_plan *rp, uint64_t disk,
+			  uint8_t *dst, uint64_t npages)
+{
+	uint32_t ps = page_size(it);
+	size_t first = (size_t)(dst - rp->base) / ps;
+	int ret = csum_lookup(&it->fs->ext, disk, npages, rp->csums + first);
+
+	if (ret < 0)
+		return ret;
+	rp->ios[rp->nios++] = (struct bdev_io){ .off = disk, .buf = dst,
+						.len = (uint32_t)(npages * ps) };
+	return 0;
+}
+
+static int run_read_plan(struct inode_tree *it, struct read_plan *rp)
+{
+	uint32_t ps = page_size(it);
+	int ret = rp->nios ? bdev_read_batch(it->fs->bd, rp->ios, rp->nios) : 0;
+
+	for (size_t i = 0; i < rp->nios && ret == 0; i++) {
+		const struct bdev_io *io = &rp->ios[i];
+		for (uint32_t done = 0; done < io->len; done += ps) {
+			const uint8_t *p = (const uint8_t *)io->buf + done;
+			if (csum_sector(p, ps) != rp->csums[(size_t)(p - rp->base) / ps]) {
+				if (it->fs->report)
+					it->fs->report(it->fs->report_arg, io->off + done,
+						       "data checksum mismatch");
+				ret = -EIO;
+				break;
+			}
+		}
+	}
+	return ret;
+}
+
+/*
+ * Fill pages [first, first + n) of the file into `buf` (page aligned, n pages): dirty pages
+ * copied, holes and preallocated ranges zeroed, data planned into `rp`.
+ */
+static int plan_pages(struct inode_tree *it, uint64_t ino, uint64_t first, uint64_t n,
+		      uint8_t *buf, struct read_plan *rp)
+{
+	struct icache_entry *e = dirty_entry(it, ino);
+	uint32_t ps = page_size(it);
+	uint64_t end = (first + n) * ps;
+	int ret = 0;
+
+	for (uint64_t i = 0; i < n && ret == 0;) {
+		uint8_t *dst = buf + i * ps;
+		struct dirty_page *p = e ? page_find(e, first + i) : NULL;
+		struct fmap_seg seg;
+		if (p) {
+			memcpy(dst, p->data, ps);
+			i++;
+			continue;
+		}
+		ret = fmap_lookup(it, ino, (first + i) * ps, end, &seg);
+		if (ret < 0)
+			break;
+		uint64_t k = seg.len / ps ? seg.len / ps : 1;
+		for (uint64_t j = 1; e && e->pages.count && j < k; j++)
+			if (page_find(e, first + i + j))
+				k = j;
+		if (seg.kind == FMAP_DATA)
+			ret = plan_disk_read(it, rp, seg.disk, dst, k);
+		else
+			memset(dst, 0, k * ps);
+		i += k;
+	}
+	return ret;
+}
+
+static int plan_alloc(struct read_plan *rp, uint64_t npages, uint32_t ps)
+{
+	rp->nios = 0;
+	rp->ios = malloc(npages * sizeof(*rp->ios));
+	rp->csums = malloc(npages * sizeof(*rp->csums));
+	rp->base = aligned_alloc(BDEV_ALIGN, npages * ps);
+	return rp->ios && rp->csums && rp->base ? 0 : -ENOMEM;
+}
+
+static void plan_free(struct read_plan *rp)
+{
+	free(rp->ios);
+	free(rp->csums);
+	free(rp->base);
+}
+
+/* ---- read --------------------------------------------------------------------------------- */
+
+static ssize_t read_chunk(struct inode_tree *it, uint64_t ino, uint8_t *buf, size_t len,
+			  uint64_t off)
+{
+	uint32_t ps = page_size(it);
+	struct read_plan rp = { 0 };
+	struct inode in;
+	int ret;
+
+	inode_lock_read(it);
+	ret = inode_read(it, ino, &in);
+	if (ret == 0)
+		ret = regular_file(&in);
+	if (ret < 0 || off >= in.size) {
+		inode_unlock_read(it);
+		return ret;
+	}
+	if (len > in.size - off)
+		len = in.size - off;
+	uint64_t first = off / ps, n = (off + len - 1) / ps - first + 1;
+	ret = plan_alloc(&rp, n, ps);
+	if (ret == 0)
+		ret = plan_pages(it, ino, first, n, rp.base, &rp);
+	if (ret < 0) {
+		inode_unlock_read(it);
+		plan_free(&rp);
+		return ret;
+	}
+	/* Taken before the lock is let go: a commit (which needs the lock) cannot slip in. */
+	pthread_rwlock_rdlock(&it->fs->data_readers);
+	inode_unlock_read(it);
+	ret = run_read_plan(it, &rp);
+	pthread_rwlock_unlock(&it->fs->data_readers);
+	if (ret == 0)
+		memcpy(buf, rp.base + (off - first * ps), len);
+	plan_free(&rp);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t want = len - done < FILE_IO_CHUNK ? len - done : FILE_IO_CHUNK;
+		ssize_t got = read_chunk(it, ino, (uint8_t *)buf + done, want, off + done);
+		if (got < 0)
+			return done ? (ssize_t)done : got;
+		done += got;
+		if ((size_t)got < want)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- updates ------------------------------------------------------------------------------ */
+
+/*
+ * Begin an update of ino's data that edits its map over [off, off + len) and may buffer up to
+ * `data_bytes` of new dirty pages. Holds the lock on success.
+ */
+int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+		      uint64_t data_bytes, enum alloc_class cls)
+{
+	uint64_t nodes = 0;
+	int ret;
+
+	if (it->fs->read_only)
+		return -EROFS;
+	cowfs_trans_begin(it->fs, cls);
+	ret = icache_of(it) ? 0 : -ENOMEM;
+	if (ret == 0 && len)
+		ret = fmap_cost(it, ino, off, len, &nodes);
+	if (ret == 0)
+		ret = cowfs_reserve_data(it->fs, nodes + 2 * cowfs_update_nodes(inode_btree(it)),
+					 data_bytes);
+	if (ret < 0)
+		cowfs_trans_end(it->fs);
+	return ret;
+}
+
+/* The dirty page `index` of the file, made from its current contents if it has none. */
+static int page_get(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
+		    uint64_t index, bool whole, struct dirty_page **out)
+{
+	struct dirty_page *p = page_find(e, index);
+	struct read_plan rp = { 0 };
+	/* Past end of file there is nothing to keep: a new page stays zero. */
+	bool keep = !p && !whole && index * page_size(it) < in->size;
+	int ret = 0;
+
+	/* Read before adding the page: the read would otherwise find it, still zero. */
+	if (keep) {
+		ret = plan_alloc(&rp, 1, page_size(it));
+		if (ret == 0)
+			ret = plan_pages(it, e->ino, index, 1, rp.base, &rp);
+		if (ret == 0)
+			ret = run_read_plan(it, &rp);
+	}
+	if (ret == 0 && !p) {
+		p = page_add(it->icache, e, index);
+		if (!p)
+			ret = -ENOMEM;
+		else if (keep)
+			memcpy(p->data, rp.base, page_size(it));
+	}
+	plan_free(&rp);
+	*out = p;
+	return ret;
+}
+
+/* Copy `len` bytes at `off` into the file's dirty pages. */
+static int copy_into_pages(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
+			   const uint8_t *buf, size_t len, uint64_t off)
+{
+	uint32_t ps = page_size(it);
+
+	while (len) {
+		uint32_t in_page = off % ps, n = ps - in_page < len ? ps - in_page : (uint32_t)len;
+		struct dirty_page *p;
+		int ret = page_get(it, e, in, off / ps, n == ps, &p);
+		if (ret < 0)
+			return ret;
+		memcpy(p->data + in_page, buf, n);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Zero [off, end) of the file, within one page (only if the page has data under EOF). */
+static int zero_in_page(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
+			uint64_t off, uint64_t end)
+{
+	uint32_t ps = page_size(it);
+	struct dirty_page *p;
+	int ret;
+
+	if (off >= end || off >= in->size)
+		return 0;
+	ret = page_get(it, e, in, off / ps, false, &p);
+	if (ret == 0)
+		memset(p->data + off % ps, 0, end - off);
+	return ret;
+}
+
+/* Zero [off, end) of the file through its pages: for ranges of at most two pages. */
+static int zero_partial(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
+			uint64_t off, uint64_t end)
+{
+	uint32_t ps = page_size(it);
+	int ret = 0;
+
+	while (off < end && ret == 0) {
+		uint64_t page_end = (off / ps + 1) * ps, to = page_end < end ? page_end : end;
+		ret = zero_in_page(it, e, in, off, to);
+		off = to;
+	}
+	return ret;
+}
+
+/* Commit once buffered data passes its bound: the commit writes it back. */
+static int limit_dirty(struct inode_tree *it)
+{
+	if (it->icache->dirty_bytes <= it->icache->dirty_limit)
+		return 0;
+	return cowfs_commit_locked(it->fs);
+}
+
+static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *buf, size_t len,
+			   uint64_t off, unsigned flags)
+{
+	uint32_t ps = page_size(it);
+	struct icache_entry *e;
+	struct inode in;
+	int ret = data_update_begin(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps, ALLOC_NORMAL);
+
+	if (ret < 0)
+		return ret;
+	ret = inode_read(it, ino, &in);
+	if (ret == 0)
+		ret = regular_file(&in);
+	if (ret < 0)
+		goto out;
+	if (flags & FILE_WRITE_APPEND)
+		off = in.size;
+	if (off >= FILE_SIZE_MAX || len > FILE_SIZE_MAX - off) {
+		ret = -EFBIG;
+		goto out;
+	}
+	e = icache_find(it->icache, ino, true);
+	ret = e ? copy_into_pages(it, e, &in, buf, len, off) : -ENOMEM;
+	if (ret == 0) {
+		if (off + len > in.size)
+			in.size = off + len;
+		in.mtime = in.ctime = inode_now();
+		ret = inode_write(it, ino, &in);
+	}
+	if (ret == 0)
+		ret = limit_dirty(it);
+out:
+	inode_update_end(it);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+ssize_t file_write(struct inode_tree *it, uint64_t ino, const void *buf, size_t len,
+		   uint64_t off, unsigned flags)
+{
+	size_t done = 0;
+
+	if (len == 0)
+		return 0;
+	while (done < len) {
+		size_t n = len - done < FILE_IO_CHUNK ? len - done : FILE_IO_CHUNK;
+		ssize_t ret = write_chunk(it, ino, (const uint8_t *)buf + done, n, off + done, flags);
+		if (ret < 0)
+			return done ? (ssize_t)done : ret;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- size changes ------------------------------------------------------------------------- */
+
+static uint64_t round_up(uint64_t x, uint32_t ps)
+{
+	return (x + ps - 1) / ps * ps;
+}
+
+/* Free everything of the file from `from` (sector aligned) on: pages and map. */
+static int cut_from(struct inode_tree *it, struct icache_entry *e, uint64_t ino, struct inode *in,
+		    uint64_t from)
+{
+	int64_t delta;
+	int ret;
+
+	if (e)
+		pages_drop_range(it->icache, e, from / page_size(it), UINT64_MAX);
+	ret = fmap_replace(it, ino, from, UINT64_MAX - from, NULL, &delta);
+	in->nbytes += delta;
+	return ret;
+}
+
+int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size)
+{
+	uint32_t ps = page_size(it);
+	struct icache_entry *e;
+	int ret = regular_file(in);
+
+	if (ret < 0)
+		return ret;
+	if (size > FILE_SIZE_MAX)
+		return -EFBIG;
+	if (size < in->size) {
+		e = icache_find(it->icache, ino, true);
+		if (!e)
+			return -ENOMEM;
+		ret = zero_in_page(it, e, in, size, round_up(size, ps));
+		if (ret == 0)
+			ret = cut_from(it, e, ino, in, round_up(size, ps));
+		icache_release_if_idle(it->icache, e);
+		if (ret < 0)
+			return ret;
+	}
+	if (size != in->size)
+		in->mtime = inode_now();
+	in->size = size;
+	return 0;
+}
+
+int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size)
+{
+	uint32_t ps = page_size(it);
+	uint64_t from = size > FILE_SIZE_MAX ? FILE_SIZE_MAX : round_up(size, ps);
+
+	/* Shrinking frees space: it must work on a full filesystem. */
+	return data_update_begin(it, ino, from, UINT64_MAX - from, ps, ALLOC_PRIVILEGED);
+}
+
+/* ---- fallocate ---------------------------------------------------------------------------- */
+
+/* Make [off, end) of the file read as zeros, freeing what lies under whole pages. */
+static int punch_locked(struct inode_tree *it, struct icache_entry *e, uint64_t ino,
+			struct inode *in, uint64_t off, uint64_t end)
+{
+	uint32_t ps = page_size(it);
+	uint64_t inner_from = round_up(off, ps), inner_to = end / ps * ps;
+	int64_t delta = 0;
+	int ret;
+
+	if (inner_from >= inner_to)   /* no whole page inside */
+		return zero_partial(it, e, in, off, end);
+	ret = zero_partial(it, e, in, off, inner_from);
+	if (ret == 0)
+		ret = zero_partial(it, e, in, inner_to, end);
+	if (ret < 0)
+		return ret;
+	pages_drop_range(it->icache, e, inner_from / ps, inner_to / ps - 1);
+	ret = fmap_replace(it, ino, inner_from, inner_to - inner_from, NULL, &delta);
+	in->nbytes += delta;
+	return ret;
+}
+
+/* Give the holes of [off, end) (page aligned) preallocated extents. */
+static int prealloc_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t off,
+			   uint64_t end)
+{
+	struct extents *x = &it->fs->ext;
+	uint64_t hint = 0;
+	int ret = 0;
+
+	while (off < end && ret == 0) {
+		struct fmap_seg seg;
+		ret = fmap_lookup(it, ino, off, end, &seg);
+		if (ret < 0 || seg.kind != FMAP_HOLE) {
+			off += seg.len;
+			continue;
+		}
+		struct file_extent_item fe;
+		uint64_t disk, len, want = seg.len < FILE_EXTENT_MAX ? seg.len : FILE_EXTENT_MAX;
+		int64_t delta;
+		ret = extent_alloc_data(x, x->sectorsize, want, hint, &disk, &len);
+		if (ret < 0)
+			break;
+		fmap_new_item(&fe, FILE_EXTENT_PREALLOC, it->fs->trans.transid, disk, len);
+		ret = fmap_replace(it, ino, off, len, &fe, &delta);
+		in->nbytes += delta;
+		hint = disk + len;
+		off += len;
+	}
+	return ret;
+}
+
+#define FALLOC_SUPPORTED (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)
+
+static int fallocate_check(int mode, uint64_t off, uint64_t len)
+{
+	if (mode & ~FALLOC_SUPPORTED)
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	if (off > FILE_SIZE_MAX || len > FILE_SIZE_MAX - off)
+		return -EFBIG;
+	return 0;
+}
+
+static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint64_t off,
+			    uint64_t end)
+{
+	uint32_t ps = page_size(it);
+	struct icache_entry *e = icache_find(it->icache, ino, true);
+	struct inode in;
+	int ret = e ? inode_read(it, ino, &in) : -ENOMEM;
+
+	if (ret == 0)
+		ret = regular_file(&in);
+	/* Preallocation covers whole pages: all the range touches, or for ZERO_RANGE the
+	 * pages inside it (its partial ends were zeroed in place). */
+	uint64_t from = off / ps * ps, to = round_up(end, ps);
+	if (mode & FALLOC_FL_ZERO_RANGE) {
+		from = round_up(off, ps);
+		to = end / ps * ps;
+	}
+	if (ret == 0 && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+		ret = punch_locked(it, e, ino, &in, off, end);
+	if (ret == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && from < to)
+		ret = prealloc_locked(it, ino, &in, from, to);
+	if (ret == 0) {
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > in.size)
+			in.size = end;
+		in.ctime = inode_now();
+		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			in.mtime = in.ctime;
+		ret = inode_write(it, ino, &in);
+	}
+	if (e)
+		icache_release_if_idle(it->icache, e);
+	return ret;
+}
+
+int file_fallocate(struct inode_tree *it, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	uint32_t ps = page_size(it);
+	bool frees = mode & FALLOC_FL_PUNCH_HOLE;
+	int ret = fallocate_check(mode, off, len);
+
+	if (ret < 0)
+		return ret;
+	/* Preallocation needs the range's worth of space; punching only two pages' (the
+	 * partial ends) and, freeing, may use the reserve. */
+	ret = data_update_begin(it, ino, off, len, frees ? 2ull * ps : round_up(len, ps) + 2ull * ps,
+				frees ? ALLOC_PRIVILEGED : ALLOC_NORMAL);
+	if (ret < 0)
+		return ret;
+	ret = fallocate_locked(it, ino, mode, off, off + len);
+	inode_update_end(it);
+	return ret;
+}
+
+/* ---- SEEK_DATA / SEEK_HOLE ---------------------------------------------------------------- */
+
+static int seek_locked(struct inode_tree *it, uint64_t ino, uint64_t size, uint64_t off,
+		       int whence, uint64_t *out)
+{
+	while (off < size) {
+		struct fmap_seg seg;
+		int ret = fmap_lookup(it, ino, off, size, &seg);
+		if (ret < 0)
+			return ret;
+		if ((seg.kind == FMAP_DATA) == (whence == SEEK_DATA)) {
+			*out = off;
+			return 0;
+		}
+		off += seg.len;
+	}
+	if (whence == SEEK_DATA)
+		return -ENXIO;
+	*out = size;   /* the implicit hole at end of file */
+	return 0;
+}
+
+int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uint64_t *out)
+{
+	struct icache_entry *e;
+	struct inode in;
+	int ret;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	ret = inode_read(it, ino, &in);
+	if (ret == 0)
+		ret = regular_file(&in);
+	if (ret == 0 && off >= in.size)
+		ret = -ENXIO;
+	/* Dirty pages are data the map does not show yet: write them back first. */
+	e = ret == 0 ? dirty_entry(it, ino) : NULL;
+	if (e && e->pages.count)
+		ret = cowfs_commit_locked(it->fs);
+	if (ret == 0)
+		ret = seek_locked(it, ino, in.size, off, whence, out);
+	cowfs_trans_end(it->fs);
+	return ret;
+}
+
+/* ---- durability --------------------------------------------------------------------------- */
+
+static int commit_if_changed(struct inode_tree *it)
+{
+	int ret = 0;
+
+	if (it->fs->read_only)
+		return 0;
+	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	if (cowfs_has_changes(it->fs))
+		ret = cowfs_commit_locked(it->fs);
+	cowfs_trans_end(it->fs);
+	return ret;
+}
+
+int file_fsync(struct inode_tree *it, uint64_t ino)
+{
+	(void)ino;   /* one transaction for everything: committing it covers this file */
+	return commit_if_changed(it);
+}
+
+int file_sync_all(struct inode_tree *it)
+{
+	return commit_if_changed(it);
+}
+
+/* ---- copy_file_range ---------------------------------------------------------------------- */
+
+ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
+			uint64_t ino_out, uint64_t off_out, size_t len)
+{
+	size_t chunk = FILE_IO_CHUNK, done = 0;
+	uint8_t *buf;
+
+	if (ino_in == ino_out && off_in < off_out + len && off_out < off_in + len)
+		return -EINVAL;
+	buf = malloc(chunk);
+	if (!buf)
+		return -ENOMEM;
+	while (done < len) {
+		size_t want = len - done < chunk ? len - done : chunk;
+		ssize_t got = file_read(it, ino_in, buf, want, off_in + done);
+		if (got > 0)
+			got = file_write(it, ino_out, buf, (size_t)got, off_out + done, 0);
+		if (got < 0) {
+			free(buf);
+			return done ? (ssize_t)done : got;
+		}
+		if (got == 0)
+			break;
+		done += (size_t)got;
+	}
+	free(buf);
+	return (ssize_t)done;
+}

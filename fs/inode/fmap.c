@@ -1,0 +1,235 @@
+/*
+ * A regular file's extent map: see fmap.h.
+ */
+#include "fs/inode/fmap.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "fs/inode/internal.h"
+#include "fs/lib/endian.h"
+
+/* A file extent item in host byte order. */
+struct fitem {
+	uint64_t off, len;       /* file range */
+	uint8_t type;
+	uint64_t disk, disk_len; /* the extent (disk 0: an explicit hole) */
+	uint64_t eoff;           /* where in the extent the range starts */
+};
+
+static bool is_file_extent(const struct bt_key *k, uint64_t ino)
+{
+	return k->objectid == ino && k->type == EXTENT_DATA_KEY;
+}
+
+static int decode_item(struct inode_tree *it, const struct bt_key *k, const void *data,
+		       uint32_t len, struct fitem *f)
+{
+	const struct file_extent_item *fe = data;
+	uint32_t ss = it->fs->ext.sectorsize;
+
+	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC))
+		return inode_corrupt(it, k->objectid, "file extent item of unknown form");
+	f->off = k->offset;
+	f->len = get_le64(&fe->num_bytes);
+	f->type = fe->type;
+	f->disk = get_le64(&fe->disk_bytenr);
+	f->disk_len = get_le64(&fe->disk_num_bytes);
+	f->eoff = get_le64(&fe->offset);
+	if (f->len == 0 || f->len % ss || f->off % ss || f->off + f->len < f->off ||
+	    (f->disk && (f->eoff % ss || f->eoff > f->disk_len || f->len > f->disk_len - f->eoff)))
+		return inode_corrupt(it, k->objectid, "file extent item out of bounds");
+	return 0;
+}
+
+static void encode_item(struct file_extent_item *fe, const struct fitem *f, uint64_t transid)
+{
+	memset(fe, 0, sizeof(*fe));
+	put_le64(&fe->generation, transid);
+	put_le64(&fe->ram_bytes, f->disk_len);
+	fe->type = f->type;
+	put_le64(&fe->disk_bytenr, f->disk);
+	put_le64(&fe->disk_num_bytes, f->disk_len);
+	put_le64(&fe->offset, f->eoff);
+	put_le64(&fe->num_bytes, f->len);
+}
+
+void fmap_new_item(struct file_extent_item *fe, uint8_t type, uint64_t transid, uint64_t disk,
+		   uint64_t len)
+{
+	struct fitem f = { .len = len, .type = type, .disk = disk, .disk_len = len };
+
+	encode_item(fe, &f, transid);
+}
+
+static void seg_from_item(const struct fitem *f, uint64_t off, uint64_t end,
+			  struct fmap_seg *seg)
+{
+	uint64_t item_end = f->off + f->len;
+
+	seg->off = off;
+	seg->len = (item_end < end ? item_end : end) - off;
+	if (!f->disk) {
+		seg->kind = FMAP_HOLE;
+		return;
+	}
+	seg->kind = f->type == FILE_EXTENT_REG ? FMAP_DATA : FMAP_PREALLOC;
+	seg->extent_start = f->disk;
+	seg->extent_len = f->disk_len;
+	seg->disk = f->disk + f->eoff + (off - f->off);
+}
+
+/*
+ * The item covering `off` (1, *f set), or none (0, *next the start of the first item after
+ * off, UINT64_MAX if there is none).
+ */
+static int find_item(struct inode_tree *it, uint64_t ino, uint64_t off, struct fitem *f,
+		     uint64_t *next)
+{
+	struct bt_key key = { ino, EXTENT_DATA_KEY, off }, k;
+	struct bt_cursor c;
+	const void *data;
+	uint32_t len;
+	int ret;
+
+	*next = UINT64_MAX;
+	bt_cursor_init(&c, inode_btree(it));
+	ret = bt_cursor_seek(&c, &key, BT_SEEK_LE);
+	if (ret == 0) {
+		bt_cursor_item(&c, &k, &data, &len);
+		if (is_file_extent(&k, ino)) {
+			ret = decode_item(it, &k, data, len, f);
+			if (ret == 0 && f->off + f->len > off) {
+				bt_cursor_release(&c);
+				return 1;
+			}
+		}
+		if (ret == 0)
+			ret = bt_cursor_next(&c);
+	} else if (ret == -ENOENT) {
+		ret = bt_cursor_seek(&c, &key, BT_SEEK_GE);
+	}
+	if (ret == 0) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		if (is_file_extent(&k, ino))
+			*next = k.offset;
+	}
+	bt_cursor_release(&c);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+int fmap_lookup(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t end,
+		struct fmap_seg *seg)
+{
+	struct fitem f;
+	uint64_t next;
+	int ret = find_item(it, ino, off, &f, &next);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		seg_from_item(&f, off, end, seg);
+		return 0;
+	}
+	memset(seg, 0, sizeof(*seg));
+	seg->off = off;
+	seg->len = (next < end ? next : end) - off;
+	seg->kind = FMAP_HOLE;
+	return 0;
+}
+
+static uint64_t referenced_bytes(const struct fitem *f, uint64_t len)
+{
+	return f->disk ? len : 0;
+}
+
+/* Cut item `f` out of [off, end): delete it, put back the parts outside the range. */
+static int cut_item(struct inode_tree *it, uint64_t ino, const struct fitem *f, uint64_t off,
+		    uint64_t end, int64_t *delta)
+{
+	struct bt_trans *tx = &it->fs->trans;
+	struct btree *t = inode_btree(it);
+	struct bt_key k = { ino, EXTENT_DATA_KEY, f->off };
+	struct file_extent_item fe;
+	uint64_t item_end = f->off + f->len;
+	uint64_t cut_from = f->off > off ? f->off : off;
+	uint64_t cut_to = item_end < end ? item_end : end;
+	int ret = bt_delete(tx, t, &k);
+
+	if (ret < 0)
+		return ret;
+	*delta -= (int64_t)referenced_bytes(f, cut_to - cut_from);
+	if (f->off < off) {
+		struct fitem head = *f;
+		head.len = off - f->off;
+		encode_item(&fe, &head, tx->transid);
+		ret = bt_insert(tx, t, &k, &fe, sizeof(fe));
+	}
+	if (ret == 0 && item_end > end) {
+		struct fitem tail = *f;
+		tail.off = end;
+		tail.len = item_end - end;
+		if (tail.disk)
+			tail.eoff += end - f->off;
+		encode_item(&fe, &tail, tx->transid);
+		k.offset = end;
+		ret = bt_insert(tx, t, &k, &fe, sizeof(fe));
+	}
+	return ret;
+}
+
+int fmap_replace(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+		 const struct file_extent_item *fe, int64_t *nbytes_delta)
+{
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	int ret;
+
+	*nbytes_delta = 0;
+	for (;;) {
+		struct fitem f;
+		uint64_t next;
+		ret = find_item(it, ino, off, &f, &next);
+		if (ret == 0 && next < end) {
+			/* The first item starting inside the range. */
+			ret = find_item(it, ino, next, &f, &next);
+			if (ret == 0)
+				ret = inode_corrupt(it, ino, "file extent item vanished");
+		}
+		if (ret <= 0)
+			break;
+		ret = cut_item(it, ino, &f, off, end, nbytes_delta);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0 || !fe)
+		return ret;
+	struct bt_key k = { ino, EXTENT_DATA_KEY, off };
+	ret = bt_insert(&it->fs->trans, inode_btree(it), &k, fe, sizeof(*fe));
+	if (ret == 0 && get_le64(&fe->disk_bytenr))
+		*nbytes_delta += (int64_t)len;
+	return ret;
+}
+
+int fmap_cost(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len, uint64_t *nodes)
+{
+	struct bt_key key = { ino, EXTENT_DATA_KEY, off }, k;
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len, items = 0;
+	struct bt_cursor c;
+	int ret;
+
+	bt_cursor_init(&c, inode_btree(it));
+	for (ret = bt_cursor_seek(&c, &key, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		if (!is_file_extent(&k, ino) || k.offset >= end)
+			break;
+		items++;
+	}
+	bt_cursor_release(&c);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	/* Deletes of neighbouring items share leaves: a leaf holds well over 8 file extent
+	 * items at every node size. Cutting the two end items and inserting one more each
+	 * shadow a path of their own. */
+	*nodes = (items / 8 + 4) * cowfs_update_nodes(inode_btree(it));
+	return 0;
+}

@@ -1,0 +1,263 @@
+/*
+ * In-memory inode state: see icache.h.
+ */
+#include "fs/inode/icache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/inode/fmap.h"
+#include "fs/inode/internal.h"
+
+#define ICACHE_BUCKETS 4096u
+#define PAGE_TABLE_MIN 16u
+
+/* Dirty file data is bounded by a quarter of the block cache: together with the dirty tree
+ * blocks (half of it, fs/super) the daemon's memory stays within the configured cache. */
+static uint64_t dirty_limit_of(struct cowfs *fs)
+{
+	uint64_t limit = (uint64_t)fs->cache_bytes / 4;
+
+	return limit < (4ull << 20) ? 4ull << 20 : limit;
+}
+
+struct inode_cache *icache_of(struct inode_tree *it)
+{
+	struct inode_cache *ic = it->icache;
+
+	if (ic)
+		return ic;
+	ic = calloc(1, sizeof(*ic));
+	if (!ic)
+		return NULL;
+	ic->buckets = calloc(ICACHE_BUCKETS, sizeof(*ic->buckets));
+	if (!ic->buckets) {
+		free(ic);
+		return NULL;
+	}
+	ic->it = it;
+	ic->nbuckets = ICACHE_BUCKETS;
+	ic->page_size = it->fs->ext.sectorsize;
+	ic->dirty_limit = dirty_limit_of(it->fs);
+	it->icache = ic;
+	if (!it->fs->read_only) {
+		it->fs->before_commit = inode_writeback_all;
+		it->fs->before_commit_arg = it;
+	}
+	return ic;
+}
+
+static size_t bucket_of(const struct inode_cache *ic, uint64_t ino)
+{
+	return (ino * 0x9E3779B97F4A7C15ull >> 20) & (ic->nbuckets - 1);
+}
+
+struct icache_entry *icache_find(struct inode_cache *ic, uint64_t ino, bool create)
+{
+	size_t b = bucket_of(ic, ino);
+	struct icache_entry *e;
+
+	for (e = ic->buckets[b]; e; e = e->next)
+		if (e->ino == ino)
+			return e;
+	if (!create)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->ino = ino;
+	e->next = ic->buckets[b];
+	ic->buckets[b] = e;
+	ic->count++;
+	return e;
+}
+
+void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e)
+{
+	struct icache_entry **p;
+
+	if (e->holds || e->orphan || e->pages.count)
+		return;
+	for (p = &ic->buckets[bucket_of(ic, e->ino)]; *p != e; p = &(*p)->next)
+		;
+	*p = e->next;
+	free(e->pages.slots);
+	free(e);
+	ic->count--;
+}
+
+int icache_for_each(struct inode_cache *ic, int (*fn)(void *arg, struct icache_entry *e),
+		    void *arg)
+{
+	for (size_t b = 0; b < ic->nbuckets; b++) {
+		for (struct icache_entry *e = ic->buckets[b], *next; e; e = next) {
+			next = e->next;
+			int ret = fn(arg, e);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+void icache_destroy(struct inode_cache *ic)
+{
+	for (size_t b = 0; b < ic->nbuckets; b++) {
+		for (struct icache_entry *e = ic->buckets[b], *next; e; e = next) {
+			next = e->next;
+			pages_drop_range(ic, e, 0, UINT64_MAX);
+			free(e->pages.slots);
+			free(e);
+		}
+	}
+	free(ic->buckets);
+	free(ic);
+}
+
+uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+
+	return e ? (uint64_t)e->pages.count * it->icache->page_size : 0;
+}
+
+/* ---- dirty pages: linear probing, deletion by backward shift ------------------------------- */
+
+static size_t slot_of(const struct page_table *t, uint64_t index)
+{
+	return (index * 0x9E3779B97F4A7C15ull >> 17) & (t->cap - 1);
+}
+
+struct dirty_page *page_find(struct icache_entry *e, uint64_t index)
+{
+	struct page_table *t = &e->pages;
+
+	if (!t->count)
+		return NULL;
+	for (size_t i = slot_of(t, index);; i = (i + 1) & (t->cap - 1)) {
+		if (!t->slots[i].data)
+			return NULL;
+		if (t->slots[i].index == index)
+			return &t->slots[i];
+	}
+}
+
+static struct dirty_page *slot_for_insert(struct page_table *t, uint64_t index)
+{
+	size_t i = slot_of(t, index);
+
+	while (t->slots[i].data)
+		i = (i + 1) & (t->cap - 1);
+	return &t->slots[i];
+}
+
+static int table_grow(struct page_table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : PAGE_TABLE_MIN;
+	struct dirty_page *old = t->slots;
+	size_t oldcap = t->cap;
+
+	t->slots = calloc(cap, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].data)
+			*slot_for_insert(t, old[i].index) = old[i];
+	free(old);
+	return 0;
+}
+
+struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index)
+{
+	struct page_table *t = &e->pages;
+	struct dirty_page *p;
+	uint8_t *data;
+
+	if ((t->count + 1) * 4 > t->cap * 3 && table_grow(t) < 0)
+		return NULL;
+	data = aligned_alloc(BDEV_ALIGN, ic->page_size < BDEV_ALIGN ? BDEV_ALIGN : ic->page_size);
+	if (!data)
+		return NULL;
+	memset(data, 0, ic->page_size);
+	p = slot_for_insert(t, index);
+	p->index = index;
+	p->data = data;
+	t->count++;
+	ic->dirty_bytes += ic->page_size;
+	ic->it->fs->delalloc_bytes += ic->page_size;
+	return p;
+}
+
+/* Remove the page in slot i, shifting later members of its probe run back. */
+static void table_remove_slot(struct page_table *t, size_t i)
+{
+	size_t j = i;
+
+	t->slots[i].data = NULL;
+	for (;;) {
+		j = (j + 1) & (t->cap - 1);
+		if (!t->slots[j].data)
+			break;
+		size_t home = slot_of(t, t->slots[j].index);
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+		if (stays)
+			continue;
+		t->slots[i] = t->slots[j];
+		t->slots[j].data = NULL;
+		i = j;
+	}
+	t->count--;
+}
+
+void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
+		      uint64_t last)
+{
+	struct page_table *t = &e->pages;
+
+	for (size_t i = 0; i < t->cap && t->count;) {
+		struct dirty_page *p = &t->slots[i];
+		if (p->data && p->index >= first && p->index <= last) {
+			free(p->data);
+			ic->dirty_bytes -= ic->page_size;
+			ic->it->fs->delalloc_bytes -= ic->page_size;
+			table_remove_slot(t, i);
+			continue;   /* the slot may hold a shifted page now */
+		}
+		i++;
+	}
+}
+
+static int cmp_page(const void *a, const void *b)
+{
+	const struct dirty_page *x = *(const struct dirty_page *const *)a;
+	const struct dirty_page *y = *(const struct dirty_page *const *)b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n)
+{
+	struct page_table *t = &e->pages;
+	struct dirty_page **v;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!t->count)
+		return 0;
+	v = malloc(t->count * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].data)
+			v[k++] = &t->slots[i];
+	qsort(v, k, sizeof(*v), cmp_page);
+	*out = v;
+	*n = k;
+	return 0;
+}

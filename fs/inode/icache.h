@@ -1,0 +1,70 @@
+/*
+ * In-memory state of inodes (fs/inode only): the kernel's holds on an inode, whether it is an
+ * orphan, and its dirty pages (file data written but not yet given extents: file.h).
+ *
+ * An entry exists while any of those is non-trivial; everything here is guarded by fs->lock.
+ * Pages are sector-sized and keyed by index (file offset / sector size) in a per-inode open
+ * addressing table: writes, reads and truncates look pages up one by one, and write-back,
+ * which needs them in order, sorts them once.
+ */
+#ifndef COWFS_INODE_ICACHE_H
+#define COWFS_INODE_ICACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/inode/inode.h"
+
+struct dirty_page {
+	uint64_t index;
+	uint8_t *data;       /* NULL: empty slot */
+};
+
+struct page_table {
+	struct dirty_page *slots;
+	size_t cap, count;   /* cap: 0 or a power of two */
+};
+
+struct icache_entry {
+	uint64_t ino;
+	uint64_t holds;      /* lookups the kernel has not forgotten */
+	bool orphan;         /* no names left; an orphan item keeps it until the last hold goes */
+	struct page_table pages;
+	struct icache_entry *next;   /* hash chain */
+};
+
+struct inode_cache {
+	struct inode_tree *it;
+	struct icache_entry **buckets;
+	size_t nbuckets, count;
+	uint32_t page_size;          /* the filesystem's sector size */
+	uint64_t dirty_bytes;        /* pages held, all inodes (also in fs->delalloc_bytes) */
+	uint64_t dirty_limit;        /* commit (which writes back) once dirty_bytes passes it */
+};
+
+/* The cache of `it`, made (and write-back registered) on first use. NULL: out of memory. */
+struct inode_cache *icache_of(struct inode_tree *it);
+/* The entry of `ino`: NULL if none (create false) or out of memory (create true). */
+struct icache_entry *icache_find(struct inode_cache *ic, uint64_t ino, bool create);
+/* Forget the entry if nothing about it needs remembering any more. */
+void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e);
+/* Call fn on every entry; it may not add or remove entries. Stops at a non-zero return. */
+int icache_for_each(struct inode_cache *ic, int (*fn)(void *arg, struct icache_entry *e),
+		    void *arg);
+void icache_destroy(struct inode_cache *ic);
+
+/* Bytes of dirty pages `ino` has (0 without an entry). */
+uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino);
+
+struct dirty_page *page_find(struct icache_entry *e, uint64_t index);
+/* A new zero-filled page at `index` (must not exist); counted as dirty. NULL: no memory. */
+struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index);
+/* Drop every page with index in [first, last]. */
+void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
+		      uint64_t last);
+/* Every page, sorted by index, as a malloc'd array of pointers into the table (valid until
+ * the table changes). *n gets the count; 0 pages gives NULL. -ENOMEM on failure. */
+int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * Holds and orphans: an inode whose last name goes away while the kernel still holds it (an
+ * open file that was unlinked) keeps its items, with nlink 0, plus an orphan item naming it.
+ * It is freed when the last hold is released; if the daemon dies first, the orphan item
+ * survives in the committed tree and the next mount frees it (inode_orphans_cleanup).
+ *
+ * Freeing deletes every item of the inode (its data extents lose their references through
+ * the item hook) and the orphan item, in one transaction that may use the reserve: deleting
+ * must work on a full filesystem.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs/inode/icache.h"
+#include "fs/inode/internal.h"
+
+static struct bt_key orphan_key(uint64_t ino)
+{
+	return (struct bt_key){ ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, ino };
+}
+
+static void forget_pages(struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+
+	if (!e)
+		return;
+	pages_drop_range(it->icache, e, 0, UINT64_MAX);
+	e->orphan = false;
+	icache_release_if_idle(it->icache, e);
+}
+
+int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	struct bt_key k = orphan_key(ino);
+	struct inode in;
+	int ret;
+
+	if (!e || !e->holds) {
+		forget_pages(it, ino);
+		return inode_drop(it, ino);
+	}
+	ret = inode_read(it, ino, &in);
+	if (ret < 0)
+		return ret;
+	in.nlink = 0;
+	in.ctime = inode_now();
+	ret = inode_write(it, ino, &in);
+	if (ret == 0)
+		ret = bt_insert(&it->fs->trans, inode_btree(it), &k, "", 0);
+	if (ret == 0)
+		e->orphan = true;
+	return ret;
+}
+
+/* Free orphan `ino` unless something holds it again; no-op if it is no orphan. */
+static int orphan_free(struct inode_tree *it, uint64_t ino)
+{
+	struct bt_key k = orphan_key(ino);
+	struct icache_entry *e;
+	uint64_t items = 0;
+	int ret;
+
+	inode_lock_read(it);
+	ret = inode_count_items(it, ino, &items);
+	inode_unlock_read(it);
+	if (ret < 0)
+		return ret;
+	ret = inode_update_begin(it, ALLOC_PRIVILEGED, items + 4);
+	if (ret < 0)
+		return ret;
+	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	if (e && e->holds)
+		goto out;
+	ret = bt_lookup(inode_btree(it), &k, NULL, 0, NULL);
+	if (ret == 0) {
+		forget_pages(it, ino);
+		ret = inode_drop(it, ino);
+	}
+	if (ret == 0)
+		ret = bt_delete(&it->fs->trans, inode_btree(it), &k);
+	if (ret == -ENOENT)
+		ret = 0;
+out:
+	inode_update_end(it);
+	return ret;
+}
+
+int inode_hold(struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e = NULL;
+	struct inode_cache *ic;
+
+	inode_lock_read(it);
+	ic = icache_of(it);
+	if (ic)
+		e = icache_find(ic, ino, true);
+	if (e)
+		e->holds++;
+	inode_unlock_read(it);
+	return e ? 0 : -ENOMEM;
+}
+
+int inode_release(struct inode_tree *it, uint64_t ino, uint64_t n)
+{
+	struct icache_entry *e;
+	bool free_now = false;
+
+	inode_lock_read(it);
+	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	if (e) {
+		e->holds -= n < e->holds ? n : e->holds;
+		free_now = !e->holds && e->orphan;
+		icache_release_if_idle(it->icache, e);
+	}
+	inode_unlock_read(it);
+	return free_now ? orphan_free(it, ino) : 0;
+}
+
+/* The orphan items' inode numbers, in a malloc'd array. */
+static int list_orphans(struct inode_tree *it, uint64_t **out, size_t *n)
+{
+	struct bt_key from = orphan_key(0), k;
+	struct bt_cursor c;
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	int ret;
+
+	*n = 0;
+	bt_cursor_init(&c, inode_btree(it));
+	for (ret = bt_cursor_seek(&c, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		if (k.objectid != ORPHAN_OBJECTID || k.type != ORPHAN_ITEM_KEY)
+			break;
+		if (*n == cap) {
+			uint64_t *w = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+			if (!w) {
+				ret = -ENOMEM;
+				break;
+			}
+			v = w;
+		}
+		v[(*n)++] = k.offset;
+	}
+	bt_cursor_release(&c);
+	*out = v;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+int inode_orphans_cleanup(struct inode_tree *it, uint64_t *freed)
+{
+	uint64_t *v;
+	size_t n;
+	int ret;
+
+	*freed = 0;
+	if (it->fs->read_only)
+		return 0;
+	inode_lock_read(it);
+	ret = list_orphans(it, &v, &n);
+	inode_unlock_read(it);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		ret = orphan_free(it, v[i]);
+		if (ret == 0)
+			(*freed)++;
+	}
+	free(v);
+	return ret;
+}
+
+/* Drop every hold: nothing holds an inode once its user (the kernel) is gone. */
+static int drop_hold(void *arg, struct icache_entry *e)
+{
+	(void)arg;
+	e->holds = 0;
+	return 0;
+}
+
+int inode_tree_destroy(struct inode_tree *it)
+{
+	uint64_t freed;
+	int ret = 0;
+
+	if (!it->icache)
+		return 0;
+	inode_lock_read(it);
+	icache_for_each(it->icache, drop_hold, NULL);
+	inode_unlock_read(it);
+	ret = inode_orphans_cleanup(it, &freed);
+	if (!it->fs->read_only) {
+		int r = cowfs_commit(it->fs);   /* writes back the dirty pages */
+		if (ret == 0)
+			ret = r;
+	}
+	inode_lock_read(it);
+	if (it->fs->before_commit_arg == it) {
+		it->fs->before_commit = NULL;
+		it->fs->before_commit_arg = NULL;
+	}
+	icache_destroy(it->icache);
+	it->icache = NULL;
+	inode_unlock_read(it);
+	return ret;
+}

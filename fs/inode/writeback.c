@@ -1,0 +1,146 @@
+/*
+ * Write-back of dirty file data (delayed allocation), run first in every commit.
+ *
+ * Each inode's dirty pages are sorted; every run of consecutive pages becomes as few new data
+ * extents as the allocator can give (up to FILE_EXTENT_MAX each, placed after the previous
+ * one when possible), written in one batch, checksummed into the checksum tree and mapped
+ * over the run, which cuts whatever the file had there before. Because this happens inside
+ * the commit, the commit's own flush makes the data durable before the superblock that
+ * points at it: no separate ordering is needed.
+ *
+ * Allocation uses the privileged class: the space was promised when the data was buffered
+ * (fs->delalloc_bytes), and a commit must not fail for want of it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs/extent/csum.h"
+#include "fs/inode/file.h"
+#include "fs/inode/fmap.h"
+#include "fs/inode/icache.h"
+#include "fs/inode/internal.h"
+
+static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
+{
+	struct inode in;
+	int ret;
+
+	if (delta == 0)
+		return 0;
+	ret = inode_read(it, ino, &in);
+	if (ret < 0)
+		return ret;
+	in.nbytes += delta;
+	return inode_write(it, ino, &in);
+}
+
+/* Write `n` pages to the new extent at `disk` and record their checksums. */
+static int write_pages(struct inode_tree *it, struct dirty_page **pages, size_t n,
+		       uint64_t disk)
+{
+	struct extents *x = &it->fs->ext;
+	uint32_t ps = x->sectorsize;
+	struct bdev_io *ios = malloc(n * sizeof(*ios));
+	uint64_t *csums = malloc(n * sizeof(*csums));
+	int ret = -ENOMEM;
+
+	if (ios && csums) {
+		for (size_t i = 0; i < n; i++) {
+			ios[i] = (struct bdev_io){ .off = disk + i * ps, .buf = pages[i]->data,
+						   .len = ps };
+			csums[i] = csum_sector(pages[i]->data, ps);
+		}
+		ret = bdev_write_batch(it->fs->bd, ios, n);
+		if (ret == 0)
+			ret = csum_insert(x, &it->fs->trans, disk, csums, n);
+	}
+	free(ios);
+	free(csums);
+	return ret;
+}
+
+/* One run of consecutive pages: extents for it, data written, the map pointed at them. */
+static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pages, size_t n,
+		     uint64_t *hint)
+{
+	struct extents *x = &it->fs->ext;
+	uint32_t ps = x->sectorsize;
+	int64_t nbytes = 0;
+	int ret = 0;
+
+	while (n && ret == 0) {
+		struct file_extent_item fe;
+		uint64_t disk, len, want = (uint64_t)n * ps;
+		int64_t delta;
+		ret = extent_alloc_data(x, ps, want, *hint, &disk, &len);
+		if (ret < 0)
+			break;
+		size_t got = len / ps;
+		ret = write_pages(it, pages, got, disk);
+		if (ret < 0)
+			break;
+		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, disk, len);
+		ret = fmap_replace(it, ino, pages[0]->index * ps, len, &fe, &delta);
+		nbytes += delta;
+		*hint = disk + len;
+		pages += got;
+		n -= got;
+	}
+	if (ret == 0)
+		ret = adjust_nbytes(it, ino, nbytes);
+	return ret;
+}
+
+/* Pages that may form one run: consecutive, and no more than an extent's worth. */
+static size_t run_length(struct dirty_page **v, size_t n, uint32_t ps)
+{
+	size_t max = FILE_EXTENT_MAX / ps, k = 1;
+
+	while (k < n && k < max && v[k]->index == v[k - 1]->index + 1)
+		k++;
+	return k;
+}
+
+static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
+{
+	struct inode_cache *ic = it->icache;
+	struct dirty_page **v;
+	uint64_t hint = 0;
+	size_t n;
+	int ret = pages_sorted(e, &v, &n);
+
+	for (size_t i = 0; i < n && ret == 0;) {
+		size_t k = run_length(v + i, n - i, ic->page_size);
+		ret = write_run(it, e->ino, v + i, k, &hint);
+		i += k;
+	}
+	free(v);
+	if (ret == 0)
+		pages_drop_range(ic, e, 0, UINT64_MAX);
+	return ret;
+}
+
+static int writeback_entry(void *arg, struct icache_entry *e)
+{
+	struct inode_tree *it = arg;
+	int ret = e->pages.count ? writeback_inode(it, e) : 0;
+
+	if (ret == 0)
+		icache_release_if_idle(it->icache, e);
+	return ret;
+}
+
+int inode_writeback_all(void *arg)
+{
+	struct inode_tree *it = arg;
+	struct extents *x = &it->fs->ext;
+	enum alloc_class saved = x->cls;
+	int ret;
+
+	if (!it->icache || !it->icache->dirty_bytes)
+		return 0;
+	x->cls = ALLOC_PRIVILEGED;
+	ret = icache_for_each(it->icache, writeback_entry, it);
+	x->cls = saved;
+	return ret;
+}

@@ -1,0 +1,76 @@
+/*
+ * Declarations shared by xattr.c, acl.c and the namespace checker (and the unit tests, which
+ * use the item functions to put colliding names into one item); not part of the interface.
+ *
+ * The item functions work on the item of an explicit name hash, inside an open transaction
+ * (writes) or with the filesystem lock held (reads). They check the item and the flags first
+ * and change it with one write, so a refusal changes nothing.
+ */
+#ifndef COWFS_INODE_XATTR_INTERNAL_H
+#define COWFS_INODE_XATTR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/inode/internal.h"
+#include "fs/inode/xattr.h"
+#include "fs/inode/xattr_format.h"
+
+/* What a name is: which namespace, so which rules apply to it. */
+enum xattr_kind {
+	XATTR_KIND_USER,
+	XATTR_KIND_TRUSTED,
+	XATTR_KIND_SECURITY,
+	XATTR_KIND_ACL_ACCESS,
+	XATTR_KIND_ACL_DEFAULT,
+};
+
+/* The kind of `name` (`len` bytes), or -ERANGE (length), -EOPNOTSUPP (namespace), -EINVAL
+ * (nothing after the prefix). */
+int xattr_name_kind(const char *name, size_t len);
+uint64_t xattr_name_hash(const char *name, size_t len);
+
+/* One entry of an xattr item, pointing into the item's bytes. */
+struct xattr_ref {
+	const char *name;
+	const uint8_t *value;
+	uint32_t name_len, value_len;
+	uint32_t at, size;        /* where the entry starts in the item, and its bytes in all */
+};
+
+/* The entry at *off of an item of `len` bytes; *off moves past it. 1: got one, 0: end of the
+ * item, -1: malformed. */
+int xattr_entry_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct xattr_ref *e);
+
+/* The value of `name` in the item of `hash`, malloc'ed: 0, -ENODATA, -EUCLEAN, -EIO. */
+int xattr_item_get(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+		   size_t nlen, uint8_t **value, uint32_t *vlen);
+/* Whether `name` is set in the item of `hash`: 1, 0, or a negative errno. */
+int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+		   size_t nlen);
+/* Set `name` in the item of `hash` (flags as inode_setxattr). -E2BIG: the entry alone is more
+ * than an item holds; -ENOSPC: it would, but not with the names that collide with it. */
+int xattr_item_put(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+		   size_t nlen, const void *value, size_t vlen, int flags);
+/* Remove `name` from the item of `hash` (deleting the item with its last entry): -ENODATA. */
+int xattr_item_del(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+		   size_t nlen);
+
+/* Number of entries of a well-formed ACL value (0: only the header), or -EINVAL, or
+ * -EOPNOTSUPP for a header version other than 2. */
+int acl_value_check(const void *value, size_t size);
+/* The permission bits (0777) a well-formed ACL value gives the mode; true if the ACL says
+ * more than they can (named entries or a mask), as Linux posix_acl_equiv_mode. */
+bool acl_value_mode(const void *value, size_t size, uint32_t *bits);
+
+/* inode_setxattr's work on a POSIX ACL name, inside its transaction: `in` is the inode's
+ * item, which this changes (mode, ctime) and writes. */
+int acl_set_locked(struct inode_tree *it, uint64_t ino, struct inode *in, bool access,
+		   const void *value, size_t size, int flags);
+/* Rewrite the access ACL of `ino`, if it has one, for the permission bits of `mode`, inside
+ * an open transaction. Does not change the inode item: inode_setattr could call this in its
+ * own transaction instead of the caller using acl_chmod. */
+int acl_chmod_locked(struct inode_tree *it, uint64_t ino, uint32_t mode);
+
+#endif
