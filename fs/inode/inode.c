@@ -22,6 +22,7 @@
 
 #include "fs/extent/extent_format.h"
 #include "fs/inode/icache.h"
+#include "fs/inode/xattr_internal.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 
@@ -355,15 +356,18 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 	if (mask & INODE_SET_SIZE)
 		ret = file_size_update_begin(it, ino, attr->size);
 	else
-		ret = inode_update_begin(it, ALLOC_NORMAL, 1);
+		ret = inode_update_begin(it, ALLOC_NORMAL, 3);   /* inode, access ACL */
 	if (ret < 0)
 		return ret;
 	ret = inode_read(it, ino, &in);
 	if (ret == 0 && (mask & INODE_SET_SIZE))
 		ret = file_set_size_locked(it, ino, &in, attr->size);
+	if (ret == 0 && (mask & INODE_SET_MODE)) {
+		in.mode = (in.mode & S_IFMT) | (attr->mode & 07777);
+		/* An access ACL says what the permission bits say: both change together. */
+		ret = acl_chmod_locked(it, ino, in.mode);
+	}
 	if (ret == 0) {
-		if (mask & INODE_SET_MODE)
-			in.mode = (in.mode & S_IFMT) | (attr->mode & 07777);
 		if (mask & INODE_SET_UID)
 			in.uid = attr->uid;
 		if (mask & INODE_SET_GID)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fs/btree/internal.h"
+#include "fs/extent/csum.h"
 #include "fs/lib/endian.h"
 
 struct exp_backref {
@@ -22,6 +23,8 @@ struct exp_backref {
 struct exp_extent {
 	uint64_t start, len, refs;
 	bool is_data, walked, matched;
+	bool written;                  /* data: a REG file extent item references it */
+	uint64_t csum_sectors;         /* data: sectors the checksum tree covers */
 	uint8_t level;
 	uint32_t nback, capback;
 	struct exp_backref *back;
@@ -154,7 +157,7 @@ static int expect_tree_ref(struct checker *c, uint64_t bytenr, uint8_t level, ui
 }
 
 static int expect_data_ref(struct checker *c, uint64_t start, uint64_t len, uint64_t owner,
-			   const struct bt_key *k)
+			   const struct bt_key *k, bool written)
 {
 	struct exp_extent *e = exp_get(c, start);
 
@@ -165,6 +168,7 @@ static int expect_data_ref(struct checker *c, uint64_t start, uint64_t len, uint
 	if (!e->refs)
 		c->st->data_extents++;
 	e->is_data = true;
+	e->written |= written;
 	e->len = len;
 	e->refs++;
 	return exp_backref_add(e, owner, k->objectid, k->offset);
@@ -183,7 +187,9 @@ static int walk_leaf_items(struct checker *c, struct cblock *b)
 				(unsigned long long)k.objectid, k.type, (unsigned long long)k.offset);
 			continue;
 		}
-		if (ret && (ret = expect_data_ref(c, start, len, node_owner(b), &k)) < 0)
+		bool written = ((const struct file_extent_item *)leaf_item_data(b, i))->type ==
+			       FILE_EXTENT_REG;
+		if (ret && (ret = expect_data_ref(c, start, len, node_owner(b), &k, written)) < 0)
 			return ret;
 	}
 	return 0;
@@ -479,6 +485,127 @@ static void report_unmatched(struct checker *c)
 	}
 }
 
+/* ---- data checksums ------------------------------------------------------------------------ */
+
+/*
+ * Every sector of a written data extent has a checksum, and checksums exist for nothing else:
+ * an extent referenced only by preallocated items never had data written to it.
+ */
+struct data_span {
+	struct exp_extent **v;   /* the data extents, by address */
+	size_t n;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct exp_extent *x = *(const struct exp_extent *const *)a;
+	const struct exp_extent *y = *(const struct exp_extent *const *)b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int data_spans(struct checker *c, struct data_span *s)
+{
+	s->n = 0;
+	s->v = malloc((c->count + 1) * sizeof(*s->v));
+	if (!s->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i] && c->slots[i]->is_data)
+			s->v[s->n++] = c->slots[i];
+	qsort(s->v, s->n, sizeof(*s->v), cmp_span);
+	return 0;
+}
+
+/* The data extent containing `addr`, or NULL. */
+static struct exp_extent *span_find(const struct data_span *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->v[mid]->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	struct exp_extent *e = s->v[lo - 1];
+	return addr < e->start + e->len ? e : NULL;
+}
+
+static void check_csum_item(struct checker *c, const struct data_span *s, const struct bt_key *k,
+			    uint32_t len, uint64_t *prev_end)
+{
+	uint32_t ss = c->fs->ext.sectorsize;
+	uint64_t n = len / sizeof(uint64_t), end = k->offset + n * ss;
+	struct exp_extent *e = span_find(s, k->offset);
+
+	if (k->objectid != CSUM_OBJECTID || k->type != EXTENT_CSUM_KEY || !len ||
+	    len % sizeof(uint64_t) || k->offset % ss) {
+		problem(c, k->offset, "malformed checksum item");
+		UNFIXABLE(c);
+		return;
+	}
+	if (k->offset < *prev_end)
+		problem(c, k->offset, "checksum items overlap");
+	*prev_end = end;
+	if (!e || end > e->start + e->len) {
+		problem(c, k->offset, "checksums for %llu sectors outside any data extent",
+			(unsigned long long)n);
+		UNFIXABLE(c);
+		return;
+	}
+	e->csum_sectors += n;
+}
+
+static void check_coverage(struct checker *c, const struct data_span *s)
+{
+	uint32_t ss = c->fs->ext.sectorsize;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct exp_extent *e = s->v[i];
+		uint64_t want = e->written ? e->len / ss : 0;
+		if (e->csum_sectors == want)
+			continue;
+		problem(c, e->start, "data extent of %llu sectors has %llu checksums, not %llu",
+			(unsigned long long)(e->len / ss), (unsigned long long)e->csum_sectors,
+			(unsigned long long)want);
+		UNFIXABLE(c);
+	}
+}
+
+static int check_csums(struct checker *c)
+{
+	struct bt_cursor cur;
+	struct data_span s;
+	uint64_t prev_end = 0;
+	int ret = data_spans(c, &s);
+
+	if (ret < 0)
+		return ret;
+	bt_cursor_init(&cur, &c->fs->csum_root.t);
+	for (ret = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); ret == 0;
+	     ret = bt_cursor_next(&cur)) {
+		struct bt_key k;
+		uint32_t len;
+		bt_cursor_item(&cur, &k, NULL, &len);
+		check_csum_item(c, &s, &k, len, &prev_end);
+	}
+	bt_cursor_release(&cur);
+	if (ret == -ENOENT) {
+		ret = 0;
+		check_coverage(c, &s);
+	} else if (ret == -EIO || ret == -EUCLEAN) {
+		problem(c, c->fs->csum_root.t.root, "checksum tree could not be read completely");
+		UNFIXABLE(c);
+		ret = 0;
+	}
+	free(s.v);
+	return ret;
+}
+
 static void checker_free(struct checker *c)
 {
 	for (size_t i = 0; i < c->cap; i++) {
@@ -510,6 +637,8 @@ static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, bool repair
 			ret = 0;
 		}
 	}
+	if (ret == 0)
+		ret = check_csums(&c);
 	if (ret == 0) {
 		report_unmatched(&c);
 		if (get_le64(&fs->sb.bytes_used) != st->bytes_used)

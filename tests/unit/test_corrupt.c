@@ -56,7 +56,7 @@ static void populate(struct fsfix *x)
 		memset(buf, (int)id, sizeof(buf));
 		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, buf, 20 + id % 180), 0);
 		if (id % 40 == 0) {
-			struct file_extent_item fe = { .type = FILE_EXTENT_REG };
+			struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };
 			struct bt_key fk = { 100000 + id, EXTENT_DATA_KEY, 0 };
 			put_le64(&fe.disk_bytenr, start);
 			put_le64(&fe.disk_num_bytes, len);

@@ -87,7 +87,7 @@ static void insert_one(struct workload *w, struct bt_trans *tx, struct wtree *t)
 		struct file_extent_item fe = { 0 };
 		uint64_t start = w->data[(r >> 8) % w->ndata];
 		k = (struct bt_key){ 1000 + (r >> 16) % 500, EXTENT_DATA_KEY, ((r >> 32) % 64) * 65536 };
-		fe.type = FILE_EXTENT_REG;
+		fe.type = FILE_EXTENT_PREALLOC;
 		put_le64(&fe.disk_bytenr, start);
 		put_le64(&fe.disk_num_bytes, 65536);
 		put_le64(&fe.num_bytes, 65536);
@@ -226,7 +226,7 @@ static void verify_generation(struct fsfix *x, const struct gen_record *records,
 	bt_cursor_init(&c, &x->fs->root_tree);
 	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
 		bt_cursor_item(&c, &k, NULL, NULL);
-		if (k.type != ROOT_ITEM_KEY || k.objectid < FS_TREE_ID)
+		if (k.type != ROOT_ITEM_KEY || k.objectid < FS_TREE_ID || k.objectid == CSUM_TREE_ID)
 			continue;
 		struct cowfs_root *r;
 		REQUIRE(found < g->ntrees && g->id[found] == k.objectid,

@@ -18,6 +18,7 @@
 #include "fs/extent/csum.h"
 #include "fs/extent/extent_format.h"
 #include "fs/inode/check.h"
+#include "fs/super/check.h"
 #include "fs/inode/file.h"
 #include "fs/inode/icache.h"
 #include "fs/inode/inode.h"
@@ -439,6 +440,42 @@ START_TEST(corrupt_data_is_eio)
 }
 END_TEST
 
+/* fsck: a written extent must have every checksum, and checksums nothing else. */
+START_TEST(fsck_finds_missing_checksums)
+{
+	struct ffix f;
+	struct cowfs_check_stats st;
+	uint8_t buf[8192];
+	uint64_t start = 0;
+
+	ffix_setup(&f, "file-fsck-csum", 64 * MiB);
+	uint64_t ino = mkfile(&f, "c");
+	fill(buf, sizeof(buf), 4);
+	wr(&f, ino, buf, sizeof(buf), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ffix_check(&f);
+	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
+		.extent_fn = first_data_extent, .arg = &start }), 0);
+	struct bt_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_delete(&f.x.fs->ext, tx, start, 8192), 0);
+	cowfs_trans_end(f.x.fs);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_eq(st.problems, 1);
+	ck_assert_msg(strstr(f.x.last_report, "has 0 checksums, not 2"), "%s", f.x.last_report);
+	/* Reading the unprotected data is refused too. */
+	ck_assert_int_eq(file_read(&f.it, ino, buf, 10, 0), -EUCLEAN);
+	/* Put them back: clean again. */
+	fill(buf, sizeof(buf), 4);
+	uint64_t sums[2] = { csum_sector(buf, 4096), csum_sector(buf + 4096, 4096) };
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_insert(&f.x.fs->ext, tx, start, sums, 2), 0);
+	cowfs_trans_end(f.x.fs);
+	expect(&f, ino, buf, sizeof(buf), 0);
+	ffix_teardown(&f);
+}
+END_TEST
+
 /* ---- space ----------------------------------------------------------------------------------- */
 
 START_TEST(enospc_then_delete)
@@ -594,6 +631,7 @@ int main(void)
 	tcase_add_test(tc, copy_range);
 	tcase_add_test(tc, unlinked_while_held);
 	tcase_add_test(tc, corrupt_data_is_eio);
+	tcase_add_test(tc, fsck_finds_missing_checksums);
 	tcase_add_test(tc, enospc_then_delete);
 	tcase_add_test(tc, random_against_model);
 	suite_add_tcase(s, tc);

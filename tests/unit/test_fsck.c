@@ -52,7 +52,7 @@ static void populate(struct fsfix *x)
 	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
 	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
 	for (uint64_t i = 0; i < 10; i++) {
-		struct file_extent_item fe = { .type = FILE_EXTENT_REG };
+		struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };
 		struct bt_key k = { file, EXTENT_DATA_KEY, i << 20 };
 		put_le64(&fe.disk_bytenr, start);
 		put_le64(&fe.disk_num_bytes, len);

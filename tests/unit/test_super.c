@@ -22,10 +22,10 @@ START_TEST(format_open_check)
 
 	fsfix_setup(&x, "sb-fresh", IMG, 16384);
 	fsfix_assert_clean(&x, &st);
-	ck_assert_uint_eq(st.trees, 3);          /* root, extent, fs */
-	ck_assert_uint_eq(st.tree_blocks, 3);
-	ck_assert_uint_eq(st.extent_items, 3);
-	ck_assert_uint_eq(st.bytes_used, 3 * 16384);
+	ck_assert_uint_eq(st.trees, 4);          /* root, extent, fs, checksums */
+	ck_assert_uint_eq(st.tree_blocks, 4);
+	ck_assert_uint_eq(st.extent_items, 4);
+	ck_assert_uint_eq(st.bytes_used, 4 * 16384);
 	ck_assert_uint_eq(cowfs_generation(x.fs), 1);
 	fsfix_reopen(&x);
 	fsfix_assert_clean(&x, NULL);
@@ -275,7 +275,7 @@ static void put_file_extent(struct cowfs *fs, struct btree *t, uint64_t inode, u
 	struct file_extent_item fe = { 0 };
 	struct bt_key k = { inode, EXTENT_DATA_KEY, off };
 
-	fe.type = FILE_EXTENT_REG;
+	fe.type = FILE_EXTENT_PREALLOC;
 	put_le64(&fe.disk_bytenr, start);
 	put_le64(&fe.disk_num_bytes, len);
 	put_le64(&fe.num_bytes, len);
@@ -417,7 +417,7 @@ START_TEST(snapshot_modify_drop)
 		ck_assert_int_eq(cowfs_commit(x.fs), 0);
 		fsfix_assert_clean(&x, &st);
 	}
-	ck_assert_uint_eq(st.trees, 4);
+	ck_assert_uint_eq(st.trees, 5);
 
 	fsfix_reopen(&x);
 	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), 0);
@@ -427,7 +427,7 @@ START_TEST(snapshot_modify_drop)
 	cowfs_trans_end(x.fs);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, &st);
-	ck_assert_uint_eq(st.trees, 3);
+	ck_assert_uint_eq(st.trees, 4);
 	fsfix_reopen(&x);
 	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), -ENOENT);
 	fsfix_assert_clean(&x, NULL);

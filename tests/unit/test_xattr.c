@@ -1,0 +1,1146 @@
+/*
+ * fs/inode/xattr.c and acl.c: extended attributes and POSIX ACLs on a real filesystem (fsfix),
+ * each test ending with the block checker and the namespace checker clean. Error cases check
+ * that the tree did not change; the checker's xattr checks are shown damage written straight
+ * into the fs tree.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/inode/check.h"
+#include "fs/inode/inode.h"
+#include "fs/inode/xattr.h"
+#include "fs/inode/xattr_format.h"
+#include "fs/inode/xattr_internal.h"
+#include "fs/lib/endian.h"
+#include "tests/support/fixture.h"
+#include "tests/support/fsfix.h"
+
+#define IMG (128ull << 20)
+#define ROOT INODE_ROOT_INO
+
+struct ifix {
+	struct fsfix x;
+	struct inode_tree it;
+	char seen[8192];        /* every report since the last seen_reset */
+};
+
+static void ifix_report(void *arg, uint64_t bytenr, const char *msg)
+{
+	struct ifix *f = arg;
+	size_t n = strlen(f->seen);
+
+	(void)bytenr;
+	f->x.reports++;
+	snprintf(f->x.last_report, sizeof(f->x.last_report), "%s", msg);
+	if (n + strlen(msg) + 2 < sizeof(f->seen))
+		snprintf(f->seen + n, sizeof(f->seen) - n, "%s\n", msg);
+	if (getenv("COWFS_TEST_VERBOSE"))
+		fprintf(stderr, "report: %s\n", msg);
+}
+
+/* Reports come here (all of them, not just the last) until the next reopen. */
+static void ifix_collect_reports(struct ifix *f)
+{
+	f->x.fs->report = ifix_report;
+	f->x.fs->report_arg = f;
+	f->seen[0] = '\0';
+}
+
+static void ifix_setup(struct ifix *f, const char *name, uint32_t nodesize)
+{
+	fsfix_setup(&f->x, name, IMG, nodesize);
+	ck_assert_int_eq(inode_make_root(f->x.fs, &f->x.fs->fs_root), 0);
+	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
+}
+
+static void ifix_reopen(struct ifix *f)
+{
+	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
+	fsfix_reopen(&f->x);
+	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
+}
+
+static void ifix_teardown(struct ifix *f)
+{
+	struct inode_check_stats ns;
+
+	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
+	fsfix_assert_clean(&f->x, NULL);
+	ck_assert_msg(inode_check_all(f->x.fs, &ns) == 0, "namespace check: %" PRIu64
+		      " problems; last: %s", ns.problems, f->x.last_report);
+	fsfix_teardown(&f->x);
+}
+
+/* New inode `name` in `dir` of `mode` (directories through mkdir); returns its number. */
+static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
+{
+	struct cowfs_attr a;
+	int ret;
+
+	if (S_ISDIR(mode))
+		ret = inode_mkdir(&f->it, dir, name, strlen(name), mode, 1000, 100, &a);
+	else
+		ret = inode_create(&f->it, dir, name, strlen(name), mode, 0, 1000, 100, &a);
+	REQUIRE(ret == 0, "create %s: %d", name, ret);
+	return a.ino;
+}
+
+static struct cowfs_attr attr_of(struct ifix *f, uint64_t ino)
+{
+	struct cowfs_attr a;
+
+	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
+	return a;
+}
+
+/* Every item of the fs tree, as a fingerprint (count and a hash of keys and payloads). */
+static void tree_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)
+{
+	struct bt_cursor c;
+	int ret;
+
+	*count = 0;
+	*hash = 0;
+	bt_cursor_init(&c, &f->x.fs->fs_root.t);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		struct bt_key k;
+		const void *d;
+		uint32_t len;
+
+		bt_cursor_item(&c, &k, &d, &len);
+		(*count)++;
+		*hash = *hash * 1000003 ^ k.objectid ^ ((uint64_t)k.type << 56) ^ k.offset * 31;
+		for (uint32_t i = 0; i < len; i++)
+			*hash = *hash * 131 + ((const uint8_t *)d)[i];
+	}
+	bt_cursor_release(&c);
+	ck_assert_int_eq(ret, -ENOENT);
+}
+
+#define EXPECT_UNCHANGED(f, call, err) do {                                                    \
+	uint64_t c0_, h0_, c1_, h1_;                                                           \
+	tree_fingerprint(f, &c0_, &h0_);                                                       \
+	int r_ = (int)(call);                                                                  \
+	ck_assert_msg(r_ == (err), "%s: %d, expected %d", #call, r_, (err));                   \
+	tree_fingerprint(f, &c1_, &h1_);                                                       \
+	ck_assert_msg(c0_ == c1_ && h0_ == h1_, "%s changed the tree", #call);                 \
+} while (0)
+
+/* Items of `ino` of `type` (0: of any type). */
+static uint64_t items_of(struct ifix *f, uint64_t ino, uint8_t type)
+{
+	struct bt_cursor c;
+	struct bt_key k = { ino, 0, 0 };
+	uint64_t n = 0;
+	int ret;
+
+	bt_cursor_init(&c, &f->x.fs->fs_root.t);
+	for (ret = bt_cursor_seek(&c, &k, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		if (c.key.objectid != ino)
+			break;
+		if (type == 0 || c.key.type == type)
+			n++;
+	}
+	bt_cursor_release(&c);
+	return n;
+}
+
+static void setx(struct ifix *f, uint64_t ino, const char *name, const char *value)
+{
+	int ret = inode_setxattr(&f->it, ino, name, value, strlen(value), 0);
+
+	REQUIRE(ret == 0, "setxattr %s: %d", name, ret);
+}
+
+/* The value of `name` must be `want` (a string, compared without terminator). */
+static void expect_value(struct ifix *f, uint64_t ino, const char *name, const char *want)
+{
+	char buf[20000];
+	ssize_t n = inode_getxattr(&f->it, ino, name, buf, sizeof(buf));
+
+	REQUIRE(n == (ssize_t)strlen(want), "getxattr %s: %zd, want %zu bytes", name, n,
+		strlen(want));
+	REQUIRE(memcmp(buf, want, (size_t)n) == 0, "getxattr %s: wrong value", name);
+}
+
+/* qsort's comparator for an array of char *. */
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names listxattr returns, sorted, joined with ','. */
+static char *list_names(struct ifix *f, uint64_t ino)
+{
+	ssize_t need = inode_listxattr(&f->it, ino, NULL, 0);
+	char *buf, **names, *out;
+	size_t n = 0, at = 0;
+
+	REQUIRE(need >= 0, "listxattr: %zd", need);
+	buf = malloc((size_t)need + 1);
+	ck_assert_int_eq(inode_listxattr(&f->it, ino, buf, (size_t)need + 1), need);
+	names = calloc((size_t)need + 1, sizeof(*names));
+	for (ssize_t i = 0; i < need; i += (ssize_t)strlen(buf + i) + 1)
+		names[n++] = buf + i;
+	qsort(names, n, sizeof(*names), strp_cmp);
+	out = calloc((size_t)need + 1, 1);
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)sprintf(out + at, "%s%s", i ? "," : "", names[i]);
+	free(names);
+	free(buf);
+	return out;
+}
+
+static void expect_names(struct ifix *f, uint64_t ino, const char *want)
+{
+	char *got = list_names(f, ino);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+/* ---- ACL values ------------------------------------------------------------------------------ */
+
+/* An ACL value from getfacl-like text, entries in the order given:
+ * "u::rwx,u:1000:r--,g::r-x,g:50:rw-,m::rw-,o::---". */
+static size_t acl_text(uint8_t *buf, const char *text)
+{
+	struct acl_disk_header *h = (void *)buf;
+	size_t size = sizeof(*h);
+	const char *p = text;
+
+	put_le32(&h->version, ACL_XATTR_VERSION);
+	while (*p) {
+		struct acl_disk_entry *e = (void *)(buf + size);
+		char kind = *p++;
+		uint32_t id = ACL_ID_UNDEFINED;
+		uint16_t tag, perm = 0;
+		char *end;
+
+		REQUIRE(*p == ':', "ACL text: %s", text);
+		p++;
+		if (*p != ':') {
+			id = (uint32_t)strtoul(p, &end, 10);
+			p = end;
+		}
+		REQUIRE(*p == ':', "ACL text: %s", text);
+		p++;
+		for (int i = 0; i < 3; i++, p++) {
+			REQUIRE(*p == '-' || *p == "rwx"[i], "ACL text: %s", text);
+			if (*p != '-')
+				perm |= (uint16_t)(4 >> i);
+		}
+		switch (kind) {
+		case 'u': tag = id == ACL_ID_UNDEFINED ? ACL_TAG_USER_OBJ : ACL_TAG_USER; break;
+		case 'g': tag = id == ACL_ID_UNDEFINED ? ACL_TAG_GROUP_OBJ : ACL_TAG_GROUP; break;
+		case 'm': tag = ACL_TAG_MASK; break;
+		default: tag = ACL_TAG_OTHER; break;
+		}
+		put_le16(&e->tag, tag);
+		put_le16(&e->perm, perm);
+		put_le32(&e->id, id);
+		size += sizeof(*e);
+		if (*p == ',')
+			p++;
+	}
+	return size;
+}
+
+static int set_acl(struct ifix *f, uint64_t ino, const char *name, const char *text)
+{
+	uint8_t buf[512];
+	size_t size = acl_text(buf, text);
+
+	return inode_setxattr(&f->it, ino, name, buf, size, 0);
+}
+
+/* The stored ACL `name` of `ino` must be `text`, byte for byte. */
+static void expect_acl(struct ifix *f, uint64_t ino, const char *name, const char *text)
+{
+	uint8_t want[512], got[512];
+	size_t size = acl_text(want, text);
+	ssize_t n = inode_getxattr(&f->it, ino, name, got, sizeof(got));
+
+	ck_assert_msg(n == (ssize_t)size && memcmp(got, want, size) == 0,
+		      "inode %" PRIu64 " %s is not %s (%zd bytes)", ino, name, text, n);
+}
+
+static void expect_acl_value(const void *value, size_t size, const char *text)
+{
+	uint8_t want[512];
+	size_t wsize = acl_text(want, text);
+
+	ck_assert_msg(value && size == wsize && memcmp(value, want, size) == 0,
+		      "ACL value is not %s", text);
+}
+
+static uint32_t perms_of(struct ifix *f, uint64_t ino)
+{
+	return attr_of(f, ino).mode & 07777;
+}
+
+/* ---- plain xattrs ----------------------------------------------------------------------------- */
+
+static void short_sleep(void)
+{
+	struct timespec ts = { 0, 2000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static struct timespec now_ts(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static bool ts_before(struct timespec a, struct timespec b)
+{
+	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+}
+
+START_TEST(set_get_list_remove)
+{
+	struct ifix f;
+	char buf[64];
+	uint64_t file, dir;
+	struct timespec t0;
+
+	ifix_setup(&f, "xa-basic", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	expect_names(&f, file, "");
+
+	short_sleep();
+	t0 = now_ts();
+	setx(&f, file, "user.colour", "blue");
+	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	setx(&f, file, "user.empty", "");
+	setx(&f, file, "trusted.t", "tt");
+	setx(&f, file, "security.selinux", "system_u:object_r:etc_t:s0");
+	setx(&f, dir, "user.colour", "red");
+
+	expect_value(&f, file, "user.colour", "blue");
+	expect_value(&f, file, "user.empty", "");
+	expect_value(&f, file, "trusted.t", "tt");
+	expect_value(&f, file, "security.selinux", "system_u:object_r:etc_t:s0");
+	expect_value(&f, dir, "user.colour", "red");
+	expect_names(&f, file, "security.selinux,trusted.t,user.colour,user.empty");
+	expect_names(&f, dir, "user.colour");
+
+	/* Size queries and short buffers. */
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.colour", NULL, 0), 4);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.empty", NULL, 0), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.colour", buf, 3), -ERANGE);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.colour", buf, 4), 4);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.nope", buf, sizeof(buf)), -ENODATA);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.nope", NULL, 0), -ENODATA);
+	ssize_t need = (ssize_t)(strlen("user.colour") + strlen("user.empty") + strlen("trusted.t") +
+				 strlen("security.selinux") + 4);
+	ck_assert_int_eq(inode_listxattr(&f.it, file, NULL, 0), need);
+	ck_assert_int_eq(inode_listxattr(&f.it, file, buf, (size_t)need - 1), -ERANGE);
+	ck_assert_int_eq(inode_listxattr(&f.it, file, buf, (size_t)need), need);
+
+	/* Replace: longer, shorter, empty. */
+	setx(&f, file, "user.colour", "a much longer shade of blue");
+	expect_value(&f, file, "user.colour", "a much longer shade of blue");
+	setx(&f, file, "user.colour", "b");
+	expect_value(&f, file, "user.colour", "b");
+	setx(&f, file, "user.colour", "");
+	expect_value(&f, file, "user.colour", "");
+
+	/* Remove. */
+	short_sleep();
+	t0 = now_ts();
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.colour"), 0);
+	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "user.colour"), -ENODATA);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.colour", buf, sizeof(buf)), -ENODATA);
+	expect_value(&f, dir, "user.colour", "red");
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.empty"), 0);
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "trusted.t"), 0);
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "security.selinux"), 0);
+	expect_names(&f, file, "");
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
+
+	/* No such inode. */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, 9999, "user.a", "x", 1, 0), -ENOENT);
+	ck_assert_int_eq(inode_getxattr(&f.it, 9999, "user.a", buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(inode_listxattr(&f.it, 9999, buf, sizeof(buf)), -ENOENT);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, 9999, "user.a"), -ENOENT);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(create_replace_flags)
+{
+	struct ifix f;
+	uint64_t file;
+
+	ifix_setup(&f, "xa-flags", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_CREATE), 0);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "2", 1, XATTR_CREATE), -EEXIST);
+	expect_value(&f, file, "user.a", "1");
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "22", 2, XATTR_REPLACE), 0);
+	expect_value(&f, file, "user.a", "22");
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "3", 1, 0x40), -EINVAL);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(names_values_and_types)
+{
+	struct ifix f;
+	char name[300], buf[64];
+	uint64_t file, fifo, dir;
+	struct cowfs_attr a;
+	size_t max;
+	uint8_t *big;
+
+	/* 4 KiB nodes: the largest value is 4,007 - 4 - the name's length (FORMAT.md 12). */
+	ifix_setup(&f, "xa-limits", 4096);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "file", 4, 0, 0, &a), 0);
+	uint64_t lnk = a.ino;
+
+	/* Names: 255 bytes fine, 256 and empty -ERANGE, a bare prefix -EINVAL. */
+	memset(name, 'n', sizeof(name));
+	memcpy(name, "user.", 5);
+	name[255] = '\0';
+	setx(&f, file, name, "v");
+	expect_value(&f, file, name, "v");
+	name[255] = 'n';
+	name[256] = '\0';
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, name, "v", 1, 0), -ERANGE);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, name, buf, sizeof(buf)), -ERANGE);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, name), -ERANGE);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "", "v", 1, 0), -ERANGE);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.", "v", 1, 0), -EINVAL);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "trusted.", "v", 1, 0), -EINVAL);
+
+	/* Namespaces. */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "foo.bar", "v", 1, 0), -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user", "v", 1, 0), -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.foo", "v", 1, 0), -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl_accessx", "v", 1, 0),
+			 -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl", "v", 1, 0),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "foo.bar", buf, sizeof(buf)), -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "os2.x"), -EOPNOTSUPP);
+
+	/* Values: up to what one item holds. */
+	max = xattr_value_max(&f.it, strlen("user.big"));
+	ck_assert_uint_eq(max, 4007 - 4 - strlen("user.big"));
+	ck_assert_uint_eq(xattr_value_max(&f.it, 255), 4007 - 4 - 255);
+	big = malloc(max + 1);
+	for (size_t i = 0; i <= max; i++)
+		big[i] = (uint8_t)(i * 7);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, 0), -E2BIG);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max, 0), 0);
+	uint8_t *back = malloc(max);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max), (ssize_t)max);
+	ck_assert_int_eq(memcmp(back, big, max), 0);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE),
+			 -E2BIG);
+	free(back);
+	free(big);
+
+	/* user.* only on regular files and directories; other namespaces anywhere. */
+	setx(&f, dir, "user.d", "1");
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, fifo, "user.x", "1", 1, 0), -EPERM);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, "user.x", "1", 1, 0), -EPERM);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, lnk, "user.x"), -EPERM);
+	ck_assert_int_eq(inode_getxattr(&f.it, lnk, "user.x", buf, sizeof(buf)), -ENODATA);
+	setx(&f, lnk, "trusted.overlay.opaque", "y");
+	setx(&f, fifo, "security.selinux", "ctx");
+	expect_value(&f, lnk, "trusted.overlay.opaque", "y");
+	expect_names(&f, lnk, "trusted.overlay.opaque");
+	expect_names(&f, fifo, "security.selinux");
+	ifix_teardown(&f);
+}
+END_TEST
+
+/*
+ * Names sharing one item. Two names never share an XXH3-64 hash in practice, so the test files
+ * user.b under user.a's hash through the item functions, and then works on user.a through the
+ * public calls: they meet user.b in the same item, as they would a real collision.
+ */
+START_TEST(colliding_names_share_an_item)
+{
+	struct ifix f;
+	uint64_t file, ha = xattr_name_hash("user.a", 6);
+	struct bt_key k = { 0, XATTR_ITEM_KEY, ha };
+	uint8_t *value;
+	uint32_t vlen, len;
+	char buf[64];
+
+	ifix_setup(&f, "xa-collide", 16384);
+	ifix_collect_reports(&f);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	k.objectid = file;
+
+	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bee", 3, 0), 0);
+	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bee", 3, XATTR_CREATE),
+			 -EEXIST);
+	cowfs_trans_end(f.x.fs);
+
+	/* user.a joins user.b's item. */
+	setx(&f, file, "user.a", "ay");
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, (4 + 6 + 3) + (4 + 6 + 2));
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 1);
+	expect_value(&f, file, "user.a", "ay");
+	expect_names(&f, file, "user.a,user.b");
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "x", 1, XATTR_CREATE), -EEXIST);
+
+	/* Replacing one keeps the other. */
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "a longer value", 14, XATTR_REPLACE),
+			 0);
+	expect_value(&f, file, "user.a", "a longer value");
+	inode_lock_read(&f.it);
+	ck_assert_int_eq(xattr_item_get(&f.it, file, ha, "user.b", 6, &value, &vlen), 0);
+	inode_unlock_read(&f.it);
+	ck_assert_uint_eq(vlen, 3);
+	ck_assert_int_eq(memcmp(value, "bee", 3), 0);
+	free(value);
+	/* ... also the first entry, with the other one after it. */
+	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bumble", 6, XATTR_REPLACE),
+			 0);
+	ck_assert_int_eq(xattr_item_get(&f.it, file, ha, "user.b", 6, &value, &vlen), 0);
+	cowfs_trans_end(f.x.fs);
+	ck_assert_uint_eq(vlen, 6);
+	ck_assert_int_eq(memcmp(value, "bumble", 6), 0);
+	free(value);
+	expect_value(&f, file, "user.a", "a longer value");
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, (4 + 6 + 6) + (4 + 6 + 14));
+
+	/* The checker sees user.b filed under the wrong hash. */
+	struct inode_check_stats st;
+	char needle[64];
+	ck_assert_int_eq(inode_check_all(f.x.fs, &st), -EUCLEAN);
+	ck_assert_uint_eq(st.problems, 1);
+	snprintf(needle, sizeof(needle), "inode %" PRIu64 ": xattr \"user.b\" filed under hash",
+		 file);
+	ck_assert_msg(strstr(f.seen, needle), "got: %s", f.seen);
+
+	/* A value that fits alone but not beside user.b's: refused, nothing changed. */
+	size_t room = bt_max_item_size(16384) - (4 + 6 + 6) - (4 + 6);
+	uint8_t *big = calloc(1, room + 1);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), -ENOSPC);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room, 0), 0);
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, bt_max_item_size(16384));
+	free(big);
+
+	/* Removing one keeps the other; the last one takes the item with it. */
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.a"), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.a", buf, sizeof(buf)), -ENODATA);
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, 4 + 6 + 6);
+	expect_names(&f, file, "user.b");
+	setx(&f, file, "user.a", "again");
+	cowfs_trans_begin(f.x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(xattr_item_del(&f.it, file, ha, "user.b", 6), 0);
+	ck_assert_int_eq(xattr_item_del(&f.it, file, ha, "user.b", 6), -ENODATA);
+	cowfs_trans_end(f.x.fs);
+	expect_value(&f, file, "user.a", "again");
+	expect_names(&f, file, "user.a");
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.a"), 0);
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), -ENOENT);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(persist_across_reopen)
+{
+	struct ifix f;
+	uint64_t file, dir;
+
+	ifix_setup(&f, "xa-persist", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	setx(&f, file, "user.one", "1");
+	setx(&f, file, "trusted.two", "22");
+	setx(&f, dir, "user.three", "333");
+	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,g:7:rwx,m::rwx,o::---"),
+			 0);
+	ifix_reopen(&f);
+	expect_value(&f, file, "user.one", "1");
+	expect_value(&f, file, "trusted.two", "22");
+	expect_value(&f, dir, "user.three", "333");
+	expect_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,g:7:rwx,m::rwx,o::---");
+	expect_names(&f, file, "trusted.two,user.one");
+	expect_names(&f, dir, "system.posix_acl_default,user.three");
+	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.one"), 0);
+	ifix_reopen(&f);
+	expect_names(&f, file, "trusted.two");
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(freed_with_the_inode)
+{
+	struct ifix f;
+	uint64_t file, dir, linked;
+	struct cowfs_attr a;
+	uint8_t big[8000];
+
+	ifix_setup(&f, "xa-free", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	linked = mk(&f, ROOT, "linked", S_IFREG | 0644);
+	ck_assert_int_eq(inode_link(&f.it, linked, ROOT, "linked2", 7, &a), 0);
+	memset(big, 'b', sizeof(big));
+	for (int i = 0; i < 20; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "user.x%d", i);
+		ck_assert_int_eq(inode_setxattr(&f.it, file, name, big, sizeof(big), 0), 0);
+		ck_assert_int_eq(inode_setxattr(&f.it, dir, name, big, 100, 0), 0);
+		ck_assert_int_eq(inode_setxattr(&f.it, linked, name, big, 10, 0), 0);
+	}
+	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,o::r-x"), 0);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 20);
+	ck_assert_uint_eq(items_of(&f, dir, XATTR_ITEM_KEY), 21);
+
+	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "file", 4), 0);
+	ck_assert_int_eq(inode_rmdir(&f.it, ROOT, "dir", 3), 0);
+	ck_assert_uint_eq(items_of(&f, file, 0), 0);
+	ck_assert_uint_eq(items_of(&f, dir, 0), 0);
+
+	/* One of two links: the inode and its xattrs stay. */
+	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "linked", 6), 0);
+	ck_assert_uint_eq(items_of(&f, linked, XATTR_ITEM_KEY), 20);
+	expect_value(&f, linked, "user.x7", "bbbbbbbbbb");
+	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "linked2", 7), 0);
+	ck_assert_uint_eq(items_of(&f, linked, 0), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(a_thousand_on_one_inode)
+{
+	enum { N = 1000 };
+	struct ifix f;
+	uint64_t file;
+	char name[64], value[64], *buf, **names;
+	ssize_t total;
+	size_t n;
+
+	ifix_setup(&f, "xa-many", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "user.attribute-%04d", i);
+		snprintf(value, sizeof(value), "value of %d", i);
+		setx(&f, file, name, value);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		/* Every name exactly once; after the reopen and removal, the odd ones. */
+		total = inode_listxattr(&f.it, file, NULL, 0);
+		buf = malloc((size_t)total);
+		ck_assert_int_eq(inode_listxattr(&f.it, file, buf, (size_t)total), total);
+		names = calloc(N, sizeof(*names));
+		n = 0;
+		for (ssize_t i = 0; i < total; i += (ssize_t)strlen(buf + i) + 1) {
+			REQUIRE(n < N, "more names than set");
+			names[n++] = buf + i;
+		}
+		qsort(names, n, sizeof(*names), strp_cmp);
+		ck_assert_uint_eq(n, pass == 0 ? N : N / 2);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "user.attribute-%04zu", pass == 0 ? i : 2 * i + 1);
+			REQUIRE(strcmp(names[i], name) == 0, "name %zu: %s, want %s", i, names[i], name);
+			snprintf(value, sizeof(value), "value of %zu", pass == 0 ? i : 2 * i + 1);
+			expect_value(&f, file, name, value);
+		}
+		free(names);
+		free(buf);
+		if (pass == 1)
+			break;
+		ifix_reopen(&f);
+		for (int i = 0; i < N; i += 2) {
+			snprintf(name, sizeof(name), "user.attribute-%04d", i);
+			REQUIRE(inode_removexattr(&f.it, file, name) == 0, "remove %s", name);
+		}
+	}
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), N / 2);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* ---- POSIX ACLs ------------------------------------------------------------------------------- */
+
+START_TEST(acl_values_checked)
+{
+	struct ifix f;
+	uint8_t buf[512];
+	size_t size;
+	uint64_t file;
+
+	ifix_setup(&f, "xa-aclcheck", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	struct {
+		const char *text;
+		int want;
+	} cases[] = {
+		{ "u::rwx,g::r-x,o::r-x", 0 },
+		{ "u::rwx,u:5:r--,u:7:r--,g::r-x,g:1:r--,m::r-x,o::---", 0 },
+		{ "u::rwx,g::r-x,m::rwx,o::---", 0 },                 /* a mask alone is fine */
+		{ "", -EINVAL + 1000 },                               /* header only: see below */
+		{ "g::r-x,u::rwx,o::r-x", -EINVAL },                  /* order */
+		{ "u::rwx,g::r-x", -EINVAL },                         /* no OTHER */
+		{ "u::rwx,o::r-x", -EINVAL },                         /* no GROUP_OBJ */
+		{ "g::r-x,o::r-x", -EINVAL },                         /* no USER_OBJ */
+		{ "u::rwx,u::rwx,g::r-x,o::r-x", -EINVAL },           /* USER_OBJ twice */
+		{ "u::rwx,u:5:r--,g::r-x,o::r-x", -EINVAL },          /* named, no mask */
+		{ "u::rwx,u:7:r--,u:5:r--,g::r-x,m::r--,o::---", -EINVAL },  /* ids descending */
+		{ "u::rwx,u:5:r--,u:5:rw-,g::r-x,m::r--,o::---", -EINVAL },  /* id twice */
+		{ "u::rwx,g::r-x,m::r--,m::r--,o::---", -EINVAL },    /* two masks */
+		{ "u::rwx,g::r-x,o::r-x,o::r-x", -EINVAL },           /* OTHER twice */
+		{ "u::rwx,g::r-x,o::r-x,m::r--", -EINVAL },           /* mask after OTHER */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (cases[i].want == -EINVAL + 1000)
+			continue;
+		size = acl_text(buf, cases[i].text);
+		ck_assert_msg(acl_value_check(buf, size) == (cases[i].want ? cases[i].want :
+			      (int)((size - 4) / 8)), "%s", cases[i].text);
+		if (cases[i].want)
+			EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
+					 cases[i].want);
+	}
+
+	/* Bytes that are no ACL at all. */
+	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, 3, 0), -EINVAL);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size - 1, 0),
+			 -EINVAL);
+	put_le32(buf, 1);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
+			 -EOPNOTSUPP);
+	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
+	put_le16(buf + 4 + 2, 010);   /* USER_OBJ perm: a bit beyond rwx */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
+	put_le16(buf + 4 + 8, 0x40);  /* an unknown tag */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	size = acl_text(buf, "u::rwx,u:1:r--,g::r-x,m::r-x,o::r-x");
+	put_le32(buf + 4 + 8 + 4, ACL_ID_UNDEFINED);   /* a named user without an id */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(access_acl_and_mode)
+{
+	struct ifix f;
+	uint8_t buf[64];
+	uint64_t file, fifo;
+	struct timespec t0;
+
+	ifix_setup(&f, "xa-access", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 04644);
+	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0600);
+
+	/* More than the mode says: stored; the mode takes user, mask and other. */
+	short_sleep();
+	t0 = now_ts();
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r--,g::r-x,m::rw-,o::---"),
+			 0);
+	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r--,g::r-x,m::rw-,o::---");
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04760);
+	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	expect_names(&f, file, "system.posix_acl_access");
+
+	/* No more than the mode says: the stored one goes, the mode takes the bits. */
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,o::r--"), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_ACCESS, buf, sizeof(buf)), -ENODATA);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::r--,g::---,o::---"), 0);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04400);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
+
+	/* Flags count what is stored. */
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
+					    acl_text(buf, "u::rw-,g::r--,o::r--"), XATTR_REPLACE),
+			 -ENODATA);
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,m::r--,o::r--"), 0);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
+					    acl_text(buf, "u::rw-,g::r--,o::r--"), XATTR_CREATE),
+			 -EEXIST);
+
+	/* Only the header: no ACL, the mode stays. Removing it: the same. */
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, acl_text(buf, ""), 0),
+			 0);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, acl_text(buf, ""), 0),
+			 0);
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g:9:rwx,g::r--,m::r-x,o::r--"),
+			 -EINVAL);
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,g:9:rwx,m::r-x,o::r--"),
+			 0);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04654);
+	ck_assert_int_eq(inode_removexattr(&f.it, file, XATTR_ACL_ACCESS), 0);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04654);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_ACCESS), -ENODATA);
+
+	/* Device nodes and FIFOs may have access ACLs, not default ones. */
+	ck_assert_int_eq(set_acl(&f, fifo, XATTR_ACL_ACCESS, "u::rw-,u:3:rw-,g::---,m::rw-,o::---"),
+			 0);
+	ck_assert_uint_eq(attr_of(&f, fifo).mode, S_IFIFO | 0660);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(default_acl_rules)
+{
+	struct ifix f;
+	uint8_t buf[64];
+	size_t size;
+	uint64_t file, dir, lnk;
+	struct cowfs_attr a;
+
+	ifix_setup(&f, "xa-default", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0750);
+	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "file", 4, 0, 0, &a), 0);
+	lnk = a.ino;
+
+	size = acl_text(buf, "u::rwx,g::r-x,o::---");
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_DEFAULT, buf, size, 0),
+			 -EOPNOTSUPP);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_ACCESS, buf, size, 0),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
+	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_DEFAULT), -ENODATA);
+
+	/* A default ACL is kept as given, even one the mode bits could say; the mode stays. */
+	ck_assert_int_eq(inode_setxattr(&f.it, dir, XATTR_ACL_DEFAULT, buf, size, 0), 0);
+	expect_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,o::---");
+	ck_assert_uint_eq(attr_of(&f, dir).mode, S_IFDIR | 0750);
+	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,u:4:rwx,g::r-x,m::rwx,o::r-x"),
+			 0);
+	expect_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,u:4:rwx,g::r-x,m::rwx,o::r-x");
+	ck_assert_uint_eq(attr_of(&f, dir).mode, S_IFDIR | 0750);
+	ck_assert_int_eq(inode_removexattr(&f.it, dir, XATTR_ACL_DEFAULT), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, dir, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(chmod_rewrites_the_acl)
+{
+	struct ifix f;
+	uint64_t file, plain;
+	struct timespec t0;
+
+	ifix_setup(&f, "xa-chmod", 16384);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	plain = mk(&f, ROOT, "plain", S_IFREG | 0644);
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r-x,g::r-x,m::rwx,o::r--"),
+			 0);
+	ck_assert_uint_eq(perms_of(&f, file), 0774);
+
+	/* USER_OBJ, MASK and OTHER follow the mode; named entries and GROUP_OBJ keep theirs. */
+	short_sleep();
+	t0 = now_ts();
+	ck_assert_int_eq(acl_chmod(&f.it, file, 02640), 0);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 02640);
+	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,u:1000:r-x,g::r-x,m::r--,o::---");
+	ck_assert_int_eq(acl_chmod(&f.it, file, 0777), 0);
+	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r-x,g::r-x,m::rwx,o::rwx");
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 0777);
+
+	/* No ACL: a chmod. */
+	ck_assert_int_eq(acl_chmod(&f.it, plain, 0100600 | 04000), 0);
+	ck_assert_uint_eq(attr_of(&f, plain).mode, S_IFREG | 04600);
+	ck_assert_uint_eq(items_of(&f, plain, XATTR_ITEM_KEY), 0);
+	EXPECT_UNCHANGED(&f, acl_chmod(&f.it, 9999, 0644), -ENOENT);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* Create `name` in `dir` as the FUSE layer does: acl_new_inode, create, acl_apply_new. */
+static uint64_t mk_acl(struct ifix *f, uint64_t dir, const char *name, uint32_t mode,
+		       uint32_t umask)
+{
+	struct acl_new an;
+	uint64_t ino;
+
+	ck_assert_int_eq(acl_new_inode(&f->it, dir, &mode, umask, &an), 0);
+	ino = mk(f, dir, name, mode);
+	ck_assert_int_eq(acl_apply_new(&f->it, ino, &an), 0);
+	acl_new_free(&an);
+	return ino;
+}
+
+START_TEST(inherit_on_create)
+{
+	struct ifix f;
+	struct acl_new an;
+	uint32_t mode;
+	uint64_t plain, dir, file, sub, deep, eq, efile;
+	uint8_t buf[64];
+	const char *dflt = "u::rwx,u:1000:rw-,g::r-x,m::rwx,o::r-x";
+
+	ifix_setup(&f, "xa-inherit", 16384);
+	/* No default ACL: the umask applies, no ACLs. */
+	mode = S_IFREG | 0666;
+	ck_assert_int_eq(acl_new_inode(&f.it, ROOT, &mode, 022, &an), 0);
+	ck_assert_uint_eq(mode, S_IFREG | 0644);
+	ck_assert_ptr_null(an.access);
+	ck_assert_ptr_null(an.dflt);
+	plain = mk(&f, ROOT, "plain", mode);
+	ck_assert_int_eq(acl_apply_new(&f.it, plain, &an), 0);
+	acl_new_free(&an);
+	ck_assert_uint_eq(items_of(&f, plain, XATTR_ITEM_KEY), 0);
+
+	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, dflt), 0);
+
+	/* A file: the default ACL masked by the requested mode, the umask ignored. */
+	mode = S_IFREG | 0666;
+	ck_assert_int_eq(acl_new_inode(&f.it, dir, &mode, 077, &an), 0);
+	ck_assert_uint_eq(mode, S_IFREG | 0664);
+	expect_acl_value(an.access, an.access_size, "u::rw-,u:1000:rw-,g::r-x,m::rw-,o::r--");
+	ck_assert_ptr_null(an.dflt);
+	file = mk(&f, dir, "file", mode);
+	ck_assert_int_eq(acl_apply_new(&f.it, file, &an), 0);
+	EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, file, &an), -EEXIST);
+	acl_new_free(&an);
+	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,u:1000:rw-,g::r-x,m::rw-,o::r--");
+	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
+	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 0664);
+
+	/* A directory also inherits the default ACL; and again one level down. */
+	sub = mk_acl(&f, dir, "sub", S_IFDIR | 0777, 022);
+	ck_assert_uint_eq(attr_of(&f, sub).mode, S_IFDIR | 0775);
+	expect_acl(&f, sub, XATTR_ACL_ACCESS, "u::rwx,u:1000:rw-,g::r-x,m::rwx,o::r-x");
+	expect_acl(&f, sub, XATTR_ACL_DEFAULT, dflt);
+	deep = mk_acl(&f, sub, "deep", S_IFREG | 0640, 022);
+	ck_assert_uint_eq(attr_of(&f, deep).mode, S_IFREG | 0640);
+	expect_acl(&f, deep, XATTR_ACL_ACCESS, "u::rw-,u:1000:rw-,g::r-x,m::r--,o::---");
+
+	/* A default ACL of base entries only: the result is the mode, so no access ACL. */
+	eq = mk(&f, ROOT, "eq", S_IFDIR | 0755);
+	ck_assert_int_eq(set_acl(&f, eq, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,o::---"), 0);
+	mode = S_IFREG | 0666;
+	ck_assert_int_eq(acl_new_inode(&f.it, eq, &mode, 022, &an), 0);
+	ck_assert_uint_eq(mode, S_IFREG | 0640);
+	ck_assert_ptr_null(an.access);
+	ck_assert_ptr_null(an.dflt);
+	acl_new_free(&an);
+	efile = mk_acl(&f, eq, "efile", S_IFREG | 0666, 022);
+	ck_assert_uint_eq(items_of(&f, efile, XATTR_ITEM_KEY), 0);
+	uint64_t edir = mk_acl(&f, eq, "edir", S_IFDIR | 0777, 022);
+	ck_assert_uint_eq(attr_of(&f, edir).mode, S_IFDIR | 0750);
+	expect_names(&f, edir, "system.posix_acl_default");
+
+	/* Symlinks: neither umask nor ACLs. */
+	mode = S_IFLNK | 0777;
+	ck_assert_int_eq(acl_new_inode(&f.it, dir, &mode, 022, &an), 0);
+	ck_assert_uint_eq(mode, S_IFLNK | 0777);
+	ck_assert_ptr_null(an.access);
+
+	/* Errors: not a directory, no such directory, a default ACL for a file. */
+	mode = S_IFREG | 0666;
+	ck_assert_int_eq(acl_new_inode(&f.it, file, &mode, 022, &an), -ENOTDIR);
+	ck_assert_int_eq(acl_new_inode(&f.it, 9999, &mode, 022, &an), -ENOENT);
+	mode = S_IFDIR | 0777;
+	ck_assert_int_eq(acl_new_inode(&f.it, dir, &mode, 022, &an), 0);
+	ck_assert_ptr_nonnull(an.dflt);
+	EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, plain, &an), -EACCES);
+	acl_new_free(&an);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* ---- the checker ------------------------------------------------------------------------------ */
+
+static void raw_insert(struct ifix *f, uint64_t ino, uint64_t hash, const void *data, uint32_t len)
+{
+	struct bt_key k = { ino, XATTR_ITEM_KEY, hash };
+	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
+
+	ck_assert_int_eq(bt_insert(tx, &f->x.fs->fs_root.t, &k, data, len), 0);
+	cowfs_trans_end(f->x.fs);
+}
+
+static void raw_delete(struct ifix *f, uint64_t ino, uint64_t hash)
+{
+	struct bt_key k = { ino, XATTR_ITEM_KEY, hash };
+	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
+
+	ck_assert_int_eq(bt_delete(tx, &f->x.fs->fs_root.t, &k), 0);
+	cowfs_trans_end(f->x.fs);
+}
+
+/* One entry's bytes. */
+static uint32_t raw_entry(uint8_t *p, const char *name, const void *value, uint16_t vlen)
+{
+	uint16_t nlen = (uint16_t)strlen(name);
+
+	put_le16(p, nlen);
+	put_le16(p + 2, vlen);
+	memcpy(p + 4, name, nlen);
+	memcpy(p + 4 + nlen, value, vlen);
+	return 4u + nlen + vlen;
+}
+
+/* The checker must report the damage, naming `ino` and saying `what`; then, once the damage is
+ * gone, nothing. */
+static void expect_reported(struct ifix *f, uint64_t ino, const char *what)
+{
+	struct inode_check_stats st;
+	char needle[64];
+
+	f->seen[0] = '\0';
+	ck_assert_int_eq(inode_check_all(f->x.fs, &st), -EUCLEAN);
+	snprintf(needle, sizeof(needle), "inode %" PRIu64 ": ", ino);
+	ck_assert_msg(strstr(f->seen, needle) && strstr(f->seen, what),
+		      "no report of \"%s\" for inode %" PRIu64 "; got:\n%s", what, ino, f->seen);
+}
+
+static void expect_clean(struct ifix *f)
+{
+	struct inode_check_stats st;
+
+	f->seen[0] = '\0';
+	ck_assert_msg(inode_check_all(f->x.fs, &st) == 0, "got:\n%s", f->seen);
+}
+
+START_TEST(checker_reports_damage)
+{
+	struct ifix f;
+	uint8_t item[600], acl[64];
+	char buf[64];
+	uint32_t n;
+	uint64_t file, fifo, h;
+
+	ifix_setup(&f, "xa-damage", 16384);
+	ifix_collect_reports(&f);
+	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
+	setx(&f, file, "user.fine", "ok");
+	expect_clean(&f);
+
+	/* A name filed under another name's hash. */
+	h = xattr_name_hash("user.other", 10);
+	raw_insert(&f, file, h, item, raw_entry(item, "user.x", "1", 1));
+	expect_reported(&f, file, "xattr \"user.x\" filed under hash");
+	raw_delete(&f, file, h);
+	expect_clean(&f);
+
+	/* An entry cut short: the name runs past the item's end. */
+	h = xattr_name_hash("user.cut", 8);
+	n = raw_entry(item, "user.cut", "value", 5);
+	raw_insert(&f, file, h, item, n - 7);
+	expect_reported(&f, file, "malformed xattr item");
+	f.x.reports = 0;
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.cut", buf, sizeof(buf)), -EUCLEAN);
+	ck_assert_int_eq(inode_listxattr(&f.it, file, buf, sizeof(buf)), -EUCLEAN);
+	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.cut", "v", 1, 0), -EUCLEAN);
+	ck_assert_int_eq(f.x.reports, 3);
+	raw_delete(&f, file, h);
+	/* A header cut short, and an empty name. */
+	raw_insert(&f, file, h, item, 3);
+	expect_reported(&f, file, "malformed xattr item");
+	raw_delete(&f, file, h);
+	put_le16(item, 0);
+	put_le16(item + 2, 0);
+	raw_insert(&f, file, h, item, 4);
+	expect_reported(&f, file, "malformed xattr item");
+	raw_delete(&f, file, h);
+	expect_clean(&f);
+
+	/* The same name twice in one item. */
+	h = xattr_name_hash("user.twice", 10);
+	n = raw_entry(item, "user.twice", "1", 1);
+	n += raw_entry(item + n, "user.twice", "2", 1);
+	raw_insert(&f, file, h, item, n);
+	expect_reported(&f, file, "xattr \"user.twice\" twice in one item");
+	raw_delete(&f, file, h);
+
+	/* Xattrs of an inode that does not exist. */
+	h = xattr_name_hash("user.lost", 9);
+	raw_insert(&f, 5000, h, item, raw_entry(item, "user.lost", "1", 1));
+	expect_reported(&f, 5000, "of an inode that does not exist");
+	raw_delete(&f, 5000, h);
+
+	/* Names and ACLs the calls would have refused. */
+	h = xattr_name_hash("user.dev", 8);
+	raw_insert(&f, fifo, h, item, raw_entry(item, "user.dev", "1", 1));
+	expect_reported(&f, fifo, "user xattr \"user.dev\" on an inode that is no file");
+	raw_delete(&f, fifo, h);
+	h = xattr_name_hash("os2.name", 8);
+	raw_insert(&f, file, h, item, raw_entry(item, "os2.name", "1", 1));
+	expect_reported(&f, file, "xattr \"os2.name\" is in no namespace");
+	raw_delete(&f, file, h);
+	h = xattr_name_hash(XATTR_ACL_ACCESS, strlen(XATTR_ACL_ACCESS));
+	n = (uint32_t)acl_text(acl, "u::rwx,g::r-x,o::r-x,o::r-x");
+	raw_insert(&f, file, h, item, raw_entry(item, XATTR_ACL_ACCESS, acl, (uint16_t)n));
+	expect_reported(&f, file, "malformed POSIX ACL");
+	raw_delete(&f, file, h);
+	/* An access ACL out of step with the mode (as inode_setattr alone would leave it). */
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,u:3:rw-,g::r--,m::rw-,o::r--"),
+			 0);
+	expect_clean(&f);
+	struct cowfs_attr a = { .mode = 0600 };
+	ck_assert_int_eq(inode_setattr(&f.it, file, INODE_SET_MODE, &a), 0);
+	expect_reported(&f, file, "access ACL grants 664, but the mode's permission bits are 600");
+	ck_assert_int_eq(acl_chmod(&f.it, file, 0600), 0);
+	expect_clean(&f);
+	h = xattr_name_hash(XATTR_ACL_DEFAULT, strlen(XATTR_ACL_DEFAULT));
+	n = (uint32_t)acl_text(acl, "u::rwx,g::r-x,o::r-x");
+	raw_insert(&f, file, h, item, raw_entry(item, XATTR_ACL_DEFAULT, acl, (uint16_t)n));
+	expect_reported(&f, file, "which cannot have it");
+	raw_delete(&f, file, h);
+	ifix_teardown(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("xattr");
+	TCase *tc = tcase_create("xattr");
+
+	tcase_add_test(tc, set_get_list_remove);
+	tcase_add_test(tc, create_replace_flags);
+	tcase_add_test(tc, names_values_and_types);
+	tcase_add_test(tc, colliding_names_share_an_item);
+	tcase_add_test(tc, persist_across_reopen);
+	tcase_add_test(tc, freed_with_the_inode);
+	tcase_add_test(tc, a_thousand_on_one_inode);
+	tcase_add_test(tc, acl_values_checked);
+	tcase_add_test(tc, access_acl_and_mode);
+	tcase_add_test(tc, default_acl_rules);
+	tcase_add_test(tc, chmod_rewrites_the_acl);
+	tcase_add_test(tc, inherit_on_create);
+	tcase_add_test(tc, checker_reports_damage);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
