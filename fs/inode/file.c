@@ -248,7 +248,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 			ret = run_read_plan(it, &rp);
 	}
 	if (ret == 0 && !p) {
-		p = page_add(it->icache, e, index);
+		p = page_add(it->icache, e, index, !whole);
 		if (!p)
 			ret = -ENOMEM;
 		else if (keep)

@@ -171,7 +171,8 @@ static int table_grow(struct page_table *t)
 	return 0;
 }
 
-struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index)
+struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index,
+			    bool zero)
 {
 	struct page_table *t = &e->pages;
 	struct dirty_page *p;
@@ -182,7 +183,8 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 	data = aligned_alloc(BDEV_ALIGN, ic->page_size < BDEV_ALIGN ? BDEV_ALIGN : ic->page_size);
 	if (!data)
 		return NULL;
-	memset(data, 0, ic->page_size);
+	if (zero)
+		memset(data, 0, ic->page_size);
 	p = slot_for_insert(t, index);
 	p->index = index;
 	p->data = data;

@@ -58,8 +58,10 @@ void icache_destroy(struct inode_cache *ic);
 uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino);
 
 struct dirty_page *page_find(struct icache_entry *e, uint64_t index);
-/* A new zero-filled page at `index` (must not exist); counted as dirty. NULL: no memory. */
-struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index);
+/* A new page at `index` (must not exist), zero-filled unless the caller fills all of it;
+ * counted as dirty. NULL: no memory. */
+struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index,
+			    bool zero);
 /* Drop every page with index in [first, last]. */
 void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
 		      uint64_t last);

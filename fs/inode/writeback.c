@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs/extent/csum.h"
 #include "fs/inode/file.h"
@@ -34,27 +35,54 @@ static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
 	return inode_write(it, ino, &in);
 }
 
+/* Pages are gathered into requests of this size: one request per page would cost the device
+ * layer (and the kernel under it) thousands of requests per extent. */
+#define WB_REQUEST_BYTES (1u << 20)
+/* Requests staged and submitted together. */
+#define WB_WINDOW_REQUESTS 16u
+
+/* Write pages [0, n) to `disk` onward: copied into staging requests, a window at a time. */
+static int write_staged(struct inode_tree *it, struct dirty_page **pages, size_t n,
+			uint64_t disk, uint8_t *stage)
+{
+	uint32_t ps = it->fs->ext.sectorsize, per_req = WB_REQUEST_BYTES / ps;
+	struct bdev_io ios[WB_WINDOW_REQUESTS];
+	int ret = 0;
+
+	for (size_t done = 0; done < n && ret == 0;) {
+		size_t nios = 0;
+		while (done < n && nios < WB_WINDOW_REQUESTS) {
+			size_t k = n - done < per_req ? n - done : per_req;
+			uint8_t *buf = stage + (size_t)nios * WB_REQUEST_BYTES;
+			for (size_t i = 0; i < k; i++)
+				memcpy(buf + i * ps, pages[done + i]->data, ps);
+			ios[nios++] = (struct bdev_io){ .off = disk + (uint64_t)done * ps, .buf = buf,
+							.len = (uint32_t)(k * ps) };
+			done += k;
+		}
+		ret = bdev_write_batch(it->fs->bd, ios, nios);
+	}
+	return ret;
+}
+
 /* Write `n` pages to the new extent at `disk` and record their checksums. */
 static int write_pages(struct inode_tree *it, struct dirty_page **pages, size_t n,
 		       uint64_t disk)
 {
 	struct extents *x = &it->fs->ext;
 	uint32_t ps = x->sectorsize;
-	struct bdev_io *ios = malloc(n * sizeof(*ios));
 	uint64_t *csums = malloc(n * sizeof(*csums));
+	uint8_t *stage = aligned_alloc(BDEV_ALIGN, (size_t)WB_WINDOW_REQUESTS * WB_REQUEST_BYTES);
 	int ret = -ENOMEM;
 
-	if (ios && csums) {
-		for (size_t i = 0; i < n; i++) {
-			ios[i] = (struct bdev_io){ .off = disk + i * ps, .buf = pages[i]->data,
-						   .len = ps };
+	if (csums && stage) {
+		for (size_t i = 0; i < n; i++)
 			csums[i] = csum_sector(pages[i]->data, ps);
-		}
-		ret = bdev_write_batch(it->fs->bd, ios, n);
+		ret = write_staged(it, pages, n, disk, stage);
 		if (ret == 0)
 			ret = csum_insert(x, &it->fs->trans, disk, csums, n);
 	}
-	free(ios);
+	free(stage);
 	free(csums);
 	return ret;
 }
