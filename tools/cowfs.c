@@ -1,7 +1,8 @@
 /*
  * cowfs: the command-line tool for cowfs images.
  *
- *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs] [--block BYTENR]
+ *   cowfs IMAGE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]   mount (fuse/server.h)
+ *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs|csum] [--block BYTENR]
  *                    [--inode INO | --path /A/B]
  *
  * dump prints the superblock (and the state of every superblock copy) and every tree, node by
@@ -27,14 +28,17 @@
 #include <string.h>
 
 #include "fs/btree/internal.h"   /* bt_read_node(): one node, verified, by address */
+#include "fs/extent/csum.h"
 #include "fs/extent/extent_format.h"
 #include "fs/inode/inode.h"
 #include "fs/inode/inode_format.h"
+#include "fs/inode/xattr_format.h"
 #include "fs/io/bcache.h"
 #include "fs/io/blockdev.h"
 #include "fs/lib/endian.h"
 #include "fs/super/fs.h"
 #include "fs/super/super.h"
+#include "fuse/server.h"
 
 #define PROG "cowfs"
 
@@ -372,6 +376,8 @@ static const char *key_type_name(uint8_t type)
 	switch (type) {
 	case INODE_ITEM_KEY:      return "INODE_ITEM";
 	case INODE_REF_KEY:       return "INODE_REF";
+	case XATTR_ITEM_KEY:      return "XATTR_ITEM";
+	case ORPHAN_ITEM_KEY:     return "ORPHAN_ITEM";
 	case DIR_ITEM_KEY:        return "DIR_ITEM";
 	case DIR_INDEX_KEY:       return "DIR_INDEX";
 	case ROOT_ITEM_KEY:       return "ROOT_ITEM";
@@ -379,6 +385,7 @@ static const char *key_type_name(uint8_t type)
 	case TREE_BLOCK_REF_KEY:  return "TREE_BLOCK_REF";
 	case EXTENT_DATA_REF_KEY: return "EXTENT_DATA_REF";
 	case EXTENT_DATA_KEY:     return "EXTENT_DATA";
+	case EXTENT_CSUM_KEY:     return "EXTENT_CSUM";
 	default:                  return NULL;
 	}
 }
@@ -389,6 +396,7 @@ static const char *tree_name(uint64_t id)
 	case ROOT_TREE_ID:   return "root";
 	case EXTENT_TREE_ID: return "extent";
 	case FS_TREE_ID:     return "fs";
+	case CSUM_TREE_ID:   return "csum";
 	default:             return NULL;
 	}
 }
@@ -1217,6 +1225,7 @@ static int parse_tree(const char *s, uint64_t *id)
 {
 	static const struct { const char *name; uint64_t id; } names[] = {
 		{ "root", ROOT_TREE_ID }, { "extent", EXTENT_TREE_ID }, { "fs", FS_TREE_ID },
+		{ "csum", CSUM_TREE_ID },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
@@ -1382,7 +1391,8 @@ static const struct command {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: " PROG " COMMAND [options] ...\n\nCommands:\n");
+	cowfs_mount_usage(f, PROG);
+	fprintf(f, "\nOther uses: " PROG " COMMAND [options] ...\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun '" PROG " COMMAND --help' for a command's options.\n");
@@ -1402,7 +1412,12 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, PROG ": unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return EXIT_USAGE;
+	/* A mount is IMAGE MOUNTPOINT [options]; one word alone is a mistyped command. */
+	if (argc == 2 && argv[1][0] != '-') {
+		fprintf(stderr, PROG ": unknown command '%s' (a mount needs IMAGE MOUNTPOINT)\n",
+			argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return cowfs_mount_main(argc, argv);
 }

@@ -305,11 +305,11 @@ t_dump_json() {
 	expect_rc 0 || return 1
 	expect_true "valid JSON (python3 -m json.tool)" \
 		python3 -m json.tool "$OUT" /dev/null || return 1
-	expect_true "JSON has the superblock and trees 1, 2, 5" python3 -c '
+	expect_true "JSON has the superblock and trees 1, 2, 5, 7" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["superblock"]["magic"] == "_COWFS_1"
-assert [t["id"] for t in d["trees"]] == [1, 2, 5], d["trees"]
+assert [t["id"] for t in d["trees"]] == [1, 2, 5, 7], d["trees"]
 items = [i for t in d["trees"] for n in t["nodes"] for i in n["items"]]
 assert any(i["key"]["type"] == "EXTENT_ITEM" and "TREE_BLOCK" in i["extent_item"]["flags"]
            for i in items)

@@ -1,0 +1,116 @@
+/*
+ * Conversions between what fs/ reports and what the kernel is told: inode numbers, struct
+ * stat, entry parameters, setattr requests, statfs figures. No fs/ calls happen here.
+ */
+#include "fuse/internal.h"
+
+#include <string.h>
+#include <time.h>
+
+/* The kernel's preferred I/O size: a page, the unit of file data in fs/inode/file.c. */
+#define STAT_BLKSIZE 4096
+
+/*
+ * Inodes take no space of their own (an inode item is about 160 bytes of a tree leaf): the
+ * inode figures of statfs are how many items of this size the space would hold, which
+ * gives df -i sensible numbers that shrink as the space fills.
+ */
+#define STATFS_BYTES_PER_INODE 256
+
+/* FUSE calls the root FUSE_ROOT_ID; in the tree it is INODE_ROOT_INO. Other numbers
+ * (all above INODE_ROOT_INO) are the same on both sides. */
+fuse_ino_t ino_to_fuse(uint64_t ino)
+{
+	return ino == INODE_ROOT_INO ? FUSE_ROOT_ID : (fuse_ino_t)ino;
+}
+
+uint64_t ino_from_fuse(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? INODE_ROOT_INO : (uint64_t)ino;
+}
+
+void attr_to_stat(const struct cowfs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = STAT_BLKSIZE;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+}
+
+void attr_to_entry(const struct cowfs_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_to_fuse(a->ino);
+	/* With the inode number, what a file handle (name_to_handle_at) names: a number reused
+	 * after the inode was freed comes with another generation, so old handles go stale. */
+	e->generation = a->generation;
+	attr_to_stat(a, &e->attr);
+	e->attr_timeout = SERVER_TIMEOUT;
+	e->entry_timeout = SERVER_TIMEOUT;
+}
+
+static struct timespec time_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+/* The inode_setattr mask and values of a FUSE setattr request. */
+unsigned attr_from_setattr(const struct stat *st, int to_set, struct cowfs_attr *out)
+{
+	unsigned mask = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mask |= INODE_SET_MODE;
+		out->mode = st->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		mask |= INODE_SET_UID;
+		out->uid = st->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		mask |= INODE_SET_GID;
+		out->gid = st->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		mask |= INODE_SET_SIZE;
+		out->size = (uint64_t)st->st_size;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		mask |= INODE_SET_ATIME;
+		out->atime = to_set & FUSE_SET_ATTR_ATIME_NOW ? time_now() : st->st_atim;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		mask |= INODE_SET_MTIME;
+		out->mtime = to_set & FUSE_SET_ATTR_MTIME_NOW ? time_now() : st->st_mtim;
+	}
+	return mask;
+}
+
+void statfs_to_statvfs(const struct cowfs_statfs *in, struct statvfs *out)
+{
+	uint64_t bs = in->blocksize ? in->blocksize : STAT_BLKSIZE;
+
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = bs;
+	out->f_frsize = bs;
+	out->f_blocks = in->total / bs;
+	out->f_bfree = in->free / bs;
+	out->f_bavail = in->avail / bs;
+	out->f_files = in->total / STATFS_BYTES_PER_INODE;
+	out->f_ffree = in->free / STATFS_BYTES_PER_INODE;
+	out->f_favail = in->avail / STATFS_BYTES_PER_INODE;
+	out->f_namemax = INODE_NAME_MAX;
+}

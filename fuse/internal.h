@@ -1,0 +1,143 @@
+/*
+ * What the files of fuse/ share: the server state (one struct, libfuse's userdata), the
+ * request handlers each file provides, and the conversions between fs/ and FUSE types.
+ *
+ *   mount.c     cowfs_mount_main: daemon, session setup and teardown, closing the image
+ *   options.c   the command line and -o options
+ *   ops.c       the handler table; init, lookup counts, attributes, statfs, access
+ *   ops_namei.c names: mknod, mkdir, symlink, link, create, unlink, rmdir, rename
+ *   ops_dir.c   opendir, readdir, readdirplus, fsyncdir
+ *   ops_data.c  open, read, write, fsync, fallocate, lseek, copy_file_range
+ *   xattr.c     extended attributes (POSIX ACLs are two of them)
+ *   attr.c      cowfs_attr / cowfs_statfs <-> struct stat / statvfs, inode numbers
+ *
+ * Every handler replies exactly once (fuse_reply_none for forgets), with the negative errno
+ * of the fs/ call it made turned into libfuse's positive one.
+ */
+#ifndef COWFS_FUSE_INTERNAL_H
+#define COWFS_FUSE_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/inode/inode.h"
+#include "fs/super/fs.h"
+
+/*
+ * How long the kernel may trust an entry or attributes it was given (and a name it was told
+ * does not exist). Every change goes through this kernel mount, which updates or drops what
+ * it cached as it makes them; the timeout only bounds how long a missed case could show.
+ */
+#define SERVER_TIMEOUT 1.0
+
+/* The largest write the kernel may send in one request. */
+#define SERVER_MAX_WRITE (1u << 20)
+
+/* The mount's configuration: the command line, parsed (options.c). */
+struct mount_config {
+	char *image;               /* absolute path */
+	char *mountpoint;          /* absolute path: unmounting happens after chdir("/") */
+	bool foreground, debug, single_thread;
+	bool read_only, default_permissions;
+	int commit_interval_ms;    /* 0: cowfs's default */
+	size_t cache_bytes;        /* 0: cowfs's default */
+	char *fuse_opts;           /* comma-separated options for libfuse, escaped */
+};
+
+struct server {
+	struct cowfs *fs;          /* NULL once closed */
+	struct inode_tree it;
+	const char *image;         /* for messages */
+	bool read_only;
+	bool default_permissions;  /* the kernel checks permissions itself */
+	bool posix_acl;            /* set at init: the kernel enforces ACLs and leaves umask to us */
+	atomic_bool to_syslog;     /* reports go to syslog once the daemon has left the terminal */
+	int close_result;          /* what closing the image returned */
+};
+
+static inline struct server *server_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Reply with a negative errno from fs/. */
+static inline void reply_err(fuse_req_t req, int neg_errno)
+{
+	fuse_reply_err(req, -neg_errno);
+}
+
+/* attr.c */
+fuse_ino_t ino_to_fuse(uint64_t ino);
+uint64_t ino_from_fuse(fuse_ino_t ino);
+void attr_to_stat(const struct cowfs_attr *a, struct stat *st);
+void attr_to_entry(const struct cowfs_attr *a, struct fuse_entry_param *e);
+unsigned attr_from_setattr(const struct stat *st, int to_set, struct cowfs_attr *out);
+void statfs_to_statvfs(const struct cowfs_statfs *in, struct statvfs *out);
+
+/* options.c: 0, or -1 after printing why the command line is wrong. */
+int config_parse(struct mount_config *c, int argc, char **argv);
+void config_free(struct mount_config *c);
+
+/* mount.c */
+int server_close(struct server *s);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops server_ops;
+bool name_too_long(const char *name);
+int entry_hold(struct server *s, uint64_t ino);
+void entry_release(struct server *s, uint64_t ino, uint64_t n);
+void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a);
+int setattr_apply(struct server *s, uint64_t ino, unsigned mask, const struct cowfs_attr *a);
+
+/* ops_namei.c */
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name);
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);
+
+/* ops_dir.c */
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+/* ops_data.c */
+void file_handle_init(struct fuse_file_info *fi);
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+		  struct fuse_file_info *fi);
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi);
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi);
+void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			struct fuse_file_info *fi_out, size_t len, int flags);
+
+/* xattr.c */
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		 size_t size, int flags);
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * cowfs_mount_main: mount an image and serve it. The order of things matters:
+ *
+ *  1. The command line is checked (options.c) while the user is still there to be told.
+ *  2. Unless in the foreground, fork: cowfs_open() starts threads and an io_uring, which a
+ *     fork made later would not carry over. The parent waits on a pipe for the child's word
+ *     and exits 0 once the mount works, 1 if it failed; the child prints why on the stderr
+ *     they share before it detaches, so errors reach the user either way.
+ *  3. The child opens the image, frees orphans left by a crash, makes the FUSE session and
+ *     mounts; then it detaches (setsid, chdir /, stdio to /dev/null, messages to syslog).
+ *  4. It serves until unmounted, or until SIGTERM, SIGINT or SIGHUP end the loop; then it
+ *     unmounts if still mounted, and only once the kernel is gone closes the image, which
+ *     commits everything. The exit status says whether that commit worked.
+ */
+#include "fuse/internal.h"
+#include "fuse/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROG "cowfs"
+
+/* How long to wait for the image's previous user: umount returns before the daemon that
+ * served it has committed and let go of the image. */
+#define LOCK_WAIT_MS 10000
+
+/* What the child writes to the pipe once mounted. Anything else, or nothing, is failure. */
+#define READY_BYTE 'o'
+
+/* A message for the user: on the terminal until the daemon detaches, then in syslog. */
+static void say(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (atomic_load(&s->to_syslog)) {
+		vsyslog(LOG_ERR, fmt, ap);
+	} else {
+		fputs(PROG ": ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* fs/'s reports: corruption found, stale superblock copies. */
+static void on_report(void *arg, uint64_t bytenr, const char *msg)
+{
+	struct server *s = arg;
+
+	say(s, "%s: block %" PRIu64 ": %s", s->image, bytenr, msg);
+}
+
+/* libfuse's own messages, once stderr is gone. Its levels are syslog's. */
+static void fuse_log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
+static const char *open_error(int err)
+{
+	switch (err) {
+	case -EINVAL:
+		return "not a cowfs image";
+	case -EOPNOTSUPP:
+		return "made by a newer version of cowfs";
+	case -EUCLEAN:
+	case -EIO:
+		return "damaged beyond mounting (problems above): run fsck.cowfs";
+	case -EBUSY:
+		return "in use by another cowfs process (mounted already?)";
+	default:
+		return strerror(-err);
+	}
+}
+
+static int open_image(struct server *s, const struct mount_config *c)
+{
+	struct cowfs_opts o = {
+		.read_only = c->read_only,
+		.cache_bytes = c->cache_bytes,
+		.lock_wait_ms = LOCK_WAIT_MS,
+		.commit_interval_ms = c->commit_interval_ms,
+		.report = on_report,
+		.report_arg = s,
+	};
+	uint64_t freed;
+	int ret = cowfs_open(c->image, &o, &s->fs);
+
+	if (ret < 0) {
+		say(s, "%s: %s", c->image, open_error(ret));
+		s->fs = NULL;
+		return ret;
+	}
+	inode_tree_init(&s->it, s->fs, &s->fs->fs_root);
+	/* Inodes unlinked while open when the last session ended: nobody holds them now. */
+	ret = c->read_only ? 0 : inode_orphans_cleanup(&s->it, &freed);
+	if (ret < 0) {
+		say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
+		server_close(s);
+	}
+	return ret;
+}
+
+/* Commit and close the image; once only (after the loop, or at FUSE's destroy). */
+int server_close(struct server *s)
+{
+	int ret, closed;
+
+	if (!s->fs)
+		return s->close_result;
+	ret = inode_tree_destroy(&s->it);
+	closed = cowfs_close(s->fs);
+	s->fs = NULL;
+	s->close_result = ret < 0 ? ret : closed;
+	if (s->close_result < 0)
+		say(s, "%s: closing the image: %s", s->image, strerror(-s->close_result));
+	return s->close_result;
+}
+
+static struct fuse_session *session_new(struct server *s, const struct mount_config *c)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+
+	if (fuse_opt_add_arg(&args, PROG) == 0 && fuse_opt_add_arg(&args, "-o") == 0 &&
+	    fuse_opt_add_arg(&args, c->fuse_opts) == 0 &&
+	    (!c->debug || fuse_opt_add_arg(&args, "-d") == 0))
+		se = fuse_session_new(&args, &server_ops, sizeof(server_ops), s);
+	fuse_opt_free_args(&args);
+	if (!se)
+		say(s, "cannot start the FUSE session (options: %s)", c->fuse_opts);
+	return se;
+}
+
+/*
+ * Fork the daemon. In the parent, returns true with the exit status in *status: 0 once the
+ * child said it is mounted, 1 if it failed (it printed why) or died. In the child, returns
+ * false with the pipe's write end in *ready_fd.
+ */
+static bool fork_daemon(int *ready_fd, int *status)
+{
+	int p[2];
+	pid_t pid;
+	ssize_t n;
+	char c = 0;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		fprintf(stderr, PROG ": cannot start the daemon: %s\n", strerror(errno));
+		*status = 1;
+		return true;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		*ready_fd = p[1];
+		return false;
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	*status = n == 1 && c == READY_BYTE ? 0 : 1;
+	/* A child that failed is exiting: reap it rather than leave it to init. */
+	if (*status)
+		waitpid(pid, NULL, 0);
+	return true;
+}
+
+/* Leave the terminal and the caller's directory, then let the parent exit. */
+static void detach(struct server *s, int ready_fd)
+{
+	int null = open("/dev/null", O_RDWR);
+	char ready = READY_BYTE;
+
+	openlog(PROG, LOG_PID, LOG_DAEMON);
+	atomic_store(&s->to_syslog, true);
+	fuse_set_log_func(fuse_log_to_syslog);
+	setsid();
+	if (chdir("/") < 0)
+		say(s, "chdir /: %s", strerror(errno));
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(ready_fd, &ready, 1) != 1)
+		say(s, "telling the parent the mount is ready: %s", strerror(errno));
+	close(ready_fd);
+}
+
+static int run_loop(struct fuse_session *se, bool single_thread)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (single_thread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
+/* Serve until unmounted or signalled, then make sure the mount is gone. */
+static bool serve_until_unmounted(struct server *s, struct fuse_session *se,
+				  const struct mount_config *c)
+{
+	int ret = run_loop(se, c->single_thread);
+
+	if (ret < 0)
+		say(s, "serving %s: %s", c->mountpoint, strerror(-ret));
+	fuse_session_unmount(se);
+	return ret >= 0;
+}
+
+/*
+ * The signals that end the loop. They are blocked while the image opens, so that the
+ * threads fs/ starts inherit the block: the main thread must be the one they interrupt.
+ */
+static void block_exit_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/* Mount and serve (in the daemon, or in the foreground). Returns the exit status. */
+static int serve(const struct mount_config *c, int ready_fd)
+{
+	struct server s = {
+		.image = c->image,
+		.read_only = c->read_only,
+		.default_permissions = c->default_permissions,
+	};
+	struct fuse_session *se;
+	bool served = false;
+	sigset_t old;
+
+	block_exit_signals(&old);
+	if (open_image(&s, c) < 0)
+		return 1;
+	se = session_new(&s, c);
+	if (se && fuse_set_signal_handlers(se) == 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (fuse_session_mount(se, c->mountpoint) == 0) {
+			if (ready_fd >= 0)
+				detach(&s, ready_fd);
+			served = serve_until_unmounted(&s, se, c);
+		} else {
+			say(&s, "cannot mount %s on %s", c->image, c->mountpoint);
+		}
+		fuse_remove_signal_handlers(se);
+	}
+	/* The kernel is gone now: destroy closes the image, committing everything (or
+	 * server_close does, if the kernel never connected). */
+	if (se)
+		fuse_session_destroy(se);
+	return server_close(&s) == 0 && served ? 0 : 1;
+}
+
+int cowfs_mount_main(int argc, char **argv)
+{
+	struct mount_config c;
+	int ready_fd = -1, status;
+
+	status = config_parse(&c, argc, argv);
+	if (status != 0)
+		return status < 0 ? 1 : 0;
+	if (c.foreground || !fork_daemon(&ready_fd, &status))
+		status = serve(&c, ready_fd);
+	config_free(&c);
+	return status;
+}

@@ -1,0 +1,317 @@
+/*
+ * The request handler table, and the handlers about the connection and about inodes as a
+ * whole: init, destroy, lookup and the kernel's lookup counts (forget), getattr, setattr,
+ * readlink, statfs, access. Names are in ops_namei.c, directories in ops_dir.c, file data in
+ * ops_data.c, extended attributes in xattr.c.
+ *
+ * Lookup counts: every reply that gives the kernel an entry (lookup, the creating calls,
+ * readdirplus) takes one hold with inode_hold(), and forget gives them back, so that an
+ * inode unlinked while the kernel still knows it (an open file) lives until then. The root
+ * is held by the mount itself and never counted.
+ */
+#include "fuse/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/inode/xattr.h"
+#include "fs/lib/compiler.h"
+
+/* Capabilities taken when the kernel offers them. */
+#define CAPS_WANTED (FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_READDIRPLUS |                   \
+		     FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_ATOMIC_O_TRUNC |                \
+		     FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS)
+
+/*
+ * Capabilities never taken. Write-back caching would keep dirty data in the kernel, out of
+ * reach of cowfs commits. Without HANDLE_KILLPRIV the kernel clears setuid/setgid itself
+ * when a write, truncate or chown calls for it (it sends a setattr of the mode). Splicing
+ * buys nothing: file data goes into and out of memory buffers on this side either way, and
+ * the pipe in between only adds system calls.
+ */
+#define CAPS_REFUSED (FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_HANDLE_KILLPRIV |              \
+		      FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE)
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct server *s = userdata;
+
+	conn->want |= CAPS_WANTED & conn->capable;
+	conn->want &= ~CAPS_REFUSED;
+	/* ACLs need the kernel's permission checks, so they come with default_permissions
+	 * only. The umask is then ours to apply (ops_namei.c): a default ACL replaces it, so
+	 * the kernel must not apply it first (DONT_MASK). */
+	if (s->default_permissions && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		s->posix_acl = true;
+	}
+	conn->max_write = SERVER_MAX_WRITE;
+	conn->time_gran = 1;
+}
+
+/* The connection is gone and no request will come: commit and close the image. */
+static void op_destroy(void *userdata)
+{
+	server_close(userdata);
+}
+
+bool name_too_long(const char *name)
+{
+	return strnlen(name, INODE_NAME_MAX + 1) > INODE_NAME_MAX;
+}
+
+int entry_hold(struct server *s, uint64_t ino)
+{
+	return ino == INODE_ROOT_INO ? 0 : inode_hold(&s->it, ino);
+}
+
+void entry_release(struct server *s, uint64_t ino, uint64_t n)
+{
+	/* Nothing can be told of a failure here: the inode stays held, and an orphan the
+	 * kernel no longer knows is freed at unmount or at the next mount. */
+	if (ino != INODE_ROOT_INO)
+		(void)inode_release(&s->it, ino, n);
+}
+
+/* Reply with an entry the kernel will count a lookup of: hold it first. */
+void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a)
+{
+	struct fuse_entry_param e;
+	int ret = entry_hold(s, a->ino);
+
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	attr_to_entry(a, &e);
+	/* A reply the kernel refused (the request was aborted) counted no lookup. */
+	if (fuse_reply_entry(req, &e) < 0)
+		entry_release(s, a->ino, 1);
+}
+
+/* "No such name", cached by the kernel like an entry (inode 0). */
+static void reply_negative_entry(fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = SERVER_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct server *s = server_of(req);
+	struct cowfs_attr a;
+	int ret;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	/* "." is how the kernel finds an inode by number alone, for open_by_handle_at(2):
+	 * then the "parent" may be any inode, not only a directory. */
+	if (strcmp(name, ".") == 0)
+		ret = inode_getattr(&s->it, ino_from_fuse(parent), &a);
+	else
+		ret = inode_lookup(&s->it, ino_from_fuse(parent), name, strlen(name), &a);
+	if (ret == -ENOENT)
+		reply_negative_entry(req);
+	else if (ret < 0)
+		reply_err(req, ret);
+	else
+		reply_entry_held(req, s, &a);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	entry_release(server_of(req), ino_from_fuse(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct server *s = server_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		entry_release(s, ino_from_fuse(forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void reply_attr_of(fuse_req_t req, struct server *s, uint64_t ino)
+{
+	struct cowfs_attr a;
+	struct stat st;
+	int ret = inode_getattr(&s->it, ino, &a);
+
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	attr_to_stat(&a, &st);
+	fuse_reply_attr(req, &st, SERVER_TIMEOUT);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_attr_of(req, server_of(req), ino_from_fuse(ino));
+}
+
+/*
+ * The changes of `mask` to inode `ino`. A mode change goes through acl_chmod, which rewrites
+ * the access ACL to match, and goes first: when the kernel clears setuid/setgid along with a
+ * truncate or chown, the file is never changed while still setuid.
+ */
+int setattr_apply(struct server *s, uint64_t ino, unsigned mask, const struct cowfs_attr *a)
+{
+	int ret = 0;
+
+	if (mask & INODE_SET_MODE)
+		ret = acl_chmod(&s->it, ino, a->mode);
+	mask &= ~INODE_SET_MODE;
+	if (ret == 0 && mask)
+		ret = inode_setattr(&s->it, ino, mask, a);
+	return ret;
+}
+
+/* chmod, chown, truncate, utimens, on a name or an open file alike: fs/ works by inode. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	struct cowfs_attr a;
+	unsigned mask = attr_from_setattr(attr, to_set, &a);
+	int ret;
+
+	(void)fi;
+	ret = setattr_apply(s, ino_from_fuse(ino), mask, &a);
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		reply_attr_of(req, s, ino_from_fuse(ino));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct server *s = server_of(req);
+	char target[INODE_SYMLINK_MAX + 1];
+	size_t len;
+	int ret = inode_readlink(&s->it, ino_from_fuse(ino), target, INODE_SYMLINK_MAX, &len);
+
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	target[len < INODE_SYMLINK_MAX ? len : INODE_SYMLINK_MAX] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct server *s = server_of(req);
+	struct cowfs_statfs fst;
+	struct statvfs st;
+
+	(void)ino;
+	cowfs_statfs(s->fs, &fst);
+	statfs_to_statvfs(&fst, &st);
+	fuse_reply_statfs(req, &st);
+}
+
+/* Is the caller in group `gid`, as its primary group or a supplementary one? */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t small[64], *groups = small;
+	int n = fuse_req_getgroups(req, (int)ARRAY_SIZE(small), small);
+	bool found = false;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	if (n > (int)ARRAY_SIZE(small)) {
+		groups = malloc((size_t)n * sizeof(*groups));
+		n = groups ? fuse_req_getgroups(req, n, groups) : -ENOMEM;
+	}
+	for (int i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	if (groups != small)
+		free(groups);
+	return found;
+}
+
+/* The permission bits that apply to the caller, in the R_OK/W_OK/X_OK positions. */
+static unsigned caller_mode_bits(fuse_req_t req, const struct cowfs_attr *a)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (ctx->uid == a->uid)
+		return (a->mode >> 6) & 7;
+	if (caller_in_group(req, a->gid))
+		return (a->mode >> 3) & 7;
+	return a->mode & 7;
+}
+
+/*
+ * access(2) without default_permissions (with it, the kernel checks and never asks): the
+ * mode bits, and for root everything but executing a file nobody may execute.
+ */
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct server *s = server_of(req);
+	struct cowfs_attr a;
+	unsigned granted;
+	int ret = inode_getattr(&s->it, ino_from_fuse(ino), &a);
+
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid == 0)
+		granted = S_ISDIR(a.mode) || (a.mode & 0111) ? 7 : R_OK | W_OK;
+	else
+		granted = caller_mode_bits(req, &a);
+	fuse_reply_err(req, ((unsigned)mask & ~granted & 7) ? EACCES : 0);
+}
+
+const struct fuse_lowlevel_ops server_ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.create = op_create,
+	.open = op_open,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.access = op_access,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.copy_file_range = op_copy_file_range,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+};

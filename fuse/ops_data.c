@@ -1,0 +1,214 @@
+/*
+ * File data handlers: open, read, write_buf, flush, release, fsync, fallocate, lseek,
+ * copy_file_range, on top of fs/inode/file.h.
+ *
+ * An open file needs no state beyond its open flags, so fi->fh holds flags (FH_*) rather
+ * than a pointer, and release has nothing to free.
+ */
+#include "fuse/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/inode/file.h"
+
+/* fi->fh bits. */
+#define FH_APPEND 0x1u   /* O_APPEND: fs/ writes at its end of file */
+
+/* The handle of a file being opened or created, from its open flags. */
+void file_handle_init(struct fuse_file_info *fi)
+{
+	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
+	/* O_DIRECT bypasses the page cache; otherwise the cache may outlive this open: every
+	 * change comes through the kernel, which keeps it in step. */
+	fi->direct_io = !!(fi->flags & O_DIRECT);
+	fi->keep_cache = !fi->direct_io;
+}
+
+/*
+ * open(O_TRUNC) (the kernel leaves it to us: FUSE_CAP_ATOMIC_O_TRUNC). Like any truncate by
+ * an unprivileged caller it clears setuid, and setgid if group-executable; the kernel does
+ * this for truncate(2) and write(2) but not for this path.
+ */
+static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
+{
+	struct cowfs_attr a;
+	unsigned mask = INODE_SET_SIZE;
+	int ret = inode_getattr(&s->it, ino, &a);
+
+	if (ret < 0)
+		return ret;
+	if (!S_ISREG(a.mode))
+		return 0;
+	if (fuse_req_ctx(req)->uid != 0 && (a.mode & S_ISUID ||
+					     (a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))) {
+		a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		mask |= INODE_SET_MODE;
+	}
+	a.size = 0;
+	return setattr_apply(s, ino, mask, &a);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	int ret = 0;
+
+	if (fi->flags & O_TRUNC)
+		ret = truncate_on_open(s, req, ino_from_fuse(ino));
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	file_handle_init(fi);
+	fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	(void)fi;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = file_read(&s->it, ino_from_fuse(ino), buf, size, (uint64_t)off);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/*
+ * The bytes of a write. Without splicing (see CAPS_REFUSED) libfuse hands over one buffer
+ * in memory, used as it is; anything else (a pipe) is copied into *copy, which the caller
+ * frees. NULL if out of memory or the copy failed.
+ */
+static const char *write_data(struct fuse_bufvec *bufv, size_t *len, char **copy)
+{
+	const struct fuse_buf *b = &bufv->buf[bufv->idx];
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(0);
+	ssize_t n;
+
+	*copy = NULL;
+	*len = fuse_buf_size(bufv);
+	if (bufv->count - bufv->idx == 1 && !(b->flags & FUSE_BUF_IS_FD)) {
+		*len = b->size - bufv->off;
+		return (const char *)b->mem + bufv->off;
+	}
+	dst.buf[0].mem = *copy = malloc(*len ? *len : 1);
+	dst.buf[0].size = *len;
+	if (!*copy)
+		return NULL;
+	n = fuse_buf_copy(&dst, bufv, 0);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return *copy;
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	unsigned flags = fi->fh & FH_APPEND ? FILE_WRITE_APPEND : 0;
+	size_t len;
+	char *copy;
+	const char *data = write_data(bufv, &len, &copy);
+	ssize_t n;
+
+	if (!data) {
+		fuse_reply_err(req, copy ? EIO : ENOMEM);
+		free(copy);
+		return;
+	}
+	n = file_write(&s->it, ino_from_fuse(ino), data, len, (uint64_t)off, flags);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+	free(copy);
+}
+
+/* close(2): nothing to do. Written data is in fs/ already and becomes durable at the next
+ * commit or fsync, as with any local filesystem. */
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* fdatasync is fsync: making the data durable is a commit, which carries the inode too. */
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	reply_err(req, file_fsync(&server_of(req)->it, ino_from_fuse(ino)));
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	reply_err(req, file_fallocate(&server_of(req)->it, ino_from_fuse(ino), mode,
+				      (uint64_t)off, (uint64_t)len));
+}
+
+/* Only SEEK_DATA and SEEK_HOLE come here: the kernel does the others itself. */
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi)
+{
+	uint64_t pos;
+	int ret;
+
+	(void)fi;
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = file_seek(&server_of(req)->it, ino_from_fuse(ino), (uint64_t)off, whence, &pos);
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		fuse_reply_lseek(req, (off_t)pos);
+}
+
+void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags != 0 || off_in < 0 || off_out < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	n = file_copy_range(&server_of(req)->it, ino_from_fuse(ino_in), (uint64_t)off_in,
+			    ino_from_fuse(ino_out), (uint64_t)off_out, len);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}

@@ -1,0 +1,255 @@
+/*
+ * Directory handlers: opendir, readdir, readdirplus, releasedir, fsyncdir.
+ *
+ * dir_readdir() calls back with the filesystem lock held, so the callback only copies
+ * entries into a batch sized for the reply; the entries are turned into the reply (and, for
+ * readdirplus, given their attributes and a lookup hold each) after the lock is dropped.
+ * The kernel's offset is fs/inode's cookie: the directory index after the entry, which stays
+ * valid while other entries come and go.
+ */
+#include "fuse/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/inode/file.h"
+
+/* Every reply entry takes at least this many bytes (a plain one with a 1-byte name). */
+#define DIRENT_MIN_BYTES 32
+
+struct batch_entry {
+	uint64_t ino;
+	uint64_t next;       /* the cookie after this entry */
+	size_t name;         /* offset of the NUL-terminated name in batch.names */
+	uint8_t type;        /* DT_* */
+};
+
+/* Entries collected under the lock, at most what one reply of `budget` bytes holds. */
+struct dir_batch {
+	fuse_req_t req;
+	bool plus;
+	size_t budget, bytes;
+	struct batch_entry *ents;
+	size_t n, cap;
+	char *names;
+	size_t names_used, names_cap;
+};
+
+static int batch_init(struct dir_batch *b, fuse_req_t req, size_t budget, bool plus)
+{
+	memset(b, 0, sizeof(*b));
+	b->req = req;
+	b->plus = plus;
+	b->budget = budget;
+	b->cap = budget / DIRENT_MIN_BYTES + 1;
+	/* An entry takes more reply bytes than its name has: the names fit in the budget,
+	 * plus a terminator each. */
+	b->names_cap = budget + b->cap;
+	b->ents = malloc(b->cap * sizeof(*b->ents));
+	b->names = malloc(b->names_cap);
+	return b->ents && b->names ? 0 : -ENOMEM;
+}
+
+static void batch_free(struct dir_batch *b)
+{
+	free(b->ents);
+	free(b->names);
+}
+
+static void batch_reset(struct dir_batch *b)
+{
+	b->n = 0;
+	b->bytes = 0;
+	b->names_used = 0;
+}
+
+/* Reply bytes one entry takes (libfuse only measures when given no buffer). */
+static size_t entry_bytes(const struct dir_batch *b, const char *name)
+{
+	if (b->plus)
+		return fuse_add_direntry_plus(b->req, NULL, 0, name, NULL, 0);
+	return fuse_add_direntry(b->req, NULL, 0, name, NULL, 0);
+}
+
+/* dir_fill_fn, under the filesystem lock: copy the entry, or stop when the reply is full. */
+static int batch_collect(void *arg, const char *name, size_t len, uint64_t ino, uint8_t type,
+			 uint64_t next_cookie)
+{
+	struct dir_batch *b = arg;
+	char *copy = b->names + b->names_used;
+	size_t bytes;
+
+	if (b->n == b->cap || b->names_used + len + 1 > b->names_cap)
+		return 1;
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	bytes = entry_bytes(b, copy);
+	if (b->bytes + bytes > b->budget)
+		return 1;
+	b->ents[b->n++] = (struct batch_entry){
+		.ino = ino, .next = next_cookie, .name = b->names_used, .type = type,
+	};
+	b->names_used += len + 1;
+	b->bytes += bytes;
+	return 0;
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* Plain readdir entries into buf: the number of bytes used. */
+static size_t fill_plain(struct dir_batch *b, char *buf)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct batch_entry *d = &b->ents[i];
+		struct stat st = { .st_ino = d->ino, .st_mode = DTTOIF(d->type) };
+		size_t bytes = fuse_add_direntry(b->req, buf + used, b->budget - used,
+						 b->names + d->name, &st, (off_t)d->next);
+		if (bytes > b->budget - used)
+			break;
+		used += bytes;
+	}
+	return used;
+}
+
+/* What readdirplus tells of one entry. "." and ".." go without a node id, which the kernel
+ * expects (it makes no dentry for them and counts no lookup). */
+static int plus_entry(struct server *s, const struct batch_entry *d, const char *name,
+		      struct fuse_entry_param *e)
+{
+	struct cowfs_attr a;
+	int ret;
+
+	if (is_dot_or_dotdot(name)) {
+		memset(e, 0, sizeof(*e));
+		e->attr.st_ino = d->ino;
+		e->attr.st_mode = DTTOIF(d->type);
+		return 0;
+	}
+	ret = inode_getattr(&s->it, d->ino, &a);
+	if (ret == 0)
+		attr_to_entry(&a, e);
+	return ret;
+}
+
+/*
+ * readdirplus entries into buf, each holding its inode; the held inodes in held[], their
+ * number in *nheld. Returns the bytes used or a negative errno if not even one could be
+ * given. Entries removed since they were collected are left out.
+ */
+static ssize_t fill_plus(struct server *s, struct dir_batch *b, char *buf, uint64_t *held,
+			 size_t *nheld)
+{
+	size_t used = 0;
+	int ret = 0;
+
+	*nheld = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct batch_entry *d = &b->ents[i];
+		const char *name = b->names + d->name;
+		struct fuse_entry_param e;
+
+		ret = plus_entry(s, d, name, &e);
+		if (ret == -ENOENT)
+			continue;
+		if (ret < 0 || entry_bytes(b, name) > b->budget - used)
+			break;
+		if (e.ino) {
+			ret = entry_hold(s, d->ino);
+			if (ret < 0)
+				break;
+			held[(*nheld)++] = d->ino;
+		}
+		used += fuse_add_direntry_plus(b->req, buf + used, b->budget - used, name, &e,
+					       (off_t)d->next);
+	}
+	return used == 0 && ret < 0 ? ret : (ssize_t)used;
+}
+
+static void release_all(struct server *s, const uint64_t *held, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		entry_release(s, held[i], 1);
+}
+
+/*
+ * One reply of entries from cookie `off`. An empty reply means the end of the directory,
+ * so a batch whose entries all vanished before they could be given is followed by the next.
+ */
+static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct server *s = server_of(req);
+	struct dir_batch b;
+	uint64_t cookie = (uint64_t)off, *held = NULL;
+	size_t nheld = 0;
+	ssize_t used = 0;
+	char *buf = NULL;
+	int ret = batch_init(&b, req, size, plus);
+
+	if (ret == 0 && !(buf = malloc(size ? size : 1)))
+		ret = -ENOMEM;
+	if (ret == 0 && plus && !(held = malloc(b.cap * sizeof(*held))))
+		ret = -ENOMEM;
+	while (ret == 0) {
+		batch_reset(&b);
+		ret = dir_readdir(&s->it, ino_from_fuse(ino), cookie, batch_collect, &b);
+		if (ret < 0 || b.n == 0)
+			break;
+		used = plus ? fill_plus(s, &b, buf, held, &nheld) : (ssize_t)fill_plain(&b, buf);
+		if (used != 0)
+			break;
+		cookie = b.ents[b.n - 1].next;
+	}
+	if (ret == 0 && used < 0)
+		ret = (int)used;
+	if (ret < 0)
+		reply_err(req, ret);
+	else if (fuse_reply_buf(req, buf, (size_t)used) < 0)
+		release_all(s, held, nheld);   /* the kernel never saw these entries */
+	free(held);
+	free(buf);
+	batch_free(&b);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_dir(req, ino, size, off, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_dir(req, ino, size, off, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* A directory's changes are durable once committed, with everything else's. */
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	reply_err(req, file_sync_all(&server_of(req)->it));
+}

@@ -1,0 +1,207 @@
+/*
+ * Handlers that make, link and remove names: mknod, mkdir, symlink, create, link, unlink,
+ * rmdir, rename. fs/inode checks names, types and emptiness itself; names longer than
+ * INODE_NAME_MAX are refused here too, before anything is looked up.
+ *
+ * A new inode belongs to the caller, with the group of a setgid directory (BSD semantics,
+ * which every Linux filesystem follows). With POSIX ACLs on, the kernel leaves the umask to
+ * us: acl_new_inode() applies it, or instead derives the mode and ACLs from the directory's
+ * default ACL; without them the kernel applied it already.
+ */
+#include "fuse/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/inode/xattr.h"
+
+/* What a new inode is. */
+struct node_spec {
+	const char *name;
+	uint32_t mode;          /* file type and the permission bits asked for */
+	uint64_t rdev;          /* device nodes */
+	const char *target;     /* symlinks */
+};
+
+/* The owner of a new inode in `dir`; a directory made in a setgid one is setgid too. */
+static int new_owner(struct server *s, fuse_req_t req, uint64_t dir, struct node_spec *n,
+		     uint32_t *uid, uint32_t *gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cowfs_attr d;
+	int ret = inode_getattr(&s->it, dir, &d);
+
+	if (ret < 0)
+		return ret;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	if (d.mode & S_ISGID) {
+		*gid = d.gid;
+		if (S_ISDIR(n->mode))
+			n->mode |= S_ISGID;
+	}
+	return 0;
+}
+
+static int create_node(struct server *s, uint64_t dir, const struct node_spec *n,
+		       uint32_t uid, uint32_t gid, struct cowfs_attr *a)
+{
+	size_t len = strlen(n->name);
+
+	switch (n->mode & S_IFMT) {
+	case S_IFDIR:
+		return inode_mkdir(&s->it, dir, n->name, len, n->mode, uid, gid, a);
+	case S_IFLNK:
+		return inode_symlink(&s->it, dir, n->name, len, n->target, strlen(n->target),
+				     uid, gid, a);
+	default:
+		return inode_create(&s->it, dir, n->name, len, n->mode, n->rdev, uid, gid, a);
+	}
+}
+
+/* Take back a node whose ACL could not be set: it must not stay with other access than
+ * its directory's default ACL allows. Best effort: the error reported is the ACL's. */
+static void remove_node(struct server *s, uint64_t dir, const struct node_spec *n)
+{
+	size_t len = strlen(n->name);
+
+	if (S_ISDIR(n->mode))
+		(void)inode_rmdir(&s->it, dir, n->name, len);
+	else
+		(void)inode_unlink(&s->it, dir, n->name, len);
+}
+
+/* Make the node `n` in `dir` with its owner and inherited ACL; its attributes in *a. */
+static int make_node(fuse_req_t req, uint64_t dir, struct node_spec *n, struct cowfs_attr *a)
+{
+	struct server *s = server_of(req);
+	struct acl_new acl = { 0 };
+	uint32_t uid, gid;
+	int ret;
+
+	if (name_too_long(n->name))
+		return -ENAMETOOLONG;
+	ret = new_owner(s, req, dir, n, &uid, &gid);
+	if (ret == 0 && s->posix_acl)
+		ret = acl_new_inode(&s->it, dir, &n->mode, fuse_req_ctx(req)->umask, &acl);
+	if (ret == 0)
+		ret = create_node(s, dir, n, uid, gid, a);
+	if (ret == 0) {
+		ret = acl_apply_new(&s->it, a->ino, &acl);
+		if (ret < 0)
+			remove_node(s, dir, n);
+	}
+	acl_new_free(&acl);
+	return ret;
+}
+
+static void reply_new_node(fuse_req_t req, fuse_ino_t parent, struct node_spec *n)
+{
+	struct cowfs_attr a;
+	int ret = make_node(req, ino_from_fuse(parent), n, &a);
+
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		reply_entry_held(req, server_of(req), &a);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct node_spec n = { .name = name, .mode = mode, .rdev = rdev };
+
+	/* The kernel never asks for these through mknod; make sure they stay mkdir's and
+	 * symlink's, which need what mknod does not give. */
+	if (S_ISDIR(mode) || S_ISLNK(mode)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	reply_new_node(req, parent, &n);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct node_spec n = { .name = name, .mode = S_IFDIR | (mode & 07777) };
+
+	reply_new_node(req, parent, &n);
+}
+
+void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct node_spec n = { .name = name, .mode = S_IFLNK | 0777, .target = target };
+
+	reply_new_node(req, parent, &n);
+}
+
+/* open(O_CREAT) of a name that did not exist: the kernel handles O_EXCL, but a name made
+ * meanwhile is still -EEXIST from inode_create. */
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	struct node_spec n = { .name = name, .mode = S_IFREG | (mode & 07777) };
+	struct fuse_entry_param e;
+	struct cowfs_attr a;
+	int ret = make_node(req, ino_from_fuse(parent), &n, &a);
+
+	if (ret == 0)
+		ret = entry_hold(s, a.ino);
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	attr_to_entry(&a, &e);
+	file_handle_init(fi);
+	if (fuse_reply_create(req, &e, fi) < 0)
+		entry_release(s, a.ino, 1);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct server *s = server_of(req);
+	struct cowfs_attr a;
+	int ret = -ENAMETOOLONG;
+
+	if (!name_too_long(newname))
+		ret = inode_link(&s->it, ino_from_fuse(ino), ino_from_fuse(newparent), newname,
+				 strlen(newname), &a);
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		reply_entry_held(req, s, &a);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct server *s = server_of(req);
+	int ret = -ENAMETOOLONG;
+
+	if (!name_too_long(name))
+		ret = inode_unlink(&s->it, ino_from_fuse(parent), name, strlen(name));
+	reply_err(req, ret);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct server *s = server_of(req);
+	int ret = -ENAMETOOLONG;
+
+	if (!name_too_long(name))
+		ret = inode_rmdir(&s->it, ino_from_fuse(parent), name, strlen(name));
+	reply_err(req, ret);
+}
+
+/* rename(2) and renameat2(2): the flags are RENAME_NOREPLACE / RENAME_EXCHANGE, which
+ * fs/inode takes as they are and refuses any other with -EINVAL. */
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags)
+{
+	struct server *s = server_of(req);
+	int ret = -ENAMETOOLONG;
+
+	if (!name_too_long(name) && !name_too_long(newname))
+		ret = inode_rename(&s->it, ino_from_fuse(parent), name, strlen(name),
+				   ino_from_fuse(newparent), newname, strlen(newname), flags);
+	reply_err(req, ret);
+}

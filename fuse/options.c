@@ -1,0 +1,344 @@
+/*
+ * The mount command line: IMAGE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s], and the -o options.
+ *
+ * Options are cowfs's own (ro, commit=, cache_size=), libfuse's (handed to it as they are),
+ * or what mount(8), mount.fuse3 and fstab pass along that means nothing here (ignored).
+ * Anything else is refused by name, before anything is opened. fsname and subtype are not
+ * the user's to choose: fsname is always the image's absolute path, so that /proc/mounts
+ * and df name the image, and subtype is cowfs (the type shows as fuse.cowfs).
+ */
+#include "fuse/internal.h"
+#include "fuse/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/lib/compiler.h"
+
+#define PROG "cowfs"
+
+/* The smallest block cache worth running with: a few paths of the largest nodes. */
+#define CACHE_MIN_BYTES (1u << 20)
+
+enum opt_kind {
+	OPT_IGNORED,        /* for mount(8) or the helper; nothing to do */
+	OPT_FUSE,           /* libfuse's: passed on as it is */
+	OPT_RO,
+	OPT_RW,
+	OPT_COMMIT,
+	OPT_CACHE_SIZE,
+	OPT_DEFAULT_PERMISSIONS,
+	OPT_FSNAME,
+	OPT_SUBTYPE,
+};
+
+/* A name ending in '=' takes a value. */
+static const struct mount_opt {
+	const char *name;
+	enum opt_kind kind;
+} mount_opts[] = {
+	{ "ro", OPT_RO },
+	{ "rw", OPT_RW },
+	{ "commit=", OPT_COMMIT },
+	{ "cache_size=", OPT_CACHE_SIZE },
+	{ "default_permissions", OPT_DEFAULT_PERMISSIONS },
+	{ "fsname=", OPT_FSNAME },
+	{ "subtype=", OPT_SUBTYPE },
+	{ "allow_other", OPT_FUSE },
+	{ "allow_root", OPT_FUSE },
+	{ "auto_unmount", OPT_FUSE },
+	{ "max_read=", OPT_FUSE },
+	{ "dev", OPT_FUSE },
+	{ "nodev", OPT_FUSE },
+	{ "suid", OPT_FUSE },
+	{ "nosuid", OPT_FUSE },
+	{ "exec", OPT_FUSE },
+	{ "noexec", OPT_FUSE },
+	{ "sync", OPT_FUSE },
+	{ "async", OPT_FUSE },
+	{ "dirsync", OPT_FUSE },
+	{ "noatime", OPT_FUSE },
+	{ "nodiratime", OPT_FUSE },
+	{ "context=", OPT_FUSE },
+	{ "fscontext=", OPT_FUSE },
+	{ "defcontext=", OPT_FUSE },
+	{ "rootcontext=", OPT_FUSE },
+	/* Access times are the filesystem's business under FUSE: these change nothing. */
+	{ "atime", OPT_IGNORED },
+	{ "diratime", OPT_IGNORED },
+	{ "relatime", OPT_IGNORED },
+	{ "norelatime", OPT_IGNORED },
+	{ "strictatime", OPT_IGNORED },
+	{ "nostrictatime", OPT_IGNORED },
+	/* fstab and mount(8). nonempty was libfuse 2's: mounting over files is always allowed. */
+	{ "defaults", OPT_IGNORED },
+	{ "auto", OPT_IGNORED },
+	{ "noauto", OPT_IGNORED },
+	{ "user", OPT_IGNORED },
+	{ "nouser", OPT_IGNORED },
+	{ "users", OPT_IGNORED },
+	{ "owner", OPT_IGNORED },
+	{ "group", OPT_IGNORED },
+	{ "_netdev", OPT_IGNORED },
+	{ "nofail", OPT_IGNORED },
+	{ "nonempty", OPT_IGNORED },
+	{ "comment=", OPT_IGNORED },
+};
+
+void cowfs_mount_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s IMAGE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+		"   or: mount -t fuse.cowfs IMAGE MOUNTPOINT [-o OPTION[,OPTION...]]\n"
+		"\n"
+		"Mount the cowfs image IMAGE on MOUNTPOINT; unmount with umount or fusermount3 -u.\n"
+		"The server runs in the background once the mount works.\n"
+		"\n"
+		"  -f   stay in the foreground\n"
+		"  -d   print every FUSE request (implies -f)\n"
+		"  -s   serve requests with one thread\n"
+		"  -o   options:\n"
+		"       ro                    read-only\n"
+		"       commit=SECONDS        commit changes this often (default 5; 0: default)\n"
+		"       cache_size=SIZE       block cache bound, K/M/G suffixes (default 256M)\n"
+		"       default_permissions   the kernel checks permissions (and POSIX ACLs)\n"
+		"       allow_other           let other users than the mounter in\n"
+		"       also passed to the kernel: allow_root auto_unmount max_read=N dev nodev\n"
+		"       suid nosuid exec noexec sync async dirsync noatime nodiratime context=...\n",
+		prog);
+}
+
+static const struct mount_opt *find_opt(const char *opt)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mount_opts); i++) {
+		const char *name = mount_opts[i].name;
+		size_t len = strlen(name);
+
+		if (name[len - 1] == '=' ? strncmp(opt, name, len) == 0 : strcmp(opt, name) == 0)
+			return &mount_opts[i];
+	}
+	return NULL;
+}
+
+/* A decimal number of seconds, as milliseconds that fit in an int. */
+static int parse_commit(const char *val, int *ms)
+{
+	char *end;
+	unsigned long sec;
+
+	errno = 0;
+	sec = strtoul(val, &end, 10);
+	if (errno || end == val || *end || val[0] == '-' || sec > INT_MAX / 1000)
+		return -1;
+	*ms = (int)sec * 1000;
+	return 0;
+}
+
+/* A byte count with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *val, size_t *bytes)
+{
+	char *end;
+	unsigned long long n;
+	unsigned shift = 0;
+
+	errno = 0;
+	n = strtoull(val, &end, 10);
+	if (errno || end == val || val[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end || n > (SIZE_MAX >> shift))
+		return -1;
+	*bytes = (size_t)n << shift;
+	return 0;
+}
+
+static int bad_value(const char *opt, const char *why)
+{
+	fprintf(stderr, PROG ": bad mount option '%s': %s\n", opt, why);
+	return -1;
+}
+
+static int out_of_memory(void)
+{
+	fprintf(stderr, PROG ": out of memory\n");
+	return -1;
+}
+
+static int pass_to_fuse(struct mount_config *c, const char *opt)
+{
+	return fuse_opt_add_opt(&c->fuse_opts, opt) < 0 ? out_of_memory() : 0;
+}
+
+/* One option of -o. */
+static int apply_opt(struct mount_config *c, const char *opt)
+{
+	const struct mount_opt *o = find_opt(opt);
+	const char *eq = strchr(opt, '=');
+	const char *val = eq ? eq + 1 : NULL;
+
+	if (!o && strncmp(opt, "x-", 2) == 0)
+		return 0;   /* fstab's x-* options belong to other programs */
+	if (!o) {
+		fprintf(stderr, PROG ": unknown mount option '%s' (see " PROG " --help)\n", opt);
+		return -1;
+	}
+	switch (o->kind) {
+	case OPT_IGNORED:
+		return 0;
+	case OPT_FUSE:
+		return pass_to_fuse(c, opt);
+	case OPT_RO:
+		c->read_only = true;
+		return 0;
+	case OPT_RW:
+		c->read_only = false;
+		return 0;
+	case OPT_COMMIT:
+		if (parse_commit(val, &c->commit_interval_ms) < 0)
+			return bad_value(opt, "expected a whole number of seconds");
+		return 0;
+	case OPT_CACHE_SIZE:
+		if (parse_size(val, &c->cache_bytes) < 0)
+			return bad_value(opt, "expected a size such as 64M or 1G");
+		if (c->cache_bytes < CACHE_MIN_BYTES)
+			return bad_value(opt, "the cache must hold at least 1M");
+		return 0;
+	case OPT_DEFAULT_PERMISSIONS:
+		c->default_permissions = true;
+		return pass_to_fuse(c, opt);
+	case OPT_FSNAME:
+		return bad_value(opt, "the source is always the image's path");
+	case OPT_SUBTYPE:
+		return strcmp(val, "cowfs") == 0 ? 0 : bad_value(opt, "the subtype is cowfs");
+	}
+	return -1;
+}
+
+/* A -o argument: options separated by commas. */
+static int apply_opts(struct mount_config *c, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL;
+	int ret = 0;
+
+	if (!copy)
+		return out_of_memory();
+	for (char *opt = strtok_r(copy, ",", &save); opt && ret == 0;
+	     opt = strtok_r(NULL, ",", &save))
+		ret = apply_opt(c, opt);
+	free(copy);
+	return ret;
+}
+
+/* The absolute path of an existing file; the mount point must be a directory. */
+static char *resolve(const char *path, const char *what, bool dir)
+{
+	struct stat st;
+	char *abs = realpath(path, NULL);
+
+	if (!abs || stat(abs, &st) < 0) {
+		fprintf(stderr, PROG ": %s %s: %s\n", what, path, strerror(errno));
+		free(abs);
+		return NULL;
+	}
+	if (dir && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, PROG ": %s %s: not a directory\n", what, path);
+		free(abs);
+		return NULL;
+	}
+	return abs;
+}
+
+/* What libfuse gets: the forced fsname and subtype, ro, then the options passed on. */
+static int finish_fuse_opts(struct mount_config *c)
+{
+	char *passed = c->fuse_opts, *fsname = NULL;
+	/* Escaped: a comma in the image's path must not end the option. */
+	int ret = fuse_opt_add_opt_escaped(&fsname, c->image);
+
+	c->fuse_opts = NULL;
+	if (ret == 0 && asprintf(&c->fuse_opts, "fsname=%s,subtype=cowfs%s%s%s", fsname,
+				 c->read_only ? ",ro" : "", passed ? "," : "",
+				 passed ? passed : "") < 0) {
+		c->fuse_opts = NULL;
+		ret = -1;
+	}
+	free(fsname);
+	free(passed);
+	return ret < 0 ? out_of_memory() : 0;
+}
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns 0, 1 if help was asked for (and printed), or -1 after printing what is wrong. */
+int config_parse(struct mount_config *c, int argc, char **argv)
+{
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "o:fdsh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			if (apply_opts(c, optarg) < 0)
+				goto fail;
+			break;
+		case 'f':
+			c->foreground = true;
+			break;
+		case 'd':
+			c->debug = c->foreground = true;
+			break;
+		case 's':
+			c->single_thread = true;
+			break;
+		case 'h':
+			cowfs_mount_usage(stdout, PROG);
+			config_free(c);
+			return 1;
+		default:
+			if (optopt)
+				fprintf(stderr, PROG ": option '-%c' %s\n", optopt,
+					optopt == 'o' ? "needs an argument" : "is unknown");
+			else
+				fprintf(stderr, PROG ": unknown option '%s'\n", argv[optind - 1]);
+			fprintf(stderr, "Run '" PROG " --help' for the mount options.\n");
+			goto fail;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, PROG ": %s\n", argc - optind < 2 ?
+			"expected IMAGE MOUNTPOINT (or a command: see " PROG " help)" :
+			"too many arguments: expected IMAGE MOUNTPOINT");
+		goto fail;
+	}
+	c->image = resolve(argv[optind], "image", false);
+	c->mountpoint = c->image ? resolve(argv[optind + 1], "mount point", true) : NULL;
+	if (!c->mountpoint || finish_fuse_opts(c) < 0)
+		goto fail;
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}
+
+void config_free(struct mount_config *c)
+{
+	free(c->image);
+	free(c->mountpoint);
+	free(c->fuse_opts);
+	memset(c, 0, sizeof(*c));
+}
