@@ -48,6 +48,11 @@ FUSE_OBJS  := $(FUSE_SRCS:%.c=$(BUILD)/%.o)
 FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
 
+# Integration test programs: standalone (no libcowfs), they run against a mounted directory.
+FSX_BIN    := $(BUILD)/tests/fsx
+POSIX_BIN  := $(BUILD)/tests/posix_check
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN)
+
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
 
@@ -56,7 +61,7 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all deps deps-bench check unit run bench bench-fs install clean
+.PHONY: all deps deps-bench check unit run bench bench-fs bench-peers install clean
 all: deps $(LIB) $(TOOL_BINS)
 
 deps:
@@ -95,6 +100,10 @@ $(BUILD)/bin/%: $(BUILD)/mkfs/%.o $(LIB)
 $(BUILD)/bin/%: $(BUILD)/fsck/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/integ/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BENCH_BIN): $(BUILD)/bench/btree_bench.o $(BUILD)/bench/bench_util.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -136,6 +145,7 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	$(BENCH_BIN) --dir $(BUILD)/bench-tmp
 	@$(MAKE) --no-print-directory bench-fs
+	@$(MAKE) --no-print-directory bench-peers
 
 # Filesystem figures: commit latency for 1,000 and 100,000 dirty tree blocks, fsck on an image
 # of 1,000,000 extents (bench/README.md). Needs ~10 GiB free in $(BUILD)/bench-tmp at peak.
@@ -144,9 +154,19 @@ bench-fs: deps
 	@mkdir -p $(BUILD)/bench-tmp
 	$(BENCH_FS_BIN) --dir $(BUILD)/bench-tmp --fsck-bin $(BUILD)/bin/fsck.cowfs
 
+# The mounted filesystem against its peers (bench/fsbench, bench/README.md): kernel btrfs and xfs
+# on loop devices, fuse2fs, zfs-fuse, in the same run. Root; installs its packages itself; up to
+# ~10 GiB in $(BUILD)/fsbench-tmp; ~30-45 min at --runs 3. Smoke test: FSBENCH_ARGS=--quick.
+FSBENCH_ARGS ?= --runs 3
+bench-peers: all
+	bench/fsbench/run.sh --dir $(BUILD)/fsbench-tmp --cowfs-bin $(BUILD)/bin $(FSBENCH_ARGS)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
 	for b in $(TOOL_BINS); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	# mount -t fuse.cowfs and fstab: mount(8) runs /sbin/mount.fuse.cowfs; mount.fuse3 takes
+	# the type from its own name and runs `cowfs IMAGE MNT -o OPTS` found on PATH.
+	ln -sf mount.fuse3 $(DESTDIR)/sbin/mount.fuse.cowfs
 
 clean:
 	rm -rf build build-san

@@ -4,7 +4,7 @@
 set -eu
 
 need="gcc make pkg-config liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev"
-[ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio"
+[ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio btrfs-progs xfsprogs fuse2fs e2fsprogs zfs-fuse"
 
 missing=""
 for p in $need; do
