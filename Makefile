@@ -61,7 +61,7 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all deps deps-bench check unit run bench bench-fs bench-peers install clean
+.PHONY: all deps deps-bench check unit stress run bench bench-fs bench-peers install clean
 all: deps $(LIB) $(TOOL_BINS)
 
 deps:
@@ -117,7 +117,7 @@ $(BENCH_FS_BIN): $(BUILD)/bench/fs_bench.o $(BUILD)/bench/bench_util.o $(LIB)
 check: deps
 	@$(MAKE) --no-print-directory unit
 
-unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS)
+unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(INTEG_BINS)
 	@mkdir -p $(TEST_DIR)
 	@fail=0; pass=0; \
 	for t in $(UNIT_BINS); do \
@@ -127,8 +127,20 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS)
 	echo "== tests/integ/test_tools.sh"; \
 	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) bash tests/integ/test_tools.sh; then pass=$$((pass+1)); \
 	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_tools.sh"; fi; \
+	echo "== tests/integ/test_mount.sh"; \
+	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
+	   bash tests/integ/test_mount.sh; then pass=$$((pass+1)); \
+	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_mount.sh"; fi; \
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
+
+# Longer runs of the mount tests: a 1 GiB file, a 100,000-entry directory, 400,000 fsx
+# operations and fsx across unmount/fsck/remount cycles.
+stress: deps
+	@$(MAKE) --no-print-directory $(LIB) $(TOOL_BINS) $(INTEG_BINS)
+	@mkdir -p $(TEST_DIR)
+	BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
+		bash tests/integ/test_mount.sh --big
 
 # The main job (until the FUSE mount exists, issue 4): make the default image if it is missing,
 # check it, show its superblock. `make demo` runs the B+tree demo on a scratch image.

@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present: `make check` calls it on every run.
 set -eu
 
-need="gcc make pkg-config liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev"
+need="gcc make pkg-config liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev git rsync sqlite3 python3 tar util-linux"
 [ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio btrfs-progs xfsprogs fuse2fs e2fsprogs zfs-fuse"
 
 missing=""

@@ -520,10 +520,11 @@ static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint6
 	if (ret == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && from < to)
 		ret = prealloc_locked(it, ino, &in, from, to);
 	if (ret == 0) {
-		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > in.size)
+		bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && end > in.size;
+		if (grows)
 			in.size = end;
 		in.ctime = inode_now();
-		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		if (grows || (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 			in.mtime = in.ctime;
 		ret = inode_write(it, ino, &in);
 	}

@@ -187,9 +187,12 @@ static int walk_leaf_items(struct checker *c, struct cblock *b)
 				(unsigned long long)k.objectid, k.type, (unsigned long long)k.offset);
 			continue;
 		}
+		if (ret == 0)
+			continue;
+		/* A reference means a full-sized item (file_extent_target checked): type is in it. */
 		bool written = ((const struct file_extent_item *)leaf_item_data(b, i))->type ==
 			       FILE_EXTENT_REG;
-		if (ret && (ret = expect_data_ref(c, start, len, node_owner(b), &k, written)) < 0)
+		if ((ret = expect_data_ref(c, start, len, node_owner(b), &k, written)) < 0)
 			return ret;
 	}
 	return 0;

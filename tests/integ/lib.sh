@@ -1,0 +1,268 @@
+# Shared helpers of the mount tests (bash; sourced, not run):
+#
+#   . tests/integ/lib.sh
+#   lib_init NAME                   # $WORK = fresh scratch dir under $COWFS_TEST_DIR, traps set
+#   cowfs_mkfs IMG SIZE             # a fresh image
+#   cowfs_mount IMG MNT [OPTS]      # mounts (the server daemonizes), waits until mounted
+#   cowfs_umount MNT IMG            # unmounts, then waits until the daemon has exited
+#   run_fsck IMG                    # fsck.cowfs, expecting exit 0
+#   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
+#   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
+#
+# Whatever happens (a failed step, set -e, Ctrl-C, kill), the EXIT trap unmounts what was mounted,
+# kills the daemons still holding the images (by PID, found through /proc/PID/fd) and removes
+# $WORK unless COWFS_KEEP=1 or something is still mounted below it.
+#
+# Environment: BIN (default build/bin), COWFS_TEST_DIR (default /tmp), COWFS_KEEP=1 keeps $WORK,
+# COWFS_MOUNT_TIMEOUT (seconds to wait for a mount, default 30), COWFS_EXIT_TIMEOUT (seconds to
+# wait for a daemon to exit after unmount, default 60).
+
+BIN=${BIN:-build/bin}
+MKFS=${MKFS:-$BIN/mkfs.cowfs}
+FSCK=${FSCK:-$BIN/fsck.cowfs}
+COWFS=${COWFS:-$BIN/cowfs}
+TEST_ROOT=${COWFS_TEST_DIR:-/tmp}
+MOUNT_TIMEOUT=${COWFS_MOUNT_TIMEOUT:-30}
+EXIT_TIMEOUT=${COWFS_EXIT_TIMEOUT:-60}
+
+LIB_NAME=test
+LIB_MOUNTS=()    # mountpoints mounted here
+LIB_IMAGES=()    # images served by a daemon started here
+LIB_PASS=0
+LIB_FAIL=0
+LIB_SKIP=0
+LIB_FAILED=()
+WORK=
+
+# Log of the last command run by `run`.
+LIB_OUT=
+LIB_ERR=
+LIB_RC=0
+
+lib_init() {
+	LIB_NAME=$1
+	mkdir -p "$TEST_ROOT"
+	TEST_ROOT=$(cd "$TEST_ROOT" && pwd)
+	WORK=$(mktemp -d "$TEST_ROOT/$LIB_NAME.XXXXXX")
+	# Tests switch to a non-root user, who must be able to reach what is below.
+	chmod 755 "$WORK"
+	LIB_OUT=$WORK/.stdout
+	LIB_ERR=$WORK/.stderr
+	# A daemon's stderr is /dev/null once it detaches: sanitizer reports (SAN=1 builds) go to
+	# files $WORK/sanitizer.PID instead, checked after every unmount (check_sanitizer_logs).
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer:print_stacktrace=1"
+	trap lib_cleanup EXIT
+	trap 'echo "$LIB_NAME: interrupted" >&2; exit 130' INT TERM HUP
+}
+
+lib_log() { echo "$LIB_NAME: $*"; }
+
+# run CMD...: stdout to $LIB_OUT, stderr to $LIB_ERR, status to $LIB_RC; never fails itself.
+run() {
+	LIB_RC=0
+	"$@" >"$LIB_OUT" 2>"$LIB_ERR" || LIB_RC=$?
+}
+
+# show_output [PREFIX]: the last run's output, indented (for a failure's diagnostics).
+show_output() {
+	sed -n '1,25s/^/    stdout: /p' "$LIB_OUT"
+	sed -n '1,25s/^/    stderr: /p' "$LIB_ERR"
+}
+
+# step NAME CMD...: one test step; its own output is shown as it goes.
+step() {
+	local name=$1
+	shift
+	echo "---- $name"
+	if "$@"; then
+		LIB_PASS=$((LIB_PASS + 1))
+		echo "PASS $name"
+		return 0
+	fi
+	LIB_FAIL=$((LIB_FAIL + 1))
+	LIB_FAILED+=("$name")
+	echo "FAIL $name"
+	return 1
+}
+
+skip_step() {
+	LIB_SKIP=$((LIB_SKIP + 1))
+	echo "SKIP $1: $2"
+}
+
+lib_summary() {
+	local f
+	for f in "${LIB_FAILED[@]}"; do
+		echo "$LIB_NAME: failed: $f"
+	done
+	echo "$LIB_NAME: $LIB_PASS passed, $LIB_FAIL failed, $LIB_SKIP skipped"
+	[ "$LIB_FAIL" -eq 0 ]
+}
+
+# ---- images and mounts ---------------------------------------------------------------------
+
+abspath() { realpath -m -- "$1"; }
+
+cowfs_mkfs() {
+	local img=$1 size=$2
+	run "$MKFS" -q -f -s "$size" "$img"
+	if [ "$LIB_RC" -ne 0 ]; then
+		echo "    mkfs.cowfs -s $size $img: exit $LIB_RC"
+		show_output
+		return 1
+	fi
+}
+
+is_mounted() { findmnt -rn --mountpoint "$(abspath "$1")" >/dev/null 2>&1; }
+
+# wait_mounted MNT [SECONDS]
+wait_mounted() {
+	local mnt=$1 t=$((${2:-$MOUNT_TIMEOUT} * 10))
+	while [ $t -gt 0 ]; do
+		is_mounted "$mnt" && return 0
+		sleep 0.1
+		t=$((t - 1))
+	done
+	return 1
+}
+
+# cowfs_pids IMG: the PIDs of the processes that have IMG open, one a line.
+cowfs_pids() {
+	local img
+	img=$(abspath "$1")
+	find /proc/[0-9]*/fd -maxdepth 1 -lname "$img" 2>/dev/null | cut -d/ -f3 | sort -un
+}
+
+# cowfs_mount IMG MNT [OPTS] [EXTRA-ARGS...]: mount and wait for the mount to show.
+cowfs_mount() {
+	local img mnt=$1 opts=${3:-}
+	img=$(abspath "$1")
+	mnt=$(abspath "$2")
+	shift 2
+	[ $# -gt 0 ] && shift
+	mkdir -p "$mnt"
+	LIB_IMAGES+=("$img")
+	LIB_MOUNTS+=("$mnt")
+	if [ -n "$opts" ]; then
+		run timeout 120 "$COWFS" "$img" "$mnt" -o "$opts" "$@"
+	else
+		run timeout 120 "$COWFS" "$img" "$mnt" "$@"
+	fi
+	if [ "$LIB_RC" -ne 0 ]; then
+		echo "    cowfs $img $mnt ${opts:+-o $opts} $*: exit $LIB_RC"
+		show_output
+		return 1
+	fi
+	if ! wait_mounted "$mnt"; then
+		echo "    cowfs exited 0 but $mnt is not mounted after ${MOUNT_TIMEOUT}s"
+		show_output
+		return 1
+	fi
+	if [ -z "$(cowfs_pids "$img")" ]; then
+		echo "    $mnt is mounted but no process has $img open"
+		return 1
+	fi
+}
+
+# wait_daemon_exit IMG [SECONDS]: until no process has IMG open; kills them (by PID) if not.
+wait_daemon_exit() {
+	local img=$1 t=$((${2:-$EXIT_TIMEOUT} * 10)) pids
+	while [ $t -gt 0 ]; do
+		pids=$(cowfs_pids "$img")
+		[ -z "$pids" ] && return 0
+		sleep 0.1
+		t=$((t - 1))
+	done
+	echo "    the daemon(s) $(echo $pids) still hold $img ${2:-$EXIT_TIMEOUT}s after unmount: killing"
+	kill -KILL $pids 2>/dev/null
+	return 1
+}
+
+# cowfs_umount MNT IMG: unmount (retrying while busy), then wait for the daemon to exit.
+cowfs_umount() {
+	local mnt img i
+	mnt=$(abspath "$1")
+	img=$(abspath "$2")
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		is_mounted "$mnt" || break
+		run fusermount3 -u "$mnt"
+		[ "$LIB_RC" -eq 0 ] && break
+		run umount "$mnt"
+		[ "$LIB_RC" -eq 0 ] && break
+		sleep 0.5
+	done
+	if is_mounted "$mnt"; then
+		echo "    cannot unmount $mnt"
+		show_output
+		return 1
+	fi
+	wait_daemon_exit "$img" || return 1
+	check_sanitizer_logs
+}
+
+# check_sanitizer_logs: fails, showing them, if sanitizer reports were written (then moves them
+# aside so that each is reported once).
+check_sanitizer_logs() {
+	local f found=1
+	for f in "$WORK"/sanitizer.*; do
+		[ -e "$f" ] || continue
+		found=0
+		echo "    sanitizer report $f:"
+		sed -n '1,40s/^/    | /p' "$f"
+		mv "$f" "$WORK/reported.${f##*/}"
+	done
+	return $((1 - found))
+}
+
+# run_fsck IMG: fsck.cowfs must find it clean (exit 0).
+run_fsck() {
+	run "$FSCK" "$1"
+	check_sanitizer_logs || return 1
+	if [ "$LIB_RC" -ne 0 ]; then
+		echo "    fsck.cowfs $1: exit $LIB_RC (expected 0)"
+		show_output
+		return 1
+	fi
+}
+
+lib_cleanup() {
+	local rc=$? i mnt img pids left=0
+	trap - EXIT INT TERM HUP
+	for ((i = ${#LIB_MOUNTS[@]} - 1; i >= 0; i--)); do
+		mnt=${LIB_MOUNTS[$i]}
+		if is_mounted "$mnt"; then
+			echo "$LIB_NAME: cleanup: unmounting $mnt" >&2
+			fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null ||
+				fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+		fi
+	done
+	for img in "${LIB_IMAGES[@]}"; do
+		pids=$(cowfs_pids "$img")
+		[ -z "$pids" ] && continue
+		# Give a daemon that is committing after its unmount a moment, then end it.
+		for i in $(seq 50); do
+			pids=$(cowfs_pids "$img")
+			[ -z "$pids" ] && break
+			sleep 0.1
+		done
+		[ -z "$pids" ] && continue
+		echo "$LIB_NAME: cleanup: killing $(echo $pids) (still holding $img)" >&2
+		kill -TERM $pids 2>/dev/null
+		sleep 1
+		pids=$(cowfs_pids "$img")
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	done
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if findmnt -rn -o TARGET | grep -q "^$WORK/"; then
+			echo "$LIB_NAME: cleanup: something is still mounted below $WORK: kept" >&2
+			left=1
+		fi
+		if [ "${COWFS_KEEP:-0}" = 1 ] || [ $left = 1 ]; then
+			echo "$LIB_NAME: kept $WORK" >&2
+		else
+			rm -rf --one-file-system "$WORK"
+		fi
+	fi
+	exit $rc
+}
