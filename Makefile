@@ -142,13 +142,12 @@ stress: deps
 	BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
 		bash tests/integ/test_mount.sh --big
 
-# The main job (until the FUSE mount exists, issue 4): make the default image if it is missing,
-# check it, show its superblock. `make demo` runs the B+tree demo on a scratch image.
+# The main job: make the default image if it is missing, check it, mount it at $(MOUNTPOINT),
+# show it working (scripts/run.sh). `make demo` runs the B+tree demo on a scratch image.
 IMAGE ?= cowfs.img
+MOUNTPOINT ?= mnt
 run: all
-	@[ -e $(IMAGE) ] || $(BUILD)/bin/mkfs.cowfs -s 1G $(IMAGE)
-	$(BUILD)/bin/fsck.cowfs $(IMAGE)
-	$(BUILD)/bin/cowfs dump --super $(IMAGE)
+	@scripts/run.sh $(BUILD)/bin $(IMAGE) $(MOUNTPOINT)
 
 demo: all
 	$(BUILD)/bin/cowfs-btree-demo $(BUILD)/demo.img
