@@ -623,33 +623,3 @@ int file_sync_all(struct inode_tree *it)
 {
 	return commit_if_changed(it);
 }
-
-/* ---- copy_file_range ---------------------------------------------------------------------- */
-
-ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
-			uint64_t ino_out, uint64_t off_out, size_t len)
-{
-	size_t chunk = FILE_IO_CHUNK, done = 0;
-	uint8_t *buf;
-
-	if (ino_in == ino_out && off_in < off_out + len && off_out < off_in + len)
-		return -EINVAL;
-	buf = malloc(chunk);
-	if (!buf)
-		return -ENOMEM;
-	while (done < len) {
-		size_t want = len - done < chunk ? len - done : chunk;
-		ssize_t got = file_read(it, ino_in, buf, want, off_in + done);
-		if (got > 0)
-			got = file_write(it, ino_out, buf, (size_t)got, off_out + done, 0);
-		if (got < 0) {
-			free(buf);
-			return done ? (ssize_t)done : got;
-		}
-		if (got == 0)
-			break;
-		done += (size_t)got;
-	}
-	free(buf);
-	return (ssize_t)done;
-}

@@ -67,7 +67,9 @@ int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uin
 
 /*
  * copy_file_range(2) from one file to another (or the same, ranges not overlapping): bytes
- * copied (short only at the source's end of file), or a negative errno.
+ * copied (short only at the source's end of file), or a negative errno. Where both offsets
+ * have the same alignment the sector-aligned part is shared, not copied (a reflink: clone.c);
+ * the rest is copied.
  */
 ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 			uint64_t ino_out, uint64_t off_out, size_t len);

@@ -72,7 +72,10 @@ static int write_pages(struct inode_tree *it, struct dirty_page **pages, size_t 
 	struct extents *x = &it->fs->ext;
 	uint32_t ps = x->sectorsize;
 	uint64_t *csums = malloc(n * sizeof(*csums));
-	uint8_t *stage = aligned_alloc(BDEV_ALIGN, (size_t)WB_WINDOW_REQUESTS * WB_REQUEST_BYTES);
+	size_t window = (size_t)WB_WINDOW_REQUESTS * WB_REQUEST_BYTES;
+	/* Small write-backs (an fsync of a few pages) stage only what they need. */
+	uint8_t *stage = aligned_alloc(BDEV_ALIGN, n * ps < window ? (n * ps + BDEV_ALIGN - 1) /
+				       BDEV_ALIGN * BDEV_ALIGN : window);
 	int ret = -ENOMEM;
 
 	if (csums && stage) {

@@ -347,6 +347,53 @@ START_TEST(copy_range)
 }
 END_TEST
 
+static int count_shared(void *arg, const struct extent_info *e)
+{
+	uint64_t *n = arg;
+
+	if ((e->flags & EXTENT_FLAG_DATA) && e->refs == 2)
+		(*n)++;
+	return 0;
+}
+
+/* copy_file_range with matching alignment shares extents: a reflink. */
+START_TEST(copy_range_shares_extents)
+{
+	struct ffix f;
+	uint8_t *buf = malloc(4 * MiB), *other = malloc(4 * MiB);
+	uint64_t shared = 0;
+
+	ffix_setup(&f, "file-clone", 128 * MiB);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	fill(buf, 4 * MiB - 1000, 21);
+	wr(&f, a, buf, 4 * MiB - 1000, 0);
+	/* Dirty source data is written back first; the tail past its end of file is shared. */
+	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 8 * MiB), (ssize_t)(4 * MiB - 1000));
+	ck_assert_uint_eq(attr_of(&f, b).size, 4 * MiB - 1000);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
+		.extent_fn = count_shared, .arg = &shared }), 0);
+	ck_assert_uint_ge(shared, 1);
+	expect(&f, b, buf, 4 * MiB - 1000, 0);
+	ffix_check(&f);
+	/* Writing either copy leaves the other alone (copy-on-write of shared extents). */
+	fill(other, 8192, 22);
+	wr(&f, a, other, 8192, 4096);
+	expect(&f, b, buf, 4 * MiB - 1000, 0);
+	memcpy(buf + 4096, other, 8192);
+	expect(&f, a, buf, 4 * MiB - 1000, 0);
+	/* An aligned middle with unaligned ends: shared middle, copied ends. */
+	ck_assert_int_eq(file_copy_range(&f.it, a, 100, b, 8292, 1 * MiB), (ssize_t)MiB);
+	expect(&f, b, buf + 100, MiB, 8292);
+	ffix_reopen(&f);
+	expect(&f, b, buf + 100, MiB, 8292);
+	expect(&f, a, buf, 4 * MiB - 1000, 0);
+	free(buf);
+	free(other);
+	ffix_teardown(&f);
+}
+END_TEST
+
 /* ---- orphans --------------------------------------------------------------------------------- */
 
 START_TEST(unlinked_while_held)
@@ -563,6 +610,10 @@ static void model_op(struct ffix *f, struct model *m, uint64_t *rng, uint8_t *tm
 	case 7: {
 		int j = (i + 1) % MODEL_FILES;
 		uint64_t src = rng_next(rng) % MODEL_MAX;
+		if (rng_next(rng) % 2) {   /* aligned alike: the shared (reflink) path */
+			src -= src % 4096;
+			off = off - off % 4096 + src % 4096;
+		}
 		ssize_t want = src >= m->size[j] ? 0 : (ssize_t)MIN(len, m->size[j] - src);
 		ck_assert_int_eq(file_copy_range(&f->it, m->ino[j], src, m->ino[i], off, len), want);
 		memmove(m->data[i] + off, m->data[j] + src, want);
@@ -588,7 +639,7 @@ START_TEST(random_against_model)
 	struct ffix f;
 	struct model m;
 	uint8_t *tmp = malloc(256 * 1024);
-	char name[8];
+	char name[16];
 
 	ffix_setup(&f, "file-model", 256 * MiB);
 	for (int i = 0; i < MODEL_FILES; i++) {
@@ -629,6 +680,7 @@ int main(void)
 	tcase_add_test(tc, fallocate_modes);
 	tcase_add_test(tc, seek_data_and_hole);
 	tcase_add_test(tc, copy_range);
+	tcase_add_test(tc, copy_range_shares_extents);
 	tcase_add_test(tc, unlinked_while_held);
 	tcase_add_test(tc, corrupt_data_is_eio);
 	tcase_add_test(tc, fsck_finds_missing_checksums);
