@@ -41,6 +41,7 @@ struct inode_cache {
 	uint32_t page_size;          /* the filesystem's sector size */
 	uint64_t dirty_bytes;        /* pages held, all inodes (also in fs->delalloc_bytes) */
 	uint64_t dirty_limit;        /* commit (which writes back) once dirty_bytes passes it */
+	uint64_t data_hint;          /* where write-back allocates next: after its last extent */
 };
 
 /* The cache of `it`, made (and write-back registered) on first use. NULL: out of memory. */

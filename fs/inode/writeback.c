@@ -90,6 +90,21 @@ static int write_pages(struct inode_tree *it, struct dirty_page **pages, size_t 
 	return ret;
 }
 
+/* Below this a run may be split over small free ranges (the holes freed tree blocks leave);
+ * above it, it first looks for a range this long, so streaming data stays contiguous. */
+#define WB_MIN_PIECE (1ull << 20)
+
+static int alloc_data(struct extents *x, uint64_t want, uint64_t hint, uint64_t *disk,
+		      uint64_t *len)
+{
+	uint64_t piece = want < WB_MIN_PIECE ? want : WB_MIN_PIECE;
+	int ret = extent_alloc_data(x, piece, want, hint, disk, len);
+
+	if (ret == -ENOSPC && piece > x->sectorsize)
+		ret = extent_alloc_data(x, x->sectorsize, want, hint, disk, len);
+	return ret;
+}
+
 /* One run of consecutive pages: extents for it, data written, the map pointed at them. */
 static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pages, size_t n,
 		     uint64_t *hint)
@@ -103,7 +118,7 @@ static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pa
 		struct file_extent_item fe;
 		uint64_t disk, len, want = (uint64_t)n * ps;
 		int64_t delta;
-		ret = extent_alloc_data(x, ps, want, *hint, &disk, &len);
+		ret = alloc_data(x, want, *hint, &disk, &len);
 		if (ret < 0)
 			break;
 		size_t got = len / ps;
@@ -136,13 +151,14 @@ static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 {
 	struct inode_cache *ic = it->icache;
 	struct dirty_page **v;
-	uint64_t hint = 0;
 	size_t n;
 	int ret = pages_sorted(e, &v, &n);
 
+	/* Data continues where the last write-back's ended: files written one after the other
+	 * (and a file written across commits) come out in address order. */
 	for (size_t i = 0; i < n && ret == 0;) {
 		size_t k = run_length(v + i, n - i, ic->page_size);
-		ret = write_run(it, e->ino, v + i, k, &hint);
+		ret = write_run(it, e->ino, v + i, k, &ic->data_hint);
 		i += k;
 	}
 	free(v);
