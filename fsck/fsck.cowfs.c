@@ -92,7 +92,8 @@ static void usage(FILE *out)
 
 static int open_image(struct fsck *f, struct cowfs **fs)
 {
-	struct cowfs_opts o = { .read_only = !f->repair, .report = on_problem, .report_arg = f };
+	struct cowfs_opts o = { .read_only = !f->repair, .report = on_problem, .report_arg = f,
+				.lock_wait_ms = COWFS_LOCK_WAIT_MS };
 	int ret = cowfs_open(f->image, &o, fs);
 
 	if (ret == 0)

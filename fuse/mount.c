@@ -31,7 +31,7 @@
 
 /* How long to wait for the image's previous user: umount returns before the daemon that
  * served it has committed and let go of the image. */
-#define LOCK_WAIT_MS 10000
+#define LOCK_WAIT_MS COWFS_LOCK_WAIT_MS
 
 /* What the child writes to the pipe once mounted. Anything else, or nothing, is failure. */
 #define READY_BYTE 'o'

@@ -91,6 +91,9 @@ struct cowfs_mkfs_opts {
 };
 
 #define COWFS_COMMIT_INTERVAL_MS 5000
+/* How long a mount or fsck waits for another process to let go of the image: `umount` returns
+ * before the FUSE daemon has committed and exited, and what follows must not fail for that. */
+#define COWFS_LOCK_WAIT_MS 10000
 /* Commit before an update once this many references are waiting to be applied. */
 #define COWFS_PENDING_REFS_LIMIT 262144
 

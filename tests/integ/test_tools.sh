@@ -13,6 +13,7 @@ set -euo pipefail
 BIN=${BIN:-build/bin}
 MKFS=$BIN/mkfs.cowfs
 COWFS=$BIN/cowfs
+FSCK=$BIN/fsck.cowfs
 TEST_ROOT=${COWFS_TEST_DIR:-/tmp}
 
 for b in "$MKFS" "$COWFS"; do
@@ -282,6 +283,21 @@ t_mkfs_locked() {
 	expect_out "fsid *22222222-3333-4444-5555-666666666666" || return 1
 }
 
+# A daemon that is still letting go of the image (umount returns before it has): fsck waits for
+# the lock instead of failing or reading a half-committed image.
+t_fsck_waits_for_lock() {
+	local img=$WORK/waitlock.img
+	run "$MKFS" -q -s 32M "$img"
+	expect_rc 0 || return 1
+	flock -x "$img" sleep 2 &
+	local holder=$!
+	sleep 0.3
+	run "$FSCK" "$img"
+	wait $holder
+	expect_rc 0 || return 1
+	expect_out "clean" || return 1
+}
+
 # ---- cowfs dump ----------------------------------------------------------------------------
 
 DUMP_IMG=$WORK/dump.img
@@ -423,6 +439,7 @@ tcase "mkfs: -L and -n show in the superblock" t_mkfs_label_nodesize
 tcase "mkfs: -s resizes an existing file; -q" t_mkfs_resize_and_quiet
 if command -v flock >/dev/null; then
 	tcase "mkfs: refuses an image another program has locked" t_mkfs_locked
+	tcase "fsck: waits for the image's lock to be let go" t_fsck_waits_for_lock
 else
 	skip "mkfs: locked image" "no flock(1)"
 fi
