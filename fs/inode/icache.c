@@ -11,6 +11,8 @@
 #include "fs/inode/internal.h"
 
 #define ICACHE_BUCKETS 4096u
+
+static void page_chunks_free(struct inode_cache *ic);
 #define PAGE_TABLE_MIN 16u
 
 /* Dirty file data is bounded by a quarter of the block cache: together with the dirty tree
@@ -111,6 +113,7 @@ void icache_destroy(struct inode_cache *ic)
 			free(e);
 		}
 	}
+	page_chunks_free(ic);
 	free(ic->buckets);
 	free(ic);
 }
@@ -120,6 +123,74 @@ uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino)
 	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 
 	return e ? (uint64_t)e->pages.count * it->icache->page_size : 0;
+}
+
+/* ---- page memory: aligned chunks carved into pages, recycled through a free list ----------------- */
+
+/*
+ * Pages come in chunks of PAGE_CHUNK: one aligned allocation per page would cost a malloc call
+ * and, for alignment, nearly a second page of padding each. Free pages are kept on a list
+ * (the first bytes of a free page link to the next); chunks go back to the system only when
+ * the cache is destroyed. What is kept is bounded by the most dirty data ever held at once,
+ * itself bounded by dirty_limit.
+ */
+#define PAGE_CHUNK 64u
+
+struct page_chunk {
+	struct page_chunk *next;
+	uint8_t *mem;
+};
+
+static size_t page_bytes(const struct inode_cache *ic)
+{
+	return ic->page_size < BDEV_ALIGN ? BDEV_ALIGN : ic->page_size;
+}
+
+static int page_chunk_add(struct inode_cache *ic)
+{
+	struct page_chunk *c = malloc(sizeof(*c));
+	size_t pb = page_bytes(ic);
+
+	if (!c)
+		return -ENOMEM;
+	c->mem = aligned_alloc(BDEV_ALIGN, PAGE_CHUNK * pb);
+	if (!c->mem) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->next = ic->chunks;
+	ic->chunks = c;
+	for (size_t i = 0; i < PAGE_CHUNK; i++)
+		page_mem_put(ic, c->mem + i * pb);
+	return 0;
+}
+
+uint8_t *page_mem_get(struct inode_cache *ic)
+{
+	uint8_t *p;
+
+	if (!ic->free_pages && page_chunk_add(ic) < 0)
+		return NULL;
+	p = ic->free_pages;
+	memcpy(&ic->free_pages, p, sizeof(p));
+	return p;
+}
+
+void page_mem_put(struct inode_cache *ic, uint8_t *p)
+{
+	memcpy(p, &ic->free_pages, sizeof(p));
+	ic->free_pages = p;
+}
+
+static void page_chunks_free(struct inode_cache *ic)
+{
+	for (struct page_chunk *c = ic->chunks, *next; c; c = next) {
+		next = c->next;
+		free(c->mem);
+		free(c);
+	}
+	ic->chunks = NULL;
+	ic->free_pages = NULL;
 }
 
 /* ---- dirty pages: linear probing, deletion by backward shift ------------------------------- */
@@ -180,7 +251,7 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 
 	if ((t->count + 1) * 4 > t->cap * 3 && table_grow(t) < 0)
 		return NULL;
-	data = aligned_alloc(BDEV_ALIGN, ic->page_size < BDEV_ALIGN ? BDEV_ALIGN : ic->page_size);
+	data = page_mem_get(ic);
 	if (!data)
 		return NULL;
 	if (zero)
@@ -224,7 +295,7 @@ void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t f
 	for (size_t i = 0; i < t->cap && t->count;) {
 		struct dirty_page *p = &t->slots[i];
 		if (p->data && p->index >= first && p->index <= last) {
-			free(p->data);
+			page_mem_put(ic, p->data);
 			ic->dirty_bytes -= ic->page_size;
 			ic->it->fs->delalloc_bytes -= ic->page_size;
 			table_remove_slot(t, i);

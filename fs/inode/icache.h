@@ -34,6 +34,8 @@ struct icache_entry {
 	struct icache_entry *next;   /* hash chain */
 };
 
+struct page_chunk;
+
 struct inode_cache {
 	struct inode_tree *it;
 	struct icache_entry **buckets;
@@ -42,6 +44,8 @@ struct inode_cache {
 	uint64_t dirty_bytes;        /* pages held, all inodes (also in fs->delalloc_bytes) */
 	uint64_t dirty_limit;        /* commit (which writes back) once dirty_bytes passes it */
 	uint64_t data_hint;          /* where write-back allocates next: after its last extent */
+	struct page_chunk *chunks;   /* memory pages are carved from (icache.c) */
+	uint8_t *free_pages;         /* pages not in use, linked through their first bytes */
 };
 
 /* The cache of `it`, made (and write-back registered) on first use. NULL: out of memory. */
@@ -57,6 +61,10 @@ void icache_destroy(struct inode_cache *ic);
 
 /* Bytes of dirty pages `ino` has (0 without an entry). */
 uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino);
+
+/* Memory for one page (aligned for direct I/O), and its return. */
+uint8_t *page_mem_get(struct inode_cache *ic);
+void page_mem_put(struct inode_cache *ic, uint8_t *p);
 
 struct dirty_page *page_find(struct icache_entry *e, uint64_t index);
 /* A new page at `index` (must not exist), zero-filled unless the caller fills all of it;
