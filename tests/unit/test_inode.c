@@ -38,6 +38,7 @@ static void ifix_setup(struct ifix *f, const char *name, uint32_t nodesize)
 
 static void ifix_reopen(struct ifix *f)
 {
+	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
 	fsfix_reopen(&f->x);
 	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
 }
@@ -46,6 +47,7 @@ static void ifix_teardown(struct ifix *f)
 {
 	struct inode_check_stats ns;
 
+	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
 	fsfix_assert_clean(&f->x, NULL);
 	/* The namespace checker as an oracle too (fsfix cannot: other tests fill fs trees with
 	 * items that are no namespace). */
