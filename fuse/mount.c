@@ -202,6 +202,15 @@ static void detach(struct server *s, int ready_fd)
 	close(ready_fd);
 }
 
+/*
+ * Request threads. Tree work is serialized by the filesystem lock, so threads beyond a few only
+ * add wake-ups and hand-offs (on 2 cores, fio 4 KiB random writes: 14.5k/s single-threaded,
+ * 10.6k-13.6k/s with libfuse's default pool); a few still let reads wait on the disk while
+ * others are served (direct random reads: 71k-85k/s).
+ */
+#define COWFS_IDLE_THREADS 4
+#define COWFS_MAX_THREADS 8
+
 static int run_loop(struct fuse_session *se, bool single_thread)
 {
 	struct fuse_loop_config *cfg;
@@ -213,6 +222,8 @@ static int run_loop(struct fuse_session *se, bool single_thread)
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_idle_threads(cfg, COWFS_IDLE_THREADS);
+	fuse_loop_cfg_set_max_threads(cfg, COWFS_MAX_THREADS);
 	ret = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return ret;
