@@ -134,8 +134,8 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(INTEG_BINS)
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
-# Longer runs of the mount tests: a 1 GiB file, a 100,000-entry directory, 400,000 fsx
-# operations and fsx across unmount/fsck/remount cycles.
+# Longer runs of the mount tests: 400,000 fsx operations and fsx across unmount/fsck/remount
+# cycles, on a bigger image.
 stress: deps
 	@$(MAKE) --no-print-directory $(LIB) $(TOOL_BINS) $(INTEG_BINS)
 	@mkdir -p $(TEST_DIR)

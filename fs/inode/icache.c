@@ -15,8 +15,8 @@
 static void page_chunks_free(struct inode_cache *ic);
 #define PAGE_TABLE_MIN 16u
 
-/* Dirty file data is bounded by a quarter of the block cache: together with the dirty tree
- * blocks (half of it, fs/super) the daemon's memory stays within the configured cache. */
+/* Buffered file data gets the quarter of the memory bound that the block cache leaves it
+ * (fs/super gives the cache the other three): together they stay within cache_size. */
 static uint64_t dirty_limit_of(struct cowfs *fs)
 {
 	uint64_t limit = (uint64_t)fs->cache_bytes / 4;

@@ -59,6 +59,14 @@ static int make_allocator(struct cowfs *fs, uint64_t total, uint32_t sectorsize,
 	return 0;
 }
 
+/* The block cache's share of the memory bound (cowfs_opts.cache_bytes). */
+static size_t tree_cache_bytes(size_t cache_bytes)
+{
+	size_t total = cache_bytes ? cache_bytes : BCACHE_DEFAULT_BYTES;
+
+	return total - total / 4;
+}
+
 static int setup_common(struct cowfs *fs, const char *path, bool read_only, size_t cache_bytes)
 {
 	struct bdev_opts bo = { .read_only = read_only };
@@ -71,7 +79,7 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 	ret = bdev_open(path, &bo, &fs->bd);
 	if (ret < 0)
 		return ret;
-	ret = bcache_create(fs->bd, cache_bytes ? cache_bytes : BCACHE_DEFAULT_BYTES, &fs->cache);
+	ret = bcache_create(fs->bd, tree_cache_bytes(cache_bytes), &fs->cache);
 	if (ret < 0)
 		return ret;
 	fs->bfs.cache = fs->cache;
@@ -238,7 +246,7 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	fs->trans.transid = get_le64(&fs->sb.generation) + 1;
 	size_t cache = o->cache_bytes ? o->cache_bytes : BCACHE_DEFAULT_BYTES;
 	fs->cache_bytes = cache;
-	fs->dirty_limit = o->dirty_limit ? o->dirty_limit : cache / 2;
+	fs->dirty_limit = o->dirty_limit ? o->dirty_limit : tree_cache_bytes(cache) / 2;
 	ret = start_committer(fs, o->commit_interval_ms);
 	if (ret < 0)
 		goto fail;

@@ -31,7 +31,9 @@ struct cowfs_root {
 
 struct cowfs_opts {
 	bool read_only;
-	size_t cache_bytes;    /* block cache bound; 0: BCACHE_DEFAULT_BYTES */
+	/* The memory bound (0: BCACHE_DEFAULT_BYTES): three quarters for the block cache (tree
+	 * blocks, clean and dirty), one quarter for file data buffered before write-back. */
+	size_t cache_bytes;
 	unsigned lock_wait_ms; /* how long to wait for another user of the image to let go */
 	/* Commit this often when there are changes: 0 means COWFS_COMMIT_INTERVAL_MS, negative
 	 * means never by timer (tests that need commits at exact points). Writable only. */
@@ -64,7 +66,7 @@ struct cowfs {
 	uint64_t commits;
 	uint64_t last_commit_pinned;
 	size_t dirty_limit;
-	size_t cache_bytes;         /* the configured cache bound */
+	size_t cache_bytes;         /* the configured memory bound (cowfs_opts) */
 	/* The timer thread. */
 	pthread_t committer;
 	pthread_cond_t wake;
