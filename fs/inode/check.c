@@ -35,6 +35,8 @@ struct ns_current {
 	uint64_t ino;
 	bool exists, told;       /* told: "items of a missing inode" said once */
 	struct inode in;
+	uint64_t data_end;       /* regular files: end of the last file extent item */
+	uint64_t data_bytes;     /* bytes its file extent items reference (nbytes must match) */
 };
 
 struct ns_checker {
@@ -228,11 +230,22 @@ static int match_dir_index(struct ns_checker *c, uint64_t dir, uint64_t index, u
 
 /* ---- the items ---------------------------------------------------------------------------- */
 
+/* The inode the cursor leaves: what needs all of its items. */
+static void finish_inode(struct ns_checker *c)
+{
+	if (!c->cur.exists || !S_ISREG(c->cur.in.mode) || c->cur.data_bytes == c->cur.in.nbytes)
+		return;
+	problem(c, c->cur.ino, "nbytes %" PRIu64 ", but its file extent items reference %" PRIu64
+		" bytes", c->cur.in.nbytes, c->cur.data_bytes);
+}
+
 static int check_inode_item(struct ns_checker *c, const struct bt_key *k, const void *data,
 			    uint32_t len)
 {
 	struct ns_inode *ni;
 
+	finish_inode(c);
+	c->cur.data_end = c->cur.data_bytes = 0;
 	c->cur.ino = k->objectid;
 	c->cur.told = false;
 	c->cur.exists = false;
@@ -404,15 +417,60 @@ static int check_dir_index(struct ns_checker *c, const struct bt_key *k, const u
 	return ret == -ENOENT ? 0 : ret;
 }
 
-/* A symlink's target: one inline extent at offset 0 as long as the symlink's size. */
+/*
+ * A regular file's file extent items (FORMAT.md 7.1): well formed, sector aligned, inside their
+ * extent, in order without overlap, regular ones within end of file (rounded up to a sector).
+ */
+static void check_file_extent(struct ns_checker *c, const struct bt_key *k,
+			      const struct file_extent_item *fe, uint32_t len)
+{
+	uint32_t ss = c->fs->ext.sectorsize;
+	uint64_t n, eoff, disk_len, eof = (c->cur.in.size + ss - 1) / ss * ss;
+
+	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC)) {
+		problem(c, k->objectid, "file extent at %" PRIu64 " is not a regular or preallocated"
+			" item", k->offset);
+		return;
+	}
+	n = get_le64(&fe->num_bytes);
+	eoff = get_le64(&fe->offset);
+	disk_len = get_le64(&fe->disk_num_bytes);
+	if (!n || n % ss || k->offset % ss || eoff % ss || k->offset + n < k->offset ||
+	    (get_le64(&fe->disk_bytenr) && (eoff > disk_len || n > disk_len - eoff))) {
+		problem(c, k->objectid, "file extent at %" PRIu64 " out of bounds (%" PRIu64
+			" bytes from %" PRIu64 " of a %" PRIu64 "-byte extent)", k->offset, n, eoff,
+			disk_len);
+		return;
+	}
+	if (k->offset < c->cur.data_end)
+		problem(c, k->objectid, "file extent at %" PRIu64 " overlaps the one before (ends"
+			" at %" PRIu64 ")", k->offset, c->cur.data_end);
+	if (fe->type == FILE_EXTENT_REG && k->offset + n > eof)
+		problem(c, k->objectid, "data at %" PRIu64 "..%" PRIu64 " past end of file %" PRIu64,
+			k->offset, k->offset + n, c->cur.in.size);
+	c->cur.data_end = k->offset + n;
+	if (get_le64(&fe->disk_bytenr))
+		c->cur.data_bytes += n;
+}
+
+/* File data: a regular file's extents, or a symlink's target, which is one inline extent at
+ * offset 0 as long as the symlink's size; nothing else has any. */
 static int check_extent_data(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
 			     uint32_t len)
 {
 	const struct file_extent_item *fe = (const void *)data;
 	struct ns_inode *ni;
 
-	if (!c->cur.exists || !S_ISLNK(c->cur.in.mode))
+	if (!c->cur.exists)
 		return 0;
+	if (S_ISREG(c->cur.in.mode)) {
+		check_file_extent(c, k, fe, len);
+		return 0;
+	}
+	if (!S_ISLNK(c->cur.in.mode)) {
+		problem(c, k->objectid, "file extent item in an inode that is no file or symlink");
+		return 0;
+	}
 	if (k->offset != 0 || len < FILE_EXTENT_INLINE_HEADER || fe->type != FILE_EXTENT_INLINE ||
 	    len - FILE_EXTENT_INLINE_HEADER != c->cur.in.size) {
 		problem(c, k->objectid, "symlink extent at %" PRIu64 " is not an inline extent of"
@@ -643,6 +701,8 @@ static int walk_items(struct ns_checker *c)
 		if (ret < 0)
 			break;
 	}
+	if (ret == -ENOENT || ret == 0)
+		finish_inode(c);
 	bt_cursor_release(&cur);
 	return ret == -ENOENT ? 0 : ret;
 }

@@ -21,6 +21,7 @@
 #include "fs/super/check.h"
 #include "fs/inode/file.h"
 #include "fs/inode/icache.h"
+#include "fs/inode/internal.h"
 #include "fs/inode/inode.h"
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
@@ -523,6 +524,49 @@ START_TEST(fsck_finds_missing_checksums)
 }
 END_TEST
 
+/* The namespace checker: a file's items must not overlap and must add up to its nbytes. */
+START_TEST(checker_finds_bad_file_extents)
+{
+	struct ffix f;
+	struct inode_check_stats ns;
+	uint8_t buf[16384];
+	struct inode in;
+
+	ffix_setup(&f, "file-fsck-items", 64 * MiB);
+	uint64_t ino = mkfile(&f, "c");
+	fill(buf, sizeof(buf), 8);
+	wr(&f, ino, buf, sizeof(buf), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
+	/* nbytes that does not match the items. */
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
+	in.nbytes += 4096;
+	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
+	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);
+	ck_assert_msg(strstr(f.x.last_report, "nbytes 20480, but its file extent items reference"
+			     " 16384 bytes"), "%s", f.x.last_report);
+	/* A shrunk size leaves data past end of file. */
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
+	in.nbytes -= 4096;
+	in.size = 4096;
+	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
+	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);
+	ck_assert_msg(strstr(f.x.last_report, "past end of file 4096"), "%s", f.x.last_report);
+	/* Put it right: the checker is quiet again. */
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
+	in.size = sizeof(buf);
+	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
+	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
+	ffix_teardown(&f);
+}
+END_TEST
+
 /* ---- space ----------------------------------------------------------------------------------- */
 
 START_TEST(enospc_then_delete)
@@ -684,6 +728,7 @@ int main(void)
 	tcase_add_test(tc, unlinked_while_held);
 	tcase_add_test(tc, corrupt_data_is_eio);
 	tcase_add_test(tc, fsck_finds_missing_checksums);
+	tcase_add_test(tc, checker_finds_bad_file_extents);
 	tcase_add_test(tc, enospc_then_delete);
 	tcase_add_test(tc, random_against_model);
 	suite_add_tcase(s, tc);

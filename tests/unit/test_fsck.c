@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/inode/inode.h"
+#include "fs/inode/internal.h"   /* inode_read/inode_write: nbytes of hand-made items */
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
@@ -51,13 +52,20 @@ static void populate(struct fsfix *x)
 	}
 	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
 	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	/* Ten preallocated items sharing one extent (as ten reflinks of it would). */
 	for (uint64_t i = 0; i < 10; i++) {
 		struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };
 		struct bt_key k = { file, EXTENT_DATA_KEY, i << 20 };
 		put_le64(&fe.disk_bytenr, start);
 		put_le64(&fe.disk_num_bytes, len);
+		put_le64(&fe.num_bytes, len);
+		put_le64(&fe.ram_bytes, len);
 		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
 	}
+	struct inode in;
+	ck_assert_int_eq(inode_read(&it, file, &in), 0);
+	in.nbytes = 10 * len;
+	ck_assert_int_eq(inode_write(&it, file, &in), 0);
 	ck_assert_int_eq(cowfs_tree_clone(x->fs, &x->fs->fs_root, 256, &snap), 0);
 	cowfs_trans_end(x->fs);
 	ck_assert_int_eq(cowfs_commit(x->fs), 0);
