@@ -163,20 +163,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /*
- * The changes of `mask` to inode `ino`. A mode change goes through acl_chmod, which rewrites
- * the access ACL to match, and goes first: when the kernel clears setuid/setgid along with a
- * truncate or chown, the file is never changed while still setuid.
+ * The changes of `mask` to inode `ino`, in one transaction: a mode change rewrites the access
+ * ACL with it (inode_setattr), and when the kernel clears setuid/setgid along with a truncate
+ * or chown, both happen together.
  */
 int setattr_apply(struct server *s, uint64_t ino, unsigned mask, const struct cowfs_attr *a)
 {
-	int ret = 0;
-
-	if (mask & INODE_SET_MODE)
-		ret = acl_chmod(&s->it, ino, a->mode);
-	mask &= ~INODE_SET_MODE;
-	if (ret == 0 && mask)
-		ret = inode_setattr(&s->it, ino, mask, a);
-	return ret;
+	return inode_setattr(&s->it, ino, mask, a);
 }
 
 /* chmod, chown, truncate, utimens, on a name or an open file alike: fs/ works by inode. */

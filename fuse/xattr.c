@@ -5,7 +5,7 @@
  * POSIX ACLs are the system.posix_acl_access / system.posix_acl_default attributes. With
  * default_permissions the kernel enforces them (FUSE_CAP_POSIX_ACL, taken in ops.c) and
  * leaves the rest to the filesystem: fs/inode keeps the mode in step with the access ACL
- * when one is set, chmod rewrites it (setattr_apply), and a new inode inherits its
+ * when one is set, chmod rewrites it (inode_setattr), and a new inode inherits its
  * directory's default ACL (ops_namei.c).
  */
 #include "fuse/internal.h"
