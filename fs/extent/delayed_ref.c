@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DREF_MIN_BUCKETS 1024u
+
 static size_t bucket_of(const struct dref_table *t, uint64_t bytenr)
 {
 	uint64_t h = bytenr * 0x9e3779b97f4a7c15ULL;
@@ -13,7 +15,7 @@ static size_t bucket_of(const struct dref_table *t, uint64_t bytenr)
 
 int dref_table_init(struct dref_table *t)
 {
-	t->nbuckets = 1024;
+	t->nbuckets = DREF_MIN_BUCKETS;
 	t->count = 0;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	return t->buckets ? 0 : -ENOMEM;
@@ -47,14 +49,14 @@ struct dref_head *dref_find(struct dref_table *t, uint64_t bytenr)
 	return h;
 }
 
-/* Keep chains short: double the buckets when there are more heads than buckets. */
-static void table_grow(struct dref_table *t)
+/* Rehash into `nbuckets` buckets (a power of two). */
+static void table_resize(struct dref_table *t, size_t nbuckets)
 {
-	struct dref_table bigger = { .nbuckets = t->nbuckets * 2, .count = t->count };
+	struct dref_table bigger = { .nbuckets = nbuckets, .count = t->count };
 
 	bigger.buckets = calloc(bigger.nbuckets, sizeof(*bigger.buckets));
 	if (!bigger.buckets)
-		return;   /* longer chains, still correct */
+		return;   /* chains of another length, still correct */
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		while (t->buckets[i]) {
 			struct dref_head *h = t->buckets[i];
@@ -74,8 +76,9 @@ struct dref_head *dref_get(struct dref_table *t, uint64_t bytenr)
 
 	if (h)
 		return h;
+	/* Keep chains short: double the buckets when there are more heads than buckets. */
 	if (t->count >= t->nbuckets)
-		table_grow(t);
+		table_resize(t, t->nbuckets * 2);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -128,6 +131,16 @@ void dref_remove(struct dref_table *t, struct dref_head *h)
 	*pp = h->next;
 	t->count--;
 	head_free(h);
+}
+
+void dref_table_shrink(struct dref_table *t)
+{
+	size_t n = t->nbuckets;
+
+	while (n > DREF_MIN_BUCKETS && t->count * 4 < n)
+		n /= 2;
+	if (n != t->nbuckets)
+		table_resize(t, n);
 }
 
 static int cmp_head(const void *a, const void *b)

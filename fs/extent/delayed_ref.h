@@ -57,6 +57,11 @@ int dref_backref_add(struct dref_head *h, uint64_t owner, uint64_t inode, uint64
 bool dref_head_settled(const struct dref_head *h);
 /* Remove and free a head. */
 void dref_remove(struct dref_table *t, struct dref_head *h);
+/*
+ * Give back buckets a big transaction needed and the next ones will not: every walk of the
+ * table (dref_snapshot, at every commit) costs its bucket count, not its head count.
+ */
+void dref_table_shrink(struct dref_table *t);
 /* All heads, sorted by bytenr, in a malloc'ed array (caller frees the array, not the heads). */
 int dref_snapshot(struct dref_table *t, struct dref_head ***out, size_t *n);
 

@@ -29,6 +29,7 @@ struct extents {
 	struct btree *csum_tree;   /* data checksums (csum.h); owned by fs/super */
 	struct dref_table refs;
 	enum alloc_class cls;      /* class of allocations made now (privileged while committing) */
+	uint64_t meta_hint;        /* where the next tree block is allocated: after the last */
 	uint32_t sectorsize;
 };
 
