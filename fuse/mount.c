@@ -261,11 +261,15 @@ static void block_exit_signals(sigset_t *old)
  * per request. Above glibc's default 128 KiB threshold each would be a fresh mmap: a page fault
  * and a zeroed page per 4 KiB touched, which showed as the top cost of sequential reads. Keep
  * them on the heap, and let the heap keep a little free memory instead of trimming at once.
+ * Few arenas: glibc gives each request thread its own by default, and each keeps what its
+ * thread freed (measured after 15 s of random writes: 294 MB resident with the default, 172 MB
+ * with one arena, for a 256 MiB cache_size); the filesystem lock serializes most work anyway.
  */
 static void tune_malloc(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 8 << 20);
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_ARENA_MAX, 2);
 }
 
 /* Mount and serve (in the daemon, or in the foreground). Returns the exit status. */
