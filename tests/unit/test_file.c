@@ -26,47 +26,12 @@
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
+#include "tests/support/ifix.h"
 
 #define ROOT INODE_ROOT_INO
 #define MiB (1ull << 20)
 
-struct ffix {
-	struct fsfix x;
-	struct inode_tree it;
-};
-
-static void ffix_setup(struct ffix *f, const char *name, uint64_t size)
-{
-	fsfix_setup(&f->x, name, size, 16384);
-	ck_assert_int_eq(inode_make_root(f->x.fs, &f->x.fs->fs_root), 0);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ffix_reopen(struct ffix *f)
-{
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	fsfix_reopen(&f->x);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ffix_check(struct ffix *f)
-{
-	struct inode_check_stats ns;
-
-	fsfix_assert_clean(&f->x, NULL);
-	ck_assert_msg(inode_check_all(f->x.fs, &ns) == 0, "namespace check: %" PRIu64
-		      " problems; last: %s", ns.problems, f->x.last_report);
-}
-
-static void ffix_teardown(struct ffix *f)
-{
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
-	ffix_check(f);
-	fsfix_teardown(&f->x);
-}
-
-static uint64_t mkfile(struct ffix *f, const char *name)
+static uint64_t mkfile(struct ifix *f, const char *name)
 {
 	struct cowfs_attr a;
 
@@ -75,7 +40,7 @@ static uint64_t mkfile(struct ffix *f, const char *name)
 	return a.ino;
 }
 
-static struct cowfs_attr attr_of(struct ffix *f, uint64_t ino)
+static struct cowfs_attr attr_of(struct ifix *f, uint64_t ino)
 {
 	struct cowfs_attr a;
 
@@ -83,7 +48,7 @@ static struct cowfs_attr attr_of(struct ffix *f, uint64_t ino)
 	return a;
 }
 
-static void wr(struct ffix *f, uint64_t ino, const void *buf, size_t len, uint64_t off)
+static void wr(struct ifix *f, uint64_t ino, const void *buf, size_t len, uint64_t off)
 {
 	ssize_t n = file_write(&f->it, ino, buf, len, off, 0);
 
@@ -97,7 +62,7 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed)
 }
 
 /* Read [off, off + len) and compare with `want` (NULL: zeros). */
-static void expect(struct ffix *f, uint64_t ino, const uint8_t *want, size_t len, uint64_t off)
+static void expect(struct ifix *f, uint64_t ino, const uint8_t *want, size_t len, uint64_t off)
 {
 	uint8_t *got = malloc(len);
 	ssize_t n = file_read(&f->it, ino, got, len, off);
@@ -109,7 +74,7 @@ static void expect(struct ffix *f, uint64_t ino, const uint8_t *want, size_t len
 	free(got);
 }
 
-static uint64_t count_file_extents(struct ffix *f, uint64_t ino, uint8_t type)
+static uint64_t count_file_extents(struct ifix *f, uint64_t ino, uint8_t type)
 {
 	struct bt_key from = { ino, EXTENT_DATA_KEY, 0 }, k;
 	struct bt_cursor c;
@@ -133,10 +98,10 @@ static uint64_t count_file_extents(struct ffix *f, uint64_t ino, uint8_t type)
 
 START_TEST(write_read_unaligned)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[3 * 4096 + 100], out[8];
 
-	ffix_setup(&f, "file-basic", 128 * MiB);
+	ifix_setup(&f, "file-basic", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "a");
 	fill(buf, sizeof(buf), 1);
 	wr(&f, ino, buf, sizeof(buf), 1000);
@@ -149,7 +114,7 @@ START_TEST(write_read_unaligned)
 	/* The same after write-back, and after a cold reopen. */
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	expect(&f, ino, buf, sizeof(buf), 1000);
-	ffix_reopen(&f);
+	ifix_reopen(&f);
 	expect(&f, ino, NULL, 1000, 0);
 	expect(&f, ino, buf, sizeof(buf), 1000);
 	ck_assert_uint_eq(attr_of(&f, ino).blocks, 4 * 8);
@@ -157,19 +122,19 @@ START_TEST(write_read_unaligned)
 	wr(&f, ino, "XYZ", 3, 4095);
 	memcpy(buf + 4095 - 1000, "XYZ", 3);
 	expect(&f, ino, buf, sizeof(buf), 1000);
-	ffix_reopen(&f);
+	ifix_reopen(&f);
 	expect(&f, ino, buf, sizeof(buf), 1000);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 START_TEST(errors)
 {
-	struct ffix f;
+	struct ifix f;
 	struct cowfs_attr a;
 	uint8_t b = 0;
 
-	ffix_setup(&f, "file-err", 64 * MiB);
+	ifix_setup(&f, "file-err", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "a");
 	ck_assert_int_eq(inode_mkdir(&f.it, ROOT, "d", 1, S_IFDIR | 0755, 0, 0, &a), 0);
 	ck_assert_int_eq(file_read(&f.it, a.ino, &b, 1, 0), -EISDIR);
@@ -189,16 +154,16 @@ START_TEST(errors)
 	a.size = FILE_SIZE_MAX + 1;
 	ck_assert_int_eq(inode_setattr(&f.it, ino, INODE_SET_SIZE, &a), -EFBIG);
 	ck_assert_uint_eq(attr_of(&f, ino).size, 8ull << 40);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 START_TEST(append_and_sequential_extents)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t *buf = malloc(MiB);
 
-	ffix_setup(&f, "file-seq", 512 * MiB);
+	ifix_setup(&f, "file-seq", 512 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "big");
 	/* 64 MiB in 1 MiB appends become a few large extents, not one per write. */
 	for (int i = 0; i < 64; i++) {
@@ -214,7 +179,7 @@ START_TEST(append_and_sequential_extents)
 		expect(&f, ino, buf, MiB, (uint64_t)i * MiB);
 	}
 	free(buf);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -222,11 +187,11 @@ END_TEST
 
 START_TEST(truncate_zeroes_the_cut_tail)
 {
-	struct ffix f;
+	struct ifix f;
 	struct cowfs_attr a = { 0 };
 	uint8_t buf[20000];
 
-	ffix_setup(&f, "file-trunc", 128 * MiB);
+	ifix_setup(&f, "file-trunc", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "t");
 	memset(buf, 0xAB, sizeof(buf));
 	wr(&f, ino, buf, sizeof(buf), 0);
@@ -239,7 +204,7 @@ START_TEST(truncate_zeroes_the_cut_tail)
 	expect(&f, ino, NULL, 15000, 5000);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_uint_eq(attr_of(&f, ino).blocks, 2 * 8);   /* 4 KiB pages 0 and 1 */
-	ffix_reopen(&f);
+	ifix_reopen(&f);
 	expect(&f, ino, buf, 5000, 0);
 	expect(&f, ino, NULL, 15000, 5000);
 	/* To zero: no data left at all. */
@@ -248,17 +213,17 @@ START_TEST(truncate_zeroes_the_cut_tail)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_uint_eq(attr_of(&f, ino).blocks, 0);
 	ck_assert_uint_eq(count_file_extents(&f, ino, FILE_EXTENT_REG), 0);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 START_TEST(fallocate_modes)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[64 * 1024];
 	uint64_t at;
 
-	ffix_setup(&f, "file-falloc", 128 * MiB);
+	ifix_setup(&f, "file-falloc", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "p");
 	/* Default mode: size grows, zeros, space counted, no data for SEEK_DATA. */
 	ck_assert_int_eq(file_fallocate(&f.it, ino, 0, 0, 1 * MiB), 0);
@@ -280,7 +245,7 @@ START_TEST(fallocate_modes)
 					110000, 30000), 0);
 	memset(buf + 10000, 0, 30000);
 	expect(&f, ino, buf, sizeof(buf), 100000);
-	ffix_reopen(&f);
+	ifix_reopen(&f);
 	expect(&f, ino, buf, sizeof(buf), 100000);
 	/* ZERO_RANGE with KEEP_SIZE past end of file: size unchanged; without, size grows. */
 	ck_assert_int_eq(file_fallocate(&f.it, ino, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
@@ -290,17 +255,17 @@ START_TEST(fallocate_modes)
 	ck_assert_uint_eq(attr_of(&f, ino).size, 101000 + 3 * MiB);
 	expect(&f, ino, buf, 1000, 100000);
 	expect(&f, ino, NULL, 3 * MiB, 101000);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 START_TEST(seek_data_and_hole)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[8192];
 	uint64_t at;
 
-	ffix_setup(&f, "file-seek", 128 * MiB);
+	ifix_setup(&f, "file-seek", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "s");
 	memset(buf, 7, sizeof(buf));
 	wr(&f, ino, buf, sizeof(buf), 0);
@@ -324,16 +289,16 @@ START_TEST(seek_data_and_hole)
 	ck_assert_uint_eq(at, MiB + 8192);
 	ck_assert_int_eq(file_seek(&f.it, ino, MiB + 8192, SEEK_DATA, &at), -ENXIO);
 	ck_assert_int_eq(file_seek(&f.it, ino, 4 * MiB, SEEK_HOLE, &at), -ENXIO);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 START_TEST(copy_range)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[50000];
 
-	ffix_setup(&f, "file-copy", 128 * MiB);
+	ifix_setup(&f, "file-copy", 128 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
 	fill(buf, sizeof(buf), 9);
 	wr(&f, a, buf, sizeof(buf), 0);
@@ -344,7 +309,7 @@ START_TEST(copy_range)
 	ck_assert_int_eq(file_copy_range(&f.it, a, 40000, b, 0, 20000), 10000);
 	ck_assert_int_eq(file_copy_range(&f.it, a, 60000, b, 0, 20000), 0);
 	ck_assert_int_eq(file_copy_range(&f.it, a, 0, a, 100, 200), -EINVAL);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -360,11 +325,11 @@ static int count_shared(void *arg, const struct extent_info *e)
 /* copy_file_range with matching alignment shares extents: a reflink. */
 START_TEST(copy_range_shares_extents)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t *buf = malloc(4 * MiB), *other = malloc(4 * MiB);
 	uint64_t shared = 0;
 
-	ffix_setup(&f, "file-clone", 128 * MiB);
+	ifix_setup(&f, "file-clone", 128 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
 	fill(buf, 4 * MiB - 1000, 21);
 	wr(&f, a, buf, 4 * MiB - 1000, 0);
@@ -376,7 +341,7 @@ START_TEST(copy_range_shares_extents)
 		.extent_fn = count_shared, .arg = &shared }), 0);
 	ck_assert_uint_ge(shared, 1);
 	expect(&f, b, buf, 4 * MiB - 1000, 0);
-	ffix_check(&f);
+	ifix_check(&f);
 	/* Writing either copy leaves the other alone (copy-on-write of shared extents). */
 	fill(other, 8192, 22);
 	wr(&f, a, other, 8192, 4096);
@@ -386,12 +351,12 @@ START_TEST(copy_range_shares_extents)
 	/* An aligned middle with unaligned ends: shared middle, copied ends. */
 	ck_assert_int_eq(file_copy_range(&f.it, a, 100, b, 8292, 1 * MiB), (ssize_t)MiB);
 	expect(&f, b, buf + 100, MiB, 8292);
-	ffix_reopen(&f);
+	ifix_reopen(&f);
 	expect(&f, b, buf + 100, MiB, 8292);
 	expect(&f, a, buf, 4 * MiB - 1000, 0);
 	free(buf);
 	free(other);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -399,10 +364,10 @@ END_TEST
 
 START_TEST(unlinked_while_held)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[10000];
 
-	ffix_setup(&f, "file-orphan", 128 * MiB);
+	ifix_setup(&f, "file-orphan", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "o");
 	fill(buf, sizeof(buf), 5);
 	wr(&f, ino, buf, sizeof(buf), 0);
@@ -412,7 +377,7 @@ START_TEST(unlinked_while_held)
 	expect(&f, ino, buf, sizeof(buf), 0);
 	wr(&f, ino, buf, 100, 10000);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ffix_check(&f);   /* an orphan is consistent */
+	ifix_check(&f);   /* an orphan is consistent */
 	ck_assert_int_eq(inode_release(&f.it, ino, 1), 0);
 	ck_assert_int_eq(inode_getattr(&f.it, ino, &(struct cowfs_attr){ 0 }), -ENOENT);
 
@@ -433,7 +398,7 @@ START_TEST(unlinked_while_held)
 	ck_assert_int_eq(inode_orphans_cleanup(&f.it, &freed), 0);
 	ck_assert_uint_eq(freed, 1);
 	ck_assert_int_eq(inode_getattr(&f.it, ino, &(struct cowfs_attr){ 0 }), -ENOENT);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -450,11 +415,11 @@ static int first_data_extent(void *arg, const struct extent_info *e)
 
 START_TEST(corrupt_data_is_eio)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t buf[3 * 4096], out[4096];
 	uint64_t start = 0;
 
-	ffix_setup(&f, "file-csum", 64 * MiB);
+	ifix_setup(&f, "file-csum", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
 	fill(buf, sizeof(buf), 11);
 	wr(&f, ino, buf, sizeof(buf), 0);
@@ -484,24 +449,24 @@ START_TEST(corrupt_data_is_eio)
 	/* Overwriting the whole block repairs the file. */
 	wr(&f, ino, buf + 4096, 4096, 4096);
 	expect(&f, ino, buf, sizeof(buf), 0);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 /* fsck: a written extent must have every checksum, and checksums nothing else. */
 START_TEST(fsck_finds_missing_checksums)
 {
-	struct ffix f;
+	struct ifix f;
 	struct cowfs_check_stats st;
 	uint8_t buf[8192];
 	uint64_t start = 0;
 
-	ffix_setup(&f, "file-fsck-csum", 64 * MiB);
+	ifix_setup(&f, "file-fsck-csum", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
 	fill(buf, sizeof(buf), 4);
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ffix_check(&f);
+	ifix_check(&f);
 	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
 		.extent_fn = first_data_extent, .arg = &start }), 0);
 	struct bt_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
@@ -520,19 +485,19 @@ START_TEST(fsck_finds_missing_checksums)
 	ck_assert_int_eq(csum_insert(&f.x.fs->ext, tx, start, sums, 2), 0);
 	cowfs_trans_end(f.x.fs);
 	expect(&f, ino, buf, sizeof(buf), 0);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
 /* The namespace checker: a file's items must not overlap and must add up to its nbytes. */
 START_TEST(checker_finds_bad_file_extents)
 {
-	struct ffix f;
+	struct ifix f;
 	struct inode_check_stats ns;
 	uint8_t buf[16384];
 	struct inode in;
 
-	ffix_setup(&f, "file-fsck-items", 64 * MiB);
+	ifix_setup(&f, "file-fsck-items", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
 	fill(buf, sizeof(buf), 8);
 	wr(&f, ino, buf, sizeof(buf), 0);
@@ -563,7 +528,7 @@ START_TEST(checker_finds_bad_file_extents)
 	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
 	inode_update_end(&f.it);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -571,12 +536,12 @@ END_TEST
 
 START_TEST(enospc_then_delete)
 {
-	struct ffix f;
+	struct ifix f;
 	uint8_t *buf = calloc(1, MiB);
 	int files = 0, ret = 0;
 	char name[32];
 
-	ffix_setup(&f, "file-enospc", 64 * MiB);
+	ifix_setup(&f, "file-enospc", 64 * MiB, 16384);
 	while (ret >= 0 && files < 200) {
 		snprintf(name, sizeof(name), "f%d", files++);
 		uint64_t ino = mkfile(&f, name);
@@ -585,7 +550,7 @@ START_TEST(enospc_then_delete)
 	}
 	ck_assert_int_eq(ret, -ENOSPC);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ffix_check(&f);
+	ifix_check(&f);
 	/* Deleting works on the full filesystem, and the space comes back. */
 	for (int i = 0; i < files; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
@@ -596,7 +561,7 @@ START_TEST(enospc_then_delete)
 	for (int i = 0; i < 16; i++)
 		ck_assert_int_eq(file_write(&f.it, ino, buf, MiB, (uint64_t)i * MiB, 0), (ssize_t)MiB);
 	free(buf);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 
@@ -611,13 +576,13 @@ struct model {
 	uint64_t size[MODEL_FILES];
 };
 
-static void model_verify(struct ffix *f, struct model *m, int i)
+static void model_verify(struct ifix *f, struct model *m, int i)
 {
 	expect(f, m->ino[i], m->data[i], m->size[i], 0);
 	ck_assert_uint_eq(attr_of(f, m->ino[i]).size, m->size[i]);
 }
 
-static void model_op(struct ffix *f, struct model *m, uint64_t *rng, uint8_t *tmp)
+static void model_op(struct ifix *f, struct model *m, uint64_t *rng, uint8_t *tmp)
 {
 	int i = rng_next(rng) % MODEL_FILES, op = rng_next(rng) % 10;
 	uint64_t off = rng_next(rng) % MODEL_MAX, len = 1 + rng_next(rng) % (256 * 1024);
@@ -680,12 +645,12 @@ static void model_op(struct ffix *f, struct model *m, uint64_t *rng, uint8_t *tm
 START_TEST(random_against_model)
 {
 	uint64_t rng = test_seed("random_against_model", 20261122);
-	struct ffix f;
+	struct ifix f;
 	struct model m;
 	uint8_t *tmp = malloc(256 * 1024);
 	char name[16];
 
-	ffix_setup(&f, "file-model", 256 * MiB);
+	ifix_setup(&f, "file-model", 256 * MiB, 16384);
 	for (int i = 0; i < MODEL_FILES; i++) {
 		snprintf(name, sizeof(name), "m%d", i);
 		m.ino[i] = mkfile(&f, name);
@@ -697,8 +662,8 @@ START_TEST(random_against_model)
 		if (op % 250 == 0)
 			ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 		if (op % 1000 == 0) {
-			ffix_reopen(&f);
-			ffix_check(&f);
+			ifix_reopen(&f);
+			ifix_check(&f);
 			for (int i = 0; i < MODEL_FILES; i++)
 				model_verify(&f, &m, i);
 		}
@@ -708,7 +673,7 @@ START_TEST(random_against_model)
 		free(m.data[i]);
 	}
 	free(tmp);
-	ffix_teardown(&f);
+	ifix_teardown(&f);
 }
 END_TEST
 

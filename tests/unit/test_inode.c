@@ -20,41 +20,10 @@
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
+#include "tests/support/ifix.h"
 
 #define IMG (128ull << 20)
 #define ROOT INODE_ROOT_INO
-
-struct ifix {
-	struct fsfix x;
-	struct inode_tree it;
-};
-
-static void ifix_setup(struct ifix *f, const char *name, uint32_t nodesize)
-{
-	fsfix_setup(&f->x, name, IMG, nodesize);
-	ck_assert_int_eq(inode_make_root(f->x.fs, &f->x.fs->fs_root), 0);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ifix_reopen(struct ifix *f)
-{
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	fsfix_reopen(&f->x);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ifix_teardown(struct ifix *f)
-{
-	struct inode_check_stats ns;
-
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	fsfix_assert_clean(&f->x, NULL);
-	/* The namespace checker as an oracle too (fsfix cannot: other tests fill fs trees with
-	 * items that are no namespace). */
-	ck_assert_msg(inode_check_all(f->x.fs, &ns) == 0, "namespace check: %" PRIu64
-		      " problems; last: %s", ns.problems, f->x.last_report);
-	fsfix_teardown(&f->x);
-}
 
 /* New inode `name` in `dir` of `mode` (directories through mkdir); returns its number. */
 static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
@@ -185,7 +154,7 @@ START_TEST(root_directory)
 	struct ifix f;
 	struct cowfs_attr a;
 
-	ifix_setup(&f, "in-root", 16384);
+	ifix_setup(&f, "in-root", IMG, 16384);
 	a = attr_of(&f, ROOT);
 	ck_assert_uint_eq(a.mode, S_IFDIR | 0755);
 	ck_assert_uint_eq(a.nlink, 2);
@@ -220,7 +189,7 @@ START_TEST(each_file_type)
 	uint64_t ino[7];
 	struct timespec before;
 
-	ifix_setup(&f, "in-types", 16384);
+	ifix_setup(&f, "in-types", IMG, 16384);
 	clock_gettime(CLOCK_REALTIME, &before);
 	for (int i = 0; i < 6; i++) {
 		uint64_t rdev = S_ISCHR(types[i].mode) || S_ISBLK(types[i].mode) ? makedev(8, i) : 0;
@@ -297,7 +266,7 @@ START_TEST(error_codes)
 	char name[300];
 	uint64_t file, dir, sub, lnk;
 
-	ifix_setup(&f, "in-errors", 16384);
+	ifix_setup(&f, "in-errors", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	sub = mk(&f, dir, "sub", S_IFDIR | 0755);
@@ -403,7 +372,7 @@ START_TEST(many_files_one_dir)
 	uint64_t *ino = malloc(N * sizeof(*ino));
 	struct seen s;
 
-	ifix_setup(&f, "in-many", 16384);
+	ifix_setup(&f, "in-many", IMG, 16384);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "file-%05d", i);
 		ino[i] = mk(&f, ROOT, name, S_IFREG | 0644);
@@ -458,7 +427,7 @@ START_TEST(readdir_cookies_survive_changes)
 	int created = 0, batches = 0;
 
 	memset(deleted, 0, sizeof(deleted));
-	ifix_setup(&f, "in-cookies", 4096);
+	ifix_setup(&f, "in-cookies", IMG, 4096);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
 		mk(&f, ROOT, name, S_IFREG | 0644);
@@ -512,7 +481,7 @@ START_TEST(hard_links)
 	struct cowfs_attr a;
 	uint64_t file, dir;
 
-	ifix_setup(&f, "in-links", 4096);
+	ifix_setup(&f, "in-links", IMG, 4096);
 	file = mk(&f, ROOT, "a", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "d", S_IFDIR | 0755);
 	ck_assert_int_eq(inode_link(&f.it, file, ROOT, "b", 1, &a), 0);
@@ -579,7 +548,7 @@ START_TEST(mkdir_rmdir_nlink)
 	struct ifix f;
 	uint64_t a, b;
 
-	ifix_setup(&f, "in-dirs", 16384);
+	ifix_setup(&f, "in-dirs", IMG, 16384);
 	a = mk(&f, ROOT, "a", S_IFDIR | 0755);
 	ck_assert_uint_eq(nlink_of(&f, ROOT), 3);
 	b = mk(&f, a, "b", S_IFDIR | 0755);
@@ -610,7 +579,7 @@ START_TEST(rename_cases)
 	struct cowfs_attr at;
 	uint64_t d1, d2, x, y, e1, e2, sub;
 
-	ifix_setup(&f, "in-rename", 16384);
+	ifix_setup(&f, "in-rename", IMG, 16384);
 	d1 = mk(&f, ROOT, "d1", S_IFDIR | 0755);
 	d2 = mk(&f, ROOT, "d2", S_IFDIR | 0755);
 	x = mk(&f, d1, "x", S_IFREG | 0644);
@@ -698,7 +667,7 @@ START_TEST(symlinks)
 	char target[4096], buf[4096];
 	size_t len;
 
-	ifix_setup(&f, "in-symlink", 16384);
+	ifix_setup(&f, "in-symlink", IMG, 16384);
 	for (size_t i = 0; i < sizeof(target); i++)
 		target[i] = (char)('a' + i % 26);
 	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "s1", 2, "/etc/passwd", 11, 5, 6, &a), 0);
@@ -737,7 +706,7 @@ START_TEST(setattr_fields)
 	struct cowfs_attr a, b;
 	uint64_t file;
 
-	ifix_setup(&f, "in-setattr", 16384);
+	ifix_setup(&f, "in-setattr", IMG, 16384);
 	file = mk(&f, ROOT, "f", S_IFREG | 0644);
 	a = attr_of(&f, file);
 	b = a;
@@ -782,7 +751,7 @@ START_TEST(unlink_drops_data_extents)
 	struct file_extent_item fe = { 0 };
 	struct extent_info e;
 
-	ifix_setup(&f, "in-data", 16384);
+	ifix_setup(&f, "in-data", IMG, 16384);
 	file = mk(&f, ROOT, "data", S_IFREG | 0644);
 	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
 	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, 65536, 65536, 0, &start, &len), 0);
@@ -818,7 +787,7 @@ START_TEST(mixed_then_empty)
 	char name[32];
 	uint64_t dirs[8];
 
-	ifix_setup(&f, "in-mixed", 4096);
+	ifix_setup(&f, "in-mixed", IMG, 4096);
 	dirs[0] = ROOT;
 	for (int i = 1; i < 8; i++) {
 		snprintf(name, sizeof(name), "d%d", i);
@@ -883,7 +852,7 @@ START_TEST(malformed_items)
 	uint64_t file;
 	uint32_t len;
 
-	ifix_setup(&f, "in-corrupt", 16384);
+	ifix_setup(&f, "in-corrupt", IMG, 16384);
 	file = mk(&f, ROOT, "victim", S_IFREG | 0644);
 	struct bt_key ik = { file, INODE_ITEM_KEY, 0 };
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &ik, &raw, sizeof(raw), &len), 0);

@@ -22,62 +22,10 @@
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
+#include "tests/support/ifix.h"
 
 #define IMG (128ull << 20)
 #define ROOT INODE_ROOT_INO
-
-struct ifix {
-	struct fsfix x;
-	struct inode_tree it;
-	char seen[8192];        /* every report since the last seen_reset */
-};
-
-static void ifix_report(void *arg, uint64_t bytenr, const char *msg)
-{
-	struct ifix *f = arg;
-	size_t n = strlen(f->seen);
-
-	(void)bytenr;
-	f->x.reports++;
-	snprintf(f->x.last_report, sizeof(f->x.last_report), "%s", msg);
-	if (n + strlen(msg) + 2 < sizeof(f->seen))
-		snprintf(f->seen + n, sizeof(f->seen) - n, "%s\n", msg);
-	if (getenv("COWFS_TEST_VERBOSE"))
-		fprintf(stderr, "report: %s\n", msg);
-}
-
-/* Reports come here (all of them, not just the last) until the next reopen. */
-static void ifix_collect_reports(struct ifix *f)
-{
-	f->x.fs->report = ifix_report;
-	f->x.fs->report_arg = f;
-	f->seen[0] = '\0';
-}
-
-static void ifix_setup(struct ifix *f, const char *name, uint32_t nodesize)
-{
-	fsfix_setup(&f->x, name, IMG, nodesize);
-	ck_assert_int_eq(inode_make_root(f->x.fs, &f->x.fs->fs_root), 0);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ifix_reopen(struct ifix *f)
-{
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	fsfix_reopen(&f->x);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static void ifix_teardown(struct ifix *f)
-{
-	struct inode_check_stats ns;
-
-	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
-	fsfix_assert_clean(&f->x, NULL);
-	ck_assert_msg(inode_check_all(f->x.fs, &ns) == 0, "namespace check: %" PRIu64
-		      " problems; last: %s", ns.problems, f->x.last_report);
-	fsfix_teardown(&f->x);
-}
 
 /* New inode `name` in `dir` of `mode` (directories through mkdir); returns its number. */
 static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
@@ -316,7 +264,7 @@ START_TEST(set_get_list_remove)
 	uint64_t file, dir;
 	struct timespec t0;
 
-	ifix_setup(&f, "xa-basic", 16384);
+	ifix_setup(&f, "xa-basic", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	expect_names(&f, file, "");
@@ -387,7 +335,7 @@ START_TEST(create_replace_flags)
 	struct ifix f;
 	uint64_t file;
 
-	ifix_setup(&f, "xa-flags", 16384);
+	ifix_setup(&f, "xa-flags", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_CREATE), 0);
@@ -410,7 +358,7 @@ START_TEST(names_values_and_types)
 	uint8_t *big;
 
 	/* 4 KiB nodes: the largest value is 4,007 - 4 - the name's length (FORMAT.md 12). */
-	ifix_setup(&f, "xa-limits", 4096);
+	ifix_setup(&f, "xa-limits", IMG, 4096);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
@@ -489,7 +437,7 @@ START_TEST(colliding_names_share_an_item)
 	uint32_t vlen, len;
 	char buf[64];
 
-	ifix_setup(&f, "xa-collide", 16384);
+	ifix_setup(&f, "xa-collide", IMG, 16384);
 	ifix_collect_reports(&f);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	k.objectid = file;
@@ -574,7 +522,7 @@ START_TEST(persist_across_reopen)
 	struct ifix f;
 	uint64_t file, dir;
 
-	ifix_setup(&f, "xa-persist", 16384);
+	ifix_setup(&f, "xa-persist", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	setx(&f, file, "user.one", "1");
@@ -603,7 +551,7 @@ START_TEST(freed_with_the_inode)
 	struct cowfs_attr a;
 	uint8_t big[8000];
 
-	ifix_setup(&f, "xa-free", 16384);
+	ifix_setup(&f, "xa-free", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	linked = mk(&f, ROOT, "linked", S_IFREG | 0644);
@@ -645,7 +593,7 @@ START_TEST(a_thousand_on_one_inode)
 	ssize_t total;
 	size_t n;
 
-	ifix_setup(&f, "xa-many", 16384);
+	ifix_setup(&f, "xa-many", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "user.attribute-%04d", i);
@@ -695,7 +643,7 @@ START_TEST(acl_values_checked)
 	size_t size;
 	uint64_t file;
 
-	ifix_setup(&f, "xa-aclcheck", 16384);
+	ifix_setup(&f, "xa-aclcheck", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	struct {
 		const char *text;
@@ -757,7 +705,7 @@ START_TEST(access_acl_and_mode)
 	uint64_t file, fifo;
 	struct timespec t0;
 
-	ifix_setup(&f, "xa-access", 16384);
+	ifix_setup(&f, "xa-access", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 04644);
 	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0600);
 
@@ -822,7 +770,7 @@ START_TEST(default_acl_rules)
 	uint64_t file, dir, lnk;
 	struct cowfs_attr a;
 
-	ifix_setup(&f, "xa-default", 16384);
+	ifix_setup(&f, "xa-default", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	dir = mk(&f, ROOT, "dir", S_IFDIR | 0750);
 	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "file", 4, 0, 0, &a), 0);
@@ -857,7 +805,7 @@ START_TEST(chmod_rewrites_the_acl)
 	uint64_t file, plain;
 	struct timespec t0;
 
-	ifix_setup(&f, "xa-chmod", 16384);
+	ifix_setup(&f, "xa-chmod", IMG, 16384);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	plain = mk(&f, ROOT, "plain", S_IFREG | 0644);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r-x,g::r-x,m::rwx,o::r--"),
@@ -907,7 +855,7 @@ START_TEST(inherit_on_create)
 	uint8_t buf[64];
 	const char *dflt = "u::rwx,u:1000:rw-,g::r-x,m::rwx,o::r-x";
 
-	ifix_setup(&f, "xa-inherit", 16384);
+	ifix_setup(&f, "xa-inherit", IMG, 16384);
 	/* No default ACL: the umask applies, no ACLs. */
 	mode = S_IFREG | 0666;
 	ck_assert_int_eq(acl_new_inode(&f.it, ROOT, &mode, 022, &an), 0);
@@ -1041,7 +989,7 @@ START_TEST(checker_reports_damage)
 	uint32_t n;
 	uint64_t file, fifo, h;
 
-	ifix_setup(&f, "xa-damage", 16384);
+	ifix_setup(&f, "xa-damage", IMG, 16384);
 	ifix_collect_reports(&f);
 	file = mk(&f, ROOT, "file", S_IFREG | 0644);
 	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
