@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include "fs/inode/check.h"
 
@@ -61,4 +63,48 @@ void ifix_collect_reports(struct ifix *f)
 	f->x.fs->report = collect_report;
 	f->x.fs->report_arg = f;
 	f->seen[0] = '\0';
+}
+
+uint64_t ifix_mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
+{
+	struct cowfs_attr a;
+	int ret;
+
+	if (S_ISDIR(mode))
+		ret = inode_mkdir(&f->it, dir, name, strlen(name), mode, 1000, 100, &a);
+	else
+		ret = inode_create(&f->it, dir, name, strlen(name), mode, 0, 1000, 100, &a);
+	ck_assert_msg(ret == 0, "create %s: %d", name, ret);
+	return a.ino;
+}
+
+struct cowfs_attr ifix_attr(struct ifix *f, uint64_t ino)
+{
+	struct cowfs_attr a;
+
+	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
+	return a;
+}
+
+void ifix_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)
+{
+	struct bt_cursor c;
+	int ret;
+
+	*count = 0;
+	*hash = 0;
+	bt_cursor_init(&c, &f->x.fs->fs_root.t);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		struct bt_key k;
+		const void *d;
+		uint32_t len;
+
+		bt_cursor_item(&c, &k, &d, &len);
+		(*count)++;
+		*hash = *hash * 1000003 ^ k.objectid ^ ((uint64_t)k.type << 56) ^ k.offset * 31;
+		for (uint32_t i = 0; i < len; i++)
+			*hash = *hash * 131 + ((const uint8_t *)d)[i];
+	}
+	bt_cursor_release(&c);
+	ck_assert_int_eq(ret, -ENOENT);
 }

@@ -24,4 +24,20 @@ void ifix_teardown(struct ifix *f);
 /* From now until the next reopen, every report is appended to f->seen (not just the last). */
 void ifix_collect_reports(struct ifix *f);
 
+/* A new inode `name` in `dir` of `mode` (directories through mkdir), owned by 1000:100. */
+uint64_t ifix_mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode);
+struct cowfs_attr ifix_attr(struct ifix *f, uint64_t ino);
+/* Every item of the fs tree, as a fingerprint (count and a hash of keys and payloads). */
+void ifix_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash);
+
+/* `call` must return `err` and leave the fs tree exactly as it was. */
+#define IFIX_EXPECT_UNCHANGED(f, call, err) do {                                               \
+	uint64_t c0_, h0_, c1_, h1_;                                                           \
+	ifix_fingerprint(f, &c0_, &h0_);                                                       \
+	int r_ = (int)(call);                                                                  \
+	ck_assert_msg(r_ == (err), "%s: %d, expected %d", #call, r_, (err));                   \
+	ifix_fingerprint(f, &c1_, &h1_);                                                       \
+	ck_assert_msg(c0_ == c1_ && h0_ == h1_, "%s changed the tree", #call);                 \
+} while (0)
+
 #endif

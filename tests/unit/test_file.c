@@ -40,14 +40,6 @@ static uint64_t mkfile(struct ifix *f, const char *name)
 	return a.ino;
 }
 
-static struct cowfs_attr attr_of(struct ifix *f, uint64_t ino)
-{
-	struct cowfs_attr a;
-
-	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
-	return a;
-}
-
 static void wr(struct ifix *f, uint64_t ino, const void *buf, size_t len, uint64_t off)
 {
 	ssize_t n = file_write(&f->it, ino, buf, len, off, 0);
@@ -105,7 +97,7 @@ START_TEST(write_read_unaligned)
 	uint64_t ino = mkfile(&f, "a");
 	fill(buf, sizeof(buf), 1);
 	wr(&f, ino, buf, sizeof(buf), 1000);
-	ck_assert_uint_eq(attr_of(&f, ino).size, 1000 + sizeof(buf));
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, 1000 + sizeof(buf));
 	expect(&f, ino, NULL, 1000, 0);
 	expect(&f, ino, buf, sizeof(buf), 1000);
 	/* Reads stop at end of file, and return 0 past it. */
@@ -117,7 +109,7 @@ START_TEST(write_read_unaligned)
 	ifix_reopen(&f);
 	expect(&f, ino, NULL, 1000, 0);
 	expect(&f, ino, buf, sizeof(buf), 1000);
-	ck_assert_uint_eq(attr_of(&f, ino).blocks, 4 * 8);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, 4 * 8);
 	/* Overwrite across committed data: the rest of each block survives. */
 	wr(&f, ino, "XYZ", 3, 4095);
 	memcpy(buf + 4095 - 1000, "XYZ", 3);
@@ -149,11 +141,11 @@ START_TEST(errors)
 	/* A huge size works exactly (sparse), reads zeros at the end, and shrinks back. */
 	a.size = 8ull << 40;
 	ck_assert_int_eq(inode_setattr(&f.it, ino, INODE_SET_SIZE, &a), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, 8ull << 40);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, 8ull << 40);
 	expect(&f, ino, NULL, 4096, (8ull << 40) - 4096);
 	a.size = FILE_SIZE_MAX + 1;
 	ck_assert_int_eq(inode_setattr(&f.it, ino, INODE_SET_SIZE, &a), -EFBIG);
-	ck_assert_uint_eq(attr_of(&f, ino).size, 8ull << 40);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, 8ull << 40);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -171,7 +163,7 @@ START_TEST(append_and_sequential_extents)
 		ck_assert_int_eq(file_write(&f.it, ino, buf, MiB, 0, FILE_WRITE_APPEND), (ssize_t)MiB);
 	}
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, 64 * MiB);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, 64 * MiB);
 	uint64_t n = count_file_extents(&f, ino, FILE_EXTENT_REG);
 	ck_assert_msg(n >= 1 && n <= 4, "%" PRIu64 " extents for 64 MiB of appends", n);
 	for (int i = 0; i < 64; i += 7) {
@@ -203,7 +195,7 @@ START_TEST(truncate_zeroes_the_cut_tail)
 	expect(&f, ino, buf, 5000, 0);
 	expect(&f, ino, NULL, 15000, 5000);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).blocks, 2 * 8);   /* 4 KiB pages 0 and 1 */
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, 2 * 8);   /* 4 KiB pages 0 and 1 */
 	ifix_reopen(&f);
 	expect(&f, ino, buf, 5000, 0);
 	expect(&f, ino, NULL, 15000, 5000);
@@ -211,7 +203,7 @@ START_TEST(truncate_zeroes_the_cut_tail)
 	a.size = 0;
 	ck_assert_int_eq(inode_setattr(&f.it, ino, INODE_SET_SIZE, &a), 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).blocks, 0);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, 0);
 	ck_assert_uint_eq(count_file_extents(&f, ino, FILE_EXTENT_REG), 0);
 	ifix_teardown(&f);
 }
@@ -227,14 +219,14 @@ START_TEST(fallocate_modes)
 	uint64_t ino = mkfile(&f, "p");
 	/* Default mode: size grows, zeros, space counted, no data for SEEK_DATA. */
 	ck_assert_int_eq(file_fallocate(&f.it, ino, 0, 0, 1 * MiB), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, MiB);
-	ck_assert_uint_eq(attr_of(&f, ino).blocks, MiB / 512);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, MiB);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, MiB / 512);
 	expect(&f, ino, NULL, MiB, 0);
 	ck_assert_int_eq(file_seek(&f.it, ino, 0, SEEK_DATA, &at), -ENXIO);
 	/* KEEP_SIZE past end of file: size unchanged. */
 	ck_assert_int_eq(file_fallocate(&f.it, ino, FALLOC_FL_KEEP_SIZE, MiB, MiB), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, MiB);
-	ck_assert_uint_eq(attr_of(&f, ino).blocks, 2 * MiB / 512);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, MiB);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, 2 * MiB / 512);
 	/* Writing into preallocated space. */
 	fill(buf, sizeof(buf), 3);
 	wr(&f, ino, buf, sizeof(buf), 100000);
@@ -250,9 +242,9 @@ START_TEST(fallocate_modes)
 	/* ZERO_RANGE with KEEP_SIZE past end of file: size unchanged; without, size grows. */
 	ck_assert_int_eq(file_fallocate(&f.it, ino, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 					MiB - 100, 5000), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, MiB);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, MiB);
 	ck_assert_int_eq(file_fallocate(&f.it, ino, FALLOC_FL_ZERO_RANGE, 101000, 3 * MiB), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).size, 101000 + 3 * MiB);
+	ck_assert_uint_eq(ifix_attr(&f, ino).size, 101000 + 3 * MiB);
 	expect(&f, ino, buf, 1000, 100000);
 	expect(&f, ino, NULL, 3 * MiB, 101000);
 	ifix_teardown(&f);
@@ -335,7 +327,7 @@ START_TEST(copy_range_shares_extents)
 	wr(&f, a, buf, 4 * MiB - 1000, 0);
 	/* Dirty source data is written back first; the tail past its end of file is shared. */
 	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 8 * MiB), (ssize_t)(4 * MiB - 1000));
-	ck_assert_uint_eq(attr_of(&f, b).size, 4 * MiB - 1000);
+	ck_assert_uint_eq(ifix_attr(&f, b).size, 4 * MiB - 1000);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
 		.extent_fn = count_shared, .arg = &shared }), 0);
@@ -373,7 +365,7 @@ START_TEST(unlinked_while_held)
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(inode_hold(&f.it, ino), 0);
 	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "o", 1), 0);
-	ck_assert_uint_eq(attr_of(&f, ino).nlink, 0);
+	ck_assert_uint_eq(ifix_attr(&f, ino).nlink, 0);
 	expect(&f, ino, buf, sizeof(buf), 0);
 	wr(&f, ino, buf, 100, 10000);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
@@ -579,7 +571,7 @@ struct model {
 static void model_verify(struct ifix *f, struct model *m, int i)
 {
 	expect(f, m->ino[i], m->data[i], m->size[i], 0);
-	ck_assert_uint_eq(attr_of(f, m->ino[i]).size, m->size[i]);
+	ck_assert_uint_eq(ifix_attr(f, m->ino[i]).size, m->size[i]);
 }
 
 static void model_op(struct ifix *f, struct model *m, uint64_t *rng, uint8_t *tmp)

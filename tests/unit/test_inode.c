@@ -25,20 +25,6 @@
 #define IMG (128ull << 20)
 #define ROOT INODE_ROOT_INO
 
-/* New inode `name` in `dir` of `mode` (directories through mkdir); returns its number. */
-static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
-{
-	struct cowfs_attr a;
-	int ret;
-
-	if (S_ISDIR(mode))
-		ret = inode_mkdir(&f->it, dir, name, strlen(name), mode, 1000, 100, &a);
-	else
-		ret = inode_create(&f->it, dir, name, strlen(name), mode, 0, 1000, 100, &a);
-	REQUIRE(ret == 0, "create %s: %d", name, ret);
-	return a.ino;
-}
-
 /* Inode number of `name` in `dir`, or the negative errno of the lookup. */
 static int64_t lk(struct ifix *f, uint64_t dir, const char *name)
 {
@@ -48,41 +34,9 @@ static int64_t lk(struct ifix *f, uint64_t dir, const char *name)
 	return ret < 0 ? ret : (int64_t)a.ino;
 }
 
-static struct cowfs_attr attr_of(struct ifix *f, uint64_t ino)
-{
-	struct cowfs_attr a;
-
-	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
-	return a;
-}
-
 static uint32_t nlink_of(struct ifix *f, uint64_t ino)
 {
-	return attr_of(f, ino).nlink;
-}
-
-/* Every item of the fs tree, as a fingerprint (count and a hash of keys and payloads). */
-static void tree_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)
-{
-	struct bt_cursor c;
-	int ret;
-
-	*count = 0;
-	*hash = 0;
-	bt_cursor_init(&c, &f->x.fs->fs_root.t);
-	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
-		struct bt_key k;
-		const void *d;
-		uint32_t len;
-
-		bt_cursor_item(&c, &k, &d, &len);
-		(*count)++;
-		*hash = *hash * 1000003 ^ k.objectid ^ ((uint64_t)k.type << 56) ^ k.offset * 31;
-		for (uint32_t i = 0; i < len; i++)
-			*hash = *hash * 131 + ((const uint8_t *)d)[i];
-	}
-	bt_cursor_release(&c);
-	ck_assert_int_eq(ret, -ENOENT);
+	return ifix_attr(f, ino).nlink;
 }
 
 /* ---- readdir collection -------------------------------------------------------------------- */
@@ -155,7 +109,7 @@ START_TEST(root_directory)
 	struct cowfs_attr a;
 
 	ifix_setup(&f, "in-root", IMG, 16384);
-	a = attr_of(&f, ROOT);
+	a = ifix_attr(&f, ROOT);
 	ck_assert_uint_eq(a.mode, S_IFDIR | 0755);
 	ck_assert_uint_eq(a.nlink, 2);
 	ck_assert_uint_eq(a.size, 0);
@@ -245,19 +199,10 @@ START_TEST(each_file_type)
 		ifix_reopen(&f);
 	}
 	/* Inode numbers continue after the highest one in the tree after a reopen. */
-	ck_assert_uint_eq(mk(&f, ROOT, "after", S_IFREG | 0644), ino[6] + 1);
+	ck_assert_uint_eq(ifix_mk(&f, ROOT, "after", S_IFREG | 0644), ino[6] + 1);
 	ifix_teardown(&f);
 }
 END_TEST
-
-#define EXPECT_UNCHANGED(f, call, err) do {                                                    \
-	uint64_t c0_, h0_, c1_, h1_;                                                           \
-	tree_fingerprint(f, &c0_, &h0_);                                                       \
-	int r_ = (call);                                                                       \
-	ck_assert_msg(r_ == (err), "%s: %d, expected %d", #call, r_, (err));                   \
-	tree_fingerprint(f, &c1_, &h1_);                                                       \
-	ck_assert_msg(c0_ == c1_ && h0_ == h1_, "%s changed the tree", #call);                 \
-} while (0)
 
 START_TEST(error_codes)
 {
@@ -267,33 +212,33 @@ START_TEST(error_codes)
 	uint64_t file, dir, sub, lnk;
 
 	ifix_setup(&f, "in-errors", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
-	sub = mk(&f, dir, "sub", S_IFDIR | 0755);
-	mk(&f, sub, "deep", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	sub = ifix_mk(&f, dir, "sub", S_IFDIR | 0755);
+	ifix_mk(&f, sub, "deep", S_IFREG | 0644);
 	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "x", 1, 0, 0, &a), 0);
 	lnk = a.ino;
 	struct inode_tree *it = &f.it;
 
 	/* create / mkdir / symlink / mknod */
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "file", 4, S_IFREG | 0644, 0, 0, 0, &a), -EEXIST);
-	EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, "dir", 3, 0755, 0, 0, &a), -EEXIST);
-	EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, "sl", 2, "y", 1, 0, 0, &a), -EEXIST);
-	EXPECT_UNCHANGED(&f, inode_create(it, file, "x", 1, S_IFREG | 0644, 0, 0, 0, &a), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_mkdir(it, file, "x", 1, 0755, 0, 0, &a), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_create(it, 9999, "x", 1, S_IFREG | 0644, 0, 0, 0, &a), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "a/b", 3, S_IFREG, 0, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "a\0b", 3, S_IFREG, 0, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, ".", 1, S_IFREG, 0, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, "..", 2, 0755, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "", 0, S_IFREG, 0, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "d", 1, S_IFDIR | 0755, 0, 0, 0, &a), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "l", 1, S_IFLNK | 0777, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "file", 4, S_IFREG | 0644, 0, 0, 0, &a), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, "dir", 3, 0755, 0, 0, &a), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, "sl", 2, "y", 1, 0, 0, &a), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, file, "x", 1, S_IFREG | 0644, 0, 0, 0, &a), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_mkdir(it, file, "x", 1, 0755, 0, 0, &a), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, 9999, "x", 1, S_IFREG | 0644, 0, 0, 0, &a), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "a/b", 3, S_IFREG, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "a\0b", 3, S_IFREG, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, ".", 1, S_IFREG, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, "..", 2, 0755, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "", 0, S_IFREG, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "d", 1, S_IFDIR | 0755, 0, 0, 0, &a), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, "l", 1, S_IFLNK | 0777, 0, 0, 0, &a), -EINVAL);
 	memset(name, 'n', sizeof(name));
-	EXPECT_UNCHANGED(&f, inode_create(it, ROOT, name, 256, S_IFREG, 0, 0, 0, &a), -ENAMETOOLONG);
-	EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, name, 256, 0755, 0, 0, &a), -ENAMETOOLONG);
-	EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, name, 256, "x", 1, 0, 0, &a), -ENAMETOOLONG);
-	EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, "s2", 2, name, 0, 0, 0, &a), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_create(it, ROOT, name, 256, S_IFREG, 0, 0, 0, &a), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_mkdir(it, ROOT, name, 256, 0755, 0, 0, &a), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, name, 256, "x", 1, 0, 0, &a), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_symlink(it, ROOT, "s2", 2, name, 0, 0, 0, &a), -ENOENT);
 
 	/* lookup */
 	ck_assert_int_eq(inode_lookup(it, ROOT, "nope", 4, &a), -ENOENT);
@@ -302,56 +247,56 @@ START_TEST(error_codes)
 	ck_assert_int_eq(inode_lookup(it, ROOT, name, 256, &a), -ENAMETOOLONG);
 
 	/* link */
-	EXPECT_UNCHANGED(&f, inode_link(it, dir, ROOT, "d2", 2, &a), -EPERM);
-	EXPECT_UNCHANGED(&f, inode_link(it, file, ROOT, "dir", 3, &a), -EEXIST);
-	EXPECT_UNCHANGED(&f, inode_link(it, file, file, "x", 1, &a), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_link(it, 9999, ROOT, "x", 1, &a), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_link(it, file, ROOT, name, 256, &a), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(it, dir, ROOT, "d2", 2, &a), -EPERM);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(it, file, ROOT, "dir", 3, &a), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(it, file, file, "x", 1, &a), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(it, 9999, ROOT, "x", 1, &a), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(it, file, ROOT, name, 256, &a), -ENAMETOOLONG);
 
 	/* unlink / rmdir */
-	EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, "nope", 4), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, "dir", 3), -EISDIR);
-	EXPECT_UNCHANGED(&f, inode_unlink(it, file, "x", 1), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, name, 256), -ENAMETOOLONG);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "file", 4), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "sl", 2), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "dir", 3), -ENOTEMPTY);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, dir, "sub", 3), -ENOTEMPTY);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "nope", 4), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_rmdir(it, dir, ".", 1), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, "nope", 4), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, "dir", 3), -EISDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_unlink(it, file, "x", 1), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_unlink(it, ROOT, name, 256), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "file", 4), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "sl", 2), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "dir", 3), -ENOTEMPTY);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, dir, "sub", 3), -ENOTEMPTY);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, ROOT, "nope", 4), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rmdir(it, dir, ".", 1), -EINVAL);
 
 	/* setattr / readlink */
 	a.size = 10;
-	EXPECT_UNCHANGED(&f, inode_setattr(it, dir, INODE_SET_SIZE, &a), -EISDIR);
-	EXPECT_UNCHANGED(&f, inode_setattr(it, 9999, INODE_SET_UID, &a), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setattr(it, dir, INODE_SET_SIZE, &a), -EISDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setattr(it, 9999, INODE_SET_UID, &a), -ENOENT);
 	size_t tl;
 	ck_assert_int_eq(inode_readlink(it, file, name, sizeof(name), &tl), -EINVAL);
 	ck_assert_int_eq(inode_readlink(it, 9999, name, sizeof(name), &tl), -ENOENT);
 	ck_assert_int_eq(inode_readlink(it, lnk, name, sizeof(name), &tl), 0);
 
 	/* rename */
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "nope", 4, ROOT, "x", 1, 0), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "dir", 3, 0), -EISDIR);
-	EXPECT_UNCHANGED(&f, inode_rename(it, dir, "sub", 3, ROOT, "file", 4, 0), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "sl", 2, ROOT, "file", 4,
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "nope", 4, ROOT, "x", 1, 0), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "dir", 3, 0), -EISDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, dir, "sub", 3, ROOT, "file", 4, 0), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "sl", 2, ROOT, "file", 4,
 					  INODE_RENAME_NOREPLACE), -EEXIST);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, sub, "x", 1, 0), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, dir, "x", 1, 0), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1,
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, sub, "x", 1, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, dir, "x", 1, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1,
 					  INODE_RENAME_EXCHANGE), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1,
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1,
 					  INODE_RENAME_EXCHANGE | INODE_RENAME_NOREPLACE), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1, 0x80), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, file, "x", 1, 0), -ENOTDIR);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, name, 256, 0), -ENAMETOOLONG);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "a/b", 3, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "x", 1, 0x80), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, file, "x", 1, 0), -ENOTDIR);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, name, 256, 0), -ENAMETOOLONG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "file", 4, ROOT, "a/b", 3, 0), -EINVAL);
 	/* An empty directory over a non-empty one. */
-	mk(&f, ROOT, "empty", S_IFDIR | 0755);
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "empty", 5, ROOT, "dir", 3, 0), -ENOTEMPTY);
+	ifix_mk(&f, ROOT, "empty", S_IFDIR | 0755);
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "empty", 5, ROOT, "dir", 3, 0), -ENOTEMPTY);
 	/* Exchanging a directory with something inside it. */
-	EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, dir, "sub", 3,
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, ROOT, "dir", 3, dir, "sub", 3,
 					  INODE_RENAME_EXCHANGE), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_rename(it, dir, "sub", 3, ROOT, "dir", 3,
+	IFIX_EXPECT_UNCHANGED(&f, inode_rename(it, dir, "sub", 3, ROOT, "dir", 3,
 					  INODE_RENAME_EXCHANGE), -EINVAL);
 
 	/* 255 bytes is a valid name everywhere. */
@@ -375,7 +320,7 @@ START_TEST(many_files_one_dir)
 	ifix_setup(&f, "in-many", IMG, 16384);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "file-%05d", i);
-		ino[i] = mk(&f, ROOT, name, S_IFREG | 0644);
+		ino[i] = ifix_mk(&f, ROOT, name, S_IFREG | 0644);
 	}
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	for (int i = 0; i < N; i++) {
@@ -393,7 +338,7 @@ START_TEST(many_files_one_dir)
 			s.types[i + 2] == DT_REG, "entry %d is %s", i, s.names[i + 2]);
 	}
 	seen_free(&s);
-	ck_assert_uint_eq(attr_of(&f, ROOT).size, 2ull * N * 10);
+	ck_assert_uint_eq(ifix_attr(&f, ROOT).size, 2ull * N * 10);
 	ifix_reopen(&f);
 	ck_assert_int_eq(lk(&f, ROOT, "file-09999"), ino[N - 1]);
 	fsfix_assert_clean(&f.x, NULL);
@@ -404,9 +349,9 @@ START_TEST(many_files_one_dir)
 		REQUIRE(inode_unlink(&f.it, ROOT, name, strlen(name)) == 0, "unlink %s", name);
 	}
 	uint64_t count, hash;
-	tree_fingerprint(&f, &count, &hash);
+	ifix_fingerprint(&f, &count, &hash);
 	ck_assert_uint_eq(count, 1);
-	ck_assert_uint_eq(attr_of(&f, ROOT).size, 0);
+	ck_assert_uint_eq(ifix_attr(&f, ROOT).size, 0);
 	free(ino);
 	ifix_teardown(&f);
 }
@@ -430,7 +375,7 @@ START_TEST(readdir_cookies_survive_changes)
 	ifix_setup(&f, "in-cookies", IMG, 4096);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
-		mk(&f, ROOT, name, S_IFREG | 0644);
+		ifix_mk(&f, ROOT, name, S_IFREG | 0644);
 	}
 	memset(&s, 0, sizeof(s));
 	s.limit = BATCH;
@@ -453,7 +398,7 @@ START_TEST(readdir_cookies_survive_changes)
 		/* (Only for a while: a reader that keeps up would otherwise never finish.) */
 		for (int j = 0; j < 3 && batches < N / BATCH / 2; j++) {
 			snprintf(name, sizeof(name), "new%d", created++);
-			mk(&f, ROOT, name, S_IFREG | 0644);
+			ifix_mk(&f, ROOT, name, S_IFREG | 0644);
 		}
 	}
 	ck_assert_int_gt(batches, N / BATCH / 2);
@@ -482,8 +427,8 @@ START_TEST(hard_links)
 	uint64_t file, dir;
 
 	ifix_setup(&f, "in-links", IMG, 4096);
-	file = mk(&f, ROOT, "a", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "d", S_IFDIR | 0755);
+	file = ifix_mk(&f, ROOT, "a", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "d", S_IFDIR | 0755);
 	ck_assert_int_eq(inode_link(&f.it, file, ROOT, "b", 1, &a), 0);
 	ck_assert_uint_eq(a.nlink, 2);
 	ck_assert_int_eq(inode_link(&f.it, file, dir, "c", 1, &a), 0);
@@ -508,7 +453,7 @@ START_TEST(hard_links)
 	int n = 0, ret;
 	memset(name, 'x', 200);
 	name[200] = 0;
-	file = mk(&f, dir, "target", S_IFREG | 0644);
+	file = ifix_mk(&f, dir, "target", S_IFREG | 0644);
 	for (;;) {
 		snprintf(name, sizeof(name), "%04d", n);
 		name[4] = 'x';
@@ -533,7 +478,7 @@ START_TEST(hard_links)
 	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
 	ck_assert_int_eq(bt_update(&f.x.fs->trans, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
 	cowfs_trans_end(f.x.fs);
-	EXPECT_UNCHANGED(&f, inode_link(&f.it, file, ROOT, "one-more", 8, &a), -EMLINK);
+	IFIX_EXPECT_UNCHANGED(&f, inode_link(&f.it, file, ROOT, "one-more", 8, &a), -EMLINK);
 	put_le32(&raw.nlink, real);
 	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
 	ck_assert_int_eq(bt_update(&f.x.fs->trans, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
@@ -549,11 +494,11 @@ START_TEST(mkdir_rmdir_nlink)
 	uint64_t a, b;
 
 	ifix_setup(&f, "in-dirs", IMG, 16384);
-	a = mk(&f, ROOT, "a", S_IFDIR | 0755);
+	a = ifix_mk(&f, ROOT, "a", S_IFDIR | 0755);
 	ck_assert_uint_eq(nlink_of(&f, ROOT), 3);
-	b = mk(&f, a, "b", S_IFDIR | 0755);
-	mk(&f, a, "c", S_IFDIR | 0755);
-	mk(&f, a, "f", S_IFREG | 0644);
+	b = ifix_mk(&f, a, "b", S_IFDIR | 0755);
+	ifix_mk(&f, a, "c", S_IFDIR | 0755);
+	ifix_mk(&f, a, "f", S_IFREG | 0644);
 	ck_assert_uint_eq(nlink_of(&f, a), 4);
 	ck_assert_uint_eq(nlink_of(&f, b), 2);
 	ck_assert_int_eq(lk(&f, b, ".."), a);
@@ -567,7 +512,7 @@ START_TEST(mkdir_rmdir_nlink)
 	ck_assert_int_eq(inode_rmdir(&f.it, ROOT, "a", 1), 0);
 	ck_assert_uint_eq(nlink_of(&f, ROOT), 2);
 	uint64_t count, hash;
-	tree_fingerprint(&f, &count, &hash);
+	ifix_fingerprint(&f, &count, &hash);
 	ck_assert_uint_eq(count, 1);
 	ifix_teardown(&f);
 }
@@ -580,10 +525,10 @@ START_TEST(rename_cases)
 	uint64_t d1, d2, x, y, e1, e2, sub;
 
 	ifix_setup(&f, "in-rename", IMG, 16384);
-	d1 = mk(&f, ROOT, "d1", S_IFDIR | 0755);
-	d2 = mk(&f, ROOT, "d2", S_IFDIR | 0755);
-	x = mk(&f, d1, "x", S_IFREG | 0644);
-	y = mk(&f, d2, "y", S_IFREG | 0644);
+	d1 = ifix_mk(&f, ROOT, "d1", S_IFDIR | 0755);
+	d2 = ifix_mk(&f, ROOT, "d2", S_IFDIR | 0755);
+	x = ifix_mk(&f, d1, "x", S_IFREG | 0644);
+	y = ifix_mk(&f, d2, "y", S_IFREG | 0644);
 
 	/* Same directory, new name. */
 	ck_assert_int_eq(inode_rename(&f.it, d1, "x", 1, d1, "x2", 2, 0), 0);
@@ -606,8 +551,8 @@ START_TEST(rename_cases)
 	ck_assert_int_eq(inode_unlink(&f.it, d1, "x3", 2), 0);
 
 	/* A directory moves: parent link counts and ".." follow. */
-	sub = mk(&f, d1, "sub", S_IFDIR | 0755);
-	mk(&f, sub, "inner", S_IFREG | 0644);
+	sub = ifix_mk(&f, d1, "sub", S_IFDIR | 0755);
+	ifix_mk(&f, sub, "inner", S_IFREG | 0644);
 	ck_assert_uint_eq(nlink_of(&f, d1), 3);
 	ck_assert_int_eq(inode_rename(&f.it, d1, "sub", 3, d2, "sub", 3, 0), 0);
 	ck_assert_uint_eq(nlink_of(&f, d1), 2);
@@ -617,8 +562,8 @@ START_TEST(rename_cases)
 	/* Into its own subtree: refused. */
 	ck_assert_int_eq(inode_rename(&f.it, ROOT, "d2", 2, sub, "d2", 2, 0), -EINVAL);
 	/* An empty directory replaced by a directory. */
-	e1 = mk(&f, d1, "e1", S_IFDIR | 0755);
-	e2 = mk(&f, ROOT, "e2", S_IFDIR | 0755);
+	e1 = ifix_mk(&f, d1, "e1", S_IFDIR | 0755);
+	e2 = ifix_mk(&f, ROOT, "e2", S_IFDIR | 0755);
 	ck_assert_uint_eq(nlink_of(&f, ROOT), 5);
 	ck_assert_int_eq(inode_rename(&f.it, d2, "sub", 3, ROOT, "e2", 2, 0), 0);
 	ck_assert_int_eq(inode_getattr(&f.it, e2, &at), -ENOENT);
@@ -694,7 +639,7 @@ START_TEST(symlinks)
 	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "s1", 2), 0);
 	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "long", 4), 0);
 	uint64_t count, hash;
-	tree_fingerprint(&f, &count, &hash);
+	ifix_fingerprint(&f, &count, &hash);
 	ck_assert_uint_eq(count, 1);
 	ifix_teardown(&f);
 }
@@ -707,8 +652,8 @@ START_TEST(setattr_fields)
 	uint64_t file;
 
 	ifix_setup(&f, "in-setattr", IMG, 16384);
-	file = mk(&f, ROOT, "f", S_IFREG | 0644);
-	a = attr_of(&f, file);
+	file = ifix_mk(&f, ROOT, "f", S_IFREG | 0644);
+	a = ifix_attr(&f, file);
 	b = a;
 	b.mode = 04711 | S_IFDIR;     /* the type bits are ignored */
 	b.uid = 77;
@@ -718,7 +663,7 @@ START_TEST(setattr_fields)
 	ck_assert_int_eq(inode_setattr(&f.it, file, INODE_SET_MODE | INODE_SET_UID | INODE_SET_GID |
 				       INODE_SET_ATIME | INODE_SET_MTIME, &b), 0);
 	ifix_reopen(&f);
-	b = attr_of(&f, file);
+	b = ifix_attr(&f, file);
 	ck_assert_uint_eq(b.mode, S_IFREG | 04711);
 	ck_assert_uint_eq(b.uid, 77);
 	ck_assert_uint_eq(b.gid, 88);
@@ -732,11 +677,11 @@ START_TEST(setattr_fields)
 	/* Only what the mask names changes. */
 	b.uid = 1;
 	ck_assert_int_eq(inode_setattr(&f.it, file, INODE_SET_GID, &b), 0);
-	ck_assert_uint_eq(attr_of(&f, file).uid, 77);
+	ck_assert_uint_eq(ifix_attr(&f, file).uid, 77);
 	/* Directory entry changes move the directory's mtime and ctime. */
-	a = attr_of(&f, ROOT);
-	mk(&f, ROOT, "g", S_IFREG | 0644);
-	b = attr_of(&f, ROOT);
+	a = ifix_attr(&f, ROOT);
+	ifix_mk(&f, ROOT, "g", S_IFREG | 0644);
+	b = ifix_attr(&f, ROOT);
 	ck_assert(b.mtime.tv_sec > a.mtime.tv_sec ||
 		  (b.mtime.tv_sec == a.mtime.tv_sec && b.mtime.tv_nsec > a.mtime.tv_nsec));
 	ifix_teardown(&f);
@@ -752,7 +697,7 @@ START_TEST(unlink_drops_data_extents)
 	struct extent_info e;
 
 	ifix_setup(&f, "in-data", IMG, 16384);
-	file = mk(&f, ROOT, "data", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "data", S_IFREG | 0644);
 	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
 	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, 65536, 65536, 0, &start, &len), 0);
 	fe.type = FILE_EXTENT_PREALLOC;
@@ -773,7 +718,7 @@ START_TEST(unlink_drops_data_extents)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, start, len, &e), -ENOENT);
 	uint64_t count, hash;
-	tree_fingerprint(&f, &count, &hash);
+	ifix_fingerprint(&f, &count, &hash);
 	ck_assert_uint_eq(count, 1);
 	ifix_teardown(&f);
 }
@@ -791,7 +736,7 @@ START_TEST(mixed_then_empty)
 	dirs[0] = ROOT;
 	for (int i = 1; i < 8; i++) {
 		snprintf(name, sizeof(name), "d%d", i);
-		dirs[i] = mk(&f, dirs[(i - 1) / 2], name, S_IFDIR | 0755);
+		dirs[i] = ifix_mk(&f, dirs[(i - 1) / 2], name, S_IFDIR | 0755);
 	}
 	for (int i = 0; i < 400; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
@@ -800,7 +745,7 @@ START_TEST(mixed_then_empty)
 			ck_assert_int_eq(inode_symlink(&f.it, d, name, strlen(name), name, strlen(name),
 						       0, 0, &a), 0);
 		else
-			mk(&f, d, name, (i % 5 == 3 ? S_IFIFO : S_IFREG) | 0644);
+			ifix_mk(&f, d, name, (i % 5 == 3 ? S_IFIFO : S_IFREG) | 0644);
 		if (i % 7 == 0) {
 			ck_assert_int_eq(inode_lookup(&f.it, d, name, strlen(name), &a), 0);
 			char l[40];
@@ -835,7 +780,7 @@ START_TEST(mixed_then_empty)
 		}
 	}
 	uint64_t count, hash;
-	tree_fingerprint(&f, &count, &hash);
+	ifix_fingerprint(&f, &count, &hash);
 	ck_assert_uint_eq(count, 1);
 	ck_assert_uint_eq(nlink_of(&f, ROOT), 2);
 	ifix_reopen(&f);
@@ -853,7 +798,7 @@ START_TEST(malformed_items)
 	uint32_t len;
 
 	ifix_setup(&f, "in-corrupt", IMG, 16384);
-	file = mk(&f, ROOT, "victim", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "victim", S_IFREG | 0644);
 	struct bt_key ik = { file, INODE_ITEM_KEY, 0 };
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &ik, &raw, sizeof(raw), &len), 0);
 	raw.version = 9;

@@ -19,42 +19,18 @@
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
+#include "tests/support/ifix.h"
 
 #define IMG (64ull << 20)
 #define ROOT INODE_ROOT_INO
 
-struct cfix {
-	struct fsfix x;
-	struct inode_tree it;
-	char seen[4096];        /* every report, to look for an inode's number */
-};
-
-static void cfix_report(void *arg, uint64_t bytenr, const char *msg)
+static void cfix_setup(struct ifix *f, const char *name)
 {
-	struct cfix *f = arg;
-	size_t n = strlen(f->seen);
-
-	(void)bytenr;
-	f->x.reports++;
-	snprintf(f->x.last_report, sizeof(f->x.last_report), "%s", msg);
-	if (n + strlen(msg) + 2 < sizeof(f->seen))
-		snprintf(f->seen + n, sizeof(f->seen) - n, "%s\n", msg);
-	if (getenv("COWFS_TEST_VERBOSE"))
-		fprintf(stderr, "report: %s\n", msg);
+	ifix_setup(f, name, IMG, 4096);
+	ifix_collect_reports(f);
 }
 
-static void cfix_setup(struct cfix *f, const char *name)
-{
-	fsfix_setup(&f->x, name, IMG, 4096);
-	/* Collect every report, not just the last one. */
-	f->x.fs->report = cfix_report;
-	f->x.fs->report_arg = f;
-	f->seen[0] = '\0';
-	ck_assert_int_eq(inode_make_root(f->x.fs, &f->x.fs->fs_root), 0);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
-static uint64_t mk(struct cfix *f, uint64_t dir, const char *name, uint32_t mode)
+static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
 {
 	struct cowfs_attr a;
 	int ret;
@@ -67,7 +43,7 @@ static uint64_t mk(struct cfix *f, uint64_t dir, const char *name, uint32_t mode
 	return a.ino;
 }
 
-static struct inode_check_stats check_ns(struct cfix *f, int want)
+static struct inode_check_stats check_ns(struct ifix *f, int want)
 {
 	struct inode_check_stats st;
 
@@ -76,7 +52,7 @@ static struct inode_check_stats check_ns(struct cfix *f, int want)
 }
 
 /* The namespace check found damage and said which inode. */
-static void assert_reported(struct cfix *f, uint64_t ino)
+static void assert_reported(struct ifix *f, uint64_t ino)
 {
 	struct inode_check_stats st = check_ns(f, -EUCLEAN);
 	char needle[64];
@@ -88,7 +64,7 @@ static void assert_reported(struct cfix *f, uint64_t ino)
 }
 
 /* Damage helpers: each one change, committed. */
-static void del_item(struct cfix *f, uint64_t objectid, uint8_t type, uint64_t offset)
+static void del_item(struct ifix *f, uint64_t objectid, uint8_t type, uint64_t offset)
 {
 	struct bt_key k = { objectid, type, offset };
 	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
@@ -98,7 +74,7 @@ static void del_item(struct cfix *f, uint64_t objectid, uint8_t type, uint64_t o
 	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
 }
 
-static void set_nlink(struct cfix *f, uint64_t ino, uint32_t nlink)
+static void set_nlink(struct ifix *f, uint64_t ino, uint32_t nlink)
 {
 	struct bt_key k = { ino, INODE_ITEM_KEY, 0 };
 	struct inode_item raw;
@@ -113,7 +89,7 @@ static void set_nlink(struct cfix *f, uint64_t ino, uint32_t nlink)
 }
 
 /* The DIR_INDEX offset of the only link of `ino` in `dir`. */
-static uint64_t index_of(struct cfix *f, uint64_t ino, uint64_t dir)
+static uint64_t index_of(struct ifix *f, uint64_t ino, uint64_t dir)
 {
 	struct bt_key k = { ino, INODE_REF_KEY, dir };
 	uint8_t buf[300];
@@ -127,7 +103,7 @@ static uint64_t index_of(struct cfix *f, uint64_t ino, uint64_t dir)
 
 START_TEST(workload_checks_clean)
 {
-	struct cfix f;
+	struct ifix f;
 	struct cowfs_attr a;
 	char name[32];
 
@@ -158,8 +134,7 @@ START_TEST(workload_checks_clean)
 	ck_assert_int_eq(inode_rmdir(&f.it, d3, "empty", 5), 0);
 	check_ns(&f, 0);
 	fsfix_reopen(&f.x);
-	f.x.fs->report = cfix_report;
-	f.x.fs->report_arg = &f;
+	ifix_collect_reports(&f);
 	inode_tree_init(&f.it, f.x.fs, &f.x.fs->fs_root);
 	struct inode_check_stats st = check_ns(&f, 0);
 	ck_assert_uint_eq(st.trees, 1);
@@ -175,7 +150,7 @@ END_TEST
 
 START_TEST(missing_dir_index)
 {
-	struct cfix f;
+	struct ifix f;
 
 	cfix_setup(&f, "nsck-index");
 	uint64_t d = mk(&f, ROOT, "d", S_IFDIR | 0755);
@@ -189,7 +164,7 @@ END_TEST
 
 START_TEST(missing_inode_ref)
 {
-	struct cfix f;
+	struct ifix f;
 
 	cfix_setup(&f, "nsck-ref");
 	uint64_t file = mk(&f, ROOT, "victim", S_IFREG | 0644);
@@ -201,7 +176,7 @@ END_TEST
 
 START_TEST(wrong_file_nlink)
 {
-	struct cfix f;
+	struct ifix f;
 	struct cowfs_attr a;
 
 	cfix_setup(&f, "nsck-nlink");
@@ -215,7 +190,7 @@ END_TEST
 
 START_TEST(wrong_dir_nlink)
 {
-	struct cfix f;
+	struct ifix f;
 
 	cfix_setup(&f, "nsck-dnlink");
 	uint64_t d = mk(&f, ROOT, "d", S_IFDIR | 0755);
@@ -229,7 +204,7 @@ END_TEST
 /* A directory entry (DIR_ITEM only) naming an inode that does not exist. */
 START_TEST(entry_to_missing_inode)
 {
-	struct cfix f;
+	struct ifix f;
 	uint8_t buf[sizeof(struct dir_entry) + 5];
 	struct dir_entry *e = (void *)buf;
 
@@ -255,7 +230,7 @@ END_TEST
 /* An inode item nothing links to (nlink 0, so only reachability is wrong). */
 START_TEST(unreachable_inode)
 {
-	struct cfix f;
+	struct ifix f;
 	struct inode_item raw;
 	uint32_t len;
 
@@ -308,7 +283,7 @@ static uint64_t file_sum(const char *path)
 
 START_TEST(fsck_exit_codes)
 {
-	struct cfix f;
+	struct ifix f;
 
 	cfix_setup(&f, "nsck-fsck");
 	uint64_t d = mk(&f, ROOT, "d", S_IFDIR | 0755);

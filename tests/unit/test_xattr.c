@@ -27,61 +27,6 @@
 #define IMG (128ull << 20)
 #define ROOT INODE_ROOT_INO
 
-/* New inode `name` in `dir` of `mode` (directories through mkdir); returns its number. */
-static uint64_t mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode)
-{
-	struct cowfs_attr a;
-	int ret;
-
-	if (S_ISDIR(mode))
-		ret = inode_mkdir(&f->it, dir, name, strlen(name), mode, 1000, 100, &a);
-	else
-		ret = inode_create(&f->it, dir, name, strlen(name), mode, 0, 1000, 100, &a);
-	REQUIRE(ret == 0, "create %s: %d", name, ret);
-	return a.ino;
-}
-
-static struct cowfs_attr attr_of(struct ifix *f, uint64_t ino)
-{
-	struct cowfs_attr a;
-
-	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
-	return a;
-}
-
-/* Every item of the fs tree, as a fingerprint (count and a hash of keys and payloads). */
-static void tree_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)
-{
-	struct bt_cursor c;
-	int ret;
-
-	*count = 0;
-	*hash = 0;
-	bt_cursor_init(&c, &f->x.fs->fs_root.t);
-	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
-		struct bt_key k;
-		const void *d;
-		uint32_t len;
-
-		bt_cursor_item(&c, &k, &d, &len);
-		(*count)++;
-		*hash = *hash * 1000003 ^ k.objectid ^ ((uint64_t)k.type << 56) ^ k.offset * 31;
-		for (uint32_t i = 0; i < len; i++)
-			*hash = *hash * 131 + ((const uint8_t *)d)[i];
-	}
-	bt_cursor_release(&c);
-	ck_assert_int_eq(ret, -ENOENT);
-}
-
-#define EXPECT_UNCHANGED(f, call, err) do {                                                    \
-	uint64_t c0_, h0_, c1_, h1_;                                                           \
-	tree_fingerprint(f, &c0_, &h0_);                                                       \
-	int r_ = (int)(call);                                                                  \
-	ck_assert_msg(r_ == (err), "%s: %d, expected %d", #call, r_, (err));                   \
-	tree_fingerprint(f, &c1_, &h1_);                                                       \
-	ck_assert_msg(c0_ == c1_ && h0_ == h1_, "%s changed the tree", #call);                 \
-} while (0)
-
 /* Items of `ino` of `type` (0: of any type). */
 static uint64_t items_of(struct ifix *f, uint64_t ino, uint8_t type)
 {
@@ -232,7 +177,7 @@ static void expect_acl_value(const void *value, size_t size, const char *text)
 
 static uint32_t perms_of(struct ifix *f, uint64_t ino)
 {
-	return attr_of(f, ino).mode & 07777;
+	return ifix_attr(f, ino).mode & 07777;
 }
 
 /* ---- plain xattrs ----------------------------------------------------------------------------- */
@@ -265,14 +210,14 @@ START_TEST(set_get_list_remove)
 	struct timespec t0;
 
 	ifix_setup(&f, "xa-basic", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	expect_names(&f, file, "");
 
 	short_sleep();
 	t0 = now_ts();
 	setx(&f, file, "user.colour", "blue");
-	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	ck_assert(ts_before(t0, ifix_attr(&f, file).ctime));
 	setx(&f, file, "user.empty", "");
 	setx(&f, file, "trusted.t", "tt");
 	setx(&f, file, "security.selinux", "system_u:object_r:etc_t:s0");
@@ -311,8 +256,8 @@ START_TEST(set_get_list_remove)
 	short_sleep();
 	t0 = now_ts();
 	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.colour"), 0);
-	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "user.colour"), -ENODATA);
+	ck_assert(ts_before(t0, ifix_attr(&f, file).ctime));
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "user.colour"), -ENODATA);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.colour", buf, sizeof(buf)), -ENODATA);
 	expect_value(&f, dir, "user.colour", "red");
 	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.empty"), 0);
@@ -322,10 +267,10 @@ START_TEST(set_get_list_remove)
 	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
 
 	/* No such inode. */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, 9999, "user.a", "x", 1, 0), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, 9999, "user.a", "x", 1, 0), -ENOENT);
 	ck_assert_int_eq(inode_getxattr(&f.it, 9999, "user.a", buf, sizeof(buf)), -ENOENT);
 	ck_assert_int_eq(inode_listxattr(&f.it, 9999, buf, sizeof(buf)), -ENOENT);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, 9999, "user.a"), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, 9999, "user.a"), -ENOENT);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -336,14 +281,14 @@ START_TEST(create_replace_flags)
 	uint64_t file;
 
 	ifix_setup(&f, "xa-flags", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "1", 1, XATTR_CREATE), 0);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "2", 1, XATTR_CREATE), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "2", 1, XATTR_CREATE), -EEXIST);
 	expect_value(&f, file, "user.a", "1");
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "22", 2, XATTR_REPLACE), 0);
 	expect_value(&f, file, "user.a", "22");
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "3", 1, 0x40), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "3", 1, 0x40), -EINVAL);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -359,9 +304,9 @@ START_TEST(names_values_and_types)
 
 	/* 4 KiB nodes: the largest value is 4,007 - 4 - the name's length (FORMAT.md 12). */
 	ifix_setup(&f, "xa-limits", IMG, 4096);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	fifo = ifix_mk(&f, ROOT, "fifo", S_IFIFO | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "file", 4, 0, 0, &a), 0);
 	uint64_t lnk = a.ino;
 
@@ -373,23 +318,23 @@ START_TEST(names_values_and_types)
 	expect_value(&f, file, name, "v");
 	name[255] = 'n';
 	name[256] = '\0';
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, name, "v", 1, 0), -ERANGE);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, name, "v", 1, 0), -ERANGE);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, name, buf, sizeof(buf)), -ERANGE);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, name), -ERANGE);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "", "v", 1, 0), -ERANGE);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.", "v", 1, 0), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "trusted.", "v", 1, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, name), -ERANGE);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "", "v", 1, 0), -ERANGE);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.", "v", 1, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "trusted.", "v", 1, 0), -EINVAL);
 
 	/* Namespaces. */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "foo.bar", "v", 1, 0), -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user", "v", 1, 0), -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.foo", "v", 1, 0), -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl_accessx", "v", 1, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "foo.bar", "v", 1, 0), -EOPNOTSUPP);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user", "v", 1, 0), -EOPNOTSUPP);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.foo", "v", 1, 0), -EOPNOTSUPP);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl_accessx", "v", 1, 0),
 			 -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl", "v", 1, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "system.posix_acl", "v", 1, 0),
 			 -EOPNOTSUPP);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "foo.bar", buf, sizeof(buf)), -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "os2.x"), -EOPNOTSUPP);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "os2.x"), -EOPNOTSUPP);
 
 	/* Values: up to what one item holds. */
 	max = xattr_value_max(&f.it, strlen("user.big"));
@@ -398,21 +343,21 @@ START_TEST(names_values_and_types)
 	big = malloc(max + 1);
 	for (size_t i = 0; i <= max; i++)
 		big[i] = (uint8_t)(i * 7);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, 0), -E2BIG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, 0), -E2BIG);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max, 0), 0);
 	uint8_t *back = malloc(max);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max), (ssize_t)max);
 	ck_assert_int_eq(memcmp(back, big, max), 0);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE),
 			 -E2BIG);
 	free(back);
 	free(big);
 
 	/* user.* only on regular files and directories; other namespaces anywhere. */
 	setx(&f, dir, "user.d", "1");
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, fifo, "user.x", "1", 1, 0), -EPERM);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, "user.x", "1", 1, 0), -EPERM);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, lnk, "user.x"), -EPERM);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, fifo, "user.x", "1", 1, 0), -EPERM);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, "user.x", "1", 1, 0), -EPERM);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, lnk, "user.x"), -EPERM);
 	ck_assert_int_eq(inode_getxattr(&f.it, lnk, "user.x", buf, sizeof(buf)), -ENODATA);
 	setx(&f, lnk, "trusted.overlay.opaque", "y");
 	setx(&f, fifo, "security.selinux", "ctx");
@@ -439,7 +384,7 @@ START_TEST(colliding_names_share_an_item)
 
 	ifix_setup(&f, "xa-collide", IMG, 16384);
 	ifix_collect_reports(&f);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
 	k.objectid = file;
 
 	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
@@ -455,7 +400,7 @@ START_TEST(colliding_names_share_an_item)
 	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 1);
 	expect_value(&f, file, "user.a", "ay");
 	expect_names(&f, file, "user.a,user.b");
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "x", 1, XATTR_CREATE), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", "x", 1, XATTR_CREATE), -EEXIST);
 
 	/* Replacing one keeps the other. */
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", "a longer value", 14, XATTR_REPLACE),
@@ -492,7 +437,7 @@ START_TEST(colliding_names_share_an_item)
 	/* A value that fits alone but not beside user.b's: refused, nothing changed. */
 	size_t room = bt_max_item_size(16384) - (4 + 6 + 6) - (4 + 6);
 	uint8_t *big = calloc(1, room + 1);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), -ENOSPC);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), -ENOSPC);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room, 0), 0);
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
 	ck_assert_uint_eq(len, bt_max_item_size(16384));
@@ -523,8 +468,8 @@ START_TEST(persist_across_reopen)
 	uint64_t file, dir;
 
 	ifix_setup(&f, "xa-persist", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	setx(&f, file, "user.one", "1");
 	setx(&f, file, "trusted.two", "22");
 	setx(&f, dir, "user.three", "333");
@@ -552,9 +497,9 @@ START_TEST(freed_with_the_inode)
 	uint8_t big[8000];
 
 	ifix_setup(&f, "xa-free", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
-	linked = mk(&f, ROOT, "linked", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	linked = ifix_mk(&f, ROOT, "linked", S_IFREG | 0644);
 	ck_assert_int_eq(inode_link(&f.it, linked, ROOT, "linked2", 7, &a), 0);
 	memset(big, 'b', sizeof(big));
 	for (int i = 0; i < 20; i++) {
@@ -594,7 +539,7 @@ START_TEST(a_thousand_on_one_inode)
 	size_t n;
 
 	ifix_setup(&f, "xa-many", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "user.attribute-%04d", i);
 		snprintf(value, sizeof(value), "value of %d", i);
@@ -644,7 +589,7 @@ START_TEST(acl_values_checked)
 	uint64_t file;
 
 	ifix_setup(&f, "xa-aclcheck", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
 	struct {
 		const char *text;
 		int want;
@@ -672,28 +617,28 @@ START_TEST(acl_values_checked)
 		ck_assert_msg(acl_value_check(buf, size) == (cases[i].want ? cases[i].want :
 			      (int)((size - 4) / 8)), "%s", cases[i].text);
 		if (cases[i].want)
-			EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
+			IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
 					 cases[i].want);
 	}
 
 	/* Bytes that are no ACL at all. */
 	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, 3, 0), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size - 1, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, 3, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size - 1, 0),
 			 -EINVAL);
 	put_le32(buf, 1);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0),
 			 -EOPNOTSUPP);
 	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
 	put_le16(buf + 4 + 2, 010);   /* USER_OBJ perm: a bit beyond rwx */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
 	size = acl_text(buf, "u::rwx,g::r-x,o::r-x");
 	put_le16(buf + 4 + 8, 0x40);  /* an unknown tag */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
 	size = acl_text(buf, "u::rwx,u:1:r--,g::r-x,m::r-x,o::r-x");
 	put_le32(buf + 4 + 8 + 4, ACL_ID_UNDEFINED);   /* a named user without an id */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, size, 0), -EINVAL);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -706,8 +651,8 @@ START_TEST(access_acl_and_mode)
 	struct timespec t0;
 
 	ifix_setup(&f, "xa-access", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 04644);
-	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0600);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 04644);
+	fifo = ifix_mk(&f, ROOT, "fifo", S_IFIFO | 0600);
 
 	/* More than the mode says: stored; the mode takes user, mask and other. */
 	short_sleep();
@@ -715,49 +660,49 @@ START_TEST(access_acl_and_mode)
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r--,g::r-x,m::rw-,o::---"),
 			 0);
 	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r--,g::r-x,m::rw-,o::---");
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04760);
-	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04760);
+	ck_assert(ts_before(t0, ifix_attr(&f, file).ctime));
 	expect_names(&f, file, "system.posix_acl_access");
 
 	/* No more than the mode says: the stored one goes, the mode takes the bits. */
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,o::r--"), 0);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_ACCESS, buf, sizeof(buf)), -ENODATA);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04644);
 	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::r--,g::---,o::---"), 0);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04400);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04400);
 	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
 
 	/* Flags count what is stored. */
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
 					    acl_text(buf, "u::rw-,g::r--,o::r--"), XATTR_REPLACE),
 			 -ENODATA);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,m::r--,o::r--"), 0);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf,
 					    acl_text(buf, "u::rw-,g::r--,o::r--"), XATTR_CREATE),
 			 -EEXIST);
 
 	/* Only the header: no ACL, the mode stays. Removing it: the same. */
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04644);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, acl_text(buf, ""), 0),
 			 0);
 	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), 0);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04644);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04644);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, buf, acl_text(buf, ""), 0),
 			 0);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g:9:rwx,g::r--,m::r-x,o::r--"),
 			 -EINVAL);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,g::r--,g:9:rwx,m::r-x,o::r--"),
 			 0);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04654);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04654);
 	ck_assert_int_eq(inode_removexattr(&f.it, file, XATTR_ACL_ACCESS), 0);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 04654);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_ACCESS), -ENODATA);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 04654);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_ACCESS), -ENODATA);
 
 	/* Device nodes and FIFOs may have access ACLs, not default ones. */
 	ck_assert_int_eq(set_acl(&f, fifo, XATTR_ACL_ACCESS, "u::rw-,u:3:rw-,g::---,m::rw-,o::---"),
 			 0);
-	ck_assert_uint_eq(attr_of(&f, fifo).mode, S_IFIFO | 0660);
+	ck_assert_uint_eq(ifix_attr(&f, fifo).mode, S_IFIFO | 0660);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -771,28 +716,28 @@ START_TEST(default_acl_rules)
 	struct cowfs_attr a;
 
 	ifix_setup(&f, "xa-default", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0750);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0750);
 	ck_assert_int_eq(inode_symlink(&f.it, ROOT, "sl", 2, "file", 4, 0, 0, &a), 0);
 	lnk = a.ino;
 
 	size = acl_text(buf, "u::rwx,g::r-x,o::---");
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_DEFAULT, buf, size, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, size, 0), -EACCES);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_DEFAULT, buf, size, 0),
 			 -EOPNOTSUPP);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_ACCESS, buf, size, 0),
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, lnk, XATTR_ACL_ACCESS, buf, size, 0),
 			 -EOPNOTSUPP);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
-	EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_DEFAULT), -ENODATA);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, XATTR_ACL_DEFAULT), -ENODATA);
 
 	/* A default ACL is kept as given, even one the mode bits could say; the mode stays. */
 	ck_assert_int_eq(inode_setxattr(&f.it, dir, XATTR_ACL_DEFAULT, buf, size, 0), 0);
 	expect_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,o::---");
-	ck_assert_uint_eq(attr_of(&f, dir).mode, S_IFDIR | 0750);
+	ck_assert_uint_eq(ifix_attr(&f, dir).mode, S_IFDIR | 0750);
 	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,u:4:rwx,g::r-x,m::rwx,o::r-x"),
 			 0);
 	expect_acl(&f, dir, XATTR_ACL_DEFAULT, "u::rwx,u:4:rwx,g::r-x,m::rwx,o::r-x");
-	ck_assert_uint_eq(attr_of(&f, dir).mode, S_IFDIR | 0750);
+	ck_assert_uint_eq(ifix_attr(&f, dir).mode, S_IFDIR | 0750);
 	ck_assert_int_eq(inode_removexattr(&f.it, dir, XATTR_ACL_DEFAULT), 0);
 	ck_assert_int_eq(inode_getxattr(&f.it, dir, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
 	ifix_teardown(&f);
@@ -806,8 +751,8 @@ START_TEST(chmod_rewrites_the_acl)
 	struct timespec t0;
 
 	ifix_setup(&f, "xa-chmod", IMG, 16384);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	plain = mk(&f, ROOT, "plain", S_IFREG | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	plain = ifix_mk(&f, ROOT, "plain", S_IFREG | 0644);
 	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r-x,g::r-x,m::rwx,o::r--"),
 			 0);
 	ck_assert_uint_eq(perms_of(&f, file), 0774);
@@ -816,18 +761,18 @@ START_TEST(chmod_rewrites_the_acl)
 	short_sleep();
 	t0 = now_ts();
 	ck_assert_int_eq(acl_chmod(&f.it, file, 02640), 0);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 02640);
-	ck_assert(ts_before(t0, attr_of(&f, file).ctime));
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 02640);
+	ck_assert(ts_before(t0, ifix_attr(&f, file).ctime));
 	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,u:1000:r-x,g::r-x,m::r--,o::---");
 	ck_assert_int_eq(acl_chmod(&f.it, file, 0777), 0);
 	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rwx,u:1000:r-x,g::r-x,m::rwx,o::rwx");
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 0777);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 0777);
 
 	/* No ACL: a chmod. */
 	ck_assert_int_eq(acl_chmod(&f.it, plain, 0100600 | 04000), 0);
-	ck_assert_uint_eq(attr_of(&f, plain).mode, S_IFREG | 04600);
+	ck_assert_uint_eq(ifix_attr(&f, plain).mode, S_IFREG | 04600);
 	ck_assert_uint_eq(items_of(&f, plain, XATTR_ITEM_KEY), 0);
-	EXPECT_UNCHANGED(&f, acl_chmod(&f.it, 9999, 0644), -ENOENT);
+	IFIX_EXPECT_UNCHANGED(&f, acl_chmod(&f.it, 9999, 0644), -ENOENT);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -840,7 +785,7 @@ static uint64_t mk_acl(struct ifix *f, uint64_t dir, const char *name, uint32_t 
 	uint64_t ino;
 
 	ck_assert_int_eq(acl_new_inode(&f->it, dir, &mode, umask, &an), 0);
-	ino = mk(f, dir, name, mode);
+	ino = ifix_mk(f, dir, name, mode);
 	ck_assert_int_eq(acl_apply_new(&f->it, ino, &an), 0);
 	acl_new_free(&an);
 	return ino;
@@ -862,12 +807,12 @@ START_TEST(inherit_on_create)
 	ck_assert_uint_eq(mode, S_IFREG | 0644);
 	ck_assert_ptr_null(an.access);
 	ck_assert_ptr_null(an.dflt);
-	plain = mk(&f, ROOT, "plain", mode);
+	plain = ifix_mk(&f, ROOT, "plain", mode);
 	ck_assert_int_eq(acl_apply_new(&f.it, plain, &an), 0);
 	acl_new_free(&an);
 	ck_assert_uint_eq(items_of(&f, plain, XATTR_ITEM_KEY), 0);
 
-	dir = mk(&f, ROOT, "dir", S_IFDIR | 0755);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0755);
 	ck_assert_int_eq(set_acl(&f, dir, XATTR_ACL_DEFAULT, dflt), 0);
 
 	/* A file: the default ACL masked by the requested mode, the umask ignored. */
@@ -876,25 +821,25 @@ START_TEST(inherit_on_create)
 	ck_assert_uint_eq(mode, S_IFREG | 0664);
 	expect_acl_value(an.access, an.access_size, "u::rw-,u:1000:rw-,g::r-x,m::rw-,o::r--");
 	ck_assert_ptr_null(an.dflt);
-	file = mk(&f, dir, "file", mode);
+	file = ifix_mk(&f, dir, "file", mode);
 	ck_assert_int_eq(acl_apply_new(&f.it, file, &an), 0);
-	EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, file, &an), -EEXIST);
+	IFIX_EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, file, &an), -EEXIST);
 	acl_new_free(&an);
 	expect_acl(&f, file, XATTR_ACL_ACCESS, "u::rw-,u:1000:rw-,g::r-x,m::rw-,o::r--");
 	ck_assert_int_eq(inode_getxattr(&f.it, file, XATTR_ACL_DEFAULT, buf, sizeof(buf)), -ENODATA);
-	ck_assert_uint_eq(attr_of(&f, file).mode, S_IFREG | 0664);
+	ck_assert_uint_eq(ifix_attr(&f, file).mode, S_IFREG | 0664);
 
 	/* A directory also inherits the default ACL; and again one level down. */
 	sub = mk_acl(&f, dir, "sub", S_IFDIR | 0777, 022);
-	ck_assert_uint_eq(attr_of(&f, sub).mode, S_IFDIR | 0775);
+	ck_assert_uint_eq(ifix_attr(&f, sub).mode, S_IFDIR | 0775);
 	expect_acl(&f, sub, XATTR_ACL_ACCESS, "u::rwx,u:1000:rw-,g::r-x,m::rwx,o::r-x");
 	expect_acl(&f, sub, XATTR_ACL_DEFAULT, dflt);
 	deep = mk_acl(&f, sub, "deep", S_IFREG | 0640, 022);
-	ck_assert_uint_eq(attr_of(&f, deep).mode, S_IFREG | 0640);
+	ck_assert_uint_eq(ifix_attr(&f, deep).mode, S_IFREG | 0640);
 	expect_acl(&f, deep, XATTR_ACL_ACCESS, "u::rw-,u:1000:rw-,g::r-x,m::r--,o::---");
 
 	/* A default ACL of base entries only: the result is the mode, so no access ACL. */
-	eq = mk(&f, ROOT, "eq", S_IFDIR | 0755);
+	eq = ifix_mk(&f, ROOT, "eq", S_IFDIR | 0755);
 	ck_assert_int_eq(set_acl(&f, eq, XATTR_ACL_DEFAULT, "u::rwx,g::r-x,o::---"), 0);
 	mode = S_IFREG | 0666;
 	ck_assert_int_eq(acl_new_inode(&f.it, eq, &mode, 022, &an), 0);
@@ -905,7 +850,7 @@ START_TEST(inherit_on_create)
 	efile = mk_acl(&f, eq, "efile", S_IFREG | 0666, 022);
 	ck_assert_uint_eq(items_of(&f, efile, XATTR_ITEM_KEY), 0);
 	uint64_t edir = mk_acl(&f, eq, "edir", S_IFDIR | 0777, 022);
-	ck_assert_uint_eq(attr_of(&f, edir).mode, S_IFDIR | 0750);
+	ck_assert_uint_eq(ifix_attr(&f, edir).mode, S_IFDIR | 0750);
 	expect_names(&f, edir, "system.posix_acl_default");
 
 	/* Symlinks: neither umask nor ACLs. */
@@ -921,7 +866,7 @@ START_TEST(inherit_on_create)
 	mode = S_IFDIR | 0777;
 	ck_assert_int_eq(acl_new_inode(&f.it, dir, &mode, 022, &an), 0);
 	ck_assert_ptr_nonnull(an.dflt);
-	EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, plain, &an), -EACCES);
+	IFIX_EXPECT_UNCHANGED(&f, acl_apply_new(&f.it, plain, &an), -EACCES);
 	acl_new_free(&an);
 	ifix_teardown(&f);
 }
@@ -991,8 +936,8 @@ START_TEST(checker_reports_damage)
 
 	ifix_setup(&f, "xa-damage", IMG, 16384);
 	ifix_collect_reports(&f);
-	file = mk(&f, ROOT, "file", S_IFREG | 0644);
-	fifo = mk(&f, ROOT, "fifo", S_IFIFO | 0644);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	fifo = ifix_mk(&f, ROOT, "fifo", S_IFIFO | 0644);
 	setx(&f, file, "user.fine", "ok");
 	expect_clean(&f);
 
@@ -1011,7 +956,7 @@ START_TEST(checker_reports_damage)
 	f.x.reports = 0;
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.cut", buf, sizeof(buf)), -EUCLEAN);
 	ck_assert_int_eq(inode_listxattr(&f.it, file, buf, sizeof(buf)), -EUCLEAN);
-	EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.cut", "v", 1, 0), -EUCLEAN);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.cut", "v", 1, 0), -EUCLEAN);
 	ck_assert_int_eq(f.x.reports, 3);
 	raw_delete(&f, file, h);
 	/* A header cut short, and an empty name. */
