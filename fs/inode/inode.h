@@ -11,8 +11,8 @@
  * Errors are negative errnos; a malformed item is -EUCLEAN, reported through fs->report
  * naming the inode.
  *
- * Not done yet (later slices of issue 4): file data (read/write/truncate), xattrs, orphan
- * handling of open-but-unlinked inodes (unlinking the last name deletes the inode at once).
+ * File data is file.h, xattrs and ACLs xattr.h; an inode whose last name goes while it is held
+ * (inode_hold) becomes an orphan and is freed at its last release.
  */
 #ifndef COWFS_INODE_INODE_H
 #define COWFS_INODE_INODE_H
