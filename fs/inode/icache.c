@@ -134,7 +134,7 @@ uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino)
  * the cache is destroyed. What is kept is bounded by the most dirty data ever held at once,
  * itself bounded by dirty_limit.
  */
-#define PAGE_CHUNK 64u
+#define PAGE_CHUNK 256u
 
 struct page_chunk {
 	struct page_chunk *next;
@@ -160,7 +160,8 @@ static int page_chunk_add(struct inode_cache *ic)
 	}
 	c->next = ic->chunks;
 	ic->chunks = c;
-	for (size_t i = 0; i < PAGE_CHUNK; i++)
+	/* Pushed last first: the list hands the chunk out in address order. */
+	for (size_t i = PAGE_CHUNK; i-- > 0;)
 		page_mem_put(ic, c->mem + i * pb);
 	return 0;
 }
@@ -303,6 +304,19 @@ void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t f
 		}
 		i++;
 	}
+}
+
+void pages_release_sorted(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **v,
+			  size_t n)
+{
+	struct page_table *t = &e->pages;
+
+	for (size_t i = n; i-- > 0;)
+		page_mem_put(ic, v[i]->data);
+	memset(t->slots, 0, t->cap * sizeof(*t->slots));
+	t->count = 0;
+	ic->dirty_bytes -= (uint64_t)n * ic->page_size;
+	ic->it->fs->delalloc_bytes -= (uint64_t)n * ic->page_size;
 }
 
 static int cmp_page(const void *a, const void *b)

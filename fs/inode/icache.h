@@ -74,6 +74,10 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 /* Drop every page with index in [first, last]. */
 void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
 		      uint64_t last);
+/* Drop all of e's pages, `v` being all of them sorted (pages_sorted): their memory goes back
+ * so that it is handed out again in the same order. */
+void pages_release_sorted(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **v,
+			  size_t n);
 /* Every page, sorted by index, as a malloc'd array of pointers into the table (valid until
  * the table changes). *n gets the count; 0 pages gives NULL. -ENOMEM on failure. */
 int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n);

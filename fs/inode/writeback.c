@@ -38,10 +38,26 @@ static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
 /* Pages are gathered into requests of this size: one request per page would cost the device
  * layer (and the kernel under it) thousands of requests per extent. */
 #define WB_REQUEST_BYTES (1u << 20)
+/* Below this, pages contiguous in memory are still staged (fewer, larger requests win). */
+#define WB_MIN_DIRECT (64u << 10)
 /* Requests staged and submitted together. */
 #define WB_WINDOW_REQUESTS 16u
 
-/* Write pages [0, n) to `disk` onward: copied into staging requests, a window at a time. */
+/* How many of pages [0, n) follow each other in memory (from the first). */
+static size_t contiguous_pages(struct dirty_page **pages, size_t n, uint32_t ps)
+{
+	size_t k = 1;
+
+	while (k < n && pages[k]->data == pages[0]->data + (size_t)k * ps)
+		k++;
+	return k;
+}
+
+/*
+ * Write pages [0, n) to `disk` onward, a window of requests at a time. Pages that lie one
+ * after the other in memory (a file written in order gets them so: icache.c) are written
+ * where they are; the rest are copied into a staging request.
+ */
 static int write_staged(struct inode_tree *it, struct dirty_page **pages, size_t n,
 			uint64_t disk, uint8_t *stage)
 {
@@ -50,12 +66,20 @@ static int write_staged(struct inode_tree *it, struct dirty_page **pages, size_t
 	int ret = 0;
 
 	for (size_t done = 0; done < n && ret == 0;) {
-		size_t nios = 0;
+		size_t nios = 0, staged = 0;   /* bytes of `stage` this window uses */
 		while (done < n && nios < WB_WINDOW_REQUESTS) {
 			size_t k = n - done < per_req ? n - done : per_req;
-			uint8_t *buf = stage + (size_t)nios * WB_REQUEST_BYTES;
-			for (size_t i = 0; i < k; i++)
-				memcpy(buf + i * ps, pages[done + i]->data, ps);
+			size_t run = contiguous_pages(pages + done, k, ps);
+			uint8_t *buf;
+			if (run * ps >= WB_MIN_DIRECT) {
+				k = run;
+				buf = pages[done]->data;
+			} else {
+				buf = stage + staged;
+				staged += k * ps;
+				for (size_t i = 0; i < k; i++)
+					memcpy(buf + i * ps, pages[done + i]->data, ps);
+			}
 			ios[nios++] = (struct bdev_io){ .off = disk + (uint64_t)done * ps, .buf = buf,
 							.len = (uint32_t)(k * ps) };
 			done += k;
@@ -161,9 +185,11 @@ static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 		ret = write_run(it, e->ino, v + i, k, &ic->data_hint);
 		i += k;
 	}
-	free(v);
+	/* Given back in file order, so that the next pages a sequential writer takes are
+	 * contiguous in memory again. */
 	if (ret == 0)
-		pages_drop_range(ic, e, 0, UINT64_MAX);
+		pages_release_sorted(ic, e, v, n);
+	free(v);
 	return ret;
 }
 
