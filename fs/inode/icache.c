@@ -15,8 +15,8 @@
 static void page_chunks_free(struct inode_cache *ic);
 #define PAGE_TABLE_MIN 16u
 
-/* Buffered file data gets a quarter of the memory bound (fs/super gives the block cache five
- * eighths and leaves an eighth for the rest): together they stay within cache_size. */
+/* Buffered file data gets a quarter of the memory bound (fs/super gives the block cache half
+ * and leaves a quarter for the rest): together they stay within cache_size. */
 static uint64_t dirty_limit_of(struct cowfs *fs)
 {
 	uint64_t limit = (uint64_t)fs->cache_bytes / 4;

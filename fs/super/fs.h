@@ -31,9 +31,9 @@ struct cowfs_root {
 
 struct cowfs_opts {
 	bool read_only;
-	/* The memory bound (0: BCACHE_DEFAULT_BYTES): five eighths for the block cache (tree
-	 * blocks, clean and dirty), a quarter for file data buffered before write-back, an eighth
-	 * left for the rest. */
+	/* The memory bound (0: BCACHE_DEFAULT_BYTES): half for the block cache (tree blocks,
+	 * clean and dirty), a quarter for file data buffered before write-back, a quarter left
+	 * for the rest. */
 	size_t cache_bytes;
 	unsigned lock_wait_ms; /* how long to wait for another user of the image to let go */
 	/* Commit this often when there are changes: 0 means COWFS_COMMIT_INTERVAL_MS, negative
