@@ -92,7 +92,6 @@ bool name_too_long(const char *name);
 int entry_hold(struct server *s, uint64_t ino);
 void entry_release(struct server *s, uint64_t ino, uint64_t n);
 void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a);
-int setattr_apply(struct server *s, uint64_t ino, unsigned mask, const struct cowfs_attr *a);
 
 /* ops_namei.c */
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);

@@ -30,10 +30,6 @@
 
 #define PROG "cowfs"
 
-/* How long to wait for the image's previous user: umount returns before the daemon that
- * served it has committed and let go of the image. */
-#define LOCK_WAIT_MS COWFS_LOCK_WAIT_MS
-
 /* What the child writes to the pipe once mounted. Anything else, or nothing, is failure. */
 #define READY_BYTE 'o'
 
@@ -90,7 +86,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 	struct cowfs_opts o = {
 		.read_only = c->read_only,
 		.cache_bytes = c->cache_bytes,
-		.lock_wait_ms = LOCK_WAIT_MS,
+		.lock_wait_ms = COWFS_LOCK_WAIT_MS,
 		.commit_interval_ms = c->commit_interval_ms,
 		.report = on_report,
 		.report_arg = s,

@@ -162,16 +162,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	reply_attr_of(req, server_of(req), ino_from_fuse(ino));
 }
 
-/*
- * The changes of `mask` to inode `ino`, in one transaction: a mode change rewrites the access
- * ACL with it (inode_setattr), and when the kernel clears setuid/setgid along with a truncate
- * or chown, both happen together.
- */
-int setattr_apply(struct server *s, uint64_t ino, unsigned mask, const struct cowfs_attr *a)
-{
-	return inode_setattr(&s->it, ino, mask, a);
-}
-
 /* chmod, chown, truncate, utimens, on a name or an open file alike: fs/ works by inode. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
@@ -182,7 +172,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int ret;
 
 	(void)fi;
-	ret = setattr_apply(s, ino_from_fuse(ino), mask, &a);
+	/* One transaction: a mode change rewrites the access ACL with it, and the kernel's
+	 * setuid/setgid clearing on truncate or chown happens together with that. */
+	ret = inode_setattr(&s->it, ino_from_fuse(ino), mask, &a);
 	if (ret < 0)
 		reply_err(req, ret);
 	else

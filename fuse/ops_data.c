@@ -49,7 +49,7 @@ static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
 		mask |= INODE_SET_MODE;
 	}
 	a.size = 0;
-	return setattr_apply(s, ino, mask, &a);
+	return inode_setattr(&s->it, ino, mask, &a);
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -129,13 +129,13 @@ static int alloc_data(struct extents *x, uint64_t want, uint64_t hint, uint64_t 
 	return ret;
 }
 
-/* One run of consecutive pages: extents for it, data written, the map pointed at them. */
+/* One run of consecutive pages: extents for it, data written, the map pointed at them.
+ * *nbytes gathers the change in bytes the file references. */
 static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pages, size_t n,
-		     uint64_t *hint)
+		     uint64_t *hint, int64_t *nbytes)
 {
 	struct extents *x = &it->fs->ext;
 	uint32_t ps = x->sectorsize;
-	int64_t nbytes = 0;
 	int ret = 0;
 
 	while (n && ret == 0) {
@@ -151,13 +151,11 @@ static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pa
 			break;
 		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, disk, len);
 		ret = fmap_replace(it, ino, pages[0]->index * ps, len, &fe, &delta);
-		nbytes += delta;
+		*nbytes += delta;
 		*hint = disk + len;
 		pages += got;
 		n -= got;
 	}
-	if (ret == 0)
-		ret = adjust_nbytes(it, ino, nbytes);
 	return ret;
 }
 
@@ -175,6 +173,7 @@ static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 {
 	struct inode_cache *ic = it->icache;
 	struct dirty_page **v;
+	int64_t nbytes = 0;
 	size_t n;
 	int ret = pages_sorted(e, &v, &n);
 
@@ -182,9 +181,12 @@ static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 	 * (and a file written across commits) come out in address order. */
 	for (size_t i = 0; i < n && ret == 0;) {
 		size_t k = run_length(v + i, n - i, ic->page_size);
-		ret = write_run(it, e->ino, v + i, k, &ic->data_hint);
+		ret = write_run(it, e->ino, v + i, k, &ic->data_hint, &nbytes);
 		i += k;
 	}
+	/* One inode update for all runs (random writes make thousands of runs). */
+	if (ret == 0)
+		ret = adjust_nbytes(it, e->ino, nbytes);
 	/* Given back in file order, so that the next pages a sequential writer takes are
 	 * contiguous in memory again. */
 	if (ret == 0)
