@@ -38,6 +38,15 @@
 /* The largest write the kernel may send in one request. */
 #define SERVER_MAX_WRITE (1u << 20)
 
+/*
+ * The kernel's read-ahead on the mount, raised from its 128 KiB default once the mount is up
+ * (readahead.c). FUSE cannot negotiate more than the default, yet every read request costs a
+ * round trip: 1 MiB requests read a cold file sequentially about 1.2x as fast as 128 KiB ones
+ * (measured: 1,180 -> 1,430 MiB/s).
+ */
+#define SERVER_READAHEAD (1u << 20)
+#define READAHEAD_MAX (64u << 20)
+
 /* The mount's configuration: the command line, parsed (options.c). */
 struct mount_config {
 	char *image;               /* absolute path */
@@ -46,6 +55,7 @@ struct mount_config {
 	bool read_only, default_permissions;
 	int commit_interval_ms;    /* 0: cowfs's default */
 	size_t cache_bytes;        /* 0: cowfs's default */
+	size_t readahead_bytes;    /* 0: the kernel's own */
 	char *fuse_opts;           /* comma-separated options for libfuse, escaped */
 };
 
@@ -58,6 +68,9 @@ struct server {
 	bool posix_acl;            /* set at init: the kernel enforces ACLs and leaves umask to us */
 	atomic_bool to_syslog;     /* reports go to syslog once the daemon has left the terminal */
 	int close_result;          /* what closing the image returned */
+	const char *mountpoint;    /* absolute */
+	size_t readahead_bytes;    /* 0: leave the kernel's */
+	atomic_bool readahead_done;
 };
 
 static inline struct server *server_of(fuse_req_t req)
@@ -85,6 +98,10 @@ void config_free(struct mount_config *c);
 
 /* mount.c */
 int server_close(struct server *s);
+void server_say(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* readahead.c */
+void readahead_raise_once(struct server *s);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops server_ops;

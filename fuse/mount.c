@@ -34,8 +34,7 @@
 #define READY_BYTE 'o'
 
 /* A message for the user: on the terminal until the daemon detaches, then in syslog. */
-static void say(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct server *s, const char *fmt, ...)
+void server_say(struct server *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -55,7 +54,7 @@ static void on_report(void *arg, uint64_t bytenr, const char *msg)
 {
 	struct server *s = arg;
 
-	say(s, "%s: block %" PRIu64 ": %s", s->image, bytenr, msg);
+	server_say(s, "%s: block %" PRIu64 ": %s", s->image, bytenr, msg);
 }
 
 /* libfuse's own messages, once stderr is gone. Its levels are syslog's. */
@@ -95,7 +94,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 	int ret = cowfs_open(c->image, &o, &s->fs);
 
 	if (ret < 0) {
-		say(s, "%s: %s", c->image, open_error(ret));
+		server_say(s, "%s: %s", c->image, open_error(ret));
 		s->fs = NULL;
 		return ret;
 	}
@@ -103,7 +102,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 	/* Inodes unlinked while open when the last session ended: nobody holds them now. */
 	ret = c->read_only ? 0 : inode_orphans_cleanup(&s->it, &freed);
 	if (ret < 0) {
-		say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
+		server_say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
 		server_close(s);
 	}
 	return ret;
@@ -121,7 +120,7 @@ int server_close(struct server *s)
 	s->fs = NULL;
 	s->close_result = ret < 0 ? ret : closed;
 	if (s->close_result < 0)
-		say(s, "%s: closing the image: %s", s->image, strerror(-s->close_result));
+		server_say(s, "%s: closing the image: %s", s->image, strerror(-s->close_result));
 	return s->close_result;
 }
 
@@ -136,7 +135,7 @@ static struct fuse_session *session_new(struct server *s, const struct mount_con
 		se = fuse_session_new(&args, &server_ops, sizeof(server_ops), s);
 	fuse_opt_free_args(&args);
 	if (!se)
-		say(s, "cannot start the FUSE session (options: %s)", c->fuse_opts);
+		server_say(s, "cannot start the FUSE session (options: %s)", c->fuse_opts);
 	return se;
 }
 
@@ -185,7 +184,7 @@ static void detach(struct server *s, int ready_fd)
 	fuse_set_log_func(fuse_log_to_syslog);
 	setsid();
 	if (chdir("/") < 0)
-		say(s, "chdir /: %s", strerror(errno));
+		server_say(s, "chdir /: %s", strerror(errno));
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
@@ -194,7 +193,7 @@ static void detach(struct server *s, int ready_fd)
 			close(null);
 	}
 	if (write(ready_fd, &ready, 1) != 1)
-		say(s, "telling the parent the mount is ready: %s", strerror(errno));
+		server_say(s, "telling the parent the mount is ready: %s", strerror(errno));
 	close(ready_fd);
 }
 
@@ -232,7 +231,7 @@ static bool serve_until_unmounted(struct server *s, struct fuse_session *se,
 	int ret = run_loop(se, c->single_thread);
 
 	if (ret < 0)
-		say(s, "serving %s: %s", c->mountpoint, strerror(-ret));
+		server_say(s, "serving %s: %s", c->mountpoint, strerror(-ret));
 	fuse_session_unmount(se);
 	return ret >= 0;
 }
@@ -275,6 +274,8 @@ static int serve(const struct mount_config *c, int ready_fd)
 		.image = c->image,
 		.read_only = c->read_only,
 		.default_permissions = c->default_permissions,
+		.mountpoint = c->mountpoint,
+		.readahead_bytes = c->readahead_bytes,
 	};
 	struct fuse_session *se;
 	bool served = false;
@@ -292,7 +293,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 				detach(&s, ready_fd);
 			served = serve_until_unmounted(&s, se, c);
 		} else {
-			say(&s, "cannot mount %s on %s", c->image, c->mountpoint);
+			server_say(&s, "cannot mount %s on %s", c->image, c->mountpoint);
 		}
 		fuse_remove_signal_handlers(se);
 	}

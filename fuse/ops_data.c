@@ -63,6 +63,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, ret);
 		return;
 	}
+	readahead_raise_once(s);
 	file_handle_init(fi);
 	fuse_reply_open(req, fi);
 }

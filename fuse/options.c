@@ -32,6 +32,7 @@ enum opt_kind {
 	OPT_RW,
 	OPT_COMMIT,
 	OPT_CACHE_SIZE,
+	OPT_READAHEAD,
 	OPT_DEFAULT_PERMISSIONS,
 	OPT_FSNAME,
 	OPT_SUBTYPE,
@@ -46,6 +47,7 @@ static const struct mount_opt {
 	{ "rw", OPT_RW },
 	{ "commit=", OPT_COMMIT },
 	{ "cache_size=", OPT_CACHE_SIZE },
+	{ "readahead=", OPT_READAHEAD },
 	{ "default_permissions", OPT_DEFAULT_PERMISSIONS },
 	{ "fsname=", OPT_FSNAME },
 	{ "subtype=", OPT_SUBTYPE },
@@ -106,6 +108,8 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"       ro                    read-only\n"
 		"       commit=SECONDS        commit changes this often (default 5; 0: default)\n"
 		"       cache_size=SIZE       block cache bound, K/M/G suffixes (default 256M)\n"
+		"       readahead=SIZE        the kernel's read-ahead on this mount (default 1M;\n"
+		"                             0 leaves the kernel's own; needs root)\n"
 		"       default_permissions   the kernel checks permissions (and POSIX ACLs)\n"
 		"       allow_other           let other users than the mounter in\n"
 		"       also passed to the kernel: allow_root auto_unmount max_read=N dev nodev\n"
@@ -213,6 +217,10 @@ static int apply_opt(struct mount_config *c, const char *opt)
 		if (c->cache_bytes < CACHE_MIN_BYTES)
 			return bad_value(opt, "the cache must hold at least 1M");
 		return 0;
+	case OPT_READAHEAD:
+		if (parse_size(val, &c->readahead_bytes) < 0 || c->readahead_bytes > READAHEAD_MAX)
+			return bad_value(opt, "expected a size from 0 to 64M");
+		return 0;
 	case OPT_DEFAULT_PERMISSIONS:
 		c->default_permissions = true;
 		return pass_to_fuse(c, opt);
@@ -288,6 +296,7 @@ int config_parse(struct mount_config *c, int argc, char **argv)
 	int opt;
 
 	memset(c, 0, sizeof(*c));
+	c->readahead_bytes = SERVER_READAHEAD;
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "o:fdsh", long_opts, NULL)) != -1) {

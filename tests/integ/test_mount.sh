@@ -197,6 +197,33 @@ t_proc_mounts() {
 	[ "$type" = fuse.cowfs ] || { echo "    type is '$type', expected fuse.cowfs"; return 1; }
 }
 
+# The kernel's read-ahead on the mount is raised to readahead= (default 1 MiB) by the first open.
+t_readahead() {
+	local dev kb
+	: >"$MNT/ra-probe" && cat "$MNT/ra-probe" >/dev/null && rm -f "$MNT/ra-probe"
+	dev=$(findmnt -rn -o MAJ:MIN --mountpoint "$MNT")
+	kb=$(cat "/sys/class/bdi/$dev/read_ahead_kb" 2>/dev/null)
+	[ "$kb" = 1024 ] || { echo "    read_ahead_kb of $dev is '$kb', expected 1024"; return 1; }
+}
+
+# Bad options: refused by name before anything is opened or mounted.
+t_bad_options_refused() {
+	local o
+	mkdir -p "$MNT2"
+	for o in commit=soon cache_size=12Q cache_size=1K readahead=1G readahead=-1 bogus \
+		 fsname=other subtype=ext4; do
+		run timeout 60 "$COWFS" -o "$o" "$IMG" "$MNT2"
+		if [ "$LIB_RC" -eq 0 ] || is_mounted "$MNT2"; then
+			echo "    -o $o: exit $LIB_RC, mounted: $(is_mounted "$MNT2" && echo yes || echo no)"
+			LIB_MOUNTS+=("$MNT2")
+			return 1
+		fi
+		grep -qE "(bad|unknown) mount option '${o%%=*}" "$LIB_ERR" ||
+			{ echo "    -o $o: no clear message"; show_output; return 1; }
+	done
+	sed -n '1s/^/    e.g.: /p' "$LIB_ERR"
+}
+
 t_second_mount_refused() {
 	mkdir -p "$MNT2"
 	run timeout 120 "$COWFS" "$IMG" "$MNT2"
@@ -503,6 +530,8 @@ step "mkfs.cowfs -s $IMAGE_SIZE" t_mkfs || { lib_summary; exit 1; }
 if step "mount" t_mount; then
 	step "/proc/mounts: source is the image, type fuse.cowfs" t_proc_mounts
 	step "a second mount of the same image is refused while mounted" t_second_mount_refused
+	step "bad mount options are refused by name, nothing mounted" t_bad_options_refused
+	step "the kernel's read-ahead is 1 MiB after the first open" t_readahead
 	step "posix_check (default groups and big: a 1 GiB file, 100,000 entries)" \
 		posix "$MNT" --skip-group perm --skip-group acl
 	if [ $PROGRAMS = 1 ]; then
