@@ -96,9 +96,17 @@ static int open_image(struct fsck *f, struct cowfs **fs)
 				.lock_wait_ms = COWFS_LOCK_WAIT_MS };
 	int ret = cowfs_open(f->image, &o, fs);
 
-	if (ret == 0)
+	if (ret == 0) {
+		if ((*fs)->log.replay_pending && !f->quiet)
+			printf("%s: fsync log: %" PRIu64 " entries (%" PRIu64 " bytes) written after the "
+			       "last commit, applied at the next read-write mount\n", f->image,
+			       (*fs)->log.pending_entries, (*fs)->log.pending_bytes);
 		return 0;
-	if (ret == -EBUSY)
+	}
+	if (ret == -EAGAIN)
+		fprintf(stderr, "fsck.cowfs: %s has changes in its fsync log: mount it read-write "
+			"once (that applies them), then repair\n", f->image);
+	else if (ret == -EBUSY)
 		fprintf(stderr, "fsck.cowfs: %s is in use (mounted?): refusing to %s it\n", f->image,
 			f->repair ? "repair" : "check");
 	else if (ret == -EINVAL)

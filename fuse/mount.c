@@ -15,6 +15,8 @@
 #include "fuse/internal.h"
 #include "fuse/server.h"
 
+#include "fs/inode/file.h"
+
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -87,10 +89,11 @@ static int open_image(struct server *s, const struct mount_config *c)
 		.cache_bytes = c->cache_bytes,
 		.lock_wait_ms = COWFS_LOCK_WAIT_MS,
 		.commit_interval_ms = c->commit_interval_ms,
+		.replays_log = true,
 		.report = on_report,
 		.report_arg = s,
 	};
-	uint64_t freed;
+	uint64_t freed, records;
 	int ret = cowfs_open(c->image, &o, &s->fs);
 
 	if (ret < 0) {
@@ -99,12 +102,24 @@ static int open_image(struct server *s, const struct mount_config *c)
 		return ret;
 	}
 	inode_tree_init(&s->it, s->fs, &s->fs->fs_root);
-	/* Inodes unlinked while open when the last session ended: nobody holds them now. */
-	ret = c->read_only ? 0 : inode_orphans_cleanup(&s->it, &freed);
-	if (ret < 0) {
-		server_say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
-		server_close(s);
+	if (c->read_only) {
+		if (s->fs->log.replay_pending)
+			server_say(s, "%s: changes fsync'd after the last commit are in its fsync log, "
+				   "applied at the next read-write mount; not shown read-only", c->image);
+		return 0;
 	}
+	/* fsync'd changes first, as the crash left them; then inodes unlinked while open when
+	 * the last session ended: nobody holds them now. */
+	ret = fsync_log_replay(&s->it, &records);
+	if (ret < 0)
+		server_say(s, "%s: replaying the fsync log: %s", c->image, strerror(-ret));
+	if (ret == 0) {
+		ret = inode_orphans_cleanup(&s->it, &freed);
+		if (ret < 0)
+			server_say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
+	}
+	if (ret < 0)
+		server_close(s);
 	return ret;
 }
 

@@ -639,6 +639,12 @@ static int dump_super(struct dump *d)
 	out_u64(o, "root_tree_gen", get_le64(&sb->root_tree_gen));
 	out_u64(o, "root_tree_level", sb->root_tree_level);
 	out_qstr(o, "label", sb->label, strnlen(sb->label, sizeof(sb->label)));
+	out_u64(o, "log_start", get_le64(&sb->log_start));
+	out_u64(o, "log_gen", get_le64(&sb->log_gen));
+	out_x64(o, "log_nonce", get_le64(&sb->log_nonce));
+	out_u64(o, "log_chunk_len", get_le32(&sb->log_chunk_len));
+	if (d->fs)
+		out_u64(o, "log_entries_to_replay", d->fs->log.replay_pending ? d->fs->log.pending_entries : 0);
 	ret = dump_copies(d);
 	out_obj_end(o);
 	return ret;

@@ -209,8 +209,8 @@ ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, ui
  * Begin an update of ino's data that edits its map over [off, off + len) and may buffer up to
  * `data_bytes` of new dirty pages. Holds the lock on success.
  */
-int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		      uint64_t data_bytes, enum alloc_class cls)
+static int update_begin_logged(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+			       uint64_t data_bytes, enum alloc_class cls)
 {
 	uint64_t nodes = 0;
 	int ret;
@@ -226,6 +226,18 @@ int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_
 					 data_bytes);
 	if (ret < 0)
 		cowfs_trans_end(it->fs);
+	return ret;
+}
+
+/* The same for updates the fsync log does not express (fallocate, clones): fsync commits
+ * until the next commit. */
+int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+		      uint64_t data_bytes, enum alloc_class cls)
+{
+	int ret = update_begin_logged(it, ino, off, len, data_bytes, cls);
+
+	if (ret == 0)
+		cowfs_log_bar(it->fs);
 	return ret;
 }
 
@@ -255,6 +267,8 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 			memcpy(p->data, rp.base, page_size(it));
 	}
 	plan_free(&rp);
+	if (p)
+		p->logged = false;   /* the caller is about to change it */
 	*out = p;
 	return ret;
 }
@@ -324,7 +338,7 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 	uint32_t ps = page_size(it);
 	struct icache_entry *e;
 	struct inode in;
-	int ret = data_update_begin(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps, ALLOC_NORMAL);
+	int ret = update_begin_logged(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps, ALLOC_NORMAL);
 
 	if (ret < 0)
 		return ret;
@@ -346,6 +360,7 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 			in.size = off + len;
 		in.mtime = in.ctime = inode_now();
 		ret = inode_write(it, ino, &in);
+		log_note_write(it, e);
 	}
 	if (ret == 0)
 		ret = limit_dirty(it);
@@ -424,8 +439,9 @@ int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size)
 	uint32_t ps = page_size(it);
 	uint64_t from = size > FILE_SIZE_MAX ? FILE_SIZE_MAX : round_up(size, ps);
 
-	/* Shrinking frees space: it must work on a full filesystem. */
-	return data_update_begin(it, ino, from, UINT64_MAX - from, ps, ALLOC_PRIVILEGED);
+	/* Shrinking frees space: it must work on a full filesystem. Whether the log can express
+	 * the change is for the caller to say (log_note_setattr). */
+	return update_begin_logged(it, ino, from, UINT64_MAX - from, ps, ALLOC_PRIVILEGED);
 }
 
 /* ---- fallocate ---------------------------------------------------------------------------- */
@@ -615,8 +631,17 @@ static int commit_if_changed(struct inode_tree *it)
 
 int file_fsync(struct inode_tree *it, uint64_t ino)
 {
-	(void)ino;   /* one transaction for everything: committing it covers this file */
-	return commit_if_changed(it);
+	int ret = 0;
+
+	if (it->fs->read_only)
+		return 0;
+	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	/* The log makes ino's changes durable with one write and one flush; what it cannot
+	 * express takes a commit, which covers everything. */
+	if (cowfs_has_changes(it->fs) && log_fsync(it, ino) == 0)
+		ret = cowfs_commit_locked(it->fs);
+	cowfs_trans_end(it->fs);
+	return ret;
 }
 
 int file_sync_all(struct inode_tree *it)

@@ -45,9 +45,16 @@ ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, ui
 ssize_t file_write(struct inode_tree *it, uint64_t ino, const void *buf, size_t len,
 		   uint64_t off, unsigned flags);
 
-/* Write back the file's dirty data and commit: returns once it is durable. */
+/* Make the file's data and attributes durable: through the fsync log when it can express
+ * what changed since the last commit (fsync_log.c), else by committing. */
 int file_fsync(struct inode_tree *it, uint64_t ino);
 
+/*
+ * Replay the fsync log found when the image was opened (fs/super/log.h), then commit: a
+ * writer must do this before any other update (cowfs_opts.replays_log). *records gets the
+ * number of records applied. -EUCLEAN if an entry does not make sense (reported).
+ */
+int fsync_log_replay(struct inode_tree *it, uint64_t *records);
 /* Write back every file's dirty data and commit (syncfs). */
 int file_sync_all(struct inode_tree *it);
 

@@ -79,7 +79,7 @@ void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e)
 {
 	struct icache_entry **p;
 
-	if (e->holds || e->orphan || e->pages.count)
+	if (e->holds || e->orphan || e->pages.count || e->log_dirty)
 		return;
 	for (p = &ic->buckets[bucket_of(ic, e->ino)]; *p != e; p = &(*p)->next)
 		;
@@ -260,6 +260,7 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 	p = slot_for_insert(t, index);
 	p->index = index;
 	p->data = data;
+	p->logged = false;
 	t->count++;
 	ic->dirty_bytes += ic->page_size;
 	ic->it->fs->delalloc_bytes += ic->page_size;

@@ -19,6 +19,7 @@
 struct dirty_page {
 	uint64_t index;
 	uint8_t *data;       /* NULL: empty slot */
+	bool logged;         /* in the fsync log as it is now (fsync_log.c) */
 };
 
 struct page_table {
@@ -30,6 +31,9 @@ struct icache_entry {
 	uint64_t ino;
 	uint64_t holds;      /* lookups the kernel has not forgotten */
 	bool orphan;         /* no names left; an orphan item keeps it until the last hold goes */
+	/* Its inode item changed since the last commit in ways the fsync log can express and
+	 * has not been logged as it is now (fsync_log.c). */
+	bool log_dirty;
 	struct page_table pages;
 	struct icache_entry *next;   /* hash chain */
 };
@@ -44,6 +48,7 @@ struct inode_cache {
 	uint64_t dirty_bytes;        /* pages held, all inodes (also in fs->delalloc_bytes) */
 	uint64_t dirty_limit;        /* commit (which writes back) once dirty_bytes passes it */
 	uint64_t data_hint;          /* where write-back allocates next: after its last extent */
+	uint64_t log_dirty_count;    /* entries with log_dirty set */
 	struct page_chunk *chunks;   /* memory pages are carved from (icache.c) */
 	uint8_t *free_pages;         /* pages not in use, linked through their first bytes */
 };

@@ -96,13 +96,13 @@ int inode_item_read(struct inode_tree *it, const struct bt_key *k, uint8_t **buf
 
 /* ---- inode items --------------------------------------------------------------------------- */
 
-static void ts_get(struct timespec *ts, const struct inode_timespec *d)
+void inode_ts_get(struct timespec *ts, const struct inode_timespec *d)
 {
 	ts->tv_sec = (time_t)get_le64(&d->sec);
 	ts->tv_nsec = (long)get_le32(&d->nsec);
 }
 
-static void ts_put(struct inode_timespec *d, const struct timespec *ts)
+void inode_ts_put(struct inode_timespec *d, const struct timespec *ts)
 {
 	put_le64(&d->sec, (uint64_t)ts->tv_sec);
 	put_le32(&d->nsec, (uint32_t)ts->tv_nsec);
@@ -122,10 +122,10 @@ static void inode_encode(struct inode_item *d, const struct inode *in)
 	put_le64(&d->rdev, in->rdev);
 	put_le64(&d->flags, in->flags);
 	put_le64(&d->next_index, in->next_index);
-	ts_put(&d->atime, &in->atime);
-	ts_put(&d->mtime, &in->mtime);
-	ts_put(&d->ctime, &in->ctime);
-	ts_put(&d->otime, &in->otime);
+	inode_ts_put(&d->atime, &in->atime);
+	inode_ts_put(&d->mtime, &in->mtime);
+	inode_ts_put(&d->ctime, &in->ctime);
+	inode_ts_put(&d->otime, &in->otime);
 }
 
 int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d, uint32_t len,
@@ -145,10 +145,10 @@ int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d
 	in->rdev = get_le64(&d->rdev);
 	in->flags = get_le64(&d->flags);
 	in->next_index = get_le64(&d->next_index);
-	ts_get(&in->atime, &d->atime);
-	ts_get(&in->mtime, &d->mtime);
-	ts_get(&in->ctime, &d->ctime);
-	ts_get(&in->otime, &d->otime);
+	inode_ts_get(&in->atime, &d->atime);
+	inode_ts_get(&in->mtime, &d->mtime);
+	inode_ts_get(&in->ctime, &d->ctime);
+	inode_ts_get(&in->otime, &d->otime);
 	if (S_ISDIR(in->mode) && in->next_index < DIR_FIRST_INDEX)
 		return inode_corrupt(it, ino, "directory index counter below 2");
 	return 0;
@@ -288,7 +288,8 @@ void inode_unlock_read(struct inode_tree *it)
 }
 
 /* Begin an update that changes up to `items` items. */
-int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+/* Begin an update the fsync log can express (the caller says what changed: log_note_inode). */
+static int update_begin_logged(struct inode_tree *it, enum alloc_class cls, uint64_t items)
 {
 	int ret;
 
@@ -298,6 +299,19 @@ int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t ite
 	ret = cowfs_reserve(it->fs, items * cowfs_update_nodes(inode_btree(it)));
 	if (ret < 0)
 		cowfs_trans_end(it->fs);
+	return ret;
+}
+
+/*
+ * Begin any other update. Namespace changes, xattrs, links, orphans: the fsync log expresses
+ * none of them, so until the next commit fsync commits (fsync_log.c).
+ */
+int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+{
+	int ret = update_begin_logged(it, cls, items);
+
+	if (ret == 0)
+		cowfs_log_bar(it->fs);
 	return ret;
 }
 
@@ -356,10 +370,12 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 	if (mask & INODE_SET_SIZE)
 		ret = file_size_update_begin(it, ino, attr->size);
 	else
-		ret = inode_update_begin(it, ALLOC_NORMAL, 3);   /* inode, access ACL */
+		ret = update_begin_logged(it, ALLOC_NORMAL, 3);   /* inode, access ACL */
 	if (ret < 0)
 		return ret;
 	ret = inode_read(it, ino, &in);
+	if (ret == 0)
+		ret = log_note_setattr(it, ino, &in, mask, attr);
 	if (ret == 0 && (mask & INODE_SET_SIZE))
 		ret = file_set_size_locked(it, ino, &in, attr->size);
 	if (ret == 0 && (mask & INODE_SET_MODE)) {

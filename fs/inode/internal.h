@@ -9,7 +9,11 @@
 #include "fs/btree/btree.h"
 #include "fs/inode/inode.h"
 
+struct icache_entry;
+struct inode_timespec;
+
 /* An inode item in host byte order. */
+
 struct inode {
 	uint64_t generation, size, nbytes;
 	uint32_t nlink, uid, gid, mode;
@@ -69,5 +73,16 @@ int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, 
 /* The last name of `ino` is gone (orphan.c): free it, or keep it as an orphan while held. */
 int inode_last_link_gone(struct inode_tree *it, uint64_t ino);
 void inode_update_end(struct inode_tree *it);
+void inode_ts_get(struct timespec *ts, const struct inode_timespec *d);
+void inode_ts_put(struct inode_timespec *d, const struct timespec *ts);
+/* The fsync log (fsync_log.c): what an update inside the running transaction changed. */
+int log_note_setattr(struct inode_tree *it, uint64_t ino, const struct inode *in, unsigned mask,
+		     const struct cowfs_attr *attr);
+void log_note_write(struct inode_tree *it, struct icache_entry *e);
+/* Commit: nothing is waiting to be logged any more. */
+void log_forget_all(struct inode_tree *it);
+/* fsync through the log, fs->lock held: 1 if ino's changes are durable now (logged, or
+ * nothing to log), 0 if only a commit can make them so. */
+int log_fsync(struct inode_tree *it, uint64_t ino);
 
 #endif

@@ -210,12 +210,17 @@ int inode_writeback_all(void *arg)
 	struct inode_tree *it = arg;
 	struct extents *x = &it->fs->ext;
 	enum alloc_class saved = x->cls;
-	int ret;
+	int ret = 0;
 
-	if (!it->icache || !it->icache->dirty_bytes)
+	if (!it->icache)
 		return 0;
-	x->cls = ALLOC_PRIVILEGED;
-	ret = icache_for_each(it->icache, writeback_entry, it);
-	x->cls = saved;
+	if (it->icache->dirty_bytes) {
+		x->cls = ALLOC_PRIVILEGED;
+		ret = icache_for_each(it->icache, writeback_entry, it);
+		x->cls = saved;
+	}
+	/* This commit carries everything the log held or was waiting to hold. */
+	if (ret == 0)
+		log_forget_all(it);
 	return ret;
 }

@@ -7,7 +7,8 @@
  *      changes), so alternate until neither has anything left: a few rounds, since nodes
  *      shadowed once are writable for the rest of the transaction.
  *   2. Write every dirty node in one batch; flush.
- *   3. Write every superblock copy with the new generation and root tree; flush.
+ *   3. Retire the fsync log and hold space for the next one (log.c). Write every superblock
+ *      copy with the new generation, root tree and log; flush.
  *   4. Space freed by this transaction becomes allocatable; the next transaction starts.
  *
  * Until step 3 completes the previous superblock is the valid one, and nothing it reaches has
@@ -88,7 +89,7 @@ static int settle_trees(struct cowfs *fs)
 	return -EUCLEAN;
 }
 
-static void fill_super(struct cowfs *fs)
+static void fill_super(struct cowfs *fs, uint64_t log_held)
 {
 	struct alloc_stats st;
 	struct cowfs_super *sb = &fs->sb;
@@ -98,13 +99,15 @@ static void fill_super(struct cowfs *fs)
 	put_le64(&sb->root_tree_bytenr, fs->root_tree.root);
 	put_le64(&sb->root_tree_gen, fs->root_tree.root_gen);
 	sb->root_tree_level = fs->root_tree.level;
-	/* Space this commit frees is pinned now but free in the generation being written. */
-	put_le64(&sb->bytes_used, st.total - st.free - st.pinned - fs->guard_bytes);
+	/* Space this commit frees is pinned now but free in the generation being written; the
+	 * fsync log's space is held in memory only. */
+	put_le64(&sb->bytes_used, st.total - st.free - st.pinned - fs->guard_bytes - log_held);
 }
 
 int cowfs_commit_locked(struct cowfs *fs)
 {
 	struct bt_trans *tx = &fs->trans;
+	uint64_t log_held = 0;
 	int ret;
 
 	if (fs->read_only)
@@ -122,8 +125,10 @@ int cowfs_commit_locked(struct cowfs *fs)
 		ret = bt_writeback(&fs->bfs);
 	if (ret == 0)
 		ret = bdev_flush(fs->bd);
+	if (ret == 0)
+		ret = log_commit_prepare(fs, &log_held);
 	if (ret == 0) {
-		fill_super(fs);
+		fill_super(fs, log_held);
 		ret = super_write_all(fs->bd, &fs->sb);
 	}
 	if (ret == 0)

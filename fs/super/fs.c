@@ -105,6 +105,7 @@ static void teardown(struct cowfs *fs)
 		free(fs->more[i]);
 	free(fs->more);
 	extents_destroy(&fs->ext);
+	log_destroy(fs);
 	if (fs->alloc)
 		alloc_destroy(fs->alloc);
 	if (fs->cache)
@@ -246,6 +247,13 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	fs->ext.tree = &fs->extent_root.t;
 	fs->ext.csum_tree = &fs->csum_root.t;
 	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used, .arg = fs });
+	if (ret == 0)
+		ret = log_open(fs);
+	if (ret == 0 && fs->log.replay_pending && !o->read_only && !o->replays_log) {
+		report(fs, get_le64(&fs->sb.log_start),
+		       "fsync log has entries to replay: mount the image read-write first");
+		ret = -EAGAIN;
+	}
 	if (ret < 0)
 		goto fail;
 	fs->trans.fs = &fs->bfs;

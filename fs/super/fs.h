@@ -20,6 +20,7 @@
 #include "fs/extent/extent.h"
 #include "fs/io/bcache.h"
 #include "fs/io/blockdev.h"
+#include "fs/super/log.h"
 #include "fs/super/super_format.h"
 
 /* A tree whose root item the commit keeps up to date. */
@@ -42,6 +43,9 @@ struct cowfs_opts {
 	/* Commit before an update once this many bytes of the cache are dirty: 0 means half the
 	 * cache bound (dirty blocks cannot be evicted, so this is what keeps memory bounded). */
 	size_t dirty_limit;
+	/* A writer that replays the fsync log (fsync_log_replay) before any update. Without it,
+	 * a writable open of an image with entries to replay fails with -EAGAIN. */
+	bool replays_log;
 	/* Called for everything worth telling the user: corruption found, stale copies. */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
@@ -83,6 +87,7 @@ struct cowfs {
 	/* Bytes of file data buffered in memory that will need space when written back: space
 	 * checks count them as used, so write-back never runs out of space. */
 	uint64_t delalloc_bytes;
+	struct cowfs_log log;       /* the fsync log (log.h) */
 };
 
 struct cowfs_mkfs_opts {

@@ -81,7 +81,7 @@ int super_read_best(struct blockdev *bd, struct cowfs_super *out, super_note_fn 
 			note(arg, cowfs_super_offsets[i], msg);
 		}
 	}
-	if (get_le64(&out->incompat_flags))
+	if (get_le64(&out->incompat_flags) & ~COWFS_INCOMPAT_KNOWN)
 		ret = -EOPNOTSUPP;
 out:
 	free(sb);

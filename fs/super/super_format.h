@@ -29,6 +29,30 @@ static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
 #define FS_TREE_ID      5ull    /* the default subvolume */
 #define CSUM_TREE_ID    7ull    /* data checksums (fs/extent/csum.h) */
 
+/* incompat_flags bits. Unknown bits make an image unmountable. */
+#define COWFS_INCOMPAT_FSYNC_LOG 0x1ull   /* the superblock may point at an fsync log */
+#define COWFS_INCOMPAT_KNOWN     COWFS_INCOMPAT_FSYNC_LOG
+
+/*
+ * An entry of the fsync log (fs/super/log.c): at a sector boundary, `len` bytes (a multiple of
+ * the sector size), the header then `payload_len` bytes for the layer above (fs/inode), zero
+ * padded. Entry 0 is at the superblock's log_start; entry n+1 at entry n's `next`.
+ */
+#define COWFS_LOG_MAGIC "COWFSLG1"
+struct log_entry_header {
+	uint64_t csum;              /* XXH3-64 of bytes [8, len) */
+	char magic[8];              /* COWFS_LOG_MAGIC */
+	uint8_t fsid[16];
+	uint64_t log_gen;           /* the superblock's */
+	uint64_t nonce;             /* the superblock's */
+	uint64_t seq;               /* 0, 1, 2, ... */
+	uint64_t next;              /* where entry seq + 1 goes */
+	uint32_t len;
+	uint32_t payload_len;       /* 0: a jump to `next`, nothing to replay */
+	uint8_t reserved[8];
+} __packed;
+STATIC_ASSERT(sizeof(struct log_entry_header) == 80, "log entry header is 80 bytes");
+
 /* Key type of a root item in the root tree: (tree id, ROOT_ITEM_KEY, 0). */
 #define ROOT_ITEM_KEY 132
 
@@ -52,7 +76,13 @@ struct cowfs_super {
 	uint8_t root_tree_level;
 	uint8_t reserved1[7];
 	char label[COWFS_LABEL_SIZE]; /* NUL-padded */
-	uint8_t reserved[4096 - 128 - COWFS_LABEL_SIZE];
+	/* The fsync log (fs/super/log.c), with COWFS_INCOMPAT_FSYNC_LOG; 0 when there is none. */
+	uint64_t log_start;         /* where entry 0 of the chain goes */
+	uint64_t log_gen;           /* generation whose commit started the chain */
+	uint64_t log_nonce;         /* random, new with every chain: entries carry it */
+	uint32_t log_chunk_len;     /* bytes held for the chain at log_start */
+	uint32_t reserved2;
+	uint8_t reserved[4096 - 128 - COWFS_LABEL_SIZE - 32];
 } __packed;
 STATIC_ASSERT(sizeof(struct cowfs_super) == 4096, "superblock is 4096 bytes");
 

@@ -409,6 +409,48 @@ t_sigkill() {
 	run_fsck "$IMG"
 }
 
+# Appends fsync'd through the fsync log (no commit between them: commit=600), then kill -9:
+# fsck sees the pending log, the next mount replays it, everything fsync'd is there.
+t_sigkill_log() {
+	local pids
+	cowfs_mount "$IMG" "$MNT" commit=600 || return 1
+	python3 - "$MNT" "$WORK/logged.src" <<-'EOF' || return 1
+		import os, sys
+		d, src = sys.argv[1], sys.argv[2]
+		fd = os.open(d + "/logged", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+		os.fsync(fd)                      # the create commits
+		want = bytearray()
+		for i in range(300):
+			chunk = os.urandom(4096 if i % 7 else 1000)
+			os.write(fd, chunk)
+			os.fsync(fd)
+			want += chunk
+		os.utime(fd, ns=(1234567890123456789, 1234567890987654321))
+		os.fsync(fd)
+		os.write(fd, b"after the last fsync: may be lost")
+		open(src, "wb").write(want)
+	EOF
+	pids=$(cowfs_pids "$IMG")
+	kill -KILL $pids
+	wait_daemon_exit "$IMG" 10 || return 1
+	cowfs_umount "$MNT" "$IMG" || return 1
+	run_fsck "$IMG" || return 1
+	grep -q "fsync log: [1-9][0-9]* entries" "$LIB_OUT" ||
+		{ echo "    fsck did not see a pending fsync log"; show_output; return 1; }
+	cowfs_mount "$IMG" "$MNT" || return 1
+	local size mtime
+	size=$(stat -c %s "$MNT/logged")
+	mtime=$(stat -c %.9Y "$MNT/logged")
+	[ "$mtime" = 1234567890.987654321 ] || { echo "    mtime after replay: $mtime"; return 1; }
+	[ "$size" -ge "$(stat -c %s "$WORK/logged.src")" ] ||
+		{ echo "    size after replay: $size"; return 1; }
+	cmp -n "$(stat -c %s "$WORK/logged.src")" "$WORK/logged.src" "$MNT/logged" ||
+		{ echo "    the fsync'd appends are not intact"; return 1; }
+	rm -f "$MNT/logged"
+	cowfs_umount "$MNT" "$IMG" || return 1
+	run_fsck "$IMG"
+}
+
 t_mount_helper() {
 	local rc=0
 	mkdir -p "$MNT"
@@ -567,6 +609,7 @@ fi
 
 step "SIGTERM to the daemon: unmounted, committed, fsck clean" t_sigterm
 step "SIGKILL to the daemon: fsck clean, fsync'd data intact after remount" t_sigkill
+step "kill -9 after fsync'd appends: the fsync log is replayed at the next mount" t_sigkill_log
 step "kill -9 during a write-heavy workload, 4 times: fsync'd files intact" t_crash_workload
 step "ENOSPC on a full 128 MiB image, space back after rm, fsck clean" t_enospc
 step "mounting 64 MiB of zeros (or a missing image) is refused" t_zeros_refused
