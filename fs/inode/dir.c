@@ -286,8 +286,8 @@ int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_
 	return dir_take_index(it, dir, len, -1, NULL);
 }
 
-/* Count the items of `ino` (all of them belong to it: objectid == ino). */
-int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t *count)
+/* Count the items of `ino` (all of them belong to it: objectid == ino), up to `limit`. */
+int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t limit, uint64_t *count)
 {
 	struct bt_cursor c;
 	struct bt_key k = { ino, 0, 0 };
@@ -296,7 +296,7 @@ int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t *count)
 	*count = 0;
 	bt_cursor_init(&c, inode_btree(it));
 	for (ret = bt_cursor_seek(&c, &k, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
-		if (c.key.objectid != ino)
+		if (c.key.objectid != ino || *count >= limit)
 			break;
 		(*count)++;
 	}

@@ -227,9 +227,9 @@ int fmap_cost(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len, u
 	bt_cursor_release(&c);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	/* Deletes of neighbouring items share leaves: a leaf holds well over 8 file extent
-	 * items at every node size. Cutting the two end items and inserting one more each
-	 * shadow a path of their own. */
-	*nodes = (items / 8 + 4) * cowfs_update_nodes(inode_btree(it));
+	/* Deletes of neighbouring items share leaves; cutting the two end items and inserting
+	 * one more each shadow a path of their own. */
+	*nodes = cowfs_neighbour_update_nodes(inode_btree(it), items) +
+		 4 * cowfs_update_nodes(inode_btree(it));
 	return 0;
 }

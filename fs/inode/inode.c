@@ -288,31 +288,42 @@ void inode_unlock_read(struct inode_tree *it)
 }
 
 /* Begin an update that changes up to `items` items. */
-/* Begin an update the fsync log can express (the caller says what changed: log_note_inode). */
-static int update_begin_logged(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+/* Begin an update that may allocate `nodes` tree blocks. */
+static int update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes)
 {
 	int ret;
 
 	if (it->fs->read_only)
 		return -EROFS;
 	cowfs_trans_begin(it->fs, cls);
-	ret = cowfs_reserve(it->fs, items * cowfs_update_nodes(inode_btree(it)));
+	ret = cowfs_reserve(it->fs, nodes);
 	if (ret < 0)
 		cowfs_trans_end(it->fs);
 	return ret;
+}
+
+/* Begin an update the fsync log can express (the caller says what changed: log_note_*). */
+static int update_begin_logged(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+{
+	return update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)));
 }
 
 /*
  * Begin any other update. Namespace changes, xattrs, links, orphans: the fsync log expresses
  * none of them, so until the next commit fsync commits (fsync_log.c).
  */
-int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes)
 {
-	int ret = update_begin_logged(it, cls, items);
+	int ret = update_begin_nodes(it, cls, nodes);
 
 	if (ret == 0)
 		cowfs_log_bar(it->fs);
 	return ret;
+}
+
+int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+{
+	return inode_update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)));
 }
 
 void inode_update_end(struct inode_tree *it)

@@ -39,7 +39,7 @@ int dir_check_not_below(struct inode_tree *it, uint64_t dir, uint64_t ancestor);
 int dir_find(struct inode_tree *it, uint64_t dir, const char *name, size_t len, struct dentry *out);
 int dir_is_empty(struct inode_tree *it, uint64_t dir);
 int dir_parent(struct inode_tree *it, uint64_t dir, uint64_t *parent);
-int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t *count);
+int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t limit, uint64_t *count);
 int inode_drop(struct inode_tree *it, uint64_t ino);
 int dir_link_add(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino, uint8_t type);
 int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino);
@@ -63,15 +63,30 @@ int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in);
 void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a);
 struct btree *inode_btree(struct inode_tree *it);
 void inode_unlock_read(struct inode_tree *it);
+/* Begin an update of `items` scattered items (or that may allocate `nodes` tree blocks). */
 int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items);
+int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes);
 /* File data (file.c): an update of ino's map over [off, off + len) that may buffer
  * data_bytes of dirty pages; a size change inside one (file_size_update_begin). */
 int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
 		      uint64_t data_bytes, enum alloc_class cls);
 int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size);
 int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size);
-/* The last name of `ino` is gone (orphan.c): free it, or keep it as an orphan while held. */
+/*
+ * The last name of `ino` is gone (orphan.c): free it, or keep it as an orphan while held or
+ * while it has more items than one transaction frees (INODE_DROP_BATCH); such an unheld
+ * orphan is freed by inode_orphan_reap once the caller's transaction is over.
+ */
 int inode_last_link_gone(struct inode_tree *it, uint64_t ino);
+int inode_orphan_reap(struct inode_tree *it, uint64_t ino);
+/* Items of an inode freed per transaction: bounds what one transaction reserves, so that
+ * files of any size can be deleted on a full filesystem. An inode with more items than
+ * INODE_DROP_INLINE is freed after its unlink, in batches of up to INODE_DROP_BATCH items,
+ * halved while the space to do a batch is not there. */
+#define INODE_DROP_INLINE 64
+#define INODE_DROP_BATCH 1024
+/* Tree blocks that freeing up to `items` items of one inode may allocate. */
+uint64_t inode_drop_nodes(struct inode_tree *it, uint64_t items);
 void inode_update_end(struct inode_tree *it);
 void inode_ts_get(struct timespec *ts, const struct inode_timespec *d);
 void inode_ts_put(struct inode_timespec *d, const struct timespec *ts);

@@ -290,16 +290,18 @@ static int remove_entry(struct inode_tree *it, uint64_t dir, const char *name, s
 	return inode_adjust(it, ino, -1, TOUCH_CTIME);
 }
 
-/* Items an unlink of `ino` may change: its own (if it goes away) plus the link's. */
+/* Tree blocks an unlink of `ino` may allocate: the link's items, plus freeing the inode's
+ * (at most a batch of them: a bigger inode is freed in batches afterwards). */
 static int unlink_cost(struct inode_tree *it, uint64_t ino, const struct inode *child,
-		       uint64_t *items)
+		       uint64_t *nodes)
 {
 	uint64_t n = 0;
 	int ret = 0;
 
 	if (S_ISDIR(child->mode) || child->nlink <= 1)
-		ret = inode_count_items(it, ino, &n);
-	*items = n + 8;
+		ret = inode_count_items(it, ino, INODE_DROP_INLINE + 1, &n);
+	*nodes = 8 * cowfs_update_nodes(inode_btree(it)) +
+		 inode_drop_nodes(it, n < INODE_DROP_INLINE ? n : INODE_DROP_INLINE);
 	return ret;
 }
 
@@ -309,18 +311,18 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 {
 	struct dentry e;
 	struct inode child;
-	uint64_t items = 0;
+	uint64_t nodes = 0;
 	int ret;
 
 	/* Check under the lock, then reserve (which may commit), then check again. */
 	inode_lock_read(it);
 	ret = find_victim(it, dir, name, len, &e, &child);
 	if (ret == 0)
-		ret = unlink_cost(it, e.child, &child, &items);
+		ret = unlink_cost(it, e.child, &child, &nodes);
 	inode_unlock_read(it);
 	if (ret < 0)
 		return ret;
-	ret = inode_update_begin(it, ALLOC_PRIVILEGED, items);
+	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, nodes);
 	if (ret < 0)
 		return ret;
 	ret = find_victim(it, dir, name, len, &e, &child);
@@ -331,13 +333,13 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 	if (ret == 0 && want_dir)
 		ret = dir_is_empty(it, e.child);
 	if (ret == 0)
-		ret = unlink_cost(it, e.child, &child, &items);
+		ret = unlink_cost(it, e.child, &child, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(it->fs, items * cowfs_update_nodes(inode_btree(it)));
+		ret = cowfs_reserve(it->fs, nodes);
 	if (ret == 0)
 		ret = remove_entry(it, dir, name, len, e.child, &child);
 	inode_update_end(it);
-	return ret;
+	return ret == 0 ? inode_orphan_reap(it, e.child) : ret;
 }
 
 int inode_unlink(struct inode_tree *it, uint64_t dir, const char *name, size_t len)
@@ -487,7 +489,7 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 {
 	struct rename_side src = { olddir, oldname, oldlen };
 	struct rename_side dst = { newdir, newname, newlen };
-	uint64_t items = 0;
+	uint64_t nodes = 0;
 	bool noop;
 	int ret;
 
@@ -498,16 +500,20 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 	inode_lock_read(it);
 	ret = rename_check(it, &src, &dst, flags, &noop);
 	if (ret == 0 && dst.exists && !(flags & INODE_RENAME_EXCHANGE))
-		ret = unlink_cost(it, dst.e.child, &dst.in, &items);
+		ret = unlink_cost(it, dst.e.child, &dst.in, &nodes);
 	inode_unlock_read(it);
 	if (ret < 0 || noop)
 		return ret;
-	ret = inode_update_begin(it, ALLOC_PRIVILEGED, items + 24);
+	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED,
+				       nodes + 24 * cowfs_update_nodes(inode_btree(it)));
 	if (ret < 0)
 		return ret;
 	ret = rename_check(it, &src, &dst, flags, &noop);
 	if (ret == 0 && !noop)
 		ret = rename_apply(it, &src, &dst, flags);
 	inode_update_end(it);
+	/* A replaced target too big to free in the rename's transaction is an orphan now. */
+	if (ret == 0 && dst.exists && !(flags & INODE_RENAME_EXCHANGE))
+		ret = inode_orphan_reap(it, dst.e.child);
 	return ret;
 }

@@ -5,14 +5,27 @@
  * survives in the committed tree and the next mount frees it (inode_orphans_cleanup).
  *
  * Freeing deletes every item of the inode (its data extents lose their references through
- * the item hook) and the orphan item, in one transaction that may use the reserve: deleting
- * must work on a full filesystem.
+ * the item hook) and the orphan item, in transactions that may use the reserve: deleting must
+ * work on a full filesystem. One transaction frees at most INODE_DROP_BATCH items (fewer when
+ * space is short), so what it must reserve is bounded whatever the file's size (a file of 4 KiB random writes has an
+ * extent item per block): a bigger inode first loses its file extent items from the front, a
+ * batch per transaction (a hole growing over the file, nbytes kept exact), and the rest goes
+ * with the inode item. An inode that has too many items for the unlink's own transaction
+ * becomes an orphan in it even when nothing holds it (inode_orphan_reap frees it right after),
+ * so a crash halfway leaves an orphan that the next mount finishes freeing.
  */
 #include <errno.h>
 #include <stdlib.h>
 
+#include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"
+#include "fs/inode/inode_format.h"
 #include "fs/inode/internal.h"
+
+uint64_t inode_drop_nodes(struct inode_tree *it, uint64_t items)
+{
+	return cowfs_neighbour_update_nodes(inode_btree(it), items);
+}
 
 static struct bt_key orphan_key(uint64_t ino)
 {
@@ -35,11 +48,18 @@ int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
 	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 	struct bt_key k = orphan_key(ino);
 	struct inode in;
+	uint64_t items;
 	int ret;
 
 	if (!e || !e->holds) {
 		forget_pages(it, ino);
-		return inode_drop(it, ino);
+		ret = inode_count_items(it, ino, INODE_DROP_INLINE + 1, &items);
+		if (ret < 0 || items <= INODE_DROP_INLINE)
+			return ret < 0 ? ret : inode_drop(it, ino);
+		/* Too big for this transaction: an orphan, freed in batches by inode_orphan_reap. */
+		e = icache_of(it) ? icache_find(it->icache, ino, true) : NULL;
+		if (!e)
+			return -ENOMEM;
 	}
 	ret = inode_read(it, ino, &in);
 	if (ret < 0)
@@ -54,37 +74,130 @@ int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
 	return ret;
 }
 
-/* Free orphan `ino` unless something holds it again; no-op if it is no orphan. */
-static int orphan_free(struct inode_tree *it, uint64_t ino)
+/* Whether ino is still an orphan nobody holds (inside a transaction). */
+static bool orphan_unheld(struct inode_tree *it, uint64_t ino)
 {
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 	struct bt_key k = orphan_key(ino);
-	struct icache_entry *e;
-	uint64_t items = 0;
+
+	return !(e && e->holds) && bt_lookup(inode_btree(it), &k, NULL, 0, NULL) == 0;
+}
+
+/* The file offset of ino's file extent item number n (from 0): *off = UINT64_MAX if fewer. */
+static int nth_extent_offset(struct inode_tree *it, uint64_t ino, uint64_t n, uint64_t *off)
+{
+	struct bt_key from = { ino, EXTENT_DATA_KEY, 0 }, k;
+	struct bt_cursor c;
+	uint64_t i = 0;
 	int ret;
 
-	inode_lock_read(it);
-	ret = inode_count_items(it, ino, &items);
-	inode_unlock_read(it);
-	if (ret < 0)
-		return ret;
-	ret = inode_update_begin(it, ALLOC_PRIVILEGED, items + 4);
-	if (ret < 0)
-		return ret;
-	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
-	if (e && e->holds)
-		goto out;
-	ret = bt_lookup(inode_btree(it), &k, NULL, 0, NULL);
-	if (ret == 0) {
-		forget_pages(it, ino);
-		ret = inode_drop(it, ino);
+	*off = UINT64_MAX;
+	bt_cursor_init(&c, inode_btree(it));
+	for (ret = bt_cursor_seek(&c, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, NULL, NULL);
+		if (k.objectid != ino || k.type != EXTENT_DATA_KEY)
+			break;
+		if (i++ == n) {
+			*off = k.offset;
+			break;
+		}
 	}
+	bt_cursor_release(&c);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* Begin a transaction that frees up to *batch items: fewer while there is no space for them. */
+static int drop_begin(struct inode_tree *it, uint64_t *batch)
+{
+	for (;;) {
+		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, *batch));
+		if (ret != -ENOSPC || *batch <= INODE_DROP_INLINE)
+			return ret;
+		*batch /= 2;
+	}
+}
+
+/*
+ * Free the first file extent items of orphan ino (a batch) in one transaction: they become a
+ * hole. *more: whether a batch was freed (false: held again, no orphan any more, or too few
+ * extent items left to bother).
+ */
+static int orphan_trim(struct inode_tree *it, uint64_t ino, bool *more)
+{
+	uint64_t to, batch = INODE_DROP_BATCH;
+	int64_t delta = 0;
+	struct inode in;
+	int ret = drop_begin(it, &batch);
+
+	*more = false;
+	if (ret < 0)
+		return ret;
+	if (!orphan_unheld(it, ino))
+		goto out;
+	ret = nth_extent_offset(it, ino, batch, &to);
+	if (ret < 0 || to == UINT64_MAX)
+		goto out;
+	ret = inode_read(it, ino, &in);
 	if (ret == 0)
-		ret = bt_delete(&it->fs->trans, inode_btree(it), &k);
-	if (ret == -ENOENT)
-		ret = 0;
+		ret = fmap_replace(it, ino, 0, to, NULL, &delta);
+	if (ret == 0) {
+		in.nbytes += delta;
+		ret = inode_write(it, ino, &in);
+	}
+	*more = ret == 0;
 out:
 	inode_update_end(it);
 	return ret;
+}
+
+/* Free what is left of orphan ino (a few items) and its orphan item. */
+static int orphan_drop(struct inode_tree *it, uint64_t ino, uint64_t items)
+{
+	struct bt_key k = orphan_key(ino);
+	int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, items + 4));
+
+	if (ret < 0)
+		return ret;
+	if (orphan_unheld(it, ino)) {
+		forget_pages(it, ino);
+		ret = inode_drop(it, ino);
+		if (ret == 0)
+			ret = bt_delete(&it->fs->trans, inode_btree(it), &k);
+	}
+	inode_update_end(it);
+	return ret;
+}
+
+/* Free orphan `ino` unless something holds it again; no-op if it is no orphan. */
+static int orphan_free(struct inode_tree *it, uint64_t ino)
+{
+	for (;;) {
+		uint64_t items = 0;
+		bool more = false;
+		int ret;
+
+		inode_lock_read(it);
+		ret = inode_count_items(it, ino, INODE_DROP_INLINE + 1, &items);
+		inode_unlock_read(it);
+		if (ret == 0 && items > INODE_DROP_INLINE)
+			ret = orphan_trim(it, ino, &more);
+		if (ret < 0)
+			return ret;
+		if (!more)
+			return orphan_drop(it, ino, items);
+	}
+}
+
+int inode_orphan_reap(struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e;
+	bool reap;
+
+	inode_lock_read(it);
+	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	reap = e && e->orphan && !e->holds;
+	inode_unlock_read(it);
+	return reap ? orphan_free(it, ino) : 0;
 }
 
 int inode_hold(struct inode_tree *it, uint64_t ino)

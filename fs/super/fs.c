@@ -301,6 +301,18 @@ uint64_t cowfs_update_nodes(const struct btree *t)
 	return 2ull * (t->level + 1) + 1;
 }
 
+uint64_t cowfs_neighbour_update_nodes(const struct btree *t, uint64_t items)
+{
+	/* A node below a quarter full merges with a sibling (fs/btree), so a leaf holds at
+	 * least nodesize / 4 / (128 + header) of these items; never count fewer than 8. Each
+	 * leaf is shadowed once, and split or merged once more at most; the nodes above them
+	 * are within both end paths plus one per 8 leaves (internal nodes hold far more). */
+	uint64_t per_leaf = t->fs->nodesize / 512 > 8 ? t->fs->nodesize / 512 : 8;
+	uint64_t leaves = items / per_leaf + 1;
+
+	return 2 * leaves + leaves / 8 + 2 * cowfs_update_nodes(t);
+}
+
 /*
  * What the next commit may allocate to apply the pending references. Applying one head
  * changes an extent item and a backref, which can shadow an extent-tree leaf of its own when

@@ -147,6 +147,9 @@ int cowfs_reserve(struct cowfs *fs, uint64_t nodes);
 int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes);
 /* Worst case of tree blocks one item insert or delete in tree `t` may allocate. */
 uint64_t cowfs_update_nodes(const struct btree *t);
+/* The same for `items` neighbouring items of at most 128 bytes (all file extent items of a
+ * range, all items of one inode): they share leaves and paths. */
+uint64_t cowfs_neighbour_update_nodes(const struct btree *t, uint64_t items);
 
 /*
  * Commit the running transaction: afterwards, a crash at any instant leaves the image at this

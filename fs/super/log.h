@@ -42,7 +42,7 @@ struct cowfs_log {
 
 /* Entries a chain may hold in all before fsync prefers a commit (which starts a new one). */
 #define COWFS_LOG_MAX_BYTES (32ull << 20)
-/* Space held for a chain at a time. */
+/* Space held for a chain at a time (at most 1/64 of the filesystem). */
 #define COWFS_LOG_CHUNK_BYTES (1u << 20)
 /* The largest entry (payload and header). */
 #define COWFS_LOG_ENTRY_MAX (4u << 20)

@@ -414,17 +414,18 @@ t_sigkill() {
 t_sigkill_log() {
 	local pids
 	cowfs_mount "$IMG" "$MNT" commit=600 || return 1
-	python3 - "$MNT" "$WORK/logged.src" <<-'EOF' || return 1
+	# (<<- strips the leading tabs: Python's own indentation is in spaces)
+	python3 - "$MNT" "$WORK/logged.src" <<-'EOF' || { cowfs_umount "$MNT" "$IMG"; return 1; }
 		import os, sys
 		d, src = sys.argv[1], sys.argv[2]
 		fd = os.open(d + "/logged", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 		os.fsync(fd)                      # the create commits
 		want = bytearray()
 		for i in range(300):
-			chunk = os.urandom(4096 if i % 7 else 1000)
-			os.write(fd, chunk)
-			os.fsync(fd)
-			want += chunk
+		    chunk = os.urandom(4096 if i % 7 else 1000)
+		    os.write(fd, chunk)
+		    os.fsync(fd)
+		    want += chunk
 		os.utime(fd, ns=(1234567890123456789, 1234567890987654321))
 		os.fsync(fd)
 		os.write(fd, b"after the last fsync: may be lost")

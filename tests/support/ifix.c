@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fs/inode/check.h"
+#include "fs/inode/icache.h"
 
 void ifix_setup(struct ifix *f, const char *name, uint64_t size, uint32_t nodesize)
 {
@@ -23,6 +24,16 @@ void ifix_reopen(struct ifix *f)
 {
 	ck_assert_int_eq(inode_tree_destroy(&f->it), 0);
 	fsfix_reopen(&f->x);
+	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
+}
+
+void ifix_crash_reopen(struct ifix *f)
+{
+	if (f->it.icache)
+		icache_destroy(f->it.icache);
+	f->it.icache = NULL;
+	f->x.fs->before_commit = NULL;
+	fsfix_crash_reopen(&f->x);
 	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
 }
 

@@ -17,6 +17,8 @@ struct ifix {
 void ifix_setup(struct ifix *f, const char *name, uint64_t size, uint32_t nodesize);
 /* Close (committing, after the inode layer wrote back and let go) and open again. */
 void ifix_reopen(struct ifix *f);
+/* The process dies: the inode layer's memory goes, nothing more is written; open again. */
+void ifix_crash_reopen(struct ifix *f);
 /* The filesystem checker and the namespace checker must both find nothing. */
 void ifix_check(struct ifix *f);
 /* Let go of the inode layer, check everything, close, remove the image. */

@@ -58,17 +58,6 @@ static void expect_pages(struct ifix *f, uint64_t ino, uint64_t pages, uint64_t 
 	}
 }
 
-/* The process dies: memory is gone, nothing more is written. */
-static void crash(struct ifix *f)
-{
-	if (f->it.icache)
-		icache_destroy(f->it.icache);
-	f->it.icache = NULL;
-	f->x.fs->before_commit = NULL;
-	fsfix_crash_reopen(&f->x);
-	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
-}
-
 static uint64_t replay(struct ifix *f)
 {
 	uint64_t records;
@@ -103,7 +92,7 @@ START_TEST(appends_survive_a_crash)
 	/* Written after the last fsync: may be lost. */
 	append_page(&f, ino, 200, 7);
 
-	crash(&f);
+	ifix_crash_reopen(&f);
 	ck_assert(f.x.fs->log.replay_pending);
 	ifix_check(&f);   /* a pending log is a clean image */
 	ck_assert_uint_eq(replay(&f), 400);   /* an inode and a write record per fsync */
@@ -117,7 +106,7 @@ START_TEST(appends_survive_a_crash)
 	ck_assert(!f.x.fs->log.replay_pending);
 	ifix_check(&f);
 	/* Replayed and committed: a second crash finds nothing more to do. */
-	crash(&f);
+	ifix_crash_reopen(&f);
 	ck_assert(!f.x.fs->log.replay_pending);
 	expect_pages(&f, ino, 200, 7);
 	ifix_teardown(&f);
@@ -156,7 +145,7 @@ START_TEST(overwrites_and_growing_size)
 	ck_assert_int_eq(file_fsync(&f.it, ino), 0);
 	ck_assert_uint_eq(f.x.fs->commits, commits);
 
-	crash(&f);
+	ifix_crash_reopen(&f);
 	replay(&f);
 	struct cowfs_attr got = ifix_attr(&f, ino);
 	ck_assert_uint_eq(got.size, 40 * PAGE + 5);
@@ -239,7 +228,7 @@ START_TEST(chain_across_chunks)
 	}
 	ck_assert_uint_eq(f.x.fs->commits, commits);
 	ck_assert_uint_gt(f.x.fs->log.nranges, 1);
-	crash(&f);
+	ifix_crash_reopen(&f);
 	ifix_check(&f);
 	replay(&f);
 	ck_assert_uint_eq(ifix_attr(&f, ino).size, n * PAGE);
@@ -257,7 +246,7 @@ START_TEST(pending_log_needs_a_replaying_writer)
 	uint64_t ino = committed_file(&f, "p");
 	append_page(&f, ino, 0, 3);
 	ck_assert_int_eq(file_fsync(&f.it, ino), 0);
-	crash(&f);
+	ifix_crash_reopen(&f);
 	ck_assert_int_eq(inode_tree_destroy(&f.it), 0);
 	cowfs_close(f.x.fs);
 	f.x.fs = NULL;
@@ -308,7 +297,7 @@ START_TEST(power_cut_at_every_write)
 				durable = n + 1;
 		}
 		bdev_fault_clear(f.x.fs->bd);
-		crash(&f);
+		ifix_crash_reopen(&f);
 		replay(&f);
 		uint64_t size = ifix_attr(&f, ino).size;
 		REQUIRE(size % (2 * PAGE) == 0 && size >= (uint64_t)durable * 2 * PAGE,
