@@ -40,8 +40,23 @@ static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
 #define WB_REQUEST_BYTES (1u << 20)
 /* Below this, pages contiguous in memory are still staged (fewer, larger requests win). */
 #define WB_MIN_DIRECT (64u << 10)
-/* Requests staged and submitted together. */
-#define WB_WINDOW_REQUESTS 16u
+/* Requests submitted together, and the staging memory one submission may use. */
+#define WB_WINDOW_REQUESTS 64u
+#define WB_STAGE_BYTES (16u << 20)
+
+/* Pages v[first, first + n) of an inode go to the new extent at disk. */
+struct wb_piece {
+	size_t first, n;
+	uint64_t disk;
+};
+
+/* Write-back of one inode: its dirty pages sorted, and where each piece of them goes. */
+struct wb_plan {
+	struct dirty_page **v;
+	size_t n;
+	struct wb_piece *pieces;
+	size_t npieces, cap;
+};
 
 /* How many of pages [0, n) follow each other in memory (from the first). */
 static size_t contiguous_pages(struct dirty_page **pages, size_t n, uint32_t ps)
@@ -51,67 +66,6 @@ static size_t contiguous_pages(struct dirty_page **pages, size_t n, uint32_t ps)
 	while (k < n && pages[k]->data == pages[0]->data + (size_t)k * ps)
 		k++;
 	return k;
-}
-
-/*
- * Write pages [0, n) to `disk` onward, a window of requests at a time. Pages that lie one
- * after the other in memory (a file written in order gets them so: icache.c) are written
- * where they are; the rest are copied into a staging request.
- */
-static int write_staged(struct inode_tree *it, struct dirty_page **pages, size_t n,
-			uint64_t disk, uint8_t *stage)
-{
-	uint32_t ps = it->fs->ext.sectorsize, per_req = WB_REQUEST_BYTES / ps;
-	struct bdev_io ios[WB_WINDOW_REQUESTS];
-	int ret = 0;
-
-	for (size_t done = 0; done < n && ret == 0;) {
-		size_t nios = 0, staged = 0;   /* bytes of `stage` this window uses */
-		while (done < n && nios < WB_WINDOW_REQUESTS) {
-			size_t k = n - done < per_req ? n - done : per_req;
-			size_t run = contiguous_pages(pages + done, k, ps);
-			uint8_t *buf;
-			if (run * ps >= WB_MIN_DIRECT) {
-				k = run;
-				buf = pages[done]->data;
-			} else {
-				buf = stage + staged;
-				staged += k * ps;
-				for (size_t i = 0; i < k; i++)
-					memcpy(buf + i * ps, pages[done + i]->data, ps);
-			}
-			ios[nios++] = (struct bdev_io){ .off = disk + (uint64_t)done * ps, .buf = buf,
-							.len = (uint32_t)(k * ps) };
-			done += k;
-		}
-		ret = bdev_write_batch(it->fs->bd, ios, nios);
-	}
-	return ret;
-}
-
-/* Write `n` pages to the new extent at `disk` and record their checksums. */
-static int write_pages(struct inode_tree *it, struct dirty_page **pages, size_t n,
-		       uint64_t disk)
-{
-	struct extents *x = &it->fs->ext;
-	uint32_t ps = x->sectorsize;
-	uint64_t *csums = malloc(n * sizeof(*csums));
-	size_t window = (size_t)WB_WINDOW_REQUESTS * WB_REQUEST_BYTES;
-	/* Small write-backs (an fsync of a few pages) stage only what they need. */
-	uint8_t *stage = aligned_alloc(BDEV_ALIGN, n * ps < window ? (n * ps + BDEV_ALIGN - 1) /
-				       BDEV_ALIGN * BDEV_ALIGN : window);
-	int ret = -ENOMEM;
-
-	if (csums && stage) {
-		for (size_t i = 0; i < n; i++)
-			csums[i] = csum_sector(pages[i]->data, ps);
-		ret = write_staged(it, pages, n, disk, stage);
-		if (ret == 0)
-			ret = csum_insert(x, &it->fs->trans, disk, csums, n);
-	}
-	free(stage);
-	free(csums);
-	return ret;
 }
 
 /* Below this a run may be split over small free ranges (the holes freed tree blocks leave);
@@ -129,32 +83,38 @@ static int alloc_data(struct extents *x, uint64_t want, uint64_t hint, uint64_t 
 	return ret;
 }
 
-/* One run of consecutive pages: extents for it, data written, the map pointed at them.
- * *nbytes gathers the change in bytes the file references. */
-static int write_run(struct inode_tree *it, uint64_t ino, struct dirty_page **pages, size_t n,
-		     uint64_t *hint, int64_t *nbytes)
+static int plan_add(struct wb_plan *p, size_t first, size_t n, uint64_t disk)
+{
+	if (p->npieces == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct wb_piece *w = realloc(p->pieces, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		p->pieces = w;
+		p->cap = cap;
+	}
+	p->pieces[p->npieces++] = (struct wb_piece){ first, n, disk };
+	return 0;
+}
+
+/* Extents for the run of consecutive pages v[first, first + n): as few as the allocator
+ * gives, each placed after the previous one. */
+static int plan_run(struct inode_tree *it, struct wb_plan *p, size_t first, size_t n)
 {
 	struct extents *x = &it->fs->ext;
 	uint32_t ps = x->sectorsize;
 	int ret = 0;
 
 	while (n && ret == 0) {
-		struct file_extent_item fe;
-		uint64_t disk, len, want = (uint64_t)n * ps;
-		int64_t delta;
-		ret = alloc_data(x, want, *hint, &disk, &len);
-		if (ret < 0)
-			break;
-		size_t got = len / ps;
-		ret = write_pages(it, pages, got, disk);
-		if (ret < 0)
-			break;
-		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, disk, len);
-		ret = fmap_replace(it, ino, pages[0]->index * ps, len, &fe, &delta);
-		*nbytes += delta;
-		*hint = disk + len;
-		pages += got;
-		n -= got;
+		uint64_t disk, len;
+		ret = alloc_data(x, (uint64_t)n * ps, it->icache->data_hint, &disk, &len);
+		if (ret == 0)
+			ret = plan_add(p, first, len / ps, disk);
+		if (ret == 0) {
+			it->icache->data_hint = disk + len;
+			first += len / ps;
+			n -= len / ps;
+		}
 	}
 	return ret;
 }
@@ -169,29 +129,140 @@ static size_t run_length(struct dirty_page **v, size_t n, uint32_t ps)
 	return k;
 }
 
+static int plan_inode(struct inode_tree *it, struct wb_plan *p)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < p->n && ret == 0;) {
+		size_t k = run_length(p->v + i, p->n - i, it->icache->page_size);
+		ret = plan_run(it, p, i, k);
+		i += k;
+	}
+	return ret;
+}
+
+/*
+ * The data goes out in windows of many requests (random writes make thousands of one-page
+ * pieces, and one submission each would cost a round trip to the ring apiece). Pages that lie
+ * one after the other in memory (a file written in order gets them so: icache.c), and single
+ * pages, are written where they are; other runs are copied into staging memory first.
+ */
+struct wb_window {
+	struct bdev_io ios[WB_WINDOW_REQUESTS];
+	size_t nios, staged;
+	uint8_t *stage;
+};
+
+static int window_flush(struct inode_tree *it, struct wb_window *w)
+{
+	int ret = w->nios ? bdev_write_batch(it->fs->bd, w->ios, w->nios) : 0;
+
+	w->nios = 0;
+	w->staged = 0;
+	return ret;
+}
+
+/* Queue the write of pages[0, k) to disk (k at most a request's worth). */
+static int window_add(struct inode_tree *it, struct wb_window *w, struct dirty_page **pages,
+		      size_t k, uint64_t disk)
+{
+	uint32_t ps = it->fs->ext.sectorsize;
+	size_t run = contiguous_pages(pages, k, ps);
+	uint8_t *buf;
+	int ret = 0;
+
+	if (run < k && run * ps >= WB_MIN_DIRECT)
+		k = run;
+	if (w->nios == WB_WINDOW_REQUESTS || (k > run && w->staged + k * ps > WB_STAGE_BYTES))
+		ret = window_flush(it, w);
+	if (ret < 0)
+		return ret;
+	if (k <= run) {
+		buf = pages[0]->data;
+	} else {
+		buf = w->stage + w->staged;
+		w->staged += k * ps;
+		for (size_t i = 0; i < k; i++)
+			memcpy(buf + i * ps, pages[i]->data, ps);
+	}
+	w->ios[w->nios++] = (struct bdev_io){ .off = disk, .buf = buf, .len = (uint32_t)(k * ps) };
+	return (int)k;
+}
+
+static int write_plan(struct inode_tree *it, const struct wb_plan *p)
+{
+	uint32_t ps = it->fs->ext.sectorsize, per_req = WB_REQUEST_BYTES / ps;
+	struct wb_window w = { .stage = aligned_alloc(BDEV_ALIGN, WB_STAGE_BYTES) };
+	int ret = w.stage ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < p->npieces && ret >= 0; i++) {
+		const struct wb_piece *pc = &p->pieces[i];
+		for (size_t done = 0; done < pc->n && ret >= 0; done += (size_t)ret) {
+			size_t k = pc->n - done < per_req ? pc->n - done : per_req;
+			ret = window_add(it, &w, p->v + pc->first + done, k,
+					 pc->disk + (uint64_t)done * ps);
+		}
+	}
+	if (ret >= 0)
+		ret = window_flush(it, &w);
+	free(w.stage);
+	return ret < 0 ? ret : 0;
+}
+
+/* Checksums into the checksum tree and the file's map pointed at the new extents. */
+static int map_plan(struct inode_tree *it, uint64_t ino, const struct wb_plan *p,
+		    int64_t *nbytes)
+{
+	struct extents *x = &it->fs->ext;
+	uint32_t ps = x->sectorsize;
+	uint64_t *csums = malloc(p->n * sizeof(*csums));
+	int ret = csums ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < p->n && ret == 0; i++)
+		csums[i] = csum_sector(p->v[i]->data, ps);
+	for (size_t i = 0; i < p->npieces && ret == 0; i++) {
+		const struct wb_piece *pc = &p->pieces[i];
+		uint64_t len = (uint64_t)pc->n * ps;
+		struct file_extent_item fe;
+		int64_t delta;
+		ret = csum_insert(x, &it->fs->trans, pc->disk, csums + pc->first, pc->n);
+		if (ret < 0)
+			break;
+		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, pc->disk, len);
+		ret = fmap_replace(it, ino, p->v[pc->first]->index * ps, len, &fe, &delta);
+		*nbytes += delta;
+	}
+	free(csums);
+	return ret;
+}
+
+/*
+ * One inode: extents for every run of its pages (data continues where the last write-back's
+ * ended, so files written one after the other, and a file written across commits, come out in
+ * address order), then all the data, then checksums and map.
+ */
 static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 {
 	struct inode_cache *ic = it->icache;
-	struct dirty_page **v;
+	struct wb_plan p = { 0 };
 	int64_t nbytes = 0;
-	size_t n;
-	int ret = pages_sorted(e, &v, &n);
+	int ret = pages_sorted(e, &p.v, &p.n);
 
-	/* Data continues where the last write-back's ended: files written one after the other
-	 * (and a file written across commits) come out in address order. */
-	for (size_t i = 0; i < n && ret == 0;) {
-		size_t k = run_length(v + i, n - i, ic->page_size);
-		ret = write_run(it, e->ino, v + i, k, &ic->data_hint, &nbytes);
-		i += k;
-	}
+	if (ret == 0)
+		ret = plan_inode(it, &p);
+	if (ret == 0)
+		ret = write_plan(it, &p);
+	if (ret == 0)
+		ret = map_plan(it, e->ino, &p, &nbytes);
 	/* One inode update for all runs (random writes make thousands of runs). */
 	if (ret == 0)
 		ret = adjust_nbytes(it, e->ino, nbytes);
 	/* Given back in file order, so that the next pages a sequential writer takes are
 	 * contiguous in memory again. */
 	if (ret == 0)
-		pages_release_sorted(ic, e, v, n);
-	free(v);
+		pages_release_sorted(ic, e, p.v, p.n);
+	free(p.v);
+	free(p.pieces);
 	return ret;
 }
 
