@@ -49,6 +49,7 @@ struct allocator {
 	uint64_t reserve;
 	struct range_tree free;
 	struct range_tree pinned;
+	struct range_tree sealed;    /* pinned by a transaction whose commit is in flight */
 };
 
 /* ---- one node ---------------------------------------------------------------------------- */
@@ -510,6 +511,7 @@ void alloc_destroy(struct allocator *a)
 		return;
 	tree_clear(&a->free);
 	tree_clear(&a->pinned);
+	tree_clear(&a->sealed);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -588,7 +590,8 @@ int alloc_extent(struct allocator *a, uint64_t min_len, uint64_t max_len, uint64
 /* [s, e) is allocated: neither free nor pinned. */
 static bool is_allocated(const struct allocator *a, uint64_t s, uint64_t e)
 {
-	return !tree_overlaps(&a->free, s, e) && !tree_overlaps(&a->pinned, s, e);
+	return !tree_overlaps(&a->free, s, e) && !tree_overlaps(&a->pinned, s, e) &&
+	       !tree_overlaps(&a->sealed, s, e);
 }
 
 /* Give [start, start + len) back into tree `to` (the free or the pinned tree). */
@@ -623,16 +626,36 @@ int alloc_free_now(struct allocator *a, uint64_t start, uint64_t len)
 	return release(a, &a->free, start, len);
 }
 
+/* Move every range of `from` into `to` (the caller holds the lock). */
+static void tree_move_all(struct range_tree *to, struct range_tree *from)
+{
+	struct range *all = from->root;
+
+	from->root = NULL;
+	from->count = 0;
+	from->bytes = 0;
+	tree_absorb(to, all);
+}
+
 void alloc_unpin_all(struct allocator *a)
 {
-	struct range *pinned;
-
 	pthread_mutex_lock(&a->lock);
-	pinned = a->pinned.root;
-	a->pinned.root = NULL;
-	a->pinned.count = 0;
-	a->pinned.bytes = 0;
-	tree_absorb(&a->free, pinned);
+	tree_move_all(&a->free, &a->sealed);
+	tree_move_all(&a->free, &a->pinned);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void alloc_pin_seal(struct allocator *a)
+{
+	pthread_mutex_lock(&a->lock);
+	tree_move_all(&a->sealed, &a->pinned);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void alloc_unpin_sealed(struct allocator *a)
+{
+	pthread_mutex_lock(&a->lock);
+	tree_move_all(&a->free, &a->sealed);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -648,7 +671,7 @@ void alloc_get_stats(struct allocator *a, struct alloc_stats *st)
 	pthread_mutex_lock(&a->lock);
 	st->total = a->end - a->start;
 	st->free = a->free.bytes;
-	st->pinned = a->pinned.bytes;
+	st->pinned = a->pinned.bytes + a->sealed.bytes;
 	st->reserve = a->reserve;
 	st->fragments = a->free.count;
 	st->largest = subtree_max_len(a->free.root);

@@ -72,13 +72,20 @@ int alloc_pin(struct allocator *a, uint64_t start, uint64_t len);
 int alloc_free_now(struct allocator *a, uint64_t start, uint64_t len);
 /* After a commit: pinned space becomes free. */
 void alloc_unpin_all(struct allocator *a);
+/*
+ * For a commit that lets the next transaction start before it is durable: alloc_pin_seal()
+ * sets aside what is pinned now (the committing transaction's frees), so that frees of the
+ * next transaction stay pinned when alloc_unpin_sealed() frees it once the commit is on disk.
+ */
+void alloc_pin_seal(struct allocator *a);
+void alloc_unpin_sealed(struct allocator *a);
 
 void alloc_set_reserve(struct allocator *a, uint64_t bytes);
 
 struct alloc_stats {
 	uint64_t total;      /* end - start */
 	uint64_t free;       /* allocatable now (reserve included) */
-	uint64_t pinned;     /* freed, waiting for a commit */
+	uint64_t pinned;     /* freed, waiting for a commit (sealed included) */
 	uint64_t reserve;
 	uint64_t fragments;  /* free ranges */
 	uint64_t largest;    /* largest free range */

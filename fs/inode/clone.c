@@ -62,11 +62,13 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
 	int64_t freed = 0, added = 0;
 	int ret = 0;
 
-	/* The source's buffered data must be in extents to be shared. */
-	if (src && src->pages.count)
+	/* The source's buffered data must be in extents to be shared. A commit lets the lock
+	 * go, so what was reserved may be gone: the caller starts over. */
+	if (src && src->pages.count) {
 		ret = cowfs_commit_locked(it->fs);
-	if (ret == 0)
-		ret = inode_read(it, out, &din);
+		return ret < 0 ? ret : -EAGAIN;
+	}
+	ret = inode_read(it, out, &din);
 	if (ret < 0)
 		return ret;
 	dst = icache_find(it->icache, out, false);
@@ -91,21 +93,35 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
  * too, or running to the source's end of file (whose last sector is zero past it), in which
  * case out's size becomes at least off_out + the bytes up to that end.
  */
-static int clone_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-		       uint64_t off_out, uint64_t len, uint64_t bytes)
+static int clone_range_once(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+			    uint64_t off_out, uint64_t len, uint64_t bytes)
 {
 	uint64_t nodes = 0;
 	int ret = data_update_begin(it, out, off_out, len, 0, ALLOC_NORMAL);
 
 	if (ret < 0)
 		return ret;
-	/* Items added: at most one per source item in the range, plus the cuts. */
+	/* Items added: at most one per source item in the range, plus the cuts. (A commit in
+	 * cowfs_reserve is followed by its own space check, so this one holds.) */
 	ret = fmap_cost(it, in, off_in, len, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(it->fs, 2 * nodes);
+		ret = cowfs_reserve(it->fs, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
 	if (ret == 0)
 		ret = clone_locked(it, in, off_in, out, off_out, len, off_out + bytes);
 	inode_update_end(it);
+	return ret;
+}
+
+/* Tries before a source that keeps getting new buffered data is copied instead. */
+#define CLONE_TRIES 4
+
+static int clone_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+		       uint64_t off_out, uint64_t len, uint64_t bytes)
+{
+	int ret = -EAGAIN;
+
+	for (int i = 0; i < CLONE_TRIES && ret == -EAGAIN; i++)
+		ret = clone_range_once(it, in, off_in, out, off_out, len, bytes);
 	return ret;
 }
 
@@ -194,6 +210,11 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 	if (mid) {
 		ret = clone_range(it, ino_in, off_in + head, ino_out, off_out + head, mid,
 				  MIN(mid, len - head));
+		if (ret == -EAGAIN) {
+			ssize_t c = copy_bytes(it, ino_in, off_in + head, ino_out, off_out + head,
+					       MIN(mid, len - head));
+			ret = c == (ssize_t)MIN(mid, len - head) ? 0 : c < 0 ? (int)c : -EIO;
+		}
 		if (ret < 0)
 			return head ? (ssize_t)head : ret;
 	}

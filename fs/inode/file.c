@@ -604,10 +604,16 @@ int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uin
 		ret = regular_file(&in);
 	if (ret == 0 && off >= in.size)
 		ret = -ENXIO;
-	/* Dirty pages are data the map does not show yet: write them back first. */
+	/* Dirty pages are data the map does not show yet: write them back first. The commit
+	 * lets the lock go: look at the file again after it. */
 	e = ret == 0 ? dirty_entry(it, ino) : NULL;
-	if (e && e->pages.count)
+	if (e && e->pages.count) {
 		ret = cowfs_commit_locked(it->fs);
+		if (ret == 0)
+			ret = inode_read(it, ino, &in);
+		if (ret == 0 && off >= in.size)
+			ret = -ENXIO;
+	}
 	if (ret == 0)
 		ret = seek_locked(it, ino, in.size, off, whence, out);
 	cowfs_trans_end(it->fs);
@@ -623,6 +629,7 @@ static int commit_if_changed(struct inode_tree *it)
 	if (it->fs->read_only)
 		return 0;
 	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	cowfs_commit_wait(it->fs);   /* what a commit in flight carries is not durable yet */
 	if (cowfs_has_changes(it->fs))
 		ret = cowfs_commit_locked(it->fs);
 	cowfs_trans_end(it->fs);
@@ -636,6 +643,7 @@ int file_fsync(struct inode_tree *it, uint64_t ino)
 	if (it->fs->read_only)
 		return 0;
 	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	cowfs_commit_wait(it->fs);   /* what a commit in flight carries is not durable yet */
 	/* The log makes ino's changes durable with one write and one flush; what it cannot
 	 * express takes a commit, which covers everything. */
 	if (cowfs_has_changes(it->fs) && log_fsync(it, ino) == 0)

@@ -201,7 +201,7 @@ static size_t put_write_recs(struct inode_tree *it, uint8_t *p, uint64_t ino,
 
 int log_fsync(struct inode_tree *it, uint64_t ino)
 {
-	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	struct icache_entry *e;
 	uint32_t ps = it->fs->ext.sectorsize;
 	struct dirty_page **v = NULL;
 	struct inode in;
@@ -209,9 +209,12 @@ int log_fsync(struct inode_tree *it, uint64_t ino)
 	size_t n = 0, len;
 	int done = 0;
 
+	/* A commit in flight is writing the superblock that points at the chain. */
+	cowfs_commit_wait(it->fs);
 	if (it->fs->log.barred)
 		return 0;
 	/* Nothing of ino is waiting: it is as committed, or as logged before. */
+	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 	if (!e)
 		return 1;
 	if (inode_read(it, ino, &in) < 0 || !S_ISREG(in.mode) || unlogged_pages(e, &v, &n) < 0)

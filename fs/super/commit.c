@@ -6,14 +6,26 @@
  *      references; applying references reshapes the extent tree, whose root item then
  *      changes), so alternate until neither has anything left: a few rounds, since nodes
  *      shadowed once are writable for the rest of the transaction.
- *   2. Write every dirty node in one batch; flush.
- *   3. Retire the fsync log and hold space for the next one (log.c). Write every superblock
- *      copy with the new generation, root tree and log; flush.
- *   4. Space freed by this transaction becomes allocatable; the next transaction starts.
+ *   2. Write every dirty node in one batch. Retire the fsync log and hold space for the next
+ *      one (log.c); fill in the superblock.
+ *   3. Seal: what this transaction freed is set aside (alloc_pin_seal), the next transaction
+ *      starts, and the lock is let go.
+ *   4. Flush; write every superblock copy; flush.
+ *   5. With the lock again: the sealed space becomes allocatable.
  *
- * Until step 3 completes the previous superblock is the valid one, and nothing it reaches has
- * been touched: new nodes went to free space, freed space stays pinned until step 4. A crash
+ * Until step 4 completes the previous superblock is the valid one, and nothing it reaches has
+ * been touched: new nodes went to free space, freed space stays pinned until step 5. A crash
  * anywhere leaves either the old generation or the new one.
+ *
+ * Why the lock is let go in step 4: the flushes wait for the disk to take everything the
+ * transaction wrote (a sequential writer's 64 MiB of data: 50 ms here), and updates of the
+ * next transaction need none of it. They cannot disturb the commit: every node step 2 wrote
+ * lost its writable mark, so changing one shadows it into a new block, stamped with the new
+ * generation; frees go to the new pinned set; the superblock image is complete. What must
+ * wait is what depends on this commit being on disk: the next commit and fsync log entries
+ * (the chain the new superblock points at), through `committing` and commit_done. If step 4
+ * fails, the running transaction is marked failed: it builds on a generation that never
+ * reached the disk.
  */
 #include <errno.h>
 #include <string.h>
@@ -104,51 +116,81 @@ static void fill_super(struct cowfs *fs, uint64_t log_held)
 	put_le64(&sb->bytes_used, st.total - st.free - st.pinned - fs->guard_bytes - log_held);
 }
 
+void cowfs_commit_wait(struct cowfs *fs)
+{
+	while (fs->committing)
+		pthread_cond_wait(&fs->commit_done, &fs->lock);
+}
+
+static int fail(struct bt_trans *tx, int ret)
+{
+	/* Nothing of this transaction may reach disk now: it can never commit. */
+	if (!tx->error)
+		tx->error = ret;
+	return ret;
+}
+
+/* Steps 1-2, with the lock held. */
+static int commit_prepare(struct cowfs *fs)
+{
+	uint64_t log_held = 0;
+	int ret = fs->before_commit ? fs->before_commit(fs->before_commit_arg) : 0;
+
+	if (ret == 0)
+		ret = settle_trees(fs);
+	if (ret == 0)
+		ret = bt_writeback(&fs->bfs);
+	if (ret == 0)
+		ret = log_commit_prepare(fs, &log_held);
+	if (ret == 0)
+		fill_super(fs, log_held);
+	return ret;
+}
+
+/* Step 4, without the lock: the nodes, then the superblock that points at them. */
+static int commit_write_super(struct cowfs *fs)
+{
+	int ret = bdev_flush(fs->bd);
+
+	if (ret == 0)
+		ret = super_write_all(fs->bd, &fs->sb);
+	if (ret == 0)
+		ret = bdev_flush(fs->bd);
+	return ret;
+}
+
 int cowfs_commit_locked(struct cowfs *fs)
 {
 	struct bt_trans *tx = &fs->trans;
-	uint64_t log_held = 0;
+	struct alloc_stats st;
 	int ret;
 
+	cowfs_commit_wait(fs);
 	if (fs->read_only)
 		return -EROFS;
 	if (tx->error)
 		return tx->error;
-	ret = fs->before_commit ? fs->before_commit(fs->before_commit_arg) : 0;
-	if (ret < 0) {
-		if (!tx->error)
-			tx->error = ret;
-		return ret;
-	}
-	ret = settle_trees(fs);
-	if (ret == 0)
-		ret = bt_writeback(&fs->bfs);
-	if (ret == 0)
-		ret = bdev_flush(fs->bd);
-	if (ret == 0)
-		ret = log_commit_prepare(fs, &log_held);
-	if (ret == 0) {
-		fill_super(fs, log_held);
-		ret = super_write_all(fs->bd, &fs->sb);
-	}
-	if (ret == 0)
-		ret = bdev_flush(fs->bd);
-	if (ret < 0) {
-		/* Nothing of this transaction may reach disk now: it can never commit. */
-		if (!tx->error)
-			tx->error = ret;
-		return ret;
-	}
-	struct alloc_stats st;
+	ret = commit_prepare(fs);
+	if (ret < 0)
+		return fail(tx, ret);
 	alloc_get_stats(fs->alloc, &st);
 	fs->last_commit_pinned = st.pinned;
-	/* A read that mapped a freed extent before this commit may still be reading it. */
-	pthread_rwlock_wrlock(&fs->data_readers);
-	alloc_unpin_all(fs->alloc);
-	pthread_rwlock_unlock(&fs->data_readers);
+	alloc_pin_seal(fs->alloc);
 	tx->transid++;
-	fs->commits++;
-	return 0;
+	fs->committing = true;
+	pthread_mutex_unlock(&fs->lock);
+	ret = commit_write_super(fs);
+	pthread_mutex_lock(&fs->lock);
+	if (ret == 0) {
+		/* A read that mapped a freed extent before this commit may still be reading it. */
+		pthread_rwlock_wrlock(&fs->data_readers);
+		alloc_unpin_sealed(fs->alloc);
+		pthread_rwlock_unlock(&fs->data_readers);
+		fs->commits++;
+	}
+	fs->committing = false;
+	pthread_cond_broadcast(&fs->commit_done);
+	return ret < 0 ? fail(tx, ret) : 0;
 }
 
 int cowfs_commit(struct cowfs *fs)

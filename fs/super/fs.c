@@ -80,6 +80,7 @@ static int setup_common(struct cowfs *fs, const char *path, bool read_only, size
 
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
+	pthread_cond_init(&fs->commit_done, NULL);
 	pthread_rwlock_init(&fs->data_readers, NULL);
 	fs->read_only = read_only;
 	ret = bdev_open(path, &bo, &fs->bd);
@@ -114,6 +115,7 @@ static void teardown(struct cowfs *fs)
 		bdev_close(fs->bd);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
+	pthread_cond_destroy(&fs->commit_done);
 	pthread_rwlock_destroy(&fs->data_readers);
 	free(fs);
 }

@@ -70,6 +70,10 @@ struct cowfs {
 	void *report_arg;
 	uint64_t commits;
 	uint64_t last_commit_pinned;
+	/* A commit is writing its superblock with the lock let go (commit.c): the next one, and
+	 * fsync log appends, wait for commit_done. */
+	bool committing;
+	pthread_cond_t commit_done;
 	size_t dirty_limit;
 	size_t cache_bytes;         /* the configured memory bound (cowfs_opts) */
 	/* The timer thread. */
@@ -156,8 +160,12 @@ uint64_t cowfs_neighbour_update_nodes(const struct btree *t, uint64_t items);
  * generation or a later one. Fails (and keeps failing) if the transaction hit an error.
  */
 int cowfs_commit(struct cowfs *fs);
-/* The same, with fs->lock already held (inside cowfs_trans_begin .. end). */
+/* The same, with fs->lock already held (inside cowfs_trans_begin .. end). The lock is let go
+ * while the commit flushes and writes its superblock, and taken again before it returns:
+ * callers must not rely on anything they saw before the call. */
 int cowfs_commit_locked(struct cowfs *fs);
+/* Wait (fs->lock held, and let go meanwhile) until no commit is in flight. */
+void cowfs_commit_wait(struct cowfs *fs);
 
 /*
  * Trees other than the extent tree and the default fs tree (snapshots, subvolumes), each with

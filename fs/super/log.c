@@ -257,7 +257,7 @@ bool cowfs_log_can_append(struct cowfs *fs, size_t payload_len)
 	const struct cowfs_log *l = &fs->log;
 	uint64_t len = round_to_sector(fs, sizeof(struct log_entry_header) + payload_len);
 
-	return l->pos && !l->barred && !l->replay_pending && !fs->trans.error &&
+	return l->pos && !l->barred && !l->replay_pending && !fs->trans.error && !fs->committing &&
 	       !fs->read_only && len <= COWFS_LOG_ENTRY_MAX - sector(fs) &&
 	       l->bytes + len <= COWFS_LOG_MAX_BYTES;
 }
