@@ -23,7 +23,8 @@ static void fsfix_report(void *arg, uint64_t bytenr, const char *msg)
 struct cowfs_opts fsfix_opts(struct fsfix *x)
 {
 	/* Commits happen exactly where the tests make them: no timer. */
-	return (struct cowfs_opts){ .report = fsfix_report, .report_arg = x, .commit_interval_ms = -1,
+	return (struct cowfs_opts){ .report = fsfix_report, .report_arg = x,
+				    .commit_interval_ms = x->commit_interval_ms ? x->commit_interval_ms : -1,
 				    .replays_log = true };
 }
 

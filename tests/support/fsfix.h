@@ -14,6 +14,7 @@ struct fsfix {
 	struct cowfs *fs;
 	int reports;
 	char last_report[256];
+	int commit_interval_ms;   /* for the next open: 0 none (commits where tests make them) */
 };
 
 /* Create an image of `size` bytes, format it, open it. */
