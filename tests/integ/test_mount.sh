@@ -438,6 +438,11 @@ t_sigkill_log() {
 	run_fsck "$IMG" || return 1
 	grep -q "fsync log: [1-9][0-9]* entries" "$LIB_OUT" ||
 		{ echo "    fsck did not see a pending fsync log"; show_output; return 1; }
+	# Read-only shows the last commit (the empty file) and says why; the image is unchanged.
+	cowfs_mount "$IMG" "$MNT" ro || return 1
+	grep -q "fsync log" "$LIB_ERR" || { echo "    ro mount: no word of the fsync log"; return 1; }
+	[ "$(stat -c %s "$MNT/logged")" = 0 ] || { echo "    ro mount: size is not 0"; return 1; }
+	cowfs_umount "$MNT" "$IMG" || return 1
 	cowfs_mount "$IMG" "$MNT" || return 1
 	local size mtime
 	size=$(stat -c %s "$MNT/logged")
