@@ -29,10 +29,15 @@ void ifix_reopen(struct ifix *f)
 
 void ifix_crash_reopen(struct ifix *f)
 {
+	/* From here on nothing is committed (a timed commit could otherwise be writing back
+	 * the memory this frees); one already in flight may still land, as before a crash. */
+	pthread_mutex_lock(&f->x.fs->lock);
+	f->x.fs->read_only = true;
+	f->x.fs->before_commit = NULL;
+	pthread_mutex_unlock(&f->x.fs->lock);
 	if (f->it.icache)
 		icache_destroy(f->it.icache);
 	f->it.icache = NULL;
-	f->x.fs->before_commit = NULL;
 	fsfix_crash_reopen(&f->x);
 	inode_tree_init(&f->it, f->x.fs, &f->x.fs->fs_root);
 }
