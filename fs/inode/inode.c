@@ -376,8 +376,10 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr)
 {
 	struct inode in;
-	int ret;
+	int ret = mask & INODE_SET_SIZE ? file_shrink_in_batches(it, ino, attr->size) : 0;
 
+	if (ret < 0)
+		return ret;
 	if (mask & INODE_SET_SIZE)
 		ret = file_size_update_begin(it, ino, attr->size);
 	else

@@ -85,8 +85,19 @@ int inode_orphan_reap(struct inode_tree *it, uint64_t ino);
  * halved while the space to do a batch is not there. */
 #define INODE_DROP_INLINE 64
 #define INODE_DROP_BATCH 1024
-/* Tree blocks that freeing up to `items` items of one inode may allocate. */
+/* Tree blocks that freeing up to `items` items of one inode may allocate (trim.c). */
 uint64_t inode_drop_nodes(struct inode_tree *it, uint64_t items);
+/*
+ * trim.c: in a transaction of its own, free a batch of ino's file extent items from `from` on
+ * (a hole), if still(it, ino, arg) says so once the transaction has begun. *more: a batch
+ * went; false when fewer than a batch are left (the caller frees those itself).
+ */
+int file_trim_batch(struct inode_tree *it, uint64_t ino, uint64_t from,
+		    bool (*still)(struct inode_tree *it, uint64_t ino, void *arg), void *arg,
+		    bool *more);
+/* Before a truncate to `size`: if it cuts more than a few extent items, free all but those in
+ * batches first, so that the truncate's own transaction stays small. */
+int file_shrink_in_batches(struct inode_tree *it, uint64_t ino, uint64_t size);
 void inode_update_end(struct inode_tree *it);
 void inode_ts_get(struct timespec *ts, const struct inode_timespec *d);
 void inode_ts_put(struct inode_timespec *d, const struct timespec *ts);

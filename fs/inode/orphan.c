@@ -17,15 +17,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"
-#include "fs/inode/inode_format.h"
 #include "fs/inode/internal.h"
-
-uint64_t inode_drop_nodes(struct inode_tree *it, uint64_t items)
-{
-	return cowfs_neighbour_update_nodes(inode_btree(it), items);
-}
 
 static struct bt_key orphan_key(uint64_t ino)
 {
@@ -83,71 +76,10 @@ static bool orphan_unheld(struct inode_tree *it, uint64_t ino)
 	return !(e && e->holds) && bt_lookup(inode_btree(it), &k, NULL, 0, NULL) == 0;
 }
 
-/* The file offset of ino's file extent item number n (from 0): *off = UINT64_MAX if fewer. */
-static int nth_extent_offset(struct inode_tree *it, uint64_t ino, uint64_t n, uint64_t *off)
+static bool still_unheld_orphan(struct inode_tree *it, uint64_t ino, void *arg)
 {
-	struct bt_key from = { ino, EXTENT_DATA_KEY, 0 }, k;
-	struct bt_cursor c;
-	uint64_t i = 0;
-	int ret;
-
-	*off = UINT64_MAX;
-	bt_cursor_init(&c, inode_btree(it));
-	for (ret = bt_cursor_seek(&c, &from, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
-		bt_cursor_item(&c, &k, NULL, NULL);
-		if (k.objectid != ino || k.type != EXTENT_DATA_KEY)
-			break;
-		if (i++ == n) {
-			*off = k.offset;
-			break;
-		}
-	}
-	bt_cursor_release(&c);
-	return ret == -ENOENT ? 0 : ret;
-}
-
-/* Begin a transaction that frees up to *batch items: fewer while there is no space for them. */
-static int drop_begin(struct inode_tree *it, uint64_t *batch)
-{
-	for (;;) {
-		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, *batch));
-		if (ret != -ENOSPC || *batch <= INODE_DROP_INLINE)
-			return ret;
-		*batch /= 2;
-	}
-}
-
-/*
- * Free the first file extent items of orphan ino (a batch) in one transaction: they become a
- * hole. *more: whether a batch was freed (false: held again, no orphan any more, or too few
- * extent items left to bother).
- */
-static int orphan_trim(struct inode_tree *it, uint64_t ino, bool *more)
-{
-	uint64_t to, batch = INODE_DROP_BATCH;
-	int64_t delta = 0;
-	struct inode in;
-	int ret = drop_begin(it, &batch);
-
-	*more = false;
-	if (ret < 0)
-		return ret;
-	if (!orphan_unheld(it, ino))
-		goto out;
-	ret = nth_extent_offset(it, ino, batch, &to);
-	if (ret < 0 || to == UINT64_MAX)
-		goto out;
-	ret = inode_read(it, ino, &in);
-	if (ret == 0)
-		ret = fmap_replace(it, ino, 0, to, NULL, &delta);
-	if (ret == 0) {
-		in.nbytes += delta;
-		ret = inode_write(it, ino, &in);
-	}
-	*more = ret == 0;
-out:
-	inode_update_end(it);
-	return ret;
+	(void)arg;
+	return orphan_unheld(it, ino);
 }
 
 /* Free what is left of orphan ino (a few items) and its orphan item. */
@@ -180,7 +112,7 @@ static int orphan_free(struct inode_tree *it, uint64_t ino)
 		ret = inode_count_items(it, ino, INODE_DROP_INLINE + 1, &items);
 		inode_unlock_read(it);
 		if (ret == 0 && items > INODE_DROP_INLINE)
-			ret = orphan_trim(it, ino, &more);
+			ret = file_trim_batch(it, ino, 0, still_unheld_orphan, NULL, &more);
 		if (ret < 0)
 			return ret;
 		if (!more)

@@ -593,6 +593,7 @@ START_TEST(delete_fragmented_file_on_full_fs)
 	ifix_setup(&f, "file-frag", 96 * MiB, 4096);
 	fragmented_file(&f, "a", extents);
 	uint64_t held = fragmented_file(&f, "b", extents);
+	uint64_t trunc = fragmented_file(&f, "c", extents);
 	fill_up(&f);
 	ifix_check(&f);
 	cowfs_statfs(f.x.fs, &full);
@@ -602,6 +603,18 @@ START_TEST(delete_fragmented_file_on_full_fs)
 	cowfs_statfs(f.x.fs, &after);
 	/* The data came back (less what the commit's new tree blocks and log space took). */
 	ck_assert_uint_ge(after.free, full.free + extents * 4096 * 3 / 4);
+	ifix_check(&f);
+	/* Truncating one to three pages works too (in batches), and keeps what is left. */
+	uint8_t page[4096];
+	struct cowfs_attr a = { .size = 3 * sizeof(page) };
+	ck_assert_int_eq(inode_setattr(&f.it, trunc, INODE_SET_SIZE, &a), 0);
+	ck_assert_uint_eq(ifix_attr(&f, trunc).size, 3 * sizeof(page));
+	fill(page, sizeof(page), 0);
+	expect(&f, trunc, page, sizeof(page), 0);
+	expect(&f, trunc, NULL, sizeof(page), sizeof(page));
+	fill(page, sizeof(page), 1);
+	expect(&f, trunc, page, sizeof(page), 2 * sizeof(page));
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ifix_check(&f);
 	/* Held: an orphan until released. The process dies first: the next cleanup frees it. */
 	ck_assert_int_eq(inode_hold(&f.it, held), 0);
