@@ -3,7 +3,8 @@
  *
  * Every cached entry is in the hash table (keyed by address) until it is forgotten, evicted
  * or fails to load. Besides, an entry sits on at most one list:
- *   - the dirty list, while dirty (referenced or not): writeback enumerates it;
+ *   - the dirty list, while dirty (referenced or not), most recently used first: writeback
+ *     enumerates it, early write-out takes from its tail;
  *   - the LRU list, while clean, unreferenced and loaded: eviction takes from its tail;
  *   - none, while clean and referenced, loading, or unhashed (forgotten, failed).
  * An unhashed entry lives on only until its last reference is put.
@@ -25,6 +26,11 @@
 
 #define CB_CACHE_MASK    0xffffu
 #define HASH_MIN_BUCKETS 1024u
+/* Early write-out (bcache_dirty_excess): starts when dirty blocks pass HIGH of the bound and
+ * brings them down to LOW, so that one batch is a quarter of the bound. */
+#define DIRTY_HIGH_NUM 3
+#define DIRTY_HIGH_DEN 4
+#define DIRTY_LOW_DEN  2
 
 enum centry_state { CE_LOADING, CE_READY, CE_FAILED };
 enum centry_list { CL_NONE, CL_LRU, CL_DIRTY };
@@ -106,6 +112,21 @@ static void list_put(struct bcache *c, struct centry *e, enum centry_list which)
 	link_add(&c->dirty, &e->link);
 	c->ndirty++;
 	c->st.dirty_bytes += e->b.len;
+}
+
+/* A clean entry no one uses any more, at the end eviction takes first. */
+static void list_put_cold(struct bcache *c, struct centry *e)
+{
+	assert(e->list == CL_NONE);
+	e->list = CL_LRU;
+	link_add(c->lru.prev, &e->link);
+}
+
+/* A dirty entry just used: least recently used dirty entries are written out early first. */
+static void dirty_touch(struct bcache *c, struct centry *e)
+{
+	link_del(&e->link);
+	link_add(&c->dirty, &e->link);
 }
 
 static void list_take(struct bcache *c, struct centry *e)
@@ -246,7 +267,8 @@ static void shrink(struct bcache *c)
 	}
 }
 
-static void entry_unref(struct bcache *c, struct centry *e)
+/* Drop a reference; a clean entry nobody holds goes on the LRU list, at its cold end if asked. */
+static void entry_release(struct bcache *c, struct centry *e, bool cold)
 {
 	assert(e->refs > 0);
 	if (--e->refs > 0)
@@ -256,9 +278,17 @@ static void entry_unref(struct bcache *c, struct centry *e)
 		return;
 	}
 	if (e->list == CL_NONE && !(e->b.flags & CB_DIRTY)) {
-		list_put(c, e, CL_LRU);
+		if (cold)
+			list_put_cold(c, e);
+		else
+			list_put(c, e, CL_LRU);
 		shrink(c);
 	}
+}
+
+static void entry_unref(struct bcache *c, struct centry *e)
+{
+	entry_release(c, e, false);
 }
 
 /* ---- create / destroy ------------------------------------------------------------------- */
@@ -319,6 +349,8 @@ static int take_cached(struct bcache *c, struct centry *e, uint32_t len)
 	c->st.hits++;
 	if (e->list == CL_LRU)
 		list_take(c, e);
+	else if (e->list == CL_DIRTY)
+		dirty_touch(c, e);
 	e->refs++;
 	while (e->state == CE_LOADING)
 		pthread_cond_wait(&c->loaded, &c->lock);
@@ -487,11 +519,16 @@ void bcache_drop_clean(struct bcache *c)
 
 /* ---- writeback -------------------------------------------------------------------------- */
 
-/* The dirty set, pinned so that a concurrent forget cannot free a block being written. */
-static int collect_dirty(struct bcache *c, struct centry ***out, size_t *n)
+/*
+ * Dirty blocks to write, least recently used first, until they add up to `bytes`; with
+ * `unheld`, only those nobody holds. Pinned, so that a concurrent forget cannot free a block
+ * being written.
+ */
+static int collect_dirty(struct bcache *c, size_t bytes, bool unheld, struct centry ***out,
+			 size_t *n)
 {
 	struct centry **v;
-	size_t i = 0;
+	size_t i = 0, got = 0;
 
 	*out = NULL;
 	*n = 0;
@@ -505,9 +542,13 @@ static int collect_dirty(struct bcache *c, struct centry ***out, size_t *n)
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
 	}
-	for (struct link *l = c->dirty.next; l != &c->dirty; l = l->next) {
-		v[i] = link_entry(l);
-		v[i++]->refs++;
+	for (struct link *l = c->dirty.prev; l != &c->dirty && got < bytes; l = l->prev) {
+		struct centry *e = link_entry(l);
+		if (unheld && e->refs)
+			continue;
+		e->refs++;
+		v[i++] = e;
+		got += e->b.len;
 	}
 	pthread_mutex_unlock(&c->lock);
 	*out = v;
@@ -539,14 +580,17 @@ static void mark_written(struct bcache *c, struct centry *e, uint32_t clear_flag
 	e->b.flags &= ~(CB_DIRTY | clear_flags);
 }
 
+/* Blocks written early (`cold`) go to the end of the LRU list that eviction takes first. */
 static void finish_writeback(struct bcache *c, struct centry **v, const struct bdev_io *ios,
-			     size_t n, uint32_t clear_flags)
+			     size_t n, uint32_t clear_flags, bool cold)
 {
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (ios[i].res == 0)
+		if (ios[i].res == 0) {
 			mark_written(c, v[i], clear_flags);
-		entry_unref(c, v[i]);
+			c->st.early_writes += cold;
+		}
+		entry_release(c, v[i], cold);
 	}
 	shrink(c);
 	pthread_mutex_unlock(&c->lock);
@@ -561,7 +605,8 @@ static void unpin_all(struct bcache *c, struct centry **v, size_t n)
 }
 
 static int write_sorted(struct bcache *c, struct centry **v, size_t n,
-			void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags)
+			void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags,
+			bool cold)
 {
 	struct bdev_io *ios = malloc(n * sizeof(*ios));
 	int rc;
@@ -576,13 +621,14 @@ static int write_sorted(struct bcache *c, struct centry **v, size_t n,
 			seal(arg, &v[i]->b);
 	fill_ios(v, n, ios);
 	rc = bdev_write_batch(c->bd, ios, n);
-	finish_writeback(c, v, ios, n, clear_flags);
+	finish_writeback(c, v, ios, n, clear_flags, cold);
 	free(ios);
 	return rc;
 }
 
-int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
-		     uint32_t clear_flags)
+/* Write `bytes` of dirty blocks (see collect_dirty) in one batch. */
+static int write_dirty(struct bcache *c, size_t bytes, bool early,
+		       void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags)
 {
 	struct centry **v;
 	size_t n;
@@ -590,12 +636,37 @@ int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b)
 
 	assert(!(clear_flags & CB_CACHE_MASK));
 	pthread_mutex_lock(&c->wb_lock);
-	rc = collect_dirty(c, &v, &n);
+	rc = collect_dirty(c, bytes, early, &v, &n);
 	if (rc == 0 && n > 0)
-		rc = write_sorted(c, v, n, seal, arg, clear_flags);
+		rc = write_sorted(c, v, n, seal, arg, clear_flags, early);
 	free(v);
 	pthread_mutex_unlock(&c->wb_lock);
 	return rc;
+}
+
+int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
+		     uint32_t clear_flags)
+{
+	return write_dirty(c, SIZE_MAX, false, seal, arg, clear_flags);
+}
+
+int bcache_write_cold(struct bcache *c, size_t bytes, void (*seal)(void *arg, struct cblock *b),
+		      void *arg, uint32_t clear_flags)
+{
+	return write_dirty(c, bytes, true, seal, arg, clear_flags);
+}
+
+size_t bcache_dirty_excess(struct bcache *c)
+{
+	size_t dirty, max, excess = 0;
+
+	pthread_mutex_lock(&c->lock);
+	dirty = c->st.dirty_bytes;
+	max = c->st.max_bytes;
+	pthread_mutex_unlock(&c->lock);
+	if (dirty > max / DIRTY_HIGH_DEN * DIRTY_HIGH_NUM)
+		excess = dirty - max / DIRTY_LOW_DEN;
+	return excess;
 }
 
 /* ---- stats ------------------------------------------------------------------------------ */

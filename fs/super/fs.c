@@ -328,7 +328,9 @@ int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes)
 
 	if (fs->trans.error)
 		return fs->trans.error;
-	/* Dirty nodes cannot be evicted and delayed refs live in memory: commit to bound both. */
+	/* Bound what one transaction holds, writes at commit and loses in a crash: its dirty nodes
+	 * and its delayed refs (in memory). Memory does not need the first: dirty nodes past 3/4
+	 * of the block cache are written out early (bt_relieve_cache). */
 	if (bcache_dirty_bytes(fs->cache) > fs->dirty_limit ||
 	    extent_pending(&fs->ext) > COWFS_PENDING_REFS_LIMIT) {
 		ret = cowfs_commit_locked(fs);

@@ -40,7 +40,8 @@ struct cowfs_opts {
 	 * means never by timer (tests that need commits at exact points). Writable only. */
 	int commit_interval_ms;
 	/* Commit before an update once this many bytes of the cache are dirty: 0 means half the
-	 * cache bound (dirty blocks cannot be evicted, so this is what keeps memory bounded). */
+	 * block cache. Memory does not depend on it (dirty nodes past 3/4 of the block cache are
+	 * written out early: bt_relieve_cache); it bounds what one transaction holds. */
 	size_t dirty_limit;
 	/* Called for everything worth telling the user: corruption found, stale copies. */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
