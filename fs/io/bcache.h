@@ -9,6 +9,10 @@
  * upper layer writes them (bcache_writeback at commit, or early with bcache_write_cold when
  * bcache_dirty_excess says they crowd the cache), after which they are clean and evictable.
  *
+ * Memory: blocks of the length first asked for (tree nodes are all node-sized) come from a pool
+ * of slabs mapped from the system and are recycled there, never returned to malloc (whose heaps
+ * the copy-on-write churn fragmented); the pool keeps the most ever cached at once.
+ *
  * Freed blocks: bcache_forget() drops a block from the cache even if dirty (its content is
  * garbage now: writing it would be wasted I/O). If it is still referenced, it is unhashed at
  * once (a later get of that address is a new entry) and its memory goes at the last put.
@@ -113,6 +117,7 @@ struct bcache_stats {
 	uint64_t hits, misses, evictions;
 	uint64_t early_writes;  /* blocks written by bcache_write_cold */
 	size_t bytes;        /* memory held by cached blocks */
+	size_t pool_bytes;   /* memory mapped for blocks, cached or free (see above) */
 	size_t dirty_bytes;
 	size_t max_bytes;
 	size_t blocks;

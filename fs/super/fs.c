@@ -62,9 +62,9 @@ static int make_allocator(struct cowfs *fs, uint64_t total, uint32_t sectorsize,
 /*
  * The block cache's share of the memory bound (cowfs_opts.cache_bytes): half. A quarter is for
  * buffered file data (fs/inode), the last quarter for what else the daemon holds: the free-space
- * index and the delayed references, which grow with fragmentation (measured after 20 s of 4 KiB
- * random writes on an aged image: 289 MiB resident for a 256 MiB bound with three quarters for
- * the cache, 321 MiB with five eighths), and request buffers.
+ * index and the delayed references, which grow with fragmentation, and request buffers. (The
+ * daemon once measured 264-355 MiB resident for a 256 MiB bound after 20 s of 4 KiB random
+ * writes: that was malloc holding the blocks the cache had freed, which its pool now keeps.)
  */
 static size_t tree_cache_bytes(size_t cache_bytes)
 {

@@ -812,6 +812,41 @@ START_TEST(test_write_cold_evicts_first)
 }
 END_TEST
 
+/*
+ * Copy-on-write churn (a block forgotten for every one allocated) recycles pooled memory: the
+ * pool grows with the most blocks held at once, not with how many were ever allocated. A
+ * block of another length is not pooled, and works the same.
+ */
+START_TEST(test_pool_recycles)
+{
+	static const uint8_t zero[6000];
+	struct bcache_stats st;
+	struct cblock *b;
+
+	make_image(0, 0);
+	open_cache(64 * BS);
+	for (uint64_t i = 0; i < 20000; i++) {
+		b = get_new(i);
+		ck_assert_mem_eq(b->data, zero, BS);
+		fill_block(b->data, i, 1);
+		bcache_put(cache, b);
+		if (i >= 32)
+			bcache_forget(cache, (i - 32) * BS);
+	}
+	st = stats();
+	ck_assert_uint_eq(st.blocks, 32);
+	ck_assert_uint_gt(st.pool_bytes, 0);
+	ck_assert_uint_le(st.pool_bytes, 2u << 20);
+	ck_assert_int_eq(bcache_get_new(cache, 1ull << 30, sizeof(zero), &b), 0);
+	ck_assert_uint_eq((uintptr_t)b->data % BDEV_ALIGN, 0);
+	ck_assert_mem_eq(b->data, zero, sizeof(zero));
+	bcache_put(cache, b);
+	bcache_forget(cache, 1ull << 30);
+	ck_assert_uint_eq(stats().pool_bytes, st.pool_bytes);
+	close_cache();
+}
+END_TEST
+
 static Suite *bcache_suite(void)
 {
 	Suite *s = suite_create("bcache");
@@ -829,6 +864,7 @@ static Suite *bcache_suite(void)
 	tcase_add_test(tc, test_dirty_not_evicted);
 	tcase_add_test(tc, test_write_cold);
 	tcase_add_test(tc, test_write_cold_evicts_first);
+	tcase_add_test(tc, test_pool_recycles);
 	tcase_add_test(tc, test_forget_dirty);
 	tcase_add_test(tc, test_forget_referenced);
 	tcase_add_test(tc, test_read_error);
