@@ -341,6 +341,8 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 		return tx->error;
 	if (len > bt_max_item_size(fs->nodesize))
 		return -EOVERFLOW;
+	if ((ret = bt_relieve_cache(tx)) < 0)
+		return ret;
 	for (int tries = 0;; tries++) {
 		ret = bt_search(tx, t, key, &p);
 		if (ret <= 0) {
@@ -529,6 +531,8 @@ int bt_delete(struct bt_trans *tx, struct btree *t, const struct bt_key *key)
 
 	if (tx->error)
 		return tx->error;
+	if ((ret = bt_relieve_cache(tx)) < 0)
+		return ret;
 	ret = bt_search(tx, t, key, &p);
 	if (ret != 0) {
 		if (ret > 0)
@@ -561,6 +565,8 @@ static int search_existing(struct bt_trans *tx, struct btree *t, const struct bt
 
 	if (tx->error)
 		return tx->error;
+	if ((ret = bt_relieve_cache(tx)) < 0)
+		return ret;
 	ret = bt_search(tx, t, key, p);
 	if (ret > 0) {
 		bt_path_release(t->fs, p);

@@ -8,6 +8,13 @@
  *  - A node is writable in place only if this transaction allocated it and no clone can share
  *    it (BT_CB_WRITABLE). Anything else is shadowed before it changes: a copy is allocated and
  *    the pointer to the old node is redirected to the copy.
+ *  - The mark lives only in the cache, and a node of this transaction loses it when it is
+ *    written out early (bt_relieve_cache; it may then be evicted and read again) or when a
+ *    clone may share it. It is recovered from what is on the node and in the extent tree:
+ *    paths are made writable top-down, so the node's parent is writable (ours alone), and a
+ *    node whose generation is this transaction's and whose count is 1 is reached through that
+ *    parent only. Such a node changes in place and is marked dirty again: it is still a new
+ *    block in free space, so writing it again at the same address at commit is allowed.
  *  - Shadowing a node with count 1: the copy takes over its children as they are (their counts
  *    do not change) and the old node is freed.
  *  - Shadowing a shared node (count > 1): the copy and the old node now both point at every
@@ -234,6 +241,13 @@ static int copy_node(struct bt_trans *tx, struct cblock *b, uint64_t owner, uint
 	return 0;
 }
 
+/* A node of this transaction that lost its writable mark gets it back, and is dirty again. */
+static void make_writable(struct bt_fs *fs, struct cblock *b)
+{
+	bcache_mark_dirty(fs->cache, b);
+	bcache_set_flags(fs->cache, b, BT_CB_WRITABLE);
+}
+
 int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t pslot,
 	   struct cblock *b, struct cblock **out)
 {
@@ -252,6 +266,11 @@ int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t
 	if (ret < 0) {
 		bt_report(fs, b->addr, "no reference count for a live node");
 		goto fail;
+	}
+	if (refs == 1 && node_gen(b) == tx->transid) {
+		make_writable(fs, b);
+		*out = b;
+		return 0;
 	}
 	if (refs > 1) {
 		/* Shared: the copy is this tree's, and its children gain references under it. */
@@ -406,4 +425,14 @@ static void seal_node(void *arg, struct cblock *b)
 int bt_writeback(struct bt_fs *fs)
 {
 	return bcache_writeback(fs->cache, seal_node, fs, BT_CB_WRITABLE);
+}
+
+int bt_relieve_cache(struct bt_trans *tx)
+{
+	struct bt_fs *fs = tx->fs;
+	size_t excess = bcache_dirty_excess(fs->cache);
+
+	if (excess == 0)
+		return 0;
+	return tx_fail(tx, bcache_write_cold(fs->cache, excess, seal_node, fs, BT_CB_WRITABLE));
 }

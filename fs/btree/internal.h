@@ -60,4 +60,13 @@ int bt_entries_ref(struct bt_trans *tx, const struct cblock *b, uint32_t from, u
 int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t pslot,
 	   struct cblock *b, struct cblock **out);
 
+/*
+ * Early write-out, called where an update starts (no path held, every node consistent):
+ * when dirty nodes crowd the cache (bcache_dirty_excess), seal and write the least recently
+ * used ones that nobody holds, in one batch. They are this transaction's new blocks in free
+ * space, so the committed trees are untouched; they lose their writable mark (bt_cow gives it
+ * back, and marks them dirty again, if they change). A failed write fails the transaction.
+ */
+int bt_relieve_cache(struct bt_trans *tx);
+
 #endif

@@ -3,7 +3,8 @@
  *
  * Every cached entry is in the hash table (keyed by address) until it is forgotten, evicted
  * or fails to load. Besides, an entry sits on at most one list:
- *   - the dirty list, while dirty (referenced or not): writeback enumerates it;
+ *   - the dirty list, while dirty (referenced or not), most recently used first: writeback
+ *     enumerates it, early write-out takes from its tail;
  *   - the LRU list, while clean, unreferenced and loaded: eviction takes from its tail;
  *   - none, while clean and referenced, loading, or unhashed (forgotten, failed).
  * An unhashed entry lives on only until its last reference is put.
@@ -19,12 +20,28 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fs/io/blockdev.h"
 #include "fs/lib/compiler.h"
 
+/* Free pooled blocks are poisoned under AddressSanitizer: a use after free still shows. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define CB_CACHE_MASK    0xffffu
 #define HASH_MIN_BUCKETS 1024u
+/* Early write-out (bcache_dirty_excess): starts when dirty blocks pass HIGH of the bound and
+ * brings them down to LOW, so that one batch is a quarter of the bound. */
+#define DIRTY_HIGH_NUM 3
+#define DIRTY_HIGH_DEN 4
+#define DIRTY_LOW_DEN  2
 
 enum centry_state { CE_LOADING, CE_READY, CE_FAILED };
 enum centry_list { CL_NONE, CL_LRU, CL_DIRTY };
@@ -44,8 +61,33 @@ struct centry {
 	int err;                  /* the read's error, when CE_FAILED */
 };
 
+/*
+ * Block memory. Blocks of one length (the first one asked for: tree nodes are all node-sized)
+ * are carved from slabs mapped from the system and recycled through a free list; they never
+ * go back to malloc. Copy-on-write frees about one block for every block it allocates, and
+ * through malloc those frees, with the padding every aligned allocation leaves around itself,
+ * scattered holes over the heaps of every thread that touched the cache: after 20 s of 4 KiB
+ * random writes the daemon held as much free heap as cache. The pool holds the most blocks
+ * ever cached at once, which the bound limits. Other lengths use posix_memalign.
+ */
+#define SLAB_BYTES (2u << 20)
+
+struct slab {
+	struct slab *next;
+	void *mem;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	uint32_t len;        /* the pooled length; 0 until the first block */
+	void *free;          /* free blocks, linked through their first bytes */
+	struct slab *slabs;
+	size_t bytes;        /* mapped */
+};
+
 struct bcache {
 	struct blockdev *bd;
+	struct pool pool;
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;        /* some entry left CE_LOADING */
 	pthread_mutex_t wb_lock;      /* one writeback at a time: two would write the same blocks */
@@ -106,6 +148,21 @@ static void list_put(struct bcache *c, struct centry *e, enum centry_list which)
 	link_add(&c->dirty, &e->link);
 	c->ndirty++;
 	c->st.dirty_bytes += e->b.len;
+}
+
+/* A clean entry no one uses any more, at the end eviction takes first. */
+static void list_put_cold(struct bcache *c, struct centry *e)
+{
+	assert(e->list == CL_NONE);
+	e->list = CL_LRU;
+	link_add(c->lru.prev, &e->link);
+}
+
+/* A dirty entry just used: least recently used dirty entries are written out early first. */
+static void dirty_touch(struct bcache *c, struct centry *e)
+{
+	link_del(&e->link);
+	link_add(&c->dirty, &e->link);
 }
 
 static void list_take(struct bcache *c, struct centry *e)
@@ -195,15 +252,104 @@ static void hash_remove(struct bcache *c, struct centry *e)
 	c->nhashed--;
 }
 
+/* ---- block memory ----------------------------------------------------------------------- */
+
+static bool poolable(uint32_t len)
+{
+	return len && len % BDEV_ALIGN == 0 && len <= SLAB_BYTES;
+}
+
+/* The free list, with the pool lock held. */
+static void free_push(struct pool *p, void *b)
+{
+	memcpy(b, &p->free, sizeof(void *));
+	p->free = b;
+	POISON(b, p->len);
+}
+
+static void *free_pop(struct pool *p)
+{
+	void *b = p->free;
+
+	UNPOISON(b, p->len);
+	memcpy(&p->free, b, sizeof(void *));
+	return b;
+}
+
+/* A new slab's blocks onto the free list. Called with the pool lock held. */
+static int slab_add(struct pool *p)
+{
+	struct slab *s = malloc(sizeof(*s));
+	void *mem = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (!s || mem == MAP_FAILED) {
+		free(s);
+		if (mem != MAP_FAILED)
+			munmap(mem, SLAB_BYTES);
+		return -ENOMEM;
+	}
+	s->mem = mem;
+	s->next = p->slabs;
+	p->slabs = s;
+	p->bytes += SLAB_BYTES;
+	/* Pushed last first: the slab is handed out in address order. */
+	for (size_t off = SLAB_BYTES / p->len * p->len; off > 0; off -= p->len)
+		free_push(p, (char *)mem + off - p->len);
+	return 0;
+}
+
+static void *block_mem_get(struct bcache *c, uint32_t len)
+{
+	struct pool *p = &c->pool;
+	void *b = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->len && poolable(len))
+		p->len = len;
+	bool pooled = p->len && len == p->len;
+	if (pooled && (p->free || slab_add(p) == 0))
+		b = free_pop(p);
+	pthread_mutex_unlock(&p->lock);
+	if (!pooled && posix_memalign(&b, BDEV_ALIGN, len ? len : 1))
+		b = NULL;
+	return b;
+}
+
+static void block_mem_put(struct bcache *c, void *b, uint32_t len)
+{
+	struct pool *p = &c->pool;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->len && len == p->len) {
+		free_push(p, b);
+		b = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(b);
+}
+
+static void pool_destroy(struct pool *p)
+{
+	while (p->slabs) {
+		struct slab *s = p->slabs;
+		p->slabs = s->next;
+		UNPOISON(s->mem, SLAB_BYTES);
+		munmap(s->mem, SLAB_BYTES);
+		free(s);
+	}
+	pthread_mutex_destroy(&p->lock);
+}
+
 /* ---- entries ---------------------------------------------------------------------------- */
 
-static struct centry *entry_alloc(uint64_t addr, uint32_t len)
+static struct centry *entry_alloc(struct bcache *c, uint64_t addr, uint32_t len)
 {
 	struct centry *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
-	if (posix_memalign(&e->b.data, BDEV_ALIGN, len ? len : 1)) {
+	e->b.data = block_mem_get(c, len);
+	if (!e->b.data) {
 		free(e);
 		return NULL;
 	}
@@ -218,7 +364,7 @@ static void entry_free(struct bcache *c, struct centry *e)
 	assert(e->refs == 0 && !e->hashed && e->list == CL_NONE);
 	c->st.bytes -= e->b.len;
 	c->st.blocks--;
-	free(e->b.data);
+	block_mem_put(c, e->b.data, e->b.len);
 	free(e);
 }
 
@@ -246,7 +392,8 @@ static void shrink(struct bcache *c)
 	}
 }
 
-static void entry_unref(struct bcache *c, struct centry *e)
+/* Drop a reference; a clean entry nobody holds goes on the LRU list, at its cold end if asked. */
+static void entry_release(struct bcache *c, struct centry *e, bool cold)
 {
 	assert(e->refs > 0);
 	if (--e->refs > 0)
@@ -256,9 +403,17 @@ static void entry_unref(struct bcache *c, struct centry *e)
 		return;
 	}
 	if (e->list == CL_NONE && !(e->b.flags & CB_DIRTY)) {
-		list_put(c, e, CL_LRU);
+		if (cold)
+			list_put_cold(c, e);
+		else
+			list_put(c, e, CL_LRU);
 		shrink(c);
 	}
+}
+
+static void entry_unref(struct bcache *c, struct centry *e)
+{
+	entry_release(c, e, false);
 }
 
 /* ---- create / destroy ------------------------------------------------------------------- */
@@ -281,6 +436,7 @@ int bcache_create(struct blockdev *bd, size_t max_bytes, struct bcache **out)
 	link_init(&c->dirty);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wb_lock, NULL);
+	pthread_mutex_init(&c->pool.lock, NULL);
 	pthread_cond_init(&c->loaded, NULL);
 	*out = c;
 	return 0;
@@ -299,6 +455,7 @@ void bcache_destroy(struct bcache *c)
 	pthread_cond_destroy(&c->loaded);
 	pthread_mutex_destroy(&c->wb_lock);
 	pthread_mutex_destroy(&c->lock);
+	pool_destroy(&c->pool);
 	free(c);
 }
 
@@ -319,6 +476,8 @@ static int take_cached(struct bcache *c, struct centry *e, uint32_t len)
 	c->st.hits++;
 	if (e->list == CL_LRU)
 		list_take(c, e);
+	else if (e->list == CL_DIRTY)
+		dirty_touch(c, e);
 	e->refs++;
 	while (e->state == CE_LOADING)
 		pthread_cond_wait(&c->loaded, &c->lock);
@@ -362,7 +521,7 @@ int bcache_get(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **ou
 		return rc;
 	}
 	c->st.misses++;
-	e = entry_alloc(addr, len);
+	e = entry_alloc(c, addr, len);
 	if (!e) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
@@ -381,7 +540,7 @@ int bcache_get(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **ou
 
 int bcache_get_new(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out)
 {
-	struct centry *e = entry_alloc(addr, len);
+	struct centry *e = entry_alloc(c, addr, len);
 	struct centry *old;
 
 	if (!e)
@@ -487,11 +646,16 @@ void bcache_drop_clean(struct bcache *c)
 
 /* ---- writeback -------------------------------------------------------------------------- */
 
-/* The dirty set, pinned so that a concurrent forget cannot free a block being written. */
-static int collect_dirty(struct bcache *c, struct centry ***out, size_t *n)
+/*
+ * Dirty blocks to write, least recently used first, until they add up to `bytes`; with
+ * `unheld`, only those nobody holds. Pinned, so that a concurrent forget cannot free a block
+ * being written.
+ */
+static int collect_dirty(struct bcache *c, size_t bytes, bool unheld, struct centry ***out,
+			 size_t *n)
 {
 	struct centry **v;
-	size_t i = 0;
+	size_t i = 0, got = 0;
 
 	*out = NULL;
 	*n = 0;
@@ -505,9 +669,13 @@ static int collect_dirty(struct bcache *c, struct centry ***out, size_t *n)
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
 	}
-	for (struct link *l = c->dirty.next; l != &c->dirty; l = l->next) {
-		v[i] = link_entry(l);
-		v[i++]->refs++;
+	for (struct link *l = c->dirty.prev; l != &c->dirty && got < bytes; l = l->prev) {
+		struct centry *e = link_entry(l);
+		if (unheld && e->refs)
+			continue;
+		e->refs++;
+		v[i++] = e;
+		got += e->b.len;
 	}
 	pthread_mutex_unlock(&c->lock);
 	*out = v;
@@ -539,14 +707,17 @@ static void mark_written(struct bcache *c, struct centry *e, uint32_t clear_flag
 	e->b.flags &= ~(CB_DIRTY | clear_flags);
 }
 
+/* Blocks written early (`cold`) go to the end of the LRU list that eviction takes first. */
 static void finish_writeback(struct bcache *c, struct centry **v, const struct bdev_io *ios,
-			     size_t n, uint32_t clear_flags)
+			     size_t n, uint32_t clear_flags, bool cold)
 {
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (ios[i].res == 0)
+		if (ios[i].res == 0) {
 			mark_written(c, v[i], clear_flags);
-		entry_unref(c, v[i]);
+			c->st.early_writes += cold;
+		}
+		entry_release(c, v[i], cold);
 	}
 	shrink(c);
 	pthread_mutex_unlock(&c->lock);
@@ -561,7 +732,8 @@ static void unpin_all(struct bcache *c, struct centry **v, size_t n)
 }
 
 static int write_sorted(struct bcache *c, struct centry **v, size_t n,
-			void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags)
+			void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags,
+			bool cold)
 {
 	struct bdev_io *ios = malloc(n * sizeof(*ios));
 	int rc;
@@ -576,13 +748,14 @@ static int write_sorted(struct bcache *c, struct centry **v, size_t n,
 			seal(arg, &v[i]->b);
 	fill_ios(v, n, ios);
 	rc = bdev_write_batch(c->bd, ios, n);
-	finish_writeback(c, v, ios, n, clear_flags);
+	finish_writeback(c, v, ios, n, clear_flags, cold);
 	free(ios);
 	return rc;
 }
 
-int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
-		     uint32_t clear_flags)
+/* Write `bytes` of dirty blocks (see collect_dirty) in one batch. */
+static int write_dirty(struct bcache *c, size_t bytes, bool early,
+		       void (*seal)(void *arg, struct cblock *b), void *arg, uint32_t clear_flags)
 {
 	struct centry **v;
 	size_t n;
@@ -590,12 +763,37 @@ int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b)
 
 	assert(!(clear_flags & CB_CACHE_MASK));
 	pthread_mutex_lock(&c->wb_lock);
-	rc = collect_dirty(c, &v, &n);
+	rc = collect_dirty(c, bytes, early, &v, &n);
 	if (rc == 0 && n > 0)
-		rc = write_sorted(c, v, n, seal, arg, clear_flags);
+		rc = write_sorted(c, v, n, seal, arg, clear_flags, early);
 	free(v);
 	pthread_mutex_unlock(&c->wb_lock);
 	return rc;
+}
+
+int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
+		     uint32_t clear_flags)
+{
+	return write_dirty(c, SIZE_MAX, false, seal, arg, clear_flags);
+}
+
+int bcache_write_cold(struct bcache *c, size_t bytes, void (*seal)(void *arg, struct cblock *b),
+		      void *arg, uint32_t clear_flags)
+{
+	return write_dirty(c, bytes, true, seal, arg, clear_flags);
+}
+
+size_t bcache_dirty_excess(struct bcache *c)
+{
+	size_t dirty, max, excess = 0;
+
+	pthread_mutex_lock(&c->lock);
+	dirty = c->st.dirty_bytes;
+	max = c->st.max_bytes;
+	pthread_mutex_unlock(&c->lock);
+	if (dirty > max / DIRTY_HIGH_DEN * DIRTY_HIGH_NUM)
+		excess = dirty - max / DIRTY_LOW_DEN;
+	return excess;
 }
 
 /* ---- stats ------------------------------------------------------------------------------ */
@@ -605,6 +803,9 @@ void bcache_get_stats(struct bcache *c, struct bcache_stats *st)
 	pthread_mutex_lock(&c->lock);
 	*st = c->st;
 	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->pool.lock);
+	st->pool_bytes = c->pool.bytes;
+	pthread_mutex_unlock(&c->pool.lock);
 }
 
 size_t bcache_dirty_bytes(struct bcache *c)

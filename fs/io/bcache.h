@@ -6,7 +6,12 @@
  * A block handed out by bcache_get()/bcache_get_new() is referenced: it stays in memory, at
  * the same address, until bcache_put(). Unreferenced clean blocks sit on an LRU list and are
  * evicted when the cache holds more than its byte bound. Dirty blocks are never evicted: the
- * upper layer watches bcache_dirty_bytes() and commits (writes them back) to stay in bounds.
+ * upper layer writes them (bcache_writeback at commit, or early with bcache_write_cold when
+ * bcache_dirty_excess says they crowd the cache), after which they are clean and evictable.
+ *
+ * Memory: blocks of the length first asked for (tree nodes are all node-sized) come from a pool
+ * of slabs mapped from the system and are recycled there, never returned to malloc (whose heaps
+ * the copy-on-write churn fragmented); the pool keeps the most ever cached at once.
  *
  * Freed blocks: bcache_forget() drops a block from the cache even if dirty (its content is
  * garbage now: writing it would be wasted I/O). If it is still referenced, it is unhashed at
@@ -83,6 +88,25 @@ void bcache_forget(struct bcache *c, uint64_t addr);
 int bcache_writeback(struct bcache *c, void (*seal)(void *arg, struct cblock *b), void *arg,
 		     uint32_t clear_flags);
 
+/*
+ * Early write-out, for an owner whose dirty blocks may reach the device before its commit
+ * (the B+tree's may: they are new blocks in free space). Writes the least recently used dirty
+ * blocks that nobody holds, until they add up to `bytes` (or there are no more), in one batch,
+ * sealed, sorted and flag-cleared as bcache_writeback does. They become clean and go to the
+ * end of the LRU list that eviction takes first. Holding a block is what keeps it out: the
+ * caller must make sure nobody changes a block without holding it, and that a block changed
+ * after this is marked dirty again (it is then written again, at the same address).
+ * Returns 0 or the first write error (blocks whose write failed stay dirty). Does not flush.
+ */
+int bcache_write_cold(struct bcache *c, size_t bytes, void (*seal)(void *arg, struct cblock *b),
+		      void *arg, uint32_t clear_flags);
+/*
+ * How many dirty bytes to write out early now: 0 while dirty blocks hold at most 3/4 of the
+ * bound, else enough to bring them down to half (so one batch is at least a quarter of it).
+ * The quarter above 3/4 is for clean blocks being used and blocks held.
+ */
+size_t bcache_dirty_excess(struct bcache *c);
+
 /* Clear `flags` on every dirty block (the B+tree uses it when a tree is cloned). */
 void bcache_clear_flags_dirty(struct bcache *c, uint32_t flags);
 
@@ -91,7 +115,9 @@ void bcache_drop_clean(struct bcache *c);
 
 struct bcache_stats {
 	uint64_t hits, misses, evictions;
+	uint64_t early_writes;  /* blocks written by bcache_write_cold */
 	size_t bytes;        /* memory held by cached blocks */
+	size_t pool_bytes;   /* memory mapped for blocks, cached or free (see above) */
 	size_t dirty_bytes;
 	size_t max_bytes;
 	size_t blocks;

@@ -62,9 +62,9 @@ static int make_allocator(struct cowfs *fs, uint64_t total, uint32_t sectorsize,
 /*
  * The block cache's share of the memory bound (cowfs_opts.cache_bytes): half. A quarter is for
  * buffered file data (fs/inode), the last quarter for what else the daemon holds: the free-space
- * index and the delayed references, which grow with fragmentation (measured after 20 s of 4 KiB
- * random writes on an aged image: 289 MiB resident for a 256 MiB bound with three quarters for
- * the cache, 321 MiB with five eighths), and request buffers.
+ * index and the delayed references, which grow with fragmentation, and request buffers. (The
+ * daemon once measured 264-355 MiB resident for a 256 MiB bound after 20 s of 4 KiB random
+ * writes: that was malloc holding the blocks the cache had freed, which its pool now keeps.)
  */
 static size_t tree_cache_bytes(size_t cache_bytes)
 {
@@ -350,7 +350,9 @@ int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes)
 
 	if (fs->trans.error)
 		return fs->trans.error;
-	/* Dirty nodes cannot be evicted and delayed refs live in memory: commit to bound both. */
+	/* Bound what one transaction holds, writes at commit and loses in a crash: its dirty nodes
+	 * and its delayed refs (in memory). Memory does not need the first: dirty nodes past 3/4
+	 * of the block cache are written out early (bt_relieve_cache). */
 	if (bcache_dirty_bytes(fs->cache) > fs->dirty_limit ||
 	    extent_pending(&fs->ext) > COWFS_PENDING_REFS_LIMIT) {
 		ret = cowfs_commit_locked(fs);

@@ -41,7 +41,8 @@ struct cowfs_opts {
 	 * means never by timer (tests that need commits at exact points). Writable only. */
 	int commit_interval_ms;
 	/* Commit before an update once this many bytes of the cache are dirty: 0 means half the
-	 * cache bound (dirty blocks cannot be evicted, so this is what keeps memory bounded). */
+	 * block cache. Memory does not depend on it (dirty nodes past 3/4 of the block cache are
+	 * written out early: bt_relieve_cache); it bounds what one transaction holds. */
 	size_t dirty_limit;
 	/* A writer that replays the fsync log (fsync_log_replay) before any update. Without it,
 	 * a writable open of an image with entries to replay fails with -EAGAIN. */

@@ -1,12 +1,14 @@
 #include "tests/support/fsfix.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "tests/support/fixture.h"
 
@@ -25,6 +27,7 @@ struct cowfs_opts fsfix_opts(struct fsfix *x)
 	/* Commits happen exactly where the tests make them: no timer. */
 	return (struct cowfs_opts){ .report = fsfix_report, .report_arg = x,
 				    .commit_interval_ms = x->commit_interval_ms ? x->commit_interval_ms : -1,
+				    .cache_bytes = x->cache_bytes, .dirty_limit = x->dirty_limit,
 				    .replays_log = true };
 }
 
@@ -59,6 +62,13 @@ void fsfix_reopen(struct fsfix *x)
 	fsfix_open(x);
 }
 
+void fsfix_set_memory(struct fsfix *x, size_t cache_bytes, size_t dirty_limit)
+{
+	x->cache_bytes = cache_bytes;
+	x->dirty_limit = dirty_limit;
+	fsfix_reopen(x);
+}
+
 void fsfix_crash_reopen(struct fsfix *x)
 {
 	/* A read-only close commits nothing: what is pending is lost, as in a crash. */
@@ -81,4 +91,30 @@ void fsfix_assert_clean(struct fsfix *x, struct cowfs_check_stats *st)
 
 	ck_assert_msg(ret == 0, "check found %" PRIu64 " problems (ret %d); last: %s",
 		      (st ? st : &local)->problems, ret, x->last_report);
+}
+
+uint64_t fsfix_tree_digest(struct btree *t)
+{
+	XXH3_state_t *st = XXH3_createState();
+	struct bt_cursor c;
+	struct bt_key k;
+	const void *d;
+	uint32_t len;
+	int ret;
+
+	XXH3_64bits_reset(st);
+	bt_cursor_init(&c, t);
+	for (ret = bt_cursor_seek(&c, &BT_KEY_MIN, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
+		bt_cursor_item(&c, &k, &d, &len);
+		XXH3_64bits_update(st, &k.objectid, 8);
+		XXH3_64bits_update(st, &k.type, 1);
+		XXH3_64bits_update(st, &k.offset, 8);
+		XXH3_64bits_update(st, &len, 4);
+		XXH3_64bits_update(st, d, len);
+	}
+	bt_cursor_release(&c);
+	REQUIRE(ret == -ENOENT, "digest scan failed: %d", ret);
+	uint64_t h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h;
 }

@@ -12,6 +12,8 @@ struct fsfix {
 	uint64_t size;
 	uint32_t nodesize;
 	struct cowfs *fs;
+	/* Used by every open after they are set (0: the defaults); see fsfix_set_memory. */
+	size_t cache_bytes, dirty_limit;
 	int reports;
 	char last_report[256];
 	int commit_interval_ms;   /* for the next open: 0 none (commits where tests make them) */
@@ -21,11 +23,15 @@ struct fsfix {
 void fsfix_setup(struct fsfix *x, const char *name, uint64_t size, uint32_t nodesize);
 /* Close (committing) and open again. */
 void fsfix_reopen(struct fsfix *x);
+/* Open again (committing first) with this memory bound and dirty limit (cowfs_opts). */
+void fsfix_set_memory(struct fsfix *x, size_t cache_bytes, size_t dirty_limit);
 /* Close without committing what is pending (as if the process died), and open again. */
 void fsfix_crash_reopen(struct fsfix *x);
 void fsfix_teardown(struct fsfix *x);
 /* cowfs_check must find nothing; on failure the message names the last problem. */
 void fsfix_assert_clean(struct fsfix *x, struct cowfs_check_stats *st);
+/* A hash of every item (keys, sizes, payloads) of a tree, in order. */
+uint64_t fsfix_tree_digest(struct btree *t);
 /* Open options with this fixture's report hook. */
 struct cowfs_opts fsfix_opts(struct fsfix *x);
 

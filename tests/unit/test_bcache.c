@@ -702,6 +702,151 @@ START_TEST(test_threads_read_error)
 }
 END_TEST
 
+/*
+ * Early write-out: past 3/4 of the bound in dirty blocks, the least recently used ones nobody
+ * holds are written in one batch, sealed, down to half the bound; they are clean, lose the
+ * flags asked, and are the first evicted. A block changed again is dirty again.
+ */
+START_TEST(test_write_cold)
+{
+	const size_t bound = 16 * BS;
+	struct seal_log log = { .n = 0 };
+	struct bdev_stats before, after;
+	struct cblock *held, *b;
+
+	make_image(32, 1);
+	open_cache(bound);
+	log.c = cache;
+	for (uint64_t i = 0; i < 12; i++) {
+		b = get_new(i);
+		fill_block(b->data, i, 2);
+		bcache_set_flags(cache, b, CB_TEST_A);
+		bcache_put(cache, b);
+	}
+	/* 0..3 used again (most recent now), 4 held: the coldest unheld are 5, 6, 7, ... */
+	for (uint64_t i = 0; i < 4; i++)
+		bcache_put(cache, get(i));
+	held = get(4);
+	ck_assert_uint_eq(bcache_dirty_excess(cache), 0);   /* 12 blocks: exactly 3/4 */
+	b = get_new(12);
+	fill_block(b->data, 12, 2);
+	bcache_set_flags(cache, b, CB_TEST_A);
+	bcache_put(cache, b);
+	ck_assert_uint_eq(bcache_dirty_excess(cache), 5 * BS);   /* 13 down to 8 */
+
+	bdev_get_stats(bd, &before);
+	ck_assert_int_eq(bcache_write_cold(cache, 5 * BS, seal_cb, &log, CB_TEST_A), 0);
+	bdev_get_stats(bd, &after);
+	ck_assert_uint_eq(after.writes - before.writes, 5);
+	ck_assert_uint_eq(after.submits - before.submits, 1);
+	ck_assert_uint_eq(log.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		ck_assert_uint_eq(log.addrs[i], (5 + i) * BS);   /* sealed in address order */
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 8 * BS);
+	ck_assert_uint_eq(stats().early_writes, 5);
+	for (uint64_t i = 0; i < 13; i++) {
+		bool written = i >= 5 && i < 10;
+		b = get(i);
+		ck_assert_uint_eq(!!(b->flags & CB_DIRTY), !written);
+		ck_assert_uint_eq(!!(b->flags & CB_TEST_A), !written);
+		bcache_put(cache, b);
+		if (written) {
+			uint64_t buf[BS / 8];
+			ck_assert(!disk_block_is(i, 1));
+			fill_block(buf, i, 2);
+			buf[0] = i * BS ^ 0xabcdefull;
+			b = get(i);
+			ck_assert_mem_eq(b->data, buf, BS);
+			bcache_put(cache, b);
+		}
+	}
+	bcache_put(cache, held);
+	ck_assert_uint_eq(bcache_dirty_excess(cache), 0);
+
+	/* Changed again: dirty again, written again by the next writeback. */
+	b = get(6);
+	fill_block(b->data, 6, 3);
+	bcache_mark_dirty(cache, b);
+	bcache_put(cache, b);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), 9 * BS);
+	ck_assert_int_eq(bcache_writeback(cache, NULL, NULL, 0), 0);
+	ck_assert(disk_block_is(6, 3));
+	close_cache();
+}
+END_TEST
+
+/* Blocks written early are the first evicted, and nothing held is ever written early. */
+START_TEST(test_write_cold_evicts_first)
+{
+	const size_t bound = 8 * BS;
+	struct cblock *b, *held;
+
+	make_image(32, 1);
+	open_cache(bound);
+	for (uint64_t i = 16; i < 20; i++)
+		bcache_put(cache, get(i));          /* clean, older than the dirty ones */
+	for (uint64_t i = 0; i < 4; i++) {
+		b = get_new(i);
+		fill_block(b->data, i, 2);
+		bcache_put(cache, b);
+	}
+	held = get(0);
+	ck_assert_int_eq(bcache_write_cold(cache, SIZE_MAX, NULL, NULL, 0), 0);
+	ck_assert_uint_eq(stats().early_writes, 3);
+	ck_assert_uint_eq(bcache_dirty_bytes(cache), BS);   /* the held one */
+	/* The cache is full: the next miss evicts a block written early, not 16..19. */
+	bcache_put(cache, get(20));
+	ck_assert_uint_eq(stats().evictions, 1);
+	uint64_t misses = stats().misses;
+	for (uint64_t i = 16; i < 20; i++)
+		bcache_put(cache, get(i));
+	ck_assert_uint_eq(stats().misses, misses);
+	bcache_put(cache, held);
+	for (uint64_t i = 0; i < 4; i++) {
+		ck_assert(disk_block_is(i, 2) == (i != 0));
+		b = get(i);
+		ck_assert(block_is(b->data, i, 2));
+		bcache_put(cache, b);
+	}
+	close_cache();
+}
+END_TEST
+
+/*
+ * Copy-on-write churn (a block forgotten for every one allocated) recycles pooled memory: the
+ * pool grows with the most blocks held at once, not with how many were ever allocated. A
+ * block of another length is not pooled, and works the same.
+ */
+START_TEST(test_pool_recycles)
+{
+	static const uint8_t zero[6000];
+	struct bcache_stats st;
+	struct cblock *b;
+
+	make_image(0, 0);
+	open_cache(64 * BS);
+	for (uint64_t i = 0; i < 20000; i++) {
+		b = get_new(i);
+		ck_assert_mem_eq(b->data, zero, BS);
+		fill_block(b->data, i, 1);
+		bcache_put(cache, b);
+		if (i >= 32)
+			bcache_forget(cache, (i - 32) * BS);
+	}
+	st = stats();
+	ck_assert_uint_eq(st.blocks, 32);
+	ck_assert_uint_gt(st.pool_bytes, 0);
+	ck_assert_uint_le(st.pool_bytes, 2u << 20);
+	ck_assert_int_eq(bcache_get_new(cache, 1ull << 30, sizeof(zero), &b), 0);
+	ck_assert_uint_eq((uintptr_t)b->data % BDEV_ALIGN, 0);
+	ck_assert_mem_eq(b->data, zero, sizeof(zero));
+	bcache_put(cache, b);
+	bcache_forget(cache, 1ull << 30);
+	ck_assert_uint_eq(stats().pool_bytes, st.pool_bytes);
+	close_cache();
+}
+END_TEST
+
 static Suite *bcache_suite(void)
 {
 	Suite *s = suite_create("bcache");
@@ -717,6 +862,9 @@ static Suite *bcache_suite(void)
 	tcase_add_test(tc, test_eviction_bound);
 	tcase_add_test(tc, test_lru_order);
 	tcase_add_test(tc, test_dirty_not_evicted);
+	tcase_add_test(tc, test_write_cold);
+	tcase_add_test(tc, test_write_cold_evicts_first);
+	tcase_add_test(tc, test_pool_recycles);
 	tcase_add_test(tc, test_forget_dirty);
 	tcase_add_test(tc, test_forget_referenced);
 	tcase_add_test(tc, test_read_error);

@@ -234,7 +234,7 @@ START_TEST(timer_commits)
 }
 END_TEST
 
-/* Dirty nodes cannot be evicted: past the dirty limit, updates commit first. */
+/* Past the dirty limit, updates commit first. */
 START_TEST(dirty_limit_commits)
 {
 	struct fsfix x;
