@@ -20,8 +20,9 @@
  * Why the lock is let go in step 4: the flushes wait for the disk to take everything the
  * transaction wrote (a sequential writer's 64 MiB of data: 50 ms here), and updates of the
  * next transaction need none of it. They cannot disturb the commit: every node step 2 wrote
- * lost its writable mark, so changing one shadows it into a new block, stamped with the new
- * generation; frees go to the new pinned set; the superblock image is complete. What must
+ * lost its writable mark and is of the old generation once the number is bumped, so changing
+ * one shadows it into a new block (bt_cow changes in place only nodes of the running
+ * generation); frees go to the new pinned set; the superblock image is complete. What must
  * wait is what depends on this commit being on disk: the next commit and fsync log entries
  * (the chain the new superblock points at), through `committing` and commit_done. If step 4
  * fails, the running transaction is marked failed: it builds on a generation that never
