@@ -246,6 +246,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 		    uint64_t index, bool whole, struct dirty_page **out)
 {
 	struct dirty_page *p = page_find(e, index);
+	bool listed = p && !p->logged;   /* already waiting for the fsync log */
 	struct read_plan rp = { 0 };
 	/* Past end of file there is nothing to keep: a new page stays zero. */
 	bool keep = !p && !whole && index * page_size(it) < in->size;
@@ -267,8 +268,11 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 			memcpy(p->data, rp.base, page_size(it));
 	}
 	plan_free(&rp);
-	if (p)
+	if (p) {
 		p->logged = false;   /* the caller is about to change it */
+		if (!listed)
+			log_note_page(it, e, index);
+	}
 	*out = p;
 	return ret;
 }

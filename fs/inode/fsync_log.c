@@ -82,6 +82,21 @@ void log_note_write(struct inode_tree *it, struct icache_entry *e)
 	mark_log_dirty(it->icache, e);
 }
 
+void log_note_page(struct inode_tree *it, struct icache_entry *e, uint64_t index)
+{
+	if (e->unlogged.n == e->unlogged.cap) {
+		size_t cap = e->unlogged.cap ? 2 * e->unlogged.cap : 16;
+		uint64_t *v = realloc(e->unlogged.idx, cap * sizeof(*v));
+		if (!v) {
+			cowfs_log_bar(it->fs);   /* it cannot be found again: a commit will do */
+			return;
+		}
+		e->unlogged.idx = v;
+		e->unlogged.cap = cap;
+	}
+	e->unlogged.idx[e->unlogged.n++] = index;
+}
+
 int log_note_setattr(struct inode_tree *it, uint64_t ino, const struct inode *in, unsigned mask,
 		     const struct cowfs_attr *attr)
 {
@@ -108,6 +123,7 @@ static int forget_entry(void *arg, struct icache_entry *e)
 	struct inode_cache *ic = arg;
 
 	e->log_dirty = false;
+	e->unlogged.n = 0;
 	icache_release_if_idle(ic, e);
 	return 0;
 }
@@ -124,17 +140,35 @@ void log_forget_all(struct inode_tree *it)
 
 /* ---- building an entry -------------------------------------------------------------------- */
 
-/* Pages not yet logged, sorted, as a malloc'd array. */
+static int cmp_page_index(const void *a, const void *b)
+{
+	const struct dirty_page *x = *(const struct dirty_page *const *)a;
+	const struct dirty_page *y = *(const struct dirty_page *const *)b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Pages not yet logged, sorted, as a malloc'd array: from the entry's list, not from all its
+ * pages (an append+fsync loop would otherwise sort every page of the chain at every fsync). */
 static int unlogged_pages(struct icache_entry *e, struct dirty_page ***out, size_t *n)
 {
-	size_t all, kept = 0;
-	int ret = pages_sorted(e, out, &all);
+	struct dirty_page **v = malloc((e->unlogged.n ? e->unlogged.n : 1) * sizeof(*v));
+	size_t k = 0, kept = 0;
 
-	for (size_t i = 0; ret == 0 && i < all; i++)
-		if (!(*out)[i]->logged)
-			(*out)[kept++] = (*out)[i];
-	*n = ret == 0 ? kept : 0;
-	return ret;
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->unlogged.n; i++) {
+		struct dirty_page *p = page_find(e, e->unlogged.idx[i]);
+		if (p && !p->logged)
+			v[k++] = p;
+	}
+	qsort(v, k, sizeof(*v), cmp_page_index);
+	for (size_t i = 0; i < k; i++)   /* a page dropped and made again is listed twice */
+		if (i == 0 || v[i] != v[kept - 1])
+			v[kept++] = v[i];
+	*out = v;
+	*n = kept;
+	return 0;
 }
 
 /* Bytes of payload for these pages (a write record per run of consecutive pages). */
@@ -235,6 +269,7 @@ int log_fsync(struct inode_tree *it, uint64_t ino)
 		goto out;   /* the log is barred now; the commit decides */
 	for (size_t i = 0; i < n; i++)
 		v[i]->logged = true;
+	e->unlogged.n = 0;
 	if (e->log_dirty) {
 		e->log_dirty = false;
 		it->icache->log_dirty_count--;

@@ -34,6 +34,13 @@ struct icache_entry {
 	/* Its inode item changed since the last commit in ways the fsync log can express and
 	 * has not been logged as it is now (fsync_log.c). */
 	bool log_dirty;
+	/* Indexes of the pages not in the fsync log as they are now (logged false), in no order,
+	 * maybe with repeats and pages gone since: what the next fsync logs, without looking at
+	 * every page (fsync_log.c). */
+	struct {
+		uint64_t *idx;
+		size_t n, cap;
+	} unlogged;
 	struct page_table pages;
 	struct icache_entry *next;   /* hash chain */
 };

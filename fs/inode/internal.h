@@ -105,6 +105,8 @@ void inode_ts_put(struct inode_timespec *d, const struct timespec *ts);
 int log_note_setattr(struct inode_tree *it, uint64_t ino, const struct inode *in, unsigned mask,
 		     const struct cowfs_attr *attr);
 void log_note_write(struct inode_tree *it, struct icache_entry *e);
+/* Page `index` of e is about to change and was in the log, or is new. */
+void log_note_page(struct inode_tree *it, struct icache_entry *e, uint64_t index);
 /* Commit: nothing is waiting to be logged any more. */
 void log_forget_all(struct inode_tree *it);
 /* fsync through the log, fs->lock held: 1 if ino's changes are durable now (logged, or

@@ -259,8 +259,10 @@ static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
 		ret = adjust_nbytes(it, e->ino, nbytes);
 	/* Given back in file order, so that the next pages a sequential writer takes are
 	 * contiguous in memory again. */
-	if (ret == 0)
+	if (ret == 0) {
 		pages_release_sorted(ic, e, p.v, p.n);
+		e->unlogged.n = 0;   /* no pages left to log */
+	}
 	free(p.v);
 	free(p.pieces);
 	return ret;
