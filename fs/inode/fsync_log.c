@@ -140,14 +140,6 @@ void log_forget_all(struct inode_tree *it)
 
 /* ---- building an entry -------------------------------------------------------------------- */
 
-static int cmp_page_index(const void *a, const void *b)
-{
-	const struct dirty_page *x = *(const struct dirty_page *const *)a;
-	const struct dirty_page *y = *(const struct dirty_page *const *)b;
-
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* Pages not yet logged, sorted, as a malloc'd array: from the entry's list, not from all its
  * pages (an append+fsync loop would otherwise sort every page of the chain at every fsync). */
 static int unlogged_pages(struct icache_entry *e, struct dirty_page ***out, size_t *n)
@@ -162,7 +154,7 @@ static int unlogged_pages(struct icache_entry *e, struct dirty_page ***out, size
 		if (p && !p->logged)
 			v[k++] = p;
 	}
-	qsort(v, k, sizeof(*v), cmp_page_index);
+	pages_sort(v, k);
 	for (size_t i = 0; i < k; i++)   /* a page dropped and made again is listed twice */
 		if (i == 0 || v[i] != v[kept - 1])
 			v[kept++] = v[i];

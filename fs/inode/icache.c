@@ -330,6 +330,11 @@ static int cmp_page(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+void pages_sort(struct dirty_page **v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_page);
+}
+
 int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n)
 {
 	struct page_table *t = &e->pages;
@@ -346,7 +351,7 @@ int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slots[i].data)
 			v[k++] = &t->slots[i];
-	qsort(v, k, sizeof(*v), cmp_page);
+	pages_sort(v, k);
 	*out = v;
 	*n = k;
 	return 0;

@@ -93,5 +93,7 @@ void pages_release_sorted(struct inode_cache *ic, struct icache_entry *e, struct
 /* Every page, sorted by index, as a malloc'd array of pointers into the table (valid until
  * the table changes). *n gets the count; 0 pages gives NULL. -ENOMEM on failure. */
 int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n);
+/* Sort page pointers by index. */
+void pages_sort(struct dirty_page **v, size_t n);
 
 #endif
