@@ -62,10 +62,10 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
 	int64_t freed = 0, added = 0;
 	int ret = 0;
 
-	/* The source's buffered data must be in extents to be shared. A commit lets the lock
-	 * go, so what was reserved may be gone: the caller starts over. */
+	/* The source's buffered data must be in extents to be shared: write it back (it need
+	 * not be committed). That used space reserved for the clone: the caller starts over. */
 	if (src && src->pages.count) {
-		ret = cowfs_commit_locked(it->fs);
+		ret = inode_writeback_one(it, src);
 		return ret < 0 ? ret : -EAGAIN;
 	}
 	ret = inode_read(it, out, &din);

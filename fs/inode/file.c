@@ -217,7 +217,11 @@ static int update_begin_logged(struct inode_tree *it, uint64_t ino, uint64_t off
 
 	if (it->fs->read_only)
 		return -EROFS;
-	cowfs_trans_begin(it->fs, cls);
+	/* Only a write (no range to edit) may run beside a flush (writeback.c). */
+	if (len)
+		cowfs_trans_begin(it->fs, cls);
+	else
+		cowfs_trans_begin_beside_flush(it->fs, cls);
 	ret = icache_of(it) ? 0 : -ENOMEM;
 	if (ret == 0 && len)
 		ret = fmap_cost(it, ino, off, len, &nodes);
@@ -251,6 +255,13 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 	/* Past end of file there is nothing to keep: a new page stays zero. */
 	bool keep = !p && !whole && index * page_size(it) < in->size;
 	int ret = 0;
+
+	/* A flush is writing this memory: change a copy (writeback.c). */
+	if (p && p->writeback) {
+		ret = page_copy_for_write(it->icache, p);
+		if (ret < 0)
+			return ret;
+	}
 
 	/* Read before adding the page: the read would otherwise find it, still zero. */
 	if (keep) {
@@ -328,12 +339,26 @@ static int zero_partial(struct inode_tree *it, struct icache_entry *e, const str
 	return ret;
 }
 
-/* Commit once buffered data passes its bound: the commit writes it back. */
+/*
+ * Keep buffered data within its bound. Past half of it the timer thread flushes in the
+ * background while writers go on; only past all of it does a writer wait for a flush or
+ * commit to make room. Without a timer thread, the writer commits (which writes back).
+ */
 static int limit_dirty(struct inode_tree *it)
 {
-	if (it->icache->dirty_bytes <= it->icache->dirty_limit)
+	struct inode_cache *ic = it->icache;
+	struct cowfs *fs = it->fs;
+
+	if (ic->dirty_bytes <= ic->dirty_limit / 2)
 		return 0;
-	return cowfs_commit_locked(it->fs);
+	while (ic->dirty_bytes > ic->dirty_limit / 2 && !fs->trans.error) {
+		if (!cowfs_flush_soon(fs))
+			return ic->dirty_bytes > ic->dirty_limit ? cowfs_commit_locked(fs) : 0;
+		if (ic->dirty_bytes <= ic->dirty_limit)
+			return 0;
+		cowfs_wait_progress(fs);
+	}
+	return fs->trans.error;
 }
 
 static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *buf, size_t len,
@@ -608,16 +633,11 @@ int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uin
 		ret = regular_file(&in);
 	if (ret == 0 && off >= in.size)
 		ret = -ENXIO;
-	/* Dirty pages are data the map does not show yet: write them back first. The commit
-	 * lets the lock go: look at the file again after it. */
+	/* Dirty pages are data the map does not show yet: write them back first (in the
+	 * running transaction; the size is unchanged by it). */
 	e = ret == 0 ? dirty_entry(it, ino) : NULL;
-	if (e && e->pages.count) {
-		ret = cowfs_commit_locked(it->fs);
-		if (ret == 0)
-			ret = inode_read(it, ino, &in);
-		if (ret == 0 && off >= in.size)
-			ret = -ENXIO;
-	}
+	if (e && e->pages.count)
+		ret = inode_writeback_one(it, e);
 	if (ret == 0)
 		ret = seek_locked(it, ino, in.size, off, whence, out);
 	cowfs_trans_end(it->fs);

@@ -51,5 +51,11 @@ void fmap_new_item(struct file_extent_item *fe, uint8_t type, uint64_t transid, 
 
 /* Write back every inode's dirty pages (cowfs's before_commit hook; arg: the inode_tree). */
 int inode_writeback_all(void *arg);
+/* The same between commits, letting the lock go for the data I/O (cowfs's flush hook). */
+int inode_flush(void *arg);
+struct icache_entry;
+/* Write back e's dirty pages now, in the running transaction (e may be gone afterwards). A
+ * failure fails the transaction. */
+int inode_writeback_one(struct inode_tree *it, struct icache_entry *e);
 
 #endif

@@ -82,6 +82,12 @@ void log_note_write(struct inode_tree *it, struct icache_entry *e)
 	mark_log_dirty(it->icache, e);
 }
 
+void log_note_flushed(struct inode_tree *it, struct icache_entry *e)
+{
+	e->log_unfit = true;
+	mark_log_dirty(it->icache, e);   /* kept until the commit (forget_entry) */
+}
+
 void log_note_page(struct inode_tree *it, struct icache_entry *e, uint64_t index)
 {
 	if (e->unlogged.n == e->unlogged.cap) {
@@ -123,6 +129,7 @@ static int forget_entry(void *arg, struct icache_entry *e)
 	struct inode_cache *ic = arg;
 
 	e->log_dirty = false;
+	e->log_unfit = false;
 	e->unlogged.n = 0;
 	icache_release_if_idle(ic, e);
 	return 0;
@@ -243,6 +250,8 @@ int log_fsync(struct inode_tree *it, uint64_t ino)
 	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 	if (!e)
 		return 1;
+	if (e->log_unfit)
+		return 0;
 	if (inode_read(it, ino, &in) < 0 || !S_ISREG(in.mode) || unlogged_pages(e, &v, &n) < 0)
 		goto out;
 	if (!e->log_dirty && n == 0) {

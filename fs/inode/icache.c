@@ -3,6 +3,7 @@
  */
 #include "fs/inode/icache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ struct inode_cache *icache_of(struct inode_tree *it)
 	if (!it->fs->read_only) {
 		it->fs->before_commit = inode_writeback_all;
 		it->fs->before_commit_arg = it;
+		it->fs->flush = inode_flush;
+		it->fs->flush_arg = it;
 	}
 	return ic;
 }
@@ -79,7 +82,7 @@ void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e)
 {
 	struct icache_entry **p;
 
-	if (e->holds || e->orphan || e->pages.count || e->log_dirty)
+	if (e->holds || e->orphan || e->pages.count || e->log_dirty || e->log_unfit)
 		return;
 	for (p = &ic->buckets[bucket_of(ic, e->ino)]; *p != e; p = &(*p)->next)
 		;
@@ -263,6 +266,7 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 	p->index = index;
 	p->data = data;
 	p->logged = false;
+	p->writeback = false;
 	t->count++;
 	ic->dirty_bytes += ic->page_size;
 	ic->it->fs->delalloc_bytes += ic->page_size;
@@ -309,19 +313,6 @@ void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t f
 	}
 }
 
-void pages_release_sorted(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **v,
-			  size_t n)
-{
-	struct page_table *t = &e->pages;
-
-	for (size_t i = n; i-- > 0;)
-		page_mem_put(ic, v[i]->data);
-	memset(t->slots, 0, t->cap * sizeof(*t->slots));
-	t->count = 0;
-	ic->dirty_bytes -= (uint64_t)n * ic->page_size;
-	ic->it->fs->delalloc_bytes -= (uint64_t)n * ic->page_size;
-}
-
 static int cmp_page(const void *a, const void *b)
 {
 	const struct dirty_page *x = *(const struct dirty_page *const *)a;
@@ -335,10 +326,18 @@ void pages_sort(struct dirty_page **v, size_t n)
 	qsort(v, n, sizeof(*v), cmp_page);
 }
 
-int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n)
+static int cmp_page_value(const void *a, const void *b)
+{
+	const struct dirty_page *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int pages_take(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **out,
+	       size_t *n)
 {
 	struct page_table *t = &e->pages;
-	struct dirty_page **v;
+	struct dirty_page *v;
 	size_t k = 0;
 
 	*out = NULL;
@@ -348,11 +347,83 @@ int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n)
 	v = malloc(t->count * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->slots[i].data)
-			v[k++] = &t->slots[i];
-	pages_sort(v, k);
+	for (size_t i = 0; i < t->cap; i++) {
+		struct dirty_page *p = &t->slots[i];
+		if (p->data) {
+			assert(!p->writeback);
+			p->writeback = true;
+			v[k++] = *p;
+		}
+	}
+	qsort(v, k, sizeof(*v), cmp_page_value);
+	ic->it->fs->delalloc_bytes -= (uint64_t)k * ic->page_size;
 	*out = v;
 	*n = k;
+	return 0;
+}
+
+/* The slot of v's page if it still holds v's memory (no write replaced it), else NULL. */
+static struct dirty_page *page_unchanged(struct icache_entry *e, const struct dirty_page *v)
+{
+	struct dirty_page *p = page_find(e, v->index);
+
+	return p && p->data == v->data ? p : NULL;
+}
+
+/* Memory of pages v[0, n) back, last first: the free list then hands it out in file order. */
+static void pages_mem_put(struct inode_cache *ic, const struct dirty_page *v, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		page_mem_put(ic, v[i].data);
+	ic->dirty_bytes -= (uint64_t)n * ic->page_size;
+}
+
+void pages_written(struct inode_cache *ic, struct icache_entry *e, const struct dirty_page *v,
+		   size_t n)
+{
+	struct page_table *t = &e->pages;
+	size_t unchanged = 0;
+
+	for (size_t i = 0; i < n; i++)
+		unchanged += page_unchanged(e, &v[i]) != NULL;
+	if (unchanged == t->count) {   /* the usual case: nothing was written meanwhile */
+		memset(t->slots, 0, t->cap * sizeof(*t->slots));
+		t->count = 0;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			struct dirty_page *p = page_unchanged(e, &v[i]);
+			if (p)
+				table_remove_slot(t, (size_t)(p - t->slots));
+		}
+	}
+	pages_mem_put(ic, v, n);
+}
+
+void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct dirty_page *v,
+		  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct dirty_page *p = page_unchanged(e, &v[i]);
+		if (p) {
+			p->writeback = false;
+			ic->it->fs->delalloc_bytes += ic->page_size;
+		} else {
+			page_mem_put(ic, v[i].data);
+			ic->dirty_bytes -= ic->page_size;
+		}
+	}
+}
+
+int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p)
+{
+	uint8_t *data = page_mem_get(ic);
+
+	if (!data)
+		return -ENOMEM;
+	memcpy(data, p->data, ic->page_size);
+	p->data = data;
+	p->writeback = false;
+	ic->dirty_bytes += ic->page_size;
+	ic->it->fs->delalloc_bytes += ic->page_size;
 	return 0;
 }

@@ -20,6 +20,9 @@ struct dirty_page {
 	uint64_t index;
 	uint8_t *data;       /* NULL: empty slot */
 	bool logged;         /* in the fsync log as it is now (fsync_log.c) */
+	/* A flush is writing `data` to disk: a write gives the page new memory rather than
+	 * change it (page_copy_for_write; writeback.c). */
+	bool writeback;
 };
 
 struct page_table {
@@ -34,6 +37,9 @@ struct icache_entry {
 	/* Its inode item changed since the last commit in ways the fsync log can express and
 	 * has not been logged as it is now (fsync_log.c). */
 	bool log_dirty;
+	/* A flush wrote back pages of it that the log did not hold: the log cannot bring back
+	 * what the next commit will, so until then fsync commits (log_note_flushed). */
+	bool log_unfit;
 	/* Indexes of the pages not in the fsync log as they are now (logged false), in no order,
 	 * maybe with repeats and pages gone since: what the next fsync logs, without looking at
 	 * every page (fsync_log.c). */
@@ -86,13 +92,23 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 /* Drop every page with index in [first, last]. */
 void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
 		      uint64_t last);
-/* Drop all of e's pages, `v` being all of them sorted (pages_sorted): their memory goes back
- * so that it is handed out again in the same order. */
-void pages_release_sorted(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **v,
-			  size_t n);
-/* Every page, sorted by index, as a malloc'd array of pointers into the table (valid until
- * the table changes). *n gets the count; 0 pages gives NULL. -ENOMEM on failure. */
-int pages_sorted(struct icache_entry *e, struct dirty_page ***out, size_t *n);
+/*
+ * Write-back of e's pages (writeback.c). pages_take: copies of every page (index and memory,
+ * sorted by index, as a malloc'd array: *n gets the count, 0 pages gives NULL), each marked
+ * under write-back; they stop counting in fs->delalloc_bytes, being given extents now.
+ * Then exactly one of: pages_written, the data is on disk: a page still holding the same
+ * memory leaves the table; pages_untake, write-back failed: they stay, unmarked. Either way
+ * memory a write replaced meanwhile goes back, in file order, so that a sequential writer
+ * gets contiguous memory again.
+ */
+int pages_take(struct inode_cache *ic, struct icache_entry *e, struct dirty_page **out,
+	       size_t *n);
+void pages_written(struct inode_cache *ic, struct icache_entry *e, const struct dirty_page *v,
+		   size_t n);
+void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct dirty_page *v,
+		  size_t n);
+/* p is under write-back: give it a copy of its memory to change. -ENOMEM: none. */
+int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p);
 /* Sort page pointers by index. */
 void pages_sort(struct dirty_page **v, size_t n);
 

@@ -107,6 +107,8 @@ int log_note_setattr(struct inode_tree *it, uint64_t ino, const struct inode *in
 void log_note_write(struct inode_tree *it, struct icache_entry *e);
 /* Page `index` of e is about to change and was in the log, or is new. */
 void log_note_page(struct inode_tree *it, struct icache_entry *e, uint64_t index);
+/* A flush is writing back pages of e the log does not hold. */
+void log_note_flushed(struct inode_tree *it, struct icache_entry *e);
 /* Commit: nothing is waiting to be logged any more. */
 void log_forget_all(struct inode_tree *it);
 /* fsync through the log, fs->lock held: 1 if ino's changes are durable now (logged, or

@@ -238,13 +238,16 @@ int inode_tree_destroy(struct inode_tree *it)
 		if (ret == 0)
 			ret = r;
 	}
-	inode_lock_read(it);
+	/* Not beside a flush: it may be writing the pages about to be freed. */
+	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
 	if (it->fs->before_commit_arg == it) {
 		it->fs->before_commit = NULL;
 		it->fs->before_commit_arg = NULL;
+		it->fs->flush = NULL;
+		it->fs->flush_arg = NULL;
 	}
 	icache_destroy(it->icache);
 	it->icache = NULL;
-	inode_unlock_read(it);
+	cowfs_trans_end(it->fs);
 	return ret;
 }

@@ -1,16 +1,35 @@
 /*
- * Write-back of dirty file data (delayed allocation), run first in every commit.
+ * Write-back of dirty file data (delayed allocation): first in every commit, and in the
+ * background between commits (a flush).
  *
  * Each inode's dirty pages are sorted; every run of consecutive pages becomes as few new data
  * extents as the allocator can give (up to FILE_EXTENT_MAX each, placed after the previous
  * one when possible), written in one batch, checksummed into the checksum tree and mapped
- * over the run, which cuts whatever the file had there before. Because this happens inside
- * the commit, the commit's own flush makes the data durable before the superblock that
- * points at it: no separate ordering is needed.
+ * over the run, which cuts whatever the file had there before. The commit's own flush makes
+ * the data durable before the superblock that points at it: no separate ordering is needed.
  *
  * Allocation uses the privileged class: the space was promised when the data was buffered
- * (fs->delalloc_bytes), and a commit must not fail for want of it.
+ * (fs->delalloc_bytes), and write-back must not fail for want of it.
+ *
+ * Why flushes, and why writes may go on during one. Inside a commit the data I/O runs with
+ * the lock held, and a writer waits for all of it: a sequential writer that fills the buffer
+ * would spend a fifth of its time waiting. So once buffered data passes half its bound, the
+ * timer thread flushes: it takes the pages (pages_take: copies of index and memory, the
+ * table may change meanwhile) and gives them extents with the lock held, lets the lock go to
+ * write the data, and takes it again to insert checksums and maps. Meanwhile:
+ *   - writes go on (cowfs_trans_begin_beside_flush): a page under write-back is not changed
+ *     but given a copy (page_get), so the memory being written stays as taken; the copy is
+ *     dirty again, and pages_written leaves it in the table. Sizes and times they set are in
+ *     the tree at once, as ever: no commit can start before the flush has mapped its data
+ *     (cowfs_commit_wait), so a committed size never reaches past data the commit lacks.
+ *   - reads go on: the pages are still in the table, and the map is untouched until the
+ *     lock is held again.
+ *   - everything else waits (cowfs_trans_begin): a truncate, punch, clone or unlink would
+ *     drop pages being written or change the map under the extents about to be inserted.
+ *   - the fsync log: pages it did not hold are on disk now, but only in the running
+ *     transaction, so fsync of such a file commits until the next commit (log_unfit).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,18 +71,19 @@ struct wb_piece {
 
 /* Write-back of one inode: its dirty pages sorted, and where each piece of them goes. */
 struct wb_plan {
-	struct dirty_page **v;
+	uint64_t ino;
+	struct dirty_page *v;   /* copies (pages_take) */
 	size_t n;
 	struct wb_piece *pieces;
 	size_t npieces, cap;
 };
 
 /* How many of pages [0, n) follow each other in memory (from the first). */
-static size_t contiguous_pages(struct dirty_page **pages, size_t n, uint32_t ps)
+static size_t contiguous_pages(const struct dirty_page *pages, size_t n, uint32_t ps)
 {
 	size_t k = 1;
 
-	while (k < n && pages[k]->data == pages[0]->data + (size_t)k * ps)
+	while (k < n && pages[k].data == pages[0].data + (size_t)k * ps)
 		k++;
 	return k;
 }
@@ -120,11 +140,11 @@ static int plan_run(struct inode_tree *it, struct wb_plan *p, size_t first, size
 }
 
 /* Pages that may form one run: consecutive, and no more than an extent's worth. */
-static size_t run_length(struct dirty_page **v, size_t n, uint32_t ps)
+static size_t run_length(const struct dirty_page *v, size_t n, uint32_t ps)
 {
 	size_t max = FILE_EXTENT_MAX / ps, k = 1;
 
-	while (k < n && k < max && v[k]->index == v[k - 1]->index + 1)
+	while (k < n && k < max && v[k].index == v[k - 1].index + 1)
 		k++;
 	return k;
 }
@@ -163,8 +183,8 @@ static int window_flush(struct inode_tree *it, struct wb_window *w)
 }
 
 /* Queue the write of pages[0, k) to disk (k at most a request's worth). */
-static int window_add(struct inode_tree *it, struct wb_window *w, struct dirty_page **pages,
-		      size_t k, uint64_t disk)
+static int window_add(struct inode_tree *it, struct wb_window *w,
+		      const struct dirty_page *pages, size_t k, uint64_t disk)
 {
 	uint32_t ps = it->fs->ext.sectorsize;
 	size_t run = contiguous_pages(pages, k, ps);
@@ -178,12 +198,12 @@ static int window_add(struct inode_tree *it, struct wb_window *w, struct dirty_p
 	if (ret < 0)
 		return ret;
 	if (k <= run) {
-		buf = pages[0]->data;
+		buf = pages[0].data;
 	} else {
 		buf = w->stage + w->staged;
 		w->staged += k * ps;
 		for (size_t i = 0; i < k; i++)
-			memcpy(buf + i * ps, pages[i]->data, ps);
+			memcpy(buf + i * ps, pages[i].data, ps);
 	}
 	w->ios[w->nios++] = (struct bdev_io){ .off = disk, .buf = buf, .len = (uint32_t)(k * ps) };
 	return (int)k;
@@ -219,7 +239,7 @@ static int map_plan(struct inode_tree *it, uint64_t ino, const struct wb_plan *p
 	int ret = csums ? 0 : -ENOMEM;
 
 	for (size_t i = 0; i < p->n && ret == 0; i++)
-		csums[i] = csum_sector(p->v[i]->data, ps);
+		csums[i] = csum_sector(p->v[i].data, ps);
 	for (size_t i = 0; i < p->npieces && ret == 0; i++) {
 		const struct wb_piece *pc = &p->pieces[i];
 		uint64_t len = (uint64_t)pc->n * ps;
@@ -229,53 +249,96 @@ static int map_plan(struct inode_tree *it, uint64_t ino, const struct wb_plan *p
 		if (ret < 0)
 			break;
 		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, pc->disk, len);
-		ret = fmap_replace(it, ino, p->v[pc->first]->index * ps, len, &fe, &delta);
+		ret = fmap_replace(it, ino, p->v[pc->first].index * ps, len, &fe, &delta);
 		*nbytes += delta;
 	}
 	free(csums);
 	return ret;
 }
 
-/*
- * One inode: extents for every run of its pages (data continues where the last write-back's
- * ended, so files written one after the other, and a file written across commits, come out in
- * address order), then all the data, then checksums and map.
- */
-static int writeback_inode(struct inode_tree *it, struct icache_entry *e)
+static void plan_free(struct wb_plan *p)
 {
-	struct inode_cache *ic = it->icache;
-	struct wb_plan p = { 0 };
-	int64_t nbytes = 0;
-	int ret = pages_sorted(e, &p.v, &p.n);
+	free(p->v);
+	free(p->pieces);
+	*p = (struct wb_plan){ 0 };
+}
 
-	if (ret == 0)
-		ret = plan_inode(it, &p);
-	if (ret == 0)
-		ret = write_plan(it, &p);
-	if (ret == 0)
-		ret = map_plan(it, e->ino, &p, &nbytes);
-	/* One inode update for all runs (random writes make thousands of runs). */
-	if (ret == 0)
-		ret = adjust_nbytes(it, e->ino, nbytes);
-	/* Given back in file order, so that the next pages a sequential writer takes are
-	 * contiguous in memory again. */
-	if (ret == 0) {
-		pages_release_sorted(ic, e, p.v, p.n);
-		e->unlogged.n = 0;   /* no pages left to log */
+/* Take e's pages and give them extents (lock held). */
+static int plan_take(struct inode_tree *it, struct icache_entry *e, struct wb_plan *p)
+{
+	int ret;
+
+	*p = (struct wb_plan){ .ino = e->ino };
+	ret = pages_take(it->icache, e, &p->v, &p->n);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->v[i].logged) {
+			log_note_flushed(it, e);
+			break;
+		}
 	}
-	free(p.v);
-	free(p.pieces);
+	ret = plan_inode(it, p);
+	if (ret < 0)
+		pages_untake(it->icache, e, p->v, p->n);
 	return ret;
 }
 
+/* Checksums, map and size accounting for written plan p (lock held); its pages leave the
+ * table, or, if anything failed, stay dirty. */
+static int plan_finish(struct inode_tree *it, struct wb_plan *p, int ret)
+{
+	struct icache_entry *e = icache_find(it->icache, p->ino, false);
+	int64_t nbytes = 0;
+
+	assert(e);   /* pages under write-back keep their entry */
+	if (ret == 0)
+		ret = map_plan(it, p->ino, p, &nbytes);
+	/* One inode update for all runs (random writes make thousands of runs). */
+	if (ret == 0)
+		ret = adjust_nbytes(it, p->ino, nbytes);
+	if (ret == 0)
+		pages_written(it->icache, e, p->v, p->n);
+	else
+		pages_untake(it->icache, e, p->v, p->n);
+	if (!e->pages.count)
+		e->unlogged.n = 0;   /* no pages left to log */
+	icache_release_if_idle(it->icache, e);
+	plan_free(p);
+	return ret;
+}
+
+/*
+ * One inode, inside a commit: extents for every run of its pages (data continues where the
+ * last write-back's ended, so files written one after the other, and a file written across
+ * commits, come out in address order), then all the data, then checksums and map.
+ */
 static int writeback_entry(void *arg, struct icache_entry *e)
 {
 	struct inode_tree *it = arg;
-	int ret = e->pages.count ? writeback_inode(it, e) : 0;
+	struct wb_plan p = { 0 };
+	int ret;
 
-	if (ret == 0)
+	if (!e->pages.count) {
 		icache_release_if_idle(it->icache, e);
-	return ret;
+		return 0;
+	}
+	ret = plan_take(it, e, &p);
+	if (ret < 0)
+		return ret;
+	return plan_finish(it, &p, write_plan(it, &p));
+}
+
+int inode_writeback_one(struct inode_tree *it, struct icache_entry *e)
+{
+	struct extents *x = &it->fs->ext;
+	enum alloc_class saved = x->cls;
+	int ret;
+
+	x->cls = ALLOC_PRIVILEGED;
+	ret = writeback_entry(it, e);
+	x->cls = saved;
+	return ret < 0 ? cowfs_trans_fail(it->fs, ret) : 0;
 }
 
 int inode_writeback_all(void *arg)
@@ -296,4 +359,72 @@ int inode_writeback_all(void *arg)
 	if (ret == 0)
 		log_forget_all(it);
 	return ret;
+}
+
+/* ---- background flush ---------------------------------------------------------------------- */
+
+struct flush {
+	struct inode_tree *it;
+	struct wb_plan *v;
+	size_t n, cap;
+};
+
+static int flush_take_entry(void *arg, struct icache_entry *e)
+{
+	struct flush *f = arg;
+	int ret;
+
+	if (!e->pages.count)
+		return 0;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 16;
+		struct wb_plan *v = realloc(f->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	ret = plan_take(f->it, e, &f->v[f->n]);
+	if (ret == 0)
+		f->n++;
+	return ret;
+}
+
+/* Tree blocks the maps and checksums of `pages` pages may need, as if neighbours: a check
+ * that space is not short, not a bound (random pages share fewer leaves). */
+static uint64_t flush_nodes(struct inode_tree *it, uint64_t pages)
+{
+	return 2 * cowfs_neighbour_update_nodes(inode_btree(it), pages);
+}
+
+int inode_flush(void *arg)
+{
+	struct inode_tree *it = arg;
+	struct cowfs *fs = it->fs;
+	struct flush f = { .it = it };
+	int ret;
+
+	if (!it->icache || !it->icache->dirty_bytes)
+		return 0;
+	/* Short of space, leave it to the commit (which may use the reserve). */
+	if (cowfs_reserve(fs, flush_nodes(it, it->icache->dirty_bytes / it->icache->page_size)) < 0)
+		return 0;
+	fs->ext.cls = ALLOC_PRIVILEGED;
+	ret = icache_for_each(it->icache, flush_take_entry, &f);
+	if (ret == 0 && f.n) {
+		cowfs_flush_unlock(fs);
+		for (size_t i = 0; i < f.n && ret == 0; i++)
+			ret = write_plan(it, &f.v[i]);
+		cowfs_flush_relock(fs);
+		fs->ext.cls = ALLOC_PRIVILEGED;   /* writers meanwhile set their own */
+	}
+	for (size_t i = 0; i < f.n; i++) {
+		int r = plan_finish(it, &f.v[i], ret);
+		if (ret == 0)
+			ret = r;
+	}
+	fs->ext.cls = ALLOC_NORMAL;
+	free(f.v);
+	/* Extents were given to pages that did not get mapped: the transaction is lost. */
+	return ret < 0 ? cowfs_trans_fail(fs, ret) : 0;
 }

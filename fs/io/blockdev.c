@@ -52,6 +52,8 @@ struct blockdev {
 	unsigned *free_slots;   /* stack of free slot numbers */
 	struct bdev_stats stats;
 	struct bdev_fault fault;
+	void (*before_write)(void *arg);   /* bdev_fault_before_write */
+	void *before_write_arg;
 };
 
 /* What one bdev_read_batch()/bdev_write_batch() call is doing. */
@@ -478,6 +480,16 @@ int bdev_read_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
 
 int bdev_write_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
 {
+	void (*fn)(void *arg);
+	void *arg;
+
+	pthread_mutex_lock(&bd->lock);
+	fn = bd->before_write;
+	arg = bd->before_write_arg;
+	bd->before_write = NULL;
+	pthread_mutex_unlock(&bd->lock);
+	if (fn)
+		fn(arg);
 	return locked_batch(bd, ios, n, true);
 }
 
@@ -594,6 +606,14 @@ void bdev_fault_clear(struct blockdev *bd)
 {
 	pthread_mutex_lock(&bd->lock);
 	fault_disarm(&bd->fault);
+	pthread_mutex_unlock(&bd->lock);
+}
+
+void bdev_fault_before_write(struct blockdev *bd, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&bd->lock);
+	bd->before_write = fn;
+	bd->before_write_arg = arg;
 	pthread_mutex_unlock(&bd->lock);
 }
 

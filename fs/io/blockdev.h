@@ -100,11 +100,15 @@ void bdev_get_stats(const struct blockdev *bd, struct bdev_stats *st);
  *   no particular order. Only what a flush covered is sure to survive, as on real disks.
  * bdev_fault_clear(bd): disarm both (power stays cut once it was cut).
  * bdev_power_is_cut(bd): whether the cut has happened.
+ * bdev_fault_before_write(bd, fn, arg): fn(arg) runs when the next write batch starts,
+ *   without the device lock (it may do I/O): a test acts at the moment data is being
+ *   written, with whatever locks the writer let go. One-shot.
  */
 void bdev_fault_fail_write(struct blockdev *bd, uint64_t n);
 void bdev_fault_cut_power(struct blockdev *bd, uint64_t n);
 void bdev_fault_volatile_cache(struct blockdev *bd, uint64_t seed);
 void bdev_fault_clear(struct blockdev *bd);
 bool bdev_power_is_cut(const struct blockdev *bd);
+void bdev_fault_before_write(struct blockdev *bd, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -119,16 +119,16 @@ static void fill_super(struct cowfs *fs, uint64_t log_held)
 
 void cowfs_commit_wait(struct cowfs *fs)
 {
-	while (fs->committing)
+	while (fs->committing || fs->flushing)
 		pthread_cond_wait(&fs->commit_done, &fs->lock);
 }
 
-static int fail(struct bt_trans *tx, int ret)
+int cowfs_trans_fail(struct cowfs *fs, int err)
 {
 	/* Nothing of this transaction may reach disk now: it can never commit. */
-	if (!tx->error)
-		tx->error = ret;
-	return ret;
+	if (!fs->trans.error)
+		fs->trans.error = err;
+	return err;
 }
 
 /* Steps 1-2, with the lock held. */
@@ -173,7 +173,7 @@ int cowfs_commit_locked(struct cowfs *fs)
 		return tx->error;
 	ret = commit_prepare(fs);
 	if (ret < 0)
-		return fail(tx, ret);
+		return cowfs_trans_fail(fs, ret);
 	alloc_get_stats(fs->alloc, &st);
 	fs->last_commit_pinned = st.pinned;
 	alloc_pin_seal(fs->alloc);
@@ -191,7 +191,7 @@ int cowfs_commit_locked(struct cowfs *fs)
 	}
 	fs->committing = false;
 	pthread_cond_broadcast(&fs->commit_done);
-	return ret < 0 ? fail(tx, ret) : 0;
+	return ret < 0 ? cowfs_trans_fail(fs, ret) : 0;
 }
 
 int cowfs_commit(struct cowfs *fs)

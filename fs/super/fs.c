@@ -127,27 +127,84 @@ bool cowfs_has_changes(struct cowfs *fs)
 	return extent_pending(&fs->ext) || bcache_dirty_bytes(fs->cache) || fs->delalloc_bytes;
 }
 
+static struct timespec commit_due(const struct cowfs *fs)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += fs->commit_interval_ms / 1000;
+	t.tv_nsec += (long)(fs->commit_interval_ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+static bool is_past(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* The timer thread: a commit every commit_interval_ms when there are changes, and background
+ * flushes when asked. A failed transaction stays failed: nothing to retry until it is dealt
+ * with. */
 static void *committer_main(void *arg)
 {
 	struct cowfs *fs = arg;
+	struct timespec due = commit_due(fs);
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += fs->commit_interval_ms / 1000;
-		until.tv_nsec += (long)(fs->commit_interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
+		if (!fs->flush_requested)
+			pthread_cond_timedwait(&fs->wake, &fs->lock, &due);
+		if (fs->stopping)
+			break;
+		if (fs->flush_requested) {
+			fs->flush_requested = false;
+			if (fs->flush && !fs->trans.error && fs->flush(fs->flush_arg) == 0)
+				fs->flushes++;
 		}
-		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
-		/* A failed transaction stays failed: nothing to retry until it is dealt with. */
-		if (!fs->stopping && !fs->trans.error && cowfs_has_changes(fs))
-			cowfs_commit_locked(fs);
+		if (is_past(&due)) {
+			if (!fs->trans.error && cowfs_has_changes(fs))
+				cowfs_commit_locked(fs);
+			due = commit_due(fs);
+		}
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return NULL;
+}
+
+bool cowfs_flush_soon(struct cowfs *fs)
+{
+	if (!fs->committer_running || fs->stopping || !fs->flush)
+		return false;
+	if (!fs->flush_requested) {
+		fs->flush_requested = true;
+		pthread_cond_signal(&fs->wake);
+	}
+	return true;
+}
+
+void cowfs_flush_unlock(struct cowfs *fs)
+{
+	fs->flushing = true;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void cowfs_flush_relock(struct cowfs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->flushing = false;
+	pthread_cond_broadcast(&fs->commit_done);
+}
+
+void cowfs_wait_progress(struct cowfs *fs)
+{
+	pthread_cond_wait(&fs->commit_done, &fs->lock);
 }
 
 static int start_committer(struct cowfs *fs, int interval_ms)
@@ -169,7 +226,11 @@ static void stop_committer(struct cowfs *fs)
 	pthread_cond_signal(&fs->wake);
 	pthread_mutex_unlock(&fs->lock);
 	pthread_join(fs->committer, NULL);
+	pthread_mutex_lock(&fs->lock);
 	fs->committer_running = false;
+	/* Writers waiting for a flush that will not come now commit themselves. */
+	pthread_cond_broadcast(&fs->commit_done);
+	pthread_mutex_unlock(&fs->lock);
 }
 
 static void root_init(struct cowfs_root *r)
@@ -284,9 +345,18 @@ int cowfs_close(struct cowfs *fs)
 	return ret;
 }
 
+struct bt_trans *cowfs_trans_begin_beside_flush(struct cowfs *fs, enum alloc_class cls)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->ext.cls = cls;
+	return &fs->trans;
+}
+
 struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls)
 {
 	pthread_mutex_lock(&fs->lock);
+	while (fs->flushing)
+		pthread_cond_wait(&fs->commit_done, &fs->lock);
 	fs->ext.cls = cls;
 	return &fs->trans;
 }

@@ -86,6 +86,14 @@ struct cowfs {
 	 * file data here, so that a commit always carries the data its trees point at. */
 	int (*before_commit)(void *arg);
 	void *before_commit_arg;
+	/* Background write-back of file data, between commits: the timer thread calls flush
+	 * (with flush_arg, fs->lock held) when asked to (cowfs_flush_soon). While it has let
+	 * the lock go to write data (cowfs_flush_unlock .. relock), `flushing` holds off
+	 * commits and every update that does not begin with cowfs_trans_begin_beside_flush. */
+	int (*flush)(void *arg);
+	void *flush_arg;
+	bool flush_requested, flushing;
+	uint64_t flushes;           /* flushes the timer thread ran */
 	/* Readers of data extents outside fs->lock hold this shared; a commit takes it
 	 * exclusively before freed space becomes allocatable (see file_read). */
 	pthread_rwlock_t data_readers;
@@ -137,7 +145,24 @@ int cowfs_close(struct cowfs *fs);
  * reserve (deleting, dropping snapshots) or not. Holds fs->lock until cowfs_trans_end().
  */
 struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls);
+/* The same for an update that only buffers file data and changes inode attributes (a write):
+ * it may run while a background flush writes data with the lock let go, where
+ * cowfs_trans_begin waits for the flush to finish (fs/inode/writeback.c says why). */
+struct bt_trans *cowfs_trans_begin_beside_flush(struct cowfs *fs, enum alloc_class cls);
 void cowfs_trans_end(struct cowfs *fs);
+
+/*
+ * Background write-back (fs->flush). cowfs_flush_soon asks the timer thread to call it and
+ * returns true, or returns false if there is no timer thread (the caller commits instead).
+ * The flush lets the lock go around its data I/O with cowfs_flush_unlock .. relock.
+ * cowfs_wait_progress waits (fs->lock held, let go meanwhile) until a commit or a flush ends.
+ */
+bool cowfs_flush_soon(struct cowfs *fs);
+void cowfs_flush_unlock(struct cowfs *fs);
+void cowfs_flush_relock(struct cowfs *fs);
+void cowfs_wait_progress(struct cowfs *fs);
+/* Mark the running transaction failed (it can never commit); returns err. */
+int cowfs_trans_fail(struct cowfs *fs, int err);
 
 /*
  * Before an update that may allocate up to `nodes` tree blocks, inside cowfs_trans_begin ..
@@ -165,7 +190,7 @@ int cowfs_commit(struct cowfs *fs);
  * while the commit flushes and writes its superblock, and taken again before it returns:
  * callers must not rely on anything they saw before the call. */
 int cowfs_commit_locked(struct cowfs *fs);
-/* Wait (fs->lock held, and let go meanwhile) until no commit is in flight. */
+/* Wait (fs->lock held, and let go meanwhile) until no commit or flush is in flight. */
 void cowfs_commit_wait(struct cowfs *fs);
 
 /*

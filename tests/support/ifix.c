@@ -31,10 +31,11 @@ void ifix_crash_reopen(struct ifix *f)
 {
 	/* From here on nothing is committed (a timed commit could otherwise be writing back
 	 * the memory this frees); one already in flight may still land, as before a crash. */
-	pthread_mutex_lock(&f->x.fs->lock);
+	cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);   /* waits for a flush in flight */
 	f->x.fs->read_only = true;
 	f->x.fs->before_commit = NULL;
-	pthread_mutex_unlock(&f->x.fs->lock);
+	f->x.fs->flush = NULL;
+	cowfs_trans_end(f->x.fs);
 	if (f->it.icache)
 		icache_destroy(f->it.icache);
 	f->it.icache = NULL;

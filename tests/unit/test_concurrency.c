@@ -3,6 +3,10 @@
  * through the log and through commits, truncates that bar the log): every thread checks its
  * own file against a model after every operation, and at the end the image is consistent,
  * survives a reopen, and a crash after the last fsyncs replays to exactly the models.
+ *
+ * The second case gives buffered data a small bound, so that background flushes (write-back
+ * with the lock let go for the data I/O) run all the time beside writes, reads, truncates,
+ * punches and clones.
  */
 #include <check.h>
 #include <errno.h>
@@ -11,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "fs/inode/file.h"
 #include "fs/inode/inode.h"
+#include "fs/lib/compiler.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
 #include "tests/support/ifix.h"
@@ -30,6 +36,7 @@ struct worker {
 	uint64_t ino, seed;
 	uint8_t *model;
 	uint64_t size;
+	bool punches_and_clones;
 	char failure[256];
 };
 
@@ -60,7 +67,12 @@ static int one_op(struct worker *w)
 
 	if (off + len > FILE_MAX)
 		len = FILE_MAX - off;
-	if (r < 70) {
+	/* With punches and clones, fewer truncates and fsyncs (each commits or logs), so that
+	 * buffered data builds up to flushes: 82-84 truncate, 85-98 write, 99 fsync. */
+	bool write = r < 70 || (w->punches_and_clones && r >= 85 && r < 99);
+	if (w->punches_and_clones && r >= 99)
+		return file_fsync(&w->f->it, w->ino);
+	if (write) {
 		uint8_t *buf = malloc(len);
 		for (uint64_t i = 0; i < len; i++)
 			buf[i] = (uint8_t)next_rand(&w->seed);
@@ -75,7 +87,38 @@ static int one_op(struct worker *w)
 		free(buf);
 		return n == (ssize_t)len ? 0 : (int)n;
 	}
-	if (r < 80) {
+	if (w->punches_and_clones && r < 76) {
+		int ret = file_fallocate(&w->f->it, w->ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					 off, len);
+		if (ret == 0 && off < w->size)
+			memset(w->model + off, 0, MIN(len, w->size - off));
+		return ret;
+	}
+	if (w->punches_and_clones && r < 82) {
+		/* Within the file, to a range that does not overlap: sector-aligned ones share
+		 * extents (and need the source's pages flushed first), others copy. */
+		uint64_t src = next_rand(&w->seed) % (w->size + 1);
+		uint64_t n = MIN(len, w->size - src);
+		if ((src < off + n && off < src + n) || off + n > FILE_MAX)
+			return 0;
+		if (next_rand(&w->seed) & 1) {
+			src &= ~4095ull;
+			off &= ~4095ull;
+			n = MIN(n, w->size - src);
+			if (src < off + n && off < src + n)
+				return 0;
+		}
+		ssize_t got = file_copy_range(&w->f->it, w->ino, src, w->ino, off, n);
+		if (got <= 0)
+			return (int)got;   /* nothing copied: nothing grows either */
+		if (off > w->size)
+			memset(w->model + w->size, 0, off - w->size);
+		memmove(w->model + off, w->model + src, (size_t)got);
+		if (off + (uint64_t)got > w->size)
+			w->size = off + (uint64_t)got;
+		return 0;
+	}
+	if (r < (w->punches_and_clones ? 85u : 80u)) {
 		a.size = off;
 		int ret = inode_setattr(&w->f->it, w->ino, INODE_SET_SIZE, &a);
 		if (ret == 0) {
@@ -93,18 +136,23 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	for (int i = 0; i < OPS && !w->failure[0]; i++) {
+		uint64_t seed = w->seed;
 		int ret = one_op(w);
 		if (ret < 0)
 			snprintf(w->failure, sizeof(w->failure), "op %d: %d", i, ret);
-		else
-			verify(w);
+		else if (verify(w))
+			snprintf(w->failure + strlen(w->failure),
+				 sizeof(w->failure) - strlen(w->failure), " (after op %d, kind %" PRIu64
+				 ")", i, (seed = rng_next(&seed) >> 11, seed % 100));
 	}
 	if (!w->failure[0] && file_fsync(&w->f->it, w->ino) < 0)
 		snprintf(w->failure, sizeof(w->failure), "final fsync failed");
 	return NULL;
 }
 
-START_TEST(threads_update_while_commits_run)
+/* Four threads on four files, with a commit every interval_ms; cache_bytes 0: the default. */
+static void run_threads(size_t cache_bytes, int interval_ms, bool punches_and_clones,
+			uint64_t *flushes)
 {
 	struct ifix f;
 	struct worker w[THREADS];
@@ -112,8 +160,11 @@ START_TEST(threads_update_while_commits_run)
 
 	ifix_setup(&f, "concurrency", 256 * MiB, 16384);
 	ck_assert_int_eq(inode_tree_destroy(&f.it), 0);
-	f.x.commit_interval_ms = 2;
-	fsfix_reopen(&f.x);
+	f.x.commit_interval_ms = interval_ms;
+	if (cache_bytes)
+		fsfix_set_memory(&f.x, cache_bytes, 0);
+	else
+		fsfix_reopen(&f.x);
 	inode_tree_init(&f.it, f.x.fs, &f.x.fs->fs_root);
 	for (int i = 0; i < THREADS; i++) {
 		char name[16];
@@ -122,7 +173,8 @@ START_TEST(threads_update_while_commits_run)
 		ck_assert_int_eq(inode_create(&f.it, ROOT, name, strlen(name), S_IFREG | 0644, 0, 0,
 					      0, &a), 0);
 		w[i] = (struct worker){ .f = &f, .ino = a.ino, .seed = 1000 + (uint64_t)i,
-					.model = calloc(1, FILE_MAX) };
+					.model = calloc(1, FILE_MAX),
+					.punches_and_clones = punches_and_clones };
 	}
 	for (int i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
@@ -131,6 +183,7 @@ START_TEST(threads_update_while_commits_run)
 	for (int i = 0; i < THREADS; i++)
 		ck_assert_msg(!w[i].failure[0], "worker %d: %s", i, w[i].failure);
 	ck_assert_uint_gt(f.x.fs->commits, 2);
+	*flushes = f.x.fs->flushes;
 	/* Everything was fsync'd last: a crash now must come back as the models say. */
 	ifix_crash_reopen(&f);
 	uint64_t records;
@@ -145,6 +198,23 @@ START_TEST(threads_update_while_commits_run)
 	}
 	ifix_teardown(&f);
 }
+
+START_TEST(threads_update_while_commits_run)
+{
+	uint64_t flushes;
+
+	run_threads(0, 2, false, &flushes);
+}
+END_TEST
+
+START_TEST(threads_update_while_flushes_run)
+{
+	uint64_t flushes;
+
+	/* 16 MiB: 4 MiB of buffered data, flushed from 2 MiB on; four 2 MiB files pass it. */
+	run_threads(16 * MiB, 200, true, &flushes);
+	ck_assert_uint_gt(flushes, 10);
+}
 END_TEST
 
 int main(void)
@@ -153,6 +223,7 @@ int main(void)
 	TCase *tc = tcase_create("concurrency");
 
 	tcase_add_test(tc, threads_update_while_commits_run);
+	tcase_add_test(tc, threads_update_while_flushes_run);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
