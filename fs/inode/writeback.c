@@ -279,8 +279,10 @@ static int plan_take(struct inode_tree *it, struct icache_entry *e, struct wb_pl
 		}
 	}
 	ret = plan_inode(it, p);
-	if (ret < 0)
+	if (ret < 0) {
 		pages_untake(it->icache, e, p->v, p->n);
+		plan_free(p);
+	}
 	return ret;
 }
 
