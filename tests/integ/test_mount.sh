@@ -504,6 +504,24 @@ t_fsx_remounts() {
 	rm -rf "$MNT/fsx"
 }
 
+# Two fsx at once on a mount with cache_size=16M: buffered data is bounded at 4 MiB and flushed
+# from 2 MiB on, so background flushes (write-back with the daemon's lock let go for the data
+# I/O) run beside every kind of operation of both, on 8 files of up to 8 MiB.
+t_fsx_flushing() {
+	local ops=30000 a b rc=0
+	[ $BIG = 1 ] && ops=150000
+	mkdir -p "$MNT/fsx1" "$MNT/fsx2" || return 1
+	"$FSX" -q -N $ops -S 11 "$MNT/fsx1" >"$WORK/fsx1.out" 2>&1 &
+	a=$!
+	"$FSX" -q -N $ops -S 12 "$MNT/fsx2" >"$WORK/fsx2.out" 2>&1 &
+	b=$!
+	wait $a || rc=1
+	wait $b || rc=1
+	tail -n 1 "$WORK/fsx1.out" "$WORK/fsx2.out" | grep . | grep -v '^==>' | sed 's/^/    /'
+	[ $rc = 0 ] || { cat "$WORK/fsx1.out" "$WORK/fsx2.out" | tail -n 40; return 1; }
+	rm -rf "$MNT/fsx1" "$MNT/fsx2"
+}
+
 # kill -9 in the middle of a write-heavy workload, at several points: a writer makes files of
 # random sizes and fsyncs every other one, logging (outside the mount) each fsync'd file's
 # checksum once fsync returned. After each kill: fsck clean, and every logged file intact.
@@ -597,6 +615,13 @@ if step "remount" t_mount; then
 	step "unmount" t_umount
 fi
 step "fsck.cowfs after the remount" t_fsck
+
+if step "mount -o cache_size=16M" t_mount cache_size=16M; then
+	step "two fsx at once with a 16 MiB cache: background flushes beside them" t_fsx_flushing
+	step "persistence fixture: still there" verify_fixture "$MNT"
+	step "unmount" t_umount
+fi
+step "fsck.cowfs after fsx with a small cache" t_fsck
 
 if step "mount -o default_permissions,allow_other" t_mount default_permissions,allow_other; then
 	step "posix_check perm and acl groups as uid $NONROOT_UID" \
