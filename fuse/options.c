@@ -34,6 +34,7 @@ enum opt_kind {
 	OPT_CACHE_SIZE,
 	OPT_READAHEAD,
 	OPT_DEFAULT_PERMISSIONS,
+	OPT_ALLOW_OTHERS,   /* allow_other, allow_root */
 	OPT_FSNAME,
 	OPT_SUBTYPE,
 };
@@ -51,8 +52,8 @@ static const struct mount_opt {
 	{ "default_permissions", OPT_DEFAULT_PERMISSIONS },
 	{ "fsname=", OPT_FSNAME },
 	{ "subtype=", OPT_SUBTYPE },
-	{ "allow_other", OPT_FUSE },
-	{ "allow_root", OPT_FUSE },
+	{ "allow_other", OPT_ALLOW_OTHERS },
+	{ "allow_root", OPT_ALLOW_OTHERS },
 	{ "auto_unmount", OPT_FUSE },
 	{ "max_read=", OPT_FUSE },
 	{ "dev", OPT_FUSE },
@@ -111,8 +112,9 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"       readahead=SIZE        the kernel's read-ahead on this mount (default 1M;\n"
 		"                             0 leaves the kernel's own; needs root)\n"
 		"       default_permissions   the kernel checks permissions (and POSIX ACLs)\n"
-		"       allow_other           let other users than the mounter in\n"
-		"       also passed to the kernel: allow_root auto_unmount max_read=N dev nodev\n"
+		"       allow_other           let other users than the mounter in (implies\n"
+		"                             default_permissions; so does allow_root)\n"
+		"       also passed to the kernel: auto_unmount max_read=N dev nodev\n"
 		"       suid nosuid exec noexec sync async dirsync noatime nodiratime context=...\n",
 		prog);
 }
@@ -222,8 +224,16 @@ static int apply_opt(struct mount_config *c, const char *opt)
 			return bad_value(opt, "expected a size from 0 to 64M");
 		return 0;
 	case OPT_DEFAULT_PERMISSIONS:
+		if (c->default_permissions)
+			return 0;
 		c->default_permissions = true;
 		return pass_to_fuse(c, opt);
+	case OPT_ALLOW_OTHERS:
+		/* The daemon checks no permissions of its own: letting other users in without
+		 * the kernel's checks would let every one of them read and write every file. */
+		if (pass_to_fuse(c, opt) < 0)
+			return -1;
+		return apply_opt(c, "default_permissions");
 	case OPT_FSNAME:
 		return bad_value(opt, "the source is always the image's path");
 	case OPT_SUBTYPE:

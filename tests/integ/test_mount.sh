@@ -280,6 +280,20 @@ t_zeros_refused() {
 # as_nonroot CMD...: run a shell command line as the non-root user.
 as_nonroot() { setpriv --reuid "$NONROOT_UID" --regid "$NONROOT_UID" --clear-groups "$@"; }
 
+# allow_other alone: the daemon checks no permissions of its own, so cowfs turns on the
+# kernel's (default_permissions); another user is kept out of a 0700 directory and a 0600 file.
+t_allow_other_checks_permissions() {
+	local d=$MNT/private
+	grep " $(abspath "$MNT") " /proc/mounts | grep -q default_permissions ||
+		{ echo "    allow_other without default_permissions in /proc/mounts"; return 1; }
+	mkdir -p "$d" && echo secret >"$d/f" && chmod 600 "$d/f" && chmod 700 "$d" || return 1
+	as_nonroot cat "$d/f" >/dev/null 2>&1 && { echo "    another user read a 0600 file"; return 1; }
+	as_nonroot touch "$d/new" 2>/dev/null && { echo "    another user wrote in a 0700 dir"; return 1; }
+	chmod 755 "$d" && chmod 644 "$d/f" || return 1
+	[ "$(as_nonroot cat "$d/f")" = secret ] || { echo "    another user cannot read a 0644 file"; return 1; }
+	rm -rf "$d"
+}
+
 t_ro() {
 	local d=$MNT/persist out e
 	# Reading works.
@@ -630,6 +644,12 @@ if step "mount -o default_permissions,allow_other" t_mount default_permissions,a
 	step "unmount" t_umount
 fi
 step "fsck.cowfs after the permission checks" t_fsck
+
+if step "mount -o allow_other" t_mount allow_other; then
+	step "allow_other implies default_permissions: others kept out of 0600/0700" \
+		t_allow_other_checks_permissions
+	step "unmount" t_umount
+fi
 
 "$COWFS" dump --super "$IMG" >"$WORK/super.before" 2>&1
 if step "mount -o ro" t_mount ro; then
