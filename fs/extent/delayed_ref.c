@@ -24,6 +24,7 @@ int dref_table_init(struct dref_table *t)
 static void head_free(struct dref_head *h)
 {
 	free(h->back);
+	free(h->slots);
 	free(h);
 }
 
@@ -90,15 +91,75 @@ struct dref_head *dref_get(struct dref_table *t, uint64_t bytenr)
 	return h;
 }
 
+#define DREF_INDEX_MIN 16u
+
+static uint32_t backref_hash(uint64_t owner, uint64_t inode, uint64_t offset)
+{
+	uint64_t h = (owner * 0x9e3779b97f4a7c15ULL) ^ (inode * 0xc2b2ae3d27d4eb4fULL) ^
+		     (offset * 0x165667b19e3779f9ULL);
+
+	return (uint32_t)(h >> 32);
+}
+
+static bool backref_is(const struct dref_backref *b, uint64_t owner, uint64_t inode,
+		       uint64_t offset)
+{
+	return b->owner == owner && b->inode == inode && b->offset == offset;
+}
+
+/* The index slot for the key: the one holding it, or the empty one where it would go. */
+static uint32_t *index_slot(const struct dref_head *h, uint64_t owner, uint64_t inode,
+			    uint64_t offset)
+{
+	uint32_t mask = h->nslots - 1;
+
+	for (uint32_t i = backref_hash(owner, inode, offset) & mask;; i = (i + 1) & mask) {
+		uint32_t *s = &h->slots[i];
+		if (*s == 0 || backref_is(&h->back[*s - 1], owner, inode, offset))
+			return s;
+	}
+}
+
+/* Index every backref in `nslots` slots. On -ENOMEM the old index (or none) stays. */
+static int index_build(struct dref_head *h, uint32_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	free(h->slots);
+	h->slots = slots;
+	h->nslots = nslots;
+	for (uint32_t i = 0; i < h->nback; i++) {
+		const struct dref_backref *b = &h->back[i];
+		*index_slot(h, b->owner, b->inode, b->offset) = i + 1;
+	}
+	return 0;
+}
+
+static struct dref_backref *backref_find(const struct dref_head *h, uint64_t owner,
+					 uint64_t inode, uint64_t offset)
+{
+	uint32_t s;
+
+	if (h->slots) {
+		s = *index_slot(h, owner, inode, offset);
+		return s ? &h->back[s - 1] : NULL;
+	}
+	for (uint32_t i = 0; i < h->nback; i++)
+		if (backref_is(&h->back[i], owner, inode, offset))
+			return &h->back[i];
+	return NULL;
+}
+
 int dref_backref_add(struct dref_head *h, uint64_t owner, uint64_t inode, uint64_t offset,
 		     int64_t delta)
 {
-	for (uint32_t i = 0; i < h->nback; i++) {
-		struct dref_backref *b = &h->back[i];
-		if (b->owner == owner && b->inode == inode && b->offset == offset) {
-			b->delta += delta;
-			return 0;
-		}
+	struct dref_backref *b = backref_find(h, owner, inode, offset);
+
+	if (b) {
+		b->delta += delta;
+		return 0;
 	}
 	if (h->nback == h->capback) {
 		uint32_t cap = h->capback ? h->capback * 2 : 2;
@@ -108,7 +169,13 @@ int dref_backref_add(struct dref_head *h, uint64_t owner, uint64_t inode, uint64
 		h->back = nb;
 		h->capback = cap;
 	}
+	/* Grow the index before adding, so that a failure leaves everything as it was. */
+	if (h->nback + 1 >= DREF_INDEX_MIN && 2 * (h->nback + 1) > h->nslots &&
+	    index_build(h, h->nslots ? 2 * h->nslots : 4 * DREF_INDEX_MIN) < 0)
+		return -ENOMEM;
 	h->back[h->nback++] = (struct dref_backref){ owner, inode, offset, delta };
+	if (h->slots)
+		*index_slot(h, owner, inode, offset) = h->nback;
 	return 0;
 }
 

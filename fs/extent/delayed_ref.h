@@ -37,6 +37,12 @@ struct dref_head {
 	uint8_t level;             /* tree blocks */
 	uint32_t nback, capback;
 	struct dref_backref *back;
+	/* Past DREF_INDEX_MIN backrefs, an open-addressing index into back[] (entries are
+	 * position + 1, 0 is empty; nslots a power of two at least twice nback): a data extent
+	 * that 4 KiB random writes cut up gets a backref per piece, thousands in a transaction,
+	 * and finding each by a scan made them quadratic. */
+	uint32_t *slots;
+	uint32_t nslots;
 };
 
 struct dref_table {
