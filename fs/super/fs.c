@@ -169,6 +169,11 @@ static void *committer_main(void *arg)
 				fs->flushes++;
 		}
 		if (is_past(&due)) {
+			/* Data first, with the lock let go for its I/O: the commit then writes
+			 * back under the lock only what came meanwhile. */
+			if (fs->flush && !fs->trans.error && fs->delalloc_bytes &&
+			    fs->flush(fs->flush_arg) == 0)
+				fs->flushes++;
 			if (!fs->trans.error && cowfs_has_changes(fs))
 				cowfs_commit_locked(fs);
 			due = commit_due(fs);
