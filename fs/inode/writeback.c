@@ -12,8 +12,8 @@
  * (fs->delalloc_bytes), and write-back must not fail for want of it.
  *
  * Why flushes, and why writes may go on during one. Inside a commit the data I/O runs with
- * the lock held, and a writer waits for all of it: a sequential writer that fills the buffer
- * would spend a fifth of its time waiting. So once buffered data passes half its bound, the
+ * the lock held, and a writer waits for all of it (70 ms for 32 MiB of scattered pages here).
+ * So once buffered data passes half its bound, the
  * timer thread flushes: it takes the pages (pages_take: copies of index and memory, the
  * table may change meanwhile) and gives them extents with the lock held, lets the lock go to
  * write the data, and takes it again to insert checksums and maps. Meanwhile:
