@@ -5,30 +5,27 @@
 #include <errno.h>
 
 #include "fs/btree/internal.h"
+#include "fs/btree/view.h"
 
-static int visit_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
-		      uint64_t parent, bt_visit_fn fn, void *arg)
+struct visit_adapter {
+	bt_visit_fn fn;
+	void *arg;
+};
+
+static int visit_one(void *arg, const struct bt_node *n, uint64_t parent)
 {
-	struct cblock *b;
-	int ret = bt_read_node(fs, bytenr, level, gen, &b);
+	struct visit_adapter *va = arg;
 
-	if (ret < 0)
-		return ret;
-	ret = fn(arg, bytenr, level, node_nritems(b), parent);
-	if (ret == 0 && level > 0) {
-		for (uint32_t i = 0; i < node_nritems(b) && ret == 0; i++)
-			ret = visit_node(fs, node_blockptr(b, i), level - 1, node_ptr_gen(b, i),
-					 bytenr, fn, arg);
-	}
-	bcache_put(fs->cache, b);
-	return ret < 0 ? ret : 0;
+	return va->fn(va->arg, bt_node_bytenr(n), bt_node_level(n), bt_node_nritems(n), parent);
 }
 
 int bt_visit(struct btree *t, bt_visit_fn fn, void *arg)
 {
-	if (t->level >= BT_MAX_LEVEL || t->root == 0)
+	struct visit_adapter va = { fn, arg };
+
+	if (t->level >= BT_MAX_LEVEL)
 		return -EIO;
-	return visit_node(t->fs, t->root, t->level, t->root_gen, 0, fn, arg);
+	return bt_walk(t, &(struct bt_walk){ .node = visit_one, .arg = &va });
 }
 
 struct check_ctx {

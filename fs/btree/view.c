@@ -1,0 +1,77 @@
+/* The read-only node view and the whole-tree walk (view.h). */
+#include "fs/btree/view.h"
+
+#include <errno.h>
+
+#include "fs/btree/internal.h"
+
+int bt_node_get(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
+		struct bt_node *out)
+{
+	out->fs = fs;
+	out->b = NULL;
+	if (level >= BT_MAX_LEVEL) {
+		bt_report(fs, bytenr, "tree level out of range");
+		return -EIO;
+	}
+	return bt_read_node(fs, bytenr, level, gen, &out->b);
+}
+
+void bt_node_put(struct bt_node *n)
+{
+	if (n->b)
+		bcache_put(n->fs->cache, n->b);
+	n->b = NULL;
+}
+
+uint64_t bt_node_bytenr(const struct bt_node *n) { return n->b->addr; }
+uint8_t bt_node_level(const struct bt_node *n) { return node_level(n->b); }
+uint32_t bt_node_nritems(const struct bt_node *n) { return node_nritems(n->b); }
+uint64_t bt_node_generation(const struct bt_node *n) { return node_gen(n->b); }
+uint64_t bt_node_owner(const struct bt_node *n) { return node_owner(n->b); }
+
+void bt_node_key(const struct bt_node *n, uint32_t i, struct bt_key *k)
+{
+	bt_key_from_disk(k, node_disk_key(n->b, i));
+}
+
+uint64_t bt_node_child(const struct bt_node *n, uint32_t i, uint64_t *gen)
+{
+	if (gen)
+		*gen = node_ptr_gen(n->b, i);
+	return node_blockptr(n->b, i);
+}
+
+void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32_t *len)
+{
+	*data = leaf_item_data(n->b, i);
+	*len = leaf_item_size(n->b, i);
+}
+
+static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr, uint8_t level,
+		     uint64_t gen, uint64_t parent)
+{
+	struct bt_node n;
+	int ret = bt_node_get(fs, bytenr, level, gen, &n);
+
+	if (ret < 0) {
+		if (ret == -ENOMEM || !w->unreadable)
+			return ret;
+		return w->unreadable(w->arg, bytenr, level, parent, ret);
+	}
+	ret = w->node(w->arg, &n, parent);
+	if (ret == 0 && level > 0) {
+		for (uint32_t i = 0; i < node_nritems(n.b) && ret == 0; i++)
+			ret = walk_node(fs, w, node_blockptr(n.b, i), level - 1, node_ptr_gen(n.b, i),
+					bytenr);
+	}
+	bt_node_put(&n);
+	return ret < 0 ? ret : 0;
+}
+
+int bt_walk(struct btree *t, const struct bt_walk *w)
+{
+	if (t->root == 0)
+		return -EIO;
+	return walk_node(t->fs, w, t->root, t->level, t->root_gen, 0);
+}

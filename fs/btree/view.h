@@ -1,0 +1,57 @@
+/*
+ * A read-only view of tree nodes, for checkers and dump tools: one node read and verified by
+ * address, its header, keys, child pointers and items, and a walk over a whole tree that hands
+ * each node to a callback. Nothing here can change a node; updates go through btree.h.
+ *
+ * A view holds its node in the block cache until bt_node_put. Item data pointers stay valid
+ * while the view is held.
+ */
+#ifndef COWFS_BTREE_VIEW_H
+#define COWFS_BTREE_VIEW_H
+
+#include <stdint.h>
+
+#include "fs/btree/btree.h"
+
+struct bt_node {
+	struct bt_fs *fs;
+	struct cblock *b;
+};
+
+/*
+ * Read and verify the node at `bytenr`, which its pointer says is at `level` of generation
+ * `gen` (checksum, fsid, address, generation, level, structure). -EIO (reported through
+ * fs->report, naming the block) when it is not what the pointer promised; -ENOMEM.
+ */
+int bt_node_get(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
+		struct bt_node *out);
+void bt_node_put(struct bt_node *n);
+
+uint64_t bt_node_bytenr(const struct bt_node *n);
+uint8_t bt_node_level(const struct bt_node *n);
+uint32_t bt_node_nritems(const struct bt_node *n);
+uint64_t bt_node_generation(const struct bt_node *n);
+uint64_t bt_node_owner(const struct bt_node *n);
+/* Key of slot i: the item's key in a leaf, the pointer's key in an internal node. */
+void bt_node_key(const struct bt_node *n, uint32_t i, struct bt_key *k);
+/* Internal nodes: where slot i points and the generation the pointer promises. */
+uint64_t bt_node_child(const struct bt_node *n, uint32_t i, uint64_t *gen);
+/* Leaves: the payload of item i. */
+void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32_t *len);
+
+/*
+ * Walk every node reachable from the root, parents before children, children in key order.
+ * `node` gets each node that reads and verifies, with its parent's address (0 for the root);
+ * it returns 0 to descend, 1 to skip the node's children (a shared subtree already seen), or
+ * a negative errno to stop the walk. `unreadable` (may be NULL: then the walk stops with the
+ * error) gets each node that does not; it returns 0 to go on without that subtree, or a
+ * negative errno to stop. -ENOMEM always stops the walk.
+ */
+struct bt_walk {
+	int (*node)(void *arg, const struct bt_node *n, uint64_t parent);
+	int (*unreadable)(void *arg, uint64_t bytenr, uint8_t level, uint64_t parent, int err);
+	void *arg;
+};
+int bt_walk(struct btree *t, const struct bt_walk *w);
+
+#endif
