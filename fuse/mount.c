@@ -101,9 +101,9 @@ static int open_image(struct server *s, const struct mount_config *c)
 		s->fs = NULL;
 		return ret;
 	}
-	inode_tree_init(&s->it, s->fs, &s->fs->fs_root);
+	inode_tree_init(&s->it, s->fs, cowfs_default_root(s->fs));
 	if (c->read_only) {
-		if (s->fs->log.replay_pending)
+		if (cowfs_log_replay_pending(s->fs))
 			server_say(s, "%s: changes fsync'd after the last commit are in its fsync log, "
 				   "applied at the next read-write mount; not shown read-only", c->image);
 		return 0;

@@ -40,7 +40,7 @@ int bt_search(struct bt_trans *tx, struct btree *t, const struct bt_key *key, st
 	memset(p, 0, sizeof(*p));
 	ret = bt_read_root(t, &b);
 	if (ret < 0)
-		return tx_fail(tx, ret);
+		return bt_trans_fail(tx, ret);
 	if (tx && (ret = bt_cow(tx, t, NULL, 0, b, &b)) < 0)
 		return ret;
 	p->height = t->level + 1;
@@ -55,7 +55,7 @@ int bt_search(struct bt_trans *tx, struct btree *t, const struct bt_key *key, st
 			ret = bt_cow(tx, t, b, slot, child, &child);
 		if (ret < 0) {
 			bt_path_release(fs, p);
-			return tx_fail(tx, ret);
+			return bt_trans_fail(tx, ret);
 		}
 		b = child;
 	}
@@ -128,6 +128,7 @@ int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t buf
 	if (ret == 0) {
 		struct cblock *leaf = p.nodes[0];
 		uint32_t size = leaf_item_size(leaf, p.slots[0]);
+		t->item_leaf = leaf->addr;
 		if (buf)
 			memcpy(buf, leaf_item_data(leaf, p.slots[0]), MIN(size, bufsize));
 		if (len)
@@ -149,7 +150,7 @@ static int grow_root(struct bt_trans *tx, struct btree *t, struct bt_path *p,
 	int ret;
 
 	if (top >= BT_MAX_LEVEL)
-		return tx_fail(tx, -EFBIG);
+		return bt_trans_fail(tx, -EFBIG);
 	/* The old root's reference moves from the root pointer to the new root: both keyed
 	 * by this tree, so its count and key stay as they are. */
 	ret = bt_alloc_node(tx, top, old->addr, t->owner, t->owner, &root);
@@ -356,7 +357,7 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 		if (tries == 1) {
 			bt_report(fs, p.nodes[0]->addr, "leaf split did not make room");
 			bt_path_release(fs, &p);
-			return tx_fail(tx, -EUCLEAN);
+			return bt_trans_fail(tx, -EUCLEAN);
 		}
 		ret = split_leaf(tx, t, &p, key, need);
 		t->seq++;
@@ -369,6 +370,7 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 	if (p.slots[0] == 0)
 		fixup_low_keys(&p, 1, key);
 	t->seq++;
+	tx->changes++;
 	ret = bt_item_refs(tx, node_owner(p.nodes[0]), p.nodes[0], p.slots[0], +1);
 	bt_path_release(fs, &p);
 	return ret;
@@ -444,7 +446,7 @@ static int shrink_root(struct bt_trans *tx, struct btree *t)
 	while (t->level > 0) {
 		ret = bt_read_root(t, &root);
 		if (ret < 0)
-			return tx_fail(tx, ret);
+			return bt_trans_fail(tx, ret);
 		if (node_nritems(root) != 1 || !(root->flags & BT_CB_WRITABLE)) {
 			bcache_put(tx->fs->cache, root);
 			break;
@@ -456,7 +458,7 @@ static int shrink_root(struct bt_trans *tx, struct btree *t)
 		bcache_put(tx->fs->cache, root);
 		/* The child's reference moves from the old root's pointer to the root pointer. */
 		if (ret == 0 && from != t->owner) {
-			ret = tx_fail(tx, tx->fs->ops->block_ref_add(tx->fs->ops_ctx, child, clevel,
+			ret = bt_trans_fail(tx, tx->fs->ops->block_ref_add(tx->fs->ops_ctx, tx, child, clevel,
 								     t->owner));
 			if (ret == 0)
 				ret = bt_ref_drop(tx, child, clevel, from, &left);
@@ -492,7 +494,7 @@ static int rebalance_node(struct bt_trans *tx, struct btree *t, struct bt_path *
 	if (ps > 0) {
 		ret = bt_read_child(fs, parent, ps - 1, &sib);
 		if (ret < 0)
-			return tx_fail(tx, ret);
+			return bt_trans_fail(tx, ret);
 		if (node_room(sib, fs->nodesize) >= used) {
 			ret = bt_cow(tx, t, parent, ps - 1, sib, &sib);
 			if (ret < 0)
@@ -506,7 +508,7 @@ static int rebalance_node(struct bt_trans *tx, struct btree *t, struct bt_path *
 	if (ps + 1 < node_nritems(parent)) {
 		ret = bt_read_child(fs, parent, ps + 1, &sib);
 		if (ret < 0)
-			return tx_fail(tx, ret);
+			return bt_trans_fail(tx, ret);
 		if (node_room(node, fs->nodesize) >= node_used(sib)) {
 			ret = bt_cow(tx, t, parent, ps + 1, sib, &sib);
 			if (ret < 0)
@@ -553,6 +555,7 @@ int bt_delete(struct bt_trans *tx, struct btree *t, const struct bt_key *key)
 	}
 	ret = rebalance_node(tx, t, &p, 0);
 	t->seq++;
+	tx->changes++;
 	bt_path_release(fs, &p);
 	return ret;
 }
@@ -594,6 +597,7 @@ int bt_update(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 			ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], +1);
 		}
 		t->seq++;
+		tx->changes++;
 	}
 	bt_path_release(t->fs, &p);
 	return ret;
@@ -614,7 +618,7 @@ static int resize_by_reinsert(struct bt_trans *tx, struct btree *t, const struct
 		ret = bt_insert(tx, t, key, copy, newlen);
 	/* Between the two the item is gone: a failed insert must not look like success. */
 	if (ret < 0)
-		tx_fail(tx, ret);
+		bt_trans_fail(tx, ret);
 	free(copy);
 	return ret;
 }
@@ -642,6 +646,7 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 			ret = bt_item_refs(tx, node_owner(leaf), leaf, p.slots[0], +1);
 		}
 		t->seq++;
+		tx->changes++;
 	} else {
 		/* Copy first: the path's leaf is released (and may be freed) by the delete. */
 		char *data = malloc(old);

@@ -32,6 +32,7 @@
 
 struct bcache;
 struct cblock;
+struct bt_trans;
 
 #define BT_MAX_LEVEL 8            /* height limit: leaves are level 0 */
 #define BT_MIN_NODESIZE 4096u
@@ -41,6 +42,9 @@ struct cblock;
 /*
  * What the tree needs from the space and refcount layer (fs/extent; tests use an in-memory
  * table). Every function returns 0 or a negative errno.
+ *
+ * Every callback that changes something gets the transaction it belongs to (`tx`): the space
+ * layer takes its allocation class from it and counts its changes (tx->changes).
  *
  * Every reference to a tree block is held either by a pointer in another node or by a tree's
  * root pointer, and is recorded under a backref key `ref_owner`: the owner field of the node
@@ -63,14 +67,15 @@ struct cblock;
  *   zero when the transaction commits.
  */
 struct bt_ops {
-	int (*block_alloc)(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
-			   uint64_t *bytenr);
-	int (*block_ref_add)(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner);
-	int (*block_ref_drop)(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
-			      uint64_t *remaining);
+	int (*block_alloc)(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_owner,
+			   uint64_t hint, uint64_t *bytenr);
+	int (*block_ref_add)(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+			     uint64_t ref_owner);
+	int (*block_ref_drop)(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+			      uint64_t ref_owner, uint64_t *remaining);
 	int (*block_refs)(void *ctx, uint64_t bytenr, uint64_t *refs);
-	int (*item_refs)(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
-			 const void *data, uint32_t len, int delta);
+	int (*item_refs)(void *ctx, struct bt_trans *tx, uint64_t leaf_owner,
+			 const struct bt_key *key, const void *data, uint32_t len, int delta);
 };
 
 /* What all trees of one filesystem share. */
@@ -89,12 +94,30 @@ struct bt_fs {
 	void *report_arg;
 };
 
-/* The transaction handle passed through every update. */
+/*
+ * The B+tree's part of a transaction, passed through every update. The filesystem's handle
+ * (struct cowfs_trans, fs/super/trans.h) embeds it.
+ *
+ * error: the first failure that left the transaction's changes incomplete; once set, every
+ * update through it returns it, and it can never commit. bt_trans_fail is its only setter.
+ * changes: bumped by every change made through the transaction (items inserted, deleted or
+ * changed, trees cloned or dropped, references added or dropped), so that the layer that
+ * began an update can tell whether a failure came before or after it changed anything.
+ * alloc_class: the space layer's class for allocations made now (fs/alloc: enum alloc_class;
+ * opaque to the B+tree, which only passes the transaction to bt_ops).
+ */
 struct bt_trans {
 	struct bt_fs *fs;
 	uint64_t transid;   /* generation stamped on every node written in this transaction */
-	int error;          /* first error; once set, every update returns it */
+	int error;
+	const char *error_where;   /* the function that failed first */
+	uint64_t changes;
+	unsigned alloc_class;
 };
+
+/* Poison `tx` with `err` (negative) unless it already failed; returns err. */
+int bt_trans_fail_at(struct bt_trans *tx, int err, const char *where);
+#define bt_trans_fail(tx, err) bt_trans_fail_at((tx), (err), __func__)
 
 /* One tree: where its root is. The owner layer persists (root, root_gen, level). */
 struct btree {
@@ -104,7 +127,12 @@ struct btree {
 	uint64_t root_gen;  /* generation of the root node (checked on read) */
 	uint8_t level;      /* level of the root: 0 when the root is a leaf */
 	uint64_t seq;       /* bumped by every modification: cursors re-search when it moved */
+	uint64_t item_leaf; /* the leaf the last item read came from (bt_lookup, bt_cursor_item) */
 };
+
+/* Where the item last read from `t` lives: a decoder that finds it malformed names this
+ * block (level 0) in its report. */
+static inline uint64_t bt_item_leaf(const struct btree *t) { return t->item_leaf; }
 
 /* Whether `nodesize` is usable: a power of two from BT_MIN_NODESIZE to BT_MAX_NODESIZE. */
 bool bt_nodesize_valid(uint32_t nodesize);

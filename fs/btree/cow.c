@@ -47,6 +47,15 @@
 
 #include "fs/btree/internal.h"
 
+int bt_trans_fail_at(struct bt_trans *tx, int err, const char *where)
+{
+	if (tx && err < 0 && !tx->error) {
+		tx->error = err;
+		tx->error_where = where;
+	}
+	return err;
+}
+
 void bt_report(const struct bt_fs *fs, uint64_t bytenr, const char *msg)
 {
 	if (fs->report)
@@ -150,14 +159,14 @@ int bt_alloc_node(struct bt_trans *tx, uint8_t level, uint64_t hint, uint64_t ow
 	struct bt_fs *fs = tx->fs;
 	uint64_t bytenr, left;
 	struct cblock *b;
-	int ret = fs->ops->block_alloc(fs->ops_ctx, level, ref_owner, hint, &bytenr);
+	int ret = fs->ops->block_alloc(fs->ops_ctx, tx, level, ref_owner, hint, &bytenr);
 
 	if (ret < 0)
-		return tx_fail(tx, ret);
+		return bt_trans_fail(tx, ret);
 	ret = bcache_get_new(fs->cache, bytenr, fs->nodesize, &b);
 	if (ret < 0) {
-		fs->ops->block_ref_drop(fs->ops_ctx, bytenr, level, ref_owner, &left);
-		return tx_fail(tx, ret);
+		fs->ops->block_ref_drop(fs->ops_ctx, tx, bytenr, level, ref_owner, &left);
+		return bt_trans_fail(tx, ret);
 	}
 	node_init(b, fs, bytenr, tx->transid, owner, level);
 	bcache_set_flags(fs->cache, b, BT_CB_NODE | BT_CB_VERIFIED | BT_CB_WRITABLE);
@@ -169,10 +178,10 @@ int bt_ref_drop(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t re
 		uint64_t *left)
 {
 	struct bt_fs *fs = tx->fs;
-	int ret = fs->ops->block_ref_drop(fs->ops_ctx, bytenr, level, ref_owner, left);
+	int ret = fs->ops->block_ref_drop(fs->ops_ctx, tx, bytenr, level, ref_owner, left);
 
 	if (ret < 0)
-		return tx_fail(tx, ret);
+		return bt_trans_fail(tx, ret);
 	if (*left == 0)
 		bcache_forget(fs->cache, bytenr);
 	return 0;
@@ -187,7 +196,7 @@ int bt_free_node(struct bt_trans *tx, struct cblock *b, uint64_t ref_owner)
 		return ret;
 	if (left) {
 		bt_report(tx->fs, b->addr, "node freed by its only owner is still referenced");
-		return tx_fail(tx, -EUCLEAN);
+		return bt_trans_fail(tx, -EUCLEAN);
 	}
 	return 0;
 }
@@ -201,7 +210,7 @@ int bt_item_refs(struct bt_trans *tx, uint64_t leaf_owner, const struct cblock *
 	if (!ops->item_refs)
 		return 0;
 	leaf_item_key(leaf, slot, &k);
-	return tx_fail(tx, ops->item_refs(tx->fs->ops_ctx, leaf_owner, &k,
+	return bt_trans_fail(tx, ops->item_refs(tx->fs->ops_ctx, tx, leaf_owner, &k,
 					  leaf_item_data(leaf, slot), leaf_item_size(leaf, slot),
 					  delta));
 }
@@ -218,7 +227,7 @@ int bt_entries_ref(struct bt_trans *tx, const struct cblock *b, uint32_t from, u
 		if (level == 0)
 			ret = bt_item_refs(tx, ref_owner, b, i, delta);
 		else if (delta > 0)
-			ret = tx_fail(tx, ops->block_ref_add(tx->fs->ops_ctx, node_blockptr(b, i),
+			ret = bt_trans_fail(tx, ops->block_ref_add(tx->fs->ops_ctx, tx, node_blockptr(b, i),
 							     level - 1, ref_owner));
 		else
 			ret = bt_ref_drop(tx, node_blockptr(b, i), level - 1, ref_owner, &left);
@@ -301,7 +310,7 @@ int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t
 	return 0;
 fail:
 	bcache_put(fs->cache, b);
-	return tx_fail(tx, ret);
+	return bt_trans_fail(tx, ret);
 }
 
 int bt_create(struct bt_trans *tx, uint64_t owner, struct btree *t)
@@ -344,7 +353,7 @@ int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btre
 		return tx->error;
 	ret = bt_read_root(src, &root);
 	if (ret < 0)
-		return tx_fail(tx, ret);
+		return bt_trans_fail(tx, ret);
 	bt_open(dst, fs, owner, 0, 0, src->level);
 	ret = copy_node(tx, root, owner, owner, &nr);
 	bcache_put(fs->cache, root);
@@ -361,6 +370,7 @@ int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btre
 	dst->root = nr->addr;
 	dst->root_gen = tx->transid;
 	src->seq++;
+	tx->changes++;
 	bcache_put(fs->cache, nr);
 	return 0;
 }
@@ -376,13 +386,13 @@ static int drop_subtree(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uin
 
 	if (ret < 0 || refs == 0) {
 		bt_report(fs, bytenr, "no reference count for a live node");
-		return tx_fail(tx, ret < 0 ? ret : -EUCLEAN);
+		return bt_trans_fail(tx, ret < 0 ? ret : -EUCLEAN);
 	}
 	if (refs > 1)
 		return bt_ref_drop(tx, bytenr, level, ref_owner, &left);
 	ret = bt_read_node(fs, bytenr, level, gen, &b);
 	if (ret < 0)
-		return tx_fail(tx, ret);
+		return bt_trans_fail(tx, ret);
 	if (level == 0) {
 		ret = bt_entries_ref(tx, b, 0, node_nritems(b), node_owner(b), -1);
 	} else {
@@ -404,7 +414,7 @@ int bt_drop(struct bt_trans *tx, struct btree *t)
 		return tx->error;
 	if (t->level >= BT_MAX_LEVEL || t->root == 0) {
 		bt_report(t->fs, t->root, "tree root pointer is invalid");
-		return tx_fail(tx, -EIO);
+		return bt_trans_fail(tx, -EIO);
 	}
 	ret = drop_subtree(tx, t->root, t->level, t->root_gen, t->owner);
 	if (ret == 0) {
@@ -412,6 +422,7 @@ int bt_drop(struct bt_trans *tx, struct btree *t)
 		t->root_gen = 0;
 		t->level = 0;
 		t->seq++;
+		tx->changes++;
 	}
 	return ret;
 }
@@ -434,5 +445,5 @@ int bt_relieve_cache(struct bt_trans *tx)
 
 	if (excess == 0)
 		return 0;
-	return tx_fail(tx, bcache_write_cold(fs->cache, excess, seal_node, fs, BT_CB_WRITABLE));
+	return bt_trans_fail(tx, bcache_write_cold(fs->cache, excess, seal_node, fs, BT_CB_WRITABLE));
 }

@@ -116,6 +116,7 @@ void bt_cursor_item(struct bt_cursor *c, struct bt_key *key, const void **data, 
 	struct cblock *leaf = c->path.nodes[0];
 	uint32_t slot = c->path.slots[0];
 
+	c->t->item_leaf = leaf->addr;
 	if (key)
 		*key = c->key;
 	if (data)

@@ -5,14 +5,6 @@
 #include "fs/btree/btree.h"
 #include "fs/btree/node.h"
 
-/* Record the first error of a transaction; returns err so callers can `return tx_fail(...)`. */
-static inline int tx_fail(struct bt_trans *tx, int err)
-{
-	if (tx && err < 0 && !tx->error)
-		tx->error = err;
-	return err;
-}
-
 void bt_report(const struct bt_fs *fs, uint64_t bytenr, const char *msg);
 
 /* Read and verify a node: -EIO (reported) when it is not what the pointer promised. */

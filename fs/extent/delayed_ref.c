@@ -28,7 +28,7 @@ static void head_free(struct dref_head *h)
 	free(h);
 }
 
-void dref_table_destroy(struct dref_table *t)
+static void table_free_heads(struct dref_table *t)
 {
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		while (t->buckets[i]) {
@@ -37,6 +37,17 @@ void dref_table_destroy(struct dref_table *t)
 			head_free(h);
 		}
 	}
+	t->count = 0;
+}
+
+void dref_table_clear(struct dref_table *t)
+{
+	table_free_heads(t);
+}
+
+void dref_table_destroy(struct dref_table *t)
+{
+	table_free_heads(t);
 	free(t->buckets);
 	memset(t, 0, sizeof(*t));
 }

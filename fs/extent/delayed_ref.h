@@ -52,6 +52,8 @@ struct dref_table {
 
 int dref_table_init(struct dref_table *t);
 void dref_table_destroy(struct dref_table *t);
+/* Free every head, keeping the table. */
+void dref_table_clear(struct dref_table *t);
 
 struct dref_head *dref_find(struct dref_table *t, uint64_t bytenr);
 /* Find or create the head for `bytenr`; NULL on -ENOMEM. */

@@ -121,17 +121,24 @@ static struct dref_head *ref_head(struct extents *x, const struct extent_ref *r)
 	return h;
 }
 
-int extent_ref_add(struct extents *x, const struct extent_ref *r)
+/*
+ * The two changes below are made in two steps (the count, then the backref key): a failure
+ * between them leaves the pending change half made, so it poisons the transaction.
+ */
+static int ref_add(struct extents *x, struct bt_trans *tx, const struct extent_ref *r)
 {
 	struct dref_head *h = ref_head(x, r);
+	int ret;
 
 	if (!h)
 		return dref_find(&x->refs, r->start) ? -EUCLEAN : -ENOMEM;
 	h->delta++;
-	return dref_backref_add(h, r->owner, r->inode, r->offset, +1);
+	ret = dref_backref_add(h, r->owner, r->inode, r->offset, +1);
+	return ret < 0 ? bt_trans_fail(tx, ret) : 0;
 }
 
-int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *remaining)
+static int ref_drop(struct extents *x, struct bt_trans *tx, const struct extent_ref *r,
+		    uint64_t *remaining)
 {
 	struct dref_head *h = ref_head(x, r);
 	int ret;
@@ -150,7 +157,27 @@ int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *rem
 	h->delta--;
 	if (remaining)
 		*remaining = (uint64_t)MAX((int64_t)h->base + h->delta, 0);
-	return dref_backref_add(h, r->owner, r->inode, r->offset, -1);
+	ret = dref_backref_add(h, r->owner, r->inode, r->offset, -1);
+	return ret < 0 ? bt_trans_fail(tx, ret) : 0;
+}
+
+int extent_ref_add(struct extents *x, struct bt_trans *tx, const struct extent_ref *r)
+{
+	int ret = ref_add(x, tx, r);
+
+	if (ret == 0)
+		tx->changes++;
+	return ret;
+}
+
+int extent_ref_drop(struct extents *x, struct bt_trans *tx, const struct extent_ref *r,
+		    uint64_t *remaining)
+{
+	int ret = ref_drop(x, tx, r, remaining);
+
+	if (ret == 0)
+		tx->changes++;
+	return ret;
 }
 
 static struct extent_ref tree_ref(struct extents *x, uint64_t bytenr, uint8_t level,
@@ -160,8 +187,8 @@ static struct extent_ref tree_ref(struct extents *x, uint64_t bytenr, uint8_t le
 				    .owner = owner };
 }
 
-static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
-			   uint64_t *bytenr)
+static int ext_block_alloc(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_owner,
+			   uint64_t hint, uint64_t *bytenr)
 {
 	struct extents *x = ctx;
 	uint32_t ns = x->fs->nodesize;
@@ -172,7 +199,8 @@ static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_
 	 * only a fallback): the extent items of a transaction's new blocks then sit together in a
 	 * leaf or two of the extent tree instead of one leaf each, which is what a commit costs.
 	 */
-	int ret = alloc_extent(x->alloc, ns, ns, x->meta_hint ? x->meta_hint : hint, ns, x->cls,
+	int ret = alloc_extent(x->alloc, ns, ns, x->meta_hint ? x->meta_hint : hint, ns,
+			       (enum alloc_class)tx->alloc_class,
 			       bytenr, &len);
 
 	if (ret < 0)
@@ -191,21 +219,22 @@ static int ext_block_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_
 	return dref_backref_add(h, ref_owner, 0, 0, +1);
 }
 
-static int ext_block_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
+static int ext_block_ref_add(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+			     uint64_t ref_owner)
 {
 	struct extents *x = ctx;
 	struct extent_ref r = tree_ref(x, bytenr, level, ref_owner);
 
-	return extent_ref_add(x, &r);
+	return ref_add(x, tx, &r);
 }
 
-static int ext_block_ref_drop(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
-			      uint64_t *remaining)
+static int ext_block_ref_drop(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+			      uint64_t ref_owner, uint64_t *remaining)
 {
 	struct extents *x = ctx;
 	struct extent_ref r = tree_ref(x, bytenr, level, ref_owner);
 
-	return extent_ref_drop(x, &r, remaining);
+	return ref_drop(x, tx, &r, remaining);
 }
 
 static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
@@ -231,7 +260,7 @@ static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 	return 0;
 }
 
-static int ext_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
+static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, const struct bt_key *key,
 			 const void *data, uint32_t len, int delta)
 {
 	struct extents *x = ctx;
@@ -241,7 +270,7 @@ static int ext_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *ke
 
 	if (ret <= 0)
 		return ret < 0 ? corrupt(x, key->objectid, "malformed file extent item") : 0;
-	return delta > 0 ? extent_ref_add(x, &r) : extent_ref_drop(x, &r, NULL);
+	return delta > 0 ? ref_add(x, tx, &r) : ref_drop(x, tx, &r, NULL);
 }
 
 const struct bt_ops extent_bt_ops = {
@@ -252,11 +281,12 @@ const struct bt_ops extent_bt_ops = {
 	.item_refs = ext_item_refs,
 };
 
-int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uint64_t hint,
-		      uint64_t *start, uint64_t *len)
+int extent_alloc_data(struct extents *x, struct bt_trans *tx, uint64_t min_len, uint64_t max_len,
+		      uint64_t hint, uint64_t *start, uint64_t *len)
 {
 	struct dref_head *h;
-	int ret = alloc_extent(x->alloc, min_len, max_len, hint, x->sectorsize, x->cls, start, len);
+	int ret = alloc_extent(x->alloc, min_len, max_len, hint, x->sectorsize,
+			       (enum alloc_class)tx->alloc_class, start, len);
 
 	if (ret < 0)
 		return ret;
@@ -277,7 +307,6 @@ int extents_init(struct extents *x, struct bt_fs *fs, struct allocator *alloc,
 	memset(x, 0, sizeof(*x));
 	x->fs = fs;
 	x->alloc = alloc;
-	x->cls = ALLOC_NORMAL;
 	x->sectorsize = sectorsize;
 	return dref_table_init(&x->refs);
 }
@@ -478,15 +507,20 @@ static int apply_head(struct extents *x, struct bt_trans *tx, struct dref_head *
 	return ret;
 }
 
+void extent_forget_pending(struct extents *x)
+{
+	dref_table_clear(&x->refs);
+}
+
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx)
 {
-	enum alloc_class saved = x->cls;
+	unsigned saved = tx->alloc_class;
 	int ret = 0;
 
 	if (tx->error)
 		return tx->error;
 	/* Committing must succeed on a full filesystem: it may use the reserve. */
-	x->cls = ALLOC_PRIVILEGED;
+	tx->alloc_class = ALLOC_PRIVILEGED;
 	for (int round = 0; x->refs.count && ret == 0; round++) {
 		struct dref_head **v;
 		size_t n;
@@ -504,11 +538,9 @@ int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx)
 		}
 		free(v);
 	}
-	x->cls = saved;
+	tx->alloc_class = saved;
 	dref_table_shrink(&x->refs);
-	if (ret < 0 && !tx->error)
-		tx->error = ret;
-	return ret;
+	return ret < 0 ? bt_trans_fail(tx, ret) : 0;
 }
 
 /* ---- walking ------------------------------------------------------------------------- */

@@ -28,7 +28,6 @@ struct extents {
 	struct btree *tree;        /* the extent tree; owned by fs/super */
 	struct btree *csum_tree;   /* data checksums (csum.h); owned by fs/super */
 	struct dref_table refs;
-	enum alloc_class cls;      /* class of allocations made now (privileged while committing) */
 	uint64_t meta_hint;        /* where the next tree block is allocated: after the last */
 	uint32_t sectorsize;
 };
@@ -42,11 +41,11 @@ void extents_destroy(struct extents *x);
 
 /*
  * A new data extent of between min_len and max_len bytes (sector multiples), at or after
- * `hint`. It has no references yet: a file extent item inserted into a tree adds the first.
+ * `hint`, of the transaction's allocation class. It has no references yet: a file extent item inserted into a tree adds the first.
  * One still unreferenced when the transaction commits is freed.
  */
-int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uint64_t hint,
-		      uint64_t *start, uint64_t *len);
+int extent_alloc_data(struct extents *x, struct bt_trans *tx, uint64_t min_len, uint64_t max_len,
+		      uint64_t hint, uint64_t *start, uint64_t *len);
 
 /*
  * The one path references change by. A reference is identified by its extent (start, len,
@@ -54,8 +53,9 @@ int extent_alloc_data(struct extents *x, uint64_t min_len, uint64_t max_len, uin
  * file offset). Adding a reference to an existing extent is what a snapshot (through bt_clone),
  * a reflink and a dedup all do; dropping one is all freeing ever is: an extent whose count is
  * zero when the transaction commits is freed, its space pinned until that commit is on disk.
- * Both record the change as a delayed reference (no I/O). The B+tree's callbacks and the
- * item hook are built on these two.
+ * Both record the change as a delayed reference (no I/O) and count it in tx->changes; one that
+ * fails half made poisons tx. The B+tree's callbacks and the item hook are built on the same
+ * two steps (without counting: a node shadowed or a leaf copied changes no tree's content).
  */
 struct extent_ref {
 	uint64_t start, len;
@@ -64,10 +64,13 @@ struct extent_ref {
 	uint64_t owner;          /* backref key: owner of the referring node or leaf, or tree id */
 	uint64_t inode, offset;  /* data: the file extent item's key */
 };
-int extent_ref_add(struct extents *x, const struct extent_ref *r);
+int extent_ref_add(struct extents *x, struct bt_trans *tx, const struct extent_ref *r);
 /* *remaining (may be NULL): the count left after this drop, pending changes included. */
-int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *remaining);
+int extent_ref_drop(struct extents *x, struct bt_trans *tx, const struct extent_ref *r,
+		    uint64_t *remaining);
 
+/* Forget every pending change (the transaction that made them was aborted). */
+void extent_forget_pending(struct extents *x);
 /* Apply every pending change to the extent tree, until none is left. */
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
 static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }

@@ -230,7 +230,7 @@ static int acl_read(struct inode_tree *it, uint64_t ino, const char *name, uint8
 
 /* The ACL `name` is to be absent: remove it if stored, after checking the flags against what
  * is there. Absent already is fine (as Linux's set_acl with no ACL). */
-static int acl_store_none(struct inode_tree *it, uint64_t ino, const char *name, int flags)
+static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const char *name, int flags)
 {
 	size_t nlen = strlen(name);
 	int has = xattr_item_has(it, ino, acl_name_hash(name), name, nlen);
@@ -241,10 +241,10 @@ static int acl_store_none(struct inode_tree *it, uint64_t ino, const char *name,
 		return -EEXIST;
 	if ((flags & XATTR_REPLACE) && !has)
 		return -ENODATA;
-	return has ? xattr_item_del(it, ino, acl_name_hash(name), name, nlen) : 0;
+	return has ? xattr_item_del(tx, it, ino, acl_name_hash(name), name, nlen) : 0;
 }
 
-int acl_set_locked(struct inode_tree *it, uint64_t ino, struct inode *in, bool access,
+int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, bool access,
 		   const void *value, size_t size, int flags)
 {
 	const char *name = access ? XATTR_ACL_ACCESS : XATTR_ACL_DEFAULT;
@@ -255,22 +255,22 @@ int acl_set_locked(struct inode_tree *it, uint64_t ino, struct inode *in, bool a
 		return n;
 	if (n == 0) {
 		/* Only the header: no ACL. Removing the access ACL leaves the mode as it is. */
-		ret = acl_store_none(it, ino, name, flags);
+		ret = acl_store_none(tx, it, ino, name, flags);
 	} else if (access && !acl_value_mode(value, size, &bits)) {
 		/* posix_acl_update_mode: the mode bits say all of it, so they are all of it. */
-		ret = acl_store_none(it, ino, name, flags);
+		ret = acl_store_none(tx, it, ino, name, flags);
 	} else {
-		ret = xattr_item_put(it, ino, acl_name_hash(name), name, strlen(name), value, size,
+		ret = xattr_item_put(tx, it, ino, acl_name_hash(name), name, strlen(name), value, size,
 				     flags);
 	}
 	if (ret < 0)
 		return ret;
 	in->mode = (in->mode & ~0777u) | bits;
 	in->ctime = inode_now();
-	return inode_write(it, ino, in);
+	return inode_write(tx, it, ino, in);
 }
 
-int acl_chmod_locked(struct inode_tree *it, uint64_t ino, uint32_t mode)
+int acl_chmod_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint32_t mode)
 {
 	const char *name = XATTR_ACL_ACCESS;
 	uint8_t *value;
@@ -282,13 +282,13 @@ int acl_chmod_locked(struct inode_tree *it, uint64_t ino, uint32_t mode)
 	if (ret < 0)
 		return ret;
 	acl_chmod_masq(acl_entries(value), acl_count(vlen), mode);
-	ret = xattr_item_put(it, ino, acl_name_hash(name), name, strlen(name), value, vlen,
+	ret = xattr_item_put(tx, it, ino, acl_name_hash(name), name, strlen(name), value, vlen,
 			     XATTR_REPLACE);
 	free(value);
 	return ret;
 }
 
-static int chmod_locked(struct inode_tree *it, uint64_t ino, uint32_t mode)
+static int chmod_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint32_t mode)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -296,23 +296,23 @@ static int chmod_locked(struct inode_tree *it, uint64_t ino, uint32_t mode)
 	if (ret < 0)
 		return ret;
 	in.mode = (in.mode & S_IFMT) | (mode & 07777);
-	ret = acl_chmod_locked(it, ino, in.mode);
+	ret = acl_chmod_locked(tx, it, ino, in.mode);
 	if (ret < 0)
 		return ret;
 	in.ctime = inode_now();
-	return inode_write(it, ino, &in);
+	return inode_write(tx, it, ino, &in);
 }
 
 int acl_chmod(struct inode_tree *it, uint64_t ino, uint32_t mode)
 {
+	struct cowfs_trans *tx;
 	/* The ACL item (rewritten in place, same size) and the inode item, with room to spare. */
-	int ret = inode_update_begin(it, ALLOC_NORMAL, 3);
+	int ret = inode_update_begin(it, ALLOC_NORMAL, 3, &tx);
 
 	if (ret < 0)
 		return ret;
-	ret = chmod_locked(it, ino, mode);
-	inode_update_end(it);
-	return ret;
+	ret = chmod_locked(tx, it, ino, mode);
+	return inode_update_end(tx, ret);
 }
 
 /* ---- inheritance ---------------------------------------------------------------------------------- */
@@ -402,7 +402,7 @@ static int acl_check_new(struct inode_tree *it, const char *name, const void *va
 	return size > xattr_value_max(it, strlen(name)) ? -E2BIG : 0;
 }
 
-static int apply_new_locked(struct inode_tree *it, uint64_t ino, const struct acl_new *a)
+static int apply_new_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct acl_new *a)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -418,11 +418,11 @@ static int apply_new_locked(struct inode_tree *it, uint64_t ino, const struct ac
 	if (a->dflt && (ret = acl_check_fresh(it, ino, XATTR_ACL_DEFAULT)) < 0)
 		return ret;
 	if (a->access)
-		ret = xattr_item_put(it, ino, acl_name_hash(XATTR_ACL_ACCESS), XATTR_ACL_ACCESS,
+		ret = xattr_item_put(tx, it, ino, acl_name_hash(XATTR_ACL_ACCESS), XATTR_ACL_ACCESS,
 				     strlen(XATTR_ACL_ACCESS), a->access, a->access_size,
 				     XATTR_CREATE);
 	if (ret == 0 && a->dflt)
-		ret = xattr_item_put(it, ino, acl_name_hash(XATTR_ACL_DEFAULT), XATTR_ACL_DEFAULT,
+		ret = xattr_item_put(tx, it, ino, acl_name_hash(XATTR_ACL_DEFAULT), XATTR_ACL_DEFAULT,
 				     strlen(XATTR_ACL_DEFAULT), a->dflt, a->dflt_size,
 				     XATTR_CREATE);
 	return ret;
@@ -430,6 +430,7 @@ static int apply_new_locked(struct inode_tree *it, uint64_t ino, const struct ac
 
 int acl_apply_new(struct inode_tree *it, uint64_t ino, const struct acl_new *a)
 {
+	struct cowfs_trans *tx;
 	int ret;
 
 	if (!a->access && !a->dflt)
@@ -440,12 +441,11 @@ int acl_apply_new(struct inode_tree *it, uint64_t ino, const struct acl_new *a)
 	if (ret < 0)
 		return ret;
 	/* Two new items, with room to spare. */
-	ret = inode_update_begin(it, ALLOC_NORMAL, 3);
+	ret = inode_update_begin(it, ALLOC_NORMAL, 3, &tx);
 	if (ret < 0)
 		return ret;
-	ret = apply_new_locked(it, ino, a);
-	inode_update_end(it);
-	return ret;
+	ret = apply_new_locked(tx, it, ino, a);
+	return inode_update_end(tx, ret);
 }
 
 void acl_new_free(struct acl_new *a)

@@ -65,8 +65,7 @@ static void problem(struct ns_checker *c, uint64_t ino, const char *fmt, ...)
 		 c->it.root->t.owner, ino, what);
 	c->problems++;
 	c->st->problems++;
-	if (c->fs->report)
-		c->fs->report(c->fs->report_arg, 0, msg);
+	cowfs_report(c->fs, 0, "%s", msg);
 }
 
 /* Names go into messages as they are, cut short: they are for a human to find the entry. */
@@ -424,7 +423,7 @@ static int check_dir_index(struct ns_checker *c, const struct bt_key *k, const u
 static void check_file_extent(struct ns_checker *c, const struct bt_key *k,
 			      const struct file_extent_item *fe, uint32_t len)
 {
-	uint32_t ss = c->fs->ext.sectorsize;
+	uint32_t ss = cowfs_sectorsize(c->fs);
 	uint64_t n, eoff, disk_len, eof = (c->cur.in.size + ss - 1) / ss * ss;
 
 	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC)) {
@@ -738,7 +737,7 @@ int inode_check_all(struct cowfs *fs, struct inode_check_stats *st)
 	bool dirty = false;
 
 	memset(st, 0, sizeof(*st));
-	bt_cursor_init(&cur, &fs->root_tree);
+	bt_cursor_init(&cur, cowfs_root_tree(fs));
 	for (r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0 && ret == 0;
 	     r = bt_cursor_next(&cur)) {
 		struct cowfs_root *root;
@@ -748,9 +747,9 @@ int inode_check_all(struct cowfs *fs, struct inode_check_stats *st)
 		if (k.type != ROOT_ITEM_KEY || (k.objectid != FS_TREE_ID && k.objectid < 256))
 			continue;
 		/* Opening registers the tree with fs: under the lock, as every tree change. */
-		cowfs_trans_begin(fs, ALLOC_NORMAL);
+		cowfs_lock(fs);
 		ret = cowfs_tree_open(fs, k.objectid, &root);
-		cowfs_trans_end(fs);
+		cowfs_unlock(fs);
 		if (ret == -EUCLEAN || ret == -EIO) {
 			/* A malformed root item: the block checker reports it. */
 			ret = 0;

@@ -28,7 +28,7 @@ static void item_for_seg(struct file_extent_item *fe, const struct fmap_seg *seg
 }
 
 /* Map [off_out, off_out + len) of `out` to what [off_in, ...) of `in` maps to. */
-static int share_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
 		       uint64_t off_out, uint64_t len, int64_t *nbytes)
 {
 	uint64_t done = 0;
@@ -43,8 +43,8 @@ static int share_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint
 		if (ret < 0)
 			break;
 		if (seg.kind != FMAP_HOLE) {
-			item_for_seg(&fe, &seg, it->fs->trans.transid);
-			ret = fmap_replace(it, out, off_out + done, seg.len, &fe, &delta);
+			item_for_seg(&fe, &seg, cowfs_trans_id(tx));
+			ret = fmap_replace(tx, it, out, off_out + done, seg.len, &fe, &delta);
 			*nbytes += delta;
 		}
 		done += seg.len;
@@ -52,10 +52,10 @@ static int share_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint
 	return ret;
 }
 
-static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+static int clone_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
 			uint64_t off_out, uint64_t len, uint64_t new_size)
 {
-	uint32_t ps = it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(it->fs);
 	struct icache_entry *src = icache_find(it->icache, in, false);
 	struct icache_entry *dst;
 	struct inode din;
@@ -65,7 +65,7 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
 	/* The source's buffered data must be in extents to be shared: write it back (it need
 	 * not be committed). That used space reserved for the clone: the caller starts over. */
 	if (src && src->pages.count) {
-		ret = inode_writeback_one(it, src);
+		ret = inode_writeback_one(tx, it, src);
 		return ret < 0 ? ret : -EAGAIN;
 	}
 	ret = inode_read(it, out, &din);
@@ -76,16 +76,16 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
 		pages_drop_range(it->icache, dst, off_out / ps, (off_out + len) / ps - 1);
 		icache_release_if_idle(it->icache, dst);
 	}
-	ret = fmap_replace(it, out, off_out, len, NULL, &freed);
+	ret = fmap_replace(tx, it, out, off_out, len, NULL, &freed);
 	if (ret == 0)
-		ret = share_range(it, in, off_in, out, off_out, len, &added);
+		ret = share_range(tx, it, in, off_in, out, off_out, len, &added);
 	if (ret < 0)
 		return ret;
 	din.nbytes += freed + added;
 	if (new_size > din.size)
 		din.size = new_size;
 	din.mtime = din.ctime = inode_now();
-	return inode_write(it, out, &din);
+	return inode_write(tx, it, out, &din);
 }
 
 /*
@@ -96,8 +96,9 @@ static int clone_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uin
 static int clone_range_once(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
 			    uint64_t off_out, uint64_t len, uint64_t bytes)
 {
+	struct cowfs_trans *tx;
 	uint64_t nodes = 0;
-	int ret = data_update_begin(it, out, off_out, len, 0, ALLOC_NORMAL);
+	int ret = data_update_begin(it, out, off_out, len, 0, ALLOC_NORMAL, &tx);
 
 	if (ret < 0)
 		return ret;
@@ -105,11 +106,10 @@ static int clone_range_once(struct inode_tree *it, uint64_t in, uint64_t off_in,
 	 * cowfs_reserve is followed by its own space check, so this one holds.) */
 	ret = fmap_cost(it, in, off_in, len, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(it->fs, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
+		ret = cowfs_reserve(tx, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
 	if (ret == 0)
-		ret = clone_locked(it, in, off_in, out, off_out, len, off_out + bytes);
-	inode_update_end(it);
-	return ret;
+		ret = clone_locked(tx, it, in, off_in, out, off_out, len, off_out + bytes);
+	return inode_update_end(tx, ret);
 }
 
 /* Tries before a source that keeps getting new buffered data is copied instead. */
@@ -175,7 +175,7 @@ static ssize_t copy_bytes(struct inode_tree *it, uint64_t in, uint64_t off_in, u
 ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 			uint64_t ino_out, uint64_t off_out, size_t len)
 {
-	uint32_t ps = it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(it->fs);
 	uint64_t avail, dst_size;
 	int ret;
 

@@ -112,7 +112,7 @@ static int inode_ref_size(struct inode_tree *it, uint64_t ino, uint64_t parent, 
 int dir_check_link_fits(struct inode_tree *it, uint64_t ino, uint64_t dir, const char *name,
 			   size_t len)
 {
-	uint32_t max = bt_max_item_size(it->fs->bfs.nodesize), di = 0, ir = 0;
+	uint32_t max = bt_max_item_size(cowfs_nodesize(it->fs)), di = 0, ir = 0;
 	int ret = dir_item_size(it, dir, name, len, &di);
 
 	if (ret == 0)
@@ -127,16 +127,15 @@ int dir_check_link_fits(struct inode_tree *it, uint64_t ino, uint64_t dir, const
 }
 
 /* Append an entry to the array item `k` (creating it), keeping what is there. */
-static int array_append(struct inode_tree *it, const struct bt_key *k, const uint8_t *entry,
+static int array_append(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k, const uint8_t *entry,
 			uint32_t esize)
 {
-	struct bt_trans *tx = &it->fs->trans;
 	uint8_t *buf;
 	uint32_t len;
 	int ret = inode_item_read(it, k, &buf, &len);
 
 	if (ret == -ENOENT)
-		return bt_insert(tx, inode_btree(it), k, entry, esize);
+		return bt_insert(&tx->bt, inode_btree(it), k, entry, esize);
 	if (ret < 0)
 		return ret;
 	uint8_t *nbuf = realloc(buf, len + esize);
@@ -145,26 +144,25 @@ static int array_append(struct inode_tree *it, const struct bt_key *k, const uin
 		return -ENOMEM;
 	}
 	memcpy(nbuf + len, entry, esize);
-	ret = bt_resize(tx, inode_btree(it), k, len + esize);
+	ret = bt_resize(&tx->bt, inode_btree(it), k, len + esize);
 	if (ret == 0)
-		ret = bt_update(tx, inode_btree(it), k, nbuf, len + esize);
+		ret = bt_update(&tx->bt, inode_btree(it), k, nbuf, len + esize);
 	free(nbuf);
 	return ret;
 }
 
 /* Cut bytes [at, at + esize) out of the array item `k` whose content is `buf` (len bytes). */
-static int array_cut(struct inode_tree *it, const struct bt_key *k, uint8_t *buf, uint32_t len,
+static int array_cut(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k, uint8_t *buf, uint32_t len,
 		     uint32_t at, uint32_t esize)
 {
-	struct bt_trans *tx = &it->fs->trans;
 	int ret;
 
 	if (esize == len)
-		return bt_delete(tx, inode_btree(it), k);
+		return bt_delete(&tx->bt, inode_btree(it), k);
 	memmove(buf + at, buf + at + esize, len - at - esize);
-	ret = bt_resize(tx, inode_btree(it), k, len - esize);
+	ret = bt_resize(&tx->bt, inode_btree(it), k, len - esize);
 	if (ret == 0)
-		ret = bt_update(tx, inode_btree(it), k, buf, len - esize);
+		ret = bt_update(&tx->bt, inode_btree(it), k, buf, len - esize);
 	return ret;
 }
 
@@ -196,7 +194,7 @@ static int inode_ref_find(struct inode_tree *it, uint64_t ino, const uint8_t *bu
 }
 
 /* Take the next DIR_INDEX offset of `dir` and touch its times. */
-static int dir_take_index(struct inode_tree *it, uint64_t dir, size_t name_len, int sign,
+static int dir_take_index(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, size_t name_len, int sign,
 			  uint64_t *index)
 {
 	struct inode in;
@@ -209,40 +207,40 @@ static int dir_take_index(struct inode_tree *it, uint64_t dir, size_t name_len, 
 	/* Directory size as btrfs counts it: each name twice (DIR_ITEM and DIR_INDEX). */
 	in.size = (uint64_t)((int64_t)in.size + sign * 2 * (int64_t)name_len);
 	in.mtime = in.ctime = inode_now();
-	return inode_write(it, dir, &in);
+	return inode_write(tx, it, dir, &in);
 }
 
 /* Add the link `name` -> ino (of type `type`) in `dir`. Does not change ino's nlink. */
-int dir_link_add(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		    uint64_t ino, uint8_t type)
 {
-	uint64_t transid = it->fs->trans.transid, index;
+	uint64_t transid = cowfs_trans_id(tx), index;
 	uint8_t ebuf[sizeof(struct dir_entry) + INODE_NAME_MAX];
 	uint8_t rbuf[sizeof(struct inode_ref_entry) + INODE_NAME_MAX];
 	struct inode_ref_entry *r = (void *)rbuf;
 	uint32_t esize = (uint32_t)(sizeof(struct dir_entry) + len);
-	int ret = dir_take_index(it, dir, len, 1, &index);
+	int ret = dir_take_index(tx, it, dir, len, 1, &index);
 
 	if (ret < 0)
 		return ret;
 	dir_entry_encode(ebuf, ino, type, transid, name, len);
 	struct bt_key dk = { dir, DIR_ITEM_KEY, dir_name_hash(name, len) };
-	ret = array_append(it, &dk, ebuf, esize);
+	ret = array_append(tx, it, &dk, ebuf, esize);
 	if (ret < 0)
 		return ret;
 	struct bt_key xk = { dir, DIR_INDEX_KEY, index };
-	ret = bt_insert(&it->fs->trans, inode_btree(it), &xk, ebuf, esize);
+	ret = bt_insert(&tx->bt, inode_btree(it), &xk, ebuf, esize);
 	if (ret < 0)
 		return ret;
 	put_le64(&r->index, index);
 	put_le16(&r->name_len, (uint16_t)len);
 	memcpy(rbuf + sizeof(*r), name, len);
 	struct bt_key rk = { ino, INODE_REF_KEY, dir };
-	return array_append(it, &rk, rbuf, (uint32_t)(sizeof(*r) + len));
+	return array_append(tx, it, &rk, rbuf, (uint32_t)(sizeof(*r) + len));
 }
 
 /* Remove the link `name` -> ino from `dir`. Does not change ino's nlink. */
-int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		       uint64_t ino)
 {
 	struct bt_key dk = { dir, DIR_ITEM_KEY, dir_name_hash(name, len) };
@@ -258,13 +256,13 @@ int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_
 		return ret;
 	ret = inode_ref_find(it, ino, buf, blen, name, len, &at, &esize, &index);
 	if (ret == 0)
-		ret = array_cut(it, &rk, buf, blen, at, esize);
+		ret = array_cut(tx, it, &rk, buf, blen, at, esize);
 	free(buf);
 	if (ret < 0)
 		return ret;
 
 	struct bt_key xk = { dir, DIR_INDEX_KEY, index };
-	ret = bt_delete(&it->fs->trans, inode_btree(it), &xk);
+	ret = bt_delete(&tx->bt, inode_btree(it), &xk);
 	if (ret == -ENOENT)
 		return inode_corrupt(it, dir, "directory entry without its index item");
 	if (ret < 0)
@@ -279,11 +277,11 @@ int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_
 	if (ret == -ENOENT)
 		ret = inode_corrupt(it, dir, "inode ref without its directory entry");
 	if (ret == 0)
-		ret = array_cut(it, &dk, buf, blen, at, esize);
+		ret = array_cut(tx, it, &dk, buf, blen, at, esize);
 	free(buf);
 	if (ret < 0)
 		return ret;
-	return dir_take_index(it, dir, len, -1, NULL);
+	return dir_take_index(tx, it, dir, len, -1, NULL);
 }
 
 /* Count the items of `ino` (all of them belong to it: objectid == ino), up to `limit`. */
@@ -305,7 +303,7 @@ int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t limit, uint6
 }
 
 /* Delete every item of `ino`: inode item, refs, file extents (dropping their references). */
-int inode_drop(struct inode_tree *it, uint64_t ino)
+int inode_drop(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino)
 {
 	struct bt_key first = { ino, 0, 0 };
 	struct bt_cursor c;
@@ -321,7 +319,7 @@ int inode_drop(struct inode_tree *it, uint64_t ino)
 		bt_cursor_release(&c);
 		if (k.objectid != ino)
 			break;
-		ret = bt_delete(&it->fs->trans, inode_btree(it), &k);
+		ret = bt_delete(&tx->bt, inode_btree(it), &k);
 		if (ret < 0)
 			break;
 	}

@@ -34,7 +34,7 @@
 
 static uint32_t page_size(struct inode_tree *it)
 {
-	return it->fs->ext.sectorsize;
+	return cowfs_sectorsize(it->fs);
 }
 
 static int regular_file(const struct inode *in)
@@ -64,7 +64,7 @@ static int plan_disk_read(struct inode_tree *it, struct read_plan *rp, uint64_t 
 {
 	uint32_t ps = page_size(it);
 	size_t first = (size_t)(dst - rp->base) / ps;
-	int ret = csum_lookup(&it->fs->ext, disk, npages, rp->csums + first);
+	int ret = csum_lookup(cowfs_extents(it->fs), disk, npages, rp->csums + first);
 
 	if (ret < 0)
 		return ret;
@@ -76,16 +76,14 @@ static int plan_disk_read(struct inode_tree *it, struct read_plan *rp, uint64_t 
 static int run_read_plan(struct inode_tree *it, struct read_plan *rp)
 {
 	uint32_t ps = page_size(it);
-	int ret = rp->nios ? bdev_read_batch(it->fs->bd, rp->ios, rp->nios) : 0;
+	int ret = rp->nios ? bdev_read_batch(cowfs_bdev(it->fs), rp->ios, rp->nios) : 0;
 
 	for (size_t i = 0; i < rp->nios && ret == 0; i++) {
 		const struct bdev_io *io = &rp->ios[i];
 		for (uint32_t done = 0; done < io->len; done += ps) {
 			const uint8_t *p = (const uint8_t *)io->buf + done;
 			if (csum_sector(p, ps) != rp->csums[(size_t)(p - rp->base) / ps]) {
-				if (it->fs->report)
-					it->fs->report(it->fs->report_arg, io->off + done,
-						       "data checksum mismatch");
+				cowfs_report(it->fs, io->off + done, "data checksum mismatch");
 				ret = -EIO;
 				break;
 			}
@@ -177,10 +175,10 @@ static ssize_t read_chunk(struct inode_tree *it, uint64_t ino, uint8_t *buf, siz
 		return ret;
 	}
 	/* Taken before the lock is let go: a commit (which needs the lock) cannot slip in. */
-	pthread_rwlock_rdlock(&it->fs->data_readers);
+	cowfs_data_read_begin(it->fs);
 	inode_unlock_read(it);
 	ret = run_read_plan(it, &rp);
-	pthread_rwlock_unlock(&it->fs->data_readers);
+	cowfs_data_read_end(it->fs);
 	if (ret == 0)
 		memcpy(buf, rp.base + (off - first * ps), len);
 	plan_free(&rp);
@@ -209,36 +207,39 @@ ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, ui
  * Begin an update of ino's data that edits its map over [off, off + len) and may buffer up to
  * `data_bytes` of new dirty pages. Holds the lock on success.
  */
-static int update_begin_logged(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-			       uint64_t data_bytes, enum alloc_class cls)
+static int data_update_begin_loggable(struct inode_tree *it, uint64_t ino, uint64_t off,
+				      uint64_t len, uint64_t data_bytes, enum alloc_class cls,
+				      struct cowfs_trans **txp)
 {
+	struct cowfs_trans *tx;
 	uint64_t nodes = 0;
 	int ret;
 
-	if (it->fs->read_only)
+	if (cowfs_read_only(it->fs))
 		return -EROFS;
 	/* Only a write (no range to edit) may run beside a flush (writeback.c). */
 	if (len)
-		cowfs_trans_begin(it->fs, cls);
+		tx = cowfs_trans_begin(it->fs, cls);
 	else
-		cowfs_trans_begin_beside_flush(it->fs, cls);
+		tx = cowfs_trans_begin_beside_flush(it->fs, cls);
 	ret = icache_of(it) ? 0 : -ENOMEM;
 	if (ret == 0 && len)
 		ret = fmap_cost(it, ino, off, len, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve_data(it->fs, nodes + 2 * cowfs_update_nodes(inode_btree(it)),
+		ret = cowfs_reserve_data(tx, nodes + 2 * cowfs_update_nodes(inode_btree(it)),
 					 data_bytes);
 	if (ret < 0)
-		cowfs_trans_end(it->fs);
-	return ret;
+		return cowfs_trans_end(tx, ret);
+	*txp = tx;
+	return 0;
 }
 
 /* The same for updates the fsync log does not express (fallocate, clones): fsync commits
  * until the next commit. */
 int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		      uint64_t data_bytes, enum alloc_class cls)
+		      uint64_t data_bytes, enum alloc_class cls, struct cowfs_trans **tx)
 {
-	int ret = update_begin_logged(it, ino, off, len, data_bytes, cls);
+	int ret = data_update_begin_loggable(it, ino, off, len, data_bytes, cls, tx);
 
 	if (ret == 0)
 		cowfs_log_bar(it->fs);
@@ -344,30 +345,31 @@ static int zero_partial(struct inode_tree *it, struct icache_entry *e, const str
  * background while writers go on; only past all of it does a writer wait for a flush or
  * commit to make room. Without a timer thread, the writer commits (which writes back).
  */
-static int limit_dirty(struct inode_tree *it)
+static int limit_dirty(struct cowfs_trans *tx, struct inode_tree *it)
 {
 	struct inode_cache *ic = it->icache;
-	struct cowfs *fs = it->fs;
 
 	if (ic->dirty_bytes <= ic->dirty_limit / 2)
 		return 0;
-	while (ic->dirty_bytes > ic->dirty_limit / 2 && !fs->trans.error) {
-		if (!cowfs_flush_soon(fs))
-			return ic->dirty_bytes > ic->dirty_limit ? cowfs_commit_locked(fs) : 0;
+	while (ic->dirty_bytes > ic->dirty_limit / 2 && !cowfs_trans_error(tx)) {
+		if (!cowfs_flush_soon(it->fs))
+			return ic->dirty_bytes > ic->dirty_limit ? cowfs_trans_commit(tx) : 0;
 		if (ic->dirty_bytes <= ic->dirty_limit)
 			return 0;
-		cowfs_wait_progress(fs);
+		cowfs_trans_wait_progress(tx);
 	}
-	return fs->trans.error;
+	return cowfs_trans_error(tx);
 }
 
 static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *buf, size_t len,
 			   uint64_t off, unsigned flags)
 {
 	uint32_t ps = page_size(it);
+	struct cowfs_trans *tx;
 	struct icache_entry *e;
 	struct inode in;
-	int ret = update_begin_logged(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps, ALLOC_NORMAL);
+	int ret = data_update_begin_loggable(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps,
+					     ALLOC_NORMAL, &tx);
 
 	if (ret < 0)
 		return ret;
@@ -388,13 +390,13 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 		if (off + len > in.size)
 			in.size = off + len;
 		in.mtime = in.ctime = inode_now();
-		ret = inode_write(it, ino, &in);
+		ret = inode_write(tx, it, ino, &in);
 		log_note_write(it, e);
 	}
 	if (ret == 0)
-		ret = limit_dirty(it);
+		ret = limit_dirty(tx, it);
 out:
-	inode_update_end(it);
+	inode_update_end(tx, ret);
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
@@ -423,7 +425,7 @@ static uint64_t round_up(uint64_t x, uint32_t ps)
 }
 
 /* Free everything of the file from `from` (sector aligned) on: pages and map. */
-static int cut_from(struct inode_tree *it, struct icache_entry *e, uint64_t ino, struct inode *in,
+static int cut_from(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, uint64_t ino, struct inode *in,
 		    uint64_t from)
 {
 	int64_t delta;
@@ -431,12 +433,12 @@ static int cut_from(struct inode_tree *it, struct icache_entry *e, uint64_t ino,
 
 	if (e)
 		pages_drop_range(it->icache, e, from / page_size(it), UINT64_MAX);
-	ret = fmap_replace(it, ino, from, UINT64_MAX - from, NULL, &delta);
+	ret = fmap_replace(tx, it, ino, from, UINT64_MAX - from, NULL, &delta);
 	in->nbytes += delta;
 	return ret;
 }
 
-int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size)
+int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size)
 {
 	uint32_t ps = page_size(it);
 	struct icache_entry *e;
@@ -452,7 +454,7 @@ int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, 
 			return -ENOMEM;
 		ret = zero_in_page(it, e, in, size, round_up(size, ps));
 		if (ret == 0)
-			ret = cut_from(it, e, ino, in, round_up(size, ps));
+			ret = cut_from(tx, it, e, ino, in, round_up(size, ps));
 		icache_release_if_idle(it->icache, e);
 		if (ret < 0)
 			return ret;
@@ -463,20 +465,22 @@ int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, 
 	return 0;
 }
 
-int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size)
+int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size,
+			   struct cowfs_trans **tx)
 {
 	uint32_t ps = page_size(it);
 	uint64_t from = size > FILE_SIZE_MAX ? FILE_SIZE_MAX : round_up(size, ps);
 
 	/* Shrinking frees space: it must work on a full filesystem. Whether the log can express
 	 * the change is for the caller to say (log_note_setattr). */
-	return update_begin_logged(it, ino, from, UINT64_MAX - from, ps, ALLOC_PRIVILEGED);
+	return data_update_begin_loggable(it, ino, from, UINT64_MAX - from, ps, ALLOC_PRIVILEGED,
+					  tx);
 }
 
 /* ---- fallocate ---------------------------------------------------------------------------- */
 
 /* Make [off, end) of the file read as zeros, freeing what lies under whole pages. */
-static int punch_locked(struct inode_tree *it, struct icache_entry *e, uint64_t ino,
+static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, uint64_t ino,
 			struct inode *in, uint64_t off, uint64_t end)
 {
 	uint32_t ps = page_size(it);
@@ -492,16 +496,16 @@ static int punch_locked(struct inode_tree *it, struct icache_entry *e, uint64_t 
 	if (ret < 0)
 		return ret;
 	pages_drop_range(it->icache, e, inner_from / ps, inner_to / ps - 1);
-	ret = fmap_replace(it, ino, inner_from, inner_to - inner_from, NULL, &delta);
+	ret = fmap_replace(tx, it, ino, inner_from, inner_to - inner_from, NULL, &delta);
 	in->nbytes += delta;
 	return ret;
 }
 
 /* Give the holes of [off, end) (page aligned) preallocated extents. */
-static int prealloc_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t off,
+static int prealloc_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t off,
 			   uint64_t end)
 {
-	struct extents *x = &it->fs->ext;
+	struct extents *x = cowfs_extents(it->fs);
 	uint64_t hint = 0;
 	int ret = 0;
 
@@ -515,11 +519,11 @@ static int prealloc_locked(struct inode_tree *it, uint64_t ino, struct inode *in
 		struct file_extent_item fe;
 		uint64_t disk, len, want = seg.len < FILE_EXTENT_MAX ? seg.len : FILE_EXTENT_MAX;
 		int64_t delta;
-		ret = extent_alloc_data(x, x->sectorsize, want, hint, &disk, &len);
+		ret = extent_alloc_data(x, &tx->bt, x->sectorsize, want, hint, &disk, &len);
 		if (ret < 0)
 			break;
-		fmap_new_item(&fe, FILE_EXTENT_PREALLOC, it->fs->trans.transid, disk, len);
-		ret = fmap_replace(it, ino, off, len, &fe, &delta);
+		fmap_new_item(&fe, FILE_EXTENT_PREALLOC, cowfs_trans_id(tx), disk, len);
+		ret = fmap_replace(tx, it, ino, off, len, &fe, &delta);
 		in->nbytes += delta;
 		hint = disk + len;
 		off += len;
@@ -543,7 +547,7 @@ static int fallocate_check(int mode, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint64_t off,
+static int fallocate_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int mode, uint64_t off,
 			    uint64_t end)
 {
 	uint32_t ps = page_size(it);
@@ -561,9 +565,9 @@ static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint6
 		to = end / ps * ps;
 	}
 	if (ret == 0 && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
-		ret = punch_locked(it, e, ino, &in, off, end);
+		ret = punch_locked(tx, it, e, ino, &in, off, end);
 	if (ret == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && from < to)
-		ret = prealloc_locked(it, ino, &in, from, to);
+		ret = prealloc_locked(tx, it, ino, &in, from, to);
 	if (ret == 0) {
 		bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && end > in.size;
 		if (grows)
@@ -571,7 +575,7 @@ static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint6
 		in.ctime = inode_now();
 		if (grows || (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 			in.mtime = in.ctime;
-		ret = inode_write(it, ino, &in);
+		ret = inode_write(tx, it, ino, &in);
 	}
 	if (e)
 		icache_release_if_idle(it->icache, e);
@@ -580,6 +584,7 @@ static int fallocate_locked(struct inode_tree *it, uint64_t ino, int mode, uint6
 
 int file_fallocate(struct inode_tree *it, uint64_t ino, int mode, uint64_t off, uint64_t len)
 {
+	struct cowfs_trans *tx;
 	uint32_t ps = page_size(it);
 	bool frees = mode & FALLOC_FL_PUNCH_HOLE;
 	int ret = fallocate_check(mode, off, len);
@@ -589,12 +594,11 @@ int file_fallocate(struct inode_tree *it, uint64_t ino, int mode, uint64_t off, 
 	/* Preallocation needs the range's worth of space; punching only two pages' (the
 	 * partial ends) and, freeing, may use the reserve. */
 	ret = data_update_begin(it, ino, off, len, frees ? 2ull * ps : round_up(len, ps) + 2ull * ps,
-				frees ? ALLOC_PRIVILEGED : ALLOC_NORMAL);
+				frees ? ALLOC_PRIVILEGED : ALLOC_NORMAL, &tx);
 	if (ret < 0)
 		return ret;
-	ret = fallocate_locked(it, ino, mode, off, off + len);
-	inode_update_end(it);
-	return ret;
+	ret = fallocate_locked(tx, it, ino, mode, off, off + len);
+	return inode_update_end(tx, ret);
 }
 
 /* ---- SEEK_DATA / SEEK_HOLE ---------------------------------------------------------------- */
@@ -621,13 +625,14 @@ static int seek_locked(struct inode_tree *it, uint64_t ino, uint64_t size, uint6
 
 int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uint64_t *out)
 {
+	struct cowfs_trans *tx;
 	struct icache_entry *e;
 	struct inode in;
 	int ret;
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
-	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
 	ret = inode_read(it, ino, &in);
 	if (ret == 0)
 		ret = regular_file(&in);
@@ -637,43 +642,51 @@ int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uin
 	 * running transaction; the size is unchanged by it). */
 	e = ret == 0 ? dirty_entry(it, ino) : NULL;
 	if (e && e->pages.count)
-		ret = inode_writeback_one(it, e);
+		ret = inode_writeback_one(tx, it, e);
 	if (ret == 0)
 		ret = seek_locked(it, ino, in.size, off, whence, out);
-	cowfs_trans_end(it->fs);
-	return ret;
+	return cowfs_trans_end(tx, ret);
 }
 
 /* ---- durability --------------------------------------------------------------------------- */
 
+/* Whether there is nothing to make durable: read-only, or -EIO when a transaction was
+ * aborted (what was written since the last commit is gone: ext4's errors= behaviour). */
+static int durable_already(struct inode_tree *it)
+{
+	if (cowfs_failure(it->fs, NULL))
+		return -EIO;
+	return cowfs_read_only(it->fs) ? 1 : 0;
+}
+
 static int commit_if_changed(struct inode_tree *it)
 {
-	int ret = 0;
+	struct cowfs_trans *tx;
+	int ret = durable_already(it);
 
-	if (it->fs->read_only)
-		return 0;
-	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	cowfs_commit_wait(it->fs);   /* what a commit in flight carries is not durable yet */
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	cowfs_trans_commit_wait(tx);   /* what a commit in flight carries is not durable yet */
 	if (cowfs_has_changes(it->fs))
-		ret = cowfs_commit_locked(it->fs);
-	cowfs_trans_end(it->fs);
-	return ret;
+		ret = cowfs_trans_commit(tx);
+	return cowfs_trans_end(tx, ret);
 }
 
 int file_fsync(struct inode_tree *it, uint64_t ino)
 {
-	int ret = 0;
+	struct cowfs_trans *tx;
+	int ret = durable_already(it);
 
-	if (it->fs->read_only)
-		return 0;
-	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	cowfs_commit_wait(it->fs);   /* what a commit in flight carries is not durable yet */
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	cowfs_trans_commit_wait(tx);   /* what a commit in flight carries is not durable yet */
 	/* The log makes ino's changes durable with one write and one flush; what it cannot
 	 * express takes a commit, which covers everything. */
-	if (cowfs_has_changes(it->fs) && log_fsync(it, ino) == 0)
-		ret = cowfs_commit_locked(it->fs);
-	cowfs_trans_end(it->fs);
-	return ret;
+	if (cowfs_has_changes(it->fs) && log_fsync(tx, it, ino) == 0)
+		ret = cowfs_trans_commit(tx);
+	return cowfs_trans_end(tx, ret);
 }
 
 int file_sync_all(struct inode_tree *it)

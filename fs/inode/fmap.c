@@ -26,7 +26,7 @@ static int decode_item(struct inode_tree *it, const struct bt_key *k, const void
 		       uint32_t len, struct fitem *f)
 {
 	const struct file_extent_item *fe = data;
-	uint32_t ss = it->fs->ext.sectorsize;
+	uint32_t ss = cowfs_sectorsize(it->fs);
 
 	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC))
 		return inode_corrupt(it, k->objectid, "file extent item of unknown form");
@@ -144,17 +144,16 @@ static uint64_t referenced_bytes(const struct fitem *f, uint64_t len)
 }
 
 /* Cut item `f` out of [off, end): delete it, put back the parts outside the range. */
-static int cut_item(struct inode_tree *it, uint64_t ino, const struct fitem *f, uint64_t off,
+static int cut_item(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct fitem *f, uint64_t off,
 		    uint64_t end, int64_t *delta)
 {
-	struct bt_trans *tx = &it->fs->trans;
 	struct btree *t = inode_btree(it);
 	struct bt_key k = { ino, EXTENT_DATA_KEY, f->off };
 	struct file_extent_item fe;
 	uint64_t item_end = f->off + f->len;
 	uint64_t cut_from = f->off > off ? f->off : off;
 	uint64_t cut_to = item_end < end ? item_end : end;
-	int ret = bt_delete(tx, t, &k);
+	int ret = bt_delete(&tx->bt, t, &k);
 
 	if (ret < 0)
 		return ret;
@@ -162,8 +161,8 @@ static int cut_item(struct inode_tree *it, uint64_t ino, const struct fitem *f, 
 	if (f->off < off) {
 		struct fitem head = *f;
 		head.len = off - f->off;
-		encode_item(&fe, &head, tx->transid);
-		ret = bt_insert(tx, t, &k, &fe, sizeof(fe));
+		encode_item(&fe, &head, cowfs_trans_id(tx));
+		ret = bt_insert(&tx->bt, t, &k, &fe, sizeof(fe));
 	}
 	if (ret == 0 && item_end > end) {
 		struct fitem tail = *f;
@@ -171,14 +170,14 @@ static int cut_item(struct inode_tree *it, uint64_t ino, const struct fitem *f, 
 		tail.len = item_end - end;
 		if (tail.disk)
 			tail.eoff += end - f->off;
-		encode_item(&fe, &tail, tx->transid);
+		encode_item(&fe, &tail, cowfs_trans_id(tx));
 		k.offset = end;
-		ret = bt_insert(tx, t, &k, &fe, sizeof(fe));
+		ret = bt_insert(&tx->bt, t, &k, &fe, sizeof(fe));
 	}
 	return ret;
 }
 
-int fmap_replace(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
 		 const struct file_extent_item *fe, int64_t *nbytes_delta)
 {
 	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
@@ -197,14 +196,14 @@ int fmap_replace(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len
 		}
 		if (ret <= 0)
 			break;
-		ret = cut_item(it, ino, &f, off, end, nbytes_delta);
+		ret = cut_item(tx, it, ino, &f, off, end, nbytes_delta);
 		if (ret < 0)
 			break;
 	}
 	if (ret < 0 || !fe)
 		return ret;
 	struct bt_key k = { ino, EXTENT_DATA_KEY, off };
-	ret = bt_insert(&it->fs->trans, inode_btree(it), &k, fe, sizeof(*fe));
+	ret = bt_insert(&tx->bt, inode_btree(it), &k, fe, sizeof(*fe));
 	if (ret == 0 && get_le64(&fe->disk_bytenr))
 		*nbytes_delta += (int64_t)len;
 	return ret;

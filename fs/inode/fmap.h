@@ -38,7 +38,7 @@ int fmap_lookup(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t end,
  * REG or PREALLOC item covering exactly len bytes), or be a hole when fe is NULL. Items that
  * overlap the range are cut. *nbytes_delta gets the change in bytes the file references.
  */
-int fmap_replace(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
 		 const struct file_extent_item *fe, int64_t *nbytes_delta);
 
 /* Tree blocks an fmap_replace over [off, off + len) may need (for cowfs_reserve). */
@@ -50,12 +50,12 @@ void fmap_new_item(struct file_extent_item *fe, uint8_t type, uint64_t transid, 
 		   uint64_t len);
 
 /* Write back every inode's dirty pages (cowfs's before_commit hook; arg: the inode_tree). */
-int inode_writeback_all(void *arg);
+int inode_writeback_all(void *arg, struct cowfs_trans *tx);
 /* The same between commits, letting the lock go for the data I/O (cowfs's flush hook). */
-int inode_flush(void *arg);
+int inode_flush(void *arg, struct cowfs_trans *tx);
 struct icache_entry;
 /* Write back e's dirty pages now, in the running transaction (e may be gone afterwards). A
  * failure fails the transaction. */
-int inode_writeback_one(struct inode_tree *it, struct icache_entry *e);
+int inode_writeback_one(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e);
 
 #endif

@@ -232,10 +232,10 @@ static size_t put_write_recs(struct inode_tree *it, uint8_t *p, uint64_t ino,
 	return (size_t)(p - start);
 }
 
-int log_fsync(struct inode_tree *it, uint64_t ino)
+int log_fsync(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino)
 {
 	struct icache_entry *e;
-	uint32_t ps = it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(it->fs);
 	struct dirty_page **v = NULL;
 	struct inode in;
 	uint8_t *buf = NULL;
@@ -243,8 +243,8 @@ int log_fsync(struct inode_tree *it, uint64_t ino)
 	int done = 0;
 
 	/* A commit in flight is writing the superblock that points at the chain. */
-	cowfs_commit_wait(it->fs);
-	if (it->fs->log.barred)
+	cowfs_trans_commit_wait(tx);
+	if (cowfs_log_barred(it->fs))
 		return 0;
 	/* Nothing of ino is waiting: it is as committed, or as logged before. */
 	e = it->icache ? icache_find(it->icache, ino, false) : NULL;
@@ -295,14 +295,13 @@ static int replay_corrupt(struct replay *r, const char *what)
 {
 	struct cowfs *fs = r->it->fs;
 
-	if (fs->report)
-		fs->report(fs->report_arg, r->bytenr, what);
+	cowfs_report(fs, r->bytenr, "%s", what);
 	return -EUCLEAN;
 }
 
 static int replay_write(struct replay *r, uint64_t ino, const uint8_t *rec, uint32_t len)
 {
-	uint32_t ps = r->it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(r->it->fs);
 	uint64_t off = get_le64(&((const struct log_rec_write *)rec)->offset);
 	uint64_t bytes = len - sizeof(struct log_rec_write);
 	ssize_t n;
@@ -318,10 +317,11 @@ static int replay_write(struct replay *r, uint64_t ino, const uint8_t *rec, uint
 /* Size, mode, owner and times as logged; the size may shrink back from page-rounded writes. */
 static int replay_inode(struct replay *r, uint64_t ino, const struct log_rec_inode *rec)
 {
+	struct cowfs_trans *tx;
 	struct inode_tree *it = r->it;
 	uint64_t size = get_le64(&rec->size);
 	struct inode in;
-	int ret = file_size_update_begin(it, ino, size);
+	int ret = file_size_update_begin(it, ino, size, &tx);
 
 	if (ret < 0)
 		return ret;
@@ -330,7 +330,7 @@ static int replay_inode(struct replay *r, uint64_t ino, const struct log_rec_ino
 					    !S_ISREG(in.mode))))
 		ret = replay_corrupt(r, "fsync log: inode record for another inode");
 	if (ret == 0)
-		ret = file_set_size_locked(it, ino, &in, size);
+		ret = file_set_size_locked(tx, it, ino, &in, size);
 	if (ret == 0) {
 		in.mode = (in.mode & S_IFMT) | (get_le32(&rec->mode) & 07777);
 		in.uid = get_le32(&rec->uid);
@@ -338,10 +338,9 @@ static int replay_inode(struct replay *r, uint64_t ino, const struct log_rec_ino
 		inode_ts_get(&in.atime, &rec->atime);
 		inode_ts_get(&in.mtime, &rec->mtime);
 		inode_ts_get(&in.ctime, &rec->ctime);
-		ret = inode_write(it, ino, &in);
+		ret = inode_write(tx, it, ino, &in);
 	}
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }
 
 static int replay_record(struct replay *r, const uint8_t *rec, uint32_t len)
@@ -401,7 +400,7 @@ int fsync_log_replay(struct inode_tree *it, uint64_t *records)
 	int ret;
 
 	*records = 0;
-	if (!it->fs->log.replay_pending)
+	if (!cowfs_log_replay_pending(it->fs))
 		return 0;
 	ret = cowfs_log_replay(it->fs, replay_entry, &r);
 	if (ret == 0)

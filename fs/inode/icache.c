@@ -20,7 +20,7 @@ static void page_chunks_free(struct inode_cache *ic);
  * and leaves a quarter for the rest): together they stay within cache_size. */
 static uint64_t dirty_limit_of(struct cowfs *fs)
 {
-	uint64_t limit = (uint64_t)fs->cache_bytes / 4;
+	uint64_t limit = (uint64_t)cowfs_cache_bytes(fs) / 4;
 
 	return limit < (4ull << 20) ? 4ull << 20 : limit;
 }
@@ -41,14 +41,14 @@ struct inode_cache *icache_of(struct inode_tree *it)
 	}
 	ic->it = it;
 	ic->nbuckets = ICACHE_BUCKETS;
-	ic->page_size = it->fs->ext.sectorsize;
+	ic->page_size = cowfs_sectorsize(it->fs);
 	ic->dirty_limit = dirty_limit_of(it->fs);
 	it->icache = ic;
-	if (!it->fs->read_only) {
-		it->fs->before_commit = inode_writeback_all;
-		it->fs->before_commit_arg = it;
-		it->fs->flush = inode_flush;
-		it->fs->flush_arg = it;
+	if (!cowfs_read_only(it->fs)) {
+		it->hooks = (struct cowfs_hooks){ .before_commit = inode_writeback_all,
+						  .flush = inode_flush, .abort = inode_tree_abort,
+						  .arg = it };
+		cowfs_hooks_add(it->fs, &it->hooks);
 	}
 	return ic;
 }
@@ -105,6 +105,18 @@ int icache_for_each(struct inode_cache *ic, int (*fn)(void *arg, struct icache_e
 		}
 	}
 	return 0;
+}
+
+void icache_abort(struct inode_cache *ic)
+{
+	for (size_t b = 0; b < ic->nbuckets; b++) {
+		for (struct icache_entry *e = ic->buckets[b]; e; e = e->next) {
+			pages_drop_range(ic, e, 0, UINT64_MAX);
+			e->unlogged.n = 0;
+			e->log_dirty = e->log_unfit = false;
+		}
+	}
+	ic->log_dirty_count = 0;
 }
 
 void icache_destroy(struct inode_cache *ic)
@@ -269,7 +281,7 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 	p->writeback = false;
 	t->count++;
 	ic->dirty_bytes += ic->page_size;
-	ic->it->fs->delalloc_bytes += ic->page_size;
+	cowfs_delalloc_add(ic->it->fs, ic->page_size);
 	return p;
 }
 
@@ -305,7 +317,7 @@ void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t f
 		if (p->data && p->index >= first && p->index <= last) {
 			page_mem_put(ic, p->data);
 			ic->dirty_bytes -= ic->page_size;
-			ic->it->fs->delalloc_bytes -= ic->page_size;
+			cowfs_delalloc_add(ic->it->fs, -(int64_t)ic->page_size);
 			table_remove_slot(t, i);
 			continue;   /* the slot may hold a shifted page now */
 		}
@@ -356,7 +368,7 @@ int pages_take(struct inode_cache *ic, struct icache_entry *e, struct dirty_page
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_page_value);
-	ic->it->fs->delalloc_bytes -= (uint64_t)k * ic->page_size;
+	cowfs_delalloc_add(ic->it->fs, -(int64_t)k * ic->page_size);
 	*out = v;
 	*n = k;
 	return 0;
@@ -406,7 +418,7 @@ void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct d
 		struct dirty_page *p = page_unchanged(e, &v[i]);
 		if (p) {
 			p->writeback = false;
-			ic->it->fs->delalloc_bytes += ic->page_size;
+			cowfs_delalloc_add(ic->it->fs, ic->page_size);
 		} else {
 			page_mem_put(ic, v[i].data);
 			ic->dirty_bytes -= ic->page_size;
@@ -424,6 +436,6 @@ int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p)
 	p->data = data;
 	p->writeback = false;
 	ic->dirty_bytes += ic->page_size;
-	ic->it->fs->delalloc_bytes += ic->page_size;
+	cowfs_delalloc_add(ic->it->fs, ic->page_size);
 	return 0;
 }

@@ -75,6 +75,9 @@ void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e);
 /* Call fn on every entry; it may not add or remove entries. Stops at a non-zero return. */
 int icache_for_each(struct inode_cache *ic, int (*fn)(void *arg, struct icache_entry *e),
 		    void *arg);
+/* The transaction was aborted: drop every dirty page and what the fsync log was to hold
+ * (holds stay: the kernel still has its references). */
+void icache_abort(struct inode_cache *ic);
 void icache_destroy(struct inode_cache *ic);
 
 /* Bytes of dirty pages `ino` has (0 without an entry). */

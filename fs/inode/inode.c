@@ -30,12 +30,11 @@
 
 int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what)
 {
-	char msg[160];
+	const struct btree *t = inode_btree(it);
 
-	snprintf(msg, sizeof(msg), "fs tree %" PRIu64 " inode %" PRIu64 ": %s",
-		 it->root->t.owner, ino, what);
-	if (it->fs->report)
-		it->fs->report(it->fs->report_arg, 0, msg);
+	/* The leaf the malformed item came from (bt_item_leaf): the block to look at. */
+	cowfs_report(it->fs, bt_item_leaf(t), "fs tree %" PRIu64 " leaf %" PRIu64 " (level 0) inode %"
+		     PRIu64 ": %s", t->owner, bt_item_leaf(t), ino, what);
 	return -EUCLEAN;
 }
 
@@ -166,22 +165,24 @@ int inode_read(struct inode_tree *it, uint64_t ino, struct inode *in)
 	return inode_decode(it, ino, &d, len, in);
 }
 
-int inode_write(struct inode_tree *it, uint64_t ino, const struct inode *in)
+int inode_write(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		const struct inode *in)
 {
 	struct bt_key k = { ino, INODE_ITEM_KEY, 0 };
 	struct inode_item d;
 
 	inode_encode(&d, in);
-	return bt_update(&it->fs->trans, inode_btree(it), &k, &d, sizeof(d));
+	return bt_update(&tx->bt, inode_btree(it), &k, &d, sizeof(d));
 }
 
-int inode_insert(struct inode_tree *it, uint64_t ino, const struct inode *in)
+int inode_insert(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		 const struct inode *in)
 {
 	struct bt_key k = { ino, INODE_ITEM_KEY, 0 };
 	struct inode_item d;
 
 	inode_encode(&d, in);
-	return bt_insert(&it->fs->trans, inode_btree(it), &k, &d, sizeof(d));
+	return bt_insert(&tx->bt, inode_btree(it), &k, &d, sizeof(d));
 }
 
 int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in)
@@ -210,11 +211,11 @@ void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a)
 	a->generation = in->generation;
 }
 
-void inode_init_new(struct inode_tree *it, struct inode *in, uint32_t mode, uint32_t nlink,
-		      uint32_t uid, uint32_t gid, uint64_t rdev)
+void inode_init_new(struct cowfs_trans *tx, struct inode *in, uint32_t mode, uint32_t nlink,
+		    uint32_t uid, uint32_t gid, uint64_t rdev)
 {
 	memset(in, 0, sizeof(*in));
-	in->generation = it->fs->trans.transid;
+	in->generation = cowfs_trans_id(tx);
 	in->mode = mode;
 	in->nlink = nlink;
 	in->uid = uid;
@@ -225,7 +226,8 @@ void inode_init_new(struct inode_tree *it, struct inode *in, uint32_t mode, uint
 }
 
 /* Change an inode's link count and times. */
-int inode_adjust(struct inode_tree *it, uint64_t ino, int nlink_delta, unsigned touch)
+int inode_adjust(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int nlink_delta,
+		 unsigned touch)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -240,7 +242,7 @@ int inode_adjust(struct inode_tree *it, uint64_t ino, int nlink_delta, unsigned 
 		if (touch & TOUCH_MTIME)
 			in.mtime = t;
 	}
-	return inode_write(it, ino, &in);
+	return inode_write(tx, it, ino, &in);
 }
 
 /* Highest objectid of any item below the reserved range: every item belongs to an inode. */
@@ -279,56 +281,57 @@ int inode_alloc_ino(struct inode_tree *it, uint64_t *ino)
 
 void inode_lock_read(struct inode_tree *it)
 {
-	pthread_mutex_lock(&it->fs->lock);
+	cowfs_lock(it->fs);
 }
 
 void inode_unlock_read(struct inode_tree *it)
 {
-	pthread_mutex_unlock(&it->fs->lock);
+	cowfs_unlock(it->fs);
 }
 
-/* Begin an update that changes up to `items` items. */
 /* Begin an update that may allocate `nodes` tree blocks. */
-static int update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes)
+static int update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes,
+			      struct cowfs_trans **txp)
 {
+	struct cowfs_trans *tx;
 	int ret;
 
-	if (it->fs->read_only)
+	if (cowfs_read_only(it->fs))
 		return -EROFS;
-	cowfs_trans_begin(it->fs, cls);
-	ret = cowfs_reserve(it->fs, nodes);
+	tx = cowfs_trans_begin(it->fs, cls);
+	ret = cowfs_reserve(tx, nodes);
 	if (ret < 0)
-		cowfs_trans_end(it->fs);
-	return ret;
+		return cowfs_trans_end(tx, ret);
+	*txp = tx;
+	return 0;
 }
 
-/* Begin an update the fsync log can express (the caller says what changed: log_note_*). */
-static int update_begin_logged(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+/* Begin an update of `items` items the fsync log can express (the caller says what changed:
+ * log_note_*). */
+static int update_begin_loggable(struct inode_tree *it, enum alloc_class cls, uint64_t items,
+				 struct cowfs_trans **txp)
 {
-	return update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)));
+	return update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)), txp);
 }
 
 /*
  * Begin any other update. Namespace changes, xattrs, links, orphans: the fsync log expresses
  * none of them, so until the next commit fsync commits (fsync_log.c).
  */
-int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes)
+int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes,
+			     struct cowfs_trans **txp)
 {
-	int ret = update_begin_nodes(it, cls, nodes);
+	int ret = update_begin_nodes(it, cls, nodes, txp);
 
 	if (ret == 0)
 		cowfs_log_bar(it->fs);
 	return ret;
 }
 
-int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items)
+int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items,
+		       struct cowfs_trans **txp)
 {
-	return inode_update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)));
-}
-
-void inode_update_end(struct inode_tree *it)
-{
-	cowfs_trans_end(it->fs);
+	return inode_update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)), txp);
 }
 
 /* ---- public operations ---------------------------------------------------------------------------- */
@@ -344,17 +347,17 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root)
 {
 	struct inode_tree it;
+	struct cowfs_trans *tx;
 	struct inode in;
 	int ret;
 
 	inode_tree_init(&it, fs, root);
-	ret = inode_update_begin(&it, ALLOC_NORMAL, 1);
+	ret = inode_update_begin(&it, ALLOC_NORMAL, 1, &tx);
 	if (ret < 0)
 		return ret;
-	inode_init_new(&it, &in, S_IFDIR | 0755, 2, 0, 0, 0);
-	ret = inode_insert(&it, INODE_ROOT_INO, &in);
-	inode_update_end(&it);
-	return ret;
+	inode_init_new(tx, &in, S_IFDIR | 0755, 2, 0, 0, 0);
+	ret = inode_insert(tx, &it, INODE_ROOT_INO, &in);
+	return inode_update_end(tx, ret);
 }
 
 int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr)
@@ -375,26 +378,27 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr)
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr)
 {
+	struct cowfs_trans *tx;
 	struct inode in;
 	int ret = mask & INODE_SET_SIZE ? file_shrink_in_batches(it, ino, attr->size) : 0;
 
 	if (ret < 0)
 		return ret;
 	if (mask & INODE_SET_SIZE)
-		ret = file_size_update_begin(it, ino, attr->size);
+		ret = file_size_update_begin(it, ino, attr->size, &tx);
 	else
-		ret = update_begin_logged(it, ALLOC_NORMAL, 3);   /* inode, access ACL */
+		ret = update_begin_loggable(it, ALLOC_NORMAL, 3, &tx);   /* inode, access ACL */
 	if (ret < 0)
 		return ret;
 	ret = inode_read(it, ino, &in);
 	if (ret == 0)
 		ret = log_note_setattr(it, ino, &in, mask, attr);
 	if (ret == 0 && (mask & INODE_SET_SIZE))
-		ret = file_set_size_locked(it, ino, &in, attr->size);
+		ret = file_set_size_locked(tx, it, ino, &in, attr->size);
 	if (ret == 0 && (mask & INODE_SET_MODE)) {
 		in.mode = (in.mode & S_IFMT) | (attr->mode & 07777);
 		/* An access ACL says what the permission bits say: both change together. */
-		ret = acl_chmod_locked(it, ino, in.mode);
+		ret = acl_chmod_locked(tx, it, ino, in.mode);
 	}
 	if (ret == 0) {
 		if (mask & INODE_SET_UID)
@@ -406,8 +410,7 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		if (mask & INODE_SET_MTIME)
 			in.mtime = attr->mtime;
 		in.ctime = inode_now();
-		ret = inode_write(it, ino, &in);
+		ret = inode_write(tx, it, ino, &in);
 	}
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }

@@ -37,6 +37,7 @@ struct inode_tree {
 	struct cowfs_root *root;
 	uint64_t next_ino;   /* 0 until first needed: then (highest inode number) + 1 */
 	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
+	struct cowfs_hooks hooks;     /* its part in commits, flushes and aborts (fs/super) */
 };
 
 struct cowfs_attr {
@@ -72,6 +73,9 @@ int inode_make_root(struct cowfs *fs, struct cowfs_root *root);
  */
 void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root *root);
 int inode_tree_destroy(struct inode_tree *it);
+/* The running transaction was aborted (its abort hook): forget the dirty pages and cached
+ * state, so that reads show the last committed generation. */
+void inode_tree_abort(void *arg);
 
 /*
  * In-use references: the kernel's lookup counts. An inode whose last name is removed while it

@@ -40,44 +40,59 @@ int dir_find(struct inode_tree *it, uint64_t dir, const char *name, size_t len, 
 int dir_is_empty(struct inode_tree *it, uint64_t dir);
 int dir_parent(struct inode_tree *it, uint64_t dir, uint64_t *parent);
 int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t limit, uint64_t *count);
-int inode_drop(struct inode_tree *it, uint64_t ino);
-int dir_link_add(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino, uint8_t type);
-int dir_link_remove(struct inode_tree *it, uint64_t dir, const char *name, size_t len, uint64_t ino);
+int inode_drop(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
+int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name,
+		 size_t len, uint64_t ino, uint8_t type);
+int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name,
+		    size_t len, uint64_t ino);
 int inode_alloc_ino(struct inode_tree *it, uint64_t *ino);
 int dir_check_new_name(const char *name, size_t len);
 int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what);
-int inode_adjust(struct inode_tree *it, uint64_t ino, int nlink_delta, unsigned touch);
-int inode_insert(struct inode_tree *it, uint64_t ino, const struct inode *in);
+int inode_adjust(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int nlink_delta,
+		 unsigned touch);
+int inode_insert(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		 const struct inode *in);
 int inode_read(struct inode_tree *it, uint64_t ino, struct inode *in);
 /* Decode an inode item of `len` bytes; a malformed one is reported and -EUCLEAN. */
 int inode_decode(struct inode_tree *it, uint64_t ino, const struct inode_item *d, uint32_t len,
 		 struct inode *in);
-int inode_write(struct inode_tree *it, uint64_t ino, const struct inode *in);
+int inode_write(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		const struct inode *in);
 int inode_item_read(struct inode_tree *it, const struct bt_key *k, uint8_t **buf, uint32_t *len);
 void inode_lock_read(struct inode_tree *it);
 uint8_t inode_mode_to_dtype(uint32_t mode);
 uint64_t dir_name_hash(const char *name, size_t len);
-void inode_init_new(struct inode_tree *it, struct inode *in, uint32_t mode, uint32_t nlink, uint32_t uid, uint32_t gid, uint64_t rdev);
+void inode_init_new(struct cowfs_trans *tx, struct inode *in, uint32_t mode, uint32_t nlink,
+		    uint32_t uid, uint32_t gid, uint64_t rdev);
 struct timespec inode_now(void);
 int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in);
 void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a);
 struct btree *inode_btree(struct inode_tree *it);
 void inode_unlock_read(struct inode_tree *it);
-/* Begin an update of `items` scattered items (or that may allocate `nodes` tree blocks). */
-int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items);
-int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes);
+/*
+ * Begin an update of `items` scattered items (or that may allocate `nodes` tree blocks): the
+ * running transaction, in *tx, with the space reserved. End it with inode_update_end(tx, ret),
+ * which returns ret: a failure after the update changed something poisons the transaction.
+ */
+int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t items,
+		       struct cowfs_trans **tx);
+int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes,
+			     struct cowfs_trans **tx);
+#define inode_update_end(tx, ret) cowfs_trans_end((tx), (ret))
 /* File data (file.c): an update of ino's map over [off, off + len) that may buffer
  * data_bytes of dirty pages; a size change inside one (file_size_update_begin). */
 int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		      uint64_t data_bytes, enum alloc_class cls);
-int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size);
-int file_set_size_locked(struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size);
+		      uint64_t data_bytes, enum alloc_class cls, struct cowfs_trans **tx);
+int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size,
+			   struct cowfs_trans **tx);
+int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			 struct inode *in, uint64_t size);
 /*
  * The last name of `ino` is gone (orphan.c): free it, or keep it as an orphan while held or
  * while it has more items than one transaction frees (INODE_DROP_BATCH); such an unheld
  * orphan is freed by inode_orphan_reap once the caller's transaction is over.
  */
-int inode_last_link_gone(struct inode_tree *it, uint64_t ino);
+int inode_last_link_gone(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
 int inode_orphan_reap(struct inode_tree *it, uint64_t ino);
 /* Items of an inode freed per transaction: bounds what one transaction reserves, so that
  * files of any size can be deleted on a full filesystem. An inode with more items than
@@ -98,7 +113,6 @@ int file_trim_batch(struct inode_tree *it, uint64_t ino, uint64_t from,
 /* Before a truncate to `size`: if it cuts more than a few extent items, free all but those in
  * batches first, so that the truncate's own transaction stays small. */
 int file_shrink_in_batches(struct inode_tree *it, uint64_t ino, uint64_t size);
-void inode_update_end(struct inode_tree *it);
 void inode_ts_get(struct timespec *ts, const struct inode_timespec *d);
 void inode_ts_put(struct inode_timespec *d, const struct timespec *ts);
 /* The fsync log (fsync_log.c): what an update inside the running transaction changed. */
@@ -113,6 +127,6 @@ void log_note_flushed(struct inode_tree *it, struct icache_entry *e);
 void log_forget_all(struct inode_tree *it);
 /* fsync through the log, fs->lock held: 1 if ino's changes are durable now (logged, or
  * nothing to log), 0 if only a commit can make them so. */
-int log_fsync(struct inode_tree *it, uint64_t ino);
+int log_fsync(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
 
 #endif

@@ -88,9 +88,10 @@ static int make_node(struct inode_tree *it, uint64_t dir, const char *name, size
 		     uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
 		     const char *target, size_t tlen, struct cowfs_attr *attr)
 {
+	struct cowfs_trans *tx;
 	struct inode in, parent;
 	uint64_t ino = 0;
-	int ret = inode_update_begin(it, ALLOC_NORMAL, 8);
+	int ret = inode_update_begin(it, ALLOC_NORMAL, 8, &tx);
 
 	if (ret < 0)
 		return ret;
@@ -111,33 +112,32 @@ static int make_node(struct inode_tree *it, uint64_t dir, const char *name, size
 	if (ret < 0)
 		goto out;
 
-	inode_init_new(it, &in, mode, S_ISDIR(mode) ? 2 : 1, uid, gid, rdev);
+	inode_init_new(tx, &in, mode, S_ISDIR(mode) ? 2 : 1, uid, gid, rdev);
 	if (S_ISLNK(mode))
 		in.size = in.nbytes = tlen;
 	it->next_ino = ino + 1;
-	ret = inode_insert(it, ino, &in);
+	ret = inode_insert(tx, it, ino, &in);
 	if (ret == 0 && S_ISLNK(mode)) {
 		uint8_t buf[FILE_EXTENT_INLINE_HEADER + INODE_SYMLINK_MAX];
 		struct file_extent_item *fe = (void *)buf;
 		struct bt_key k = { ino, EXTENT_DATA_KEY, 0 };
 
 		memset(buf, 0, FILE_EXTENT_INLINE_HEADER);
-		put_le64(&fe->generation, it->fs->trans.transid);
+		put_le64(&fe->generation, cowfs_trans_id(tx));
 		put_le64(&fe->ram_bytes, tlen);
 		fe->type = FILE_EXTENT_INLINE;
 		memcpy(buf + FILE_EXTENT_INLINE_HEADER, target, tlen);
-		ret = bt_insert(&it->fs->trans, inode_btree(it), &k, buf,
+		ret = bt_insert(&tx->bt, inode_btree(it), &k, buf,
 				(uint32_t)(FILE_EXTENT_INLINE_HEADER + tlen));
 	}
 	if (ret == 0)
-		ret = dir_link_add(it, dir, name, len, ino, inode_mode_to_dtype(mode));
+		ret = dir_link_add(tx, it, dir, name, len, ino, inode_mode_to_dtype(mode));
 	if (ret == 0 && S_ISDIR(mode))
-		ret = inode_adjust(it, dir, 1, 0);
+		ret = inode_adjust(tx, it, dir, 1, 0);
 	if (ret == 0)
 		inode_to_attr(ino, &in, attr);
 out:
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }
 
 int inode_create(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
@@ -170,7 +170,7 @@ int inode_symlink(struct inode_tree *it, uint64_t dir, const char *name, size_t 
 	if (tlen == 0)
 		return -ENOENT;
 	if (tlen > INODE_SYMLINK_MAX ||
-	    tlen + FILE_EXTENT_INLINE_HEADER > bt_max_item_size(it->fs->bfs.nodesize))
+	    tlen + FILE_EXTENT_INLINE_HEADER > bt_max_item_size(cowfs_nodesize(it->fs)))
 		return -ENAMETOOLONG;
 	return make_node(it, dir, name, len, S_IFLNK | 0777, 0, uid, gid, target, tlen, attr);
 }
@@ -218,8 +218,9 @@ int inode_readlink(struct inode_tree *it, uint64_t ino, char *buf, size_t bufsiz
 int inode_link(struct inode_tree *it, uint64_t ino, uint64_t newdir, const char *name,
 	       size_t len, struct cowfs_attr *attr)
 {
+	struct cowfs_trans *tx;
 	struct inode in;
-	int ret = inode_update_begin(it, ALLOC_NORMAL, 8);
+	int ret = inode_update_begin(it, ALLOC_NORMAL, 8, &tx);
 
 	if (ret < 0)
 		return ret;
@@ -235,15 +236,14 @@ int inode_link(struct inode_tree *it, uint64_t ino, uint64_t newdir, const char 
 	if (ret == 0)
 		ret = dir_check_link_fits(it, ino, newdir, name, len);
 	if (ret == 0)
-		ret = dir_link_add(it, newdir, name, len, ino, inode_mode_to_dtype(in.mode));
+		ret = dir_link_add(tx, it, newdir, name, len, ino, inode_mode_to_dtype(in.mode));
 	if (ret == 0)
-		ret = inode_adjust(it, ino, 1, TOUCH_CTIME);
+		ret = inode_adjust(tx, it, ino, 1, TOUCH_CTIME);
 	if (ret == 0)
 		ret = inode_read(it, ino, &in);
 	if (ret == 0)
 		inode_to_attr(ino, &in, attr);
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }
 
 /* Find an existing entry to remove: `dir` a directory, `name` a real name in it. */
@@ -271,23 +271,23 @@ static int find_victim(struct inode_tree *it, uint64_t dir, const char *name, si
 }
 
 /* Unlink a checked entry: drop its link, and the inode with its last link. */
-static int remove_entry(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
+static int remove_entry(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 			uint64_t ino, const struct inode *child)
 {
 	bool isdir = S_ISDIR(child->mode);
-	int ret = dir_link_remove(it, dir, name, len, ino);
+	int ret = dir_link_remove(tx, it, dir, name, len, ino);
 
 	if (ret < 0)
 		return ret;
 	if (isdir) {
-		ret = inode_adjust(it, dir, -1, 0);   /* the child's ".." is gone */
+		ret = inode_adjust(tx, it, dir, -1, 0);   /* the child's ".." is gone */
 		if (ret == 0)
-			ret = inode_last_link_gone(it, ino);
+			ret = inode_last_link_gone(tx, it, ino);
 		return ret;
 	}
 	if (child->nlink <= 1)
-		return inode_last_link_gone(it, ino);
-	return inode_adjust(it, ino, -1, TOUCH_CTIME);
+		return inode_last_link_gone(tx, it, ino);
+	return inode_adjust(tx, it, ino, -1, TOUCH_CTIME);
 }
 
 /* Tree blocks an unlink of `ino` may allocate: the link's items, plus freeing the inode's
@@ -309,6 +309,7 @@ static int unlink_cost(struct inode_tree *it, uint64_t ino, const struct inode *
 static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		       bool want_dir)
 {
+	struct cowfs_trans *tx;
 	struct dentry e;
 	struct inode child;
 	uint64_t nodes = 0;
@@ -322,7 +323,7 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 	inode_unlock_read(it);
 	if (ret < 0)
 		return ret;
-	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, nodes);
+	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, nodes, &tx);
 	if (ret < 0)
 		return ret;
 	ret = find_victim(it, dir, name, len, &e, &child);
@@ -335,10 +336,10 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 	if (ret == 0)
 		ret = unlink_cost(it, e.child, &child, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(it->fs, nodes);
+		ret = cowfs_reserve(tx, nodes);
 	if (ret == 0)
-		ret = remove_entry(it, dir, name, len, e.child, &child);
-	inode_update_end(it);
+		ret = remove_entry(tx, it, dir, name, len, e.child, &child);
+	inode_update_end(tx, ret);
 	return ret == 0 ? inode_orphan_reap(it, e.child) : ret;
 }
 
@@ -424,69 +425,70 @@ static int rename_check(struct inode_tree *it, struct rename_side *src, struct r
 }
 
 /* Move the entry of `s` (a link of s->e.child) from s->dir to `to` as `name`. */
-static int rename_move(struct inode_tree *it, const struct rename_side *s, uint64_t to,
+static int rename_move(struct cowfs_trans *tx, struct inode_tree *it, const struct rename_side *s, uint64_t to,
 		       const char *name, size_t len)
 {
-	int ret = dir_link_remove(it, s->dir, s->name, s->len, s->e.child);
+	int ret = dir_link_remove(tx, it, s->dir, s->name, s->len, s->e.child);
 
 	if (ret == 0)
-		ret = dir_link_add(it, to, name, len, s->e.child, s->e.type);
+		ret = dir_link_add(tx, it, to, name, len, s->e.child, s->e.type);
 	if (ret == 0)
-		ret = inode_adjust(it, s->e.child, 0, TOUCH_CTIME);
+		ret = inode_adjust(tx, it, s->e.child, 0, TOUCH_CTIME);
 	if (ret == 0 && S_ISDIR(s->in.mode) && s->dir != to) {
 		/* The directory's ".." now counts in its new parent. */
-		ret = inode_adjust(it, s->dir, -1, 0);
+		ret = inode_adjust(tx, it, s->dir, -1, 0);
 		if (ret == 0)
-			ret = inode_adjust(it, to, 1, 0);
+			ret = inode_adjust(tx, it, to, 1, 0);
 	}
 	return ret;
 }
 
-static int rename_exchange(struct inode_tree *it, const struct rename_side *src,
+static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it, const struct rename_side *src,
 			   const struct rename_side *dst)
 {
 	/* Remove both names first so that each can be added back with the other inode. */
-	int ret = dir_link_remove(it, src->dir, src->name, src->len, src->e.child);
+	int ret = dir_link_remove(tx, it, src->dir, src->name, src->len, src->e.child);
 
 	if (ret == 0)
-		ret = dir_link_remove(it, dst->dir, dst->name, dst->len, dst->e.child);
+		ret = dir_link_remove(tx, it, dst->dir, dst->name, dst->len, dst->e.child);
 	if (ret == 0)
-		ret = dir_link_add(it, dst->dir, dst->name, dst->len, src->e.child, src->e.type);
+		ret = dir_link_add(tx, it, dst->dir, dst->name, dst->len, src->e.child, src->e.type);
 	if (ret == 0)
-		ret = dir_link_add(it, src->dir, src->name, src->len, dst->e.child, dst->e.type);
+		ret = dir_link_add(tx, it, src->dir, src->name, src->len, dst->e.child, dst->e.type);
 	if (ret == 0)
-		ret = inode_adjust(it, src->e.child, 0, TOUCH_CTIME);
+		ret = inode_adjust(tx, it, src->e.child, 0, TOUCH_CTIME);
 	if (ret == 0)
-		ret = inode_adjust(it, dst->e.child, 0, TOUCH_CTIME);
+		ret = inode_adjust(tx, it, dst->e.child, 0, TOUCH_CTIME);
 	if (ret == 0 && src->dir != dst->dir) {
 		int moved = (S_ISDIR(src->in.mode) ? 1 : 0) - (S_ISDIR(dst->in.mode) ? 1 : 0);
 		if (moved) {
-			ret = inode_adjust(it, src->dir, -moved, 0);
+			ret = inode_adjust(tx, it, src->dir, -moved, 0);
 			if (ret == 0)
-				ret = inode_adjust(it, dst->dir, moved, 0);
+				ret = inode_adjust(tx, it, dst->dir, moved, 0);
 		}
 	}
 	return ret;
 }
 
-static int rename_apply(struct inode_tree *it, struct rename_side *src, struct rename_side *dst,
+static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct rename_side *src, struct rename_side *dst,
 			unsigned flags)
 {
 	int ret;
 
 	if (flags & INODE_RENAME_EXCHANGE)
-		return rename_exchange(it, src, dst);
+		return rename_exchange(tx, it, src, dst);
 	if (dst->exists) {
-		ret = remove_entry(it, dst->dir, dst->name, dst->len, dst->e.child, &dst->in);
+		ret = remove_entry(tx, it, dst->dir, dst->name, dst->len, dst->e.child, &dst->in);
 		if (ret < 0)
 			return ret;
 	}
-	return rename_move(it, src, dst->dir, dst->name, dst->len);
+	return rename_move(tx, it, src, dst->dir, dst->name, dst->len);
 }
 
 int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags)
 {
+	struct cowfs_trans *tx;
 	struct rename_side src = { olddir, oldname, oldlen };
 	struct rename_side dst = { newdir, newname, newlen };
 	uint64_t nodes = 0;
@@ -505,13 +507,13 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 	if (ret < 0 || noop)
 		return ret;
 	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED,
-				       nodes + 24 * cowfs_update_nodes(inode_btree(it)));
+				       nodes + 24 * cowfs_update_nodes(inode_btree(it)), &tx);
 	if (ret < 0)
 		return ret;
 	ret = rename_check(it, &src, &dst, flags, &noop);
 	if (ret == 0 && !noop)
-		ret = rename_apply(it, &src, &dst, flags);
-	inode_update_end(it);
+		ret = rename_apply(tx, it, &src, &dst, flags);
+	inode_update_end(tx, ret);
 	/* A replaced target too big to free in the rename's transaction is an orphan now. */
 	if (ret == 0 && dst.exists && !(flags & INODE_RENAME_EXCHANGE))
 		ret = inode_orphan_reap(it, dst.e.child);

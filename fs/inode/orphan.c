@@ -36,7 +36,7 @@ static void forget_pages(struct inode_tree *it, uint64_t ino)
 	icache_release_if_idle(it->icache, e);
 }
 
-int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
+int inode_last_link_gone(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino)
 {
 	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 	struct bt_key k = orphan_key(ino);
@@ -48,7 +48,7 @@ int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
 		forget_pages(it, ino);
 		ret = inode_count_items(it, ino, INODE_DROP_INLINE + 1, &items);
 		if (ret < 0 || items <= INODE_DROP_INLINE)
-			return ret < 0 ? ret : inode_drop(it, ino);
+			return ret < 0 ? ret : inode_drop(tx, it, ino);
 		/* Too big for this transaction: an orphan, freed in batches by inode_orphan_reap. */
 		e = icache_of(it) ? icache_find(it->icache, ino, true) : NULL;
 		if (!e)
@@ -59,9 +59,9 @@ int inode_last_link_gone(struct inode_tree *it, uint64_t ino)
 		return ret;
 	in.nlink = 0;
 	in.ctime = inode_now();
-	ret = inode_write(it, ino, &in);
+	ret = inode_write(tx, it, ino, &in);
 	if (ret == 0)
-		ret = bt_insert(&it->fs->trans, inode_btree(it), &k, "", 0);
+		ret = bt_insert(&tx->bt, inode_btree(it), &k, "", 0);
 	if (ret == 0)
 		e->orphan = true;
 	return ret;
@@ -85,19 +85,19 @@ static bool still_unheld_orphan(struct inode_tree *it, uint64_t ino, void *arg)
 /* Free what is left of orphan ino (a few items) and its orphan item. */
 static int orphan_drop(struct inode_tree *it, uint64_t ino, uint64_t items)
 {
+	struct cowfs_trans *tx;
 	struct bt_key k = orphan_key(ino);
-	int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, items + 4));
+	int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, items + 4), &tx);
 
 	if (ret < 0)
 		return ret;
 	if (orphan_unheld(it, ino)) {
 		forget_pages(it, ino);
-		ret = inode_drop(it, ino);
+		ret = inode_drop(tx, it, ino);
 		if (ret == 0)
-			ret = bt_delete(&it->fs->trans, inode_btree(it), &k);
+			ret = bt_delete(&tx->bt, inode_btree(it), &k);
 	}
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }
 
 /* Free orphan `ino` unless something holds it again; no-op if it is no orphan. */
@@ -200,7 +200,7 @@ int inode_orphans_cleanup(struct inode_tree *it, uint64_t *freed)
 	int ret;
 
 	*freed = 0;
-	if (it->fs->read_only)
+	if (cowfs_read_only(it->fs))
 		return 0;
 	inode_lock_read(it);
 	ret = list_orphans(it, &v, &n);
@@ -224,6 +224,7 @@ static int drop_hold(void *arg, struct icache_entry *e)
 
 int inode_tree_destroy(struct inode_tree *it)
 {
+	struct cowfs_trans *tx;
 	uint64_t freed;
 	int ret = 0;
 
@@ -233,21 +234,25 @@ int inode_tree_destroy(struct inode_tree *it)
 	icache_for_each(it->icache, drop_hold, NULL);
 	inode_unlock_read(it);
 	ret = inode_orphans_cleanup(it, &freed);
-	if (!it->fs->read_only) {
+	if (!cowfs_read_only(it->fs)) {
 		int r = cowfs_commit(it->fs);   /* writes back the dirty pages */
 		if (ret == 0)
 			ret = r;
 	}
 	/* Not beside a flush: it may be writing the pages about to be freed. */
-	cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	if (it->fs->before_commit_arg == it) {
-		it->fs->before_commit = NULL;
-		it->fs->before_commit_arg = NULL;
-		it->fs->flush = NULL;
-		it->fs->flush_arg = NULL;
-	}
+	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	cowfs_hooks_remove(it->fs, &it->hooks);
 	icache_destroy(it->icache);
 	it->icache = NULL;
-	cowfs_trans_end(it->fs);
+	cowfs_trans_end(tx, 0);
 	return ret;
+}
+
+void inode_tree_abort(void *arg)
+{
+	struct inode_tree *it = arg;
+
+	if (it->icache)
+		icache_abort(it->icache);
+	it->next_ino = 0;
 }

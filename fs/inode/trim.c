@@ -49,10 +49,11 @@ static int nth_extent_offset(struct inode_tree *it, uint64_t ino, uint64_t from,
 }
 
 /* Begin a transaction that frees up to *batch items: fewer while there is no space for them. */
-static int trim_begin(struct inode_tree *it, uint64_t *batch)
+static int trim_begin(struct inode_tree *it, uint64_t *batch, struct cowfs_trans **tx)
 {
 	for (;;) {
-		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, *batch));
+		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, *batch),
+						   tx);
 		if (ret != -ENOSPC || *batch <= INODE_DROP_INLINE)
 			return ret;
 		*batch /= 2;
@@ -63,10 +64,11 @@ int file_trim_batch(struct inode_tree *it, uint64_t ino, uint64_t from,
 		    bool (*still)(struct inode_tree *it, uint64_t ino, void *arg), void *arg,
 		    bool *more)
 {
+	struct cowfs_trans *tx;
 	uint64_t to, batch = INODE_DROP_BATCH;
 	int64_t delta = 0;
 	struct inode in;
-	int ret = trim_begin(it, &batch);
+	int ret = trim_begin(it, &batch, &tx);
 
 	*more = false;
 	if (ret < 0)
@@ -78,15 +80,14 @@ int file_trim_batch(struct inode_tree *it, uint64_t ino, uint64_t from,
 		goto out;   /* no more than a batch left: the caller's last transaction takes it */
 	ret = inode_read(it, ino, &in);
 	if (ret == 0)
-		ret = fmap_replace(it, ino, from, to - from, NULL, &delta);
+		ret = fmap_replace(tx, it, ino, from, to - from, NULL, &delta);
 	if (ret == 0) {
 		in.nbytes += delta;
-		ret = inode_write(it, ino, &in);
+		ret = inode_write(tx, it, ino, &in);
 	}
 	*more = ret == 0;
 out:
-	inode_update_end(it);
-	return ret;
+	return inode_update_end(tx, ret);
 }
 
 static bool still_longer(struct inode_tree *it, uint64_t ino, void *arg)
@@ -114,7 +115,7 @@ static int many_to_cut(struct inode_tree *it, uint64_t ino, uint64_t size, uint6
 
 int file_shrink_in_batches(struct inode_tree *it, uint64_t ino, uint64_t size)
 {
-	uint32_t ps = it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(it->fs);
 	uint64_t from = size > FILE_SIZE_MAX ? FILE_SIZE_MAX : (size + ps - 1) / ps * ps;
 	bool more = true;
 	int ret = 0;

@@ -40,7 +40,7 @@
 #include "fs/inode/icache.h"
 #include "fs/inode/internal.h"
 
-static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
+static int adjust_nbytes(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int64_t delta)
 {
 	struct inode in;
 	int ret;
@@ -51,7 +51,7 @@ static int adjust_nbytes(struct inode_tree *it, uint64_t ino, int64_t delta)
 	if (ret < 0)
 		return ret;
 	in.nbytes += delta;
-	return inode_write(it, ino, &in);
+	return inode_write(tx, it, ino, &in);
 }
 
 /* Pages are gathered into requests of this size: one request per page would cost the device
@@ -92,14 +92,14 @@ static size_t contiguous_pages(const struct dirty_page *pages, size_t n, uint32_
  * above it, it first looks for a range this long, so streaming data stays contiguous. */
 #define WB_MIN_PIECE (1ull << 20)
 
-static int alloc_data(struct extents *x, uint64_t want, uint64_t hint, uint64_t *disk,
+static int alloc_data(struct cowfs_trans *tx, struct extents *x, uint64_t want, uint64_t hint, uint64_t *disk,
 		      uint64_t *len)
 {
 	uint64_t piece = want < WB_MIN_PIECE ? want : WB_MIN_PIECE;
-	int ret = extent_alloc_data(x, piece, want, hint, disk, len);
+	int ret = extent_alloc_data(x, &tx->bt, piece, want, hint, disk, len);
 
 	if (ret == -ENOSPC && piece > x->sectorsize)
-		ret = extent_alloc_data(x, x->sectorsize, want, hint, disk, len);
+		ret = extent_alloc_data(x, &tx->bt, x->sectorsize, want, hint, disk, len);
 	return ret;
 }
 
@@ -119,15 +119,15 @@ static int plan_add(struct wb_plan *p, size_t first, size_t n, uint64_t disk)
 
 /* Extents for the run of consecutive pages v[first, first + n): as few as the allocator
  * gives, each placed after the previous one. */
-static int plan_run(struct inode_tree *it, struct wb_plan *p, size_t first, size_t n)
+static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, size_t first, size_t n)
 {
-	struct extents *x = &it->fs->ext;
+	struct extents *x = cowfs_extents(it->fs);
 	uint32_t ps = x->sectorsize;
 	int ret = 0;
 
 	while (n && ret == 0) {
 		uint64_t disk, len;
-		ret = alloc_data(x, (uint64_t)n * ps, it->icache->data_hint, &disk, &len);
+		ret = alloc_data(tx, x, (uint64_t)n * ps, it->icache->data_hint, &disk, &len);
 		if (ret == 0)
 			ret = plan_add(p, first, len / ps, disk);
 		if (ret == 0) {
@@ -149,13 +149,13 @@ static size_t run_length(const struct dirty_page *v, size_t n, uint32_t ps)
 	return k;
 }
 
-static int plan_inode(struct inode_tree *it, struct wb_plan *p)
+static int plan_inode(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < p->n && ret == 0;) {
 		size_t k = run_length(p->v + i, p->n - i, it->icache->page_size);
-		ret = plan_run(it, p, i, k);
+		ret = plan_run(tx, it, p, i, k);
 		i += k;
 	}
 	return ret;
@@ -175,7 +175,7 @@ struct wb_window {
 
 static int window_flush(struct inode_tree *it, struct wb_window *w)
 {
-	int ret = w->nios ? bdev_write_batch(it->fs->bd, w->ios, w->nios) : 0;
+	int ret = w->nios ? bdev_write_batch(cowfs_bdev(it->fs), w->ios, w->nios) : 0;
 
 	w->nios = 0;
 	w->staged = 0;
@@ -186,7 +186,7 @@ static int window_flush(struct inode_tree *it, struct wb_window *w)
 static int window_add(struct inode_tree *it, struct wb_window *w,
 		      const struct dirty_page *pages, size_t k, uint64_t disk)
 {
-	uint32_t ps = it->fs->ext.sectorsize;
+	uint32_t ps = cowfs_sectorsize(it->fs);
 	size_t run = contiguous_pages(pages, k, ps);
 	uint8_t *buf;
 	int ret = 0;
@@ -211,7 +211,7 @@ static int window_add(struct inode_tree *it, struct wb_window *w,
 
 static int write_plan(struct inode_tree *it, const struct wb_plan *p)
 {
-	uint32_t ps = it->fs->ext.sectorsize, per_req = WB_REQUEST_BYTES / ps;
+	uint32_t ps = cowfs_sectorsize(it->fs), per_req = WB_REQUEST_BYTES / ps;
 	struct wb_window w = { .stage = aligned_alloc(BDEV_ALIGN, WB_STAGE_BYTES) };
 	int ret = w.stage ? 0 : -ENOMEM;
 
@@ -230,10 +230,10 @@ static int write_plan(struct inode_tree *it, const struct wb_plan *p)
 }
 
 /* Checksums into the checksum tree and the file's map pointed at the new extents. */
-static int map_plan(struct inode_tree *it, uint64_t ino, const struct wb_plan *p,
+static int map_plan(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct wb_plan *p,
 		    int64_t *nbytes)
 {
-	struct extents *x = &it->fs->ext;
+	struct extents *x = cowfs_extents(it->fs);
 	uint32_t ps = x->sectorsize;
 	uint64_t *csums = malloc(p->n * sizeof(*csums));
 	int ret = csums ? 0 : -ENOMEM;
@@ -245,11 +245,11 @@ static int map_plan(struct inode_tree *it, uint64_t ino, const struct wb_plan *p
 		uint64_t len = (uint64_t)pc->n * ps;
 		struct file_extent_item fe;
 		int64_t delta;
-		ret = csum_insert(x, &it->fs->trans, pc->disk, csums + pc->first, pc->n);
+		ret = csum_insert(x, &tx->bt, pc->disk, csums + pc->first, pc->n);
 		if (ret < 0)
 			break;
-		fmap_new_item(&fe, FILE_EXTENT_REG, it->fs->trans.transid, pc->disk, len);
-		ret = fmap_replace(it, ino, p->v[pc->first].index * ps, len, &fe, &delta);
+		fmap_new_item(&fe, FILE_EXTENT_REG, cowfs_trans_id(tx), pc->disk, len);
+		ret = fmap_replace(tx, it, ino, p->v[pc->first].index * ps, len, &fe, &delta);
 		*nbytes += delta;
 	}
 	free(csums);
@@ -264,7 +264,7 @@ static void plan_free(struct wb_plan *p)
 }
 
 /* Take e's pages and give them extents (lock held). */
-static int plan_take(struct inode_tree *it, struct icache_entry *e, struct wb_plan *p)
+static int plan_take(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, struct wb_plan *p)
 {
 	int ret;
 
@@ -278,7 +278,7 @@ static int plan_take(struct inode_tree *it, struct icache_entry *e, struct wb_pl
 			break;
 		}
 	}
-	ret = plan_inode(it, p);
+	ret = plan_inode(tx, it, p);
 	if (ret < 0) {
 		pages_untake(it->icache, e, p->v, p->n);
 		plan_free(p);
@@ -288,17 +288,17 @@ static int plan_take(struct inode_tree *it, struct icache_entry *e, struct wb_pl
 
 /* Checksums, map and size accounting for written plan p (lock held); its pages leave the
  * table, or, if anything failed, stay dirty. */
-static int plan_finish(struct inode_tree *it, struct wb_plan *p, int ret)
+static int plan_finish(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, int ret)
 {
 	struct icache_entry *e = icache_find(it->icache, p->ino, false);
 	int64_t nbytes = 0;
 
 	assert(e);   /* pages under write-back keep their entry */
 	if (ret == 0)
-		ret = map_plan(it, p->ino, p, &nbytes);
+		ret = map_plan(tx, it, p->ino, p, &nbytes);
 	/* One inode update for all runs (random writes make thousands of runs). */
 	if (ret == 0)
-		ret = adjust_nbytes(it, p->ino, nbytes);
+		ret = adjust_nbytes(tx, it, p->ino, nbytes);
 	if (ret == 0)
 		pages_written(it->icache, e, p->v, p->n);
 	else
@@ -310,6 +310,12 @@ static int plan_finish(struct inode_tree *it, struct wb_plan *p, int ret)
 	return ret;
 }
 
+/* An inode's write-back inside a running update or commit. */
+struct writeback {
+	struct cowfs_trans *tx;
+	struct inode_tree *it;
+};
+
 /*
  * One inode, inside a commit: extents for every run of its pages (data continues where the
  * last write-back's ended, so files written one after the other, and a file written across
@@ -317,7 +323,8 @@ static int plan_finish(struct inode_tree *it, struct wb_plan *p, int ret)
  */
 static int writeback_entry(void *arg, struct icache_entry *e)
 {
-	struct inode_tree *it = arg;
+	struct writeback *wb = arg;
+	struct inode_tree *it = wb->it;
 	struct wb_plan p = { 0 };
 	int ret;
 
@@ -325,37 +332,38 @@ static int writeback_entry(void *arg, struct icache_entry *e)
 		icache_release_if_idle(it->icache, e);
 		return 0;
 	}
-	ret = plan_take(it, e, &p);
+	ret = plan_take(wb->tx, it, e, &p);
 	if (ret < 0)
 		return ret;
-	return plan_finish(it, &p, write_plan(it, &p));
+	return plan_finish(wb->tx, it, &p, write_plan(it, &p));
 }
 
-int inode_writeback_one(struct inode_tree *it, struct icache_entry *e)
+int inode_writeback_one(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e)
 {
-	struct extents *x = &it->fs->ext;
-	enum alloc_class saved = x->cls;
-	int ret;
+	struct writeback wb = { tx, it };
+	unsigned cls = cowfs_trans_set_class(tx, ALLOC_PRIVILEGED);
+	int ret = writeback_entry(&wb, e);
 
-	x->cls = ALLOC_PRIVILEGED;
-	ret = writeback_entry(it, e);
-	x->cls = saved;
-	return ret < 0 ? cowfs_trans_fail(it->fs, ret) : 0;
+	cowfs_trans_set_class(tx, cls);
+	if (ret < 0)
+		return cowfs_trans_fail(tx, ret);
+	/* Data written back and mapped is a complete change: the caller's update goes on. */
+	cowfs_trans_checkpoint(tx);
+	return 0;
 }
 
-int inode_writeback_all(void *arg)
+int inode_writeback_all(void *arg, struct cowfs_trans *tx)
 {
 	struct inode_tree *it = arg;
-	struct extents *x = &it->fs->ext;
-	enum alloc_class saved = x->cls;
+	struct writeback wb = { tx, it };
 	int ret = 0;
 
 	if (!it->icache)
 		return 0;
 	if (it->icache->dirty_bytes) {
-		x->cls = ALLOC_PRIVILEGED;
-		ret = icache_for_each(it->icache, writeback_entry, it);
-		x->cls = saved;
+		unsigned cls = cowfs_trans_set_class(tx, ALLOC_PRIVILEGED);
+		ret = icache_for_each(it->icache, writeback_entry, &wb);
+		cowfs_trans_set_class(tx, cls);
 	}
 	/* This commit carries everything the log held or was waiting to hold. */
 	if (ret == 0)
@@ -366,6 +374,7 @@ int inode_writeback_all(void *arg)
 /* ---- background flush ---------------------------------------------------------------------- */
 
 struct flush {
+	struct cowfs_trans *tx;
 	struct inode_tree *it;
 	struct wb_plan *v;
 	size_t n, cap;
@@ -386,7 +395,7 @@ static int flush_take_entry(void *arg, struct icache_entry *e)
 		f->v = v;
 		f->cap = cap;
 	}
-	ret = plan_take(f->it, e, &f->v[f->n]);
+	ret = plan_take(f->tx, f->it, e, &f->v[f->n]);
 	if (ret == 0)
 		f->n++;
 	return ret;
@@ -399,34 +408,34 @@ static uint64_t flush_nodes(struct inode_tree *it, uint64_t pages)
 	return 2 * cowfs_neighbour_update_nodes(inode_btree(it), pages);
 }
 
-int inode_flush(void *arg)
+int inode_flush(void *arg, struct cowfs_trans *tx)
 {
 	struct inode_tree *it = arg;
-	struct cowfs *fs = it->fs;
-	struct flush f = { .it = it };
+	struct flush f = { .tx = tx, .it = it };
+	unsigned cls;
 	int ret;
 
 	if (!it->icache || !it->icache->dirty_bytes)
 		return 0;
 	/* Short of space, leave it to the commit (which may use the reserve). */
-	if (cowfs_reserve(fs, flush_nodes(it, it->icache->dirty_bytes / it->icache->page_size)) < 0)
+	if (cowfs_reserve(tx, flush_nodes(it, it->icache->dirty_bytes / it->icache->page_size)) < 0)
 		return 0;
-	fs->ext.cls = ALLOC_PRIVILEGED;
+	/* Writers that run while the lock is let go set their own class and restore this one. */
+	cls = cowfs_trans_set_class(tx, ALLOC_PRIVILEGED);
 	ret = icache_for_each(it->icache, flush_take_entry, &f);
 	if (ret == 0 && f.n) {
-		cowfs_flush_unlock(fs);
+		cowfs_flush_unlock(tx);
 		for (size_t i = 0; i < f.n && ret == 0; i++)
 			ret = write_plan(it, &f.v[i]);
-		cowfs_flush_relock(fs);
-		fs->ext.cls = ALLOC_PRIVILEGED;   /* writers meanwhile set their own */
+		cowfs_flush_relock(tx);
 	}
 	for (size_t i = 0; i < f.n; i++) {
-		int r = plan_finish(it, &f.v[i], ret);
+		int r = plan_finish(tx, it, &f.v[i], ret);
 		if (ret == 0)
 			ret = r;
 	}
-	fs->ext.cls = ALLOC_NORMAL;
+	cowfs_trans_set_class(tx, cls);
 	free(f.v);
 	/* Extents were given to pages that did not get mapped: the transaction is lost. */
-	return ret < 0 ? cowfs_trans_fail(fs, ret) : 0;
+	return ret < 0 ? cowfs_trans_fail(tx, ret) : 0;
 }

@@ -55,7 +55,7 @@ uint64_t xattr_name_hash(const char *name, size_t len)
 
 size_t xattr_value_max(const struct inode_tree *it, size_t name_len)
 {
-	size_t room = bt_max_item_size(it->fs->bfs.nodesize) - sizeof(struct xattr_entry);
+	size_t room = bt_max_item_size(cowfs_nodesize(it->fs)) - sizeof(struct xattr_entry);
 
 	if (name_len >= room)
 		return 0;
@@ -163,22 +163,21 @@ static int item_load(struct inode_tree *it, uint64_t ino, uint64_t hash, const c
 }
 
 /* Make the item hold `len` bytes of `buf`: insert it, resize and rewrite it, or delete it. */
-static int item_store(struct inode_tree *it, const struct xattr_item *x, const uint8_t *buf,
+static int item_store(struct cowfs_trans *tx, struct inode_tree *it, const struct xattr_item *x, const uint8_t *buf,
 		      uint32_t len)
 {
-	struct bt_trans *tx = &it->fs->trans;
 	struct btree *t = inode_btree(it);
 	int ret;
 
 	if (!x->buf)
-		return bt_insert(tx, t, &x->key, buf, len);
+		return bt_insert(&tx->bt, t, &x->key, buf, len);
 	if (len == 0)
-		return bt_delete(tx, t, &x->key);
+		return bt_delete(&tx->bt, t, &x->key);
 	ret = 0;
 	if (len != x->len)
-		ret = bt_resize(tx, t, &x->key, len);
+		ret = bt_resize(&tx->bt, t, &x->key, len);
 	if (ret == 0)
-		ret = bt_update(tx, t, &x->key, buf, len);
+		ret = bt_update(&tx->bt, t, &x->key, buf, len);
 	return ret;
 }
 
@@ -217,7 +216,7 @@ int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 static int put_check(const struct inode_tree *it, const struct xattr_item *x, size_t nlen,
 		     size_t vlen, int flags, uint32_t *newlen)
 {
-	uint32_t max = bt_max_item_size(it->fs->bfs.nodesize);
+	uint32_t max = bt_max_item_size(cowfs_nodesize(it->fs));
 	size_t esize = sizeof(struct xattr_entry) + nlen + vlen;
 	size_t rest = x->len - (x->found ? x->e.size : 0);
 
@@ -233,7 +232,7 @@ static int put_check(const struct inode_tree *it, const struct xattr_item *x, si
 	return 0;
 }
 
-int xattr_item_put(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
 		   size_t nlen, const void *value, size_t vlen, int flags)
 {
 	struct xattr_item x;
@@ -257,14 +256,14 @@ int xattr_item_put(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 		keep = x.len - cut_size;
 	}
 	entry_encode(nbuf + keep, name, nlen, value, vlen);
-	ret = item_store(it, &x, nbuf, newlen);
+	ret = item_store(tx, it, &x, nbuf, newlen);
 out:
 	free(nbuf);
 	item_release(&x);
 	return ret;
 }
 
-int xattr_item_del(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
+int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
 		   size_t nlen)
 {
 	struct xattr_item x;
@@ -274,7 +273,7 @@ int xattr_item_del(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 		ret = -ENODATA;
 	if (ret == 0) {
 		memmove(x.buf + x.e.at, x.buf + x.e.at + x.e.size, x.len - x.e.at - x.e.size);
-		ret = item_store(it, &x, x.buf, x.len - x.e.size);
+		ret = item_store(tx, it, &x, x.buf, x.len - x.e.size);
 	}
 	item_release(&x);
 	return ret;
@@ -306,15 +305,15 @@ static bool may_have(const struct inode *in, int kind)
 	return kind != XATTR_KIND_USER || S_ISREG(in->mode) || S_ISDIR(in->mode);
 }
 
-static int touch_ctime(struct inode_tree *it, uint64_t ino, struct inode *in)
+static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in)
 {
 	in->ctime = inode_now();
-	return inode_write(it, ino, in);
+	return inode_write(tx, it, ino, in);
 }
 
 /* ---- operations ------------------------------------------------------------------------------- */
 
-static int setxattr_locked(struct inode_tree *it, uint64_t ino, int kind, const char *name,
+static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind, const char *name,
 			   size_t nlen, const void *value, size_t size, int flags)
 {
 	struct inode in;
@@ -325,17 +324,18 @@ static int setxattr_locked(struct inode_tree *it, uint64_t ino, int kind, const 
 	if (ret < 0)
 		return ret;
 	if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
-		return acl_set_locked(it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
+		return acl_set_locked(tx, it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
 				      flags);
-	ret = xattr_item_put(it, ino, xattr_name_hash(name, nlen), name, nlen, value, size, flags);
+	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size, flags);
 	if (ret == 0)
-		ret = touch_ctime(it, ino, &in);
+		ret = touch_ctime(tx, it, ino, &in);
 	return ret;
 }
 
 int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
 		   size_t size, int flags)
 {
+	struct cowfs_trans *tx;
 	size_t nlen;
 	int kind = name_kind(name, &nlen), ret;
 
@@ -346,12 +346,11 @@ int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const 
 	if (size > xattr_value_max(it, nlen))
 		return -E2BIG;
 	/* The xattr item (a resize may move it: a delete and an insert) and the inode item. */
-	ret = inode_update_begin(it, ALLOC_NORMAL, 3);
+	ret = inode_update_begin(it, ALLOC_NORMAL, 3, &tx);
 	if (ret < 0)
 		return ret;
-	ret = setxattr_locked(it, ino, kind, name, nlen, value, size, flags);
-	inode_update_end(it);
-	return ret;
+	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags);
+	return inode_update_end(tx, ret);
 }
 
 static ssize_t getxattr_locked(struct inode_tree *it, uint64_t ino, int kind, const char *name,
@@ -451,7 +450,7 @@ ssize_t inode_listxattr(struct inode_tree *it, uint64_t ino, char *buf, size_t s
 	return ret;
 }
 
-static int removexattr_locked(struct inode_tree *it, uint64_t ino, int kind, const char *name,
+static int removexattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind, const char *name,
 			      size_t nlen)
 {
 	struct inode in;
@@ -464,24 +463,24 @@ static int removexattr_locked(struct inode_tree *it, uint64_t ino, int kind, con
 		return ret;
 	/* Removing the access ACL leaves the mode as it is (as Linux): it already says what
 	 * the ACL's base entries and mask said. */
-	ret = xattr_item_del(it, ino, xattr_name_hash(name, nlen), name, nlen);
+	ret = xattr_item_del(tx, it, ino, xattr_name_hash(name, nlen), name, nlen);
 	if (ret == 0)
-		ret = touch_ctime(it, ino, &in);
+		ret = touch_ctime(tx, it, ino, &in);
 	return ret;
 }
 
 int inode_removexattr(struct inode_tree *it, uint64_t ino, const char *name)
 {
+	struct cowfs_trans *tx;
 	size_t nlen;
 	int kind = name_kind(name, &nlen), ret;
 
 	if (kind < 0)
 		return kind;
 	/* A delete: it may use the space reserve, so it works on a full filesystem. */
-	ret = inode_update_begin(it, ALLOC_PRIVILEGED, 3);
+	ret = inode_update_begin(it, ALLOC_PRIVILEGED, 3, &tx);
 	if (ret < 0)
 		return ret;
-	ret = removexattr_locked(it, ino, kind, name, nlen);
-	inode_update_end(it);
-	return ret;
+	ret = removexattr_locked(tx, it, ino, kind, name, nlen);
+	return inode_update_end(tx, ret);
 }

@@ -636,6 +636,14 @@ void bcache_forget(struct bcache *c, uint64_t addr)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void bcache_forget_dirty(struct bcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!link_empty(&c->dirty))
+		entry_detach(c, link_entry(c->dirty.next));
+	pthread_mutex_unlock(&c->lock);
+}
+
 void bcache_drop_clean(struct bcache *c)
 {
 	pthread_mutex_lock(&c->lock);

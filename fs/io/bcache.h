@@ -76,6 +76,8 @@ void bcache_clear_flags(struct bcache *c, struct cblock *b, uint32_t flags);
 
 /* Drop `addr` from the cache, dirty or not (see above). No-op if not cached. */
 void bcache_forget(struct bcache *c, uint64_t addr);
+/* Drop every dirty block, as bcache_forget does: an aborted transaction's new blocks. */
+void bcache_forget_dirty(struct bcache *c);
 
 /*
  * Write every dirty block in one batch (bdev_write_batch), then mark them clean.

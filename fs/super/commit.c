@@ -25,23 +25,17 @@
  * generation); frees go to the new pinned set; the superblock image is complete. What must
  * wait is what depends on this commit being on disk: the next commit and fsync log entries
  * (the chain the new superblock points at), through `committing` and commit_done. If step 4
- * fails, the running transaction is marked failed: it builds on a generation that never
- * reached the disk.
+ * fails, the running transaction is poisoned and aborted (trans.h): it builds on a generation
+ * that never reached the disk.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "fs/lib/endian.h"
-#include "fs/super/fs.h"
+#include "fs/super/internal.h"
 #include "fs/super/super.h"
 
 #define MAX_COMMIT_ROUNDS 32
-
-static void report(struct cowfs *fs, uint64_t bytenr, const char *msg)
-{
-	if (fs->report)
-		fs->report(fs->report_arg, bytenr, msg);
-}
 
 static bool root_changed(const struct cowfs_root *r)
 {
@@ -58,9 +52,9 @@ static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
 	put_le64(&ri.bytenr, r->t.root);
 	put_le64(&ri.generation, r->t.root_gen);
 	ri.level = r->t.level;
-	ret = bt_update(&fs->trans, &fs->root_tree, &k, &ri, sizeof(ri));
+	ret = bt_update(&fs->trans.bt, &fs->root_tree, &k, &ri, sizeof(ri));
 	if (ret == -ENOENT)
-		ret = bt_insert(&fs->trans, &fs->root_tree, &k, &ri, sizeof(ri));
+		ret = bt_insert(&fs->trans.bt, &fs->root_tree, &k, &ri, sizeof(ri));
 	if (ret < 0)
 		return ret;
 	r->saved_root = r->t.root;
@@ -93,12 +87,12 @@ static int settle_trees(struct cowfs *fs)
 		int ret = update_changed_roots(fs, &changed);
 		if (ret == 0 && extent_pending(&fs->ext)) {
 			changed = true;
-			ret = extent_run_delayed_refs(&fs->ext, &fs->trans);
+			ret = extent_run_delayed_refs(&fs->ext, &fs->trans.bt);
 		}
 		if (ret < 0 || !changed)
 			return ret;
 	}
-	report(fs, 0, "commit did not settle");
+	fs_report(fs, 0, "commit did not settle");
 	return -EUCLEAN;
 }
 
@@ -108,7 +102,7 @@ static void fill_super(struct cowfs *fs, uint64_t log_held)
 	struct cowfs_super *sb = &fs->sb;
 
 	alloc_get_stats(fs->alloc, &st);
-	put_le64(&sb->generation, fs->trans.transid);
+	put_le64(&sb->generation, fs->trans.bt.transid);
 	put_le64(&sb->root_tree_bytenr, fs->root_tree.root);
 	put_le64(&sb->root_tree_gen, fs->root_tree.root_gen);
 	sb->root_tree_level = fs->root_tree.level;
@@ -117,25 +111,11 @@ static void fill_super(struct cowfs *fs, uint64_t log_held)
 	put_le64(&sb->bytes_used, st.total - st.free - st.pinned - fs->guard_bytes - log_held);
 }
 
-void cowfs_commit_wait(struct cowfs *fs)
-{
-	while (fs->committing || fs->flushing)
-		pthread_cond_wait(&fs->commit_done, &fs->lock);
-}
-
-int cowfs_trans_fail(struct cowfs *fs, int err)
-{
-	/* Nothing of this transaction may reach disk now: it can never commit. */
-	if (!fs->trans.error)
-		fs->trans.error = err;
-	return err;
-}
-
 /* Steps 1-2, with the lock held. */
 static int commit_prepare(struct cowfs *fs)
 {
 	uint64_t log_held = 0;
-	int ret = fs->before_commit ? fs->before_commit(fs->before_commit_arg) : 0;
+	int ret = fs_hooks_before_commit(fs);
 
 	if (ret == 0)
 		ret = settle_trees(fs);
@@ -160,20 +140,24 @@ static int commit_write_super(struct cowfs *fs)
 	return ret;
 }
 
-int cowfs_commit_locked(struct cowfs *fs)
+int fs_commit_locked(struct cowfs *fs)
 {
-	struct bt_trans *tx = &fs->trans;
+	struct bt_trans *tx = &fs->trans.bt;
 	struct alloc_stats st;
+	unsigned cls;
 	int ret;
 
-	cowfs_commit_wait(fs);
-	if (fs->read_only)
+	cowfs_trans_commit_wait(&fs->trans);
+	if (fs->read_only || fs->aborted)
 		return -EROFS;
 	if (tx->error)
 		return tx->error;
+	/* Committing must succeed on a full filesystem: it may use the reserve. */
+	cls = cowfs_trans_set_class(&fs->trans, ALLOC_PRIVILEGED);
 	ret = commit_prepare(fs);
+	cowfs_trans_set_class(&fs->trans, cls);
 	if (ret < 0)
-		return cowfs_trans_fail(fs, ret);
+		return bt_trans_fail(tx, ret);
 	alloc_get_stats(fs->alloc, &st);
 	fs->last_commit_pinned = st.pinned;
 	alloc_pin_seal(fs->alloc);
@@ -188,10 +172,11 @@ int cowfs_commit_locked(struct cowfs *fs)
 		alloc_unpin_sealed(fs->alloc);
 		pthread_rwlock_unlock(&fs->data_readers);
 		fs->commits++;
+		fs_note_committed(fs);
 	}
 	fs->committing = false;
 	pthread_cond_broadcast(&fs->commit_done);
-	return ret < 0 ? cowfs_trans_fail(fs, ret) : 0;
+	return ret < 0 ? bt_trans_fail(tx, ret) : 0;
 }
 
 int cowfs_commit(struct cowfs *fs)
@@ -199,7 +184,8 @@ int cowfs_commit(struct cowfs *fs)
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = cowfs_commit_locked(fs);
+	ret = fs_commit_locked(fs);
+	fs_abort_if_poisoned(fs);
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
 }

@@ -4,9 +4,12 @@
  *
  * Trees: the superblock points at the root tree; the root tree holds a root item per other
  * tree (the extent tree, the default fs tree, later subvolumes and snapshots). Every update
- * goes through the one running transaction (cowfs_trans_begin .. cowfs_trans_end); commits
- * happen at cowfs_commit(), which writes every dirty node in one batch, flushes, writes the
- * superblock copies and flushes again. Only superblocks are overwritten in place.
+ * goes through the one running transaction (trans.h: cowfs_trans_begin .. cowfs_trans_end);
+ * commits happen at cowfs_commit(), which writes every dirty node in one batch, flushes,
+ * writes the superblock copies and flushes again. Only superblocks are overwritten in place.
+ *
+ * The fields of struct cowfs are fs/super's (and its tests'): the layers above use the
+ * functions below and in trans.h and log.h.
  */
 #ifndef COWFS_SUPER_FS_H
 #define COWFS_SUPER_FS_H
@@ -22,6 +25,7 @@
 #include "fs/io/blockdev.h"
 #include "fs/super/log.h"
 #include "fs/super/super_format.h"
+#include "fs/super/trans.h"
 
 /* A tree whose root item the commit keeps up to date. */
 struct cowfs_root {
@@ -52,20 +56,34 @@ struct cowfs_opts {
 	void *report_arg;
 };
 
+/* The first error of an aborted transaction (trans.h), as reported. */
+struct cowfs_failure {
+	int err;                  /* negative errno */
+	uint64_t transid;         /* the transaction that was aborted */
+	uint64_t generation;      /* the committed generation the filesystem shows now */
+	char msg[256];            /* cause and location, as reported */
+};
+
 struct cowfs {
 	struct blockdev *bd;
 	struct bcache *cache;
 	struct allocator *alloc;
 	struct extents ext;
 	struct bt_fs bfs;
-	struct cowfs_super sb;      /* the last committed superblock (on-disk byte order) */
+	struct cowfs_super sb;      /* the superblock (on-disk byte order): the last committed one
+				     * but while a commit fills it in */
 	struct btree root_tree;
 	struct cowfs_root extent_root, fs_root, csum_root;
 	struct cowfs_root **more;   /* other open trees: snapshots, subvolumes */
 	size_t nmore;
-	struct bt_trans trans;      /* the running transaction */
+	/* The last committed root tree: what an abort goes back to. */
+	uint64_t committed_gen, committed_root, committed_root_gen;
+	uint8_t committed_root_level;
+	struct cowfs_trans trans;   /* the running transaction (trans.c alone touches it) */
 	pthread_mutex_t lock;       /* serializes updates and commits */
 	bool read_only;
+	bool aborted;               /* a transaction was aborted: read-only from then on */
+	struct cowfs_failure failure;
 	uint64_t guard_bytes;       /* kept from the allocator around superblock copies */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
@@ -77,21 +95,15 @@ struct cowfs {
 	pthread_cond_t commit_done;
 	size_t dirty_limit;
 	size_t cache_bytes;         /* the configured memory bound (cowfs_opts) */
-	/* The timer thread. */
+	/* The timer thread (committer.c). */
 	pthread_t committer;
 	pthread_cond_t wake;
 	bool committer_running, stopping;
-	int commit_interval_ms;  /* bytes the last commit freed (pinned until it was on disk) */
-	/* Called first in every commit, with fs->lock held: the inode layer writes back dirty
-	 * file data here, so that a commit always carries the data its trees point at. */
-	int (*before_commit)(void *arg);
-	void *before_commit_arg;
-	/* Background write-back of file data, between commits: the timer thread calls flush
-	 * (with flush_arg, fs->lock held) when asked to (cowfs_flush_soon). While it has let
-	 * the lock go to write data (cowfs_flush_unlock .. relock), `flushing` holds off
-	 * commits and every update that does not begin with cowfs_trans_begin_beside_flush. */
-	int (*flush)(void *arg);
-	void *flush_arg;
+	int commit_interval_ms;
+	/* The open trees' hooks (trans.h). While a flush hook has let the lock go to write data
+	 * (cowfs_flush_unlock .. relock), `flushing` holds off commits and every update that does
+	 * not begin with cowfs_trans_begin_beside_flush. */
+	struct cowfs_hooks *hooks;
 	bool flush_requested, flushing;
 	uint64_t flushes;           /* flushes the timer thread ran */
 	/* Readers of data extents outside fs->lock hold this shared; a commit takes it
@@ -141,57 +153,11 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 int cowfs_close(struct cowfs *fs);
 
 /*
- * The running transaction, for an update. `cls` says whether the update may use the space
- * reserve (deleting, dropping snapshots) or not. Holds fs->lock until cowfs_trans_end().
- */
-struct bt_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls);
-/* The same for an update that only buffers file data and changes inode attributes (a write):
- * it may run while a background flush writes data with the lock let go, where
- * cowfs_trans_begin waits for the flush to finish (fs/inode/writeback.c says why). */
-struct bt_trans *cowfs_trans_begin_beside_flush(struct cowfs *fs, enum alloc_class cls);
-void cowfs_trans_end(struct cowfs *fs);
-
-/*
- * Background write-back (fs->flush). cowfs_flush_soon asks the timer thread to call it and
- * returns true, or returns false if there is no timer thread (the caller commits instead).
- * The flush lets the lock go around its data I/O with cowfs_flush_unlock .. relock.
- * cowfs_wait_progress waits (fs->lock held, let go meanwhile) until a commit or a flush ends.
- */
-bool cowfs_flush_soon(struct cowfs *fs);
-void cowfs_flush_unlock(struct cowfs *fs);
-void cowfs_flush_relock(struct cowfs *fs);
-void cowfs_wait_progress(struct cowfs *fs);
-/* Mark the running transaction failed (it can never commit); returns err. */
-int cowfs_trans_fail(struct cowfs *fs, int err);
-
-/*
- * Before an update that may allocate up to `nodes` tree blocks, inside cowfs_trans_begin ..
- * end: make sure the space is there, so that running out is a clean -ENOSPC before anything
- * changed rather than a failed transaction. Normal updates may not eat into the reserve;
- * privileged ones (deletes) may use half of it, the other half being the commit's. When space
- * is short it commits first (frees become free space only at commit), then checks again.
- */
-int cowfs_reserve(struct cowfs *fs, uint64_t nodes);
-/* The same, for an update that also buffers `data_bytes` more bytes of file data: on success
- * the caller adds them to fs->delalloc_bytes (and write-back subtracts them). */
-int cowfs_reserve_data(struct cowfs *fs, uint64_t nodes, uint64_t data_bytes);
-/* Worst case of tree blocks one item insert or delete in tree `t` may allocate. */
-uint64_t cowfs_update_nodes(const struct btree *t);
-/* The same for `items` neighbouring items of at most 128 bytes (all file extent items of a
- * range, all items of one inode): they share leaves and paths. */
-uint64_t cowfs_neighbour_update_nodes(const struct btree *t, uint64_t items);
-
-/*
- * Commit the running transaction: afterwards, a crash at any instant leaves the image at this
- * generation or a later one. Fails (and keeps failing) if the transaction hit an error.
+ * Commit the running transaction, outside any update: afterwards, a crash at any instant
+ * leaves the image at this generation or a later one. Fails (and keeps failing) once the
+ * transaction is poisoned; a failed commit aborts it (trans.h).
  */
 int cowfs_commit(struct cowfs *fs);
-/* The same, with fs->lock already held (inside cowfs_trans_begin .. end). The lock is let go
- * while the commit flushes and writes its superblock, and taken again before it returns:
- * callers must not rely on anything they saw before the call. */
-int cowfs_commit_locked(struct cowfs *fs);
-/* Wait (fs->lock held, and let go meanwhile) until no commit or flush is in flight. */
-void cowfs_commit_wait(struct cowfs *fs);
 
 /*
  * Trees other than the extent tree and the default fs tree (snapshots, subvolumes), each with
@@ -200,11 +166,11 @@ void cowfs_commit_wait(struct cowfs *fs);
  * (-ENOENT if no root item); drop: free what it owns alone and remove its root item.
  * create/clone return -EEXIST if `id` is taken.
  */
-int cowfs_tree_create(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
-int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
+int cowfs_tree_create(struct cowfs_trans *tx, uint64_t id, struct cowfs_root **out);
+int cowfs_tree_clone(struct cowfs_trans *tx, struct cowfs_root *src, uint64_t id,
 		     struct cowfs_root **out);
 int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
-int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r);
+int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r);
 
 /* statfs(2) figures, in bytes. */
 struct cowfs_statfs {
@@ -220,5 +186,32 @@ bool cowfs_has_changes(struct cowfs *fs);
 
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);
+
+/*
+ * What the layers above use of the filesystem handle.
+ *   cowfs_lock/unlock: the filesystem lock, for reads (updates take it with trans.h);
+ *   cowfs_read_only: mounted read-only, or read-only since an abort (updates get -EROFS);
+ *   cowfs_failure: whether a transaction was aborted, and its first error as reported;
+ *   cowfs_report: tell the user about something found (corruption: name the block);
+ *   cowfs_data_read_begin/end: around reading data extents without the lock (a commit waits
+ *     for such readers before the space it freed can be reused).
+ */
+void cowfs_lock(struct cowfs *fs);
+void cowfs_unlock(struct cowfs *fs);
+bool cowfs_read_only(const struct cowfs *fs);
+bool cowfs_failure(struct cowfs *fs, struct cowfs_failure *out);
+void cowfs_report(struct cowfs *fs, uint64_t bytenr, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cowfs_data_read_begin(struct cowfs *fs);
+void cowfs_data_read_end(struct cowfs *fs);
+struct extents *cowfs_extents(struct cowfs *fs);
+struct blockdev *cowfs_bdev(struct cowfs *fs);
+uint32_t cowfs_sectorsize(const struct cowfs *fs);
+uint32_t cowfs_nodesize(const struct cowfs *fs);
+/* The memory bound (cowfs_opts.cache_bytes): fs/inode takes a quarter for file data. */
+size_t cowfs_cache_bytes(const struct cowfs *fs);
+/* The default fs tree; the root tree (read-only use: its root items name every tree). */
+struct cowfs_root *cowfs_default_root(struct cowfs *fs);
+struct btree *cowfs_root_tree(struct cowfs *fs);
 
 #endif

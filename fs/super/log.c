@@ -40,13 +40,9 @@
 
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
+#include "fs/super/internal.h"
 #include "fs/super/fs.h"
 
-static void report(struct cowfs *fs, uint64_t bytenr, const char *msg)
-{
-	if (fs->report)
-		fs->report(fs->report_arg, bytenr, msg);
-}
 
 static uint32_t sector(const struct cowfs *fs)
 {
@@ -94,7 +90,7 @@ static int hold_at_open(struct cowfs *fs, uint64_t start, uint64_t len)
 	int ret = alloc_mark_used(fs->alloc, start, len);
 
 	if (ret == -EEXIST || ret == -ERANGE || ret == -EINVAL) {
-		report(fs, start, ret == -EEXIST ? "fsync log overlaps an extent"
+		fs_report(fs, start, ret == -EEXIST ? "fsync log overlaps an extent"
 						 : "fsync log outside the filesystem");
 		return -EUCLEAN;
 	}
@@ -210,7 +206,7 @@ int log_open(struct cowfs *fs)
 	if (!(get_le64(&fs->sb.incompat_flags) & COWFS_INCOMPAT_FSYNC_LOG) || start == 0)
 		return 0;   /* no chain until the first commit */
 	if (chunk < sector(fs) || chunk % sector(fs)) {
-		report(fs, start, "fsync log chunk has a bad length");
+		fs_report(fs, start, "fsync log chunk has a bad length");
 		return -EUCLEAN;
 	}
 	l->gen = get_le64(&fs->sb.log_gen);
@@ -247,6 +243,16 @@ int log_open(struct cowfs *fs)
 
 /* ---- appending ---------------------------------------------------------------------------- */
 
+bool cowfs_log_barred(const struct cowfs *fs)
+{
+	return fs->log.barred;
+}
+
+bool cowfs_log_replay_pending(const struct cowfs *fs)
+{
+	return fs->log.replay_pending;
+}
+
 void cowfs_log_bar(struct cowfs *fs)
 {
 	fs->log.barred = true;
@@ -257,7 +263,7 @@ bool cowfs_log_can_append(struct cowfs *fs, size_t payload_len)
 	const struct cowfs_log *l = &fs->log;
 	uint64_t len = round_to_sector(fs, sizeof(struct log_entry_header) + payload_len);
 
-	return l->pos && !l->barred && !l->replay_pending && !fs->trans.error && !fs->committing &&
+	return l->pos && !l->barred && !l->replay_pending && !fs->trans.bt.error && !fs->aborted && !fs->committing &&
 	       !fs->read_only && len <= COWFS_LOG_ENTRY_MAX - sector(fs) &&
 	       l->bytes + len <= COWFS_LOG_MAX_BYTES;
 }
@@ -358,7 +364,7 @@ int cowfs_log_replay(struct cowfs *fs,
 		ret = entry_read(fs, at, seq, &e);
 		if (ret == 0 && !e) {
 			/* It was valid at open and nothing writes there: the disk changed under us. */
-			report(fs, at, "fsync log entry no longer valid");
+			fs_report(fs, at, "fsync log entry no longer valid");
 			ret = -EIO;
 		}
 		if (ret < 0)
@@ -389,7 +395,7 @@ static uint64_t new_nonce(struct cowfs *fs)
 		return n;
 	/* Only needs to differ from earlier chains' nonces. */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return cowfs_csum(&ts, sizeof(ts)) ^ fs->trans.transid;
+	return cowfs_csum(&ts, sizeof(ts)) ^ fs->trans.bt.transid;
 }
 
 /*
@@ -417,7 +423,7 @@ int log_commit_prepare(struct cowfs *fs, uint64_t *log_held)
 	l->seq = 0;
 	l->bytes = 0;
 	l->barred = false;
-	l->gen = fs->trans.transid;
+	l->gen = fs->trans.bt.transid;
 	l->nonce = new_nonce(fs);
 	/* First fit from the start: the chain before last gave its space back with this
 	 * commit's predecessor, so chains take turns in the same places. On an image file that

@@ -50,6 +50,10 @@ struct cowfs_log {
 /* Mark the running transaction as not expressible in the log: fsync commits until the next
  * commit. */
 void cowfs_log_bar(struct cowfs *fs);
+/* Whether the running transaction is barred from the log. */
+bool cowfs_log_barred(const struct cowfs *fs);
+/* Whether the chain found at open still has entries to replay. */
+bool cowfs_log_replay_pending(const struct cowfs *fs);
 
 /*
  * Whether an entry with `payload_len` bytes may be appended now: there is a chain, nothing

@@ -64,23 +64,25 @@ static int claim_new_tree(struct cowfs *fs, uint64_t id, struct cowfs_root **out
 }
 
 /* On failure the transaction is marked; the slot stays listed and is never committed. */
-int cowfs_tree_create(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
+int cowfs_tree_create(struct cowfs_trans *tx, uint64_t id, struct cowfs_root **out)
 {
 	struct cowfs_root *r;
-	int ret = claim_new_tree(fs, id, &r);
+	int ret = claim_new_tree(tx->fs, id, &r);
 
-	if (ret == 0 && (ret = bt_create(&fs->trans, id, &r->t)) == 0)
+	if (ret == 0 && (ret = bt_create(&tx->bt, id, &r->t)) == 0) {
+		tx->bt.changes++;   /* the commit inserts its root item */
 		*out = r;
+	}
 	return ret;
 }
 
-int cowfs_tree_clone(struct cowfs *fs, struct cowfs_root *src, uint64_t id,
+int cowfs_tree_clone(struct cowfs_trans *tx, struct cowfs_root *src, uint64_t id,
 		     struct cowfs_root **out)
 {
 	struct cowfs_root *r;
-	int ret = claim_new_tree(fs, id, &r);
+	int ret = claim_new_tree(tx->fs, id, &r);
 
-	if (ret == 0 && (ret = bt_clone(&fs->trans, &src->t, id, &r->t)) == 0)
+	if (ret == 0 && (ret = bt_clone(&tx->bt, &src->t, id, &r->t)) == 0)
 		*out = r;
 	return ret;
 }
@@ -113,8 +115,9 @@ int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
 	return 0;
 }
 
-int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r)
+int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r)
 {
+	struct cowfs *fs = tx->fs;
 	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
 	size_t i;
 	int ret;
@@ -123,10 +126,10 @@ int cowfs_tree_drop(struct cowfs *fs, struct cowfs_root *r)
 		;
 	if (i == fs->nmore)
 		return -EINVAL;   /* the extent tree and the default fs tree are not dropped */
-	ret = bt_drop(&fs->trans, &r->t);
+	ret = bt_drop(&tx->bt, &r->t);
 	if (ret < 0)
 		return ret;
-	ret = bt_delete(&fs->trans, &fs->root_tree, &k);
+	ret = bt_delete(&tx->bt, &fs->root_tree, &k);
 	if (ret == -ENOENT && r->saved_root == 0)
 		ret = 0;   /* created and dropped within this transaction */
 	if (ret < 0)

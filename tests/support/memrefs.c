@@ -139,10 +139,11 @@ static int count_add(struct u64map *map, uint64_t key, int delta)
 	return 0;
 }
 
-static int mr_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
+static int mr_alloc(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_owner, uint64_t hint,
 		    uint64_t *bytenr)
 {
 	struct memrefs *m = ctx;
+	(void)tx;
 
 	(void)level, (void)hint;
 	if (m->fail_err) {
@@ -165,10 +166,11 @@ static int mr_alloc(void *ctx, uint8_t level, uint64_t ref_owner, uint64_t hint,
 	return count_add(&m->backrefs, pair_key(*bytenr, ref_owner), +1);
 }
 
-static int mr_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
+static int mr_ref_add(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);
+	(void)tx;
 
 	(void)level;
 	if (!r)
@@ -177,11 +179,12 @@ static int mr_ref_add(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_ow
 	return count_add(&m->backrefs, pair_key(bytenr, ref_owner), +1);
 }
 
-static int mr_ref_drop(void *ctx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
+static int mr_ref_drop(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
 		       uint64_t *remaining)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);
+	(void)tx;
 
 	(void)level;
 	/* A drop under a key that holds no reference is a backref bug, even if the total is fine. */
@@ -205,11 +208,12 @@ static int mr_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 	return *refs ? 0 : -EUCLEAN;
 }
 
-static int mr_item_refs(void *ctx, uint64_t leaf_owner, const struct bt_key *key,
+static int mr_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, const struct bt_key *key,
 			const void *data, uint32_t len, int delta)
 {
 	struct memrefs *m = ctx;
 	uint64_t id;
+	(void)tx;
 
 	if (key->type != MEMREFS_EXT_TYPE || len < 8)
 		return 0;

@@ -1,0 +1,132 @@
+/*
+ * The commit timer thread: a commit every commit_interval_ms when there are changes, and
+ * background flushes of file data between commits when a writer asks for one.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "fs/extent/extent.h"
+#include "fs/io/bcache.h"
+#include "fs/super/internal.h"
+
+static struct timespec commit_due(const struct cowfs *fs)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += fs->commit_interval_ms / 1000;
+	t.tv_nsec += (long)(fs->commit_interval_ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+static bool is_past(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* A background flush of every tree's dirty file data. A failure poisons the transaction
+ * (the flush hooks say when) and aborts it here. */
+static void run_flush(struct cowfs *fs)
+{
+	if (fs->aborted || !fs->hooks)
+		return;
+	if (fs_hooks_flush(fs) == 0)
+		fs->flushes++;
+	fs_abort_if_poisoned(fs);
+}
+
+/* The timer thread: a commit every commit_interval_ms when there are changes, and background
+ * flushes when asked. A failed commit or flush aborts the transaction: it reports once, and
+ * the filesystem is read-only from then on. */
+static void *committer_main(void *arg)
+{
+	struct cowfs *fs = arg;
+	struct timespec due = commit_due(fs);
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		if (!fs->flush_requested)
+			pthread_cond_timedwait(&fs->wake, &fs->lock, &due);
+		if (fs->stopping)
+			break;
+		if (fs->flush_requested) {
+			fs->flush_requested = false;
+			run_flush(fs);
+		}
+		if (is_past(&due)) {
+			/* Data first, with the lock let go for its I/O: the commit then writes
+			 * back under the lock only what came meanwhile. */
+			if (fs->delalloc_bytes)
+				run_flush(fs);
+			if (!fs->aborted && cowfs_has_changes(fs))
+				fs_commit_locked(fs);
+			fs_abort_if_poisoned(fs);
+			due = commit_due(fs);
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+bool cowfs_flush_soon(struct cowfs *fs)
+{
+	if (!fs->committer_running || fs->stopping || !fs->hooks || fs->aborted)
+		return false;
+	if (!fs->flush_requested) {
+		fs->flush_requested = true;
+		pthread_cond_signal(&fs->wake);
+	}
+	return true;
+}
+
+void cowfs_flush_unlock(struct cowfs_trans *tx)
+{
+	tx->fs->flushing = true;
+	pthread_mutex_unlock(&tx->fs->lock);
+}
+
+void cowfs_flush_relock(struct cowfs_trans *tx)
+{
+	pthread_mutex_lock(&tx->fs->lock);
+	tx->fs->flushing = false;
+	pthread_cond_broadcast(&tx->fs->commit_done);
+}
+
+void cowfs_trans_wait_progress(struct cowfs_trans *tx)
+{
+	pthread_cond_wait(&tx->fs->commit_done, &tx->fs->lock);
+}
+
+int fs_start_committer(struct cowfs *fs, int interval_ms)
+{
+	if (fs->read_only || interval_ms < 0)
+		return 0;
+	fs->commit_interval_ms = interval_ms ? interval_ms : COWFS_COMMIT_INTERVAL_MS;
+	int ret = -pthread_create(&fs->committer, NULL, committer_main, fs);
+	fs->committer_running = ret == 0;
+	return ret;
+}
+
+void fs_stop_committer(struct cowfs *fs)
+{
+	if (!fs->committer_running)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = true;
+	pthread_cond_signal(&fs->wake);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->committer, NULL);
+	pthread_mutex_lock(&fs->lock);
+	fs->committer_running = false;
+	/* Writers waiting for a flush that will not come now commit themselves. */
+	pthread_cond_broadcast(&fs->commit_done);
+	pthread_mutex_unlock(&fs->lock);
+}
+

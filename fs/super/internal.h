@@ -1,0 +1,31 @@
+/* Declarations shared by fs/super's files; not part of its interface. */
+#ifndef COWFS_SUPER_INTERNAL_H
+#define COWFS_SUPER_INTERNAL_H
+
+#include "fs/super/fs.h"
+
+/* fs->report, if set. */
+void fs_report(struct cowfs *fs, uint64_t bytenr, const char *msg);
+
+/* The block cache's share of the memory bound. */
+size_t fs_tree_cache_bytes(size_t cache_bytes);
+
+/* Point `r` at the tree its root item in the root tree names: -EUCLEAN (reported) when the
+ * item is missing or malformed. */
+int fs_load_root(struct cowfs *fs, uint64_t id, struct cowfs_root *r);
+/* Remember the root tree as committed (at open, and after every commit). */
+void fs_note_committed(struct cowfs *fs);
+
+/* The timer thread (committer.c). */
+int fs_start_committer(struct cowfs *fs, int interval_ms);
+void fs_stop_committer(struct cowfs *fs);
+
+/* Commit with fs->lock held, from inside an update or the timer thread (commit.c). */
+int fs_commit_locked(struct cowfs *fs);
+/* The running transaction is poisoned: abort it if not done yet (trans.c). */
+void fs_abort_if_poisoned(struct cowfs *fs);
+/* Run every tree's before_commit / flush hook (trans.c). */
+int fs_hooks_before_commit(struct cowfs *fs);
+int fs_hooks_flush(struct cowfs *fs);
+
+#endif
