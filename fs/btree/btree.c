@@ -340,6 +340,8 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 
 	if (tx->error)
 		return tx->error;
+	if ((ret = bt_inject(tx->fs, "bt_insert")) < 0)
+		return ret;
 	if (len > bt_max_item_size(fs->nodesize))
 		return -EOVERFLOW;
 	if ((ret = bt_relieve_cache(tx)) < 0)
@@ -533,6 +535,8 @@ int bt_delete(struct bt_trans *tx, struct btree *t, const struct bt_key *key)
 
 	if (tx->error)
 		return tx->error;
+	if ((ret = bt_inject(tx->fs, "bt_delete")) < 0)
+		return ret;
 	if ((ret = bt_relieve_cache(tx)) < 0)
 		return ret;
 	ret = bt_search(tx, t, key, &p);
@@ -582,8 +586,10 @@ int bt_update(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 	      uint32_t len)
 {
 	struct bt_path p;
-	int ret = search_existing(tx, t, key, &p);
+	int ret = bt_inject(tx->fs, "bt_update");
 
+	if (ret == 0)
+		ret = search_existing(tx, t, key, &p);
 	if (ret < 0)
 		return ret;
 	struct cblock *leaf = p.nodes[0];
@@ -632,6 +638,8 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 
 	if (tx->error)
 		return tx->error;
+	if ((ret = bt_inject(tx->fs, "bt_resize")) < 0)
+		return ret;
 	if (newlen > bt_max_item_size(fs->nodesize))
 		return -EOVERFLOW;
 	ret = search_existing(tx, t, key, &p);

@@ -92,7 +92,18 @@ struct bt_fs {
 	/* Called with a message naming the block for every on-disk inconsistency (may be NULL). */
 	void (*report)(void *arg, uint64_t bytenr, const char *msg);
 	void *report_arg;
+	/* Fault injection for tests (may be NULL): called at every step that may change a tree
+	 * (an item insert, delete, update or resize, before it changes anything) and at every
+	 * block allocation, with the step's name; a negative errno fails the step there, as if
+	 * it had failed by itself. */
+	int (*inject)(void *arg, const char *site);
+	void *inject_arg;
 };
+
+static inline int bt_inject(const struct bt_fs *fs, const char *site)
+{
+	return fs->inject ? fs->inject(fs->inject_arg, site) : 0;
+}
 
 /*
  * The B+tree's part of a transaction, passed through every update. The filesystem's handle

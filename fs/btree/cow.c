@@ -159,7 +159,10 @@ int bt_alloc_node(struct bt_trans *tx, uint8_t level, uint64_t hint, uint64_t ow
 	struct bt_fs *fs = tx->fs;
 	uint64_t bytenr, left;
 	struct cblock *b;
-	int ret = fs->ops->block_alloc(fs->ops_ctx, tx, level, ref_owner, hint, &bytenr);
+	int ret = bt_inject(fs, "block_alloc");
+
+	if (ret == 0)
+		ret = fs->ops->block_alloc(fs->ops_ctx, tx, level, ref_owner, hint, &bytenr);
 
 	if (ret < 0)
 		return bt_trans_fail(tx, ret);

@@ -285,8 +285,11 @@ int extent_alloc_data(struct extents *x, struct bt_trans *tx, uint64_t min_len, 
 		      uint64_t hint, uint64_t *start, uint64_t *len)
 {
 	struct dref_head *h;
-	int ret = alloc_extent(x->alloc, min_len, max_len, hint, x->sectorsize,
-			       (enum alloc_class)tx->alloc_class, start, len);
+	int ret = bt_inject(x->fs, "data_alloc");
+
+	if (ret == 0)
+		ret = alloc_extent(x->alloc, min_len, max_len, hint, x->sectorsize,
+				   (enum alloc_class)tx->alloc_class, start, len);
 
 	if (ret < 0)
 		return ret;

@@ -385,6 +385,8 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 		goto out;
 	}
 	e = icache_find(it->icache, ino, true);
+	if (e)
+		cowfs_trans_note_change(tx);   /* the pages change first, then the inode */
 	ret = e ? copy_into_pages(it, e, &in, buf, len, off) : -ENOMEM;
 	if (ret == 0) {
 		if (off + len > in.size)
@@ -452,6 +454,7 @@ int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 		e = icache_find(it->icache, ino, true);
 		if (!e)
 			return -ENOMEM;
+		cowfs_trans_note_change(tx);
 		ret = zero_in_page(it, e, in, size, round_up(size, ps));
 		if (ret == 0)
 			ret = cut_from(tx, it, e, ino, in, round_up(size, ps));
@@ -488,6 +491,7 @@ static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 	int64_t delta = 0;
 	int ret;
 
+	cowfs_trans_note_change(tx);
 	if (inner_from >= inner_to)   /* no whole page inside */
 		return zero_partial(it, e, in, off, end);
 	ret = zero_partial(it, e, in, off, inner_from);

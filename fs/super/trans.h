@@ -58,6 +58,12 @@ struct cowfs_trans *cowfs_trans_begin_beside_flush(struct cowfs *fs, enum alloc_
  */
 int cowfs_trans_end_at(struct cowfs_trans *tx, int ret, const char *where);
 #define cowfs_trans_end(tx, ret) cowfs_trans_end_at((tx), (ret), __func__)
+/* The update changes something the B+tree does not see (buffered file data): from here on a
+ * failure poisons. */
+static inline void cowfs_trans_note_change(struct cowfs_trans *tx)
+{
+	tx->bt.changes++;
+}
 /* What the update changed so far is complete and consistent (a write-back of file data before
  * the update's own changes): a failure from here on poisons only if more was changed. */
 static inline void cowfs_trans_checkpoint(struct cowfs_trans *tx)
