@@ -55,6 +55,9 @@ int file_fsync(struct inode_tree *it, uint64_t ino);
  * number of records applied. -EUCLEAN if an entry does not make sense (reported).
  */
 int fsync_log_replay(struct inode_tree *it, uint64_t *records);
+/* The same when several fs trees are open: each record goes to the tree it names (n >= 1, all
+ * of one filesystem); a record for a tree not among them is -EUCLEAN. */
+int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *records);
 /* Write back every file's dirty data and commit (syncfs). */
 int file_sync_all(struct inode_tree *it);
 

@@ -286,14 +286,24 @@ out:
 /* ---- replay ------------------------------------------------------------------------------- */
 
 struct replay {
-	struct inode_tree *it;
+	struct inode_tree *const *trees;   /* the open fs trees records may name */
+	size_t ntrees;
+	struct inode_tree *it;     /* the tree of the record being replayed */
 	uint64_t bytenr;           /* the entry being replayed, for reports */
 	uint64_t records;
 };
 
+static struct inode_tree *replay_tree(const struct replay *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->ntrees; i++)
+		if (tree_id(r->trees[i]) == id)
+			return r->trees[i];
+	return NULL;
+}
+
 static int replay_corrupt(struct replay *r, const char *what)
 {
-	struct cowfs *fs = r->it->fs;
+	struct cowfs *fs = r->trees[0]->fs;
 
 	cowfs_report(fs, r->bytenr, "%s", what);
 	return -EUCLEAN;
@@ -348,7 +358,8 @@ static int replay_record(struct replay *r, const uint8_t *rec, uint32_t len)
 	const struct log_rec *h = (const struct log_rec *)rec;
 	uint64_t ino = get_le64(&h->ino);
 
-	if (get_le64(&h->tree) != tree_id(r->it))
+	r->it = replay_tree(r, get_le64(&h->tree));
+	if (!r->it)
 		return replay_corrupt(r, "fsync log: record for an unknown tree");
 	r->records++;
 	switch (get_le16(&h->type)) {
@@ -394,17 +405,23 @@ static int replay_entry(void *arg, uint64_t bytenr, const uint8_t *payload, size
 	return ret;
 }
 
-int fsync_log_replay(struct inode_tree *it, uint64_t *records)
+int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *records)
 {
-	struct replay r = { .it = it };
+	struct replay r = { .trees = trees, .ntrees = n };
+	struct cowfs *fs = trees[0]->fs;
 	int ret;
 
 	*records = 0;
-	if (!cowfs_log_replay_pending(it->fs))
+	if (!cowfs_log_replay_pending(fs))
 		return 0;
-	ret = cowfs_log_replay(it->fs, replay_entry, &r);
+	ret = cowfs_log_replay(fs, replay_entry, &r);
 	if (ret == 0)
-		ret = cowfs_commit(it->fs);
+		ret = cowfs_commit(fs);
 	*records = r.records;
 	return ret;
+}
+
+int fsync_log_replay(struct inode_tree *it, uint64_t *records)
+{
+	return fsync_log_replay_trees(&it, 1, records);
 }
