@@ -7,7 +7,7 @@
  *
  * dump prints the superblock (and the state of every superblock copy) and every tree, node by
  * node in pre-order, decoding the items it knows. It only reads: the image is opened
- * read-only, every node is verified as it is read (bt_read_node), and a node that fails is
+ * read-only, every node is verified as it is read (bt_node_get), and a node that fails is
  * printed as an error and skipped, so a damaged image dumps as far as it can be read.
  * If the filesystem does not open cleanly (cowfs_open() also rebuilds the free-space index
  * from the extent tree, which a damaged extent tree stops), dump falls back to reading the
@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/btree/internal.h"   /* bt_read_node(): one node, verified, by address */
+#include "fs/btree/view.h"
 #include "fs/extent/csum.h"
 #include "fs/extent/extent_format.h"
 #include "fs/inode/inode.h"
@@ -797,18 +797,19 @@ static void dump_unknown_item(struct dump *d, const void *p, uint32_t len)
 	out_obj_end(o);
 }
 
-static void dump_item(struct dump *d, const struct cblock *b, uint32_t slot)
+static void dump_item(struct dump *d, const struct bt_node *n, uint32_t slot)
 {
 	struct out *o = d->o;
-	const void *p = leaf_item_data(b, slot);
-	uint32_t len = leaf_item_size(b, slot);
+	const void *p;
+	uint32_t len;
 	struct bt_key k;
 
-	leaf_item_key(b, slot, &k);
+	bt_node_key(n, slot, &k);
+	bt_node_item(n, slot, &p, &len);
 	out_obj_begin(o, NULL, "item", FRAME_LINE);
 	out_anon_u64(o, "slot", slot);
 	out_key(o, "key", &k);
-	out_u64(o, "itemoff", leaf_item_offset(b, slot));
+	out_u64(o, "itemoff", bt_node_item_offset(n, slot));
 	out_u64(o, "itemsize", len);
 	switch (k.type) {
 	case ROOT_ITEM_KEY:       dump_root_item(d, &k, p, len); break;
@@ -823,67 +824,72 @@ static void dump_item(struct dump *d, const struct cblock *b, uint32_t slot)
 
 /* ---- nodes and trees ------------------------------------------------------------------- */
 
-static void dump_ptrs(struct dump *d, const struct cblock *b)
+static void dump_ptrs(struct dump *d, const struct bt_node *n)
 {
 	struct out *o = d->o;
 	struct bt_key k;
+	uint64_t child, gen;
 
 	out_arr_begin(o, "ptrs", NULL);
-	for (uint32_t i = 0; i < node_nritems(b); i++) {
-		node_ptr_key(b, i, &k);
+	for (uint32_t i = 0; i < bt_node_nritems(n); i++) {
+		bt_node_key(n, i, &k);
+		child = bt_node_child(n, i, &gen);
 		out_obj_begin(o, NULL, "ptr", FRAME_LINE);
 		out_anon_u64(o, "slot", i);
 		out_key(o, "key", &k);
-		out_u64(o, "blockptr", node_blockptr(b, i));
-		out_u64(o, "generation", node_ptr_gen(b, i));
+		out_u64(o, "blockptr", child);
+		out_u64(o, "generation", gen);
 		out_obj_end(o);
 	}
 	out_arr_end(o);
 }
 
-static void dump_items(struct dump *d, const struct cblock *b)
+static void dump_items(struct dump *d, const struct bt_node *n)
 {
 	out_arr_begin(d->o, "items", NULL);
-	for (uint32_t i = 0; i < node_nritems(b); i++)
-		dump_item(d, b, i);
+	for (uint32_t i = 0; i < bt_node_nritems(n); i++)
+		dump_item(d, n, i);
 	out_arr_end(d->o);
 }
 
 /*
- * What bt_read_child() checks beyond bt_read_node(): a child is non-empty and starts with its
- * parent's pointer key. NULL if sound (or `pkey` is NULL: a root or a lone block).
+ * What a descent through the tree checks beyond bt_node_get(): a child is non-empty and starts
+ * with its parent's pointer key. NULL if sound (or `pkey` is NULL: a root or a lone block).
  */
-static const char *child_problem(const struct cblock *b, const struct bt_disk_key *pkey)
+static const char *child_problem(const struct bt_node *n, const struct bt_key *pkey)
 {
+	struct bt_key first;
+
 	if (!pkey)
 		return NULL;
-	if (node_nritems(b) == 0)
+	if (bt_node_nritems(n) == 0)
 		return "empty non-root node";
-	if (memcmp(pkey, node_disk_key(b, 0), sizeof(*pkey)) != 0)
+	bt_node_key(n, 0, &first);
+	if (bt_key_cmp(pkey, &first) != 0)
 		return "first key differs from the parent's pointer key";
 	return NULL;
 }
 
-static void dump_node(struct dump *d, const struct cblock *b, const struct bt_disk_key *pkey)
+static void dump_node(struct dump *d, const struct bt_node *n, const struct bt_key *pkey)
 {
 	struct out *o = d->o;
-	const char *problem = child_problem(b, pkey);
+	const char *problem = child_problem(n, pkey);
 
 	out_obj_begin(o, NULL, "node", FRAME_LINE);
-	out_anon_u64(o, "bytenr", b->addr);
-	out_u64(o, "level", node_level(b));
-	out_u64(o, "nritems", node_nritems(b));
-	out_u64(o, "generation", node_gen(b));
-	out_u64(o, "owner", node_owner(b));
+	out_anon_u64(o, "bytenr", bt_node_bytenr(n));
+	out_u64(o, "level", bt_node_level(n));
+	out_u64(o, "nritems", bt_node_nritems(n));
+	out_u64(o, "generation", bt_node_generation(n));
+	out_u64(o, "owner", bt_node_owner(n));
 	if (problem) {
-		report(d, b->addr, problem);
+		report(d, bt_node_bytenr(n), problem);
 		out_qstr(o, "problem", problem, strlen(problem));
 		d->problems++;
 	}
-	if (node_level(b))
-		dump_ptrs(d, b);
+	if (bt_node_level(n))
+		dump_ptrs(d, n);
 	else
-		dump_items(d, b);
+		dump_items(d, n);
 	out_obj_end(o);
 }
 
@@ -904,39 +910,50 @@ static void dump_node_error(struct dump *d, uint64_t bytenr, uint8_t level, int 
 	d->problems++;
 }
 
-/* Read and print one node; returns it (held) or NULL when it could not be read. */
-static struct cblock *read_and_dump(struct dump *d, uint64_t bytenr, uint8_t level,
-				    uint64_t gen, const struct bt_disk_key *pkey)
+/*
+ * Read and print one node. Returns 0 with *n held, or -1 when it could not be read (printed as
+ * an error). The level is checked here, not left to bt_node_get(), so that an impossible level
+ * reads as a corrupt pointer (EUCLEAN) rather than as an I/O error.
+ */
+static int read_and_dump(struct dump *d, uint64_t bytenr, uint8_t level, uint64_t gen,
+			 const struct bt_key *pkey, struct bt_node *n)
 {
-	struct cblock *b;
 	int ret;
 
 	d->last_msg[0] = 0;
 	if (level >= BT_MAX_LEVEL) {
 		report(d, bytenr, "tree level out of range");
 		dump_node_error(d, bytenr, level, -EUCLEAN);
-		return NULL;
+		return -1;
 	}
-	ret = bt_read_node(d->bfs, bytenr, level, gen, &b);
+	ret = bt_node_get(d->bfs, bytenr, level, gen, n);
 	if (ret < 0) {
 		dump_node_error(d, bytenr, level, ret);
-		return NULL;
+		return -1;
 	}
-	dump_node(d, b, pkey);
-	return b;
+	dump_node(d, n, pkey);
+	return 0;
 }
 
-/* The subtree at `bytenr`, parents before children. Depth is bounded: levels decrease. */
+/*
+ * The subtree at `bytenr`, parents before children. Depth is bounded: levels decrease.
+ * Not bt_walk(): each child is checked against the key of the pointer that led to it.
+ */
 static void walk_node(struct dump *d, uint64_t bytenr, uint8_t level, uint64_t gen,
-		      const struct bt_disk_key *pkey)
+		      const struct bt_key *pkey)
 {
-	struct cblock *b = read_and_dump(d, bytenr, level, gen, pkey);
+	struct bt_node n;
+	struct bt_key k;
+	uint64_t child, child_gen;
 
-	if (!b)
+	if (read_and_dump(d, bytenr, level, gen, pkey, &n) < 0)
 		return;
-	for (uint32_t i = 0; level > 0 && i < node_nritems(b); i++)
-		walk_node(d, node_blockptr(b, i), level - 1, node_ptr_gen(b, i), &node_ptr(b, i)->key);
-	bcache_put(d->cache, b);
+	for (uint32_t i = 0; level > 0 && i < bt_node_nritems(&n); i++) {
+		bt_node_key(&n, i, &k);
+		child = bt_node_child(&n, i, &child_gen);
+		walk_node(d, child, level - 1, child_gen, &k);
+	}
+	bt_node_put(&n);
 }
 
 static void dump_tree(struct dump *d, const struct tree_ref *t)
@@ -1010,7 +1027,7 @@ static int dump_block(struct dump *d, uint64_t bytenr)
 {
 	uint32_t ss = get_le32(&d->sb->sectorsize), ns = d->bfs->nodesize;
 	uint64_t total = get_le64(&d->sb->total_bytes);
-	struct cblock *b;
+	struct bt_node n;
 	uint8_t level = 0;
 	int ret;
 
@@ -1023,16 +1040,11 @@ static int dump_block(struct dump *d, uint64_t bytenr)
 	}
 	out_arr_begin(d->o, "nodes", NULL);
 	d->last_msg[0] = 0;
-	ret = bcache_get(d->cache, bytenr, ns, &b);
-	if (ret == 0) {
-		level = node_level(b);
-		bcache_put(d->cache, b);
-		b = read_and_dump(d, bytenr, level, 0, NULL);
-		if (b)
-			bcache_put(d->cache, b);
-	} else {
+	ret = bt_node_peek_level(d->bfs, bytenr, &level);
+	if (ret < 0)
 		dump_node_error(d, bytenr, 0, ret);
-	}
+	else if (read_and_dump(d, bytenr, level, 0, NULL, &n) == 0)
+		bt_node_put(&n);
 	out_arr_end(d->o);
 	return 0;
 }
