@@ -38,9 +38,12 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-# Each program is one .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
+# Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
 TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
 TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
+# `cowfs dump` (tools/dump/) is linked into the cowfs program.
+DUMP_SRCS  := $(sort $(wildcard tools/dump/*.c))
+DUMP_OBJS  := $(DUMP_SRCS:%.c=$(BUILD)/%.o)
 
 # The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.
 FUSE_SRCS  := $(sort $(wildcard fuse/*.c))
@@ -88,7 +91,7 @@ $(BUILD)/bin/cowfs-btree-demo: $(BUILD)/tools/cowfs-btree-demo.o $(BUILD)/tests/
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
-$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(FUSE_OBJS) $(LIB)
+$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(DUMP_OBJS) $(FUSE_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(PKG_LIBS)
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
