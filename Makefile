@@ -38,9 +38,12 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-# Each program is one .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
+# Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
 TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
 TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
+# `cowfs dump` (tools/dump/) is linked into the cowfs program.
+DUMP_SRCS  := $(sort $(wildcard tools/dump/*.c))
+DUMP_OBJS  := $(DUMP_SRCS:%.c=$(BUILD)/%.o)
 
 # The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.
 FUSE_SRCS  := $(sort $(wildcard fuse/*.c))
@@ -55,14 +58,17 @@ INTEG_BINS := $(FSX_BIN) $(POSIX_BIN)
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
+# The bare B+tree demo (`make demo`). Built with the programs so it keeps compiling, but not
+# installed: it keeps block references in memory with tests/support/memrefs.c.
+DEMO_BIN   := $(BUILD)/bench/btree_demo
 
 # Where tests put their scratch images.
 TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all deps deps-bench check unit stress run bench bench-fs bench-peers install clean
-all: deps $(LIB) $(TOOL_BINS)
+.PHONY: all deps deps-bench check unit stress run demo bench bench-fs bench-peers install clean
+all: deps $(LIB) $(TOOL_BINS) $(DEMO_BIN)
 
 deps:
 	@./scripts/install-deps.sh
@@ -83,12 +89,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 # Some tests run the programs ($COWFS_BIN): building a test brings them up to date as well.
 $(UNIT_BINS): | $(TOOL_BINS)
 
-# The demo keeps block references in memory (tests/support/memrefs.c).
-$(BUILD)/bin/cowfs-btree-demo: $(BUILD)/tools/cowfs-btree-demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
-$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(FUSE_OBJS) $(LIB)
+$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(DUMP_OBJS) $(FUSE_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(PKG_LIBS)
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
@@ -113,11 +115,15 @@ $(BENCH_FS_BIN): $(BUILD)/bench/fs_bench.o $(BUILD)/bench/bench_util.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(DEMO_BIN): $(BUILD)/bench/btree_demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # Every unit test binary runs even if an earlier one failed; the target fails if any did.
 check: deps
 	@$(MAKE) --no-print-directory unit
 
-unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(INTEG_BINS)
+unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(DEMO_BIN) $(INTEG_BINS)
 	@mkdir -p $(TEST_DIR)
 	@fail=0; pass=0; \
 	for t in $(UNIT_BINS); do \
@@ -150,7 +156,7 @@ run: all
 	@scripts/run.sh $(BUILD)/bin $(IMAGE) $(MOUNTPOINT)
 
 demo: all
-	$(BUILD)/bin/cowfs-btree-demo $(BUILD)/demo.img
+	$(DEMO_BIN) $(BUILD)/demo.img
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)

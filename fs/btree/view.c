@@ -48,6 +48,23 @@ void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32
 	*len = leaf_item_size(n->b, i);
 }
 
+uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i)
+{
+	return leaf_item_offset(n->b, i);
+}
+
+int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
+{
+	struct cblock *b;
+	int ret = bcache_get(fs->cache, bytenr, fs->nodesize, &b);
+
+	if (ret < 0)
+		return ret;
+	*level = node_level(b);
+	bcache_put(fs->cache, b);
+	return 0;
+}
+
 static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr, uint8_t level,
 		     uint64_t gen, uint64_t parent)
 {

@@ -38,6 +38,15 @@ void bt_node_key(const struct bt_node *n, uint32_t i, struct bt_key *k);
 uint64_t bt_node_child(const struct bt_node *n, uint32_t i, uint64_t *gen);
 /* Leaves: the payload of item i. */
 void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32_t *len);
+/* Leaves: where item i's payload starts, in bytes from the node's start (its header's word). */
+uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i);
+
+/*
+ * The level the header of the node at `bytenr` claims, read without verifying anything: for a
+ * node looked at by address alone, with no parent pointer to say which level it must be (then
+ * bt_node_get verifies it against that). The block cache's errno when it cannot be read.
+ */
+int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level);
 
 /*
  * Walk every node reachable from the root, parents before children, children in key order.

@@ -1,12 +1,14 @@
 /*
- * cowfs-btree-demo IMAGE [-n ITEMS]: the foundation end to end, until the FUSE mount exists.
+ * btree_demo IMAGE [-n ITEMS]: the bare B+tree end to end (`make demo`). It dates from before
+ * the mount existed; it stays as a quick look at the tree alone, not as a tool: it is not
+ * installed, since it keeps block references with the test support code.
  *
  * Creates (or reuses) IMAGE, builds a copy-on-write B+tree of ITEMS items in it through the
  * io_uring block device and the block cache, commits (one write batch, one flush), takes an
  * O(1) clone and changes it, commits again, then reopens the image with a cold cache and
  * verifies every item of both trees, checks their structure and prints what it measured.
- * Block references are kept in memory (the extent tree that persists them is the next step),
- * so each run starts a fresh image.
+ * Block references are kept in memory (tests/support/memrefs.c, not the extent tree), so each
+ * run starts a fresh image.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,12 +46,12 @@ static double now(void)
 static void report(void *arg, uint64_t bytenr, const char *msg)
 {
 	(void)arg;
-	fprintf(stderr, "cowfs-btree-demo: block %" PRIu64 ": %s\n", bytenr, msg);
+	fprintf(stderr, "btree_demo: block %" PRIu64 ": %s\n", bytenr, msg);
 }
 
 static int die(const char *what, int err)
 {
-	fprintf(stderr, "cowfs-btree-demo: %s: %s\n", what, strerror(-err));
+	fprintf(stderr, "btree_demo: %s: %s\n", what, strerror(-err));
 	exit(1);
 }
 
@@ -102,7 +104,7 @@ static uint64_t verify(struct btree *t, uint64_t n, uint64_t gen, int odd_gen)
 			die("lookup", ret);
 		value_for(id, (id & 1) && odd_gen ? (uint64_t)odd_gen : gen, want);
 		if (len != 16 || memcmp(got, want, 16)) {
-			fprintf(stderr, "cowfs-btree-demo: item %" PRIu64 " has wrong content\n", id);
+			fprintf(stderr, "btree_demo: item %" PRIu64 " has wrong content\n", id);
 			exit(1);
 		}
 	}

@@ -1,0 +1,191 @@
+/*
+ * What a leaf item holds, decoded by its key's type (parts.h). An item of the wrong size for its
+ * type is shown as malformed, with its first bytes, and counted; an item of a type the dump
+ * does not know is shown as hex. A root item read in the root tree is also remembered, so the
+ * trees it names can be walked after it.
+ */
+#include "tools/dump/parts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/extent/extent_format.h"
+#include "fs/lib/compiler.h"
+#include "fs/lib/endian.h"
+#include "fs/super/super_format.h"
+#include "tools/dump/names.h"
+
+/* Bytes of an item of unknown type shown as hex. */
+#define HEX_MAX 64
+
+static void malformed(struct dump *d, const char *what, const void *p, uint32_t len)
+{
+	struct out *o = d->o;
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "malformed %s (%u bytes)", what, len);
+	out_obj_begin(o, "malformed", "malformed", FRAME_LINE);
+	out_qstr(o, "problem", msg, strlen(msg));
+	out_hex(o, "hex", p, MIN(len, HEX_MAX));
+	out_obj_end(o);
+	d->problems++;
+}
+
+static void remember_tree(struct dump *d, uint64_t id, const struct root_item *ri)
+{
+	if (d->ntrees == d->trees_cap) {
+		size_t cap = d->trees_cap ? 2 * d->trees_cap : 8;
+		struct tree_ref *t = realloc(d->trees, cap * sizeof(*t));
+		if (!t) {
+			d->collect_err = -ENOMEM;
+			return;
+		}
+		d->trees = t;
+		d->trees_cap = cap;
+	}
+	d->trees[d->ntrees++] = (struct tree_ref){
+		.id = id, .bytenr = get_le64(&ri->bytenr), .generation = get_le64(&ri->generation),
+		.level = ri->level,
+	};
+}
+
+static void dump_root_item(struct dump *d, const struct bt_key *k, const void *p, uint32_t len)
+{
+	const struct root_item *ri = p;
+	struct out *o = d->o;
+
+	if (len != sizeof(*ri)) {
+		malformed(d, "root item", p, len);
+		return;
+	}
+	out_obj_begin(o, "root_item", "root item", FRAME_LINE);
+	out_u64(o, "bytenr", get_le64(&ri->bytenr));
+	out_u64(o, "generation", get_le64(&ri->generation));
+	out_u64(o, "level", ri->level);
+	out_x64(o, "flags", get_le64(&ri->flags));
+	out_obj_end(o);
+	if (d->collect_roots && k->objectid != ROOT_TREE_ID)
+		remember_tree(d, k->objectid, ri);
+}
+
+static void dump_extent_item(struct dump *d, const void *p, uint32_t len)
+{
+	const struct extent_item *ei = p;
+	struct out *o = d->o;
+
+	if (len != sizeof(*ei)) {
+		malformed(d, "extent item", p, len);
+		return;
+	}
+	out_obj_begin(o, "extent_item", "extent item", FRAME_LINE);
+	out_u64(o, "refs", get_le64(&ei->refs));
+	out_u64(o, "generation", get_le64(&ei->generation));
+	out_extent_flags(o, "flags", get_le64(&ei->flags));
+	out_u64(o, "level", ei->level);
+	out_obj_end(o);
+}
+
+static void dump_tree_block_ref(struct dump *d, const struct bt_key *k, const void *p,
+				uint32_t len)
+{
+	struct out *o = d->o;
+
+	if (len != sizeof(uint64_t)) {
+		malformed(d, "tree block backref", p, len);
+		return;
+	}
+	out_obj_begin(o, "tree_block_ref", "tree block backref", FRAME_LINE);
+	out_u64(o, "owner", k->offset);
+	out_u64(o, "count", get_le64(p));
+	out_obj_end(o);
+}
+
+static void dump_data_refs(struct dump *d, const void *p, uint32_t len)
+{
+	const struct extent_data_ref *r = p;
+	struct out *o = d->o;
+
+	if (len == 0 || len % sizeof(*r)) {
+		malformed(d, "data backref", p, len);
+		return;
+	}
+	out_arr_begin(o, "extent_data_refs", NULL);
+	for (uint32_t i = 0; i < len / sizeof(*r); i++) {
+		out_obj_begin(o, NULL, "data backref", FRAME_LINE);
+		out_u64(o, "owner", get_le64(&r[i].owner));
+		out_u64(o, "inode", get_le64(&r[i].inode));
+		out_u64(o, "offset", get_le64(&r[i].offset));
+		out_u64(o, "count", get_le64(&r[i].count));
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+}
+
+static void dump_file_extent(struct dump *d, const void *p, uint32_t len)
+{
+	const struct file_extent_item *fe = p;
+	struct out *o = d->o;
+	const char *type;
+
+	if (len < FILE_EXTENT_INLINE_HEADER ||
+	    (fe->type != FILE_EXTENT_INLINE && len != sizeof(*fe))) {
+		malformed(d, "file extent item", p, len);
+		return;
+	}
+	type = file_extent_type_name(fe->type);
+	out_obj_begin(o, "file_extent", "file extent", FRAME_LINE);
+	if (type)
+		out_str(o, "type", type);
+	else
+		out_u64(o, "type", fe->type);
+	out_u64(o, "generation", get_le64(&fe->generation));
+	out_u64(o, "ram_bytes", get_le64(&fe->ram_bytes));
+	out_u64(o, "compression", fe->compression);
+	if (fe->type == FILE_EXTENT_INLINE) {
+		out_u64(o, "inline_len", len - FILE_EXTENT_INLINE_HEADER);
+	} else {
+		out_u64(o, "disk_bytenr", get_le64(&fe->disk_bytenr));
+		out_u64(o, "disk_num_bytes", get_le64(&fe->disk_num_bytes));
+		out_u64(o, "offset", get_le64(&fe->offset));
+		out_u64(o, "num_bytes", get_le64(&fe->num_bytes));
+	}
+	out_obj_end(o);
+}
+
+static void dump_unknown_item(struct dump *d, const void *p, uint32_t len)
+{
+	struct out *o = d->o;
+
+	out_obj_begin(o, "data", "data", FRAME_LINE);
+	out_hex(o, "hex", p, MIN(len, HEX_MAX));
+	if (len > HEX_MAX)
+		out_u64(o, "shown", HEX_MAX);  /* of itemsize bytes */
+	out_obj_end(o);
+}
+
+void dump_item(struct dump *d, const struct bt_node *n, uint32_t slot)
+{
+	struct out *o = d->o;
+	const void *p;
+	uint32_t len;
+	struct bt_key k;
+
+	bt_node_key(n, slot, &k);
+	bt_node_item(n, slot, &p, &len);
+	out_obj_begin(o, NULL, "item", FRAME_LINE);
+	out_anon_u64(o, "slot", slot);
+	out_key(o, "key", &k);
+	out_u64(o, "itemoff", bt_node_item_offset(n, slot));
+	out_u64(o, "itemsize", len);
+	switch (k.type) {
+	case ROOT_ITEM_KEY:       dump_root_item(d, &k, p, len); break;
+	case EXTENT_ITEM_KEY:     dump_extent_item(d, p, len); break;
+	case TREE_BLOCK_REF_KEY:  dump_tree_block_ref(d, &k, p, len); break;
+	case EXTENT_DATA_REF_KEY: dump_data_refs(d, p, len); break;
+	case EXTENT_DATA_KEY:     dump_file_extent(d, p, len); break;
+	default:                  dump_unknown_item(d, p, len); break;
+	}
+	out_obj_end(o);
+}
