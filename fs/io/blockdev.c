@@ -133,8 +133,14 @@ static void bd_free(struct blockdev *bd, bool ring_up)
 	if (bd->fd >= 0 && !fault_power_is_cut(&bd->fault))
 		fault_release_held(&bd->fault, bd->fd, true);
 	fault_free_held(&bd->fault);
-	if (bd->fd >= 0)
+	/* Let go of the lock now: the ring's teardown runs on in the kernel after
+	 * io_uring_queue_exit returns and may hold the file a moment longer, and with it a lock
+	 * that close() alone would only drop with the last reference (a reopen right after the
+	 * close then found the image busy). */
+	if (bd->fd >= 0) {
+		flock(bd->fd, LOCK_UN);
 		close(bd->fd);
+	}
 	pthread_mutex_destroy(&bd->lock);
 	free(bd->slots);
 	free(bd->free_slots);
