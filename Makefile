@@ -41,8 +41,8 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
 TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
 TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
-# `cowfs dump` (tools/dump/) is linked into the cowfs program.
-DUMP_SRCS  := $(sort $(wildcard tools/dump/*.c))
+# `cowfs dump` (tools/dump/) and `cowfs status` (tools/status/) are linked into the cowfs program.
+DUMP_SRCS  := $(sort $(wildcard tools/dump/*.c tools/status/*.c))
 DUMP_OBJS  := $(DUMP_SRCS:%.c=$(BUILD)/%.o)
 
 # The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.

@@ -9,6 +9,7 @@
  *   ops_dir.c   opendir, readdir, readdirplus, fsyncdir
  *   ops_data.c  open, read, write, fsync, fallocate, lseek, copy_file_range
  *   xattr.c     extended attributes (POSIX ACLs are two of them)
+ *   ioctl.c     the mount's own ioctls (cowfs_ioctl.h)
  *   attr.c      cowfs_attr / cowfs_statfs <-> struct stat / statvfs, inode numbers
  *
  * Every handler replies exactly once (fuse_reply_none for forgets), with the negative errno
@@ -71,6 +72,10 @@ struct server {
 	const char *mountpoint;    /* absolute */
 	size_t readahead_bytes;    /* 0: leave the kernel's */
 	atomic_bool readahead_done;
+	/* COWFS_FAULT_INJECT=N:ERRNO (tests): the Nth tree step or allocation after the mount
+	 * fails with -ERRNO (mount.c). */
+	long inject_countdown;
+	int inject_errno;
 };
 
 static inline struct server *server_of(fuse_req_t req)
@@ -155,5 +160,9 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ioctl.c */
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+	      unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 #endif

@@ -282,6 +282,33 @@ static void tune_malloc(void)
 	mallopt(M_ARENA_MAX, 2);
 }
 
+/* The tree steps of the mount itself (replay, orphans) are not counted: only what follows. */
+static int inject_fault(void *arg, const char *site)
+{
+	struct server *s = arg;
+
+	(void)site;
+	return s->inject_countdown > 0 && --s->inject_countdown == 0 ? -s->inject_errno : 0;
+}
+
+/*
+ * COWFS_FAULT_INJECT=N:ERRNO: what tests use to see a transaction abort on a real mount (an
+ * injected failure, where a real one would be an I/O error or memory running out).
+ */
+static void arm_fault_injection(struct server *s)
+{
+	const char *v = getenv("COWFS_FAULT_INJECT");
+	long n;
+	int err;
+
+	if (!v || sscanf(v, "%ld:%d", &n, &err) != 2 || n <= 0 || err <= 0)
+		return;
+	s->inject_countdown = n;
+	s->inject_errno = err;
+	cowfs_inject_faults(s->fs, inject_fault, s);
+	server_say(s, "%s: fault injection armed: step %ld fails with errno %d", s->image, n, err);
+}
+
 /* Mount and serve (in the daemon, or in the foreground). Returns the exit status. */
 static int serve(const struct mount_config *c, int ready_fd)
 {
@@ -300,6 +327,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 	block_exit_signals(&old);
 	if (open_image(&s, c) < 0)
 		return 1;
+	arm_fault_injection(&s);
 	se = session_new(&s, c);
 	if (se && fuse_set_signal_handlers(se) == 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -299,4 +299,5 @@ const struct fuse_lowlevel_ops server_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.removexattr = op_removexattr,
+	.ioctl = op_ioctl,
 };

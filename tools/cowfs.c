@@ -4,6 +4,7 @@
  *   cowfs IMAGE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]   mount (fuse/server.h)
  *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs|csum] [--block BYTENR]
  *                    [--inode INO | --path /A/B]        print an image (tools/dump/dump.h)
+ *   cowfs status [--json] PATH                          a mount's state (tools/status/status.h)
  *
  * This file only tells the two apart: a first word that names a command runs that command,
  * anything else is a mount. The mount is the usual use (mount.fuse3 runs `cowfs IMAGE MNT -o
@@ -19,6 +20,7 @@
 #include "fuse/server.h"
 #include "tools/dump/dump.h"
 #include "tools/prog.h"
+#include "tools/status/status.h"
 
 static const struct command {
 	const char *name;
@@ -26,6 +28,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "dump", cmd_dump, "print the superblock and trees of an image" },
+	{ "status", cmd_status, "show a mount's state: generation, commits, an aborted transaction" },
 };
 
 static void usage(FILE *f)

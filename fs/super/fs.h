@@ -187,6 +187,20 @@ bool cowfs_has_changes(struct cowfs *fs);
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);
 
+/* What a mounted filesystem reports about itself (cowfs status). */
+struct cowfs_status {
+	uint64_t generation;      /* of the last commit */
+	uint64_t commits, flushes;
+	bool read_only;           /* mounted read-only, or since an abort */
+	bool aborted;
+	struct cowfs_failure failure;   /* when aborted */
+};
+void cowfs_get_status(struct cowfs *fs, struct cowfs_status *st);
+
+/* Fault injection for tests (bt_fs.inject): `fn` is asked at every tree step and allocation
+ * whether to fail it (NULL: never). */
+void cowfs_inject_faults(struct cowfs *fs, int (*fn)(void *arg, const char *site), void *arg);
+
 /*
  * What the layers above use of the filesystem handle.
  *   cowfs_lock/unlock: the filesystem lock, for reads (updates take it with trans.h);

@@ -130,6 +130,28 @@ void fs_abort_if_poisoned(struct cowfs *fs)
 		abort_transaction(fs);
 }
 
+void cowfs_get_status(struct cowfs *fs, struct cowfs_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&fs->lock);
+	st->generation = fs->committed_gen;
+	st->commits = fs->commits;
+	st->flushes = fs->flushes;
+	st->read_only = fs->read_only || fs->aborted;
+	st->aborted = fs->aborted;
+	if (fs->aborted)
+		st->failure = fs->failure;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void cowfs_inject_faults(struct cowfs *fs, int (*fn)(void *arg, const char *site), void *arg)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->bfs.inject = fn;
+	fs->bfs.inject_arg = arg;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 bool cowfs_failure(struct cowfs *fs, struct cowfs_failure *out)
 {
 	bool aborted;

@@ -367,6 +367,43 @@ t_enospc() {
 	rm -f "$img"
 }
 
+# A transaction that fails after it changed something is aborted (DESIGN §5): with a failure
+# injected into the 3rd tree step after the mount (COWFS_FAULT_INJECT), a create fails with
+# EIO, every update from then on with EROFS, reads show the last commit, `cowfs status` says
+# why; after the unmount fsck is clean and a remount shows the last commit, writable again.
+t_abort() {
+	local img=$WORK/abort.img mnt=$WORK/abort out
+	cowfs_mkfs "$img" 128M || return 1
+	cowfs_mount "$img" "$mnt" || return 1
+	echo "committed" >"$mnt/keep" || return 1
+	out=$("$COWFS" status --json "$mnt") || { echo "    status: $out"; return 1; }
+	case $out in *'"state":"ok"'*) ;; *) echo "    status of a sound mount: $out"; return 1 ;; esac
+	cowfs_umount "$mnt" "$img" || return 1
+	COWFS_FAULT_INJECT=3:5 cowfs_mount "$img" "$mnt" || return 1
+	out=$(touch "$mnt/new" 2>&1) && { echo "    the create with a failure injected succeeded"; return 1; }
+	case $out in *"Input/output error"*) ;; *) echo "    create: '$out', expected EIO"; return 1 ;; esac
+	out=$(mkdir "$mnt/d" 2>&1) && { echo "    mkdir after the abort succeeded"; return 1; }
+	case $out in *"Read-only file system"*) ;; *) echo "    mkdir: '$out', expected EROFS"; return 1 ;; esac
+	[ "$(cat "$mnt/keep")" = committed ] || { echo "    the committed file reads wrong"; return 1; }
+	[ ! -e "$mnt/new" ] || { echo "    the aborted create shows"; return 1; }
+	out=$("$COWFS" status "$mnt") && { echo "    status exits 0 after an abort"; return 1; }
+	case $out in
+	*aborted*"Input/output error"*"read-only at generation"*) ;;
+	*) echo "    status after the abort: $out"; return 1 ;;
+	esac
+	out=$("$COWFS" status --json "$mnt/keep")
+	case $out in *'"state":"aborted"'*'"errno":5'*) ;; *) echo "    status --json: $out"; return 1 ;; esac
+	cowfs_umount "$mnt" "$img" || return 1
+	run_fsck "$img" || return 1
+	cowfs_mount "$img" "$mnt" || return 1
+	[ "$(cat "$mnt/keep")" = committed ] && [ ! -e "$mnt/new" ] ||
+		{ echo "    the remount does not show the last commit"; return 1; }
+	touch "$mnt/new" || return 1
+	cowfs_umount "$mnt" "$img" || return 1
+	run_fsck "$img" || return 1
+	rm -f "$img"
+}
+
 # SIGTERM to the daemon: it unmounts, commits what was written (no fsync) and exits.
 t_sigterm() {
 	local pids
@@ -663,6 +700,7 @@ step "SIGKILL to the daemon: fsck clean, fsync'd data intact after remount" t_si
 step "kill -9 after fsync'd appends: the fsync log is replayed at the next mount" t_sigkill_log
 step "kill -9 during a write-heavy workload, 4 times: fsync'd files intact" t_crash_workload
 step "ENOSPC on a full 128 MiB image, space back after rm, fsck clean" t_enospc
+step "an injected failure aborts the transaction: EIO, then EROFS, cowfs status says why" t_abort
 step "mounting 64 MiB of zeros (or a missing image) is refused" t_zeros_refused
 
 if [ -x /sbin/mount.fuse.cowfs ]; then
