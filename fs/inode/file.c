@@ -289,9 +289,10 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 	return ret;
 }
 
-/* Copy `len` bytes at `off` into the file's dirty pages. */
-static int copy_into_pages(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
-			   const uint8_t *buf, size_t len, uint64_t off)
+/* Copy `len` bytes at `off` into the file's dirty pages. A page that cannot be had (its old
+ * data unreadable) is no change: only from the first page changed on does a failure poison. */
+static int copy_into_pages(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+			   const struct inode *in, const uint8_t *buf, size_t len, uint64_t off)
 {
 	uint32_t ps = page_size(it);
 
@@ -301,6 +302,7 @@ static int copy_into_pages(struct inode_tree *it, struct icache_entry *e, const 
 		int ret = page_get(it, e, in, off / ps, n == ps, &p);
 		if (ret < 0)
 			return ret;
+		cowfs_trans_note_change(tx);
 		memcpy(p->data + in_page, buf, n);
 		buf += n;
 		off += n;
@@ -310,8 +312,8 @@ static int copy_into_pages(struct inode_tree *it, struct icache_entry *e, const 
 }
 
 /* Zero [off, end) of the file, within one page (only if the page has data under EOF). */
-static int zero_in_page(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
-			uint64_t off, uint64_t end)
+static int zero_in_page(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+			const struct inode *in, uint64_t off, uint64_t end)
 {
 	uint32_t ps = page_size(it);
 	struct dirty_page *p;
@@ -320,21 +322,23 @@ static int zero_in_page(struct inode_tree *it, struct icache_entry *e, const str
 	if (off >= end || off >= in->size)
 		return 0;
 	ret = page_get(it, e, in, off / ps, false, &p);
-	if (ret == 0)
+	if (ret == 0) {
+		cowfs_trans_note_change(tx);
 		memset(p->data + off % ps, 0, end - off);
+	}
 	return ret;
 }
 
 /* Zero [off, end) of the file through its pages: for ranges of at most two pages. */
-static int zero_partial(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
-			uint64_t off, uint64_t end)
+static int zero_partial(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+			const struct inode *in, uint64_t off, uint64_t end)
 {
 	uint32_t ps = page_size(it);
 	int ret = 0;
 
 	while (off < end && ret == 0) {
 		uint64_t page_end = (off / ps + 1) * ps, to = page_end < end ? page_end : end;
-		ret = zero_in_page(it, e, in, off, to);
+		ret = zero_in_page(tx, it, e, in, off, to);
 		off = to;
 	}
 	return ret;
@@ -385,9 +389,8 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 		goto out;
 	}
 	e = icache_find(it->icache, ino, true);
-	if (e)
-		cowfs_trans_note_change(tx);   /* the pages change first, then the inode */
-	ret = e ? copy_into_pages(it, e, &in, buf, len, off) : -ENOMEM;
+	/* The pages change first (counted as they do), then the inode. */
+	ret = e ? copy_into_pages(tx, it, e, &in, buf, len, off) : -ENOMEM;
 	if (ret == 0) {
 		if (off + len > in.size)
 			in.size = off + len;
@@ -433,8 +436,10 @@ static int cut_from(struct cowfs_trans *tx, struct inode_tree *it, struct icache
 	int64_t delta;
 	int ret;
 
-	if (e)
+	if (e) {
+		cowfs_trans_note_change(tx);
 		pages_drop_range(it->icache, e, from / page_size(it), UINT64_MAX);
+	}
 	ret = fmap_replace(tx, it, ino, from, UINT64_MAX - from, NULL, &delta);
 	in->nbytes += delta;
 	return ret;
@@ -454,8 +459,7 @@ int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 		e = icache_find(it->icache, ino, true);
 		if (!e)
 			return -ENOMEM;
-		cowfs_trans_note_change(tx);
-		ret = zero_in_page(it, e, in, size, round_up(size, ps));
+		ret = zero_in_page(tx, it, e, in, size, round_up(size, ps));
 		if (ret == 0)
 			ret = cut_from(tx, it, e, ino, in, round_up(size, ps));
 		icache_release_if_idle(it->icache, e);
@@ -491,14 +495,14 @@ static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 	int64_t delta = 0;
 	int ret;
 
-	cowfs_trans_note_change(tx);
 	if (inner_from >= inner_to)   /* no whole page inside */
-		return zero_partial(it, e, in, off, end);
-	ret = zero_partial(it, e, in, off, inner_from);
+		return zero_partial(tx, it, e, in, off, end);
+	ret = zero_partial(tx, it, e, in, off, inner_from);
 	if (ret == 0)
-		ret = zero_partial(it, e, in, inner_to, end);
+		ret = zero_partial(tx, it, e, in, inner_to, end);
 	if (ret < 0)
 		return ret;
+	cowfs_trans_note_change(tx);
 	pages_drop_range(it->icache, e, inner_from / ps, inner_to / ps - 1);
 	ret = fmap_replace(tx, it, ino, inner_from, inner_to - inner_from, NULL, &delta);
 	in->nbytes += delta;

@@ -29,13 +29,14 @@ void ifix_reopen(struct ifix *f)
 
 void ifix_crash_reopen(struct ifix *f)
 {
+	struct cowfs_trans *tx;
+
 	/* From here on nothing is committed (a timed commit could otherwise be writing back
 	 * the memory this frees); one already in flight may still land, as before a crash. */
-	cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);   /* waits for a flush in flight */
+	tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);   /* waits for a flush in flight */
 	f->x.fs->read_only = true;
-	f->x.fs->before_commit = NULL;
-	f->x.fs->flush = NULL;
-	cowfs_trans_end(f->x.fs);
+	cowfs_hooks_remove(f->x.fs, &f->it.hooks);
+	cowfs_trans_end(tx, 0);
 	if (f->it.icache)
 		icache_destroy(f->it.icache);
 	f->it.icache = NULL;

@@ -218,7 +218,7 @@ static void run_model(uint32_t nodesize, uint64_t seed_default, uint64_t nops, b
 	m->real = real;
 	if (real) {
 		fsfix_setup(&m->x, "model-real", 512ull << 20, nodesize);
-		m->tx = &m->x.fs->trans;
+		m->tx = &m->x.fs->trans.bt;
 		m->tp = &m->x.fs->fs_root.t;
 	} else {
 		fixture_setup(&m->f, "model", nodesize, 512ull << 20);

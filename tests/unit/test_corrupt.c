@@ -49,29 +49,30 @@ static void populate(struct fsfix *x)
 	uint64_t start, len;
 	uint8_t buf[200];
 
-	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
 	for (uint64_t id = 0; id < 8000; id++) {
 		struct bt_key k = { id, 1, 0 };
 		memset(buf, (int)id, sizeof(buf));
-		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, buf, 20 + id % 180), 0);
+		ck_assert_int_eq(bt_insert(&tx->bt, &x->fs->fs_root.t, &k, buf, 20 + id % 180), 0);
 		if (id % 40 == 0) {
 			struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };
 			struct bt_key fk = { 100000 + id, EXTENT_DATA_KEY, 0 };
 			put_le64(&fe.disk_bytenr, start);
 			put_le64(&fe.disk_num_bytes, len);
-			ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &fk, &fe, sizeof(fe)), 0);
+			ck_assert_int_eq(bt_insert(&tx->bt, &x->fs->fs_root.t, &fk, &fe, sizeof(fe)),
+					 0);
 		}
 	}
-	ck_assert_int_eq(cowfs_tree_clone(x->fs, &x->fs->fs_root, 256, &snap), 0);
-	cowfs_trans_end(x->fs);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x->fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x->fs), 0);
 	tx = cowfs_trans_begin(x->fs, ALLOC_PRIVILEGED);
 	for (uint64_t id = 0; id < 8000; id += 3) {
 		struct bt_key k = { id, 1, 0 };
-		ck_assert_int_eq(bt_delete(tx, &x->fs->fs_root.t, &k), 0);
+		ck_assert_int_eq(bt_delete(&tx->bt, &x->fs->fs_root.t, &k), 0);
 	}
-	cowfs_trans_end(x->fs);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x->fs), 0);
 }
 

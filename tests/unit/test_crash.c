@@ -105,12 +105,12 @@ static void delete_one(struct workload *w, struct bt_trans *tx, struct wtree *t)
 	ref_delete(&t->ref, it);
 }
 
-static void clone_one(struct workload *w, struct wtree *src)
+static void clone_one(struct workload *w, struct cowfs_trans *tx, struct wtree *src)
 {
 	struct wtree *t = &w->t[w->n];
 
 	t->id = w->next_id++;
-	int ret = cowfs_tree_clone(w->x->fs, src->r, t->id, &t->r);
+	int ret = cowfs_tree_clone(tx, src->r, t->id, &t->r);
 	if (dead(w))
 		return;
 	REQUIRE(ret == 0, "clone failed: %d", ret);
@@ -118,9 +118,9 @@ static void clone_one(struct workload *w, struct wtree *src)
 	w->n++;
 }
 
-static void drop_one(struct workload *w, int i)
+static void drop_one(struct workload *w, struct cowfs_trans *tx, int i)
 {
-	int ret = cowfs_tree_drop(w->x->fs, w->t[i].r);
+	int ret = cowfs_tree_drop(tx, w->t[i].r);
 	if (dead(w))
 		return;
 	REQUIRE(ret == 0, "drop failed: %d", ret);
@@ -131,12 +131,13 @@ static void drop_one(struct workload *w, int i)
 static void one_transaction(struct workload *w)
 {
 	struct cowfs *fs = w->x->fs;
-	struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_PRIVILEGED);
 	uint64_t r = rng_next(&w->rng) % 10;
 	uint64_t len;
 
 	if (w->ndata < 32 && r < 5) {
-		REQUIRE(extent_alloc_data(&fs->ext, 65536, 65536, 0, &w->data[w->ndata], &len) == 0,
+		REQUIRE(extent_alloc_data(&fs->ext, &tx->bt, 65536, 65536, 0, &w->data[w->ndata],
+					  &len) == 0,
 			"data alloc failed");
 		w->ndata++;
 	}
@@ -144,15 +145,15 @@ static void one_transaction(struct workload *w)
 	for (int i = 0; i < nops; i++) {
 		struct wtree *t = &w->t[rng_next(&w->rng) % w->n];
 		if (rng_next(&w->rng) % 100 < 65)
-			insert_one(w, tx, t);
+			insert_one(w, &tx->bt, t);
 		else
-			delete_one(w, tx, t);
+			delete_one(w, &tx->bt, t);
 	}
 	if (r == 7 && w->n < MAXTREES)
-		clone_one(w, &w->t[rng_next(&w->rng) % w->n]);
+		clone_one(w, tx, &w->t[rng_next(&w->rng) % w->n]);
 	if (r == 8 && w->n > 1)
-		drop_one(w, 1 + rng_next(&w->rng) % (w->n - 1));
-	cowfs_trans_end(fs);
+		drop_one(w, tx, 1 + rng_next(&w->rng) % (w->n - 1));
+	cowfs_trans_end(tx, 0);
 }
 
 static void record_gen(struct workload *w, struct gen_record *g)

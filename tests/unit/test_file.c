@@ -457,9 +457,9 @@ START_TEST(fsck_finds_missing_checksums)
 	ifix_check(&f);
 	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
 		.extent_fn = first_data_extent, .arg = &start }), 0);
-	struct bt_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(csum_delete(&f.x.fs->ext, tx, start, 8192), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_delete(&f.x.fs->ext, &tx->bt, start, 8192), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
 	ck_assert_uint_eq(st.problems, 1);
@@ -470,8 +470,8 @@ START_TEST(fsck_finds_missing_checksums)
 	fill(buf, sizeof(buf), 4);
 	uint64_t sums[2] = { csum_sector(buf, 4096), csum_sector(buf + 4096, 4096) };
 	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(csum_insert(&f.x.fs->ext, tx, start, sums, 2), 0);
-	cowfs_trans_end(f.x.fs);
+	ck_assert_int_eq(csum_insert(&f.x.fs->ext, &tx->bt, start, sums, 2), 0);
+	cowfs_trans_end(tx, 0);
 	expect(&f, ino, buf, sizeof(buf), 0);
 	ifix_teardown(&f);
 }
@@ -484,6 +484,7 @@ START_TEST(checker_finds_bad_file_extents)
 	struct inode_check_stats ns;
 	uint8_t buf[16384];
 	struct inode in;
+	struct cowfs_trans *tx;
 
 	ifix_setup(&f, "file-fsck-items", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
@@ -492,29 +493,29 @@ START_TEST(checker_finds_bad_file_extents)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
 	/* nbytes that does not match the items. */
-	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1, &tx), 0);
 	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
 	in.nbytes += 4096;
-	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
-	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_write(tx, &f.it, ino, &in), 0);
+	inode_update_end(tx, 0);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);
 	ck_assert_msg(strstr(f.x.last_report, "nbytes 20480, but its file extent items reference"
 			     " 16384 bytes"), "%s", f.x.last_report);
 	/* A shrunk size leaves data past end of file. */
-	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1, &tx), 0);
 	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
 	in.nbytes -= 4096;
 	in.size = 4096;
-	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
-	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_write(tx, &f.it, ino, &in), 0);
+	inode_update_end(tx, 0);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);
 	ck_assert_msg(strstr(f.x.last_report, "past end of file 4096"), "%s", f.x.last_report);
 	/* Put it right: the checker is quiet again. */
-	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1, &tx), 0);
 	ck_assert_int_eq(inode_read(&f.it, ino, &in), 0);
 	in.size = sizeof(buf);
-	ck_assert_int_eq(inode_write(&f.it, ino, &in), 0);
-	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_write(tx, &f.it, ino, &in), 0);
+	inode_update_end(tx, 0);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
 	ifix_teardown(&f);
 }

@@ -91,9 +91,9 @@ static int flush_now(struct ifix *f)
 {
 	int ret;
 
-	cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
-	ret = inode_flush(&f->it);
-	cowfs_trans_end(f->x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
+	ret = inode_flush(&f->it, tx);
+	cowfs_trans_end(tx, 0);
 	return ret;
 }
 

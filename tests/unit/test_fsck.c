@@ -50,8 +50,8 @@ static void populate(struct fsfix *x)
 		if (!file)
 			file = a.ino;
 	}
-	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
 	/* Ten preallocated items sharing one extent (as ten reflinks of it would). */
 	for (uint64_t i = 0; i < 10; i++) {
 		struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };
@@ -60,14 +60,14 @@ static void populate(struct fsfix *x)
 		put_le64(&fe.disk_num_bytes, len);
 		put_le64(&fe.num_bytes, len);
 		put_le64(&fe.ram_bytes, len);
-		ck_assert_int_eq(bt_insert(tx, &x->fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
+		ck_assert_int_eq(bt_insert(&tx->bt, &x->fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
 	}
 	struct inode in;
 	ck_assert_int_eq(inode_read(&it, file, &in), 0);
 	in.nbytes = 10 * len;
-	ck_assert_int_eq(inode_write(&it, file, &in), 0);
-	ck_assert_int_eq(cowfs_tree_clone(x->fs, &x->fs->fs_root, 256, &snap), 0);
-	cowfs_trans_end(x->fs);
+	ck_assert_int_eq(inode_write(tx, &it, file, &in), 0);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x->fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x->fs), 0);
 }
 
@@ -96,12 +96,12 @@ static void inject_damage(struct fsfix *x)
 
 	ck_assert_int_eq(extent_walk(&x->fs->ext, &(struct extent_walk){ .extent_fn = pick_extent, .arg = &p }), 0);
 	ck_assert_uint_ne(p.data_start, 0);
-	struct bt_trans *tx = cowfs_trans_begin(x->fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_PRIVILEGED);
 	/* A wrong count. */
 	struct bt_key k = { p.data_start, EXTENT_ITEM_KEY, p.data_len };
 	ck_assert_int_eq(bt_lookup(x->fs->ext.tree, &k, &ei, sizeof(ei), &size), 0);
 	put_le64(&ei.refs, get_le64(&ei.refs) + 3);
-	ck_assert_int_eq(bt_update(tx, x->fs->ext.tree, &k, &ei, sizeof(ei)), 0);
+	ck_assert_int_eq(bt_update(&tx->bt, x->fs->ext.tree, &k, &ei, sizeof(ei)), 0);
 	/* A missing backref. */
 	struct bt_cursor c;
 	struct bt_key from = { p.tree_block, TREE_BLOCK_REF_KEY, 0 }, rk;
@@ -110,14 +110,14 @@ static void inject_damage(struct fsfix *x)
 	bt_cursor_item(&c, &rk, NULL, NULL);
 	bt_cursor_release(&c);
 	ck_assert_uint_eq(rk.objectid, p.tree_block);
-	ck_assert_int_eq(bt_delete(tx, x->fs->ext.tree, &rk), 0);
+	ck_assert_int_eq(bt_delete(&tx->bt, x->fs->ext.tree, &rk), 0);
 	/* A leaked extent: an item for space nothing references. */
 	struct bt_key leak = { 200ull << 20, EXTENT_ITEM_KEY, 65536 };
 	memset(&ei, 0, sizeof(ei));
 	put_le64(&ei.refs, 1);
 	put_le64(&ei.flags, EXTENT_FLAG_DATA);
-	ck_assert_int_eq(bt_insert(tx, x->fs->ext.tree, &leak, &ei, sizeof(ei)), 0);
-	cowfs_trans_end(x->fs);
+	ck_assert_int_eq(bt_insert(&tx->bt, x->fs->ext.tree, &leak, &ei, sizeof(ei)), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x->fs), 0);
 }
 

@@ -160,7 +160,7 @@ START_TEST(each_file_type)
 		ck_assert_uint_eq(a.gid, 100);
 		ck_assert_uint_eq(a.rdev, rdev);
 		ck_assert_uint_eq(a.size, 0);
-		ck_assert_uint_eq(a.generation, f.x.fs->trans.transid);
+		ck_assert_uint_eq(a.generation, f.x.fs->trans.bt.transid);
 		ck_assert(a.btime.tv_sec == a.ctime.tv_sec && a.btime.tv_nsec == a.ctime.tv_nsec);
 		ck_assert_int_ge(a.btime.tv_sec, before.tv_sec);
 	}
@@ -475,14 +475,14 @@ START_TEST(hard_links)
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, &raw, sizeof(raw), &rlen), 0);
 	uint32_t real = get_le32(&raw.nlink);
 	put_le32(&raw.nlink, INODE_LINK_MAX);
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_update(&f.x.fs->trans, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_update(&tx->bt, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
+	cowfs_trans_end(tx, 0);
 	IFIX_EXPECT_UNCHANGED(&f, inode_link(&f.it, file, ROOT, "one-more", 8, &a), -EMLINK);
 	put_le32(&raw.nlink, real);
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_update(&f.x.fs->trans, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
-	cowfs_trans_end(f.x.fs);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_update(&tx->bt, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
+	cowfs_trans_end(tx, 0);
 	fsfix_assert_clean(&f.x, NULL);
 	ifix_teardown(&f);
 }
@@ -698,8 +698,8 @@ START_TEST(unlink_drops_data_extents)
 
 	ifix_setup(&f, "in-data", IMG, 16384);
 	file = ifix_mk(&f, ROOT, "data", S_IFREG | 0644);
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, 65536, 65536, 0, &start, &len), 0);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, &tx->bt, 65536, 65536, 0, &start, &len), 0);
 	fe.type = FILE_EXTENT_PREALLOC;
 	put_le64(&fe.disk_bytenr, start);
 	put_le64(&fe.disk_num_bytes, len);
@@ -707,9 +707,9 @@ START_TEST(unlink_drops_data_extents)
 	put_le64(&fe.ram_bytes, len);
 	for (uint64_t off = 0; off < 4; off++) {
 		struct bt_key k = { file, EXTENT_DATA_KEY, off * len };
-		ck_assert_int_eq(bt_insert(&f.x.fs->trans, &f.x.fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
+		ck_assert_int_eq(bt_insert(&tx->bt, &f.x.fs->fs_root.t, &k, &fe, sizeof(fe)), 0);
 	}
-	cowfs_trans_end(f.x.fs);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, start, len, &e), 0);
 	ck_assert_uint_eq(e.refs, 4);
@@ -802,9 +802,9 @@ START_TEST(malformed_items)
 	struct bt_key ik = { file, INODE_ITEM_KEY, 0 };
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &ik, &raw, sizeof(raw), &len), 0);
 	raw.version = 9;
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_update(&f.x.fs->trans, &f.x.fs->fs_root.t, &ik, &raw, sizeof(raw)), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_update(&tx->bt, &f.x.fs->fs_root.t, &ik, &raw, sizeof(raw)), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(inode_getattr(&f.it, file, &a), -EUCLEAN);
 	ck_assert_int_eq(inode_lookup(&f.it, ROOT, "victim", 6, &a), -EUCLEAN);
 	ck_assert_int_gt(f.x.reports, 0);
@@ -812,9 +812,9 @@ START_TEST(malformed_items)
 
 	/* A directory entry cut short. */
 	struct bt_key dk = { ROOT, DIR_ITEM_KEY, cowfs_csum("victim", 6) };
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_resize(&f.x.fs->trans, &f.x.fs->fs_root.t, &dk, 20), 0);
-	cowfs_trans_end(f.x.fs);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_resize(&tx->bt, &f.x.fs->fs_root.t, &dk, 20), 0);
+	cowfs_trans_end(tx, 0);
 	f.x.reports = 0;
 	ck_assert_int_eq(inode_lookup(&f.it, ROOT, "victim", 6, &a), -EUCLEAN);
 	ck_assert_int_eq(f.x.reports, 1);

@@ -67,10 +67,10 @@ static void assert_reported(struct ifix *f, uint64_t ino)
 static void del_item(struct ifix *f, uint64_t objectid, uint8_t type, uint64_t offset)
 {
 	struct bt_key k = { objectid, type, offset };
-	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
 
-	ck_assert_int_eq(bt_delete(tx, &f->x.fs->fs_root.t, &k), 0);
-	cowfs_trans_end(f->x.fs);
+	ck_assert_int_eq(bt_delete(&tx->bt, &f->x.fs->fs_root.t, &k), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
 }
 
@@ -82,9 +82,9 @@ static void set_nlink(struct ifix *f, uint64_t ino, uint32_t nlink)
 
 	ck_assert_int_eq(bt_lookup(&f->x.fs->fs_root.t, &k, &raw, sizeof(raw), &len), 0);
 	put_le32(&raw.nlink, nlink);
-	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_update(tx, &f->x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
-	cowfs_trans_end(f->x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_update(&tx->bt, &f->x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
 }
 
@@ -216,9 +216,9 @@ START_TEST(entry_to_missing_inode)
 	put_le16(&e->name_len, 5);
 	memcpy(buf + sizeof(*e), "ghost", 5);
 	struct bt_key k = { ROOT, DIR_ITEM_KEY, cowfs_csum("ghost", 5) };
-	struct bt_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_insert(tx, &f.x.fs->fs_root.t, &k, buf, sizeof(buf)), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_insert(&tx->bt, &f.x.fs->fs_root.t, &k, buf, sizeof(buf)), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	assert_reported(&f, ROOT);
 	ck_assert_ptr_nonnull(strstr(f.seen, "4242"));
@@ -239,9 +239,9 @@ START_TEST(unreachable_inode)
 	struct bt_key mk_key = { file, INODE_ITEM_KEY, 0 }, k = { file + 100, INODE_ITEM_KEY, 0 };
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &mk_key, &raw, sizeof(raw), &len), 0);
 	put_le32(&raw.nlink, 0);
-	struct bt_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(bt_insert(tx, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_insert(&tx->bt, &f.x.fs->fs_root.t, &k, &raw, sizeof(raw)), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct inode_check_stats st = check_ns(&f, -EUCLEAN);
 	ck_assert_uint_eq(st.problems, 1);
@@ -291,9 +291,9 @@ START_TEST(fsck_exit_codes)
 	mk(&f, d, "file", S_IFREG | 0644);
 	/* A snapshot: fsck checks every fs tree. */
 	struct cowfs_root *snap;
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(cowfs_tree_clone(f.x.fs, &f.x.fs->fs_root, 256, &snap), 0);
-	cowfs_trans_end(f.x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &f.x.fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct inode_check_stats st = check_ns(&f, 0);
 	ck_assert_uint_eq(st.trees, 2);

@@ -39,9 +39,9 @@ static void put_item(struct cowfs *fs, uint64_t id, uint32_t len)
 	struct bt_key k = { id, 1, 0 };
 
 	memset(buf, (int)id, len);
-	struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
-	REQUIRE(bt_insert(tx, &fs->fs_root.t, &k, buf, len) == 0, "insert %" PRIu64, id);
-	cowfs_trans_end(fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	REQUIRE(bt_insert(&tx->bt, &fs->fs_root.t, &k, buf, len) == 0, "insert %" PRIu64, id);
+	cowfs_trans_end(tx, 0);
 }
 
 static void verify_items(struct cowfs *fs, uint64_t from, uint64_t to, uint64_t step)
@@ -73,12 +73,12 @@ START_TEST(items_persist_across_commits)
 	fsfix_reopen(&x);
 	verify_items(x.fs, 0, 30000, 1);
 	/* Delete every other item: nodes are shadowed and freed, the extent tree follows. */
-	struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	for (uint64_t id = 0; id < 30000; id += 2) {
 		struct bt_key k = { id, 1, 0 };
-		REQUIRE(bt_delete(tx, &x.fs->fs_root.t, &k) == 0, "delete %" PRIu64, id);
+		REQUIRE(bt_delete(&tx->bt, &x.fs->fs_root.t, &k) == 0, "delete %" PRIu64, id);
 	}
-	cowfs_trans_end(x.fs);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
 	fsfix_reopen(&x);
@@ -102,12 +102,12 @@ START_TEST(freed_space_pinned_until_commit)
 		put_item(x.fs, id, 20 + id % 200);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	alloc_get_stats(x.fs->alloc, &a);
-	struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	for (uint64_t id = 0; id < 20000; id++) {
 		struct bt_key k = { id, 1, 0 };
-		REQUIRE(bt_delete(tx, &x.fs->fs_root.t, &k) == 0, "delete");
+		REQUIRE(bt_delete(&tx->bt, &x.fs->fs_root.t, &k) == 0, "delete");
 	}
-	cowfs_trans_end(x.fs);
+	cowfs_trans_end(tx, 0);
 	/* Before the commit nothing is free yet: the committed tree still owns every block. */
 	alloc_get_stats(x.fs->alloc, &b);
 	ck_assert_uint_le(b.free, a.free);
@@ -142,28 +142,28 @@ START_TEST(enospc_clean_and_deletes_work)
 	for (uint64_t id = 0; id < 2000; id++)
 		put_item(x.fs, 2000000 + id, 300);
 	struct cowfs_root *snap;
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap), 0);
-	cowfs_trans_end(x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x.fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	for (uint64_t id = 0; id < 2000; id++) {
 		struct bt_key k = { 2000000 + id, 1, 0 };
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
-		ck_assert_int_eq(bt_delete(tx, &x.fs->fs_root.t, &k), 0);
-		cowfs_trans_end(x.fs);
+		tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k), 0);
+		cowfs_trans_end(tx, 0);
 	}
 	for (;; n++) {
 		struct bt_key k = { n * 7919 % 1000003, 1, n };
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-		ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
 		if (ret == 0)
-			ret = bt_insert(tx, &x.fs->fs_root.t, &k, buf, sizeof(buf));
-		cowfs_trans_end(x.fs);
+			ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+		cowfs_trans_end(tx, ret);
 		if (ret < 0)
 			break;
 	}
 	ck_assert_int_eq(ret, -ENOSPC);
-	ck_assert_int_eq(x.fs->trans.error, 0);
+	ck_assert_int_eq(cowfs_trans_error(&x.fs->trans), 0);
 	ck_assert_uint_gt(n, 10000);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	alloc_get_stats(x.fs->alloc, &full);
@@ -172,12 +172,12 @@ START_TEST(enospc_clean_and_deletes_work)
 	fsfix_reopen(&x);
 
 	/* Drop the snapshot on the full filesystem. */
-	cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), 0);
-	ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->root_tree));
+	ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->root_tree));
 	if (ret == 0)
-		ret = cowfs_tree_drop(x.fs, snap);
-	cowfs_trans_end(x.fs);
+		ret = cowfs_tree_drop(tx, snap);
+	cowfs_trans_end(tx, ret);
 	ck_assert_int_eq(ret, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
@@ -185,11 +185,11 @@ START_TEST(enospc_clean_and_deletes_work)
 	/* Delete everything in one go on the full filesystem. */
 	for (uint64_t i = 0; i < n; i++) {
 		struct bt_key k = { i * 7919 % 1000003, 1, i };
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
-		ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
 		if (ret == 0)
-			ret = bt_delete(tx, &x.fs->fs_root.t, &k);
-		cowfs_trans_end(x.fs);
+			ret = bt_delete(&tx->bt, &x.fs->fs_root.t, &k);
+		cowfs_trans_end(tx, ret);
 		REQUIRE(ret == 0, "delete %" PRIu64 " of %" PRIu64 " on a full filesystem: %d", i, n, ret);
 	}
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
@@ -250,12 +250,12 @@ START_TEST(dirty_limit_commits)
 	memset(buf, 3, sizeof(buf));
 	for (uint64_t id = 0; id < 20000; id++) {
 		struct bt_key k = { id * 2654435761u % 1000003, 1, id };
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-		int ret = cowfs_reserve(x.fs, cowfs_update_nodes(&x.fs->fs_root.t));
+		struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		int ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
 		if (ret == 0)
-			ret = bt_insert(tx, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+			ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
 		size_t dirty = bcache_dirty_bytes(x.fs->cache);
-		cowfs_trans_end(x.fs);
+		cowfs_trans_end(tx, ret);
 		REQUIRE(ret == 0, "insert %" PRIu64 ": %d", id, ret);
 		if (dirty > peak)
 			peak = dirty;
@@ -280,9 +280,9 @@ static void put_file_extent(struct cowfs *fs, struct btree *t, uint64_t inode, u
 	put_le64(&fe.disk_num_bytes, len);
 	put_le64(&fe.num_bytes, len);
 	put_le64(&fe.ram_bytes, len);
-	struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
-	REQUIRE(bt_insert(tx, t, &k, &fe, sizeof(fe)) == 0, "insert file extent");
-	cowfs_trans_end(fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	REQUIRE(bt_insert(&tx->bt, t, &k, &fe, sizeof(fe)) == 0, "insert file extent");
+	cowfs_trans_end(tx, 0);
 }
 
 START_TEST(data_extent_refs_exact)
@@ -293,9 +293,9 @@ START_TEST(data_extent_refs_exact)
 	struct cowfs_check_stats st;
 
 	fsfix_setup(&x, "sb-data", IMG, 16384);
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, 1 << 20, 1 << 20, 0, &start, &len), 0);
-	cowfs_trans_end(x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_uint_eq(len, 1 << 20);
 	/* The same extent referenced from 50 places in two inodes (reflinks). */
 	for (uint64_t i = 0; i < 50; i++)
@@ -308,20 +308,20 @@ START_TEST(data_extent_refs_exact)
 	ck_assert_uint_eq(st.data_extents, 1);
 
 	/* Drop all references but one; then the last: the extent item goes, the space returns. */
-	struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	for (uint64_t i = 1; i < 50; i++) {
 		struct bt_key k = { 257 + i % 2, EXTENT_DATA_KEY, i * 4096 };
-		ck_assert_int_eq(bt_delete(tx, &x.fs->fs_root.t, &k), 0);
+		ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k), 0);
 	}
-	cowfs_trans_end(x.fs);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&x.fs->ext, start, len, &e), 0);
 	ck_assert_uint_eq(e.refs, 1);
 	fsfix_assert_clean(&x, NULL);
 	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	struct bt_key k0 = { 257, EXTENT_DATA_KEY, 0 };
-	ck_assert_int_eq(bt_delete(tx, &x.fs->fs_root.t, &k0), 0);
-	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k0), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&x.fs->ext, start, len, &e), -ENOENT);
 	fsfix_assert_clean(&x, NULL);
@@ -339,9 +339,9 @@ START_TEST(unreferenced_data_extent_freed)
 	uint64_t start, len;
 
 	fsfix_setup(&x, "sb-unref", IMG, 16384);
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, 65536, 65536, 0, &start, &len), 0);
-	cowfs_trans_end(x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 65536, 65536, 0, &start, &len), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&x.fs->ext, start, len, &e), -ENOENT);
 	fsfix_assert_clean(&x, NULL);
@@ -385,33 +385,34 @@ START_TEST(snapshot_modify_drop)
 	uint64_t seed = test_seed("snapshot_modify_drop", 77);
 
 	fsfix_setup(&x, "sb-snap", IMG, 4096);
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
 	for (int i = 0; i < 64; i++)
-		ck_assert_int_eq(extent_alloc_data(&x.fs->ext, 65536, 65536, 0, &start[i], &len), 0);
-	cowfs_trans_end(x.fs);
+		ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 65536, 65536, 0, &start[i],
+						   &len), 0);
+	cowfs_trans_end(tx, 0);
 	for (uint64_t i = 0; i < 6000; i++)
 		put_file_extent(x.fs, &x.fs->fs_root.t, 300 + i / 100, (i % 100) * 65536,
 				start[i % 64], 65536);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
 
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap), 0);
-	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap2), -EEXIST);
-	cowfs_trans_end(x.fs);
+	tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x.fs->fs_root, 256, &snap), 0);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x.fs->fs_root, 256, &snap2), -EEXIST);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
 
 	/* Change both sides: delete from the original, add to the snapshot. */
 	for (int round = 0; round < 3; round++) {
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 		for (int i = 0; i < 700; i++) {
 			uint64_t r = rng_next(&seed) % 6000;
 			struct bt_key k = { 300 + r / 100, EXTENT_DATA_KEY, (r % 100) * 65536 };
-			int ret = bt_delete(tx, &x.fs->fs_root.t, &k);
+			int ret = bt_delete(&tx->bt, &x.fs->fs_root.t, &k);
 			REQUIRE(ret == 0 || ret == -ENOENT, "delete returned %d", ret);
 		}
-		cowfs_trans_end(x.fs);
+		cowfs_trans_end(tx, 0);
 		for (uint64_t i = 0; i < 500; i++)
 			put_file_extent(x.fs, &snap->t, 900 + round, i * 65536, start[i % 64], 65536);
 		ck_assert_int_eq(cowfs_commit(x.fs), 0);
@@ -422,9 +423,9 @@ START_TEST(snapshot_modify_drop)
 	fsfix_reopen(&x);
 	ck_assert_int_eq(cowfs_tree_open(x.fs, 256, &snap), 0);
 	fsfix_assert_clean(&x, NULL);
-	cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
-	ck_assert_int_eq(cowfs_tree_drop(x.fs, snap), 0);
-	cowfs_trans_end(x.fs);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(cowfs_tree_drop(tx, snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, &st);
 	ck_assert_uint_eq(st.trees, 4);
@@ -454,17 +455,19 @@ START_TEST(extent_ref_api)
 	uint64_t start, len, left, backrefs = 0;
 
 	fsfix_setup(&x, "sb-refapi", IMG, 16384);
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, 131072, 131072, 0, &start, &len), 0);
-	cowfs_trans_end(x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 131072, 131072, 0, &start, &len), 0);
+	cowfs_trans_end(tx, 0);
 	put_file_extent(x.fs, &x.fs->fs_root.t, 700, 0, start, len);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	/* Two more references, as a reflink would add (held by imaginary items). */
 	struct extent_ref r = { .start = start, .len = len, .is_data = true, .owner = FS_TREE_ID,
 				.inode = 701, .offset = 0 };
-	ck_assert_int_eq(extent_ref_add(&x.fs->ext, &r), 0);
+	tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(extent_ref_add(&x.fs->ext, &tx->bt, &r), 0);
 	r.inode = 702;
-	ck_assert_int_eq(extent_ref_add(&x.fs->ext, &r), 0);
+	ck_assert_int_eq(extent_ref_add(&x.fs->ext, &tx->bt, &r), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&x.fs->ext, start, len, &e), 0);
 	ck_assert_uint_eq(e.refs, 3);
@@ -475,17 +478,19 @@ START_TEST(extent_ref_api)
 	/* The checker sees the two references nobody holds. */
 	struct cowfs_check_stats st;
 	ck_assert_int_eq(cowfs_check(x.fs, &st, NULL, NULL), -EUCLEAN);
-	ck_assert_int_eq(extent_ref_drop(&x.fs->ext, &r, &left), 0);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(extent_ref_drop(&x.fs->ext, &tx->bt, &r, &left), 0);
 	ck_assert_uint_eq(left, 2);
 	r.inode = 701;
-	ck_assert_int_eq(extent_ref_drop(&x.fs->ext, &r, &left), 0);
+	ck_assert_int_eq(extent_ref_drop(&x.fs->ext, &tx->bt, &r, &left), 0);
 	ck_assert_uint_eq(left, 1);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
-	struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 	struct bt_key k = { 700, EXTENT_DATA_KEY, 0 };
-	ck_assert_int_eq(bt_delete(tx, &x.fs->fs_root.t, &k), 0);
-	cowfs_trans_end(x.fs);
+	ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	ck_assert_int_eq(extent_lookup(&x.fs->ext, start, len, &e), -ENOENT);
 	fsfix_assert_clean(&x, NULL);
@@ -506,10 +511,10 @@ START_TEST(node_pointer_range_checked)
 		uint32_t len;
 		ck_assert_int_eq(bt_lookup(&x.fs->root_tree, &k, &ri, sizeof(ri), &len), 0);
 		uint64_t good = get_le64(&ri.bytenr);
-		struct bt_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+		struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 		put_le64(&ri.bytenr, bad[i]);
-		ck_assert_int_eq(bt_update(tx, &x.fs->root_tree, &k, &ri, sizeof(ri)), 0);
-		cowfs_trans_end(x.fs);
+		ck_assert_int_eq(bt_update(&tx->bt, &x.fs->root_tree, &k, &ri, sizeof(ri)), 0);
+		cowfs_trans_end(tx, 0);
 		ck_assert_int_eq(cowfs_commit(x.fs), 0);
 		cowfs_close(x.fs);
 		struct cowfs_opts o = fsfix_opts(&x);
@@ -521,8 +526,8 @@ START_TEST(node_pointer_range_checked)
 		/* Put it back for the next case. */
 		tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 		put_le64(&ri.bytenr, good);
-		ck_assert_int_eq(bt_update(tx, &x.fs->root_tree, &k, &ri, sizeof(ri)), 0);
-		cowfs_trans_end(x.fs);
+		ck_assert_int_eq(bt_update(&tx->bt, &x.fs->root_tree, &k, &ri, sizeof(ri)), 0);
+		cowfs_trans_end(tx, 0);
 		ck_assert_int_eq(cowfs_commit(x.fs), 0);
 		/* The open above recorded the bad root as the tree's: take the restored one. */
 		fsfix_reopen(&x);

@@ -58,15 +58,15 @@ static int put_items(struct cowfs *fs, struct btree *t, uint64_t from, uint64_t 
 	for (uint64_t i = from; i < to && ret == 0; i++) {
 		struct bt_key k = key_of(i);
 		struct bcache_stats st;
-		struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+		struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
 		payload(i, version, buf);
-		ret = cowfs_reserve(fs, cowfs_update_nodes(t));
+		ret = cowfs_reserve(tx, cowfs_update_nodes(t));
 		if (ret == 0 && version == 0)
-			ret = bt_insert(tx, t, &k, buf, len_of(i));
+			ret = bt_insert(&tx->bt, t, &k, buf, len_of(i));
 		else if (ret == 0)
-			ret = bt_update(tx, t, &k, buf, len_of(i));
+			ret = bt_update(&tx->bt, t, &k, buf, len_of(i));
 		bcache_get_stats(fs->cache, &st);
-		cowfs_trans_end(fs);
+		cowfs_trans_end(tx, ret);
 		if (fs->cache_bytes == TINY)
 			REQUIRE(st.bytes <= BOUND + 16 * NODE && st.dirty_bytes <= BOUND / 4 * 3 + 16 * NODE,
 				"item %" PRIu64 ": %zu bytes cached, %zu dirty", i, st.bytes, st.dirty_bytes);
@@ -174,9 +174,9 @@ START_TEST(written_early_then_cloned)
 	uint64_t gen = cowfs_generation(x.fs);
 	ck_assert_int_eq(put_items(x.fs, &x.fs->fs_root.t, 0, NITEMS / 2, 0), 0);
 	ck_assert_uint_gt(cache_stats(x.fs).early_writes, 0);
-	cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(cowfs_tree_clone(x.fs, &x.fs->fs_root, 256, &snap), 0);
-	cowfs_trans_end(x.fs);
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_clone(tx, &x.fs->fs_root, 256, &snap), 0);
+	cowfs_trans_end(tx, 0);
 	ck_assert_int_eq(put_items(x.fs, &x.fs->fs_root.t, 0, NITEMS / 2, 1), 0);
 	ck_assert_int_eq(put_items(x.fs, &snap->t, NITEMS / 2, NITEMS, 0), 0);
 	ck_assert_int_eq(put_items(x.fs, &snap->t, 0, NITEMS / 2, 2), 0);

@@ -387,11 +387,11 @@ START_TEST(colliding_names_share_an_item)
 	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
 	k.objectid = file;
 
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bee", 3, 0), 0);
-	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bee", 3, XATTR_CREATE),
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, "bee", 3, 0), 0);
+	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, "bee", 3, XATTR_CREATE),
 			 -EEXIST);
-	cowfs_trans_end(f.x.fs);
+	cowfs_trans_end(tx, 0);
 
 	/* user.a joins user.b's item. */
 	setx(&f, file, "user.a", "ay");
@@ -413,11 +413,11 @@ START_TEST(colliding_names_share_an_item)
 	ck_assert_int_eq(memcmp(value, "bee", 3), 0);
 	free(value);
 	/* ... also the first entry, with the other one after it. */
-	cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(xattr_item_put(&f.it, file, ha, "user.b", 6, "bumble", 6, XATTR_REPLACE),
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, "bumble", 6, XATTR_REPLACE),
 			 0);
 	ck_assert_int_eq(xattr_item_get(&f.it, file, ha, "user.b", 6, &value, &vlen), 0);
-	cowfs_trans_end(f.x.fs);
+	cowfs_trans_end(tx, 0);
 	ck_assert_uint_eq(vlen, 6);
 	ck_assert_int_eq(memcmp(value, "bumble", 6), 0);
 	free(value);
@@ -450,10 +450,10 @@ START_TEST(colliding_names_share_an_item)
 	ck_assert_uint_eq(len, 4 + 6 + 6);
 	expect_names(&f, file, "user.b");
 	setx(&f, file, "user.a", "again");
-	cowfs_trans_begin(f.x.fs, ALLOC_PRIVILEGED);
-	ck_assert_int_eq(xattr_item_del(&f.it, file, ha, "user.b", 6), 0);
-	ck_assert_int_eq(xattr_item_del(&f.it, file, ha, "user.b", 6), -ENODATA);
-	cowfs_trans_end(f.x.fs);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(xattr_item_del(tx, &f.it, file, ha, "user.b", 6), 0);
+	ck_assert_int_eq(xattr_item_del(tx, &f.it, file, ha, "user.b", 6), -ENODATA);
+	cowfs_trans_end(tx, 0);
 	expect_value(&f, file, "user.a", "again");
 	expect_names(&f, file, "user.a");
 	ck_assert_int_eq(inode_removexattr(&f.it, file, "user.a"), 0);
@@ -877,19 +877,19 @@ END_TEST
 static void raw_insert(struct ifix *f, uint64_t ino, uint64_t hash, const void *data, uint32_t len)
 {
 	struct bt_key k = { ino, XATTR_ITEM_KEY, hash };
-	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
 
-	ck_assert_int_eq(bt_insert(tx, &f->x.fs->fs_root.t, &k, data, len), 0);
-	cowfs_trans_end(f->x.fs);
+	ck_assert_int_eq(bt_insert(&tx->bt, &f->x.fs->fs_root.t, &k, data, len), 0);
+	cowfs_trans_end(tx, 0);
 }
 
 static void raw_delete(struct ifix *f, uint64_t ino, uint64_t hash)
 {
 	struct bt_key k = { ino, XATTR_ITEM_KEY, hash };
-	struct bt_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
 
-	ck_assert_int_eq(bt_delete(tx, &f->x.fs->fs_root.t, &k), 0);
-	cowfs_trans_end(f->x.fs);
+	ck_assert_int_eq(bt_delete(&tx->bt, &f->x.fs->fs_root.t, &k), 0);
+	cowfs_trans_end(tx, 0);
 }
 
 /* One entry's bytes. */
@@ -1004,11 +1004,12 @@ START_TEST(checker_reports_damage)
 			 0);
 	expect_clean(&f);
 	struct inode in;
-	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1), 0);
+	struct cowfs_trans *tx;
+	ck_assert_int_eq(inode_update_begin(&f.it, ALLOC_NORMAL, 1, &tx), 0);
 	ck_assert_int_eq(inode_read(&f.it, file, &in), 0);
 	in.mode = (in.mode & S_IFMT) | 0600;
-	ck_assert_int_eq(inode_write(&f.it, file, &in), 0);
-	inode_update_end(&f.it);
+	ck_assert_int_eq(inode_write(tx, &f.it, file, &in), 0);
+	inode_update_end(tx, 0);
 	expect_reported(&f, file, "access ACL grants 664, but the mode's permission bits are 600");
 	ck_assert_int_eq(acl_chmod(&f.it, file, 0600), 0);
 	expect_clean(&f);
