@@ -86,24 +86,6 @@ bool cowfs_flush_soon(struct cowfs *fs)
 	return true;
 }
 
-void cowfs_flush_unlock(struct cowfs_trans *tx)
-{
-	tx->fs->flushing = true;
-	pthread_mutex_unlock(&tx->fs->lock);
-}
-
-void cowfs_flush_relock(struct cowfs_trans *tx)
-{
-	pthread_mutex_lock(&tx->fs->lock);
-	tx->fs->flushing = false;
-	pthread_cond_broadcast(&tx->fs->commit_done);
-}
-
-void cowfs_trans_wait_progress(struct cowfs_trans *tx)
-{
-	pthread_cond_wait(&tx->fs->commit_done, &tx->fs->lock);
-}
-
 int fs_start_committer(struct cowfs *fs, int interval_ms)
 {
 	if (fs->read_only || interval_ms < 0)

@@ -15,6 +15,24 @@
 
 /* ---- begin and end ------------------------------------------------------------------------ */
 
+/*
+ * The running update's own part of the handle. Updates are serialized by the lock, but one
+ * that lets it go in the middle (a commit, a wait for one, a flush's data I/O) lets others
+ * begin and end: it keeps its part across the wait and puts it back after.
+ */
+static struct cowfs_update_frame frame_save(const struct cowfs_trans *tx)
+{
+	return (struct cowfs_update_frame){ tx->bt.alloc_class, tx->outer_class,
+					    tx->changes_at_begin };
+}
+
+static void frame_restore(struct cowfs_trans *tx, const struct cowfs_update_frame *f)
+{
+	tx->bt.alloc_class = f->cls;
+	tx->outer_class = f->outer_class;
+	tx->changes_at_begin = f->changes_at_begin;
+}
+
 static struct cowfs_trans *begin_locked(struct cowfs *fs, enum alloc_class cls)
 {
 	struct cowfs_trans *tx = &fs->trans;
@@ -44,9 +62,13 @@ int cowfs_trans_end_at(struct cowfs_trans *tx, int ret, const char *where)
 	struct cowfs *fs = tx->fs;
 
 	/* What the update changed before it failed cannot be taken back one item at a time. */
+	struct cowfs_update_frame f;
+
 	if (ret < 0 && tx->bt.changes != tx->changes_at_begin)
 		bt_trans_fail_at(&tx->bt, ret, where);
-	fs_abort_if_poisoned(fs);
+	f = frame_save(tx);
+	fs_abort_if_poisoned(fs);   /* may wait for a commit in flight */
+	frame_restore(tx, &f);
 	tx->bt.alloc_class = tx->outer_class;
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
@@ -126,7 +148,12 @@ static void abort_transaction(struct cowfs *fs)
 
 void fs_abort_if_poisoned(struct cowfs *fs)
 {
-	if (fs->trans.bt.error && !fs->aborted)
+	if (!fs->trans.bt.error || fs->aborted)
+		return;
+	/* A commit writing its superblock decides which generation the abort goes back to. */
+	while (fs->committing)
+		pthread_cond_wait(&fs->commit_done, &fs->lock);
+	if (!fs->aborted)
 		abort_transaction(fs);
 }
 
@@ -247,8 +274,10 @@ void cowfs_delalloc_add(struct cowfs *fs, int64_t bytes)
 
 int cowfs_trans_commit(struct cowfs_trans *tx)
 {
+	struct cowfs_update_frame f = frame_save(tx);
 	int ret = fs_commit_locked(tx->fs);
 
+	frame_restore(tx, &f);
 	/* What the update changed so far is committed: only what it changes next is at stake. */
 	if (ret == 0)
 		tx->changes_at_begin = tx->bt.changes;
@@ -258,9 +287,34 @@ int cowfs_trans_commit(struct cowfs_trans *tx)
 void cowfs_trans_commit_wait(struct cowfs_trans *tx)
 {
 	struct cowfs *fs = tx->fs;
+	struct cowfs_update_frame f = frame_save(tx);
 
 	while (fs->committing || fs->flushing)
 		pthread_cond_wait(&fs->commit_done, &fs->lock);
+	frame_restore(tx, &f);
+}
+
+void cowfs_flush_unlock(struct cowfs_trans *tx)
+{
+	tx->flush_frame = frame_save(tx);
+	tx->fs->flushing = true;
+	pthread_mutex_unlock(&tx->fs->lock);
+}
+
+void cowfs_flush_relock(struct cowfs_trans *tx)
+{
+	pthread_mutex_lock(&tx->fs->lock);
+	frame_restore(tx, &tx->flush_frame);
+	tx->fs->flushing = false;
+	pthread_cond_broadcast(&tx->fs->commit_done);
+}
+
+void cowfs_trans_wait_progress(struct cowfs_trans *tx)
+{
+	struct cowfs_update_frame f = frame_save(tx);
+
+	pthread_cond_wait(&tx->fs->commit_done, &tx->fs->lock);
+	frame_restore(tx, &f);
 }
 
 bool cowfs_has_changes(struct cowfs *fs)

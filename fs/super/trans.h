@@ -35,11 +35,18 @@
 struct cowfs;
 struct extents;
 
+/* The running update's own part of the handle, kept across a wait that lets the lock go. */
+struct cowfs_update_frame {
+	unsigned cls, outer_class;
+	uint64_t changes_at_begin;
+};
+
 struct cowfs_trans {
 	struct bt_trans bt;         /* generation, first error, changes, allocation class */
 	struct cowfs *fs;
 	uint64_t changes_at_begin;  /* bt.changes when the update began, or at the last commit */
 	unsigned outer_class;       /* allocation class to restore at cowfs_trans_end */
+	struct cowfs_update_frame flush_frame;   /* the flush's, while it has let the lock go */
 };
 
 /*
