@@ -1,11 +1,11 @@
 /*
- * The namespace checker (see check.h): one cursor pass over an fs tree in key order. An
+ * The namespace checker (see namespace_check.h): one cursor pass over an fs tree in key order. An
  * inode's items come in type order (INODE_ITEM, INODE_REF, XATTR_ITEM, DIR_ITEM, DIR_INDEX,
  * EXTENT_DATA), so every item after the inode item can be checked against it at once; each
  * link is checked from all three of its items by point lookups of the other two; link counts
  * need the whole tree, so they are counted into a per-inode table and compared at the end.
  */
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -15,8 +15,8 @@
  *
  * Memory: proportional to the number of extents (the recomputed table), which fsck needs.
  */
-#ifndef COWFS_SUPER_CHECK_H
-#define COWFS_SUPER_CHECK_H
+#ifndef COWFS_SUPER_FSCK_H
+#define COWFS_SUPER_FSCK_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* The checker: recompute every extent's references from the trees, compare with the extent tree. */
-#include "fs/super/check.h"
+#include "fs/super/fsck.h"
 
 #include <errno.h>
 #include <stdarg.h>
