@@ -44,6 +44,8 @@ static void log_report(void *arg, uint64_t bytenr, const char *msg)
 		f->loglen += (size_t)n;
 	f->x.reports++;
 	snprintf(f->x.last_report, sizeof(f->x.last_report), "%s", msg);
+	if (getenv("COWFS_TEST_VERBOSE"))
+		fprintf(stderr, "report: %" PRIu64 ": %s\n", bytenr, msg);
 }
 
 static void open_logged(struct rcfix *f)
