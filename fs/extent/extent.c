@@ -33,26 +33,6 @@ static int corrupt(struct extents *x, uint64_t bytenr, const char *msg)
 	return -EUCLEAN;
 }
 
-int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
-		       uint64_t *start, uint64_t *disk_len)
-{
-	const struct file_extent_item *fe = data;
-
-	if (key->type != EXTENT_DATA_KEY)
-		return 0;
-	if (len < FILE_EXTENT_INLINE_HEADER)
-		return -EUCLEAN;
-	if (fe->type == FILE_EXTENT_INLINE)
-		return 0;
-	if (len != sizeof(*fe) || fe->type > FILE_EXTENT_PREALLOC)
-		return -EUCLEAN;
-	*start = get_le64(&fe->disk_bytenr);
-	*disk_len = get_le64(&fe->disk_num_bytes);
-	if (*start == 0)
-		return 0;
-	return *disk_len ? 1 : -EUCLEAN;
-}
-
 /* ---- reading the extent tree ---------------------------------------------------------- */
 
 static int decode_extent_item(struct extents *x, const struct bt_key *k, const void *d,

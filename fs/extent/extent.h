@@ -21,6 +21,7 @@
 #include "fs/btree/btree.h"
 #include "fs/extent/delayed_ref.h"
 #include "fs/extent/extent_format.h"
+#include "fs/extent/file_extent.h"
 
 struct extents {
 	struct bt_fs *fs;
@@ -95,12 +96,5 @@ struct extent_walk {
 int extent_walk(struct extents *x, const struct extent_walk *w);
 /* The same for one extent: its item and its backrefs only (-ENOENT if it has no item). */
 int extent_walk_one(struct extents *x, uint64_t start, const struct extent_walk *w);
-
-/*
- * The data extent a file extent item references, if any: 1 with start and length set, or 0 (inline,
- * hole, not a file extent item), or -EUCLEAN (malformed).
- */
-int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
-		       uint64_t *start, uint64_t *disk_len);
 
 #endif
