@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs/lib/endian.h"
+#include "fs/super/root_item.h"
 #include "fs/super/super.h"
 
 static void report(struct cowfs *fs, uint64_t bytenr, const char *msg)
@@ -247,18 +248,17 @@ static void root_init(struct cowfs_root *r)
 
 static int load_root(struct cowfs *fs, uint64_t id, struct cowfs_root *r)
 {
-	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
-	struct root_item ri;
-	uint32_t len;
-	int ret = bt_lookup(&fs->root_tree, &k, &ri, sizeof(ri), &len);
+	struct tree_root tr;
+	int ret = root_item_lookup(&fs->root_tree, id, &tr);
 
-	if (ret == -ENOENT || (ret == 0 && len != sizeof(ri))) {
-		report(fs, fs->root_tree.root, ret ? "root item missing" : "malformed root item");
+	if (ret == -ENOENT || ret == -EUCLEAN) {
+		report(fs, fs->root_tree.root,
+		       ret == -ENOENT ? "root item missing" : "malformed root item");
 		return -EUCLEAN;
 	}
 	if (ret < 0)
 		return ret;
-	bt_open(&r->t, &fs->bfs, id, get_le64(&ri.bytenr), get_le64(&ri.generation), ri.level);
+	bt_open(&r->t, &fs->bfs, id, tr.bytenr, tr.generation, tr.level);
 	root_init(r);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "fs/btree/internal.h"
 #include "fs/extent/csum.h"
 #include "fs/lib/endian.h"
+#include "fs/super/root_item.h"
 
 struct exp_backref {
 	uint64_t owner, inode, offset, count;
@@ -260,18 +261,17 @@ static int walk_all_trees(struct checker *c)
 	bt_cursor_init(&cur, &fs->root_tree);
 	for (int r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0 && ret == 0;
 	     r = bt_cursor_next(&cur)) {
+		struct tree_root tr;
 		struct btree t;
 		bt_cursor_item(&cur, &k, &d, &len);
 		if (k.type != ROOT_ITEM_KEY)
 			continue;
-		const struct root_item *ri = d;
-		if (len != sizeof(*ri) || ri->level >= BT_MAX_LEVEL || !get_le64(&ri->bytenr)) {
+		if (root_item_decode(d, len, &tr) < 0) {
 			problem(c, fs->root_tree.root, "malformed root item for tree %llu",
 				(unsigned long long)k.objectid);
 			continue;
 		}
-		bt_open(&t, &fs->bfs, k.objectid, get_le64(&ri->bytenr), get_le64(&ri->generation),
-			ri->level);
+		bt_open(&t, &fs->bfs, k.objectid, tr.bytenr, tr.generation, tr.level);
 		/* The walk below re-seeks the root tree's nodes: keep the cursor's key. */
 		ret = walk_tree(c, &t);
 	}
