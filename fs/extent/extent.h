@@ -69,6 +69,38 @@ int extent_ref_add(struct extents *x, const struct extent_ref *r);
 /* *remaining (may be NULL): the count left after this drop, pending changes included. */
 int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *remaining);
 
+/*
+ * Repairs (fsck --repair, through ref_check.h), for the damage no reference added or dropped
+ * can express. With extent_ref_add/drop and allocation these are the only writers of reference
+ * changes; like them, they queue delayed references for an ordinary commit to apply, and read
+ * the extent tree only. Each returns 0, -ENOMEM, or what it says.
+ */
+
+/*
+ * An extent item whose count disagrees with its own backrefs: queue the change that makes the
+ * count the sum of the counts of the backrefs the extent tree stores for it, leaving every
+ * backref as it is. Backrefs that are wrong themselves are corrected afterwards with
+ * extent_ref_add/drop, which move the count along. -ENOENT if `start` has no extent item;
+ * -EUCLEAN if its items are malformed (reported); -EOVERFLOW for counts no extent can have.
+ */
+int extent_recount(struct extents *x, uint64_t start);
+
+/*
+ * An extent item nothing references (a leak): queue the drop of its count and of every
+ * backref it stores to zero, so that the commit frees it as it frees an extent whose last
+ * reference went. Errors as extent_recount.
+ */
+int extent_forget_leak(struct extents *x, uint64_t start);
+
+/*
+ * A referenced extent with no extent item: take its space from the allocator and record it as
+ * allocated in this transaction with no references yet, as extent_alloc_data does for new
+ * space. Its references are then added with extent_ref_add, and the commit inserts its item.
+ * -EEXIST if the space is not free or the extent has pending changes already (it is known to
+ * this transaction), -ERANGE or -EINVAL if it is not space the allocator manages.
+ */
+int extent_adopt(struct extents *x, uint64_t start, uint64_t len, bool is_data, uint8_t level);
+
 /* Apply every pending change to the extent tree, until none is left. */
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
 static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }

@@ -1,17 +1,20 @@
 /*
- * The filesystem checker: everything fsck.cowfs verifies, as a library function so the tests
- * use the same oracle.
+ * The filesystem checker: everything fsck.cowfs verifies about blocks and references, as a
+ * library function so the tests use the same oracle (the namespace is fs/inode's:
+ * namespace_check.h).
  *
- * It reads every node reachable from the root tree and from every tree a root item names
- * (each node verified as it is read: checksum, fsid, address, generation, level, structure),
- * checks each tree's structural invariants, and recomputes from what it reached the exact
- * reference count and backrefs every extent must have: one reference per pointer from a
- * distinct reachable node (keyed by that node's owner) or per tree root (keyed by the tree
- * id), and one per file extent item in a distinct reachable leaf (keyed by the leaf's owner,
- * the inode and the file offset). It then compares that with the extent tree item by item:
- * counts, kinds, levels, every backref; extents nobody references (leaks); referenced extents
- * with no item; overlapping extents; extents outside the filesystem or over a superblock copy;
- * and the superblock's used-bytes figure.
+ * This level knows which trees there are: the root tree and every tree a root item names
+ * (a malformed root item is a problem). It hands each to the extent layer's reference checker
+ * (fs/extent/ref_check.h), which reads every node reachable from them (each verified as it is
+ * read: checksum, fsid, address, generation, level, structure), checks each tree's structural
+ * invariants, and recomputes from what it reached the exact reference count and backrefs
+ * every extent must have: one reference per pointer from a distinct reachable node (keyed by
+ * that node's owner) or per tree root (keyed by the tree id), and one per file extent item in
+ * a distinct reachable leaf (keyed by the leaf's owner, the inode and the file offset). That
+ * is compared with the extent tree item by item: counts, kinds, levels, every backref; extents
+ * nobody references (leaks); referenced extents with no item; overlapping extents; extents
+ * outside the filesystem or over a superblock copy; and the checksum tree against the data
+ * extents. Last, this level checks the superblock's used-bytes figure.
  *
  * Memory: proportional to the number of extents (the recomputed table), which fsck needs.
  */
@@ -45,10 +48,12 @@ int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
 
 /*
  * The same check, queueing a correction for every reference problem it can fix (a wrong
- * count, a missing or extra backref, a leaked extent, a referenced extent with no item) as
- * delayed references: the next cowfs_commit() applies them like any other change. Problems it
- * cannot fix (unreadable nodes, broken tree structure, extents of the wrong kind or length)
- * are counted in st->unfixable. Needs a writable filesystem.
+ * count, a missing or extra backref, a leaked extent, a referenced extent with no item)
+ * through the extent layer's reference path (ref_check.h says which call fixes what): the
+ * next cowfs_commit() applies them like any other change, and rewrites the superblock's
+ * figures. Problems it cannot fix (unreadable nodes, broken tree structure, extents of the
+ * wrong kind or length) are counted in st->unfixable; from the first of them on, nothing more
+ * is queued. Needs a writable filesystem.
  */
 int cowfs_check_repair(struct cowfs *fs, struct cowfs_check_stats *st,
 		       cowfs_check_progress_fn progress, void *progress_arg);

@@ -491,6 +491,64 @@ START_TEST(backref_without_item_is_unfixable)
 }
 END_TEST
 
+/*
+ * Counts no real extent has: a leak goes whole whatever its counts say, but a backref of a
+ * referenced extent is corrected a reference at a time, which a count like 2^40 cannot be.
+ */
+START_TEST(absurd_counts)
+{
+	struct rcfix f;
+	uint64_t block, leak = 100ull << 20;
+
+	rcfix_setup(&f, "rc-absurd");
+	struct bt_trans *tx = damage_begin(&f);
+	struct extent_item ei = { 0 };
+	struct bt_key k = { leak, EXTENT_ITEM_KEY, 65536 };
+	put_le64(&ei.refs, 1ull << 40);
+	put_le64(&ei.flags, EXTENT_FLAG_DATA);
+	ck_assert_int_eq(bt_insert(tx, f.x.fs->ext.tree, &k, &ei, sizeof(ei)), 0);
+	put_data_backref(&f, tx, leak, FS_TREE_ID, 777, 0, 1ull << 41);
+	damage_end(&f);
+	expect_found(&f, 2, (const char *[]){ "extent has 1099511627776 references recorded but none "
+					      "exist (leak)", NULL });
+	expect_repaired(&f, 2);
+
+	block = unshared_block(&f, NULL);
+	tx = damage_begin(&f);
+	put_tree_backref(&f, tx, block, 999, 1ull << 40);
+	damage_end(&f);
+	expect_found(&f, 1, (const char *[]){ "(owner 999, inode 0, offset 0) x1099511627776 matches "
+					      "no reference", NULL });
+	expect_unfixable(&f);
+	rcfix_teardown(&f);
+}
+END_TEST
+
+/* The extent layer's repair calls refuse what is not theirs to fix. */
+START_TEST(repair_calls_refuse)
+{
+	struct rcfix f;
+	uint64_t block;
+
+	rcfix_setup(&f, "rc-refuse");
+	block = unshared_block(&f, NULL);
+	cowfs_trans_begin(f.x.fs, ALLOC_PRIVILEGED);
+	struct extents *x = &f.x.fs->ext;
+	/* No extent item there. */
+	ck_assert_int_eq(extent_recount(x, 100ull << 20), -ENOENT);
+	ck_assert_int_eq(extent_forget_leak(x, 100ull << 20), -ENOENT);
+	/* A counted extent's space is not free; space outside the filesystem is no extent's. */
+	ck_assert_int_eq(extent_adopt(x, block, NODE, false, 0), -EEXIST);
+	ck_assert_int_eq(extent_adopt(x, IMG, NODE, false, 0), -ERANGE);
+	/* Counts that agree need nothing. */
+	ck_assert_int_eq(extent_recount(x, f.data_start), 0);
+	ck_assert_uint_eq(extent_pending(x), 0);
+	cowfs_trans_end(f.x.fs);
+	fsfix_assert_clean(&f.x, NULL);
+	rcfix_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ref_check");
@@ -505,6 +563,8 @@ int main(void)
 	tcase_add_test(tc, leaks);
 	tcase_add_test(tc, referenced_extents_without_items);
 	tcase_add_test(tc, backref_without_item_is_unfixable);
+	tcase_add_test(tc, absurd_counts);
+	tcase_add_test(tc, repair_calls_refuse);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
