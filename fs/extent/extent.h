@@ -72,8 +72,8 @@ int extent_ref_drop(struct extents *x, const struct extent_ref *r, uint64_t *rem
 /*
  * Repairs (fsck --repair, through ref_check.h), for the damage no reference added or dropped
  * can express. With extent_ref_add/drop and allocation these are the only writers of reference
- * changes; like them, they queue delayed references for an ordinary commit to apply, and read
- * the extent tree only. Each returns 0, -ENOMEM, or what it says.
+ * changes; like them, they queue delayed references for an ordinary commit to apply, and only
+ * read the extent tree. Each returns 0, -ENOMEM, or what it says.
  */
 
 /*

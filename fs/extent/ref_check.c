@@ -404,11 +404,18 @@ static void close_item(struct ref_check *rc)
 	ci->nfix = 0;
 }
 
-/* A referenced extent with no item: claim it, then add what the trees say it holds. */
-static void repair_missing_extent(struct ref_check *rc, struct exp_extent *e)
+/* The extent as the trees describe it (for an extent the extent tree lacks, or agrees on). */
+static struct extent_info item_of_expected(const struct exp_extent *e)
 {
-	struct extent_info item = { .start = e->start, .len = e->len, .level = e->level,
-				    .flags = e->is_data ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK };
+	return (struct extent_info){ .start = e->start, .len = e->len, .level = e->level,
+				     .flags = e->is_data ? EXTENT_FLAG_DATA
+							 : EXTENT_FLAG_TREE_BLOCK };
+}
+
+/* A referenced extent with no item: claim it, then add what the trees say it holds. */
+static void repair_missing_extent(struct ref_check *rc, const struct exp_extent *e)
+{
+	struct extent_info item = item_of_expected(e);
 
 	if (repair_result(rc, extent_adopt(rc->x, e->start, e->len, e->is_data, e->level)) < 0)
 		return;
@@ -418,6 +425,16 @@ static void repair_missing_extent(struct ref_check *rc, struct exp_extent *e)
 		if (repair_backref(rc, &item, b->owner, b->inode, b->offset, (int64_t)b->count) < 0)
 			return;
 	}
+}
+
+/* A backref the trees need that the extent tree lacks: the references it stands for. */
+static void repair_missing_backref(struct ref_check *rc, const struct exp_extent *e,
+				   const struct exp_backref *b)
+{
+	struct extent_info item = item_of_expected(e);
+
+	if (repair_backref(rc, &item, b->owner, b->inode, b->offset, (int64_t)b->count) == 0)
+		rc->st.queued++;
 }
 
 /* ---- comparing with the extent tree ----------------------------------------------- */
@@ -562,14 +579,8 @@ static void report_unmatched(struct ref_check *rc)
 			problem(rc, e->start, "missing backref (owner %llu, inode %llu, offset %llu) x%llu",
 				(unsigned long long)b->owner, (unsigned long long)b->inode,
 				(unsigned long long)b->offset, (unsigned long long)b->count);
-			if (!repairing(rc))
-				continue;
-			struct extent_info item = { .start = e->start, .len = e->len, .level = e->level,
-						    .flags = e->is_data ? EXTENT_FLAG_DATA
-									: EXTENT_FLAG_TREE_BLOCK };
-			if (repair_backref(rc, &item, b->owner, b->inode, b->offset,
-					   (int64_t)b->count) == 0)
-				rc->st.queued++;
+			if (repairing(rc))
+				repair_missing_backref(rc, e, b);
 		}
 	}
 }
