@@ -56,7 +56,7 @@
 #include "fs/io/blockdev.h"
 #include "fs/lib/compiler.h"
 #include "fs/lib/endian.h"
-#include "fs/super/check.h"
+#include "fs/super/fsck.h"
 #include "fs/super/fs.h"
 
 #define MAX_RUNS 16

@@ -4,12 +4,12 @@
  * Checks a cowfs image: every superblock copy; every node reachable from the root tree and
  * every tree it names (checksum, UUID, address, generation, owner, level, structure); and
  * every extent's reference count and backrefs, recomputed exactly from all trees and compared
- * with the extent tree (see fs/super/check.h); then the namespace of every fs tree: inode items,
- * directory entries, inode refs, link counts (see fs/inode/check.h). Read-only unless --repair,
- * which fixes wrong counts, missing or extra backrefs, leaked extents and referenced extents
- * with no item, by committing the corrections as one transaction; namespace problems it cannot
- * fix yet, and with any of them it writes nothing. It refuses an image that is in use (mounted:
- * the image is locked while mounted).
+ * with the extent tree (see fs/super/fsck.h); then the namespace of every fs tree: inode items,
+ * directory entries, inode refs, link counts (see fs/inode/namespace_check.h). Read-only
+ * unless --repair, which fixes wrong counts, missing or extra backrefs, leaked extents and
+ * referenced extents with no item, by committing the corrections as one transaction; namespace
+ * problems it cannot fix yet, and with any of them it writes nothing. It refuses an image that
+ * is in use (mounted: the image is locked while mounted).
  *
  * Exit status as fsck(8): 0 clean, 1 errors corrected, 4 errors left uncorrected,
  * 8 operational error (cannot open, not a cowfs image, usage), 16 usage error.
@@ -23,9 +23,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/lib/endian.h"
-#include "fs/super/check.h"
+#include "fs/super/fsck.h"
 #include "fs/super/fs.h"
 #include "fs/super/super.h"
 

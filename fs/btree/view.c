@@ -66,21 +66,25 @@ int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
 }
 
 static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr, uint8_t level,
-		     uint64_t gen, uint64_t parent)
+		     uint64_t gen, const struct bt_node *parent)
 {
+	uint64_t parent_addr = parent ? bt_node_bytenr(parent) : 0;
 	struct bt_node n;
-	int ret = bt_node_get(fs, bytenr, level, gen, &n);
+	int ret = w->enter ? w->enter(w->arg, bytenr, level, parent) : 0;
 
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	ret = bt_node_get(fs, bytenr, level, gen, &n);
 	if (ret < 0) {
 		if (ret == -ENOMEM || !w->unreadable)
 			return ret;
-		return w->unreadable(w->arg, bytenr, level, parent, ret);
+		return w->unreadable(w->arg, bytenr, level, parent_addr, ret);
 	}
-	ret = w->node(w->arg, &n, parent);
+	ret = w->node(w->arg, &n, parent_addr);
 	if (ret == 0 && level > 0) {
 		for (uint32_t i = 0; i < node_nritems(n.b) && ret == 0; i++)
 			ret = walk_node(fs, w, node_blockptr(n.b, i), level - 1, node_ptr_gen(n.b, i),
-					bytenr);
+					&n);
 	}
 	bt_node_put(&n);
 	return ret < 0 ? ret : 0;
@@ -90,5 +94,5 @@ int bt_walk(struct btree *t, const struct bt_walk *w)
 {
 	if (t->root == 0)
 		return -EIO;
-	return walk_node(t->fs, w, t->root, t->level, t->root_gen, 0);
+	return walk_node(t->fs, w, t->root, t->level, t->root_gen, NULL);
 }

@@ -55,11 +55,18 @@ int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level);
  * a negative errno to stop the walk. `unreadable` (may be NULL: then the walk stops with the
  * error) gets each node that does not; it returns 0 to go on without that subtree, or a
  * negative errno to stop. -ENOMEM always stops the walk.
+ *
+ * `enter` (may be NULL) is asked about each pointer before its node is read, with the node
+ * holding it (NULL for the root: the tree's own pointer); it returns 0 to read the node, 1 to
+ * skip it and its subtree unread, or a negative errno to stop. A walker that visits each
+ * distinct node once (a checker counting references to shared nodes) reads and reports each
+ * once this way, where `node` returning 1 would read a shared node again for every pointer.
  */
 struct bt_walk {
 	int (*node)(void *arg, const struct bt_node *n, uint64_t parent);
 	int (*unreadable)(void *arg, uint64_t bytenr, uint8_t level, uint64_t parent, int err);
 	void *arg;
+	int (*enter)(void *arg, uint64_t bytenr, uint8_t level, const struct bt_node *parent);
 };
 int bt_walk(struct btree *t, const struct bt_walk *w);
 

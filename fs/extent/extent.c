@@ -33,26 +33,6 @@ static int corrupt(struct extents *x, uint64_t bytenr, const char *msg)
 	return -EUCLEAN;
 }
 
-int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
-		       uint64_t *start, uint64_t *disk_len)
-{
-	const struct file_extent_item *fe = data;
-
-	if (key->type != EXTENT_DATA_KEY)
-		return 0;
-	if (len < FILE_EXTENT_INLINE_HEADER)
-		return -EUCLEAN;
-	if (fe->type == FILE_EXTENT_INLINE)
-		return 0;
-	if (len != sizeof(*fe) || fe->type > FILE_EXTENT_PREALLOC)
-		return -EUCLEAN;
-	*start = get_le64(&fe->disk_bytenr);
-	*disk_len = get_le64(&fe->disk_num_bytes);
-	if (*start == 0)
-		return 0;
-	return *disk_len ? 1 : -EUCLEAN;
-}
-
 /* ---- reading the extent tree ---------------------------------------------------------- */
 
 static int decode_extent_item(struct extents *x, const struct bt_key *k, const void *d,
@@ -626,4 +606,160 @@ int extent_walk(struct extents *x, const struct extent_walk *w)
 	}
 	bt_cursor_release(&c);
 	return ret == -ENOENT ? 0 : ret;
+}
+
+/* ---- repairs (fsck) ------------------------------------------------------------------- */
+
+/* An extent item and what its backrefs, as the extent tree stores them, add up to. */
+struct stored_extent {
+	struct extent_info item;
+	uint64_t backrefs;
+	bool overflow;
+};
+
+static int stored_item(void *arg, const struct extent_info *e)
+{
+	struct stored_extent *s = arg;
+
+	s->item = *e;
+	return 0;
+}
+
+static void stored_add(struct stored_extent *s, uint64_t count)
+{
+	s->overflow |= __builtin_add_overflow(s->backrefs, count, &s->backrefs);
+}
+
+static int stored_tree_ref(void *arg, uint64_t start, uint64_t owner, uint64_t count)
+{
+	(void)start, (void)owner;
+	stored_add(arg, count);
+	return 0;
+}
+
+static int stored_data_ref(void *arg, uint64_t start, const struct extent_data_ref *r)
+{
+	(void)start;
+	stored_add(arg, r->count);
+	return 0;
+}
+
+static int read_stored(struct extents *x, uint64_t start, struct stored_extent *s)
+{
+	struct extent_walk w = { stored_item, stored_tree_ref, stored_data_ref, s };
+	int ret = extent_walk_one(x, start, &w);
+
+	if (ret < 0)
+		return ret;
+	/* Counts are applied as signed deltas: beyond that range no count is real. */
+	if (s->overflow || s->backrefs > INT64_MAX || s->item.refs > INT64_MAX)
+		return -EOVERFLOW;
+	return 0;
+}
+
+/* The head of an extent item's pending changes, as the item describes the extent. */
+static struct dref_head *item_head(struct extents *x, const struct extent_info *e)
+{
+	struct extent_ref r = { .start = e->start, .len = e->len,
+				.is_data = e->flags & EXTENT_FLAG_DATA, .level = e->level };
+
+	return ref_head(x, &r);
+}
+
+static int recount_queued(struct extents *x, uint64_t start)
+{
+	struct stored_extent s = { .backrefs = 0 };
+	struct dref_head *h;
+	int ret = read_stored(x, start, &s);
+
+	if (ret < 0)
+		return ret;
+	if (s.backrefs == s.item.refs)
+		return 0;
+	h = item_head(x, &s.item);
+	if (!h)
+		return dref_find(&x->refs, start) ? -EUCLEAN : -ENOMEM;
+	h->delta += (int64_t)s.backrefs - (int64_t)s.item.refs;
+	return 0;
+}
+
+/* Every backref the extent tree stores for a leaked extent, dropped whole (arg: its head). */
+static int drop_tree_backref(void *arg, uint64_t start, uint64_t owner, uint64_t count)
+{
+	(void)start;
+	return dref_backref_add(arg, owner, 0, 0, -(int64_t)count);
+}
+
+static int drop_data_backref(void *arg, uint64_t start, const struct extent_data_ref *r)
+{
+	(void)start;
+	return dref_backref_add(arg, r->owner, r->inode, r->offset, -(int64_t)r->count);
+}
+
+static int forget_leak_queued(struct extents *x, uint64_t start)
+{
+	struct stored_extent s = { .backrefs = 0 };
+	struct dref_head *h;
+	int ret = read_stored(x, start, &s);
+
+	if (ret < 0)
+		return ret;
+	h = item_head(x, &s.item);
+	if (!h)
+		return dref_find(&x->refs, start) ? -EUCLEAN : -ENOMEM;
+	/* read_stored checked every count, so the negations cannot overflow. */
+	ret = extent_walk_one(x, start, &(struct extent_walk){ .tree_ref_fn = drop_tree_backref,
+							       .data_ref_fn = drop_data_backref,
+							       .arg = h });
+	if (ret < 0)
+		return ret;
+	h->delta -= (int64_t)s.item.refs;
+	return 0;
+}
+
+static int adopt_queued(struct extents *x, uint64_t start, uint64_t len, bool is_data, uint8_t level)
+{
+	struct dref_head *h;
+	int ret;
+
+	if (dref_find(&x->refs, start))
+		return -EEXIST;
+	ret = alloc_mark_used(x->alloc, start, len);
+	if (ret < 0)
+		return ret;
+	h = dref_get(&x->refs, start);
+	if (!h)
+		return -ENOMEM;
+	h->len = len;
+	h->is_data = is_data;
+	h->level = is_data ? 0 : level;
+	h->is_new = true;
+	return 0;
+}
+
+int extent_recount(struct extents *x, struct bt_trans *tx, uint64_t start)
+{
+	int ret = recount_queued(x, start);
+
+	if (ret == 0)
+		tx->changes++;
+	return ret;
+}
+
+int extent_forget_leak(struct extents *x, struct bt_trans *tx, uint64_t start)
+{
+	int ret = forget_leak_queued(x, start);
+
+	if (ret == 0)
+		tx->changes++;
+	return ret;
+}
+
+int extent_adopt(struct extents *x, struct bt_trans *tx, uint64_t start, uint64_t len, bool is_data, uint8_t level)
+{
+	int ret = adopt_queued(x, start, len, is_data, level);
+
+	if (ret == 0)
+		tx->changes++;
+	return ret;
 }

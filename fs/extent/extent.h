@@ -21,6 +21,7 @@
 #include "fs/btree/btree.h"
 #include "fs/extent/delayed_ref.h"
 #include "fs/extent/extent_format.h"
+#include "fs/extent/file_extent.h"
 
 struct extents {
 	struct bt_fs *fs;
@@ -71,6 +72,40 @@ int extent_ref_drop(struct extents *x, struct bt_trans *tx, const struct extent_
 
 /* Forget every pending change (the transaction that made them was aborted). */
 void extent_forget_pending(struct extents *x);
+
+/*
+ * Repairs (fsck --repair, through ref_check.h, in the transaction `tx`), for the damage no
+ * reference added or dropped can express. With extent_ref_add/drop and allocation these are the only writers of reference
+ * changes; like them, they queue delayed references for an ordinary commit to apply, and only
+ * read the extent tree. Each returns 0, -ENOMEM, or what it says.
+ */
+
+/*
+ * An extent item whose count disagrees with its own backrefs: queue the change that makes the
+ * count the sum of the counts of the backrefs the extent tree stores for it, leaving every
+ * backref as it is. Backrefs that are wrong themselves are corrected afterwards with
+ * extent_ref_add/drop, which move the count along. -ENOENT if `start` has no extent item;
+ * -EUCLEAN if its items are malformed (reported); -EOVERFLOW for counts no extent can have.
+ */
+int extent_recount(struct extents *x, struct bt_trans *tx, uint64_t start);
+
+/*
+ * An extent item nothing references (a leak): queue the drop of its count and of every
+ * backref it stores to zero, so that the commit frees it as it frees an extent whose last
+ * reference went. Errors as extent_recount.
+ */
+int extent_forget_leak(struct extents *x, struct bt_trans *tx, uint64_t start);
+
+/*
+ * A referenced extent with no extent item: take its space from the allocator and record it as
+ * allocated in this transaction with no references yet, as extent_alloc_data does for new
+ * space. Its references are then added with extent_ref_add, and the commit inserts its item.
+ * -EEXIST if the space is not free or the extent has pending changes already (it is known to
+ * this transaction), -ERANGE or -EINVAL if it is not space the allocator manages.
+ */
+int extent_adopt(struct extents *x, struct bt_trans *tx, uint64_t start, uint64_t len,
+		 bool is_data, uint8_t level);
+
 /* Apply every pending change to the extent tree, until none is left. */
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
 static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }
@@ -98,12 +133,5 @@ struct extent_walk {
 int extent_walk(struct extents *x, const struct extent_walk *w);
 /* The same for one extent: its item and its backrefs only (-ENOENT if it has no item). */
 int extent_walk_one(struct extents *x, uint64_t start, const struct extent_walk *w);
-
-/*
- * The data extent a file extent item references, if any: 1 with start and length set, or 0 (inline,
- * hole, not a file extent item), or -EUCLEAN (malformed).
- */
-int file_extent_target(const struct bt_key *key, const void *data, uint32_t len,
-		       uint64_t *start, uint64_t *disk_len);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fs/extent/file_extent.h"
 #include "fs/inode/internal.h"
 #include "fs/lib/endian.h"
 
@@ -25,20 +26,15 @@ static bool is_file_extent(const struct bt_key *k, uint64_t ino)
 static int decode_item(struct inode_tree *it, const struct bt_key *k, const void *data,
 		       uint32_t len, struct fitem *f)
 {
-	const struct file_extent_item *fe = data;
-	uint32_t ss = cowfs_sectorsize(it->fs);
+	struct file_extent fe;
 
-	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC))
+	if (file_extent_decode(data, len, &fe) < 0 || fe.type == FILE_EXTENT_INLINE)
 		return inode_corrupt(it, k->objectid, "file extent item of unknown form");
-	f->off = k->offset;
-	f->len = get_le64(&fe->num_bytes);
-	f->type = fe->type;
-	f->disk = get_le64(&fe->disk_bytenr);
-	f->disk_len = get_le64(&fe->disk_num_bytes);
-	f->eoff = get_le64(&fe->offset);
-	if (f->len == 0 || f->len % ss || f->off % ss || f->off + f->len < f->off ||
-	    (f->disk && (f->eoff % ss || f->eoff > f->disk_len || f->len > f->disk_len - f->eoff)))
+	if (file_extent_check_range(&fe, k->offset, cowfs_sectorsize(it->fs)) < 0)
 		return inode_corrupt(it, k->objectid, "file extent item out of bounds");
+	*f = (struct fitem){ .off = k->offset, .len = fe.num_bytes, .type = fe.type,
+			     .disk = fe.disk_bytenr, .disk_len = fe.disk_num_bytes,
+			     .eoff = fe.offset };
 	return 0;
 }
 

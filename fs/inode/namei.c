@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/extent/file_extent.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 
@@ -179,6 +180,7 @@ static int readlink_locked(struct inode_tree *it, uint64_t ino, char *out, size_
 			   size_t *tlen)
 {
 	struct bt_key k = { ino, EXTENT_DATA_KEY, 0 };
+	struct file_extent fe;
 	struct inode in;
 	uint8_t *buf;
 	uint32_t len;
@@ -193,14 +195,13 @@ static int readlink_locked(struct inode_tree *it, uint64_t ino, char *out, size_
 		return inode_corrupt(it, ino, "symlink without its target");
 	if (ret < 0)
 		return ret;
-	if (len < FILE_EXTENT_INLINE_HEADER ||
-	    ((struct file_extent_item *)buf)->type != FILE_EXTENT_INLINE ||
-	    len - FILE_EXTENT_INLINE_HEADER != in.size) {
+	if (file_extent_decode(buf, len, &fe) < 0 || fe.type != FILE_EXTENT_INLINE ||
+	    fe.inline_len != in.size) {
 		free(buf);
 		return inode_corrupt(it, ino, "symlink target is not an inline extent of its size");
 	}
-	*tlen = len - FILE_EXTENT_INLINE_HEADER;
-	memcpy(out, buf + FILE_EXTENT_INLINE_HEADER, *tlen < bufsize ? *tlen : bufsize);
+	*tlen = fe.inline_len;
+	memcpy(out, fe.inline_data, *tlen < bufsize ? *tlen : bufsize);
 	free(buf);
 	return 0;
 }

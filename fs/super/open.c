@@ -13,6 +13,7 @@
 
 #include "fs/lib/endian.h"
 #include "fs/super/internal.h"
+#include "fs/super/root_item.h"
 #include "fs/super/super.h"
 
 void fs_report(struct cowfs *fs, uint64_t bytenr, const char *msg)
@@ -128,18 +129,17 @@ static void root_init(struct cowfs_root *r)
 
 int fs_load_root(struct cowfs *fs, uint64_t id, struct cowfs_root *r)
 {
-	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
-	struct root_item ri;
-	uint32_t len;
-	int ret = bt_lookup(&fs->root_tree, &k, &ri, sizeof(ri), &len);
+	struct tree_root tr;
+	int ret = root_item_lookup(&fs->root_tree, id, &tr);
 
-	if (ret == -ENOENT || (ret == 0 && len != sizeof(ri))) {
-		fs_report(fs, fs->root_tree.root, ret ? "root item missing" : "malformed root item");
+	if (ret == -ENOENT || ret == -EUCLEAN) {
+		fs_report(fs, fs->root_tree.root,
+			  ret == -ENOENT ? "root item missing" : "malformed root item");
 		return -EUCLEAN;
 	}
 	if (ret < 0)
 		return ret;
-	bt_open(&r->t, &fs->bfs, id, get_le64(&ri.bytenr), get_le64(&ri.generation), ri.level);
+	bt_open(&r->t, &fs->bfs, id, tr.bytenr, tr.generation, tr.level);
 	root_init(r);
 	return 0;
 }

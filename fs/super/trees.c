@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/lib/endian.h"
 #include "fs/super/fs.h"
+#include "fs/super/root_item.h"
 
 static struct cowfs_root *find_open(struct cowfs *fs, uint64_t id)
 {
@@ -89,25 +89,21 @@ int cowfs_tree_clone(struct cowfs_trans *tx, struct cowfs_root *src, uint64_t id
 
 int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
 {
-	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
 	struct cowfs_root *r = find_open(fs, id);
-	struct root_item ri;
-	uint32_t len;
+	struct tree_root tr;
 	int ret;
 
 	if (r) {
 		*out = r;
 		return 0;
 	}
-	ret = bt_lookup(&fs->root_tree, &k, &ri, sizeof(ri), &len);
+	ret = root_item_lookup(&fs->root_tree, id, &tr);
 	if (ret < 0)
 		return ret;
-	if (len != sizeof(ri) || ri.level >= BT_MAX_LEVEL)
-		return -EUCLEAN;
 	ret = new_root(fs, &r);
 	if (ret < 0)
 		return ret;
-	bt_open(&r->t, &fs->bfs, id, get_le64(&ri.bytenr), get_le64(&ri.generation), ri.level);
+	bt_open(&r->t, &fs->bfs, id, tr.bytenr, tr.generation, tr.level);
 	r->saved_root = r->t.root;
 	r->saved_gen = r->t.root_gen;
 	r->saved_level = r->t.level;

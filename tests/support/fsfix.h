@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "fs/super/check.h"
+#include "fs/super/fsck.h"
 #include "fs/super/fs.h"
 
 struct fsfix {

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/inode/icache.h"
 
 void ifix_setup(struct ifix *f, const char *name, uint64_t size, uint32_t nodesize)

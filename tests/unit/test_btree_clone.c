@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/btree/view.h"
 #include "tests/support/fixture.h"
 #include "tests/support/refmap.h"
 
@@ -242,6 +243,80 @@ START_TEST(clone_diverge_and_drop)
 }
 END_TEST
 
+/* bt_walk with `enter`: the nodes of two trees sharing most of them, each read once. */
+struct walk_once {
+	uint64_t seen[4096];   /* open addressing, 0 empty */
+	uint64_t entered, read, skipped, roots;
+	uint64_t last_entered, last_parent;
+};
+
+static bool seen_add(struct walk_once *wo, uint64_t bytenr)
+{
+	size_t n = sizeof(wo->seen) / sizeof(wo->seen[0]), i = (bytenr >> 12) % n;
+
+	for (; wo->seen[i]; i = (i + 1) % n)
+		if (wo->seen[i] == bytenr)
+			return false;
+	wo->seen[i] = bytenr;
+	return true;
+}
+
+static int once_enter(void *arg, uint64_t bytenr, uint8_t level, const struct bt_node *parent)
+{
+	struct walk_once *wo = arg;
+
+	(void)level;
+	wo->entered++;
+	wo->roots += !parent;
+	if (!seen_add(wo, bytenr)) {
+		wo->skipped++;
+		return 1;
+	}
+	wo->last_entered = bytenr;
+	wo->last_parent = parent ? bt_node_bytenr(parent) : 0;
+	return 0;
+}
+
+static int once_node(void *arg, const struct bt_node *n, uint64_t parent)
+{
+	struct walk_once *wo = arg;
+
+	/* Read right after it was entered, and named with the same parent. */
+	REQUIRE(bt_node_bytenr(n) == wo->last_entered && parent == wo->last_parent,
+		"node %" PRIu64 " read out of turn", bt_node_bytenr(n));
+	wo->read++;
+	return 0;
+}
+
+START_TEST(walk_enters_shared_nodes_once)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct walk_once *wo = calloc(1, sizeof(*wo));
+	struct bt_walk walk = { .node = once_node, .enter = once_enter, .arg = wo };
+
+	world_setup(w, "clone_walk", 303);
+	populate(w, &w->s[0], 12000);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	for (int step = 0; step < 40; step++)
+		side_random_op(w, &w->s[step & 1]);
+	fixture_commit(&w->f);
+	conserve(w);
+	ck_assert_int_eq(bt_walk(&w->s[0].t, &walk), 0);
+	uint64_t first = wo->read;
+	ck_assert_int_eq(bt_walk(&w->s[1].t, &walk), 0);
+	/* Every allocated block is reachable (conserve), and each was read exactly once. */
+	ck_assert_uint_eq(wo->read, memrefs_allocated(w->f.mr));
+	ck_assert_uint_eq(wo->entered, wo->read + wo->skipped);
+	ck_assert_uint_eq(wo->roots, 2);
+	ck_assert_uint_gt(wo->skipped, 0);
+	ck_assert_uint_lt(wo->read - first, first / 2);   /* the clone shares most of it */
+	world_teardown(w);
+	free(wo);
+	free(w);
+}
+END_TEST
+
 /*
  * Clone in the middle of a transaction: nodes the source wrote in this transaction are
  * writable in place until the clone; afterwards they are shared and must be shadowed.
@@ -429,6 +504,7 @@ int main(void)
 
 	tcase_add_test(tc, clone_shares_all_but_root);
 	tcase_add_test(tc, clone_diverge_and_drop);
+	tcase_add_test(tc, walk_enters_shared_nodes_once);
 	tcase_add_test(tc, clone_within_transaction);
 	tcase_add_test(tc, clone_chain);
 	tcase_add_test(tc, clone_emptied);

@@ -17,8 +17,8 @@
 
 #include "fs/extent/csum.h"
 #include "fs/extent/extent_format.h"
-#include "fs/inode/check.h"
-#include "fs/super/check.h"
+#include "fs/inode/namespace_check.h"
+#include "fs/super/fsck.h"
 #include "fs/inode/file.h"
 #include "fs/inode/icache.h"
 #include "fs/inode/internal.h"

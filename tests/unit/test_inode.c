@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "fs/extent/extent_format.h"
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/inode/inode.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"

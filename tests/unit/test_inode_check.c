@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/inode/inode.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"

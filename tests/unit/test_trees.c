@@ -13,7 +13,7 @@
 
 #include "fs/inode/file.h"
 #include "fs/inode/icache.h"
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "tests/support/fsfix.h"
 
 #define NTREES 3

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/inode/inode.h"
 #include "fs/inode/xattr.h"
 #include "fs/inode/xattr_format.h"

@@ -1,5 +1,5 @@
 /*
- * The namespace checker: the fs-tree half of fsck (fs/super/check.h checks blocks and extent
+ * The namespace checker: the fs-tree half of fsck (fs/super/fsck.h checks blocks and extent
  * references; it may not call this layer, so fsck.cowfs calls both).
  *
  * One forward cursor pass over an fs tree, plus point lookups, verifies:
@@ -26,8 +26,8 @@
  *
  * The caller keeps updates out while it runs (fsck opens the image alone).
  */
-#ifndef COWFS_INODE_CHECK_H
-#define COWFS_INODE_CHECK_H
+#ifndef COWFS_INODE_NAMESPACE_CHECK_H
+#define COWFS_INODE_NAMESPACE_CHECK_H
 
 #include <stdint.h>
 

@@ -1,11 +1,11 @@
 /*
- * The namespace checker (see check.h): one cursor pass over an fs tree in key order. An
+ * The namespace checker (see namespace_check.h): one cursor pass over an fs tree in key order. An
  * inode's items come in type order (INODE_ITEM, INODE_REF, XATTR_ITEM, DIR_ITEM, DIR_INDEX,
  * EXTENT_DATA), so every item after the inode item can be checked against it at once; each
  * link is checked from all three of its items by point lookups of the other two; link counts
  * need the whole tree, so they are counted into a per-inode table and compared at the end.
  */
-#include "fs/inode/check.h"
+#include "fs/inode/namespace_check.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/extent/file_extent.h"
 #include "fs/inode/internal.h"
 #include "fs/inode/xattr_internal.h"
 #include "fs/lib/endian.h"
@@ -420,35 +421,33 @@ static int check_dir_index(struct ns_checker *c, const struct bt_key *k, const u
  * A regular file's file extent items (FORMAT.md 7.1): well formed, sector aligned, inside their
  * extent, in order without overlap, regular ones within end of file (rounded up to a sector).
  */
-static void check_file_extent(struct ns_checker *c, const struct bt_key *k,
-			      const struct file_extent_item *fe, uint32_t len)
+static void check_file_extent(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
+			      uint32_t len)
 {
 	uint32_t ss = cowfs_sectorsize(c->fs);
-	uint64_t n, eoff, disk_len, eof = (c->cur.in.size + ss - 1) / ss * ss;
+	uint64_t n, eof = (c->cur.in.size + ss - 1) / ss * ss;
+	struct file_extent fe;
 
-	if (len != sizeof(*fe) || (fe->type != FILE_EXTENT_REG && fe->type != FILE_EXTENT_PREALLOC)) {
+	if (file_extent_decode(data, len, &fe) < 0 || fe.type == FILE_EXTENT_INLINE) {
 		problem(c, k->objectid, "file extent at %" PRIu64 " is not a regular or preallocated"
 			" item", k->offset);
 		return;
 	}
-	n = get_le64(&fe->num_bytes);
-	eoff = get_le64(&fe->offset);
-	disk_len = get_le64(&fe->disk_num_bytes);
-	if (!n || n % ss || k->offset % ss || eoff % ss || k->offset + n < k->offset ||
-	    (get_le64(&fe->disk_bytenr) && (eoff > disk_len || n > disk_len - eoff))) {
+	n = fe.num_bytes;
+	if (file_extent_check_range(&fe, k->offset, ss) < 0) {
 		problem(c, k->objectid, "file extent at %" PRIu64 " out of bounds (%" PRIu64
-			" bytes from %" PRIu64 " of a %" PRIu64 "-byte extent)", k->offset, n, eoff,
-			disk_len);
+			" bytes from %" PRIu64 " of a %" PRIu64 "-byte extent)", k->offset, n,
+			fe.offset, fe.disk_num_bytes);
 		return;
 	}
 	if (k->offset < c->cur.data_end)
 		problem(c, k->objectid, "file extent at %" PRIu64 " overlaps the one before (ends"
 			" at %" PRIu64 ")", k->offset, c->cur.data_end);
-	if (fe->type == FILE_EXTENT_REG && k->offset + n > eof)
+	if (fe.type == FILE_EXTENT_REG && k->offset + n > eof)
 		problem(c, k->objectid, "data at %" PRIu64 "..%" PRIu64 " past end of file %" PRIu64,
 			k->offset, k->offset + n, c->cur.in.size);
 	c->cur.data_end = k->offset + n;
-	if (get_le64(&fe->disk_bytenr))
+	if (fe.disk_bytenr)
 		c->cur.data_bytes += n;
 }
 
@@ -457,21 +456,21 @@ static void check_file_extent(struct ns_checker *c, const struct bt_key *k,
 static int check_extent_data(struct ns_checker *c, const struct bt_key *k, const uint8_t *data,
 			     uint32_t len)
 {
-	const struct file_extent_item *fe = (const void *)data;
+	struct file_extent fe;
 	struct ns_inode *ni;
 
 	if (!c->cur.exists)
 		return 0;
 	if (S_ISREG(c->cur.in.mode)) {
-		check_file_extent(c, k, fe, len);
+		check_file_extent(c, k, data, len);
 		return 0;
 	}
 	if (!S_ISLNK(c->cur.in.mode)) {
 		problem(c, k->objectid, "file extent item in an inode that is no file or symlink");
 		return 0;
 	}
-	if (k->offset != 0 || len < FILE_EXTENT_INLINE_HEADER || fe->type != FILE_EXTENT_INLINE ||
-	    len - FILE_EXTENT_INLINE_HEADER != c->cur.in.size) {
+	if (k->offset != 0 || file_extent_decode(data, len, &fe) < 0 ||
+	    fe.type != FILE_EXTENT_INLINE || fe.inline_len != c->cur.in.size) {
 		problem(c, k->objectid, "symlink extent at %" PRIu64 " is not an inline extent of"
 			" its size %" PRIu64, k->offset, c->cur.in.size);
 		return 0;

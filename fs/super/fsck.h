@@ -1,0 +1,61 @@
+/*
+ * The filesystem checker: everything fsck.cowfs verifies about blocks and references, as a
+ * library function so the tests use the same oracle (the namespace is fs/inode's:
+ * namespace_check.h).
+ *
+ * This level knows which trees there are: the root tree and every tree a root item names
+ * (a malformed root item is a problem). It hands each to the extent layer's reference checker
+ * (fs/extent/ref_check.h), which reads every node reachable from them (each verified as it is
+ * read: checksum, fsid, address, generation, level, structure), checks each tree's structural
+ * invariants, and recomputes from what it reached the exact reference count and backrefs
+ * every extent must have: one reference per pointer from a distinct reachable node (keyed by
+ * that node's owner) or per tree root (keyed by the tree id), and one per file extent item in
+ * a distinct reachable leaf (keyed by the leaf's owner, the inode and the file offset). That
+ * is compared with the extent tree item by item: counts, kinds, levels, every backref; extents
+ * nobody references (leaks); referenced extents with no item; overlapping extents; extents
+ * outside the filesystem or over a superblock copy; and the checksum tree against the data
+ * extents. Last, this level checks the superblock's used-bytes figure.
+ *
+ * Memory: proportional to the number of extents (the recomputed table), which fsck needs.
+ */
+#ifndef COWFS_SUPER_FSCK_H
+#define COWFS_SUPER_FSCK_H
+
+#include <stdint.h>
+
+#include "fs/super/fs.h"
+
+struct cowfs_check_stats {
+	uint64_t trees;          /* trees walked, the root tree included */
+	uint64_t tree_blocks;    /* distinct reachable nodes */
+	uint64_t data_extents;   /* distinct referenced data extents */
+	uint64_t extent_items;   /* items in the extent tree */
+	uint64_t bytes_used;     /* recomputed */
+	uint64_t problems;       /* each also reported through fs->report */
+	uint64_t queued;         /* repairs queued (cowfs_check_repair) */
+	uint64_t unfixable;      /* problems repair cannot fix */
+};
+
+/* Progress for long checks: called now and then with nodes read so far (may be NULL). */
+typedef void (*cowfs_check_progress_fn)(void *arg, uint64_t nodes_read);
+
+/*
+ * Check the filesystem. Returns 0 if clean, -EUCLEAN if problems were found (st->problems,
+ * each reported), or another negative errno if the check itself could not run (-ENOMEM).
+ */
+int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
+		cowfs_check_progress_fn progress, void *progress_arg);
+
+/*
+ * The same check, queueing a correction for every reference problem it can fix (a wrong
+ * count, a missing or extra backref, a leaked extent, a referenced extent with no item)
+ * through the extent layer's reference path (ref_check.h says which call fixes what): the
+ * next cowfs_commit() applies them like any other change, and rewrites the superblock's
+ * figures. Problems it cannot fix (unreadable nodes, broken tree structure, extents of the
+ * wrong kind or length) are counted in st->unfixable; from the first of them on, nothing more
+ * is queued. Needs a writable filesystem.
+ */
+int cowfs_check_repair(struct cowfs *fs, struct cowfs_check_stats *st,
+		       cowfs_check_progress_fn progress, void *progress_arg);
+
+#endif
