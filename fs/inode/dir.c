@@ -14,34 +14,38 @@
 #include <sys/stat.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/inode/dir_entry.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 
 /* ---- directory entries ---------------------------------------------------------------------- */
 
+/* A malformed entry of `what` kind: dir_entry_next said `why`. */
+static int dir_corrupt(struct inode_tree *it, uint64_t ino, const char *what, const char *why)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, why);
+	return inode_corrupt(it, ino, msg);
+}
+
 /* Walk the {dir_entry, name} array of a DIR_ITEM; *at gets the matching entry's offset. */
 static int dir_item_find(struct inode_tree *it, uint64_t dir, const uint8_t *buf, uint32_t len,
 			 const char *name, size_t nlen, uint32_t *at, uint32_t *esize)
 {
+	struct dir_entry_view e;
 	uint32_t off = 0;
+	const char *why;
+	int got;
 
-	while (off < len) {
-		const struct dir_entry *e = (const void *)(buf + off);
-		uint32_t n;
-
-		if (len - off < sizeof(*e))
-			return inode_corrupt(it, dir, "truncated directory entry");
-		n = get_le16(&e->name_len);
-		if (n == 0 || n > INODE_NAME_MAX || len - off - sizeof(*e) < n)
-			return inode_corrupt(it, dir, "directory entry with a bad name length");
-		if (n == nlen && memcmp(buf + off + sizeof(*e), name, n) == 0) {
-			*at = off;
-			*esize = (uint32_t)sizeof(*e) + n;
+	while ((got = dir_entry_next(buf, len, &off, &e, &why)) == 1) {
+		if (e.name_len == nlen && memcmp(e.name, name, nlen) == 0) {
+			*at = e.off;
+			*esize = e.size;
 			return 0;
 		}
-		off += (uint32_t)sizeof(*e) + n;
 	}
-	return -ENOENT;
+	return got < 0 ? dir_corrupt(it, dir, "directory entry", why) : -ENOENT;
 }
 
 static void dir_entry_encode(uint8_t *p, uint64_t child, uint8_t type, uint64_t transid,
@@ -69,9 +73,11 @@ int dir_find(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		return ret;
 	ret = dir_item_find(it, dir, buf, blen, name, len, &at, &esize);
 	if (ret == 0) {
-		const struct dir_entry *e = (const void *)(buf + at);
-		out->child = get_le64(&e->child);
-		out->type = e->type;
+		struct dir_entry_view e;
+		const char *why;
+		dir_entry_next(buf, blen, &at, &e, &why);   /* found valid just now */
+		out->child = e.child;
+		out->type = e.type;
 	}
 	free(buf);
 	return ret;
@@ -171,25 +177,21 @@ static int inode_ref_find(struct inode_tree *it, uint64_t ino, const uint8_t *bu
 			  const char *name, size_t nlen, uint32_t *at, uint32_t *esize,
 			  uint64_t *index)
 {
+	struct inode_ref_view r;
 	uint32_t off = 0;
+	const char *why;
+	int got;
 
-	while (off < len) {
-		const struct inode_ref_entry *e = (const void *)(buf + off);
-		uint32_t n;
-
-		if (len - off < sizeof(*e))
-			return inode_corrupt(it, ino, "truncated inode ref");
-		n = get_le16(&e->name_len);
-		if (n == 0 || n > INODE_NAME_MAX || len - off - sizeof(*e) < n)
-			return inode_corrupt(it, ino, "inode ref with a bad name length");
-		if (n == nlen && memcmp(buf + off + sizeof(*e), name, n) == 0) {
-			*at = off;
-			*esize = (uint32_t)sizeof(*e) + n;
-			*index = get_le64(&e->index);
+	while ((got = inode_ref_next(buf, len, &off, &r, &why)) == 1) {
+		if (r.name_len == nlen && memcmp(r.name, name, nlen) == 0) {
+			*at = r.off;
+			*esize = r.size;
+			*index = r.index;
 			return 0;
 		}
-		off += (uint32_t)sizeof(*e) + n;
 	}
+	if (got < 0)
+		return dir_corrupt(it, ino, "inode ref", why);
 	return inode_corrupt(it, ino, "directory entry without a matching inode ref");
 }
 
@@ -410,19 +412,19 @@ static int readdir_locked(struct inode_tree *it, uint64_t dir, uint64_t cookie, 
 	for (ret = bt_cursor_seek(&c, &k, BT_SEEK_GE); ret == 0; ret = bt_cursor_next(&c)) {
 		struct bt_key ik;
 		const void *data;
-		uint32_t len, n;
+		uint32_t len;
 
 		bt_cursor_item(&c, &ik, &data, &len);
 		if (ik.objectid != dir || ik.type != DIR_INDEX_KEY)
 			break;
-		const struct dir_entry *e = data;
-		if (len < sizeof(*e) || (n = get_le16(&e->name_len)) == 0 ||
-		    len != sizeof(*e) + n || n > INODE_NAME_MAX) {
-			ret = inode_corrupt(it, dir, "malformed directory index item");
+		struct dir_entry_view e;
+		const char *why = "more than one entry";
+		uint32_t off = 0;
+		if (dir_entry_next(data, len, &off, &e, &why) != 1 || off != len) {
+			ret = dir_corrupt(it, dir, "directory index item", why);
 			break;
 		}
-		if (fn(arg, (const char *)data + sizeof(*e), n, get_le64(&e->child), e->type,
-		       ik.offset + 1))
+		if (fn(arg, e.name, e.name_len, e.child, e.type, ik.offset + 1))
 			break;
 	}
 	bt_cursor_release(&c);

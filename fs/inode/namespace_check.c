@@ -17,6 +17,7 @@
 
 #include "fs/extent/extent_format.h"
 #include "fs/extent/file_extent.h"
+#include "fs/inode/dir_entry.h"
 #include "fs/inode/internal.h"
 #include "fs/inode/xattr_internal.h"
 #include "fs/lib/endian.h"
@@ -122,42 +123,37 @@ static struct ns_inode *table_get(struct ns_checker *c, uint64_t ino)
 
 /* ---- entry arrays ----------------------------------------------------------------------------- */
 
-/* One {dir_entry, name} of an array; *off moves past it. 1: got one, 0: end, -1: malformed. */
+/* One {dir_entry, name} of an array (dir_entry_next); *off moves past it. 1: got one, 0: end,
+ * -1: malformed. */
 static int next_dir_entry(const uint8_t *buf, uint32_t len, uint32_t *off, uint64_t *child,
 			  uint8_t *type, const char **name, uint32_t *nlen)
 {
-	const struct dir_entry *e = (const void *)(buf + *off);
+	struct dir_entry_view e;
+	const char *why;
+	int got = dir_entry_next(buf, len, off, &e, &why);
 
-	if (*off == len)
-		return 0;
-	if (len - *off < sizeof(*e))
-		return -1;
-	*nlen = get_le16(&e->name_len);
-	if (*nlen == 0 || *nlen > INODE_NAME_MAX || len - *off - sizeof(*e) < *nlen)
-		return -1;
-	*child = get_le64(&e->child);
-	*type = e->type;
-	*name = (const char *)buf + *off + sizeof(*e);
-	*off += (uint32_t)sizeof(*e) + *nlen;
+	if (got != 1)
+		return got < 0 ? -1 : 0;
+	*child = e.child;
+	*type = e.type;
+	*name = e.name;
+	*nlen = e.name_len;
 	return 1;
 }
 
-/* One {inode_ref_entry, name} of an INODE_REF; as next_dir_entry. */
+/* One {inode_ref_entry, name} of an INODE_REF (inode_ref_next); as next_dir_entry. */
 static int next_ref_entry(const uint8_t *buf, uint32_t len, uint32_t *off, uint64_t *index,
 			  const char **name, uint32_t *nlen)
 {
-	const struct inode_ref_entry *e = (const void *)(buf + *off);
+	struct inode_ref_view r;
+	const char *why;
+	int got = inode_ref_next(buf, len, off, &r, &why);
 
-	if (*off == len)
-		return 0;
-	if (len - *off < sizeof(*e))
-		return -1;
-	*nlen = get_le16(&e->name_len);
-	if (*nlen == 0 || *nlen > INODE_NAME_MAX || len - *off - sizeof(*e) < *nlen)
-		return -1;
-	*index = get_le64(&e->index);
-	*name = (const char *)buf + *off + sizeof(*e);
-	*off += (uint32_t)sizeof(*e) + *nlen;
+	if (got != 1)
+		return got < 0 ? -1 : 0;
+	*index = r.index;
+	*name = r.name;
+	*nlen = r.name_len;
 	return 1;
 }
 

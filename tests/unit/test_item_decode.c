@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "fs/extent/file_extent.h"
+#include "fs/inode/dir_entry.h"
 #include "fs/inode/fmap.h"
 #include "fs/lib/endian.h"
 #include "fs/super/root_item.h"
@@ -240,6 +241,86 @@ static struct root_item root_item_of(uint64_t bytenr, uint64_t gen, uint8_t leve
 	return ri;
 }
 
+/* An array of {dir_entry, name}: two good entries, then whatever `tail` adds. */
+static uint32_t dir_array(uint8_t *buf, const char *n1, const char *n2)
+{
+	uint32_t off = 0;
+	const char *names[2] = { n1, n2 };
+
+	for (int i = 0; i < 2; i++) {
+		struct dir_entry *d = (void *)(buf + off);
+		size_t n = strlen(names[i]);
+		put_le64(&d->child, 257 + i);
+		d->type = 8;
+		put_le64(&d->transid, 7);
+		put_le16(&d->name_len, (uint16_t)n);
+		memcpy(buf + off + sizeof(*d), names[i], n);
+		off += (uint32_t)(sizeof(*d) + n);
+	}
+	return off;
+}
+
+START_TEST(dir_entries_good_and_malformed)
+{
+	uint8_t buf[1024];
+	struct dir_entry_view e;
+	const char *why = NULL;
+	uint32_t len = dir_array(buf, "a", "bcd"), off = 0;
+
+	ck_assert_int_eq(dir_entry_next(buf, len, &off, &e, &why), 1);
+	ck_assert_uint_eq(e.child, 257);
+	ck_assert_uint_eq(e.type, 8);
+	ck_assert_uint_eq(e.transid, 7);
+	ck_assert_uint_eq(e.name_len, 1);
+	ck_assert_int_eq(memcmp(e.name, "a", 1), 0);
+	ck_assert_uint_eq(e.off, 0);
+	ck_assert_uint_eq(e.size, sizeof(struct dir_entry) + 1);
+	ck_assert_int_eq(dir_entry_next(buf, len, &off, &e, &why), 1);
+	ck_assert_uint_eq(e.child, 258);
+	ck_assert_int_eq(memcmp(e.name, "bcd", 3), 0);
+	ck_assert_int_eq(dir_entry_next(buf, len, &off, &e, &why), 0);
+	/* A header cut short. */
+	off = sizeof(struct dir_entry) + 1;
+	ck_assert_int_eq(dir_entry_next(buf, off + 5, &off, &e, &why), -EUCLEAN);
+	ck_assert_str_eq(why, "truncated");
+	/* A name past the item, an empty one, one longer than a name may be. */
+	off = 0;
+	ck_assert_int_eq(dir_entry_next(buf, sizeof(struct dir_entry), &off, &e, &why), -EUCLEAN);
+	ck_assert_str_eq(why, "bad name length");
+	struct dir_entry *d = (void *)buf;
+	put_le16(&d->name_len, 0);
+	ck_assert_int_eq(dir_entry_next(buf, len, &off, &e, &why), -EUCLEAN);
+	put_le16(&d->name_len, INODE_NAME_MAX + 1);
+	ck_assert_int_eq(dir_entry_next(buf, sizeof(buf), &off, &e, &why), -EUCLEAN);
+	ck_assert_uint_eq(off, 0);   /* a failure does not move */
+}
+END_TEST
+
+START_TEST(inode_refs_good_and_malformed)
+{
+	uint8_t buf[64];
+	struct inode_ref_entry *r = (void *)buf;
+	struct inode_ref_view v;
+	const char *why = NULL;
+	uint32_t off = 0, len = (uint32_t)sizeof(*r) + 4;
+
+	put_le64(&r->index, 9);
+	put_le16(&r->name_len, 4);
+	memcpy(buf + sizeof(*r), "name", 4);
+	ck_assert_int_eq(inode_ref_next(buf, len, &off, &v, &why), 1);
+	ck_assert_uint_eq(v.index, 9);
+	ck_assert_uint_eq(v.name_len, 4);
+	ck_assert_int_eq(memcmp(v.name, "name", 4), 0);
+	ck_assert_uint_eq(off, len);
+	ck_assert_int_eq(inode_ref_next(buf, len, &off, &v, &why), 0);
+	off = 0;
+	ck_assert_int_eq(inode_ref_next(buf, len - 1, &off, &v, &why), -EUCLEAN);
+	ck_assert_str_eq(why, "bad name length");
+	ck_assert_int_eq(inode_ref_next(buf, 5, &off, &v, &why), -EUCLEAN);
+	ck_assert_str_eq(why, "truncated");
+}
+END_TEST
+
 START_TEST(root_item_good_and_malformed)
 {
 	struct root_item ri = root_item_of(3 << 20, 42, BT_MAX_LEVEL - 1);
@@ -336,6 +417,8 @@ int main(void)
 	tcase_add_test(tc, file_extent_ranges_out_of_bounds);
 	tcase_add_test(tc, file_extent_target_reads_the_reference);
 	tcase_add_test(tc, file_extent_items_through_fmap);
+	tcase_add_test(tc, dir_entries_good_and_malformed);
+	tcase_add_test(tc, inode_refs_good_and_malformed);
 	tcase_add_test(tc, root_item_good_and_malformed);
 	tcase_add_test(tc, root_items_in_a_filesystem);
 	suite_add_tcase(s, tc);
