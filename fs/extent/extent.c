@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 

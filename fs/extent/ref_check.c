@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fs/btree/view.h"
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/extent/file_extent.h"
 
 /*

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"
 #include "fs/inode/internal.h"

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/inode/file.h"
 #include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"

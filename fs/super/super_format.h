@@ -27,7 +27,7 @@ static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
 #define ROOT_TREE_ID    1ull
 #define EXTENT_TREE_ID  2ull
 #define FS_TREE_ID      5ull    /* the default subvolume */
-#define CSUM_TREE_ID    7ull    /* data checksums (fs/extent/csum.h) */
+#define CSUM_TREE_ID    7ull    /* data checksums (fs/extent/csum_tree.h) */
 
 /* incompat_flags bits. Unknown bits make an image unmountable. */
 #define COWFS_INCOMPAT_FSYNC_LOG 0x1ull   /* the superblock may point at an fsync log */

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/extent/extent_format.h"
 #include "fs/inode/namespace_check.h"
 #include "fs/super/fsck.h"

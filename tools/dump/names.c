@@ -4,7 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 #include "fs/extent/extent_format.h"
 #include "fs/inode/inode_format.h"
 #include "fs/inode/xattr_format.h"

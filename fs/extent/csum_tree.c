@@ -1,7 +1,7 @@
 /*
  * The checksum tree: see csum.h.
  */
-#include "fs/extent/csum.h"
+#include "fs/extent/csum_tree.h"
 
 #include <errno.h>
 #include <stdlib.h>

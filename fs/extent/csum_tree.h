@@ -7,8 +7,8 @@
  * last reference. Preallocated extents have none until written, and they never are: writes go
  * to new extents.
  */
-#ifndef COWFS_EXTENT_CSUM_H
-#define COWFS_EXTENT_CSUM_H
+#ifndef COWFS_EXTENT_CSUM_TREE_H
+#define COWFS_EXTENT_CSUM_TREE_H
 
 #include <stdint.h>
 
