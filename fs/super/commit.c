@@ -43,7 +43,7 @@ static bool root_changed(const struct cowfs_root *r)
 	       r->t.level != r->saved_level;
 }
 
-static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
+static int update_root_item(struct cowfs_trans *tx, struct cowfs_root *r)
 {
 	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
 	struct root_item ri = { 0 };
@@ -52,9 +52,9 @@ static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
 	put_le64(&ri.bytenr, r->t.root);
 	put_le64(&ri.generation, r->t.root_gen);
 	ri.level = r->t.level;
-	ret = bt_update(&fs->trans.bt, &fs->root_tree, &k, &ri, sizeof(ri));
+	ret = bt_update(&tx->bt, &tx->fs->root_tree, &k, &ri, sizeof(ri));
 	if (ret == -ENOENT)
-		ret = bt_insert(&fs->trans.bt, &fs->root_tree, &k, &ri, sizeof(ri));
+		ret = bt_insert(&tx->bt, &tx->fs->root_tree, &k, &ri, sizeof(ri));
 	if (ret < 0)
 		return ret;
 	r->saved_root = r->t.root;
@@ -63,8 +63,9 @@ static int update_root_item(struct cowfs *fs, struct cowfs_root *r)
 	return 0;
 }
 
-static int update_changed_roots(struct cowfs *fs, bool *changed)
+static int update_changed_roots(struct cowfs_trans *tx, bool *changed)
 {
+	struct cowfs *fs = tx->fs;
 	struct cowfs_root *fixed[] = { &fs->extent_root, &fs->fs_root, &fs->csum_root };
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	int ret = 0;
@@ -73,21 +74,23 @@ static int update_changed_roots(struct cowfs *fs, bool *changed)
 		struct cowfs_root *r = i < nfixed ? fixed[i] : fs->more[i - nfixed];
 		if (root_changed(r)) {
 			*changed = true;
-			ret = update_root_item(fs, r);
+			ret = update_root_item(tx, r);
 		}
 	}
 	return ret;
 }
 
 /* Step 1: root items and delayed references, until both are settled. */
-static int settle_trees(struct cowfs *fs)
+static int settle_trees(struct cowfs_trans *tx)
 {
+	struct cowfs *fs = tx->fs;
+
 	for (int round = 0; round < MAX_COMMIT_ROUNDS; round++) {
 		bool changed = false;
-		int ret = update_changed_roots(fs, &changed);
+		int ret = update_changed_roots(tx, &changed);
 		if (ret == 0 && extent_pending(&fs->ext)) {
 			changed = true;
-			ret = extent_run_delayed_refs(&fs->ext, &fs->trans.bt);
+			ret = extent_run_delayed_refs(&fs->ext, &tx->bt);
 		}
 		if (ret < 0 || !changed)
 			return ret;
@@ -96,13 +99,14 @@ static int settle_trees(struct cowfs *fs)
 	return -EUCLEAN;
 }
 
-static void fill_super(struct cowfs *fs, uint64_t log_held)
+static void fill_super(struct cowfs_trans *tx, uint64_t log_held)
 {
+	struct cowfs *fs = tx->fs;
 	struct alloc_stats st;
 	struct cowfs_super *sb = &fs->sb;
 
 	alloc_get_stats(fs->alloc, &st);
-	put_le64(&sb->generation, fs->trans.bt.transid);
+	put_le64(&sb->generation, cowfs_trans_id(tx));
 	put_le64(&sb->root_tree_bytenr, fs->root_tree.root);
 	put_le64(&sb->root_tree_gen, fs->root_tree.root_gen);
 	sb->root_tree_level = fs->root_tree.level;
@@ -112,19 +116,20 @@ static void fill_super(struct cowfs *fs, uint64_t log_held)
 }
 
 /* Steps 1-2, with the lock held. */
-static int commit_prepare(struct cowfs *fs)
+static int commit_prepare(struct cowfs_trans *tx)
 {
+	struct cowfs *fs = tx->fs;
 	uint64_t log_held = 0;
-	int ret = fs_hooks_before_commit(fs);
+	int ret = fs_hooks_before_commit(tx);
 
 	if (ret == 0)
-		ret = settle_trees(fs);
+		ret = settle_trees(tx);
 	if (ret == 0)
 		ret = bt_writeback(&fs->bfs);
 	if (ret == 0)
 		ret = log_commit_prepare(fs, &log_held);
 	if (ret == 0)
-		fill_super(fs, log_held);
+		fill_super(tx, log_held);
 	return ret;
 }
 
@@ -140,28 +145,28 @@ static int commit_write_super(struct cowfs *fs)
 	return ret;
 }
 
-int fs_commit_locked(struct cowfs *fs)
+int fs_commit_locked(struct cowfs_trans *tx)
 {
-	struct bt_trans *tx = &fs->trans.bt;
+	struct cowfs *fs = tx->fs;
 	struct alloc_stats st;
 	unsigned cls;
 	int ret;
 
-	cowfs_trans_commit_wait(&fs->trans);
+	cowfs_trans_commit_wait(tx);
 	if (fs->read_only || fs->aborted)
 		return -EROFS;
-	if (tx->error)
-		return tx->error;
+	if (cowfs_trans_error(tx))
+		return cowfs_trans_error(tx);
 	/* Committing must succeed on a full filesystem: it may use the reserve. */
-	cls = cowfs_trans_set_class(&fs->trans, ALLOC_PRIVILEGED);
-	ret = commit_prepare(fs);
-	cowfs_trans_set_class(&fs->trans, cls);
+	cls = cowfs_trans_set_class(tx, ALLOC_PRIVILEGED);
+	ret = commit_prepare(tx);
+	cowfs_trans_set_class(tx, cls);
 	if (ret < 0)
-		return bt_trans_fail(tx, ret);
+		return cowfs_trans_fail(tx, ret);
 	alloc_get_stats(fs->alloc, &st);
 	fs->last_commit_pinned = st.pinned;
 	alloc_pin_seal(fs->alloc);
-	tx->transid++;
+	tx->bt.transid++;
 	fs->committing = true;
 	pthread_mutex_unlock(&fs->lock);
 	ret = commit_write_super(fs);
@@ -176,7 +181,7 @@ int fs_commit_locked(struct cowfs *fs)
 	}
 	fs->committing = false;
 	pthread_cond_broadcast(&fs->commit_done);
-	return ret < 0 ? bt_trans_fail(tx, ret) : 0;
+	return ret < 0 ? cowfs_trans_fail(tx, ret) : 0;
 }
 
 int cowfs_commit(struct cowfs *fs)
@@ -184,7 +189,7 @@ int cowfs_commit(struct cowfs *fs)
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = fs_commit_locked(fs);
+	ret = fs_commit_locked(fs_running_trans(fs));
 	fs_abort_if_poisoned(fs);
 	pthread_mutex_unlock(&fs->lock);
 	return ret;

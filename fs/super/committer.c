@@ -37,7 +37,7 @@ static void run_flush(struct cowfs *fs)
 {
 	if (fs->aborted || !fs->hooks)
 		return;
-	if (fs_hooks_flush(fs) == 0)
+	if (fs_hooks_flush(fs_running_trans(fs)) == 0)
 		fs->flushes++;
 	fs_abort_if_poisoned(fs);
 }
@@ -66,7 +66,7 @@ static void *committer_main(void *arg)
 			if (fs->delalloc_bytes)
 				run_flush(fs);
 			if (!fs->aborted && cowfs_has_changes(fs))
-				fs_commit_locked(fs);
+				fs_commit_locked(fs_running_trans(fs));
 			fs_abort_if_poisoned(fs);
 			due = commit_due(fs);
 		}

@@ -21,11 +21,15 @@ int fs_start_committer(struct cowfs *fs, int interval_ms);
 void fs_stop_committer(struct cowfs *fs);
 
 /* Commit with fs->lock held, from inside an update or the timer thread (commit.c). */
-int fs_commit_locked(struct cowfs *fs);
+int fs_commit_locked(struct cowfs_trans *tx);
+/* The running transaction, for fs/super's own work outside any update: opening it, the
+ * commit, the timer thread, the fsync log (trans.c). */
+struct cowfs_trans *fs_running_trans(struct cowfs *fs);
+void fs_trans_init(struct cowfs *fs, uint64_t transid, enum alloc_class cls);
 /* The running transaction is poisoned: abort it if not done yet (trans.c). */
 void fs_abort_if_poisoned(struct cowfs *fs);
 /* Run every tree's before_commit / flush hook (trans.c). */
-int fs_hooks_before_commit(struct cowfs *fs);
-int fs_hooks_flush(struct cowfs *fs);
+int fs_hooks_before_commit(struct cowfs_trans *tx);
+int fs_hooks_flush(struct cowfs_trans *tx);
 
 #endif

@@ -263,7 +263,7 @@ bool cowfs_log_can_append(struct cowfs *fs, size_t payload_len)
 	const struct cowfs_log *l = &fs->log;
 	uint64_t len = round_to_sector(fs, sizeof(struct log_entry_header) + payload_len);
 
-	return l->pos && !l->barred && !l->replay_pending && !fs->trans.bt.error && !fs->aborted && !fs->committing &&
+	return l->pos && !l->barred && !l->replay_pending && !cowfs_trans_error(fs_running_trans(fs)) && !fs->aborted && !fs->committing &&
 	       !fs->read_only && len <= COWFS_LOG_ENTRY_MAX - sector(fs) &&
 	       l->bytes + len <= COWFS_LOG_MAX_BYTES;
 }
@@ -395,7 +395,7 @@ static uint64_t new_nonce(struct cowfs *fs)
 		return n;
 	/* Only needs to differ from earlier chains' nonces. */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return cowfs_csum(&ts, sizeof(ts)) ^ fs->trans.bt.transid;
+	return cowfs_csum(&ts, sizeof(ts)) ^ cowfs_trans_id(fs_running_trans(fs));
 }
 
 /*
@@ -423,7 +423,7 @@ int log_commit_prepare(struct cowfs *fs, uint64_t *log_held)
 	l->seq = 0;
 	l->bytes = 0;
 	l->barred = false;
-	l->gen = fs->trans.bt.transid;
+	l->gen = cowfs_trans_id(fs_running_trans(fs));
 	l->nonce = new_nonce(fs);
 	/* First fit from the start: the chain before last gave its space back with this
 	 * commit's predecessor, so chains take turns in the same places. On an image file that

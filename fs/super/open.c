@@ -205,9 +205,7 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	}
 	if (ret < 0)
 		goto fail;
-	fs->trans.fs = fs;
-	fs->trans.bt.fs = &fs->bfs;
-	fs->trans.bt.transid = get_le64(&fs->sb.generation) + 1;
+	fs_trans_init(fs, get_le64(&fs->sb.generation) + 1, ALLOC_NORMAL);
 	fs_note_committed(fs);
 	size_t cache = o->cache_bytes ? o->cache_bytes : BCACHE_DEFAULT_BYTES;
 	fs->cache_bytes = cache;
@@ -239,7 +237,7 @@ int cowfs_close(struct cowfs *fs)
 
 static int create_tree(struct cowfs *fs, uint64_t id, struct btree *t)
 {
-	return bt_create(&fs->trans.bt, id, t);
+	return bt_create(&fs_running_trans(fs)->bt, id, t);
 }
 
 static void fill_new_super(struct cowfs *fs, const struct cowfs_mkfs_opts *o, uint64_t total,
@@ -297,10 +295,7 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
 	if (ret < 0)
 		goto out;
 	fill_new_super(fs, o, total, ss, ns);
-	fs->trans.fs = fs;
-	fs->trans.bt.fs = &fs->bfs;
-	fs->trans.bt.transid = 1;
-	fs->trans.bt.alloc_class = ALLOC_PRIVILEGED;
+	fs_trans_init(fs, 1, ALLOC_PRIVILEGED);   /* mkfs may use all the space */
 	ret = create_tree(fs, ROOT_TREE_ID, &fs->root_tree);
 	if (ret == 0)
 		ret = create_tree(fs, EXTENT_TREE_ID, &fs->extent_root.t);

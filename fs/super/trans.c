@@ -15,6 +15,17 @@
 
 /* ---- begin and end ------------------------------------------------------------------------ */
 
+struct cowfs_trans *fs_running_trans(struct cowfs *fs)
+{
+	return &fs->trans;
+}
+
+void fs_trans_init(struct cowfs *fs, uint64_t transid, enum alloc_class cls)
+{
+	fs->trans = (struct cowfs_trans){ .fs = fs, .bt = { .fs = &fs->bfs, .transid = transid,
+							   .alloc_class = cls } };
+}
+
 /*
  * The running update's own part of the handle. Updates are serialized by the lock, but one
  * that lets it go in the middle (a commit, a wait for one, a flush's data I/O) lets others
@@ -275,7 +286,7 @@ void cowfs_delalloc_add(struct cowfs *fs, int64_t bytes)
 int cowfs_trans_commit(struct cowfs_trans *tx)
 {
 	struct cowfs_update_frame f = frame_save(tx);
-	int ret = fs_commit_locked(tx->fs);
+	int ret = fs_commit_locked(tx);
 
 	frame_restore(tx, &f);
 	/* What the update changed so far is committed: only what it changes next is at stake. */
@@ -341,23 +352,24 @@ void cowfs_hooks_remove(struct cowfs *fs, struct cowfs_hooks *h)
 	}
 }
 
-int fs_hooks_before_commit(struct cowfs *fs)
+int fs_hooks_before_commit(struct cowfs_trans *tx)
 {
 	int ret = 0;
 
-	for (struct cowfs_hooks *h = fs->hooks; h && ret == 0; h = h->next)
+	for (struct cowfs_hooks *h = tx->fs->hooks; h && ret == 0; h = h->next)
 		if (h->before_commit)
-			ret = h->before_commit(h->arg, &fs->trans);
+			ret = h->before_commit(h->arg, tx);
 	return ret;
 }
 
-int fs_hooks_flush(struct cowfs *fs)
+int fs_hooks_flush(struct cowfs_trans *tx)
 {
 	int ret = 0;
 
-	for (struct cowfs_hooks *h = fs->hooks; h && ret == 0 && !fs->trans.bt.error; h = h->next)
+	for (struct cowfs_hooks *h = tx->fs->hooks; h && ret == 0 && !cowfs_trans_error(tx);
+	     h = h->next)
 		if (h->flush)
-			ret = h->flush(h->arg, &fs->trans);
+			ret = h->flush(h->arg, tx);
 	return ret;
 }
 
