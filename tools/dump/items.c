@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "fs/extent/extent_format.h"
+#include "fs/extent/file_extent.h"
 #include "fs/lib/compiler.h"
 #include "fs/lib/endian.h"
+#include "fs/super/root_item.h"
 #include "fs/super/super_format.h"
 #include "tools/dump/names.h"
 
@@ -33,7 +35,7 @@ static void malformed(struct dump *d, const char *what, const void *p, uint32_t 
 	d->problems++;
 }
 
-static void remember_tree(struct dump *d, uint64_t id, const struct root_item *ri)
+static void remember_tree(struct dump *d, uint64_t id, const struct tree_root *tr)
 {
 	if (d->ntrees == d->trees_cap) {
 		size_t cap = d->trees_cap ? 2 * d->trees_cap : 8;
@@ -46,28 +48,26 @@ static void remember_tree(struct dump *d, uint64_t id, const struct root_item *r
 		d->trees_cap = cap;
 	}
 	d->trees[d->ntrees++] = (struct tree_ref){
-		.id = id, .bytenr = get_le64(&ri->bytenr), .generation = get_le64(&ri->generation),
-		.level = ri->level,
+		.id = id, .bytenr = tr->bytenr, .generation = tr->generation, .level = tr->level,
 	};
 }
 
 static void dump_root_item(struct dump *d, const struct bt_key *k, const void *p, uint32_t len)
 {
-	const struct root_item *ri = p;
+	struct tree_root tr;
 	struct out *o = d->o;
 
-	if (len != sizeof(*ri)) {
+	if (root_item_decode(p, len, &tr) < 0) {
 		malformed(d, "root item", p, len);
 		return;
 	}
 	out_obj_begin(o, "root_item", "root item", FRAME_LINE);
-	out_u64(o, "bytenr", get_le64(&ri->bytenr));
-	out_u64(o, "generation", get_le64(&ri->generation));
-	out_u64(o, "level", ri->level);
-	out_x64(o, "flags", get_le64(&ri->flags));
+	out_u64(o, "bytenr", tr.bytenr);
+	out_u64(o, "generation", tr.generation);
+	out_u64(o, "level", tr.level);
 	out_obj_end(o);
 	if (d->collect_roots && k->objectid != ROOT_TREE_ID)
-		remember_tree(d, k->objectid, ri);
+		remember_tree(d, k->objectid, &tr);
 }
 
 static void dump_extent_item(struct dump *d, const void *p, uint32_t len)
@@ -125,31 +125,24 @@ static void dump_data_refs(struct dump *d, const void *p, uint32_t len)
 
 static void dump_file_extent(struct dump *d, const void *p, uint32_t len)
 {
-	const struct file_extent_item *fe = p;
+	struct file_extent fe;
 	struct out *o = d->o;
-	const char *type;
 
-	if (len < FILE_EXTENT_INLINE_HEADER ||
-	    (fe->type != FILE_EXTENT_INLINE && len != sizeof(*fe))) {
+	if (file_extent_decode(p, len, &fe) < 0) {
 		malformed(d, "file extent item", p, len);
 		return;
 	}
-	type = file_extent_type_name(fe->type);
 	out_obj_begin(o, "file_extent", "file extent", FRAME_LINE);
-	if (type)
-		out_str(o, "type", type);
-	else
-		out_u64(o, "type", fe->type);
-	out_u64(o, "generation", get_le64(&fe->generation));
-	out_u64(o, "ram_bytes", get_le64(&fe->ram_bytes));
-	out_u64(o, "compression", fe->compression);
-	if (fe->type == FILE_EXTENT_INLINE) {
-		out_u64(o, "inline_len", len - FILE_EXTENT_INLINE_HEADER);
+	out_str(o, "type", file_extent_type_name(fe.type));
+	out_u64(o, "generation", fe.generation);
+	out_u64(o, "ram_bytes", fe.ram_bytes);
+	if (fe.type == FILE_EXTENT_INLINE) {
+		out_u64(o, "inline_len", fe.inline_len);
 	} else {
-		out_u64(o, "disk_bytenr", get_le64(&fe->disk_bytenr));
-		out_u64(o, "disk_num_bytes", get_le64(&fe->disk_num_bytes));
-		out_u64(o, "offset", get_le64(&fe->offset));
-		out_u64(o, "num_bytes", get_le64(&fe->num_bytes));
+		out_u64(o, "disk_bytenr", fe.disk_bytenr);
+		out_u64(o, "disk_num_bytes", fe.disk_num_bytes);
+		out_u64(o, "offset", fe.offset);
+		out_u64(o, "num_bytes", fe.num_bytes);
 	}
 	out_obj_end(o);
 }
