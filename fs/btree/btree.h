@@ -61,7 +61,7 @@ struct bt_trans;
  *   item references a data extent). The tree calls it with +1 whenever an item enters a leaf
  *   (insert, update's new payload, the copy of a shared leaf being shadowed, a move into a leaf
  *   of another owner) and -1 whenever it leaves one (delete, update's old payload, a leaf freed
- *   by a drop, a move out), always with the owner of that leaf. The callee ignores items that
+ *   by a drop, a move out), always with the owner and the address of that leaf (for reports). The callee ignores items that
  *   reference nothing. Within one call a count may pass through zero (an update drops the old
  *   payload's reference before adding the new one's): something is free only if its count is
  *   zero when the transaction commits.
@@ -74,7 +74,7 @@ struct bt_ops {
 	int (*block_ref_drop)(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
 			      uint64_t ref_owner, uint64_t *remaining);
 	int (*block_refs)(void *ctx, uint64_t bytenr, uint64_t *refs);
-	int (*item_refs)(void *ctx, struct bt_trans *tx, uint64_t leaf_owner,
+	int (*item_refs)(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, uint64_t leaf,
 			 const struct bt_key *key, const void *data, uint32_t len, int delta);
 };
 

@@ -213,7 +213,7 @@ int bt_item_refs(struct bt_trans *tx, uint64_t leaf_owner, const struct cblock *
 	if (!ops->item_refs)
 		return 0;
 	leaf_item_key(leaf, slot, &k);
-	return bt_trans_fail(tx, ops->item_refs(tx->fs->ops_ctx, tx, leaf_owner, &k,
+	return bt_trans_fail(tx, ops->item_refs(tx->fs->ops_ctx, tx, leaf_owner, leaf->addr, &k,
 					  leaf_item_data(leaf, slot), leaf_item_size(leaf, slot),
 					  delta));
 }

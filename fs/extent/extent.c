@@ -5,6 +5,8 @@
 #include "fs/extent/extent.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,23 @@ static int corrupt(struct extents *x, uint64_t bytenr, const char *msg)
 	return -EUCLEAN;
 }
 
+/* A malformed item: name the leaf it lives in, its tree and its key (SQLITE_CORRUPT_PAGE). */
+static int corrupt_in_leaf(struct extents *x, uint64_t tree, uint64_t leaf,
+			   const struct bt_key *k, const char *msg)
+{
+	char buf[224];
+
+	snprintf(buf, sizeof(buf), "tree %" PRIu64 " leaf %" PRIu64 " (level 0) item (%" PRIu64
+		 " %u %" PRIu64 "): %s", tree, leaf, k->objectid, k->type, k->offset, msg);
+	return corrupt(x, leaf, buf);
+}
+
+/* The same for an item of the extent tree just read (bt_item_leaf). */
+static int corrupt_item(struct extents *x, const struct bt_key *k, const char *msg)
+{
+	return corrupt_in_leaf(x, x->tree->owner, bt_item_leaf(x->tree), k, msg);
+}
+
 /* ---- reading the extent tree ---------------------------------------------------------- */
 
 static int decode_extent_item(struct extents *x, const struct bt_key *k, const void *d,
@@ -41,7 +60,7 @@ static int decode_extent_item(struct extents *x, const struct bt_key *k, const v
 	const struct extent_item *ei = d;
 
 	if (len != sizeof(*ei) || k->offset == 0)
-		return corrupt(x, k->objectid, "malformed extent item");
+		return corrupt_item(x, k, "malformed extent item");
 	out->start = k->objectid;
 	out->len = k->offset;
 	out->refs = get_le64(&ei->refs);
@@ -49,7 +68,7 @@ static int decode_extent_item(struct extents *x, const struct bt_key *k, const v
 	out->flags = get_le64(&ei->flags);
 	out->level = ei->level;
 	if (out->refs == 0 || (out->flags != EXTENT_FLAG_DATA && out->flags != EXTENT_FLAG_TREE_BLOCK))
-		return corrupt(x, k->objectid, "extent item with no references or unknown kind");
+		return corrupt_item(x, k, "extent item with no references or unknown kind");
 	return 0;
 }
 
@@ -240,7 +259,8 @@ static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 	return 0;
 }
 
-static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, const struct bt_key *key,
+static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, uint64_t leaf,
+			 const struct bt_key *key,
 			 const void *data, uint32_t len, int delta)
 {
 	struct extents *x = ctx;
@@ -249,7 +269,8 @@ static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, co
 	int ret = file_extent_target(key, data, len, &r.start, &r.len);
 
 	if (ret <= 0)
-		return ret < 0 ? corrupt(x, key->objectid, "malformed file extent item") : 0;
+		return ret < 0 ? corrupt_in_leaf(x, leaf_owner, leaf, key, "malformed file extent item")
+			       : 0;
 	return delta > 0 ? ref_add(x, tx, &r) : ref_drop(x, tx, &r, NULL);
 }
 
@@ -376,7 +397,7 @@ static int apply_tree_backref(struct extents *x, struct bt_trans *tx, uint64_t b
 
 	if (ret == 0) {
 		if (size != 8)
-			return corrupt(x, bytenr, "malformed tree block backref");
+			return corrupt_item(x, &k, "malformed tree block backref");
 		count = get_le64(buf);
 	} else if (ret != -ENOENT) {
 		return ret;
@@ -407,7 +428,7 @@ static int apply_data_backref(struct extents *x, struct bt_trans *tx, uint64_t b
 		goto out;
 	bool existed = ret == 0;
 	if (size % sizeof(*v) || (existed && size == 0)) {
-		ret = corrupt(x, bytenr, "malformed data backref item");
+		ret = corrupt_item(x, &k, "malformed data backref item");
 		goto out;
 	}
 	n = size / sizeof(*v);
@@ -540,11 +561,11 @@ static int walk_item(struct extents *x, const struct extent_walk *w, const struc
 		return ret ? ret : w->extent_fn ? w->extent_fn(w->arg, &e) : 0;
 	case TREE_BLOCK_REF_KEY:
 		if (len != 8 || get_le64(d) == 0)
-			return corrupt(x, k->objectid, "malformed tree block backref");
+			return corrupt_item(x, k, "malformed tree block backref");
 		return w->tree_ref_fn ? w->tree_ref_fn(w->arg, k->objectid, k->offset, get_le64(d)) : 0;
 	case EXTENT_DATA_REF_KEY:
 		if (len == 0 || len % sizeof(struct extent_data_ref))
-			return corrupt(x, k->objectid, "malformed data backref item");
+			return corrupt_item(x, k, "malformed data backref item");
 		for (uint32_t i = 0; i < len / sizeof(struct extent_data_ref); i++) {
 			struct extent_data_ref r;
 			memcpy(&r, (const char *)d + i * sizeof(r), sizeof(r));
@@ -553,14 +574,14 @@ static int walk_item(struct extents *x, const struct extent_walk *w, const struc
 			r.offset = get_le64(&r.offset);
 			r.count = get_le64(&r.count);
 			if (r.count == 0 || extent_data_ref_hash(r.owner, r.inode, r.offset) != k->offset)
-				return corrupt(x, k->objectid, "malformed data backref entry");
+				return corrupt_item(x, k, "malformed data backref entry");
 			ret = w->data_ref_fn ? w->data_ref_fn(w->arg, k->objectid, &r) : 0;
 			if (ret)
 				return ret;
 		}
 		return 0;
 	default:
-		return corrupt(x, k->objectid, "unknown item type in the extent tree");
+		return corrupt_item(x, k, "unknown item type in the extent tree");
 	}
 }
 

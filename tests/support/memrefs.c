@@ -208,12 +208,13 @@ static int mr_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 	return *refs ? 0 : -EUCLEAN;
 }
 
-static int mr_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, const struct bt_key *key,
+static int mr_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, uint64_t leaf,
+			const struct bt_key *key,
 			const void *data, uint32_t len, int delta)
 {
 	struct memrefs *m = ctx;
 	uint64_t id;
-	(void)tx;
+	(void)tx, (void)leaf;
 
 	if (key->type != MEMREFS_EXT_TYPE || len < 8)
 		return 0;

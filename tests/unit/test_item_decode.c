@@ -197,6 +197,11 @@ START_TEST(file_extent_items_through_fmap)
 	ck_assert_int_eq(bt_insert(tx, &f.x.fs->fs_root.t, &ik, in, sizeof(in)), 0);
 	ck_assert_int_eq(fmap_lookup(&f.it, ino, 0, 4096, &seg), -EUCLEAN);
 	ck_assert_ptr_nonnull(strstr(f.x.last_report, "file extent item out of bounds"));
+	/* The report names the block: the fs tree's leaf the item lives in. */
+	char where[64];
+	snprintf(where, sizeof(where), "fs tree 5 leaf %llu (level 0) inode",
+		 (unsigned long long)f.x.fs->fs_root.t.root);
+	ck_assert_msg(strstr(f.x.last_report, where), "%s", f.x.last_report);
 	ck_assert_int_eq(fmap_lookup(&f.it, ino, 1 << 20, (1 << 20) + 4096, &seg), -EUCLEAN);
 	ck_assert_ptr_nonnull(strstr(f.x.last_report, "file extent item of unknown form"));
 	/* The hook refuses an item whose reference it cannot read, which fails the transaction:
@@ -204,6 +209,8 @@ START_TEST(file_extent_items_through_fmap)
 	fi.compression = 1;
 	struct bt_key bk = { ino, EXTENT_DATA_KEY, 2 << 20 };
 	ck_assert_int_eq(bt_insert(tx, &f.x.fs->fs_root.t, &bk, &fi, sizeof(fi)), -EUCLEAN);
+	ck_assert_msg(strstr(f.x.last_report, "(level 0) item (") &&
+		      strstr(f.x.last_report, "malformed file extent item"), "%s", f.x.last_report);
 	bk.offset = 3 << 20;
 	ck_assert_int_eq(bt_insert(tx, &f.x.fs->fs_root.t, &bk, in, sizeof(in)), -EUCLEAN);
 	cowfs_trans_end(ct, -EUCLEAN);   /* poisoned: aborted */
