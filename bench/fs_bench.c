@@ -292,17 +292,17 @@ static int fill_tree(struct cowfs *fs, uint64_t *next, uint64_t upto)
 	int ret = 0;
 
 	while (*next < upto && ret == 0) {
-		struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+		struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
 		for (int i = 0; i < 4096 && *next < upto && ret == 0; i++, (*next)++) {
 			struct bt_key k = { *next, ITEM_TYPE, 0 };
 			make_item(*next, 0, v);
-			ret = cowfs_reserve(fs, cowfs_update_nodes(&fs->fs_root.t));
+			ret = cowfs_reserve(tx, cowfs_update_nodes(&fs->fs_root.t));
 			if (ret == 0)
-				ret = bt_insert(tx, &fs->fs_root.t, &k, v, ITEM_LEN);
+				ret = bt_insert(&tx->bt, &fs->fs_root.t, &k, v, ITEM_LEN);
 			if (ret)
 				fail("build: insert of item %" PRIu64 ": %s", *next, strerror(-ret));
 		}
-		cowfs_trans_end(fs);
+		cowfs_trans_end(tx, ret);
 		if (ret == 0 && bcache_dirty_bytes(fs->cache) > BUILD_COMMIT_DIRTY &&
 		    (ret = cowfs_commit(fs)) != 0)
 			fail("build: commit after item %" PRIu64 ": %s", *next, strerror(-ret));
@@ -354,7 +354,7 @@ static int leaf_first_keys(struct cowfs *fs, uint64_t *items, uint64_t **ids, ui
 static int dirty_leaves(struct cowfs *fs, const uint64_t *ids, uint64_t nleaves, uint64_t d,
 			uint64_t round)
 {
-	struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
 	uint64_t commits = fs->commits;
 	uint8_t v[ITEM_LEN];
 	uint32_t len;
@@ -363,20 +363,20 @@ static int dirty_leaves(struct cowfs *fs, const uint64_t *ids, uint64_t nleaves,
 	for (uint64_t i = 0; i < d && ret == 0; i++) {
 		uint64_t id = ids[i * nleaves / d];
 		struct bt_key k = { id, ITEM_TYPE, 0 };
-		ret = cowfs_reserve(fs, cowfs_update_nodes(&fs->fs_root.t));
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&fs->fs_root.t));
 		if (ret == 0)
 			ret = bt_lookup(&fs->fs_root.t, &k, v, sizeof(v), &len);
 		if (ret == 0 && len != ITEM_LEN)
 			ret = -EUCLEAN;
 		if (ret == 0) {
 			put_le64(v + 8, round);
-			ret = bt_update(tx, &fs->fs_root.t, &k, v, ITEM_LEN);
+			ret = bt_update(&tx->bt, &fs->fs_root.t, &k, v, ITEM_LEN);
 		}
 		if (ret)
 			fail("round %" PRIu64 ": update %" PRIu64 " of %" PRIu64 " (item %" PRIu64
 			     "): %s", round, i, d, id, strerror(-ret));
 	}
-	cowfs_trans_end(fs);
+	cowfs_trans_end(tx, ret);
 	if (ret == 0 && fs->commits != commits)
 		return fail("round %" PRIu64 ": cowfs_reserve committed %" PRIu64 " times while "
 			    "dirtying: the measurement would be of a partial transaction", round,
@@ -480,10 +480,10 @@ static int commit_child(const void *arg, void *res)
 			goto out;
 		sp->dirty_nodes = bcache_dirty_bytes(fs->cache) / ns;
 		sp->heads = extent_pending(&fs->ext);
-		struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+		struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
 		bdev_get_stats(fs->bd, &b0);
 		t0 = now();
-		ret = extent_run_delayed_refs(&fs->ext, tx);
+		ret = extent_run_delayed_refs(&fs->ext, &tx->bt);
 		t1 = now();
 		bdev_get_stats(fs->bd, &b1);
 		sp->wb_nodes = bcache_dirty_bytes(fs->cache) / ns;
@@ -495,7 +495,7 @@ static int commit_child(const void *arg, void *res)
 			ret = bdev_flush(fs->bd);
 		t3 = now();
 		bdev_get_stats(fs->bd, &b3);
-		cowfs_trans_end(fs);
+		cowfs_trans_end(tx, ret);
 		if (ret) {
 			fail("split round: %s: %s", t2 == t3 ? "delayed refs or writeback" : "flush",
 			     strerror(-ret));
@@ -584,21 +584,22 @@ static int build_child(const void *arg, void *res)
 		struct bt_key k = { FIRST_INODE + i / FILE_EXTENTS_PER_INODE, EXTENT_DATA_KEY,
 				    (i % FILE_EXTENTS_PER_INODE) * DATA_EXTENT };
 		uint64_t start = 0, len = 0;
-		struct bt_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
-		ret = cowfs_reserve(fs, cowfs_update_nodes(&fs->fs_root.t));
+		struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&fs->fs_root.t));
 		if (ret == 0)
-			ret = extent_alloc_data(&fs->ext, DATA_EXTENT, DATA_EXTENT, hint, &start, &len);
+			ret = extent_alloc_data(&fs->ext, &tx->bt, DATA_EXTENT, DATA_EXTENT, hint,
+						&start, &len);
 		if (ret == 0) {
 			hint = start + len;
 			fe.type = FILE_EXTENT_REG;
-			put_le64(&fe.generation, tx->transid);
+			put_le64(&fe.generation, cowfs_trans_id(tx));
 			put_le64(&fe.ram_bytes, len);
 			put_le64(&fe.disk_bytenr, start);
 			put_le64(&fe.disk_num_bytes, len);
 			put_le64(&fe.num_bytes, len);
-			ret = bt_insert(tx, &fs->fs_root.t, &k, &fe, sizeof(fe));
+			ret = bt_insert(&tx->bt, &fs->fs_root.t, &k, &fe, sizeof(fe));
 		}
-		cowfs_trans_end(fs);
+		cowfs_trans_end(tx, ret);
 		if (ret) {
 			fail("build: extent %" PRIu64 " of %" PRIu64 ": %s", i, cfg->extents,
 			     strerror(-ret));

@@ -32,8 +32,8 @@ static void reply_status(fuse_req_t req, struct server *s, size_t out_bufsz)
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
-void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
-	      unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct server *s = server_of(req);
 

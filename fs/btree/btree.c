@@ -460,8 +460,8 @@ static int shrink_root(struct bt_trans *tx, struct btree *t)
 		bcache_put(tx->fs->cache, root);
 		/* The child's reference moves from the old root's pointer to the root pointer. */
 		if (ret == 0 && from != t->owner) {
-			ret = bt_trans_fail(tx, tx->fs->ops->block_ref_add(tx->fs->ops_ctx, tx, child, clevel,
-								     t->owner));
+			ret = bt_trans_fail(tx, tx->fs->ops->block_ref_add(tx->fs->ops_ctx, tx,
+									   child, clevel, t->owner));
 			if (ret == 0)
 				ret = bt_ref_drop(tx, child, clevel, from, &left);
 		}

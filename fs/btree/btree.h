@@ -61,8 +61,8 @@ struct bt_trans;
  *   item references a data extent). The tree calls it with +1 whenever an item enters a leaf
  *   (insert, update's new payload, the copy of a shared leaf being shadowed, a move into a leaf
  *   of another owner) and -1 whenever it leaves one (delete, update's old payload, a leaf freed
- *   by a drop, a move out), always with the owner and the address of that leaf (for reports). The callee ignores items that
- *   reference nothing. Within one call a count may pass through zero (an update drops the old
+ *   by a drop, a move out), always with the owner and the address of that leaf (the address
+ *   for reports). The callee ignores items that reference nothing. Within one call a count may pass through zero (an update drops the old
  *   payload's reference before adding the new one's): something is free only if its count is
  *   zero when the transaction commits.
  */

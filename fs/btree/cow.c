@@ -230,8 +230,9 @@ int bt_entries_ref(struct bt_trans *tx, const struct cblock *b, uint32_t from, u
 		if (level == 0)
 			ret = bt_item_refs(tx, ref_owner, b, i, delta);
 		else if (delta > 0)
-			ret = bt_trans_fail(tx, ops->block_ref_add(tx->fs->ops_ctx, tx, node_blockptr(b, i),
-							     level - 1, ref_owner));
+			ret = bt_trans_fail(tx, ops->block_ref_add(tx->fs->ops_ctx, tx,
+								   node_blockptr(b,
+										 i), level - 1, ref_owner));
 		else
 			ret = bt_ref_drop(tx, node_blockptr(b, i), level - 1, ref_owner, &left);
 	}
@@ -448,5 +449,6 @@ int bt_relieve_cache(struct bt_trans *tx)
 
 	if (excess == 0)
 		return 0;
-	return bt_trans_fail(tx, bcache_write_cold(fs->cache, excess, seal_node, fs, BT_CB_WRITABLE));
+	return bt_trans_fail(tx, bcache_write_cold(fs->cache, excess, seal_node, fs,
+						   BT_CB_WRITABLE));
 }

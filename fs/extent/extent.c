@@ -269,7 +269,8 @@ static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, ui
 	int ret = file_extent_target(key, data, len, &r.start, &r.len);
 
 	if (ret <= 0)
-		return ret < 0 ? corrupt_in_leaf(x, leaf_owner, leaf, key, "malformed file extent item")
+		return ret < 0 ? corrupt_in_leaf(x, leaf_owner, leaf, key,
+						 "malformed file extent item")
 			       : 0;
 	return delta > 0 ? ref_add(x, tx, &r) : ref_drop(x, tx, &r, NULL);
 }
@@ -738,7 +739,8 @@ static int forget_leak_queued(struct extents *x, uint64_t start)
 	return 0;
 }
 
-static int adopt_queued(struct extents *x, uint64_t start, uint64_t len, bool is_data, uint8_t level)
+static int adopt_queued(struct extents *x, uint64_t start, uint64_t len, bool is_data,
+			uint8_t level)
 {
 	struct dref_head *h;
 	int ret;
@@ -776,7 +778,8 @@ int extent_forget_leak(struct extents *x, struct bt_trans *tx, uint64_t start)
 	return ret;
 }
 
-int extent_adopt(struct extents *x, struct bt_trans *tx, uint64_t start, uint64_t len, bool is_data, uint8_t level)
+int extent_adopt(struct extents *x, struct bt_trans *tx, uint64_t start, uint64_t len, bool is_data,
+		 uint8_t level)
 {
 	int ret = adopt_queued(x, start, len, is_data, level);
 

@@ -42,8 +42,9 @@ void extents_destroy(struct extents *x);
 
 /*
  * A new data extent of between min_len and max_len bytes (sector multiples), at or after
- * `hint`, of the transaction's allocation class. It has no references yet: a file extent item inserted into a tree adds the first.
- * One still unreferenced when the transaction commits is freed.
+ * `hint`, of the transaction's allocation class. It has no references yet: a file extent item
+ * inserted into a tree adds the first. One still unreferenced when the transaction commits is
+ * freed.
  */
 int extent_alloc_data(struct extents *x, struct bt_trans *tx, uint64_t min_len, uint64_t max_len,
 		      uint64_t hint, uint64_t *start, uint64_t *len);
@@ -75,8 +76,8 @@ void extent_forget_pending(struct extents *x);
 
 /*
  * Repairs (fsck --repair, through ref_check.h, in the transaction `tx`), for the damage no
- * reference added or dropped can express. With extent_ref_add/drop and allocation these are the only writers of reference
- * changes; like them, they queue delayed references for an ordinary commit to apply, and only
+ * reference added or dropped can express. With extent_ref_add/drop and allocation these are the
+ * only writers of reference changes; like them, they queue delayed references for an ordinary commit to apply, and only
  * read the extent tree. Each returns 0, -ENOMEM, or what it says.
  */
 

@@ -417,7 +417,8 @@ static void repair_missing_extent(struct ref_check *rc, const struct exp_extent 
 {
 	struct extent_info item = item_of_expected(e);
 
-	if (repair_result(rc, extent_adopt(rc->x, rc->o.tx, e->start, e->len, e->is_data, e->level)) < 0)
+	if (repair_result(rc, extent_adopt(rc->x, rc->o.tx, e->start, e->len, e->is_data,
+					   e->level)) < 0)
 		return;
 	rc->st.queued++;
 	for (uint32_t j = 0; j < e->nback; j++) {
@@ -479,9 +480,8 @@ static int cmp_extent(void *arg, const struct extent_info *x)
 	e->matched = true;
 	rc->st.bytes_used += x->len;
 	if (e->len != x->len || e->is_data != is_data || (!e->is_data && e->level != x->level))
-		problem(rc, x->start, "extent item says %s of %llu bytes (level %u), references say %s of %llu (level %u)",
-			is_data ? "data" : "tree block", (unsigned long long)x->len, x->level,
-			e->is_data ? "data" : "tree block", (unsigned long long)e->len, e->level);
+		problem(rc, x->start,
+			"extent item says %s of %llu bytes (level %u), references say %s of %llu (level %u)", is_data ? "data" : "tree block", (unsigned long long)x->len, x->level, e->is_data ? "data" : "tree block", (unsigned long long)e->len, e->level);
 	if (e->len != x->len || e->is_data != is_data) {
 		unfixable(rc);
 		return 0;
@@ -509,9 +509,8 @@ static void cmp_backref(struct ref_check *rc, uint64_t start, uint64_t owner, ui
 			__builtin_add_overflow(ci->stored_backrefs, count, &ci->stored_backrefs);
 	b = exp_backref_find(ci->e, owner, inode, offset);
 	if (!b) {
-		problem(rc, start, "backref (owner %llu, inode %llu, offset %llu) x%llu matches no reference",
-			(unsigned long long)owner, (unsigned long long)inode,
-			(unsigned long long)offset, (unsigned long long)count);
+		problem(rc, start,
+			"backref (owner %llu, inode %llu, offset %llu) x%llu matches no reference", (unsigned long long)owner, (unsigned long long)inode, (unsigned long long)offset, (unsigned long long)count);
 		/* A leak's backrefs all go with it (extent_forget_leak). */
 		if (!rc->o.repair)
 			return;
@@ -523,10 +522,8 @@ static void cmp_backref(struct ref_check *rc, uint64_t start, uint64_t owner, ui
 	}
 	b->matched = true;
 	if (b->count != count) {
-		problem(rc, start, "backref (owner %llu, inode %llu, offset %llu) says %llu, %llu references exist",
-			(unsigned long long)owner, (unsigned long long)inode,
-			(unsigned long long)offset, (unsigned long long)count,
-			(unsigned long long)b->count);
+		problem(rc, start,
+			"backref (owner %llu, inode %llu, offset %llu) says %llu, %llu references exist", (unsigned long long)owner, (unsigned long long)inode, (unsigned long long)offset, (unsigned long long)count, (unsigned long long)b->count);
 		if (rc->o.repair)
 			cur_fix_add(rc, owner, inode, offset, (int64_t)b->count - (int64_t)count);
 	}
@@ -576,9 +573,8 @@ static void report_unmatched(struct ref_check *rc)
 			const struct exp_backref *b = &e->back[j];
 			if (b->matched)
 				continue;
-			problem(rc, e->start, "missing backref (owner %llu, inode %llu, offset %llu) x%llu",
-				(unsigned long long)b->owner, (unsigned long long)b->inode,
-				(unsigned long long)b->offset, (unsigned long long)b->count);
+			problem(rc, e->start,
+				"missing backref (owner %llu, inode %llu, offset %llu) x%llu", (unsigned long long)b->owner, (unsigned long long)b->inode, (unsigned long long)b->offset, (unsigned long long)b->count);
 			if (repairing(rc))
 				repair_missing_backref(rc, e, b);
 		}

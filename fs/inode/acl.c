@@ -230,7 +230,8 @@ static int acl_read(struct inode_tree *it, uint64_t ino, const char *name, uint8
 
 /* The ACL `name` is to be absent: remove it if stored, after checking the flags against what
  * is there. Absent already is fine (as Linux's set_acl with no ACL). */
-static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const char *name, int flags)
+static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			  const char *name, int flags)
 {
 	size_t nlen = strlen(name);
 	int has = xattr_item_has(it, ino, acl_name_hash(name), name, nlen);
@@ -244,8 +245,8 @@ static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_
 	return has ? xattr_item_del(tx, it, ino, acl_name_hash(name), name, nlen) : 0;
 }
 
-int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, bool access,
-		   const void *value, size_t size, int flags)
+int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in,
+		   bool access, const void *value, size_t size, int flags)
 {
 	const char *name = access ? XATTR_ACL_ACCESS : XATTR_ACL_DEFAULT;
 	uint32_t bits = in->mode & 0777;
@@ -260,8 +261,8 @@ int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, 
 		/* posix_acl_update_mode: the mode bits say all of it, so they are all of it. */
 		ret = acl_store_none(tx, it, ino, name, flags);
 	} else {
-		ret = xattr_item_put(tx, it, ino, acl_name_hash(name), name, strlen(name), value, size,
-				     flags);
+		ret = xattr_item_put(tx, it, ino, acl_name_hash(name), name, strlen(name), value,
+				     size, flags);
 	}
 	if (ret < 0)
 		return ret;
@@ -402,7 +403,8 @@ static int acl_check_new(struct inode_tree *it, const char *name, const void *va
 	return size > xattr_value_max(it, strlen(name)) ? -E2BIG : 0;
 }
 
-static int apply_new_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct acl_new *a)
+static int apply_new_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			    const struct acl_new *a)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -422,9 +424,8 @@ static int apply_new_locked(struct cowfs_trans *tx, struct inode_tree *it, uint6
 				     strlen(XATTR_ACL_ACCESS), a->access, a->access_size,
 				     XATTR_CREATE);
 	if (ret == 0 && a->dflt)
-		ret = xattr_item_put(tx, it, ino, acl_name_hash(XATTR_ACL_DEFAULT), XATTR_ACL_DEFAULT,
-				     strlen(XATTR_ACL_DEFAULT), a->dflt, a->dflt_size,
-				     XATTR_CREATE);
+		ret = xattr_item_put(tx, it, ino, acl_name_hash(XATTR_ACL_DEFAULT),
+				     XATTR_ACL_DEFAULT, strlen(XATTR_ACL_DEFAULT), a->dflt, a->dflt_size, XATTR_CREATE);
 	return ret;
 }
 

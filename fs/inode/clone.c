@@ -28,8 +28,8 @@ static void item_for_seg(struct file_extent_item *fe, const struct fmap_seg *seg
 }
 
 /* Map [off_out, off_out + len) of `out` to what [off_in, ...) of `in` maps to. */
-static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-		       uint64_t off_out, uint64_t len, int64_t *nbytes)
+static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
+		       uint64_t out, uint64_t off_out, uint64_t len, int64_t *nbytes)
 {
 	uint64_t done = 0;
 	int ret = 0;
@@ -52,8 +52,8 @@ static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 	return ret;
 }
 
-static int clone_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-			uint64_t off_out, uint64_t len, uint64_t new_size)
+static int clone_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
+			uint64_t out, uint64_t off_out, uint64_t len, uint64_t new_size)
 {
 	uint32_t ps = cowfs_sectorsize(it->fs);
 	struct icache_entry *src = icache_find(it->icache, in, false);

@@ -133,8 +133,8 @@ int dir_check_link_fits(struct inode_tree *it, uint64_t ino, uint64_t dir, const
 }
 
 /* Append an entry to the array item `k` (creating it), keeping what is there. */
-static int array_append(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k, const uint8_t *entry,
-			uint32_t esize)
+static int array_append(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k,
+			const uint8_t *entry, uint32_t esize)
 {
 	uint8_t *buf;
 	uint32_t len;
@@ -158,8 +158,8 @@ static int array_append(struct cowfs_trans *tx, struct inode_tree *it, const str
 }
 
 /* Cut bytes [at, at + esize) out of the array item `k` whose content is `buf` (len bytes). */
-static int array_cut(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k, uint8_t *buf, uint32_t len,
-		     uint32_t at, uint32_t esize)
+static int array_cut(struct cowfs_trans *tx, struct inode_tree *it, const struct bt_key *k,
+		     uint8_t *buf, uint32_t len, uint32_t at, uint32_t esize)
 {
 	int ret;
 
@@ -196,8 +196,8 @@ static int inode_ref_find(struct inode_tree *it, uint64_t ino, const uint8_t *bu
 }
 
 /* Take the next DIR_INDEX offset of `dir` and touch its times. */
-static int dir_take_index(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, size_t name_len, int sign,
-			  uint64_t *index)
+static int dir_take_index(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+			  size_t name_len, int sign, uint64_t *index)
 {
 	struct inode in;
 	int ret = inode_read(it, dir, &in);
@@ -213,8 +213,8 @@ static int dir_take_index(struct cowfs_trans *tx, struct inode_tree *it, uint64_
 }
 
 /* Add the link `name` -> ino (of type `type`) in `dir`. Does not change ino's nlink. */
-int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
-		    uint64_t ino, uint8_t type)
+int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name,
+		 size_t len, uint64_t ino, uint8_t type)
 {
 	uint64_t transid = cowfs_trans_id(tx), index;
 	uint8_t ebuf[sizeof(struct dir_entry) + INODE_NAME_MAX];
@@ -242,8 +242,8 @@ int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, co
 }
 
 /* Remove the link `name` -> ino from `dir`. Does not change ino's nlink. */
-int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
-		       uint64_t ino)
+int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name,
+		    size_t len, uint64_t ino)
 {
 	struct bt_key dk = { dir, DIR_ITEM_KEY, dir_name_hash(name, len) };
 	struct bt_key rk = { ino, INODE_REF_KEY, dir };

@@ -430,8 +430,8 @@ static uint64_t round_up(uint64_t x, uint32_t ps)
 }
 
 /* Free everything of the file from `from` (sector aligned) on: pages and map. */
-static int cut_from(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, uint64_t ino, struct inode *in,
-		    uint64_t from)
+static int cut_from(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+		    uint64_t ino, struct inode *in, uint64_t from)
 {
 	int64_t delta;
 	int ret;
@@ -445,7 +445,8 @@ static int cut_from(struct cowfs_trans *tx, struct inode_tree *it, struct icache
 	return ret;
 }
 
-int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t size)
+int file_set_size_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			 struct inode *in, uint64_t size)
 {
 	uint32_t ps = page_size(it);
 	struct icache_entry *e;
@@ -487,8 +488,8 @@ int file_size_update_begin(struct inode_tree *it, uint64_t ino, uint64_t size,
 /* ---- fallocate ---------------------------------------------------------------------------- */
 
 /* Make [off, end) of the file read as zeros, freeing what lies under whole pages. */
-static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, uint64_t ino,
-			struct inode *in, uint64_t off, uint64_t end)
+static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+			uint64_t ino, struct inode *in, uint64_t off, uint64_t end)
 {
 	uint32_t ps = page_size(it);
 	uint64_t inner_from = round_up(off, ps), inner_to = end / ps * ps;
@@ -510,8 +511,8 @@ static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 }
 
 /* Give the holes of [off, end) (page aligned) preallocated extents. */
-static int prealloc_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, uint64_t off,
-			   uint64_t end)
+static int prealloc_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			   struct inode *in, uint64_t off, uint64_t end)
 {
 	struct extents *x = cowfs_extents(it->fs);
 	uint64_t hint = 0;
@@ -555,8 +556,8 @@ static int fallocate_check(int mode, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int fallocate_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int mode, uint64_t off,
-			    uint64_t end)
+static int fallocate_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int mode,
+			    uint64_t off, uint64_t end)
 {
 	uint32_t ps = page_size(it);
 	struct icache_entry *e = icache_find(it->icache, ino, true);

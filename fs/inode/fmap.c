@@ -140,8 +140,8 @@ static uint64_t referenced_bytes(const struct fitem *f, uint64_t len)
 }
 
 /* Cut item `f` out of [off, end): delete it, put back the parts outside the range. */
-static int cut_item(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct fitem *f, uint64_t off,
-		    uint64_t end, int64_t *delta)
+static int cut_item(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		    const struct fitem *f, uint64_t off, uint64_t end, int64_t *delta)
 {
 	struct btree *t = inode_btree(it);
 	struct bt_key k = { ino, EXTENT_DATA_KEY, f->off };
@@ -173,8 +173,8 @@ static int cut_item(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
 	return ret;
 }
 
-int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		 const struct file_extent_item *fe, int64_t *nbytes_delta)
+int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off,
+		 uint64_t len, const struct file_extent_item *fe, int64_t *nbytes_delta)
 {
 	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
 	int ret;

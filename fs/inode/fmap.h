@@ -38,8 +38,8 @@ int fmap_lookup(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t end,
  * REG or PREALLOC item covering exactly len bytes), or be a hole when fe is NULL. Items that
  * overlap the range are cut. *nbytes_delta gets the change in bytes the file references.
  */
-int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		 const struct file_extent_item *fe, int64_t *nbytes_delta);
+int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off,
+		 uint64_t len, const struct file_extent_item *fe, int64_t *nbytes_delta);
 
 /* Tree blocks an fmap_replace over [off, off + len) may need (for cowfs_reserve). */
 int fmap_cost(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,

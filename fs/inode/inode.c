@@ -33,7 +33,8 @@ int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what)
 	const struct btree *t = inode_btree(it);
 
 	/* The leaf the malformed item came from (bt_item_leaf): the block to look at. */
-	cowfs_report(it->fs, bt_item_leaf(t), "fs tree %" PRIu64 " leaf %" PRIu64 " (level 0) inode %"
+	cowfs_report(it->fs, bt_item_leaf(t),
+		     "fs tree %" PRIu64 " leaf %" PRIu64 " (level 0) inode %"
 		     PRIu64 ": %s", t->owner, bt_item_leaf(t), ino, what);
 	return -EUCLEAN;
 }

@@ -272,8 +272,8 @@ static int find_victim(struct inode_tree *it, uint64_t dir, const char *name, si
 }
 
 /* Unlink a checked entry: drop its link, and the inode with its last link. */
-static int remove_entry(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name, size_t len,
-			uint64_t ino, const struct inode *child)
+static int remove_entry(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+			const char *name, size_t len, uint64_t ino, const struct inode *child)
 {
 	bool isdir = S_ISDIR(child->mode);
 	int ret = dir_link_remove(tx, it, dir, name, len, ino);
@@ -426,8 +426,8 @@ static int rename_check(struct inode_tree *it, struct rename_side *src, struct r
 }
 
 /* Move the entry of `s` (a link of s->e.child) from s->dir to `to` as `name`. */
-static int rename_move(struct cowfs_trans *tx, struct inode_tree *it, const struct rename_side *s, uint64_t to,
-		       const char *name, size_t len)
+static int rename_move(struct cowfs_trans *tx, struct inode_tree *it, const struct rename_side *s,
+		       uint64_t to, const char *name, size_t len)
 {
 	int ret = dir_link_remove(tx, it, s->dir, s->name, s->len, s->e.child);
 
@@ -444,8 +444,8 @@ static int rename_move(struct cowfs_trans *tx, struct inode_tree *it, const stru
 	return ret;
 }
 
-static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it, const struct rename_side *src,
-			   const struct rename_side *dst)
+static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it,
+			   const struct rename_side *src, const struct rename_side *dst)
 {
 	/* Remove both names first so that each can be added back with the other inode. */
 	int ret = dir_link_remove(tx, it, src->dir, src->name, src->len, src->e.child);
@@ -453,9 +453,11 @@ static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it, const 
 	if (ret == 0)
 		ret = dir_link_remove(tx, it, dst->dir, dst->name, dst->len, dst->e.child);
 	if (ret == 0)
-		ret = dir_link_add(tx, it, dst->dir, dst->name, dst->len, src->e.child, src->e.type);
+		ret = dir_link_add(tx, it, dst->dir, dst->name, dst->len, src->e.child,
+				   src->e.type);
 	if (ret == 0)
-		ret = dir_link_add(tx, it, src->dir, src->name, src->len, dst->e.child, dst->e.type);
+		ret = dir_link_add(tx, it, src->dir, src->name, src->len, dst->e.child,
+				   dst->e.type);
 	if (ret == 0)
 		ret = inode_adjust(tx, it, src->e.child, 0, TOUCH_CTIME);
 	if (ret == 0)
@@ -471,8 +473,8 @@ static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it, const 
 	return ret;
 }
 
-static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct rename_side *src, struct rename_side *dst,
-			unsigned flags)
+static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct rename_side *src,
+			struct rename_side *dst, unsigned flags)
 {
 	int ret;
 

@@ -365,7 +365,8 @@ static int check_dir_item(struct ns_checker *c, const struct bt_key *k, const ui
 
 	if (!check_in_dir(c, k, "directory"))
 		return 0;
-	while (ret == 0 && (got = next_dir_entry(data, len, &off, &child, &type, &name, &nlen)) == 1) {
+	while (ret == 0 && (got = next_dir_entry(data, len, &off, &child, &type, &name,
+						 &nlen)) == 1) {
 		if (dir_name_hash(name, nlen) != k->offset) {
 			problem(c, k->objectid, "entry " NAME_FMT " filed under hash %" PRIu64
 				", its name hashes to %" PRIu64, NAME_ARG(name, nlen), k->offset,
@@ -425,7 +426,8 @@ static void check_file_extent(struct ns_checker *c, const struct bt_key *k, cons
 	struct file_extent fe;
 
 	if (file_extent_decode(data, len, &fe) < 0 || fe.type == FILE_EXTENT_INLINE) {
-		problem(c, k->objectid, "file extent at %" PRIu64 " is not a regular or preallocated"
+		problem(c, k->objectid,
+			"file extent at %" PRIu64 " is not a regular or preallocated"
 			" item", k->offset);
 		return;
 	}
@@ -440,8 +442,8 @@ static void check_file_extent(struct ns_checker *c, const struct bt_key *k, cons
 		problem(c, k->objectid, "file extent at %" PRIu64 " overlaps the one before (ends"
 			" at %" PRIu64 ")", k->offset, c->cur.data_end);
 	if (fe.type == FILE_EXTENT_REG && k->offset + n > eof)
-		problem(c, k->objectid, "data at %" PRIu64 "..%" PRIu64 " past end of file %" PRIu64,
-			k->offset, k->offset + n, c->cur.in.size);
+		problem(c, k->objectid,
+			"data at %" PRIu64 "..%" PRIu64 " past end of file %" PRIu64, k->offset, k->offset + n, c->cur.in.size);
 	c->cur.data_end = k->offset + n;
 	if (fe.disk_bytenr)
 		c->cur.data_bytes += n;
@@ -501,8 +503,8 @@ static void check_acl(struct ns_checker *c, uint64_t ino, int kind, const struct
 	uint32_t mode = c->cur.in.mode, bits = 0;
 
 	if (S_ISLNK(mode) || (kind == XATTR_KIND_ACL_DEFAULT && !S_ISDIR(mode)))
-		problem(c, ino, "POSIX ACL " NAME_FMT " on an inode of type %o, which cannot have it",
-			NAME_ARG(e->name, e->name_len), mode & S_IFMT);
+		problem(c, ino,
+			"POSIX ACL " NAME_FMT " on an inode of type %o, which cannot have it", NAME_ARG(e->name, e->name_len), mode & S_IFMT);
 	if (acl_value_check(e->value, e->value_len) <= 0) {
 		problem(c, ino, "malformed POSIX ACL " NAME_FMT, NAME_ARG(e->name, e->name_len));
 		return;
@@ -579,8 +581,8 @@ static int check_item(struct ns_checker *c, const struct bt_key *k, const void *
 		/* An inode item that does not decode was reported already. */
 		struct bt_key ik = { k->objectid, INODE_ITEM_KEY, 0 };
 		if (bt_lookup(&c->it.root->t, &ik, NULL, 0, NULL) == -ENOENT)
-			problem(c, k->objectid, "items (type %u first) of an inode that does not exist",
-				k->type);
+			problem(c, k->objectid,
+				"items (type %u first) of an inode that does not exist", k->type);
 		c->cur.told = true;
 	}
 	switch (k->type) {

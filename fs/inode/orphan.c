@@ -87,7 +87,8 @@ static int orphan_drop(struct inode_tree *it, uint64_t ino, uint64_t items)
 {
 	struct cowfs_trans *tx;
 	struct bt_key k = orphan_key(ino);
-	int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, items + 4), &tx);
+	int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, items + 4),
+					   &tx);
 
 	if (ret < 0)
 		return ret;

@@ -52,8 +52,8 @@ static int nth_extent_offset(struct inode_tree *it, uint64_t ino, uint64_t from,
 static int trim_begin(struct inode_tree *it, uint64_t *batch, struct cowfs_trans **tx)
 {
 	for (;;) {
-		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it, *batch),
-						   tx);
+		int ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED, inode_drop_nodes(it,
+											  *batch), tx);
 		if (ret != -ENOSPC || *batch <= INODE_DROP_INLINE)
 			return ret;
 		*batch /= 2;

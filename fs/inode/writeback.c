@@ -92,8 +92,8 @@ static size_t contiguous_pages(const struct dirty_page *pages, size_t n, uint32_
  * above it, it first looks for a range this long, so streaming data stays contiguous. */
 #define WB_MIN_PIECE (1ull << 20)
 
-static int alloc_data(struct cowfs_trans *tx, struct extents *x, uint64_t want, uint64_t hint, uint64_t *disk,
-		      uint64_t *len)
+static int alloc_data(struct cowfs_trans *tx, struct extents *x, uint64_t want, uint64_t hint,
+		      uint64_t *disk, uint64_t *len)
 {
 	uint64_t piece = want < WB_MIN_PIECE ? want : WB_MIN_PIECE;
 	int ret = extent_alloc_data(x, &tx->bt, piece, want, hint, disk, len);
@@ -119,7 +119,8 @@ static int plan_add(struct wb_plan *p, size_t first, size_t n, uint64_t disk)
 
 /* Extents for the run of consecutive pages v[first, first + n): as few as the allocator
  * gives, each placed after the previous one. */
-static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, size_t first, size_t n)
+static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, size_t first,
+		    size_t n)
 {
 	struct extents *x = cowfs_extents(it->fs);
 	uint32_t ps = x->sectorsize;
@@ -230,8 +231,8 @@ static int write_plan(struct inode_tree *it, const struct wb_plan *p)
 }
 
 /* Checksums into the checksum tree and the file's map pointed at the new extents. */
-static int map_plan(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, const struct wb_plan *p,
-		    int64_t *nbytes)
+static int map_plan(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		    const struct wb_plan *p, int64_t *nbytes)
 {
 	struct extents *x = cowfs_extents(it->fs);
 	uint32_t ps = x->sectorsize;
@@ -264,7 +265,8 @@ static void plan_free(struct wb_plan *p)
 }
 
 /* Take e's pages and give them extents (lock held). */
-static int plan_take(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e, struct wb_plan *p)
+static int plan_take(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
+		     struct wb_plan *p)
 {
 	int ret;
 

@@ -163,8 +163,8 @@ static int item_load(struct inode_tree *it, uint64_t ino, uint64_t hash, const c
 }
 
 /* Make the item hold `len` bytes of `buf`: insert it, resize and rewrite it, or delete it. */
-static int item_store(struct cowfs_trans *tx, struct inode_tree *it, const struct xattr_item *x, const uint8_t *buf,
-		      uint32_t len)
+static int item_store(struct cowfs_trans *tx, struct inode_tree *it, const struct xattr_item *x,
+		      const uint8_t *buf, uint32_t len)
 {
 	struct btree *t = inode_btree(it);
 	int ret;
@@ -232,8 +232,8 @@ static int put_check(const struct inode_tree *it, const struct xattr_item *x, si
 	return 0;
 }
 
-int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
-		   size_t nlen, const void *value, size_t vlen, int flags)
+int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
+		   const char *name, size_t nlen, const void *value, size_t vlen, int flags)
 {
 	struct xattr_item x;
 	uint8_t *nbuf = NULL;
@@ -263,8 +263,8 @@ out:
 	return ret;
 }
 
-int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
-		   size_t nlen)
+int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
+		   const char *name, size_t nlen)
 {
 	struct xattr_item x;
 	int ret = item_load(it, ino, hash, name, nlen, &x);
@@ -305,7 +305,8 @@ static bool may_have(const struct inode *in, int kind)
 	return kind != XATTR_KIND_USER || S_ISREG(in->mode) || S_ISDIR(in->mode);
 }
 
-static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in)
+static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		       struct inode *in)
 {
 	in->ctime = inode_now();
 	return inode_write(tx, it, ino, in);
@@ -313,8 +314,8 @@ static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 
 /* ---- operations ------------------------------------------------------------------------------- */
 
-static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind, const char *name,
-			   size_t nlen, const void *value, size_t size, int flags)
+static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind,
+			   const char *name, size_t nlen, const void *value, size_t size, int flags)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -326,7 +327,8 @@ static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64
 	if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
 		return acl_set_locked(tx, it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
 				      flags);
-	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size, flags);
+	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size,
+			     flags);
 	if (ret == 0)
 		ret = touch_ctime(tx, it, ino, &in);
 	return ret;
@@ -450,8 +452,8 @@ ssize_t inode_listxattr(struct inode_tree *it, uint64_t ino, char *buf, size_t s
 	return ret;
 }
 
-static int removexattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind, const char *name,
-			      size_t nlen)
+static int removexattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind,
+			      const char *name, size_t nlen)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);

@@ -51,11 +51,11 @@ int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 		   size_t nlen);
 /* Set `name` in the item of `hash` (flags as inode_setxattr). -E2BIG: the entry alone is more
  * than an item holds; -ENOSPC: it would, but not with the names that collide with it. */
-int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
-		   size_t nlen, const void *value, size_t vlen, int flags);
+int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
+		   const char *name, size_t nlen, const void *value, size_t vlen, int flags);
 /* Remove `name` from the item of `hash` (deleting the item with its last entry): -ENODATA. */
-int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
-		   size_t nlen);
+int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
+		   const char *name, size_t nlen);
 
 /* Number of entries of a well-formed ACL value (0: only the header), or -EINVAL, or
  * -EOPNOTSUPP for a header version other than 2. */
@@ -66,8 +66,8 @@ bool acl_value_mode(const void *value, size_t size, uint32_t *bits);
 
 /* inode_setxattr's work on a POSIX ACL name, inside its transaction: `in` is the inode's
  * item, which this changes (mode, ctime) and writes. */
-int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in, bool access,
-		   const void *value, size_t size, int flags);
+int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in,
+		   bool access, const void *value, size_t size, int flags);
 /* Rewrite the access ACL of `ino`, if it has one, for the permission bits of `mode`, inside
  * an open transaction. Does not change the inode item: inode_setattr could call this in its
  * own transaction instead of the caller using acl_chmod. */

@@ -116,9 +116,8 @@ static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, struct bt_t
 	add_stats(st, ref_check_stats(c.refs));
 	ref_check_end(c.refs);
 	if (ret == 0 && get_le64(&fs->sb.bytes_used) != st->bytes_used)
-		problem(&c, COWFS_SUPER_OFFSET, "superblock says %llu bytes used, extents add up to %llu",
-			(unsigned long long)get_le64(&fs->sb.bytes_used),
-			(unsigned long long)st->bytes_used);
+		problem(&c, COWFS_SUPER_OFFSET,
+			"superblock says %llu bytes used, extents add up to %llu", (unsigned long long)get_le64(&fs->sb.bytes_used), (unsigned long long)st->bytes_used);
 	st->problems += c.problems;
 	if (ret < 0)
 		return ret;

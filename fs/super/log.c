@@ -263,9 +263,9 @@ bool cowfs_log_can_append(struct cowfs *fs, size_t payload_len)
 	const struct cowfs_log *l = &fs->log;
 	uint64_t len = round_to_sector(fs, sizeof(struct log_entry_header) + payload_len);
 
-	return l->pos && !l->barred && !l->replay_pending && !cowfs_trans_error(fs_running_trans(fs)) && !fs->aborted && !fs->committing &&
-	       !fs->read_only && len <= COWFS_LOG_ENTRY_MAX - sector(fs) &&
-	       l->bytes + len <= COWFS_LOG_MAX_BYTES;
+	return l->pos && !l->barred && !l->replay_pending && !fs->aborted &&
+	       !cowfs_trans_error(fs_running_trans(fs)) && !fs->committing && !fs->read_only &&
+	       len <= COWFS_LOG_ENTRY_MAX - sector(fs) && l->bytes + len <= COWFS_LOG_MAX_BYTES;
 }
 
 /* Write a jump at pos to a new chunk with room for `len` bytes and a sector more. */

@@ -195,7 +195,8 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 		goto fail;
 	fs->ext.tree = &fs->extent_root.t;
 	fs->ext.csum_tree = &fs->csum_root.t;
-	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used, .arg = fs });
+	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used,
+			  .arg = fs });
 	if (ret == 0)
 		ret = log_open(fs);
 	if (ret == 0 && fs->log.replay_pending && !o->read_only && !o->replays_log) {

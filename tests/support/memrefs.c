@@ -139,8 +139,8 @@ static int count_add(struct u64map *map, uint64_t key, int delta)
 	return 0;
 }
 
-static int mr_alloc(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_owner, uint64_t hint,
-		    uint64_t *bytenr)
+static int mr_alloc(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_owner,
+		    uint64_t hint, uint64_t *bytenr)
 {
 	struct memrefs *m = ctx;
 	(void)tx;
@@ -166,7 +166,8 @@ static int mr_alloc(void *ctx, struct bt_trans *tx, uint8_t level, uint64_t ref_
 	return count_add(&m->backrefs, pair_key(*bytenr, ref_owner), +1);
 }
 
-static int mr_ref_add(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner)
+static int mr_ref_add(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+		      uint64_t ref_owner)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);
@@ -179,8 +180,8 @@ static int mr_ref_add(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t l
 	return count_add(&m->backrefs, pair_key(bytenr, ref_owner), +1);
 }
 
-static int mr_ref_drop(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
-		       uint64_t *remaining)
+static int mr_ref_drop(void *ctx, struct bt_trans *tx, uint64_t bytenr, uint8_t level,
+		       uint64_t ref_owner, uint64_t *remaining)
 {
 	struct memrefs *m = ctx;
 	uint64_t r = map_get(&m->refs, bytenr);

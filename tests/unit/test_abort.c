@@ -190,8 +190,7 @@ static void assert_same(struct ifix *f, const struct snapshot *want, const char 
 
 	ck_assert_msg(got.count == want->count && got.hash == want->hash &&
 		      got.generation == want->generation,
-		      "%s: %" PRIu64 " items at generation %" PRIu64 ", want %" PRIu64 " at %" PRIu64,
-		      when, got.count, got.generation, want->count, want->generation);
+		      "%s: %" PRIu64 " items at generation %" PRIu64 ", want %" PRIu64 " at %" PRIu64, when, got.count, got.generation, want->count, want->generation);
 }
 
 static void check_aborted(struct ifix *f, const struct snapshot *committed, int err,
@@ -282,8 +281,8 @@ static void sweep(const struct op *op, int err)
 	}
 	ck_assert_msg(n > 2 && aborted > 0, "%s: %ld steps, %ld aborts", op->name, n - 1, aborted);
 	if (getenv("COWFS_TEST_VERBOSE"))
-		fprintf(stderr, "%s (%s): %ld steps, %ld aborted\n", op->name, strerror(-err), n - 1,
-			aborted);
+		fprintf(stderr, "%s (%s): %ld steps, %ld aborted\n", op->name, strerror(-err),
+			n - 1, aborted);
 }
 
 START_TEST(every_step_fails_with_enomem)

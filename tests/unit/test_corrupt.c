@@ -50,7 +50,8 @@ static void populate(struct fsfix *x)
 	uint8_t buf[200];
 
 	struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len),
+			 0);
 	for (uint64_t id = 0; id < 8000; id++) {
 		struct bt_key k = { id, 1, 0 };
 		memset(buf, (int)id, sizeof(buf));
@@ -60,8 +61,8 @@ static void populate(struct fsfix *x)
 			struct bt_key fk = { 100000 + id, EXTENT_DATA_KEY, 0 };
 			put_le64(&fe.disk_bytenr, start);
 			put_le64(&fe.disk_num_bytes, len);
-			ck_assert_int_eq(bt_insert(&tx->bt, &x->fs->fs_root.t, &fk, &fe, sizeof(fe)),
-					 0);
+			ck_assert_int_eq(bt_insert(&tx->bt, &x->fs->fs_root.t, &fk, &fe,
+						   sizeof(fe)), 0);
 		}
 	}
 	ck_assert_int_eq(cowfs_tree_clone(tx, &x->fs->fs_root, 256, &snap), 0);

@@ -51,7 +51,8 @@ static void populate(struct fsfix *x)
 			file = a.ino;
 	}
 	struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	ck_assert_int_eq(extent_alloc_data(&x->fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len),
+			 0);
 	/* Ten preallocated items sharing one extent (as ten reflinks of it would). */
 	for (uint64_t i = 0; i < 10; i++) {
 		struct file_extent_item fe = { .type = FILE_EXTENT_PREALLOC };

@@ -699,7 +699,8 @@ START_TEST(unlink_drops_data_extents)
 	ifix_setup(&f, "in-data", IMG, 16384);
 	file = ifix_mk(&f, ROOT, "data", S_IFREG | 0644);
 	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, &tx->bt, 65536, 65536, 0, &start, &len), 0);
+	ck_assert_int_eq(extent_alloc_data(&f.x.fs->ext, &tx->bt, 65536, 65536, 0, &start, &len),
+			 0);
 	fe.type = FILE_EXTENT_PREALLOC;
 	put_le64(&fe.disk_bytenr, start);
 	put_le64(&fe.disk_num_bytes, len);

@@ -338,7 +338,8 @@ START_TEST(missing_tree_backref)
 	struct bt_key k = { block, TREE_BLOCK_REF_KEY, owner };
 	ck_assert_int_eq(bt_delete(tx, f.x.fs->ext.tree, &k), 0);
 	damage_end(&f);
-	expect_found(&f, 1, (const char *[]){ fmt(m, sizeof(m), "%" PRIu64 ": missing backref (owner "
+	expect_found(&f, 1, (const char *[]){ fmt(m, sizeof(m),
+						  "%" PRIu64 ": missing backref (owner "
 						  "%" PRIu64 ", inode 0, offset 0) x1", block, owner), NULL });
 	expect_repaired(&f, 1);
 	rcfix_teardown(&f);
@@ -359,8 +360,8 @@ START_TEST(missing_data_backrefs)
 	}
 	damage_end(&f);
 	expect_found(&f, 2, (const char *[]){
-		fmt(m, sizeof(m), "missing backref (owner 5, inode 300, offset %llu) x2", 3ull << 20),
-		"missing backref (owner 5, inode 300, offset 4194304) x2", NULL });
+		fmt(m, sizeof(m), "missing backref (owner 5, inode 300, offset %llu) x2",
+		    3ull << 20), "missing backref (owner 5, inode 300, offset 4194304) x2", NULL });
 	expect_repaired(&f, 2);
 	rcfix_teardown(&f);
 }
@@ -379,7 +380,8 @@ START_TEST(extra_backrefs)
 	put_data_backref(&f, tx, f.data_start, FS_TREE_ID, 4242, 0, 5);
 	damage_end(&f);
 	expect_found(&f, 2, (const char *[]){
-		fmt(m, sizeof(m), "%" PRIu64 ": backref (owner 999, inode 0, offset 0) x2 matches no "
+		fmt(m, sizeof(m),
+		    "%" PRIu64 ": backref (owner 999, inode 0, offset 0) x2 matches no "
 		    "reference", block),
 		"backref (owner 5, inode 4242, offset 0) x5 matches no reference", NULL });
 	expect_repaired(&f, 2);
@@ -404,7 +406,8 @@ START_TEST(wrong_backref_counts)
 	set_refs(&f, tx, f.data_start, f.data_len, NREFS + 1);
 	damage_end(&f);
 	expect_found(&f, 4, (const char *[]){
-		fmt(m, sizeof(m), "%" PRIu64 ": backref (owner %" PRIu64 ", inode 0, offset 0) says 4, "
+		fmt(m, sizeof(m),
+		    "%" PRIu64 ": backref (owner %" PRIu64 ", inode 0, offset 0) says 4, "
 		    "1 references exist", block, owner),
 		"backref (owner 5, inode 300, offset 2097152) says 3, 2 references exist",
 		"refcount 4, but 1 references exist", "refcount 21, but 20 references exist", NULL });
@@ -441,11 +444,8 @@ START_TEST(leaks)
 	/* The superblock's used bytes agree: they follow the allocator, which never saw the leaked
 	 * items, and the checker adds up only extents something references. */
 	expect_found(&f, 6, (const char *[]){
-		fmt(m, sizeof(m), "%" PRIu64 ": extent has 1 references recorded but none exist (leak)",
-		    leak_bare),
-		"backref (owner 5, inode 777, offset 0) x2 matches no reference",
-		"extent has 3 references recorded but none exist (leak)",
-		"backref (owner 256, inode 0, offset 0) x1 matches no reference", NULL });
+		fmt(m, sizeof(m),
+		    "%" PRIu64 ": extent has 1 references recorded but none exist (leak)", leak_bare), "backref (owner 5, inode 777, offset 0) x2 matches no reference", "extent has 3 references recorded but none exist (leak)", "backref (owner 256, inode 0, offset 0) x1 matches no reference", NULL });
 	expect_repaired(&f, 6);
 	rcfix_teardown(&f);
 }
@@ -468,8 +468,8 @@ START_TEST(referenced_extents_without_items)
 	expect_found(&f, 3, (const char *[]){
 		fmt(m, sizeof(m), "%" PRIu64 ": data extent referenced 20 times has no extent item",
 		    f.data_start),
-		fmt(m2, sizeof(m2), "%" PRIu64 ": tree block referenced 1 times has no extent item", block),
-		"superblock says", NULL });
+		fmt(m2, sizeof(m2), "%" PRIu64 ": tree block referenced 1 times has no extent item",
+		    block), "superblock says", NULL });
 	expect_repaired(&f, 2);
 	struct extent_info e;
 	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, block, NODE, &e), 0);
@@ -488,8 +488,7 @@ START_TEST(backref_without_item_is_unfixable)
 	delete_extent_items(&f, tx, f.data_start, true);
 	damage_end(&f);
 	expect_found(&f, 2 + NITEMS, (const char *[]){ "backref for an extent with no extent item",
-						      "data extent referenced 20 times has no extent item",
-						      NULL });
+						      "data extent referenced 20 times has no extent item", NULL });
 	expect_unfixable(&f);
 	rcfix_teardown(&f);
 }
@@ -513,7 +512,8 @@ START_TEST(absurd_counts)
 	ck_assert_int_eq(bt_insert(tx, f.x.fs->ext.tree, &k, &ei, sizeof(ei)), 0);
 	put_data_backref(&f, tx, leak, FS_TREE_ID, 777, 0, 1ull << 41);
 	damage_end(&f);
-	expect_found(&f, 2, (const char *[]){ "extent has 1099511627776 references recorded but none "
+	expect_found(&f, 2,
+		     (const char *[]){ "extent has 1099511627776 references recorded but none "
 					      "exist (leak)", NULL });
 	expect_repaired(&f, 2);
 
@@ -521,7 +521,8 @@ START_TEST(absurd_counts)
 	tx = damage_begin(&f);
 	put_tree_backref(&f, tx, block, 999, 1ull << 40);
 	damage_end(&f);
-	expect_found(&f, 1, (const char *[]){ "(owner 999, inode 0, offset 0) x1099511627776 matches "
+	expect_found(&f, 1,
+		     (const char *[]){ "(owner 999, inode 0, offset 0) x1099511627776 matches "
 					      "no reference", NULL });
 	expect_unfixable(&f);
 	rcfix_teardown(&f);

@@ -294,7 +294,8 @@ START_TEST(data_extent_refs_exact)
 
 	fsfix_setup(&x, "sb-data", IMG, 16384);
 	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len), 0);
+	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 1 << 20, 1 << 20, 0, &start, &len),
+			 0);
 	cowfs_trans_end(tx, 0);
 	ck_assert_uint_eq(len, 1 << 20);
 	/* The same extent referenced from 50 places in two inodes (reflinks). */
@@ -456,7 +457,8 @@ START_TEST(extent_ref_api)
 
 	fsfix_setup(&x, "sb-refapi", IMG, 16384);
 	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 131072, 131072, 0, &start, &len), 0);
+	ck_assert_int_eq(extent_alloc_data(&x.fs->ext, &tx->bt, 131072, 131072, 0, &start, &len),
+			 0);
 	cowfs_trans_end(tx, 0);
 	put_file_extent(x.fs, &x.fs->fs_root.t, 700, 0, start, len);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);

@@ -135,9 +135,11 @@ START_TEST(every_commit_writes_back_every_tree)
 
 	setup(&t);
 	for (int i = 0; i < NTREES; i++) {
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a), 0);
+		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a),
+				 0);
 		t.file[i] = a.ino;
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "o", 1, S_IFREG | 0644, 0, 0, 0, &a), 0);
+		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "o", 1, S_IFREG | 0644, 0, 0, 0, &a),
+				 0);
 		t.orphan[i] = a.ino;
 		ck_assert_int_eq(inode_hold(&t.it[i], t.orphan[i]), 0);
 		ck_assert_int_eq(inode_unlink(&t.it[i], ROOT, "o", 1), 0);
@@ -147,8 +149,8 @@ START_TEST(every_commit_writes_back_every_tree)
 		ck_assert_uint_eq(dirty_bytes(&t, i), DATA_LEN);
 	ck_assert_int_eq(cowfs_commit(t.x.fs), 0);
 	for (int i = 0; i < NTREES; i++)
-		ck_assert_msg(dirty_bytes(&t, i) == 0, "tree %" PRIu64 " kept %" PRIu64 " dirty bytes",
-			      t.ids[i], dirty_bytes(&t, i));
+		ck_assert_msg(dirty_bytes(&t, i) == 0,
+			      "tree %" PRIu64 " kept %" PRIu64 " dirty bytes", t.ids[i], dirty_bytes(&t, i));
 	assert_data(&t, 1);
 
 	/* Written and fsync'd in every tree after the commit: the log holds all three. */
@@ -186,7 +188,8 @@ START_TEST(an_abort_resets_every_tree)
 
 	setup(&t);
 	for (int i = 0; i < NTREES; i++) {
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a), 0);
+		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a),
+				 0);
 		t.file[i] = a.ino;
 	}
 	write_all(&t, 1);

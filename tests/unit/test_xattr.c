@@ -414,8 +414,8 @@ START_TEST(colliding_names_share_an_item)
 	free(value);
 	/* ... also the first entry, with the other one after it. */
 	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
-	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, "bumble", 6, XATTR_REPLACE),
-			 0);
+	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, "bumble", 6,
+					XATTR_REPLACE), 0);
 	ck_assert_int_eq(xattr_item_get(&f.it, file, ha, "user.b", 6, &value, &vlen), 0);
 	cowfs_trans_end(tx, 0);
 	ck_assert_uint_eq(vlen, 6);

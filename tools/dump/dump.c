@@ -117,7 +117,8 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 			break;
 		case 'p':
 			if (optarg[0] != '/')
-				return dump_usage_error("path '%s' must start at the root: /...", optarg);
+				return dump_usage_error("path '%s' must start at the root: /...",
+							optarg);
 			a->path = optarg;
 			a->inode_set = true;
 			break;

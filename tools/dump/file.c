@@ -127,8 +127,8 @@ int dump_file(struct dump *d, uint64_t tree, uint64_t ino, const char *path)
 	if (ret == 0)
 		ret = inode_getattr(&it, ino, &attr);
 	if (ret < 0) {
-		fprintf(stderr, PROG ": tree %" PRIu64 " %s %s: %s\n", tree, path ? "path" : "inode",
-			path ? path : "", strerror(-ret));
+		fprintf(stderr, PROG ": tree %" PRIu64 " %s %s: %s\n", tree,
+			path ? "path" : "inode", path ? path : "", strerror(-ret));
 		d->problems++;
 		return 0;
 	}

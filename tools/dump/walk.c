@@ -233,7 +233,8 @@ int dump_block(struct dump *d, uint64_t bytenr)
 	int ret;
 
 	if (bytenr % ss || bytenr < COWFS_DATA_START || bytenr > total || total - bytenr < ns) {
-		fprintf(stderr, PROG ": %s: block %" PRIu64 " is not a node address (sector-aligned, "
+		fprintf(stderr,
+			PROG ": %s: block %" PRIu64 " is not a node address (sector-aligned, "
 			"between %llu and %" PRIu64 ")\n", d->img.path, bytenr, COWFS_DATA_START,
 			total - ns);
 		d->problems++;
