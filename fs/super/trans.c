@@ -71,10 +71,9 @@ struct cowfs_trans *cowfs_trans_begin(struct cowfs *fs, enum alloc_class cls)
 int cowfs_trans_end_at(struct cowfs_trans *tx, int ret, const char *where)
 {
 	struct cowfs *fs = tx->fs;
-
-	/* What the update changed before it failed cannot be taken back one item at a time. */
 	struct cowfs_update_frame f;
 
+	/* What the update changed before it failed cannot be taken back one item at a time. */
 	if (ret < 0 && tx->bt.changes != tx->changes_at_begin)
 		bt_trans_fail_at(&tx->bt, ret, where);
 	f = frame_save(tx);
@@ -95,12 +94,14 @@ unsigned cowfs_trans_set_class(struct cowfs_trans *tx, enum alloc_class cls)
 
 /* ---- abort -------------------------------------------------------------------------------- */
 
+/* From the superblock just written (or read): the next transaction may already have changed
+ * the root tree in memory while the commit wrote it. */
 void fs_note_committed(struct cowfs *fs)
 {
 	fs->committed_gen = get_le64(&fs->sb.generation);
-	fs->committed_root = fs->root_tree.root;
-	fs->committed_root_gen = fs->root_tree.root_gen;
-	fs->committed_root_level = fs->root_tree.level;
+	fs->committed_root = get_le64(&fs->sb.root_tree_bytenr);
+	fs->committed_root_gen = get_le64(&fs->sb.root_tree_gen);
+	fs->committed_root_level = fs->sb.root_tree_level;
 }
 
 /* Every tree as the last commit left it. A tree created since has no root item there: it is
@@ -161,8 +162,9 @@ void fs_abort_if_poisoned(struct cowfs *fs)
 {
 	if (!fs->trans.bt.error || fs->aborted)
 		return;
-	/* A commit writing its superblock decides which generation the abort goes back to. */
-	while (fs->committing)
+	/* A commit writing its superblock decides which generation the abort goes back to, and
+	 * a flush writing file data is writing from the pages the abort drops. */
+	while (fs->committing || fs->flushing)
 		pthread_cond_wait(&fs->commit_done, &fs->lock);
 	if (!fs->aborted)
 		abort_transaction(fs);
