@@ -591,7 +591,8 @@ static int build_child(const void *arg, void *res)
 						&start, &len);
 		if (ret == 0) {
 			hint = start + len;
-			fe.type = FILE_EXTENT_REG;
+			/* Preallocated: written data would need checksums, which fsck checks. */
+			fe.type = FILE_EXTENT_PREALLOC;
 			put_le64(&fe.generation, cowfs_trans_id(tx));
 			put_le64(&fe.ram_bytes, len);
 			put_le64(&fe.disk_bytenr, start);
