@@ -668,7 +668,9 @@ static int durable_already(struct inode_tree *it)
 	return cowfs_read_only(it->fs) ? 1 : 0;
 }
 
-static int commit_if_changed(struct inode_tree *it)
+/* Make ino's changes durable (ino 0: everyone's). The log does it for one inode with one
+ * write and one flush; what it cannot express takes a commit, which covers everything. */
+static int make_durable(struct inode_tree *it, uint64_t ino)
 {
 	struct cowfs_trans *tx;
 	int ret = durable_already(it);
@@ -677,28 +679,17 @@ static int commit_if_changed(struct inode_tree *it)
 		return ret < 0 ? ret : 0;
 	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
 	cowfs_trans_commit_wait(tx);   /* what a commit in flight carries is not durable yet */
-	if (cowfs_has_changes(it->fs))
+	if (cowfs_has_changes(it->fs) && (ino == 0 || log_fsync(tx, it, ino) == 0))
 		ret = cowfs_trans_commit(tx);
 	return cowfs_trans_end(tx, ret);
 }
 
 int file_fsync(struct inode_tree *it, uint64_t ino)
 {
-	struct cowfs_trans *tx;
-	int ret = durable_already(it);
-
-	if (ret != 0)
-		return ret < 0 ? ret : 0;
-	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	cowfs_trans_commit_wait(tx);   /* what a commit in flight carries is not durable yet */
-	/* The log makes ino's changes durable with one write and one flush; what it cannot
-	 * express takes a commit, which covers everything. */
-	if (cowfs_has_changes(it->fs) && log_fsync(tx, it, ino) == 0)
-		ret = cowfs_trans_commit(tx);
-	return cowfs_trans_end(tx, ret);
+	return make_durable(it, ino);
 }
 
 int file_sync_all(struct inode_tree *it)
 {
-	return commit_if_changed(it);
+	return make_durable(it, 0);
 }
