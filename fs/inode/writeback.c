@@ -21,7 +21,7 @@
  *     but given a copy (page_get), so the memory being written stays as taken; the copy is
  *     dirty again, and pages_written leaves it in the table. Sizes and times they set are in
  *     the tree at once, as ever: no commit can start before the flush has mapped its data
- *     (cowfs_commit_wait), so a committed size never reaches past data the commit lacks.
+ *     (cowfs_trans_commit_wait), so a committed size never reaches past data the commit lacks.
  *   - reads go on: the pages are still in the table, and the map is untouched until the
  *     lock is held again.
  *   - everything else waits (cowfs_trans_begin): a truncate, punch, clone or unlink would

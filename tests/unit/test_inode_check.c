@@ -1,5 +1,5 @@
 /*
- * fs/inode/check.c, the namespace checker: a varied workload checks clean; each kind of damage,
+ * fs/inode/namespace_check.c, the namespace checker: a varied workload checks clean; each kind of damage,
  * written straight into the fs tree, is reported naming the inode; fsck.cowfs exits 4 on a
  * damaged namespace and --repair writes nothing.
  */
