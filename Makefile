@@ -67,8 +67,11 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all deps deps-bench check unit stress run demo bench bench-fs bench-peers install clean
-all: deps $(LIB) $(TOOL_BINS) $(DEMO_BIN)
+.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers install clean
+# deps first, then the build: with -j, make would otherwise compile before the headers exist.
+all: deps
+	@$(MAKE) --no-print-directory build
+build: $(LIB) $(TOOL_BINS) $(DEMO_BIN)
 
 deps:
 	@./scripts/install-deps.sh
