@@ -128,22 +128,34 @@ static void assert_clean(struct trees *t)
 	ck_assert_uint_eq(ns.trees, NTREES);
 }
 
+static uint64_t mk(struct inode_tree *it, const char *name)
+{
+	struct cowfs_attr a;
+
+	ck_assert_int_eq(inode_create(it, ROOT, name, strlen(name), S_IFREG | 0644, 0, 0, 0, &a), 0);
+	return a.ino;
+}
+
+/* In every tree a file "f", and (with orphans) a file held by the kernel and unlinked. */
+static void make_files(struct trees *t, bool orphans)
+{
+	for (int i = 0; i < NTREES; i++) {
+		t->file[i] = mk(&t->it[i], "f");
+		if (!orphans)
+			continue;
+		t->orphan[i] = mk(&t->it[i], "o");
+		ck_assert_int_eq(inode_hold(&t->it[i], t->orphan[i]), 0);
+		ck_assert_int_eq(inode_unlink(&t->it[i], ROOT, "o", 1), 0);
+	}
+}
+
 START_TEST(every_commit_writes_back_every_tree)
 {
 	struct trees t;
 	struct cowfs_attr a;
 
 	setup(&t);
-	for (int i = 0; i < NTREES; i++) {
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a),
-				 0);
-		t.file[i] = a.ino;
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "o", 1, S_IFREG | 0644, 0, 0, 0, &a),
-				 0);
-		t.orphan[i] = a.ino;
-		ck_assert_int_eq(inode_hold(&t.it[i], t.orphan[i]), 0);
-		ck_assert_int_eq(inode_unlink(&t.it[i], ROOT, "o", 1), 0);
-	}
+	make_files(&t, true);
 	write_all(&t, 1);
 	for (int i = 0; i < NTREES; i++)
 		ck_assert_uint_eq(dirty_bytes(&t, i), DATA_LEN);
@@ -184,14 +196,9 @@ END_TEST
 START_TEST(an_abort_resets_every_tree)
 {
 	struct trees t;
-	struct cowfs_attr a;
 
 	setup(&t);
-	for (int i = 0; i < NTREES; i++) {
-		ck_assert_int_eq(inode_create(&t.it[i], ROOT, "f", 1, S_IFREG | 0644, 0, 0, 0, &a),
-				 0);
-		t.file[i] = a.ino;
-	}
+	make_files(&t, false);
 	write_all(&t, 1);
 	ck_assert_int_eq(cowfs_commit(t.x.fs), 0);
 	write_all(&t, 2);
