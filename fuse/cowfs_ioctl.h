@@ -32,4 +32,154 @@ struct cowfs_ioc_status {
 
 #define COWFS_IOC_STATUS _IOR(COWFS_IOC_MAGIC, 1, struct cowfs_ioc_status)
 
+/*
+ * A file as the sharing ioctls name it: the subvolume (fs tree id: cowfs_ioc_file_id.subvol of
+ * any file of the mount), the inode number (st_ino) and its generation, which tells a file from
+ * a later one that reused its number. COWFS_IOC_FILE_ID returns all three for the file it is
+ * issued on.
+ */
+struct cowfs_ioc_file {
+	uint64_t subvol;
+	uint64_t ino;
+	uint64_t generation;
+};
+
+#define COWFS_FILE_ID_VERSION 1
+struct cowfs_ioc_file_id {
+	uint32_t version;        /* out */
+	uint32_t blocksize;      /* out: the alignment clone and dedupe ranges need */
+	struct cowfs_ioc_file file;   /* out */
+};
+#define COWFS_IOC_FILE_ID _IOR(COWFS_IOC_MAGIC, 2, struct cowfs_ioc_file_id)
+
+/*
+ * COWFS_IOC_CLONE_RANGE, on the destination file (open for writing): make [dst_offset,
+ * dst_offset + length) share the extents of [src_offset, ...) of `src`, as FICLONERANGE does.
+ * Offsets are blocksize aligned; length too, unless the range ends at the source's end of file;
+ * length 0 runs to the source's end of file. The destination grows when the range ends past its
+ * end. The same file is allowed when the ranges do not overlap. Out: bytes shared.
+ */
+#define COWFS_CLONE_VERSION 1
+struct cowfs_ioc_clone_range {
+	uint32_t version;        /* in: COWFS_CLONE_VERSION */
+	uint32_t flags;          /* in: 0 */
+	struct cowfs_ioc_file src;
+	uint64_t src_offset;
+	uint64_t length;         /* in: 0 = to the source's end of file; out: bytes cloned */
+	uint64_t dst_offset;
+};
+#define COWFS_IOC_CLONE_RANGE _IOWR(COWFS_IOC_MAGIC, 3, struct cowfs_ioc_clone_range)
+
+/*
+ * COWFS_IOC_DEDUPE_RANGE, on the source file (open for reading): for each destination, compare
+ * its range with the source's under the lock that orders writes and, where every byte is the
+ * same, make it share the source's extents (FIDEDUPERANGE). Ranges lie within both files' sizes;
+ * offsets are blocksize aligned, the length too unless the ranges end at both files' ends. A
+ * destination needs write permission (or ownership) by the caller.
+ */
+#define COWFS_DEDUPE_VERSION 1
+#define COWFS_DEDUPE_MAX_DESTS 64
+#define COWFS_DEDUPE_MAX_LEN (16ull << 20)   /* longer requests are cut to it (bytes_deduped) */
+#define COWFS_DEDUPE_SAME    0   /* status: shared now */
+#define COWFS_DEDUPE_DIFFERS 1   /* status: the bytes differ; nothing changed */
+struct cowfs_ioc_dedupe_dest {
+	struct cowfs_ioc_file dst;   /* in */
+	uint64_t dst_offset;     /* in */
+	uint64_t bytes_deduped;  /* out */
+	int32_t status;          /* out: COWFS_DEDUPE_SAME, _DIFFERS, or a negative errno */
+	uint32_t reserved;
+};
+struct cowfs_ioc_dedupe_range {
+	uint32_t version;        /* in: COWFS_DEDUPE_VERSION */
+	uint16_t dest_count;     /* in: 1 .. COWFS_DEDUPE_MAX_DESTS */
+	uint16_t reserved;
+	uint64_t src_offset;
+	uint64_t src_length;
+	struct cowfs_ioc_dedupe_dest dests[COWFS_DEDUPE_MAX_DESTS];
+};
+#define COWFS_IOC_DEDUPE_RANGE _IOWR(COWFS_IOC_MAGIC, 4, struct cowfs_ioc_dedupe_range)
+
+/*
+ * COWFS_IOC_FIEMAP, on a regular file: its extents from `start` on, COWFS_FIEMAP_BATCH at a time
+ * (call again from the end of the last one until one has COWFS_EXTENT_LAST). Adjacent pieces of
+ * the file that lie next to each other on disk with the same flags are one extent. Holes are
+ * not listed.
+ */
+#define COWFS_FIEMAP_VERSION 1
+#define COWFS_FIEMAP_BATCH 64
+#define COWFS_FIEMAP_SYNC 0x1u          /* in: write dirty data back first (FIEMAP_FLAG_SYNC) */
+#define COWFS_EXTENT_LAST      0x0001u  /* the file's last extent */
+#define COWFS_EXTENT_DELALLOC  0x0004u  /* dirty data with no place on disk yet (physical 0) */
+#define COWFS_EXTENT_UNWRITTEN 0x0800u  /* preallocated: reads as zeros */
+#define COWFS_EXTENT_SHARED    0x2000u  /* its disk extent is referenced more than once */
+struct cowfs_ioc_extent {
+	uint64_t logical;        /* file offset */
+	uint64_t physical;       /* byte offset in the image */
+	uint64_t length;
+	uint32_t flags;          /* COWFS_EXTENT_*: the values of FIEMAP_EXTENT_* */
+	uint32_t reserved;
+};
+struct cowfs_ioc_fiemap {
+	uint32_t version;        /* in: COWFS_FIEMAP_VERSION */
+	uint32_t flags;          /* in: COWFS_FIEMAP_* */
+	uint64_t start;          /* in: file offset */
+	uint64_t length;         /* in: bytes from start to map (UINT64_MAX: all) */
+	uint32_t count;          /* out: extents filled in */
+	uint32_t reserved;
+	struct cowfs_ioc_extent extents[COWFS_FIEMAP_BATCH];
+};
+#define COWFS_IOC_FIEMAP _IOWR(COWFS_IOC_MAGIC, 5, struct cowfs_ioc_fiemap)
+
+/*
+ * COWFS_IOC_SPACE: the space the file or directory tree it is issued on uses. Each data extent
+ * its files reference is counted by what the references from the set do to it:
+ *   referenced: bytes the files map (every reference counted, holes not);
+ *   exclusive:  disk bytes of extents referenced only from the set (deleting it frees them);
+ *   shared:     bytes the set maps of extents also referenced from elsewhere;
+ *   pinned:     disk bytes of the set's exclusive extents that no file maps any more (kept
+ *               alive by a reference to another part of the same extent).
+ * A set of several trees: SET_ADD on each (set 0 starts a new one: its id comes back in `set`),
+ * then SET_RESULT for the figures of all of them together, which ends the set. Without a SET_*
+ * op the figures are for this tree alone. Hard links are counted once.
+ */
+#define COWFS_SPACE_VERSION 1
+#define COWFS_SPACE_ALONE      0u   /* op */
+#define COWFS_SPACE_SET_ADD    1u
+#define COWFS_SPACE_SET_RESULT 2u
+struct cowfs_ioc_space {
+	uint32_t version;        /* in: COWFS_SPACE_VERSION */
+	uint32_t op;             /* in: COWFS_SPACE_* */
+	uint64_t set;            /* in/out: the set's id (SET_ADD with 0: a new set) */
+	uint64_t files;          /* out: inodes counted */
+	uint64_t extents;        /* out: distinct data extents referenced */
+	uint64_t referenced;     /* out: bytes */
+	uint64_t exclusive;
+	uint64_t shared;
+	uint64_t pinned;
+};
+#define COWFS_IOC_SPACE _IOWR(COWFS_IOC_MAGIC, 6, struct cowfs_ioc_space)
+
+/* COWFS_IOC_SYNC: commit and wait for it (what sync(2) and syncfs(2) do on a kernel mount). */
+#define COWFS_IOC_SYNC _IO(COWFS_IOC_MAGIC, 7)
+
+/* COWFS_IOC_STATS: counters since the mount, to tell a clone from a copy. */
+#define COWFS_STATS_VERSION 1
+struct cowfs_ioc_stats {
+	uint32_t version;        /* out */
+	uint32_t reserved;
+	uint64_t copy_calls;             /* copy_file_range requests */
+	uint64_t copy_bytes_shared;      /* of those: bytes shared (reflinked) */
+	uint64_t copy_bytes_copied;      /* bytes copied */
+	uint64_t clone_calls;            /* COWFS_IOC_CLONE_RANGE */
+	uint64_t clone_bytes;
+	uint64_t dedupe_calls;           /* destinations asked */
+	uint64_t dedupe_bytes_same;      /* bytes shared by dedupe */
+	uint64_t dedupe_bytes_differ;    /* bytes compared and found different */
+	uint64_t commits;
+	uint64_t fsyncs;                 /* fsync and fdatasync requests */
+	uint64_t fsync_log_hits;         /* of those: made durable through the fsync log */
+	uint64_t fsync_commits;          /* of those: that took a commit */
+};
+#define COWFS_IOC_STATS _IOR(COWFS_IOC_MAGIC, 8, struct cowfs_ioc_stats)
+
 #endif

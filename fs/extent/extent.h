@@ -111,6 +111,13 @@ int extent_adopt(struct extents *x, struct bt_trans *tx, uint64_t start, uint64_
 int extent_run_delayed_refs(struct extents *x, struct bt_trans *tx);
 static inline size_t extent_pending(const struct extents *x) { return x->refs.count; }
 
+/*
+ * The reference count of the extent at `start` of `len` bytes as the running transaction sees
+ * it: the extent tree's count plus pending changes. -ENOENT if it has neither (reported as
+ * corruption when a caller held a reference to it).
+ */
+int extent_refcount(struct extents *x, uint64_t start, uint64_t len, uint64_t *refs);
+
 struct extent_info {
 	uint64_t start, len;
 	uint64_t refs, generation, flags;

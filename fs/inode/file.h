@@ -84,4 +84,63 @@ int file_seek(struct inode_tree *it, uint64_t ino, uint64_t off, int whence, uin
 ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 			uint64_t ino_out, uint64_t off_out, size_t len);
 
+/*
+ * Reflink (FICLONERANGE's rules, clone.c): make [off_out, off_out + len) of `out` share the
+ * extents of [off_in, ...) of `in`; nothing is copied. Offsets are sector aligned, len too
+ * unless off_in + len is the source's size; len 0 runs to the source's size. `out` grows to at
+ * least off_out + len. The same file is allowed when the ranges do not overlap. *cloned gets the
+ * bytes cloned. Errors: -EINVAL (alignment, overlap, off_in at or past the source's end while
+ * len > 0 ... see clone.c), -EISDIR, -EFBIG, -ENOSPC, -EROFS, -ENOENT.
+ */
+int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+		     uint64_t off_out, uint64_t len, uint64_t *cloned);
+
+/*
+ * Dedupe (FIDEDUPERANGE's rules, dedupe.c): for each destination, compare [off, off + len) of
+ * `src` with its range under the filesystem lock and, where they are identical, make it share
+ * the source's extents. Per destination `status` is FILE_DEDUPE_SAME, FILE_DEDUPE_DIFFERS or a
+ * negative errno, and `deduped` the bytes now shared. Returns 0, or a negative errno for what
+ * concerns the source (then no destination was touched).
+ */
+#define FILE_DEDUPE_SAME    0
+#define FILE_DEDUPE_DIFFERS 1
+struct file_dedupe_dest {
+	uint64_t ino, off;       /* in */
+	uint64_t deduped;        /* out */
+	int status;              /* out */
+};
+int file_dedupe_range(struct inode_tree *it, uint64_t src, uint64_t off, uint64_t len,
+		      struct file_dedupe_dest *dests, size_t n);
+
+/*
+ * A file's extents (fiemap.c), for FIEMAP: up to `max` of them from the one containing `start`
+ * on, ending before `end`; adjacent pieces contiguous on disk with the same flags are merged.
+ * `sync`: write dirty data back first (else it is reported as DELALLOC). *n: extents filled.
+ */
+#define FILE_MAP_LAST      0x0001u
+#define FILE_MAP_DELALLOC  0x0004u
+#define FILE_MAP_UNWRITTEN 0x0800u
+#define FILE_MAP_SHARED    0x2000u
+struct file_map_extent {
+	uint64_t logical, physical, length;
+	unsigned flags;
+};
+int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64_t end,
+		     bool sync, struct file_map_extent *out, size_t max, size_t *n);
+
+/*
+ * Whether copy_file_range may share extents (the default) or must copy every byte (-o
+ * noreflink). Clones asked for explicitly (file_clone_range) always share.
+ */
+void file_set_reflink(struct inode_tree *it, bool on);
+
+/* Counters since the tree was opened (share_stats.c): what shared and what copied. */
+struct file_share_stats {
+	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;
+	uint64_t clone_calls, clone_bytes;
+	uint64_t dedupe_calls, dedupe_bytes_same, dedupe_bytes_differ;
+	uint64_t fsyncs, fsync_log_hits, fsync_commits;
+};
+void file_get_share_stats(struct inode_tree *it, struct file_share_stats *out);
+
 #endif
