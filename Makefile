@@ -41,9 +41,10 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
 TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
 TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
-# `cowfs dump` (tools/dump/) and `cowfs status` (tools/status/) are linked into the cowfs program.
-DUMP_SRCS  := $(sort $(wildcard tools/dump/*.c tools/status/*.c))
-DUMP_OBJS  := $(DUMP_SRCS:%.c=$(BUILD)/%.o)
+# The cowfs program's commands (tools/CMD/, one directory each: dump, status, ...) are linked into
+# it; tools/preload/ is the preload shim, a shared library of its own.
+CMD_SRCS   := $(sort $(filter-out tools/preload/%,$(wildcard tools/*/*.c)))
+CMD_OBJS   := $(CMD_SRCS:%.c=$(BUILD)/%.o)
 
 # The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.
 FUSE_SRCS  := $(sort $(wildcard fuse/*.c))
@@ -93,7 +94,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 $(UNIT_BINS): | $(TOOL_BINS)
 
 $(FUSE_OBJS): CFLAGS += $(FUSE_CFLAGS)
-$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(DUMP_OBJS) $(FUSE_OBJS) $(LIB)
+$(BUILD)/bin/cowfs: $(BUILD)/tools/cowfs.o $(CMD_OBJS) $(FUSE_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(PKG_LIBS)
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIB)
