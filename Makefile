@@ -65,7 +65,8 @@ FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
 # Integration test programs: standalone (no libcowfs), they run against a mounted directory.
 FSX_BIN    := $(BUILD)/tests/fsx
 POSIX_BIN  := $(BUILD)/tests/posix_check
-INTEG_BINS := $(FSX_BIN) $(POSIX_BIN)
+PRELOAD_CHECK_BIN := $(BUILD)/tests/preload_check
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(PRELOAD_CHECK_BIN)
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
