@@ -145,7 +145,7 @@ $(DEMO_BIN): $(BUILD)/bench/btree_demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
 check: deps
 	@$(MAKE) --no-print-directory unit
 
-unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(DEMO_BIN) $(INTEG_BINS)
+unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(SHIM_LIB) $(DEMO_BIN) $(INTEG_BINS)
 	@mkdir -p $(TEST_DIR)
 	@fail=0; pass=0; \
 	for t in $(UNIT_BINS); do \
@@ -159,6 +159,10 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(DEMO_BIN) $(INTEG_BINS)
 	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
 	   bash tests/integ/test_mount.sh; then pass=$$((pass+1)); \
 	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_mount.sh"; fi; \
+	echo "== tests/integ/test_preload.sh"; \
+	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) PRELOAD_CHECK=$(PRELOAD_CHECK_BIN) \
+	   bash tests/integ/test_preload.sh; then pass=$$((pass+1)); \
+	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_preload.sh"; fi; \
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
