@@ -55,7 +55,8 @@ FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
 # Integration test programs: standalone (no libcowfs), they run against a mounted directory.
 FSX_BIN    := $(BUILD)/tests/fsx
 POSIX_BIN  := $(BUILD)/tests/posix_check
-INTEG_BINS := $(FSX_BIN) $(POSIX_BIN)
+CHURN_BIN  := $(BUILD)/tests/share_churn
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN)
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -141,6 +142,10 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(DEMO_BIN) $(INTEG_BINS)
 	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
 	   bash tests/integ/test_mount.sh; then pass=$$((pass+1)); \
 	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_mount.sh"; fi; \
+	echo "== tests/integ/test_churn.sh"; \
+	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) SHARE_CHURN=$(CHURN_BIN) \
+	   bash tests/integ/test_churn.sh; then pass=$$((pass+1)); \
+	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_churn.sh"; fi; \
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
