@@ -134,13 +134,8 @@ int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64
  */
 void file_set_reflink(struct inode_tree *it, bool on);
 
-/* Counters since the tree was opened (share_stats.c): what shared and what copied. */
-struct file_share_stats {
-	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;
-	uint64_t clone_calls, clone_bytes;
-	uint64_t dedupe_calls, dedupe_bytes_same, dedupe_bytes_differ;
-	uint64_t fsyncs, fsync_log_hits, fsync_commits;
-};
+/* Counters since the tree was opened (share_stats.c): what shared and what copied. The
+ * struct is in inode.h (struct inode_tree holds one). */
 void file_get_share_stats(struct inode_tree *it, struct file_share_stats *out);
 
 #endif
