@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -741,6 +742,92 @@ START_TEST(dedupe_of_shared_ranges_reads_nothing)
 }
 END_TEST
 
+/*
+ * A writer keeps changing pages of the destination and changing them back while dedupes of
+ * the range run: whenever all pages are back the ranges are identical and a dedupe may share
+ * them. The compare and the share are one update, so a share never undoes a write: the
+ * writer reads each write back, and the last pass of writes stays.
+ */
+struct race {
+	struct ifix *f;
+	uint64_t ino;
+	const uint8_t *orig;    /* the source's (and at first the destination's) bytes */
+	int pages, passes;
+	int done, lost;
+};
+
+static void race_page(uint8_t *p, int k)
+{
+	memset(p, 0x5a ^ k, PS);
+	memcpy(p, &k, sizeof(k));
+}
+
+/* Write `page` at page k and read it back: 0, or 1 if the read shows something else. */
+static int write_and_read_back(struct race *r, const uint8_t *page, int k)
+{
+	uint8_t got[PS];
+	uint64_t off = (uint64_t)k * PS;
+
+	if (file_write(&r->f->it, r->ino, page, PS, off, 0) != PS ||
+	    file_read(&r->f->it, r->ino, got, PS, off) != PS)
+		return 1;
+	return memcmp(got, page, PS) != 0;
+}
+
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	uint8_t page[PS];
+
+	for (int pass = 0; pass < r->passes; pass++)
+		for (int k = 0; k < r->pages; k++) {
+			race_page(page, k);
+			r->lost += write_and_read_back(r, page, k);
+			if (pass + 1 < r->passes)
+				r->lost += write_and_read_back(r, r->orig + (size_t)k * PS, k);
+		}
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+START_TEST(dedupe_races_a_writer)
+{
+	struct ifix f;
+	int pages = 64;
+	size_t size = (size_t)pages * PS;
+	uint8_t *data, want[PS], got[PS];
+	uint64_t deduped, rounds = 0, same = 0;
+	pthread_t th;
+
+	ifix_setup(&f, "reflink-dedupe-race", 128 * MiB, 16384);
+	uint64_t a = mkdata(&f, "a", size, 27, &data), b = mkfile(&f, "b");
+	wr(&f, b, data, size, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	struct race r = { .f = &f, .ino = b, .orig = data, .pages = pages, .passes = 16 };
+	ck_assert_int_eq(pthread_create(&th, NULL, race_writer, &r), 0);
+	while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE)) {
+		int st = dedupe1(&f, a, 0, size, b, 0, &deduped);
+		REQUIRE(st == FILE_DEDUPE_SAME || st == FILE_DEDUPE_DIFFERS, "status %d", st);
+		same += st == FILE_DEDUPE_SAME;
+		rounds++;
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	fprintf(stderr, "dedupe_races_a_writer: %" PRIu64 " dedupes, %" PRIu64 " same\n", rounds,
+		same);
+	ck_assert_int_eq(r.lost, 0);
+	ck_assert_int_eq(dedupe1(&f, a, 0, size, b, 0, &deduped), FILE_DEDUPE_DIFFERS);
+	for (int k = 0; k < pages; k++) {
+		race_page(want, k);
+		ck_assert_int_eq(file_read(&f.it, b, got, PS, (uint64_t)k * PS), PS);
+		REQUIRE(memcmp(got, want, PS) == 0, "page %d of the destination lost its write", k);
+	}
+	expect_file(&f, a, data, size);
+	check(&f);
+	free(data);
+	ifix_teardown(&f);
+}
+END_TEST
+
 /* ---- copy_file_range, noreflink, counters ---------------------------------------------------- */
 
 START_TEST(noreflink_copies)
@@ -891,6 +978,7 @@ int main(void)
 	tcase_add_test(tc, dedupe_differing_and_partly_identical);
 	tcase_add_test(tc, dedupe_sees_new_dirty_data);
 	tcase_add_test(tc, dedupe_of_shared_ranges_reads_nothing);
+	tcase_add_test(tc, dedupe_races_a_writer);
 	tcase_add_test(tc, noreflink_copies);
 	tcase_add_test(tc, share_stats_exact);
 	tcase_add_test(tc, copy_range_keeps_destination_tail);
