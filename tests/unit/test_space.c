@@ -370,6 +370,7 @@ START_TEST(random_against_model)
 		snprintf(name, sizeof(name), "f%d", i);
 		inos[i] = ifix_mk(&f, ROOT, name, S_IFREG | 0644);
 	}
+	uint64_t seen_shared = 0, seen_pinned = 0, seen_exclusive = 0;
 	for (int step = 0; step < 400; step++) {
 		random_step(&f, inos, &rng);
 		if (step % 10 != 9)
@@ -392,7 +393,13 @@ START_TEST(random_against_model)
 			      got.files, want.files, got.extents, want.extents, got.referenced,
 			      want.referenced, got.exclusive, want.exclusive, got.shared, want.shared,
 			      got.pinned, want.pinned);
+		seen_shared += got.shared != 0;
+		seen_pinned += got.pinned != 0;
+		seen_exclusive += got.exclusive != 0;
 	}
+	/* The workload is only a test if it made every kind of figure. */
+	ck_assert_msg(seen_shared && seen_pinned && seen_exclusive, "shared %" PRIu64 " pinned %"
+		      PRIu64 " exclusive %" PRIu64, seen_shared, seen_pinned, seen_exclusive);
 	ifix_teardown(&f);
 }
 END_TEST
