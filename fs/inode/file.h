@@ -125,6 +125,12 @@ int file_dedupe_range(struct inode_tree *it, uint64_t src, uint64_t off, uint64_
  * A file's extents (fiemap.c), for FIEMAP: up to `max` of them from the one containing `start`
  * on, ending before `end`; adjacent pieces contiguous on disk with the same flags are merged.
  * `sync`: write dirty data back first (else it is reported as DELALLOC). *n: extents filled.
+ * Holes are not listed. The first extent is listed whole from the start of the file extent
+ * item containing `start` (as the kernel lists them); data reaches at most to the end of the
+ * sector holding end of file, preallocated space past it is listed whole. LAST: nothing
+ * follows it in the file. SHARED: its disk extent has more than one reference (two items of
+ * the same file count too). DELALLOC extents have physical 0. -EISDIR, -EINVAL (not a
+ * regular file), -ENOENT.
  */
 #define FILE_MAP_LAST      0x0001u
 #define FILE_MAP_DELALLOC  0x0004u
