@@ -26,4 +26,11 @@ struct cli_flag {
 int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, int min_operands,
 		    int max_operands, void (*usage)(FILE *f));
 
+/*
+ * Answer getopt_long's '?' or ':' (optstring starting with ':', opterr 0): "cowfs CMD:
+ * unrecognized option '--x'" or "option '--x' needs a value", then the usage on stderr.
+ * argv[0] is the command's name. Returns EXIT_USAGE.
+ */
+int cli_option_error(char **argv, int c, void (*usage)(FILE *f));
+
 #endif

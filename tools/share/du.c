@@ -33,6 +33,7 @@
 
 #include "tools/dump/out.h"
 #include "tools/prog.h"
+#include "tools/share/cli.h"
 #include "tools/share/commands.h"
 #include "tools/share/mount_ioctl.h"
 #include "tools/share/size.h"
@@ -79,7 +80,7 @@ static void du_usage(FILE *f)
 		"  -s, --summarize   one line per PATH (default: one per file and directory below it)\n"
 		"  --raw             sizes in bytes\n"
 		"  --human           sizes like 1.00MiB, base 1024 (default; also --human-readable)\n"
-		"  --json            one JSON object: {\"entries\": [{\"path\", \"type\", \"referenced\",\n"
+		"  --json            one JSON object: {\"paths\": [{\"path\", \"type\", \"referenced\",\n"
 		"                    \"exclusive\", \"shared\", \"pinned\", \"files\", \"extents\"}], and with\n"
 		"                    more than one PATH \"set\": {\"paths\", the same figures,\n"
 		"                    \"freed_if_all_deleted\"}}; sizes in bytes\n"
@@ -447,7 +448,8 @@ static int parse_args(int argc, char **argv, struct du_run *r)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "sh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":sh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			r->summarize = true;
@@ -463,8 +465,7 @@ static int parse_args(int argc, char **argv, struct du_run *r)
 			du_usage(stdout);
 			return finish_output(stdout);
 		default:
-			du_usage(stderr);
-			return EXIT_USAGE;
+			return cli_option_error(argv, c, du_usage);
 		}
 	}
 	if (optind == argc) {
@@ -487,7 +488,7 @@ int cmd_du(int argc, char **argv)
 	out_init(&r.o, stdout, r.json);
 	if (r.json) {
 		out_obj_begin(&r.o, NULL, NULL, FRAME_BLOCK);
-		out_arr_begin(&r.o, "entries", NULL);
+		out_arr_begin(&r.o, "paths", NULL);
 	}
 	for (int i = optind; i < argc; i++)
 		du_path(&r, argv[i]);

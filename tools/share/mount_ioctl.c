@@ -26,12 +26,24 @@ static int is_fuse(int fd)
 	return sfs.f_type == FUSE_SUPER_MAGIC ? 0 : COWFS_ERR_NOT_COWFS;
 }
 
+/* A cowfs older than the sharing ioctls still answers COWFS_IOC_STATUS. */
+static bool answers_status(int fd)
+{
+	struct cowfs_ioc_status st;
+
+	memset(&st, 0, sizeof(st));
+	return ioctl(fd, COWFS_IOC_STATUS, &st) == 0 && st.version == COWFS_STATUS_VERSION;
+}
+
 /* COWFS_IOC_FILE_ID: a FUSE filesystem that is not cowfs answers ENOTTY (or, some, EINVAL). */
 static int file_id(int fd, struct cowfs_ioc_file_id *id)
 {
 	memset(id, 0, sizeof(*id));
-	if (ioctl(fd, COWFS_IOC_FILE_ID, id) < 0)
-		return errno == ENOTTY || errno == EINVAL || errno == ENOSYS ? COWFS_ERR_NOT_COWFS : -errno;
+	if (ioctl(fd, COWFS_IOC_FILE_ID, id) < 0) {
+		if (errno != ENOTTY && errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		return answers_status(fd) ? -EOPNOTSUPP : COWFS_ERR_NOT_COWFS;
+	}
 	return id->version == COWFS_FILE_ID_VERSION ? 0 : -EPROTO;
 }
 

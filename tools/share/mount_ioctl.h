@@ -5,8 +5,9 @@
  * with cowfs_ioctl; their messages come from cowfs_strerror.
  *
  * A path is on a cowfs mount when its filesystem is FUSE (fstatfs: FUSE_SUPER_MAGIC) and it
- * answers COWFS_IOC_FILE_ID. The magic is checked first so that no cowfs ioctl number ever
- * reaches another filesystem, whose own ioctl with the same number could do something else.
+ * answers COWFS_IOC_FILE_ID (or, on a cowfs that predates it, COWFS_IOC_STATUS). The magic is
+ * checked first so that no cowfs ioctl number ever reaches another filesystem, whose own ioctl
+ * with the same number could do something else.
  */
 #ifndef COWFS_TOOLS_SHARE_MOUNT_IOCTL_H
 #define COWFS_TOOLS_SHARE_MOUNT_IOCTL_H
@@ -33,8 +34,9 @@ struct cowfs_file {
 /*
  * Open `path` (relative to `dirfd`, or AT_FDCWD) with `flags` (O_CLOEXEC is added; `mode` for
  * O_CREAT) and check that it is on a cowfs mount. Returns 0, or a negative errno with nothing
- * left open: COWFS_ERR_NOT_COWFS when the file is not on a cowfs mount, -EPROTO when the mount
- * answers with a FILE_ID version this program does not know.
+ * left open: COWFS_ERR_NOT_COWFS when the file is not on a cowfs mount, -EOPNOTSUPP when it is
+ * on a cowfs too old for the sharing ioctls, -EPROTO when the mount answers with a FILE_ID
+ * version this program does not know.
  */
 int cowfs_file_open(int dirfd, const char *path, int flags, mode_t mode, struct cowfs_file *f);
 /* The same checks on a descriptor the caller opened; `f` takes it over only on success. */

@@ -23,6 +23,7 @@
 
 #include "tools/dump/out.h"
 #include "tools/prog.h"
+#include "tools/share/cli.h"
 #include "tools/share/commands.h"
 #include "tools/share/mount_ioctl.h"
 #include "tools/share/size.h"
@@ -83,7 +84,8 @@ static int parse_args(int argc, char **argv, struct reflink_args *a)
 	memset(a, 0, sizeof(*a));
 	a->whole = true;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'd':
@@ -100,8 +102,7 @@ static int parse_args(int argc, char **argv, struct reflink_args *a)
 			reflink_usage(stdout);
 			return finish_output(stdout);
 		default:
-			reflink_usage(stderr);
-			return EXIT_USAGE;
+			return cli_option_error(argv, c, reflink_usage);
 		}
 	}
 	if (argc - optind != 2) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,20 +77,33 @@ static const struct counter {
 #undef COUNTER
 };
 
-static void print_stats(struct out *o, const char *path, const struct cowfs_ioc_stats *st,
-			const char *line)
+static uint64_t counter_value(const struct cowfs_ioc_stats *st, const struct counter *c)
 {
-	out_obj_begin(o, NULL, o->json ? NULL : "counters", FRAME_BLOCK);
-	if (o->json) {
-		out_qstr(o, "path", path, strlen(path));
-		out_qstr(o, "verdict", line, strlen(line));
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
-		uint64_t v;
-		memcpy(&v, (const char *)st + counters[i].offset, sizeof(v));
-		out_u64(o, counters[i].name, v);
-	}
-	out_obj_end(o);
+	uint64_t v;
+
+	memcpy(&v, (const char *)st + c->offset, sizeof(v));
+	return v;
+}
+
+static void print_text(const struct cowfs_ioc_stats *st, const char *line)
+{
+	printf("%s\n", line);
+	for (size_t i = 0; i < ARRAY_SIZE(counters); i++)
+		printf("%-20s %" PRIu64 "\n", counters[i].name, counter_value(st, &counters[i]));
+}
+
+static void print_json(const char *path, const struct cowfs_ioc_stats *st, const char *line)
+{
+	struct out o;
+
+	out_init(&o, stdout, true);
+	out_obj_begin(&o, NULL, NULL, FRAME_BLOCK);
+	out_qstr(&o, "path", path, strlen(path));
+	out_qstr(&o, "verdict", line, strlen(line));
+	for (size_t i = 0; i < ARRAY_SIZE(counters); i++)
+		out_u64(&o, counters[i].name, counter_value(st, &counters[i]));
+	out_obj_end(&o);
+	fputc('\n', stdout);
 }
 
 int cmd_stats(int argc, char **argv)
@@ -98,7 +112,6 @@ int cmd_stats(int argc, char **argv)
 	char line[VERDICT_MAX];
 	bool json = false;
 	const struct cli_flag flags[] = { { "json", &json }, { NULL, NULL } };
-	struct out o;
 	int ret = cli_parse_flags(argc, argv, flags, 1, 1, stats_usage);
 
 	if (ret >= 0)
@@ -109,11 +122,9 @@ int cmd_stats(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	verdict(&st, line, sizeof(line));
-	if (!json)
-		printf("%s\n", line);
-	out_init(&o, stdout, json);
-	print_stats(&o, argv[optind], &st, line);
 	if (json)
-		fputc('\n', stdout);
+		print_json(argv[optind], &st, line);
+	else
+		print_text(&st, line);
 	return finish_output(stdout);
 }
