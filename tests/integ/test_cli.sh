@@ -380,7 +380,9 @@ t_sync() {
 	g2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$LIB_OUT")
 	[ "$g2" -gt "$g1" ] || { echo "    generation $g1 -> $g2 across a change and a sync"; return 1; }
 	# The default PATH is the current directory.
-	(cd "$MNT" && "$COWFS" sync) || return 1
+	local cowfs
+	cowfs=$(abspath "$COWFS")
+	(cd "$MNT" && "$cowfs" sync) || return 1
 }
 
 # The verdict line, from the counters (sizes as btrfs prints them).
