@@ -5,6 +5,7 @@
  *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs|csum] [--block BYTENR]
  *                    [--inode INO | --path /A/B]        print an image (tools/dump/dump.h)
  *   cowfs status [--json] PATH                          a mount's state (tools/status/status.h)
+ *   cowfs dedupe [-r] [--dry-run] [--json] PATH...      share duplicate chunks (tools/dedupe/)
  *
  * This file only tells the two apart: a first word that names a command runs that command,
  * anything else is a mount. The mount is the usual use (mount.fuse3 runs `cowfs IMAGE MNT -o
@@ -18,6 +19,7 @@
 
 #include "fs/lib/compiler.h"
 #include "fuse/server.h"
+#include "tools/dedupe/dedupe.h"
 #include "tools/dump/dump.h"
 #include "tools/prog.h"
 #include "tools/status/status.h"
@@ -27,6 +29,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "dedupe", cmd_dedupe, "share the duplicate chunks of files on a mount" },
 	{ "dump", cmd_dump, "print the superblock and trees of an image" },
 	{ "status", cmd_status, "show a mount's state: generation, commits, an aborted transaction" },
 };
