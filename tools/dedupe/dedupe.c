@@ -309,7 +309,7 @@ static int dedupe_paths(const struct dd_options *opt, char **paths, int npaths)
 		out_init(&o, stdout, opt->json);
 		out_obj_begin(&o, NULL, NULL, FRAME_BLOCK);
 		if (opt->dry_run)
-			out_arr_begin(&o, "dedupes", NULL);
+			out_arr_begin(&o, "plan", NULL);
 		ret = run_passes(&r);
 		if (opt->dry_run)
 			out_arr_end(&o);

@@ -101,13 +101,13 @@ void dd_report(struct out *o, const struct dd_options *opt, const struct dd_stat
 	out_u64(o, "record_bytes_peak", st->records_peak * DD_SLOT_BYTES);
 	out_u64(o, "files_scanned", st->files_scanned);
 	out_u64(o, "files_changed", st->files_changed);
-	out_u64(o, "files_skipped_small", st->skipped_small);
-	out_u64(o, "files_skipped_other_mount", st->skipped_other_mount);
-	out_u64(o, "files_skipped_special", st->skipped_special);
+	out_u64(o, "skipped_small", st->skipped_small);
+	out_u64(o, "skipped_mount", st->skipped_other_mount);
+	out_u64(o, "skipped_special", st->skipped_special);
 	out_u64(o, "bytes_scanned", st->bytes_scanned);
 	out_u64(o, "bytes_hashed", st->bytes_hashed);
 	out_u64(o, "bytes_holes", st->bytes_holes);
-	out_u64(o, "bytes_already_shared", st->bytes_already_shared);
+	out_u64(o, "already_shared", st->bytes_already_shared);
 	out_u64(o, "bytes_duplicate", st->bytes_duplicate);
 	out_u64(o, "dedupes", st->dedupes_planned);
 	out_u64(o, "ioctls", st->ioctls);

@@ -5,9 +5,9 @@
  * allows unaligned): without it the tail would keep a destination's last extent alive.
  *
  * FIEMAP says what needs no reading: a chunk with a hole or a preallocated (unwritten) range in
- * it is left out, and a full chunk lying in one shared disk extent at an address already seen
- * in this pass is left out too (it is the same disk bytes as that chunk: already deduped), its
- * count going to the seen chunk's `refs`, which the plan prefers as a source.
+ * it is left out, and a chunk made of the same shared disk pieces as one already seen in this
+ * pass is left out too (it is the same disk bytes: already deduped), its count going to the
+ * seen chunk's `refs`, which the plan prefers as a source.
  *
  * Reads are large preads over runs of consecutive chunks to hash (SCAN_READ_BYTES).
  */
@@ -26,15 +26,16 @@
 
 #define SCAN_READ_BYTES (8u << 20)
 
-/* ---- the cache of disk addresses of shared chunks ---------------------------------------- */
+/* ---- the cache of the locations of shared chunks ----------------------------------------- */
 
 /*
- * Direct-mapped, fixed size: a collision forgets the older address, which costs only a chunk
- * hashed again (its record then groups with the first and the server finds the range shared
- * already). Entries carry the pass (tag) that made them, so a new pass needs no clearing.
+ * Direct-mapped by location (struct chunk_where), fixed size: a collision forgets the older
+ * entry, which costs only a chunk hashed again (its record then groups with the first and the
+ * server finds the range shared already). Entries carry the pass (tag) that made them, so a new
+ * pass needs no clearing.
  */
 struct addr_entry {
-	uint64_t phys;
+	uint64_t loc;
 	uint32_t rec;
 	uint32_t tag;
 };
@@ -70,9 +71,9 @@ void dd_addr_cache_free(struct dd_addr_cache *c)
 	free(c);
 }
 
-static struct addr_entry *addr_slot(struct dd_addr_cache *c, uint64_t phys)
+static struct addr_entry *addr_slot(struct dd_addr_cache *c, uint64_t loc)
 {
-	return &c->e[XXH3_64bits(&phys, sizeof(phys)) & c->mask];
+	return &c->e[loc & c->mask];
 }
 
 /* ---- the extent cursor --------------------------------------------------------------------- */
@@ -87,13 +88,20 @@ struct extent_cursor {
 
 enum chunk_kind {
 	CHUNK_SKIP,      /* a hole or preallocated range in it */
-	CHUNK_CONTIG,    /* one extent on disk: `phys` is where its bytes are */
-	CHUNK_MIXED,     /* several extents, or data not yet placed */
+	CHUNK_DATA,
 };
 
+/*
+ * Where a chunk's bytes are: `loc` names the disk pieces it is made of (their addresses and
+ * lengths, mixed into 64 bits), known when every piece is placed and in a shared extent. Two
+ * chunks with the same `loc` read the same disk bytes, so the second needs no hashing. (Equal
+ * names of different pieces would only make a chunk be left out, never shared wrongly: the
+ * server compares every byte it shares.)
+ */
 struct chunk_where {
 	enum chunk_kind kind;
-	uint64_t phys, extent_len;
+	bool loc_known;
+	uint64_t loc, extent_len;
 	bool shared;
 };
 
@@ -123,16 +131,24 @@ static int cursor_at(struct extent_cursor *cur, uint64_t pos, const struct cowfs
 	}
 }
 
+static uint64_t loc_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 29);
+}
+
 static int chunk_locate(struct extent_cursor *cur, uint64_t off, uint64_t len,
 			struct chunk_where *w)
 {
 	const struct cowfs_ioc_extent *e;
 	uint64_t pos = off, end = off + len;
-	unsigned pieces = 0;
 	int ret;
 
 	memset(w, 0, sizeof(*w));
-	w->kind = CHUNK_MIXED;
+	w->kind = CHUNK_DATA;
+	w->loc_known = true;
 	while (pos < end) {
 		ret = cursor_at(cur, pos, &e);
 		if (ret < 0)
@@ -141,14 +157,17 @@ static int chunk_locate(struct extent_cursor *cur, uint64_t off, uint64_t len,
 			w->kind = CHUNK_SKIP;
 			return 0;
 		}
-		if (pieces++ == 0) {
-			w->phys = e->physical + (pos - e->logical);
+		uint64_t piece_end = e->logical + e->length < end ? e->logical + e->length : end;
+		if (w->extent_len < e->length)
 			w->extent_len = e->length;
-			w->shared = e->flags & COWFS_EXTENT_SHARED;
-			if (e->logical + e->length >= end && !(e->flags & COWFS_EXTENT_DELALLOC))
-				w->kind = CHUNK_CONTIG;
-		}
-		pos = e->logical + e->length;
+		if (e->flags & COWFS_EXTENT_SHARED)
+			w->shared = true;
+		else
+			w->loc_known = false;
+		if (e->flags & COWFS_EXTENT_DELALLOC)
+			w->loc_known = false;
+		w->loc = loc_mix(loc_mix(w->loc, e->physical + (pos - e->logical)), piece_end - pos);
+		pos = piece_end;
 	}
 	return 0;
 }
@@ -242,9 +261,9 @@ static int keep_chunk(struct dd_scanner *sc, struct dd_pass *pass, const struct 
 	r->extent_kib = kib_saturated(w->extent_len);
 	r->refs = 1;
 	r->flags = w->shared ? CHUNK_SHARED : 0;
-	if (w->kind == CHUNK_CONTIG && w->shared && len == sc->opt->chunk) {
-		struct addr_entry *e = addr_slot(pass->cache, w->phys);
-		*e = (struct addr_entry){ .phys = w->phys, .rec = (uint32_t)pass->n,
+	if (w->loc_known) {
+		struct addr_entry *e = addr_slot(pass->cache, w->loc);
+		*e = (struct addr_entry){ .loc = w->loc, .rec = (uint32_t)pass->n,
 					  .tag = pass->index + 1 };
 	}
 	pass->n++;
@@ -252,17 +271,17 @@ static int keep_chunk(struct dd_scanner *sc, struct dd_pass *pass, const struct 
 	return 0;
 }
 
-/* A full chunk at a shared disk address this pass has a record of: count it there. */
+/* A chunk on the same shared disk pieces as one this pass has a record of: count it there. */
 static bool already_seen(struct dd_scanner *sc, struct dd_pass *pass, const struct chunk_where *w,
 			 uint64_t len)
 {
 	struct addr_entry *e;
 
-	if (w->kind != CHUNK_CONTIG || !w->shared || len != sc->opt->chunk)
+	if (!w->loc_known)
 		return false;
-	e = addr_slot(pass->cache, w->phys);
+	e = addr_slot(pass->cache, w->loc);
 	/* rec >= n: its record was dropped with a file that changed under the scan. */
-	if (e->tag != pass->index + 1 || e->phys != w->phys || e->rec >= pass->n)
+	if (e->tag != pass->index + 1 || e->loc != w->loc || e->rec >= pass->n)
 		return false;
 	if (pass->slots[e->rec].rec.refs < UINT16_MAX)
 		pass->slots[e->rec].rec.refs++;
