@@ -59,7 +59,7 @@ CHURN_BIN  := $(BUILD)/tests/share_churn
 INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN)
 # The integration test scripts `make check` runs, in this order (each mounts what it needs).
 INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ/test_churn.sh \
-		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh
+		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench

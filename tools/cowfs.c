@@ -5,6 +5,7 @@
  *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs|csum] [--block BYTENR]
  *                    [--inode INO | --path /A/B]        print an image (tools/dump/dump.h)
  *   cowfs status [--json] PATH                          a mount's state (tools/status/status.h)
+ *   cowfs dedupe [-r] [--dry-run] [--json] PATH...      share duplicate chunks (tools/dedupe/)
  *   cowfs reflink|fiemap|du|sync|stats ...              sharing and space on a mount
  *                                                       (tools/share/commands.h, docs/CLI.md)
  *
@@ -20,6 +21,7 @@
 
 #include "fs/lib/compiler.h"
 #include "fuse/server.h"
+#include "tools/dedupe/dedupe.h"
 #include "tools/dump/dump.h"
 #include "tools/prog.h"
 #include "tools/share/commands.h"
@@ -30,6 +32,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "dedupe", cmd_dedupe, "share the duplicate chunks of files on a mount" },
 	{ "dump", cmd_dump, "print the superblock and trees of an image" },
 	{ "status", cmd_status, "show a mount's state: generation, commits, an aborted transaction" },
 	{ "reflink", cmd_reflink, "make a file share another's data (a clone, no space used)" },
