@@ -130,6 +130,36 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags);
 
 /*
+ * Who asks for access: the credentials a kernel would check (fsuid, fsgid and the
+ * supplementary groups), for operations whose checks the kernel cannot make itself (the FUSE
+ * server's access and its ioctls, which name files by inode number).
+ */
+struct inode_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;     /* supplementary groups */
+	size_t ngroups;
+};
+
+/* Permission mask bits: the values of R_OK, W_OK and X_OK (the kernel's MAY_*). */
+#define INODE_MAY_EXEC  0x1
+#define INODE_MAY_WRITE 0x2
+#define INODE_MAY_READ  0x4
+
+/*
+ * Whether `c` may access `ino` as `mask` asks (permission.c), as Linux's generic_permission:
+ * the owner's bits for the owner; else the POSIX access ACL if the inode has one; else the
+ * group's bits for a member of its group, the others' bits for everyone else. Root (uid 0)
+ * may read and write anything and search any directory, but execute a file only if some x bit
+ * is set. 0, -EACCES, or the errors of reading the inode (-ENOENT, -EUCLEAN, -EIO). Mask 0
+ * only checks that the inode exists.
+ */
+int inode_permission(struct inode_tree *it, uint64_t ino, const struct inode_caller *c,
+		     int mask);
+/* Whether `gid` is the caller's group or one of its supplementary groups. */
+bool inode_caller_in_group(const struct inode_caller *c, gid_t gid);
+
+/*
  * Entries of `dir` in DIR_INDEX order, starting at `cookie` (0: from the start, with "."
  * and ".."). `fn` gets each entry and the cookie that continues after it; returning non-zero
  * stops the walk (that entry counts as not returned). Cookies are directory indexes, so they
