@@ -65,8 +65,13 @@ FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
 # Integration test programs: standalone (no libcowfs), they run against a mounted directory.
 FSX_BIN    := $(BUILD)/tests/fsx
 POSIX_BIN  := $(BUILD)/tests/posix_check
+CHURN_BIN  := $(BUILD)/tests/share_churn
 PRELOAD_CHECK_BIN := $(BUILD)/tests/preload_check
-INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(PRELOAD_CHECK_BIN)
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN) $(PRELOAD_CHECK_BIN)
+# The integration test scripts `make check` runs, in this order (each mounts what it needs).
+INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ/test_churn.sh \
+		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh \
+		 tests/integ/test_preload.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -152,17 +157,12 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(SHIM_LIB) $(DEMO_BIN) $(INTEG_BINS)
 		echo "== $$t"; \
 		if COWFS_TEST_DIR=$(TEST_DIR) COWFS_BIN=$(BUILD)/bin $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
-	echo "== tests/integ/test_tools.sh"; \
-	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) bash tests/integ/test_tools.sh; then pass=$$((pass+1)); \
-	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_tools.sh"; fi; \
-	echo "== tests/integ/test_mount.sh"; \
-	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
-	   bash tests/integ/test_mount.sh; then pass=$$((pass+1)); \
-	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_mount.sh"; fi; \
-	echo "== tests/integ/test_preload.sh"; \
-	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) PRELOAD_CHECK=$(PRELOAD_CHECK_BIN) \
-	   bash tests/integ/test_preload.sh; then pass=$$((pass+1)); \
-	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_preload.sh"; fi; \
+	for t in $(INTEG_SCRIPTS); do \
+		echo "== $$t"; \
+		if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
+		   SHARE_CHURN=$(CHURN_BIN) PRELOAD_CHECK=$(PRELOAD_CHECK_BIN) bash $$t; then pass=$$((pass+1)); \
+		else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; \
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 

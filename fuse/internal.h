@@ -9,7 +9,9 @@
  *   ops_dir.c   opendir, readdir, readdirplus, fsyncdir
  *   ops_data.c  open, read, write, fsync, fallocate, lseek, copy_file_range
  *   xattr.c     extended attributes (POSIX ACLs are two of them)
- *   ioctl.c     the mount's own ioctls (cowfs_ioctl.h)
+ *   ioctl.c     the mount's own ioctls (cowfs_ioctl.h): dispatch, status, file ids, sync, stats
+ *   ioctl_share.c   clone, dedupe and extent-map ioctls
+ *   space_sets.c    the SPACE ioctl and its sets
  *   attr.c      cowfs_attr / cowfs_statfs <-> struct stat / statvfs, inode numbers
  *
  * Every handler replies exactly once (fuse_reply_none for forgets), with the negative errno
@@ -21,12 +23,15 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "fs/inode/inode.h"
+#include "fs/inode/space.h"
+#include "fuse/cowfs_ioctl.h"
 #include "fs/super/fs.h"
 
 /*
@@ -54,19 +59,38 @@ struct mount_config {
 	char *mountpoint;          /* absolute path: unmounting happens after chdir("/") */
 	bool foreground, debug, single_thread;
 	bool read_only, default_permissions;
+	bool noreflink;            /* copy_file_range copies, never shares */
 	int commit_interval_ms;    /* 0: cowfs's default */
 	size_t cache_bytes;        /* 0: cowfs's default */
 	size_t readahead_bytes;    /* 0: the kernel's own */
 	char *fuse_opts;           /* comma-separated options for libfuse, escaped */
 };
 
+/*
+ * The SPACE ioctl's sets being built (space_sets.c): at most SPACE_SETS_MAX at a time, the
+ * oldest dropped to make room; ids count up from 1 and are never reused, so a dropped set's id
+ * is ENOENT rather than someone else's set.
+ */
+#define SPACE_SETS_MAX 16
+struct space_sets {
+	pthread_mutex_t lock;      /* held for a whole SPACE request on a set */
+	uint64_t last_id;
+	struct space_slot {
+		uint64_t id;       /* 0: free */
+		uid_t owner;       /* who made it: only they (and root) may use it */
+		struct space_set *set;
+	} slot[SPACE_SETS_MAX];
+};
+
 struct server {
 	struct cowfs *fs;          /* NULL once closed */
+	struct fuse_session *se;   /* for notifications to the kernel */
 	struct inode_tree it;
 	const char *image;         /* for messages */
 	bool read_only;
 	bool default_permissions;  /* the kernel checks permissions itself */
 	bool posix_acl;            /* set at init: the kernel enforces ACLs and leaves umask to us */
+	struct space_sets space_sets;
 	atomic_bool to_syslog;     /* reports go to syslog once the daemon has left the terminal */
 	int close_result;          /* what closing the image returned */
 	const char *mountpoint;    /* absolute */
@@ -115,6 +139,16 @@ int entry_hold(struct server *s, uint64_t ino);
 void entry_release(struct server *s, uint64_t ino, uint64_t n);
 void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a);
 
+/* The caller of a request, for inode_permission: its groups in `small`, or on the heap if
+ * it has more. */
+struct req_caller {
+	struct inode_caller c;
+	gid_t small[64];
+	gid_t *heap;
+};
+void req_caller_init(struct req_caller *rc, fuse_req_t req);
+void req_caller_free(struct req_caller *rc);
+
 /* ops_namei.c */
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -136,7 +170,11 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
-/* ops_data.c */
+/* ops_data.c. An open file's fi->fh: its open flags, which only open and create see (the
+ * ioctl request, for one, carries fh alone). */
+#define FH_APPEND 0x1u   /* O_APPEND: fs/ writes at its end of file */
+#define FH_READ   0x2u   /* open for reading */
+#define FH_WRITE  0x4u   /* open for writing */
 void file_handle_init(struct fuse_file_info *fi);
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -161,9 +199,38 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* ioctl.c */
+/* ioctl.c: the dispatcher, and what the handlers share. One request's arguments: */
+struct ioctl_req {
+	fuse_req_t req;
+	struct server *s;
+	uint64_t ino;              /* fs/'s number of the file or directory it is issued on */
+	bool dir;                  /* FUSE_IOCTL_DIR */
+	uint64_t fh;               /* the open file's FH_* (0 for a directory) */
+	const void *in;
+	size_t in_size, out_size;
+};
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 	      size_t out_bufsz);
+/* Whether the request's buffers hold an in (out) struct of `size` bytes; replies EINVAL if
+ * not (in_size 0: nothing comes in). */
+bool ioctl_sizes_ok(const struct ioctl_req *r, size_t in_size, size_t out_size);
+/* The mount's fs tree id: cowfs_ioc_file.subvol of every file of it. */
+uint64_t ioctl_subvol(const struct server *s);
+/* The file `f` names, as ioctl_file_resolve finds it: -EXDEV (another subvolume), -ENOENT,
+ * -ESTALE (its number now belongs to another file). */
+int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct cowfs_attr *a);
+/* -EROFS unless the mount takes changes. */
+int ioctl_writable(struct server *s);
+
+/* ioctl_share.c: clone, dedupe, extent map. */
+void ioctl_clone_range(const struct ioctl_req *r);
+void ioctl_dedupe_range(const struct ioctl_req *r);
+void ioctl_fiemap(const struct ioctl_req *r);
+
+/* space_sets.c: SPACE, and the sets it keeps. */
+void space_sets_init(struct space_sets *t);
+void space_sets_destroy(struct space_sets *t);
+void ioctl_space(const struct ioctl_req *r);
 
 #endif

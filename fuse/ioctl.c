@@ -1,24 +1,65 @@
 /*
- * The mount's own ioctls (cowfs_ioctl.h): the kernel forwards restricted ioctls with their
- * output area sized from the command number; each is answered from an fs/ call.
+ * The mount's own ioctls (cowfs_ioctl.h, docs/IOCTL.md): the kernel forwards restricted ioctls
+ * with their output area sized from the command number; each is answered from an fs/ call.
+ * This file dispatches them and answers those about the mount or one inode as a whole
+ * (STATUS, FILE_ID, SYNC, STATS); ioctl_share.c has clone, dedupe and the extent map,
+ * space_sets.c the SPACE figures.
+ *
+ * Directories get ioctls too (FUSE_IOCTL_DIR, which libfuse takes by default): then fh is the
+ * directory handle's, which says nothing of how it was opened.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "fuse/cowfs_ioctl.h"
 #include "fuse/internal.h"
 
-static void reply_status(fuse_req_t req, struct server *s, size_t out_bufsz)
+#include "fs/inode/file.h"
+
+bool ioctl_sizes_ok(const struct ioctl_req *r, size_t in_size, size_t out_size)
+{
+	/* ioctl(2) always hands over the whole struct the command number sizes; anything short
+	 * is a caller speaking another version of this interface. */
+	if ((in_size && (!r->in || r->in_size < in_size)) || r->out_size < out_size) {
+		fuse_reply_err(r->req, EINVAL);
+		return false;
+	}
+	return true;
+}
+
+uint64_t ioctl_subvol(const struct server *s)
+{
+	return s->it.root->t.owner;
+}
+
+int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct cowfs_attr *a)
+{
+	int ret;
+
+	if (f->subvol != ioctl_subvol(s))
+		return -EXDEV;
+	/* Numbers below the root's are the tree's own items, never a file. */
+	if (f->ino < INODE_ROOT_INO)
+		return -ENOENT;
+	ret = inode_getattr(&s->it, f->ino, a);
+	if (ret < 0)
+		return ret;
+	return a->generation == f->generation ? 0 : -ESTALE;
+}
+
+int ioctl_writable(struct server *s)
+{
+	return s->read_only || cowfs_read_only(s->fs) ? -EROFS : 0;
+}
+
+static void reply_status(const struct ioctl_req *r)
 {
 	struct cowfs_ioc_status out = { .version = COWFS_STATUS_VERSION };
 	struct cowfs_status st;
 
-	if (out_bufsz < sizeof(out)) {
-		fuse_reply_err(req, EINVAL);
+	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
 		return;
-	}
-	cowfs_get_status(s->fs, &st);
+	cowfs_get_status(r->s->fs, &st);
 	out.generation = st.generation;
 	out.commits = st.commits;
 	out.flushes = st.flushes;
@@ -29,15 +70,82 @@ static void reply_status(fuse_req_t req, struct server *s, size_t out_bufsz)
 		out.error = st.failure.err;
 		snprintf(out.message, sizeof(out.message), "%s", st.failure.msg);
 	}
-	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
+static void reply_file_id(const struct ioctl_req *r)
+{
+	struct cowfs_ioc_file_id out = { .version = COWFS_FILE_ID_VERSION };
+	struct cowfs_attr a;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
+		return;
+	ret = inode_getattr(&r->s->it, r->ino, &a);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	out.blocksize = cowfs_sectorsize(r->s->fs);
+	out.file.subvol = ioctl_subvol(r->s);
+	out.file.ino = a.ino;
+	out.file.generation = a.generation;
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
+/* sync(2)'s promise: back once everything written before is durable. -EIO after an abort
+ * (what was written since the last commit is gone); nothing to do read-only. */
+static void reply_sync(const struct ioctl_req *r)
+{
+	int ret = file_sync_all(&r->s->it);
+
+	if (ret < 0)
+		reply_err(r->req, ret);
+	else
+		fuse_reply_ioctl(r->req, 0, NULL, 0);
+}
+
+static void reply_stats(const struct ioctl_req *r)
+{
+	struct cowfs_ioc_stats out = { .version = COWFS_STATS_VERSION };
+	struct file_share_stats fs;
+	struct cowfs_status st;
+
+	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
+		return;
+	file_get_share_stats(&r->s->it, &fs);
+	cowfs_get_status(r->s->fs, &st);
+	out.copy_calls = fs.copy_calls;
+	out.copy_bytes_shared = fs.copy_bytes_shared;
+	out.copy_bytes_copied = fs.copy_bytes_copied;
+	out.clone_calls = fs.clone_calls;
+	out.clone_bytes = fs.clone_bytes;
+	out.dedupe_calls = fs.dedupe_calls;
+	out.dedupe_bytes_same = fs.dedupe_bytes_same;
+	out.dedupe_bytes_differ = fs.dedupe_bytes_differ;
+	out.commits = st.commits;
+	out.fsyncs = fs.fsyncs;
+	out.fsync_log_hits = fs.fsync_log_hits;
+	out.fsync_commits = fs.fsync_commits;
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
 }
 
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-	      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+	      size_t out_bufsz)
 {
-	struct server *s = server_of(req);
+	struct ioctl_req r = {
+		.req = req,
+		.s = server_of(req),
+		.ino = ino_from_fuse(ino),
+		.dir = flags & FUSE_IOCTL_DIR,
+		.fh = fi && !(flags & FUSE_IOCTL_DIR) ? fi->fh : 0,
+		.in = in_buf,
+		.in_size = in_bufsz,
+		.out_size = out_bufsz,
+	};
 
-	(void)ino, (void)arg, (void)fi, (void)in_buf, (void)in_bufsz;
+	(void)arg;
 	/* A 32-bit caller on a 64-bit kernel: the structs have no pointers, but say no rather
 	 * than guess at its padding. */
 	if (flags & FUSE_IOCTL_COMPAT) {
@@ -46,7 +154,28 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	}
 	switch (cmd) {
 	case COWFS_IOC_STATUS:
-		reply_status(req, s, out_bufsz);
+		reply_status(&r);
+		return;
+	case COWFS_IOC_FILE_ID:
+		reply_file_id(&r);
+		return;
+	case COWFS_IOC_CLONE_RANGE:
+		ioctl_clone_range(&r);
+		return;
+	case COWFS_IOC_DEDUPE_RANGE:
+		ioctl_dedupe_range(&r);
+		return;
+	case COWFS_IOC_FIEMAP:
+		ioctl_fiemap(&r);
+		return;
+	case COWFS_IOC_SPACE:
+		ioctl_space(&r);
+		return;
+	case COWFS_IOC_SYNC:
+		reply_sync(&r);
+		return;
+	case COWFS_IOC_STATS:
+		reply_stats(&r);
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);

@@ -102,6 +102,9 @@ static int open_image(struct server *s, const struct mount_config *c)
 		return ret;
 	}
 	inode_tree_init(&s->it, s->fs, cowfs_default_root(s->fs));
+	space_sets_init(&s->space_sets);
+	if (c->noreflink)
+		file_set_reflink(&s->it, false);
 	if (c->read_only) {
 		if (cowfs_log_replay_pending(s->fs))
 			server_say(s, "%s: changes fsync'd after the last commit are in its fsync log, "
@@ -130,6 +133,7 @@ int server_close(struct server *s)
 
 	if (!s->fs)
 		return s->close_result;
+	space_sets_destroy(&s->space_sets);
 	ret = inode_tree_destroy(&s->it);
 	closed = cowfs_close(s->fs);
 	s->fs = NULL;
@@ -329,6 +333,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 		return 1;
 	arm_fault_injection(&s);
 	se = session_new(&s, c);
+	s.se = se;
 	if (se && fuse_set_signal_handlers(se) == 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (fuse_session_mount(se, c->mountpoint) == 0) {

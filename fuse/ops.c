@@ -208,58 +208,42 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
-/* Is the caller in group `gid`, as its primary group or a supplementary one? */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t small[64], *groups = small;
-	int n = fuse_req_getgroups(req, (int)ARRAY_SIZE(small), small);
-	bool found = false;
-
-	if (fuse_req_ctx(req)->gid == gid)
-		return true;
-	if (n > (int)ARRAY_SIZE(small)) {
-		groups = malloc((size_t)n * sizeof(*groups));
-		n = groups ? fuse_req_getgroups(req, n, groups) : -ENOMEM;
-	}
-	for (int i = 0; i < n && !found; i++)
-		found = groups[i] == gid;
-	if (groups != small)
-		free(groups);
-	return found;
-}
-
-/* The permission bits that apply to the caller, in the R_OK/W_OK/X_OK positions. */
-static unsigned caller_mode_bits(fuse_req_t req, const struct cowfs_attr *a)
+void req_caller_init(struct req_caller *rc, fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n = fuse_req_getgroups(req, (int)ARRAY_SIZE(rc->small), rc->small);
 
-	if (ctx->uid == a->uid)
-		return (a->mode >> 6) & 7;
-	if (caller_in_group(req, a->gid))
-		return (a->mode >> 3) & 7;
-	return a->mode & 7;
+	rc->heap = NULL;
+	rc->c.uid = ctx->uid;
+	rc->c.gid = ctx->gid;
+	rc->c.groups = rc->small;
+	if (n > (int)ARRAY_SIZE(rc->small)) {
+		rc->heap = malloc((size_t)n * sizeof(*rc->heap));
+		n = rc->heap ? fuse_req_getgroups(req, n, rc->heap) : -ENOMEM;
+		rc->c.groups = rc->heap;
+	}
+	/* Groups that cannot be known (no /proc, or no memory) grant nothing: the check then
+	 * errs on the side of refusing. */
+	rc->c.ngroups = n > 0 ? (size_t)n : 0;
 }
 
-/*
- * access(2) without default_permissions (with it, the kernel checks and never asks): the
- * mode bits, and for root everything but executing a file nobody may execute.
- */
+void req_caller_free(struct req_caller *rc)
+{
+	free(rc->heap);
+	rc->heap = NULL;
+}
+
+/* access(2) without default_permissions (with it, the kernel checks and never asks). */
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct server *s = server_of(req);
-	struct cowfs_attr a;
-	unsigned granted;
-	int ret = inode_getattr(&s->it, ino_from_fuse(ino), &a);
+	struct req_caller rc;
+	int ret;
 
-	if (ret < 0) {
-		reply_err(req, ret);
-		return;
-	}
-	if (fuse_req_ctx(req)->uid == 0)
-		granted = S_ISDIR(a.mode) || (a.mode & 0111) ? 7 : R_OK | W_OK;
-	else
-		granted = caller_mode_bits(req, &a);
-	fuse_reply_err(req, ((unsigned)mask & ~granted & 7) ? EACCES : 0);
+	req_caller_init(&rc, req);
+	ret = inode_permission(&s->it, ino_from_fuse(ino), &rc.c, mask);
+	req_caller_free(&rc);
+	reply_err(req, ret);
 }
 
 const struct fuse_lowlevel_ops server_ops = {

@@ -2,8 +2,8 @@
  * File data handlers: open, read, write_buf, flush, release, fsync, fallocate, lseek,
  * copy_file_range, on top of fs/inode/file.h.
  *
- * An open file needs no state beyond its open flags, so fi->fh holds flags (FH_*) rather
- * than a pointer, and release has nothing to free.
+ * An open file needs no state beyond its open flags, so fi->fh holds flags (FH_*, internal.h)
+ * rather than a pointer, and release has nothing to free.
  */
 #include "fuse/internal.h"
 
@@ -15,13 +15,14 @@
 
 #include "fs/inode/file.h"
 
-/* fi->fh bits. */
-#define FH_APPEND 0x1u   /* O_APPEND: fs/ writes at its end of file */
-
 /* The handle of a file being opened or created, from its open flags. */
 void file_handle_init(struct fuse_file_info *fi)
 {
-	fi->fh = fi->flags & O_APPEND ? FH_APPEND : 0;
+	int acc = fi->flags & O_ACCMODE;
+
+	fi->fh = (fi->flags & O_APPEND ? FH_APPEND : 0) |
+		 (acc == O_RDONLY || acc == O_RDWR ? FH_READ : 0) |
+		 (acc == O_WRONLY || acc == O_RDWR ? FH_WRITE : 0);
 	/* O_DIRECT bypasses the page cache; otherwise the cache may outlive this open: every
 	 * change comes through the kernel, which keeps it in step. */
 	fi->direct_io = !!(fi->flags & O_DIRECT);

@@ -1,9 +1,9 @@
 /*
  * The mount command line: IMAGE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s], and the -o options.
  *
- * Options are cowfs's own (ro, commit=, cache_size=), libfuse's (handed to it as they are),
- * or what mount(8), mount.fuse3 and fstab pass along that means nothing here (ignored).
- * Anything else is refused by name, before anything is opened. fsname and subtype are not
+ * Options are cowfs's own (ro, commit=, cache_size=, readahead=, noreflink), libfuse's
+ * (handed to it as they are), or what mount(8), mount.fuse3 and fstab pass along that means
+ * nothing here (ignored). Anything else is refused by name, before anything is opened. fsname and subtype are not
  * the user's to choose: fsname is always the image's absolute path, so that /proc/mounts
  * and df name the image, and subtype is cowfs (the type shows as fuse.cowfs).
  */
@@ -33,6 +33,7 @@ enum opt_kind {
 	OPT_COMMIT,
 	OPT_CACHE_SIZE,
 	OPT_READAHEAD,
+	OPT_NOREFLINK,
 	OPT_DEFAULT_PERMISSIONS,
 	OPT_ALLOW_OTHERS,   /* allow_other, allow_root */
 	OPT_FSNAME,
@@ -49,6 +50,7 @@ static const struct mount_opt {
 	{ "commit=", OPT_COMMIT },
 	{ "cache_size=", OPT_CACHE_SIZE },
 	{ "readahead=", OPT_READAHEAD },
+	{ "noreflink", OPT_NOREFLINK },
 	{ "default_permissions", OPT_DEFAULT_PERMISSIONS },
 	{ "fsname=", OPT_FSNAME },
 	{ "subtype=", OPT_SUBTYPE },
@@ -111,6 +113,8 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"       cache_size=SIZE       block cache bound, K/M/G suffixes (default 256M)\n"
 		"       readahead=SIZE        the kernel's read-ahead on this mount (default 1M;\n"
 		"                             0 leaves the kernel's own; needs root)\n"
+		"       noreflink             copy_file_range (cp) copies the data instead of\n"
+		"                             sharing it; explicit clones still share\n"
 		"       default_permissions   the kernel checks permissions (and POSIX ACLs)\n"
 		"       allow_other           let other users than the mounter in (implies\n"
 		"                             default_permissions; so does allow_root)\n"
@@ -222,6 +226,9 @@ static int apply_opt(struct mount_config *c, const char *opt)
 	case OPT_READAHEAD:
 		if (parse_size(val, &c->readahead_bytes) < 0 || c->readahead_bytes > READAHEAD_MAX)
 			return bad_value(opt, "expected a size from 0 to 64M");
+		return 0;
+	case OPT_NOREFLINK:
+		c->noreflink = true;
 		return 0;
 	case OPT_DEFAULT_PERMISSIONS:
 		if (c->default_permissions)

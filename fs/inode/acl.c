@@ -228,6 +228,74 @@ static int acl_read(struct inode_tree *it, uint64_t ino, const char *name, uint8
 	return 0;
 }
 
+/* ---- permission checks ------------------------------------------------------------------------ */
+
+/* The entry's permissions as the mask (if the ACL has one) lets them apply: posix_acl_permission's
+ * `mask:` path, for named entries and the owning group. */
+static bool acl_grants_masked(const struct acl_disk_entry *e, size_t i, size_t n, unsigned want)
+{
+	unsigned perm = get_le16(&e[i].perm);
+
+	for (size_t j = i + 1; j < n; j++)
+		if (get_le16(&e[j].tag) == ACL_TAG_MASK)
+			perm &= get_le16(&e[j].perm);
+	return (perm & want) == want;
+}
+
+/*
+ * Linux's posix_acl_permission on a well-formed ACL: the owner by USER_OBJ, a named user by its
+ * entry (under the mask), then every group entry the caller matches (under the mask: any one
+ * granting all of `want` is enough; matching some but none granting is a refusal), else OTHER.
+ */
+static int acl_entries_permission(const struct acl_disk_entry *e, size_t n, uid_t owner,
+				  gid_t group, const struct inode_caller *c, unsigned want)
+{
+	bool found = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = get_le32(&e[i].id);
+
+		switch (get_le16(&e[i].tag)) {
+		case ACL_TAG_USER_OBJ:
+			if (c->uid == owner)
+				return (get_le16(&e[i].perm) & want) == want ? 0 : -EACCES;
+			break;
+		case ACL_TAG_USER:
+			if (c->uid == id)
+				return acl_grants_masked(e, i, n, want) ? 0 : -EACCES;
+			break;
+		case ACL_TAG_GROUP_OBJ:
+		case ACL_TAG_GROUP:
+			if (inode_caller_in_group(c, get_le16(&e[i].tag) == ACL_TAG_GROUP ? id : group)) {
+				found = true;
+				if ((get_le16(&e[i].perm) & want) == want)
+					return acl_grants_masked(e, i, n, want) ? 0 : -EACCES;
+			}
+			break;
+		case ACL_TAG_OTHER:
+			if (found)
+				return -EACCES;
+			return (get_le16(&e[i].perm) & want) == want ? 0 : -EACCES;
+		}
+	}
+	return -EACCES;   /* unreachable for a valid ACL, which ends with OTHER */
+}
+
+int acl_access_permission(struct inode_tree *it, uint64_t ino, uid_t owner, gid_t group,
+			  const struct inode_caller *c, unsigned want)
+{
+	uint8_t *value;
+	uint32_t vlen;
+	int ret = acl_read(it, ino, XATTR_ACL_ACCESS, &value, &vlen);
+
+	if (ret < 0)
+		return ret;
+	ret = acl_entries_permission(acl_entries_const(value), acl_count(vlen), owner, group, c,
+				     want);
+	free(value);
+	return ret;
+}
+
 /* The ACL `name` is to be absent: remove it if stored, after checking the flags against what
  * is there. Absent already is fine (as Linux's set_acl with no ACL). */
 static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,

@@ -17,6 +17,7 @@
 #ifndef COWFS_INODE_INODE_H
 #define COWFS_INODE_INODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,16 @@
 
 struct inode_cache;
 
+/* What shared and what copied since the tree was opened (file.h: file_get_share_stats). */
+struct file_share_stats {
+	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;   /* file_copy_range */
+	uint64_t clone_calls, clone_bytes;                           /* file_clone_range */
+	/* Destinations asked, bytes found identical (now shared), bytes that differed. */
+	uint64_t dedupe_calls, dedupe_bytes_same, dedupe_bytes_differ;
+	/* file_fsync calls; made durable by the fsync log; by a commit. */
+	uint64_t fsyncs, fsync_log_hits, fsync_commits;
+};
+
 /* The inode layer's view of one fs tree. */
 struct inode_tree {
 	struct cowfs *fs;
@@ -38,6 +49,9 @@ struct inode_tree {
 	uint64_t next_ino;   /* 0 until first needed: then (highest inode number) + 1 */
 	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
 	struct cowfs_hooks hooks;     /* its part in commits, flushes and aborts (fs/super) */
+	bool noreflink;               /* copy_file_range copies every byte (file_set_reflink) */
+	/* Updated and read with atomics: copy_file_range counts outside the lock. */
+	struct file_share_stats share_stats;
 };
 
 struct cowfs_attr {
@@ -114,6 +128,36 @@ int inode_unlink(struct inode_tree *it, uint64_t dir, const char *name, size_t l
 int inode_rmdir(struct inode_tree *it, uint64_t dir, const char *name, size_t len);
 int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags);
+
+/*
+ * Who asks for access: the credentials a kernel would check (fsuid, fsgid and the
+ * supplementary groups), for operations whose checks the kernel cannot make itself (the FUSE
+ * server's access and its ioctls, which name files by inode number).
+ */
+struct inode_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;     /* supplementary groups */
+	size_t ngroups;
+};
+
+/* Permission mask bits: the values of R_OK, W_OK and X_OK (the kernel's MAY_*). */
+#define INODE_MAY_EXEC  0x1
+#define INODE_MAY_WRITE 0x2
+#define INODE_MAY_READ  0x4
+
+/*
+ * Whether `c` may access `ino` as `mask` asks (permission.c), as Linux's generic_permission:
+ * the owner's bits for the owner; else the POSIX access ACL if the inode has one; else the
+ * group's bits for a member of its group, the others' bits for everyone else. Root (uid 0)
+ * may read and write anything and search any directory, but execute a file only if some x bit
+ * is set. 0, -EACCES, or the errors of reading the inode (-ENOENT, -EUCLEAN, -EIO). Mask 0
+ * only checks that the inode exists.
+ */
+int inode_permission(struct inode_tree *it, uint64_t ino, const struct inode_caller *c,
+		     int mask);
+/* Whether `gid` is the caller's group or one of its supplementary groups. */
+bool inode_caller_in_group(const struct inode_caller *c, gid_t gid);
 
 /*
  * Entries of `dir` in DIR_INDEX order, starting at `cookie` (0: from the start, with "."

@@ -64,6 +64,14 @@ int acl_value_check(const void *value, size_t size);
  * more than they can (named entries or a mask), as Linux posix_acl_equiv_mode. */
 bool acl_value_mode(const void *value, size_t size, uint32_t *bits);
 
+/*
+ * The access ACL's answer to `c` asking for `want` (INODE_MAY_* bits) on `ino`, owned by
+ * `owner` and `group`, as Linux's posix_acl_permission: 0 or -EACCES; -ENODATA when `ino`
+ * has no access ACL (the mode bits decide), -EUCLEAN, -EIO. With the filesystem lock held.
+ */
+int acl_access_permission(struct inode_tree *it, uint64_t ino, uid_t owner, gid_t group,
+			  const struct inode_caller *c, unsigned want);
+
 /* inode_setxattr's work on a POSIX ACL name, inside its transaction: `in` is the inode's
  * item, which this changes (mode, ctime) and writes. */
 int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in,

@@ -1,0 +1,267 @@
+/*
+ * The sharing ioctls: CLONE_RANGE, DEDUPE_RANGE and FIEMAP (cowfs_ioctl.h, docs/IOCTL.md).
+ *
+ * The kernel checks nothing for them: it does not know what they do. So the checks it makes
+ * for FICLONERANGE and FIDEDUPERANGE are made here, in its order and with its errnos, on the
+ * open file the ioctl is issued on (its FH_* flags) and, for the file named by id, through
+ * inode_permission with the caller's credentials. What concerns the data (alignment, ranges,
+ * overlap, sizes) is fs/'s to check and report.
+ *
+ * The kernel's page cache and attributes of a clone's destination were right before it and
+ * are stale after it, but the kernel cannot know: we tell it (invalidate_after_remap).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fuse/internal.h"
+
+#include "fs/inode/file.h"
+
+/* Offsets the kernel refuses as negative loff_t (remap_verify_area). */
+static bool offset_valid(uint64_t off)
+{
+	return off <= (uint64_t)INT64_MAX;
+}
+
+/*
+ * Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
+ * attributes only). Before the reply, so that the caller's next read sees the new data; this
+ * is safe because nothing here holds a lock the kernel needs for it: the kernel locks the
+ * pages it drops, which a read of them in flight holds until another request thread answers
+ * it (with -s, the single thread is this one: such a read would wait for this invalidation
+ * and it for the read; -s is for debugging). An inode the kernel does not know is no error.
+ */
+static void invalidate_after_remap(struct server *s, uint64_t ino, int64_t off, int64_t len)
+{
+	if (s->se)
+		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);
+}
+
+/* ---- CLONE_RANGE ------------------------------------------------------------------------- */
+
+/* The source: a regular file of this mount, still the one named, that the caller may read. */
+static int clone_source_check(const struct ioctl_req *r, const struct cowfs_ioc_file *src)
+{
+	struct req_caller rc;
+	struct cowfs_attr a;
+	int ret = ioctl_file_resolve(r->s, src, &a);
+
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(a.mode))
+		return -EISDIR;
+	if (!S_ISREG(a.mode))
+		return -EINVAL;
+	req_caller_init(&rc, r->req);
+	ret = inode_permission(&r->s->it, src->ino, &rc.c, INODE_MAY_READ);
+	req_caller_free(&rc);
+	return ret;
+}
+
+/* FICLONERANGE's checks, in its order: the arguments, then the destination (this file: a
+ * regular file open for writing, not for appending), then the source. */
+static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in)
+{
+	if (in->version != COWFS_CLONE_VERSION || in->flags != 0)
+		return -EINVAL;
+	if (!offset_valid(in->src_offset) || !offset_valid(in->dst_offset))
+		return -EINVAL;
+	if (ioctl_writable(r->s) < 0)
+		return -EROFS;
+	if (r->dir)
+		return -EISDIR;
+	if (!(r->fh & FH_WRITE) || (r->fh & FH_APPEND))
+		return -EBADF;
+	return clone_source_check(r, &in->src);
+}
+
+void ioctl_clone_range(const struct ioctl_req *r)
+{
+	const struct cowfs_ioc_clone_range *in = r->in;
+	struct cowfs_ioc_clone_range out;
+	uint64_t cloned = 0;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+		return;
+	ret = clone_check(r, in);
+	if (ret == 0)
+		ret = file_clone_range(&r->s->it, in->src.ino, in->src_offset, r->ino,
+				       in->dst_offset, in->length, &cloned);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	if (cloned)
+		invalidate_after_remap(r->s, r->ino, (int64_t)in->dst_offset, (int64_t)cloned);
+	out = *in;
+	out.length = cloned;
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
+/* ---- DEDUPE_RANGE ------------------------------------------------------------------------ */
+
+/*
+ * One destination, before anything is compared: a file of this mount, still the one named,
+ * not a directory, that the caller may change (the kernel's allow_file_dedupe: root, the
+ * owner, or write permission; a refusal is -EPERM, not -EACCES).
+ */
+static int dedupe_dest_check(struct server *s, const struct cowfs_ioc_dedupe_dest *d,
+			     const struct inode_caller *c)
+{
+	struct cowfs_attr a;
+	int ret;
+
+	if (d->reserved || !offset_valid(d->dst_offset))
+		return -EINVAL;
+	ret = ioctl_file_resolve(s, &d->dst, &a);
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(a.mode))
+		return -EISDIR;
+	if (c->uid == 0 || c->uid == a.uid)
+		return 0;
+	ret = inode_permission(&s->it, d->dst.ino, c, INODE_MAY_WRITE);
+	return ret == -EACCES ? -EPERM : ret;
+}
+
+/* FIDEDUPERANGE's checks of the request and of its source (this file, open for reading). */
+static int dedupe_check(const struct ioctl_req *r, const struct cowfs_ioc_dedupe_range *in)
+{
+	if (in->version != COWFS_DEDUPE_VERSION || in->reserved != 0)
+		return -EINVAL;
+	if (in->dest_count < 1 || in->dest_count > COWFS_DEDUPE_MAX_DESTS)
+		return -EINVAL;
+	if (!offset_valid(in->src_offset))
+		return -EINVAL;
+	if (ioctl_writable(r->s) < 0)
+		return -EROFS;
+	if (r->dir)
+		return -EISDIR;
+	return r->fh & FH_READ ? 0 : -EINVAL;
+}
+
+/* The destinations that passed their checks, and where each came from in the request. */
+struct dedupe_batch {
+	struct file_dedupe_dest dests[COWFS_DEDUPE_MAX_DESTS];
+	size_t from[COWFS_DEDUPE_MAX_DESTS];
+	size_t n;
+};
+
+/* Check every destination: the refused get their status in `out`, the rest go in `b`. */
+static void dedupe_collect(const struct ioctl_req *r, const struct cowfs_ioc_dedupe_range *in,
+			   struct cowfs_ioc_dedupe_range *out, struct dedupe_batch *b)
+{
+	struct req_caller rc;
+
+	req_caller_init(&rc, r->req);
+	b->n = 0;
+	for (size_t i = 0; i < in->dest_count; i++) {
+		const struct cowfs_ioc_dedupe_dest *d = &in->dests[i];
+		int ret = dedupe_dest_check(r->s, d, &rc.c);
+
+		out->dests[i].bytes_deduped = 0;
+		out->dests[i].status = ret;
+		if (ret < 0)
+			continue;
+		b->dests[b->n] = (struct file_dedupe_dest){ .ino = d->dst.ino, .off = d->dst_offset };
+		b->from[b->n++] = i;
+	}
+	req_caller_free(&rc);
+}
+
+void ioctl_dedupe_range(const struct ioctl_req *r)
+{
+	const struct cowfs_ioc_dedupe_range *in = r->in;
+	struct cowfs_ioc_dedupe_range out;
+	struct dedupe_batch b;
+	uint64_t len;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+		return;
+	ret = dedupe_check(r, in);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	out = *in;
+	dedupe_collect(r, in, &out, &b);
+	len = in->src_length < COWFS_DEDUPE_MAX_LEN ? in->src_length : COWFS_DEDUPE_MAX_LEN;
+	/* Called with no destination left too: what is wrong with the source is still the
+	 * answer to the whole request. */
+	ret = file_dedupe_range(&r->s->it, r->ino, in->src_offset, len, b.dests, b.n);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	for (size_t k = 0; k < b.n; k++) {
+		struct cowfs_ioc_dedupe_dest *d = &out.dests[b.from[k]];
+
+		d->status = b.dests[k].status;
+		d->bytes_deduped = b.dests[k].status == FILE_DEDUPE_SAME ? b.dests[k].deduped : 0;
+		/* The bytes are the ones the kernel has cached, so its pages stay right; only
+		 * the attributes (blocks, times) may have changed. */
+		if (d->bytes_deduped)
+			invalidate_after_remap(r->s, b.dests[k].ino, -1, 0);
+	}
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
+/* ---- FIEMAP ------------------------------------------------------------------------------ */
+
+static uint32_t extent_flags_to_ioc(unsigned f)
+{
+	return (f & FILE_MAP_LAST ? COWFS_EXTENT_LAST : 0) |
+	       (f & FILE_MAP_DELALLOC ? COWFS_EXTENT_DELALLOC : 0) |
+	       (f & FILE_MAP_UNWRITTEN ? COWFS_EXTENT_UNWRITTEN : 0) |
+	       (f & FILE_MAP_SHARED ? COWFS_EXTENT_SHARED : 0);
+}
+
+/* FS_IOC_FIEMAP's checks: known flags, a length; a directory has no extents to map (as on
+ * xfs, whose directories have no fiemap: EOPNOTSUPP). */
+static int fiemap_check(const struct ioctl_req *r, const struct cowfs_ioc_fiemap *in)
+{
+	if (in->version != COWFS_FIEMAP_VERSION || (in->flags & ~COWFS_FIEMAP_SYNC))
+		return -EINVAL;
+	if (in->length == 0)
+		return -EINVAL;
+	return r->dir ? -EOPNOTSUPP : 0;
+}
+
+void ioctl_fiemap(const struct ioctl_req *r)
+{
+	const struct cowfs_ioc_fiemap *in = r->in;
+	struct cowfs_ioc_fiemap out;
+	struct file_map_extent ext[COWFS_FIEMAP_BATCH];
+	uint64_t end;
+	size_t n = 0;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+		return;
+	ret = fiemap_check(r, in);
+	end = in->length > UINT64_MAX - in->start ? UINT64_MAX : in->start + in->length;
+	if (ret == 0)
+		ret = file_map_extents(&r->s->it, r->ino, in->start, end,
+				       in->flags & COWFS_FIEMAP_SYNC, ext, COWFS_FIEMAP_BATCH, &n);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	memset(&out, 0, sizeof(out));
+	out.version = COWFS_FIEMAP_VERSION;
+	out.flags = in->flags;
+	out.start = in->start;
+	out.length = in->length;
+	out.count = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		out.extents[i].logical = ext[i].logical;
+		out.extents[i].physical = ext[i].physical;
+		out.extents[i].length = ext[i].length;
+		out.extents[i].flags = extent_flags_to_ioc(ext[i].flags);
+	}
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
