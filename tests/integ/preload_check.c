@@ -516,6 +516,8 @@ static int cmd_shared(const char *path)
 		start = last->fe_logical + last->fe_length;
 	}
 	printf("%llu\n", (unsigned long long)shared);
+	free(fm);
+	close(fd);
 	return 0;
 }
 

@@ -43,6 +43,9 @@ MNT=$WORK/mnt
 XFS=$WORK/xfs
 TMPFS=$WORK/tmpfs
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86"
+# SAN=1: preload_check has ASan, whose runtime wants to be first in the list of libraries; the
+# shim (UBSan only, no allocator of its own) may be loaded before it.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86:verify_asan_link_order=0"
 
 shim() { LD_PRELOAD=$(realpath "$SHIM") "$@"; }
 
