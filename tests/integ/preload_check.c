@@ -5,6 +5,7 @@
  *
  *   preload_check errors DIR OTHERDIR   the clone/dedupe/FIEMAP corner cases, one line each;
  *                                       OTHERDIR is on another filesystem (for EXDEV)
+ *   preload_check dedupe-perm DIR       dedupe into files of DIR the caller may not write
  *   preload_check fileid FILE           exit 0 if the mount answers COWFS_IOC_FILE_ID
  *   preload_check generation FILE       the mount's committed generation (COWFS_IOC_STATUS)
  *   preload_check stats FILE            clone_calls clone_bytes dedupe_calls dedupe_bytes_same
@@ -521,6 +522,23 @@ static int cmd_shared(const char *path)
 	return 0;
 }
 
+/* As a user who may not write DIR's files: dedupe from DIR/psrc into each, opened read-only. */
+static int cmd_dedupe_perm(const char *d)
+{
+	static const char *const names[] = { "p_root644", "p_root666", "p_own444" };
+	int s, fd;
+
+	dir = d;
+	s = open_in(d, "psrc", O_RDONLY);
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		fd = open_in(d, names[i], O_RDONLY);
+		dedupe(names[i], s, 0, 2 * BS, &fd, NULL, 1, 0);
+		close(fd);
+	}
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "errors") == 0) {
@@ -528,6 +546,8 @@ int main(int argc, char **argv)
 		other_dir = argv[3];
 		return cmd_errors();
 	}
+	if (argc == 3 && strcmp(argv[1], "dedupe-perm") == 0)
+		return cmd_dedupe_perm(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "fileid") == 0)
 		return cmd_fileid(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "generation") == 0)

@@ -336,6 +336,36 @@ t_duperemove() {
 	rm -f "$MNT/dup1" "$MNT/dup2"
 }
 
+NONROOT_UID=${COWFS_NONROOT_UID:-65534}
+
+# dedupe_perm_in DIR OUT [shim]: as a user without write access to some destinations.
+dedupe_perm_in() {
+	local d=$1/perm pre=()
+	[ "${3:-}" = shim ] && pre=(env LD_PRELOAD="$(realpath "$SHIM")")
+	rm -rf "$d" && mkdir -p "$d" && chmod 755 "$d" || return 1
+	head -c 8192 /dev/urandom >"$WORK/perm.data"
+	for f in psrc p_root644 p_root666 p_own444; do
+		dd if="$WORK/perm.data" of="$d/$f" status=none || return 1
+	done
+	chmod 644 "$d/psrc" "$d/p_root644"
+	chmod 666 "$d/p_root666"
+	chown "$NONROOT_UID" "$d/psrc" "$d/p_own444"
+	chmod 444 "$d/p_own444"
+	setpriv --reuid "$NONROOT_UID" --regid "$NONROOT_UID" --clear-groups \
+		"${pre[@]}" "$PC" dedupe-perm "$d" >"$2" 2>&1 || { cat "$2"; return 1; }
+	rm -rf "$d"
+}
+
+# may_dedupe_file: read-only descriptors of files the caller owns or may write are fine, others
+# EPERM, as on xfs.
+t_dedupe_perm_like_xfs() {
+	dedupe_perm_in "$XFS" "$WORK/perm.xfs" || return 1
+	dedupe_perm_in "$MNT" "$WORK/perm.cowfs" shim || return 1
+	grep -q "p_root644: ok \[1 x status=EPERM" "$WORK/perm.xfs" ||
+		{ echo "    xfs: $(cat "$WORK/perm.xfs")"; return 1; }
+	same_output "$WORK/perm.xfs" "$WORK/perm.cowfs"
+}
+
 # ---- the run ----------------------------------------------------------------------------------
 
 step "the library exports ioctl, sync and syncfs only" t_exports
@@ -383,6 +413,12 @@ if step "mount -o commit=600" t_mount; then
 			sync_then_kill syncfs_dir shim "$PC" syncfs "$MNT"
 		step "duperemove -d through the shim: refused honestly (docs/PRELOAD.md)" t_duperemove
 	fi
+	step "unmount" t_umount
+fi
+if [ $HAVE_XFS = 1 ] && server_has_sharing_ioctls &&
+	step "mount -o allow_other (others reach it)" cowfs_mount "$IMG" "$MNT" allow_other; then
+	step "dedupe as uid $NONROOT_UID into files it may not write: EPERM, as on xfs" \
+		t_dedupe_perm_like_xfs
 	step "unmount" t_umount
 fi
 step "fsck.cowfs at the end" run_fsck "$IMG"
