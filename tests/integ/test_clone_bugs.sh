@@ -129,6 +129,26 @@ t_kill_after_clone() {
 	rm -rf "$MNT/k"
 }
 
+# The same through `cowfs reflink`, with the mapping still held by another process.
+t_mmap_dirty_cli() {
+	cp "$WORK/data1m" "$MNT/mc.src" || return 1
+	python3 - "$MNT/mc.src" "$MNT/mc.dst" "$COWFS" <<-'EOF'
+		import mmap, os, subprocess, sys
+		src, dst, cowfs = sys.argv[1:4]
+		fd = os.open(src, os.O_RDWR)
+		m = mmap.mmap(fd, 1 << 20)
+		m[8192:8192 + 65536] = b"\xcd" * 65536
+		subprocess.run([cowfs, "reflink", src, dst], check=True, stdout=subprocess.DEVNULL)
+		with open(dst, "rb") as f:
+		    data = f.read()
+		m.close()
+		os.close(fd)
+		sys.exit(0 if data[8192:8192 + 65536] == b"\xcd" * 65536 else 1)
+	EOF
+	[ $? -eq 0 ] || { echo "    the clone lacks the mmap'd bytes"; return 1; }
+	cmp "$MNT/mc.src" "$MNT/mc.dst"
+}
+
 [ -e "$PRELOAD" ] || { echo "test_clone_bugs: $PRELOAD not built" >&2; exit 1; }
 step "xfs on a loop device" t_xfs_setup || { lib_summary; exit 1; }
 step "mkfs.cowfs" cowfs_mkfs "$IMG" 1G || { lib_summary; exit 1; }
@@ -136,6 +156,7 @@ if step "mount" cowfs_mount "$IMG" "$MNT"; then
 	for c in $CASES; do
 		step "${c//_/ } (cowfs = xfs)" t_case "$c"
 	done
+	step "mmap dirty, then cowfs reflink while still mapped: the clone has the bytes" t_mmap_dirty_cli
 	step "clone, kill -9 before the commit, remount: source intact, clone none or whole" \
 		t_kill_after_clone unsynced
 	step "clone, cowfs sync, kill -9, remount: both whole" t_kill_after_clone synced

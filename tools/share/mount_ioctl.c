@@ -123,3 +123,13 @@ void cowfs_perror(const char *cmd, const char *path, int err)
 {
 	fprintf(stderr, PROG " %s: %s: %s\n", cmd, path, cowfs_strerror(err));
 }
+
+int cowfs_flush_range(int fd, uint64_t offset, uint64_t length)
+{
+	unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			 SYNC_FILE_RANGE_WAIT_AFTER;
+
+	if (length > (uint64_t)INT64_MAX - offset)
+		length = 0;
+	return sync_file_range(fd, (off64_t)offset, (off64_t)length, flags) < 0 ? -errno : 0;
+}

@@ -54,6 +54,13 @@ bool cowfs_same_mount(const struct cowfs_file *a, const struct cowfs_file *b);
  */
 int cowfs_ioctl(int fd, unsigned long request, void *arg);
 
+/*
+ * Write the kernel's dirty pages of [offset, offset + length) (length 0: to the end) to the
+ * server and wait: what the VFS does before a clone or dedupe on a kernel filesystem. The server
+ * never sees pages dirtied through mmap until then, and would share what it has instead.
+ */
+int cowfs_flush_range(int fd, uint64_t offset, uint64_t length);
+
 /* A message for an error of the above (and any other negative errno). */
 const char *cowfs_strerror(int err);
 /* "cowfs CMD: PATH: message" on stderr. */

@@ -186,7 +186,12 @@ static int clone_range(const struct reflink_args *a, const struct cowfs_file *sr
 		.dst_offset = a->dst_offset,
 	};
 	uint32_t bs = dst->id.blocksize;
-	int ret = cowfs_ioctl(dst->fd, COWFS_IOC_CLONE_RANGE, &cr);
+	int ret = cowfs_flush_range(src->fd, a->src_offset, a->length);
+
+	if (ret == 0)
+		ret = cowfs_flush_range(dst->fd, a->dst_offset, a->length);
+	if (ret == 0)
+		ret = cowfs_ioctl(dst->fd, COWFS_IOC_CLONE_RANGE, &cr);
 
 	if (ret == 0 && a->whole)
 		ret = cut_to(dst, cr.length);
