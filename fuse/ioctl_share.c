@@ -8,9 +8,12 @@
  * overlap, sizes) is fs/'s to check and report.
  *
  * The kernel's page cache and attributes of a clone's destination were right before it and
- * are stale after it, but the kernel cannot know: we tell it (invalidate_after_remap).
+ * are stale after it, but the kernel cannot know: we tell it (reply_cloned).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,16 +30,118 @@ static bool offset_valid(uint64_t off)
 
 /*
  * Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
- * attributes only). Before the reply, so that the caller's next read sees the new data; this
- * is safe because nothing here holds a lock the kernel needs for it: the kernel locks the
- * pages it drops, which a read of them in flight holds until another request thread answers
- * it (with -s, the single thread is this one: such a read would wait for this invalidation
- * and it for the read; -s is for debugging). An inode the kernel does not know is no error.
+ * attributes only). An inode the kernel does not know is no error.
  */
-static void invalidate_after_remap(struct server *s, uint64_t ino, int64_t off, int64_t len)
+static void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
 {
 	if (s->se)
 		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);
+}
+
+/*
+ * A clone's reply waits for the invalidation of the destination's pages, so that the caller's
+ * next read sees the new data. But the kernel locks each page it drops, and a read of it in
+ * flight holds that lock until a request thread answers it: the invalidation must not run on
+ * a thread that may be the one to serve that read (with -s it is the only one; in the pool,
+ * every thread might be waiting so). So a thread of its own invalidates and then replies, and
+ * the request thread goes back to serving. The session must outlive such threads: serve()
+ * waits for them (late_replies_wait) before it destroys it.
+ */
+struct late_reply {
+	struct server *s;
+	fuse_req_t req;
+	uint64_t ino;
+	int64_t off, len;
+	struct cowfs_ioc_clone_range out;
+};
+
+void late_replies_init(struct server *s)
+{
+	pthread_mutex_init(&s->late_lock, NULL);
+	pthread_cond_init(&s->late_cond, NULL);
+	s->late_pending = 0;
+}
+
+void late_replies_wait(struct server *s)
+{
+	pthread_mutex_lock(&s->late_lock);
+	while (s->late_pending)
+		pthread_cond_wait(&s->late_cond, &s->late_lock);
+	pthread_mutex_unlock(&s->late_lock);
+}
+
+static void late_reply_send(struct late_reply *lr)
+{
+	invalidate_cache(lr->s, lr->ino, lr->off, lr->len);
+	fuse_reply_ioctl(lr->req, 0, &lr->out, sizeof(lr->out));
+}
+
+static void *late_reply_thread(void *arg)
+{
+	struct late_reply *lr = arg;
+	struct server *s = lr->s;
+
+	late_reply_send(lr);
+	free(lr);
+	pthread_mutex_lock(&s->late_lock);
+	if (--s->late_pending == 0)
+		pthread_cond_broadcast(&s->late_cond);
+	pthread_mutex_unlock(&s->late_lock);
+	return NULL;
+}
+
+/* Start the thread with every signal blocked: they are the main thread's to take. */
+static bool late_reply_start(struct late_reply *lr)
+{
+	struct server *s = lr->s;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int ret;
+
+	pthread_mutex_lock(&s->late_lock);
+	s->late_pending++;
+	pthread_mutex_unlock(&s->late_lock);
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&t, &attr, late_reply_thread, lr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret == 0)
+		return true;
+	pthread_mutex_lock(&s->late_lock);
+	if (--s->late_pending == 0)
+		pthread_cond_broadcast(&s->late_cond);
+	pthread_mutex_unlock(&s->late_lock);
+	return false;
+}
+
+/* Reply to a clone of `cloned` bytes onto r->ino, once its cached pages are gone. */
+static void reply_cloned(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in,
+			 uint64_t cloned)
+{
+	struct late_reply *lr = malloc(sizeof(*lr));
+	struct late_reply local;
+
+	if (!lr)
+		lr = &local;
+	*lr = (struct late_reply){ .s = r->s, .req = r->req, .ino = r->ino,
+				   .off = (int64_t)in->dst_offset, .len = (int64_t)cloned,
+				   .out = *in };
+	lr->out.length = cloned;
+	if (cloned == 0)
+		lr->len = -1;   /* nothing changed: no page to drop, no lock to wait for */
+	/* Without memory or a thread, here: only a read in flight on those pages can block it. */
+	if (lr == &local || cloned == 0 || !late_reply_start(lr)) {
+		if (cloned == 0)
+			fuse_reply_ioctl(lr->req, 0, &lr->out, sizeof(lr->out));
+		else
+			late_reply_send(lr);
+		if (lr != &local)
+			free(lr);
+	}
 }
 
 /* ---- CLONE_RANGE ------------------------------------------------------------------------- */
@@ -80,11 +185,10 @@ static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_r
 void ioctl_clone_range(const struct ioctl_req *r)
 {
 	const struct cowfs_ioc_clone_range *in = r->in;
-	struct cowfs_ioc_clone_range out;
 	uint64_t cloned = 0;
 	int ret;
 
-	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(*in)))
 		return;
 	ret = clone_check(r, in);
 	if (ret == 0)
@@ -94,11 +198,7 @@ void ioctl_clone_range(const struct ioctl_req *r)
 		reply_err(r->req, ret);
 		return;
 	}
-	if (cloned)
-		invalidate_after_remap(r->s, r->ino, (int64_t)in->dst_offset, (int64_t)cloned);
-	out = *in;
-	out.length = cloned;
-	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+	reply_cloned(r, in, cloned);
 }
 
 /* ---- DEDUPE_RANGE ------------------------------------------------------------------------ */
@@ -205,7 +305,7 @@ void ioctl_dedupe_range(const struct ioctl_req *r)
 		/* The bytes are the ones the kernel has cached, so its pages stay right; only
 		 * the attributes (blocks, times) may have changed. */
 		if (d->bytes_deduped)
-			invalidate_after_remap(r->s, b.dests[k].ino, -1, 0);
+			invalidate_cache(r->s, b.dests[k].ino, -1, 0);
 	}
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
 }
