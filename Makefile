@@ -46,6 +46,16 @@ TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
 CMD_SRCS   := $(sort $(filter-out tools/preload/%,$(wildcard tools/*/*.c)))
 CMD_OBJS   := $(CMD_SRCS:%.c=$(BUILD)/%.o)
 
+# The preload shim (docs/PRELOAD.md): a shared library loaded into other programs, so position
+# independent with only its entry points exported (ioctl, sync, syncfs). SAN=1 builds it with
+# UBSan alone: an ASan runtime must come first in a process, which a preloaded library is not.
+SHIM_SRCS  := $(sort $(wildcard tools/preload/*.c))
+SHIM_OBJS  := $(SHIM_SRCS:%.c=$(BUILD)/shim/%.o)
+SHIM_LIB   := $(BUILD)/lib/libcowfs-preload.so
+SHIM_SAN   := $(if $(filter 1,$(SAN)),-fsanitize=undefined -fno-sanitize-recover=all)
+SHIM_CFLAGS = $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) $(SHIM_SAN) \
+              -fPIC -fvisibility=hidden
+
 # The FUSE server (fuse/) is linked into the cowfs program only: nothing below it sees FUSE.
 FUSE_SRCS  := $(sort $(wildcard fuse/*.c))
 FUSE_OBJS  := $(FUSE_SRCS:%.c=$(BUILD)/%.o)
@@ -55,7 +65,12 @@ FUSE_LIBS   = $(shell pkg-config --libs fuse3 2>/dev/null)
 # Integration test programs: standalone (no libcowfs), they run against a mounted directory.
 FSX_BIN    := $(BUILD)/tests/fsx
 POSIX_BIN  := $(BUILD)/tests/posix_check
-INTEG_BINS := $(FSX_BIN) $(POSIX_BIN)
+CHURN_BIN  := $(BUILD)/tests/share_churn
+PRELOAD_CHECK_BIN := $(BUILD)/tests/preload_check
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN) $(PRELOAD_CHECK_BIN)
+# The integration test scripts `make check` runs, in this order (each mounts what it needs).
+INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ/test_churn.sh \
+		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -72,7 +87,7 @@ export CK_DEFAULT_TIMEOUT := 900
 # deps first, then the build: with -j, make would otherwise compile before the headers exist.
 all: deps
 	@$(MAKE) --no-print-directory build
-build: $(LIB) $(TOOL_BINS) $(DEMO_BIN)
+build: $(LIB) $(TOOL_BINS) $(SHIM_LIB) $(DEMO_BIN)
 
 deps:
 	@./scripts/install-deps.sh
@@ -107,6 +122,13 @@ $(BUILD)/bin/%: $(BUILD)/fsck/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/shim/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -MMD -MP -c $< -o $@
+$(SHIM_LIB): $(SHIM_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-z,defs $(SHIM_SAN) -o $@ $^ -ldl -lpthread
+
 $(BUILD)/tests/%: $(BUILD)/tests/integ/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
@@ -134,13 +156,12 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(DEMO_BIN) $(INTEG_BINS)
 		echo "== $$t"; \
 		if COWFS_TEST_DIR=$(TEST_DIR) COWFS_BIN=$(BUILD)/bin $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
-	echo "== tests/integ/test_tools.sh"; \
-	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) bash tests/integ/test_tools.sh; then pass=$$((pass+1)); \
-	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_tools.sh"; fi; \
-	echo "== tests/integ/test_mount.sh"; \
-	if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
-	   bash tests/integ/test_mount.sh; then pass=$$((pass+1)); \
-	else fail=$$((fail+1)); echo "FAILED: tests/integ/test_mount.sh"; fi; \
+	for t in $(INTEG_SCRIPTS); do \
+		echo "== $$t"; \
+		if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
+		   SHARE_CHURN=$(CHURN_BIN) bash $$t; then pass=$$((pass+1)); \
+		else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; \
 	echo "programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
@@ -183,8 +204,10 @@ bench-peers: all
 	bench/fsbench/run.sh --dir $(BUILD)/fsbench-tmp --cowfs-bin $(BUILD)/bin $(FSBENCH_ARGS)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)/sbin
 	for b in $(TOOL_BINS); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	# cowfs-run finds it as ../lib/libcowfs-preload.so from its own directory.
+	install -m 755 $(SHIM_LIB) $(DESTDIR)$(PREFIX)/lib/
 	# mount -t fuse.cowfs and fstab: mount(8) runs /sbin/mount.fuse.cowfs; mount.fuse3 takes
 	# the type from its own name and runs `cowfs IMAGE MNT -o OPTS` found on PATH.
 	ln -sf mount.fuse3 $(DESTDIR)/sbin/mount.fuse.cowfs

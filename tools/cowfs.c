@@ -5,6 +5,9 @@
  *   cowfs dump IMAGE [--json] [--super] [--tree ID|root|extent|fs|csum] [--block BYTENR]
  *                    [--inode INO | --path /A/B]        print an image (tools/dump/dump.h)
  *   cowfs status [--json] PATH                          a mount's state (tools/status/status.h)
+ *   cowfs dedupe [-r] [--dry-run] [--json] PATH...      share duplicate chunks (tools/dedupe/)
+ *   cowfs reflink|fiemap|du|sync|stats ...              sharing and space on a mount
+ *                                                       (tools/share/commands.h, docs/CLI.md)
  *
  * This file only tells the two apart: a first word that names a command runs that command,
  * anything else is a mount. The mount is the usual use (mount.fuse3 runs `cowfs IMAGE MNT -o
@@ -18,8 +21,10 @@
 
 #include "fs/lib/compiler.h"
 #include "fuse/server.h"
+#include "tools/dedupe/dedupe.h"
 #include "tools/dump/dump.h"
 #include "tools/prog.h"
+#include "tools/share/commands.h"
 #include "tools/status/status.h"
 
 static const struct command {
@@ -27,8 +32,14 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "dedupe", cmd_dedupe, "share the duplicate chunks of files on a mount" },
 	{ "dump", cmd_dump, "print the superblock and trees of an image" },
 	{ "status", cmd_status, "show a mount's state: generation, commits, an aborted transaction" },
+	{ "reflink", cmd_reflink, "make a file share another's data (a clone, no space used)" },
+	{ "fiemap", cmd_fiemap, "list a file's extents: where on disk, which are shared" },
+	{ "du", cmd_du, "space used: total, exclusive, shared, pinned; freed if all deleted" },
+	{ "sync", cmd_sync, "commit a mount and wait for it" },
+	{ "stats", cmd_stats, "counters since mount: bytes shared vs copied, commits, fsyncs" },
 };
 
 static void usage(FILE *f)

@@ -102,6 +102,29 @@ static int head_base(struct extents *x, struct dref_head *h)
 	return 0;
 }
 
+int extent_refcount(struct extents *x, uint64_t start, uint64_t len, uint64_t *refs)
+{
+	struct dref_head *h = dref_find(&x->refs, start);
+	struct extent_info e;
+	int ret;
+
+	if (h && h->len && h->len != len)
+		return corrupt(x, start, "reference disagrees with its extent's length");
+	if (h) {
+		ret = head_base(x, h);
+		if (ret < 0)
+			return ret;
+		/* A data count may pass through zero within an update (ref_drop). */
+		*refs = (uint64_t)MAX((int64_t)h->base + h->delta, 0);
+		return 0;
+	}
+	ret = extent_lookup(x, start, len, &e);
+	if (ret < 0)
+		return ret;
+	*refs = e.refs;
+	return 0;
+}
+
 /* ---- bt_ops: recording changes ------------------------------------------------------- */
 
 /* The head for a reference's extent, describing the extent on first use. */
@@ -239,24 +262,9 @@ static int ext_block_ref_drop(void *ctx, struct bt_trans *tx, uint64_t bytenr, u
 static int ext_block_refs(void *ctx, uint64_t bytenr, uint64_t *refs)
 {
 	struct extents *x = ctx;
-	struct dref_head *h = dref_find(&x->refs, bytenr);
-	struct extent_info e;
-	int ret;
+	int ret = extent_refcount(x, bytenr, x->fs->nodesize, refs);
 
-	if (h) {
-		ret = head_base(x, h);
-		if (ret < 0)
-			return ret;
-		*refs = h->base + h->delta;
-		return 0;
-	}
-	ret = extent_lookup(x, bytenr, x->fs->nodesize, &e);
-	if (ret == -ENOENT)
-		return corrupt(x, bytenr, "tree block with no extent item");
-	if (ret < 0)
-		return ret;
-	*refs = e.refs;
-	return 0;
+	return ret == -ENOENT ? corrupt(x, bytenr, "tree block with no extent item") : ret;
 }
 
 static int ext_item_refs(void *ctx, struct bt_trans *tx, uint64_t leaf_owner, uint64_t leaf,

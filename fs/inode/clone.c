@@ -4,8 +4,11 @@
  * reference through the item hook, so the extents are shared and refcounts stay exact, and
  * a later write to either file goes to new extents (copy-on-write) and only drops its share.
  *
- * copy_file_range is built on it: the sector-aligned middle of a copy is cloned, the unaligned
- * ends (if any) copied through the page cache of dirty pages.
+ * file_clone_range is the strict form (FICLONERANGE): the kernel's checks (remap_plan), made
+ * once to size the transaction and again under its lock, and nothing is ever copied.
+ * copy_file_range is built on the same remap: the sector-aligned middle of a copy is cloned,
+ * the unaligned ends (if any) copied through the page cache of dirty pages. Dedupe (dedupe.c)
+ * uses the checks and the remap too.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"
 #include "fs/inode/internal.h"
+#include "fs/inode/remap.h"
 #include "fs/lib/endian.h"
 
 /* The item mapping `seg` (DATA or PREALLOC), for a new place in a file. */
@@ -52,63 +56,193 @@ static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 	return ret;
 }
 
-static int clone_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
-			uint64_t out, uint64_t off_out, uint64_t len, uint64_t new_size)
-{
-	uint32_t ps = cowfs_sectorsize(it->fs);
-	struct icache_entry *src = icache_find(it->icache, in, false);
-	struct icache_entry *dst;
-	struct inode din;
-	int64_t freed = 0, added = 0;
-	int ret = 0;
+/* ---- the kernel's checks ------------------------------------------------------------------- */
 
-	/* The source's buffered data must be in extents to be shared: write it back (it need
-	 * not be committed). That used space reserved for the clone: the caller starts over. */
-	if (src && src->pages.count) {
-		ret = inode_writeback_one(tx, it, src);
-		return ret < 0 ? ret : -EAGAIN;
-	}
-	ret = inode_read(it, out, &din);
-	if (ret < 0)
-		return ret;
-	dst = icache_find(it->icache, out, false);
-	if (dst) {
-		pages_drop_range(it->icache, dst, off_out / ps, (off_out + len) / ps - 1);
-		icache_release_if_idle(it->icache, dst);
-	}
-	ret = fmap_replace(tx, it, out, off_out, len, NULL, &freed);
-	if (ret == 0)
-		ret = share_range(tx, it, in, off_in, out, off_out, len, &added);
-	if (ret < 0)
-		return ret;
-	din.nbytes += freed + added;
-	if (new_size > din.size)
-		din.size = new_size;
-	din.mtime = din.ctime = inode_now();
-	return inode_write(tx, it, out, &din);
+static uint64_t round_up(uint64_t x, uint32_t ps)
+{
+	return (x + ps - 1) / ps * ps;
+}
+
+static int regular_pair(const struct inode *a, const struct inode *b)
+{
+	if (S_ISDIR(a->mode) || S_ISDIR(b->mode))
+		return -EISDIR;
+	return S_ISREG(a->mode) && S_ISREG(b->mode) ? 0 : -EINVAL;
 }
 
 /*
- * Clone [off_in, off_in + len) of `in` onto `out` at off_out: offsets sector aligned, len
- * too, or running to the source's end of file (whose last sector is zero past it), in which
- * case out's size becomes at least off_out + the bytes up to that end.
+ * generic_remap_checks and generic_remap_check_len over p's sizes, for `len` > 0 bytes: set
+ * p->len and p->span. Only a dedupe may be shortened (REMAP_FILE_CAN_SHORTEN); a clone whose
+ * range the checks would cut (past the source's end, past FILE_SIZE_MAX, unaligned) fails.
  */
-static int clone_range_once(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-			    uint64_t off_out, uint64_t len, uint64_t bytes)
+static int remap_checks(uint32_t ps, bool same_file, uint64_t off_in, uint64_t off_out,
+			uint64_t len, bool dedupe, struct remap_plan *p)
 {
-	struct cowfs_trans *tx;
+	uint64_t count = len, span;
+
+	if (off_in % ps || off_out % ps)
+		return -EINVAL;
+	if (off_in + len < off_in || off_out + len < off_out)
+		return -EINVAL;
+	if (dedupe && (off_in >= p->in_size || len > p->in_size - off_in ||
+		       off_out >= p->out_size || len > p->out_size - off_out))
+		return -EINVAL;
+	if (off_in >= p->in_size)
+		return -EINVAL;
+	count = MIN(count, p->in_size - off_in);
+	if (off_out >= FILE_SIZE_MAX)
+		return -EFBIG;
+	count = MIN(count, FILE_SIZE_MAX - off_out);
+	/* Running to the source's end of file, the last sector goes whole (zero past the end);
+	 * a dedupe only when the destination ends there too, as its bytes must compare equal. */
+	if (off_in + count == p->in_size && (!dedupe || off_out + count == p->out_size)) {
+		span = round_up(p->in_size, ps) - off_in;
+	} else {
+		count = count / ps * ps;
+		span = count;
+	}
+	if (same_file && off_out + span > off_in && off_out < off_in + span)
+		return -EINVAL;
+	if (count != len && !dedupe)
+		return -EINVAL;
+	/* An unaligned end inside the destination would zero its bytes past the source's end
+	 * of file in that sector. */
+	if (count % ps && off_out + count < p->out_size) {
+		if (!dedupe)
+			return -EINVAL;
+		count = count / ps * ps;
+		span = count;
+	}
+	p->len = count;
+	p->span = span;
+	return 0;
+}
+
+int remap_plan_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+		      uint64_t off_out, uint64_t len, bool dedupe, struct remap_plan *p)
+{
+	struct inode a, b;
+	int ret = inode_read(it, in, &a);
+
+	if (ret == 0)
+		ret = inode_read(it, out, &b);
+	if (ret == 0)
+		ret = regular_pair(&a, &b);
+	if (ret < 0)
+		return ret;
+	*p = (struct remap_plan){ .in_size = a.size, .out_size = b.size };
+	/* A zero length: a dedupe does nothing, a clone runs to the source's end of file. */
+	if (len == 0) {
+		if (dedupe || off_in == a.size)
+			return 0;
+		if (off_in > a.size)
+			return -EINVAL;
+		len = a.size - off_in;
+	}
+	return remap_checks(cowfs_sectorsize(it->fs), in == out, off_in, off_out, len, dedupe, p);
+}
+
+int remap_plan(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+	       uint64_t off_out, uint64_t len, bool dedupe, struct remap_plan *p)
+{
+	int ret;
+
+	inode_lock_read(it);
+	ret = remap_plan_locked(it, in, off_in, out, off_out, len, dedupe, p);
+	inode_unlock_read(it);
+	return ret;
+}
+
+int remap_plan_still(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+		     uint64_t off_out, uint64_t len, bool dedupe, const struct remap_plan *p)
+{
+	struct remap_plan now;
+	int ret = remap_plan_locked(it, in, off_in, out, off_out, len, dedupe, &now);
+
+	if (ret < 0)
+		return ret;
+	return now.len == p->len && now.span == p->span && now.in_size == p->in_size &&
+	       now.out_size == p->out_size ? 0 : -EAGAIN;
+}
+
+/* ---- the remap ------------------------------------------------------------------------------- */
+
+int remap_begin(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+		uint64_t off_out, uint64_t span, struct cowfs_trans **tx)
+{
 	uint64_t nodes = 0;
-	int ret = data_update_begin(it, out, off_out, len, 0, ALLOC_NORMAL, &tx);
+	int ret = data_update_begin(it, out, off_out, span, 0, ALLOC_NORMAL, tx);
 
 	if (ret < 0)
 		return ret;
 	/* Items added: at most one per source item in the range, plus the cuts. (A commit in
 	 * cowfs_reserve is followed by its own space check, so this one holds.) */
-	ret = fmap_cost(it, in, off_in, len, &nodes);
+	ret = fmap_cost(it, in, off_in, span, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(tx, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
+		ret = cowfs_reserve(*tx, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
+	if (ret < 0)
+		return inode_update_end(*tx, ret);
+	return 0;
+}
+
+int remap_write_back(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino)
+{
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
+	int ret;
+
+	/* Buffered data must be in extents to be shared or compared on disk; it need not be
+	 * committed. */
+	if (!e || !e->pages.count)
+		return 0;
+	ret = inode_writeback_one(tx, it, e);
+	return ret < 0 ? ret : -EAGAIN;
+}
+
+int remap_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
+		 uint64_t out, uint64_t off_out, uint64_t span, uint64_t grow_to, bool touch)
+{
+	uint32_t ps = cowfs_sectorsize(it->fs);
+	struct icache_entry *dst;
+	struct inode din;
+	int64_t freed = 0, added = 0;
+	int ret = inode_read(it, out, &din);
+
+	if (ret < 0)
+		return ret;
+	dst = icache_find(it->icache, out, false);
+	if (dst) {
+		cowfs_trans_note_change(tx);
+		pages_drop_range(it->icache, dst, off_out / ps, (off_out + span) / ps - 1);
+		icache_release_if_idle(it->icache, dst);
+	}
+	ret = fmap_replace(tx, it, out, off_out, span, NULL, &freed);
 	if (ret == 0)
-		ret = clone_locked(tx, it, in, off_in, out, off_out, len, off_out + bytes);
+		ret = share_range(tx, it, in, off_in, out, off_out, span, &added);
+	if (ret < 0)
+		return ret;
+	din.nbytes += freed + added;
+	if (grow_to > din.size)
+		din.size = grow_to;
+	if (touch)
+		din.mtime = din.ctime = inode_now();
+	return inode_write(tx, it, out, &din);
+}
+
+/* ---- clones ---------------------------------------------------------------------------------- */
+
+/* Clone `span` bytes (sector aligned) for copy_file_range, whose checks are its own; out's
+ * size becomes at least off_out + bytes. */
+static int clone_range_once(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+			    uint64_t off_out, uint64_t span, uint64_t bytes)
+{
+	struct cowfs_trans *tx;
+	int ret = remap_begin(it, in, off_in, out, off_out, span, &tx);
+
+	if (ret < 0)
+		return ret;
+	ret = remap_write_back(tx, it, in);
+	if (ret == 0)
+		ret = remap_locked(tx, it, in, off_in, out, off_out, span, off_out + bytes, true);
 	return inode_update_end(tx, ret);
 }
 
@@ -124,6 +258,51 @@ static int clone_range(struct inode_tree *it, uint64_t in, uint64_t off_in, uint
 		ret = clone_range_once(it, in, off_in, out, off_out, len, bytes);
 	return ret;
 }
+
+/* One try of a strict clone: checked, then checked again under the lock of its update. */
+static int clone_once(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
+		      uint64_t off_out, uint64_t len, uint64_t *cloned)
+{
+	struct remap_plan p;
+	struct cowfs_trans *tx;
+	int ret = remap_plan(it, in, off_in, out, off_out, len, false, &p);
+
+	if (ret < 0 || p.len == 0)
+		return ret;
+	ret = remap_begin(it, in, off_in, out, off_out, p.span, &tx);
+	if (ret < 0)
+		return ret;
+	ret = remap_plan_still(it, in, off_in, out, off_out, len, false, &p);
+	if (ret == 0)
+		ret = remap_write_back(tx, it, in);
+	if (ret == 0)
+		ret = remap_locked(tx, it, in, off_in, out, off_out, p.span, off_out + p.len, true);
+	if (ret == 0)
+		*cloned = p.len;
+	return inode_update_end(tx, ret);
+}
+
+/* Tries of a strict clone, which never falls back to copying: each -EAGAIN means a writer
+ * gave the source new buffered data (or changed a size) between two tries. */
+#define CLONE_STRICT_TRIES 16
+
+int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+		     uint64_t off_out, uint64_t len, uint64_t *cloned)
+{
+	int ret = -EAGAIN;
+
+	*cloned = 0;
+	share_stat_add(&it->share_stats.clone_calls, 1);
+	if (cowfs_read_only(it->fs))
+		return -EROFS;
+	for (int i = 0; i < CLONE_STRICT_TRIES && ret == -EAGAIN; i++)
+		ret = clone_once(it, ino_in, off_in, ino_out, off_out, len, cloned);
+	if (ret == 0)
+		share_stat_add(&it->share_stats.clone_bytes, *cloned);
+	return ret;
+}
+
+/* ---- copy_file_range ------------------------------------------------------------------------- */
 
 /* Size and type checks of both files; *avail: bytes the source has from off_in. */
 static int copy_check(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
@@ -154,26 +333,26 @@ static ssize_t copy_bytes(struct inode_tree *it, uint64_t in, uint64_t off_in, u
 {
 	size_t chunk = len < (4u << 20) ? len : (4u << 20), done = 0;
 	uint8_t *buf = malloc(chunk ? chunk : 1);
+	ssize_t got = 0;
 
 	if (!buf)
 		return -ENOMEM;
 	while (done < len) {
 		size_t want = len - done < chunk ? len - done : chunk;
-		ssize_t got = file_read(it, in, buf, want, off_in + done);
+		got = file_read(it, in, buf, want, off_in + done);
 		if (got > 0)
 			got = file_write(it, out, buf, (size_t)got, off_out + done, 0);
-		if (got <= 0) {
-			free(buf);
-			return done ? (ssize_t)done : got;
-		}
+		if (got <= 0)
+			break;
 		done += (size_t)got;
 	}
 	free(buf);
-	return (ssize_t)done;
+	share_stat_add(&it->share_stats.copy_bytes_copied, done);
+	return done || got == 0 ? (ssize_t)done : got;
 }
 
-ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
-			uint64_t ino_out, uint64_t off_out, size_t len)
+static ssize_t copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
+			  uint64_t ino_out, uint64_t off_out, size_t len)
 {
 	uint32_t ps = cowfs_sectorsize(it->fs);
 	uint64_t avail, dst_size;
@@ -190,7 +369,7 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 		len = avail;
 	if (len == 0)
 		return 0;
-	if (off_in % ps != off_out % ps)
+	if (off_in % ps != off_out % ps || !file_reflink_on(it))
 		return copy_bytes(it, ino_in, off_in, ino_out, off_out, len);
 
 	/* Head up to a sector boundary, the shared middle, the tail. */
@@ -207,18 +386,20 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 	ssize_t done = head ? copy_bytes(it, ino_in, off_in, ino_out, off_out, head) : 0;
 	if (done < (ssize_t)head)
 		return done;
+	uint64_t bytes = MIN(mid, len - head);
 	if (mid) {
-		ret = clone_range(it, ino_in, off_in + head, ino_out, off_out + head, mid,
-				  MIN(mid, len - head));
+		ret = clone_range(it, ino_in, off_in + head, ino_out, off_out + head, mid, bytes);
+		if (ret == 0)
+			share_stat_add(&it->share_stats.copy_bytes_shared, bytes);
 		if (ret == -EAGAIN) {
 			ssize_t c = copy_bytes(it, ino_in, off_in + head, ino_out, off_out + head,
-					       MIN(mid, len - head));
-			ret = c == (ssize_t)MIN(mid, len - head) ? 0 : c < 0 ? (int)c : -EIO;
+					       bytes);
+			ret = c == (ssize_t)bytes ? 0 : c < 0 ? (int)c : -EIO;
 		}
 		if (ret < 0)
 			return head ? (ssize_t)head : ret;
 	}
-	done = (ssize_t)(head + MIN(mid, len - head));
+	done = (ssize_t)(head + bytes);
 	if (tail) {
 		ssize_t t = copy_bytes(it, ino_in, off_in + done, ino_out, off_out + done, tail);
 		if (t < 0)
@@ -226,4 +407,11 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 		done += t;
 	}
 	return done;
+}
+
+ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
+			uint64_t ino_out, uint64_t off_out, size_t len)
+{
+	share_stat_add(&it->share_stats.copy_calls, 1);
+	return copy_range(it, ino_in, off_in, ino_out, off_out, len);
 }

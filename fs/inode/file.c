@@ -27,6 +27,7 @@
 #include "fs/inode/fmap.h"
 #include "fs/inode/icache.h"
 #include "fs/inode/internal.h"
+#include "fs/inode/remap.h"
 
 /* Bytes one read or write call handles at once (larger calls loop): bounds the memory a
  * single request pins and the time the lock is held. */
@@ -147,29 +148,43 @@ static void plan_free(struct read_plan *rp)
 
 /* ---- read --------------------------------------------------------------------------------- */
 
+/*
+ * Plan the read of [off, off + len) of ino into rp (fs->lock held): *len is cut at end of
+ * file (0 at or past it: nothing planned), *first gets the first page read.
+ */
+static int plan_read(struct inode_tree *it, uint64_t ino, size_t *len, uint64_t off,
+		     struct read_plan *rp, uint64_t *first)
+{
+	uint32_t ps = page_size(it);
+	struct inode in;
+	int ret = inode_read(it, ino, &in);
+
+	if (ret == 0)
+		ret = regular_file(&in);
+	if (ret < 0 || off >= in.size || *len == 0) {
+		*len = 0;
+		return ret;
+	}
+	if (*len > in.size - off)
+		*len = in.size - off;
+	uint64_t n = (off + *len - 1) / ps - off / ps + 1;
+	*first = off / ps;
+	ret = plan_alloc(rp, n, ps);
+	if (ret == 0)
+		ret = plan_pages(it, ino, *first, n, rp->base, rp);
+	return ret;
+}
+
 static ssize_t read_chunk(struct inode_tree *it, uint64_t ino, uint8_t *buf, size_t len,
 			  uint64_t off)
 {
-	uint32_t ps = page_size(it);
 	struct read_plan rp = { 0 };
-	struct inode in;
+	uint64_t first = 0;
 	int ret;
 
 	inode_lock_read(it);
-	ret = inode_read(it, ino, &in);
-	if (ret == 0)
-		ret = regular_file(&in);
-	if (ret < 0 || off >= in.size) {
-		inode_unlock_read(it);
-		return ret;
-	}
-	if (len > in.size - off)
-		len = in.size - off;
-	uint64_t first = off / ps, n = (off + len - 1) / ps - first + 1;
-	ret = plan_alloc(&rp, n, ps);
-	if (ret == 0)
-		ret = plan_pages(it, ino, first, n, rp.base, &rp);
-	if (ret < 0) {
+	ret = plan_read(it, ino, &len, off, &rp, &first);
+	if (ret < 0 || len == 0) {
 		inode_unlock_read(it);
 		plan_free(&rp);
 		return ret;
@@ -180,7 +195,23 @@ static ssize_t read_chunk(struct inode_tree *it, uint64_t ino, uint8_t *buf, siz
 	ret = run_read_plan(it, &rp);
 	cowfs_data_read_end(it->fs);
 	if (ret == 0)
-		memcpy(buf, rp.base + (off - first * ps), len);
+		memcpy(buf, rp.base + (off - first * page_size(it)), len);
+	plan_free(&rp);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+ssize_t file_read_locked(struct inode_tree *it, uint64_t ino, void *buf, size_t len,
+			 uint64_t off)
+{
+	struct read_plan rp = { 0 };
+	uint64_t first = 0;
+	/* With the lock held no commit can free (and let be rewritten) what is being read. */
+	int ret = plan_read(it, ino, &len, off, &rp, &first);
+
+	if (ret == 0 && len)
+		ret = run_read_plan(it, &rp);
+	if (ret == 0 && len)
+		memcpy(buf, rp.base + (off - first * page_size(it)), len);
 	plan_free(&rp);
 	return ret < 0 ? ret : (ssize_t)len;
 }
@@ -672,6 +703,7 @@ static int durable_already(struct inode_tree *it)
  * write and one flush; what it cannot express takes a commit, which covers everything. */
 static int make_durable(struct inode_tree *it, uint64_t ino)
 {
+	struct file_share_stats *st = &it->share_stats;
 	struct cowfs_trans *tx;
 	int ret = durable_already(it);
 
@@ -679,13 +711,21 @@ static int make_durable(struct inode_tree *it, uint64_t ino)
 		return ret < 0 ? ret : 0;
 	tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
 	cowfs_trans_commit_wait(tx);   /* what a commit in flight carries is not durable yet */
-	if (cowfs_has_changes(it->fs) && (ino == 0 || log_fsync(tx, it, ino) == 0))
-		ret = cowfs_trans_commit(tx);
+	if (cowfs_has_changes(it->fs)) {
+		if (ino && log_fsync(tx, it, ino) == 1) {
+			share_stat_add(&st->fsync_log_hits, 1);
+		} else {
+			ret = cowfs_trans_commit(tx);
+			if (ino)
+				share_stat_add(&st->fsync_commits, 1);
+		}
+	}
 	return cowfs_trans_end(tx, ret);
 }
 
 int file_fsync(struct inode_tree *it, uint64_t ino)
 {
+	share_stat_add(&it->share_stats.fsyncs, 1);
 	return make_durable(it, ino);
 }
 

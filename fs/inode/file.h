@@ -87,10 +87,15 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
 /*
  * Reflink (FICLONERANGE's rules, clone.c): make [off_out, off_out + len) of `out` share the
  * extents of [off_in, ...) of `in`; nothing is copied. Offsets are sector aligned, len too
- * unless off_in + len is the source's size; len 0 runs to the source's size. `out` grows to at
- * least off_out + len. The same file is allowed when the ranges do not overlap. *cloned gets the
- * bytes cloned. Errors: -EINVAL (alignment, overlap, off_in at or past the source's end while
- * len > 0 ... see clone.c), -EISDIR, -EFBIG, -ENOSPC, -EROFS, -ENOENT.
+ * unless off_in + len is the source's size (then the last sector is shared whole, which is
+ * allowed only where off_out + len reaches at least out's size: it would zero out's bytes
+ * past the source's end); len 0 runs to the source's size (nothing, successfully, when
+ * off_in is that size). As in Linux, a clone is never shortened: a range running past the
+ * source's end or past FILE_SIZE_MAX is -EINVAL. `out` grows to at least off_out + len; its
+ * mtime and ctime change. The same file is allowed when the ranges do not overlap. *cloned
+ * gets the bytes cloned. Errors: -EINVAL (alignment, overlap, past the source's end, not a
+ * regular file), -EISDIR, -EFBIG (off_out at or past FILE_SIZE_MAX), -ENOSPC, -EROFS, -ENOENT,
+ * -EAGAIN (writers kept giving the source new buffered data: nothing was changed).
  */
 int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
 		     uint64_t off_out, uint64_t len, uint64_t *cloned);
@@ -98,9 +103,13 @@ int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, ui
 /*
  * Dedupe (FIDEDUPERANGE's rules, dedupe.c): for each destination, compare [off, off + len) of
  * `src` with its range under the filesystem lock and, where they are identical, make it share
- * the source's extents. Per destination `status` is FILE_DEDUPE_SAME, FILE_DEDUPE_DIFFERS or a
- * negative errno, and `deduped` the bytes now shared. Returns 0, or a negative errno for what
- * concerns the source (then no destination was touched).
+ * the source's extents; times do not change. Per destination `status` is FILE_DEDUPE_SAME,
+ * FILE_DEDUPE_DIFFERS or a negative errno (-EINVAL: a range past its file's end, unaligned
+ * offsets (the source's too), overlap in one file; -EISDIR; ...), and `deduped` the bytes now
+ * shared: len cut to whole sectors unless both ranges end at both files' ends (Linux reports
+ * the length asked for instead). len is at most 1 GiB per call (Linux's bound), 0 is SAME.
+ * Returns 0, or a negative errno for what concerns the source or the filesystem (src not a
+ * regular file, off + len past its end, -EROFS): then no destination was touched.
  */
 #define FILE_DEDUPE_SAME    0
 #define FILE_DEDUPE_DIFFERS 1
@@ -116,6 +125,12 @@ int file_dedupe_range(struct inode_tree *it, uint64_t src, uint64_t off, uint64_
  * A file's extents (fiemap.c), for FIEMAP: up to `max` of them from the one containing `start`
  * on, ending before `end`; adjacent pieces contiguous on disk with the same flags are merged.
  * `sync`: write dirty data back first (else it is reported as DELALLOC). *n: extents filled.
+ * Holes are not listed. The first extent is listed whole from the start of the file extent
+ * item containing `start` (as the kernel lists them); data reaches at most to the end of the
+ * sector holding end of file, preallocated space past it is listed whole. LAST: nothing
+ * follows it in the file. SHARED: its disk extent has more than one reference (two items of
+ * the same file count too). DELALLOC extents have physical 0. -EISDIR, -EINVAL (not a
+ * regular file), -ENOENT.
  */
 #define FILE_MAP_LAST      0x0001u
 #define FILE_MAP_DELALLOC  0x0004u
@@ -134,13 +149,14 @@ int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64
  */
 void file_set_reflink(struct inode_tree *it, bool on);
 
-/* Counters since the tree was opened (share_stats.c): what shared and what copied. */
-struct file_share_stats {
-	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;
-	uint64_t clone_calls, clone_bytes;
-	uint64_t dedupe_calls, dedupe_bytes_same, dedupe_bytes_differ;
-	uint64_t fsyncs, fsync_log_hits, fsync_commits;
-};
+/*
+ * Counters since the tree was opened (share_stats.c): what shared and what copied. The
+ * struct is in inode.h (struct inode_tree holds one). Calls count every call, failed ones
+ * too; dedupe_calls the destinations asked. Bytes: copy_bytes_shared / _copied what
+ * copy_file_range cloned / copied; clone_bytes what clones shared; dedupe_bytes_same what
+ * dedupes shared, _differ the bytes of ranges found different. An fsync that found nothing
+ * to commit counts in fsyncs only; fsync_log_hits are those the fsync log made durable.
+ */
 void file_get_share_stats(struct inode_tree *it, struct file_share_stats *out);
 
 #endif

@@ -343,6 +343,8 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 	it->root = root;
 	it->next_ino = 0;
 	it->icache = NULL;
+	it->noreflink = false;
+	it->share_stats = (struct file_share_stats){ 0 };
 }
 
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root)

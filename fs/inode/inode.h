@@ -32,6 +32,16 @@
 
 struct inode_cache;
 
+/* What shared and what copied since the tree was opened (file.h: file_get_share_stats). */
+struct file_share_stats {
+	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;   /* file_copy_range */
+	uint64_t clone_calls, clone_bytes;                           /* file_clone_range */
+	/* Destinations asked, bytes found identical (now shared), bytes that differed. */
+	uint64_t dedupe_calls, dedupe_bytes_same, dedupe_bytes_differ;
+	/* file_fsync calls; made durable by the fsync log; by a commit. */
+	uint64_t fsyncs, fsync_log_hits, fsync_commits;
+};
+
 /* The inode layer's view of one fs tree. */
 struct inode_tree {
 	struct cowfs *fs;
@@ -39,6 +49,9 @@ struct inode_tree {
 	uint64_t next_ino;   /* 0 until first needed: then (highest inode number) + 1 */
 	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
 	struct cowfs_hooks hooks;     /* its part in commits, flushes and aborts (fs/super) */
+	bool noreflink;               /* copy_file_range copies every byte (file_set_reflink) */
+	/* Updated and read with atomics: copy_file_range counts outside the lock. */
+	struct file_share_stats share_stats;
 };
 
 struct cowfs_attr {

@@ -129,4 +129,8 @@ void log_forget_all(struct inode_tree *it);
  * nothing to log), 0 if only a commit can make them so. */
 int log_fsync(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
 
+/* Write back ino's dirty pages in the running transaction, if it has any (fiemap.c): what
+ * reports the file's extents (FIEMAP with sync, space accounting) sees them on disk. */
+int file_writeback_dirty(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
+
 #endif

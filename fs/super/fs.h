@@ -175,7 +175,8 @@ int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r);
 /* statfs(2) figures, in bytes. */
 struct cowfs_statfs {
 	uint64_t total;      /* the data area */
-	uint64_t free;       /* free, including space freed but not yet committed */
+	uint64_t free;       /* free as the next commit counts it: space freed but not yet
+	                      * committed, and the fsync log's held space, included */
 	uint64_t avail;      /* what normal (non-deleting) updates may still use */
 	uint32_t blocksize;  /* sector size */
 };

@@ -442,6 +442,11 @@ int log_commit_prepare(struct cowfs *fs, uint64_t *log_held)
 	return ret == -ENOSPC || ret == -EROFS ? 0 : ret;
 }
 
+uint64_t log_held_bytes(const struct cowfs *fs)
+{
+	return ranges_bytes(&fs->log);
+}
+
 void log_destroy(struct cowfs *fs)
 {
 	free(fs->log.ranges);

@@ -80,6 +80,8 @@ int cowfs_log_replay(struct cowfs *fs,
 /* For fs/super only. */
 int log_open(struct cowfs *fs);
 int log_commit_prepare(struct cowfs *fs, uint64_t *log_held);
+/* Space the chain holds in memory only: the committed superblock counts it as free. */
+uint64_t log_held_bytes(const struct cowfs *fs);
 void log_destroy(struct cowfs *fs);
 
 #endif

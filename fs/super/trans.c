@@ -404,15 +404,18 @@ void cowfs_report(struct cowfs *fs, uint64_t bytenr, const char *fmt, ...)
 void cowfs_statfs(struct cowfs *fs, struct cowfs_statfs *st)
 {
 	struct alloc_stats a;
-	uint64_t used;
+	uint64_t used, log_held;
 
 	pthread_mutex_lock(&fs->lock);
 	alloc_get_stats(fs->alloc, &a);
 	used = fs->delalloc_bytes;
+	log_held = log_held_bytes(fs);
 	pthread_mutex_unlock(&fs->lock);
 	st->blocksize = get_le32(&fs->sb.sectorsize);
 	st->total = a.total - fs->guard_bytes;
-	st->free = a.free + a.pinned > used ? a.free + a.pinned - used : 0;
+	/* The fsync log's chain holds its space in memory only: free as the superblock (and
+	 * fsck) count it, though not available to other updates until a commit gives it back. */
+	st->free = a.free + a.pinned + log_held > used ? a.free + a.pinned + log_held - used : 0;
 	st->avail = a.free > a.reserve + used ? a.free - a.reserve - used : 0;
 }
 

@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# Integration tests of `cowfs dedupe` on a real mount: a tree whose data is half duplicate
+# (identical files with an unaligned tail, files sharing aligned chunks with a longer one, a
+# file whose duplicate chunks keep its extent alive, chunks duplicated at other offsets, unique
+# files), deduped with -r, then checked: content unchanged (sha256), bytes deduped and freed
+# equal to what the construction says, the freed figure equal to the free-space change, the
+# destinations shared (FIEMAP), a second run finding nothing, fsck clean (exact refcounts);
+# also --dry-run changing nothing, passes under a small --memory finding the same duplicates,
+# a destination modified between hashing and dedupe (COWFS_DEDUPE_TEST_PAUSE) reporting
+# differing bytes and keeping its new content, a destination open for writing elsewhere, the
+# argument errors. Every JSON report is parsed with python3.
+#
+#   bash tests/integ/test_dedupe.sh
+#
+# Environment: BIN (build/bin), COWFS_TEST_DIR (scratch, default /tmp), COWFS_KEEP=1.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/integ/lib.sh
+. "$HERE/lib.sh"
+
+for b in "$MKFS" "$FSCK" "$COWFS"; do
+	if [ ! -x "$b" ]; then
+		echo "test_dedupe: $b is missing: build first (make all)" >&2
+		exit 1
+	fi
+done
+command -v python3 >/dev/null || { echo "test_dedupe: python3 is missing" >&2; exit 1; }
+
+lib_init test_dedupe
+IMG=$WORK/cowfs.img
+MNT=$WORK/mnt
+TREE=$MNT/tree
+PY=$WORK/dd.py
+CHUNK=131072
+
+# ---- the python side: building the tree, FIEMAP, digests, free space, JSON ------------------
+cat >"$PY" <<'PYEOF'
+import fcntl, hashlib, json, os, random, struct, sys
+
+CHUNK = 131072
+BATCH = 64
+# _IOWR(0xCF, 5, struct cowfs_ioc_fiemap): 32-byte header, 64 extents of 32 bytes
+FIEMAP_SIZE = 32 + BATCH * 32
+IOC_FIEMAP = (3 << 30) | (FIEMAP_SIZE << 16) | (0xCF << 8) | 5
+EXT_LAST, EXT_SHARED = 0x1, 0x2000
+
+def chunk(seed):
+    return random.Random(seed).randbytes(CHUNK)
+
+def write_once(path, data, offset):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.pwrite(fd, data, offset)
+    os.fsync(fd)
+    os.close(fd)
+
+def write(path, data, offset=0):
+    """One write of at most 1 MiB (one FUSE request) and fsync: one extent, unless a background
+    flush came in between; then write it again, so that the figures the test expects, which
+    depend on extents, hold (checked in t_setup)."""
+    for _ in range(5):
+        write_once(path, data, offset)
+        if len(fiemap(path)) == 1:
+            return
+
+def fiemap(path):
+    out, start = [], 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            buf = bytearray(FIEMAP_SIZE)
+            struct.pack_into("=IIQQ", buf, 0, 1, 0, start, (1 << 64) - 1)
+            fcntl.ioctl(fd, IOC_FIEMAP, buf)
+            count = struct.unpack_from("=I", buf, 24)[0]
+            for i in range(count):
+                lo, ph, ln, fl = struct.unpack_from("=QQQI", buf, 32 + 32 * i)
+                out.append({"logical": lo, "physical": ph, "length": ln, "flags": fl})
+            if count == 0 or out[-1]["flags"] & EXT_LAST:
+                return out
+            start = out[-1]["logical"] + out[-1]["length"]
+    finally:
+        os.close(fd)
+
+def build(tree):
+    """The tree; prints what dedupe must find: bytes deduped, and the files whose extents it
+    must free entirely (the test adds their extent lengths)."""
+    os.makedirs(tree + "/sub/deeper", exist_ok=True)
+    c = {n: chunk(n) for n in "abcdefghxyklmnuvw"}
+    tail = random.Random("tail").randbytes(5000)
+    dup = b"".join(chunk("dup%d" % i) for i in range(7)) + tail
+    write(tree + "/uniq1", b"".join(chunk("u%d" % i) for i in range(8)))
+    write(tree + "/dupA", dup)
+    write(tree + "/sub/dupB", dup)
+    write(tree + "/sub/deeper/dupC", dup)
+    write(tree + "/part1", b"".join(c[n] for n in "abcdefgh"))
+    write(tree + "/part2", b"".join(c[n] for n in "abcd"))
+    write(tree + "/sub/part3", b"".join(c[n] for n in "abxy"))
+    write(tree + "/shift1", b"".join(c[n] for n in "klmn"))
+    write(tree + "/sub/shift2", b"".join(c[n] for n in "klm"), CHUNK)
+    write(tree + "/small", chunk("s")[:4096])
+    deduped = 2 * len(dup) + 4 * CHUNK + 2 * CHUNK + 3 * CHUNK
+    print(json.dumps({"deduped": deduped,
+                      "freed_files": ["sub/dupB", "sub/deeper/dupC", "part2", "sub/shift2"],
+                      "one_extent": ["uniq1", "dupA", "sub/dupB", "sub/deeper/dupC", "part1",
+                                     "part2", "sub/part3", "shift1", "sub/shift2"]}))
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "build":
+        build(args[0])
+    elif cmd == "fiemap":
+        print(json.dumps(fiemap(args[0])))
+    elif cmd == "extents":          # FILE: how many extents
+        print(len(fiemap(args[0])))
+    elif cmd == "extent_bytes":     # FILES...: their extents' lengths added up
+        print(sum(e["length"] for f in args for e in fiemap(f)))
+    elif cmd == "shared":           # FILE START END: is every byte of [START, END) shared?
+        f, s, e = args[0], int(args[1]), int(args[2])
+        pos = s
+        for x in fiemap(f):
+            if x["logical"] <= pos < x["logical"] + x["length"]:
+                if not x["flags"] & EXT_SHARED:
+                    break
+                pos = x["logical"] + x["length"]
+            if pos >= e:
+                break
+        print("yes" if pos >= e else "no")
+    elif cmd == "any_shared":
+        print("yes" if any(x["flags"] & EXT_SHARED for x in fiemap(args[0])) else "no")
+    elif cmd == "digest":           # DIR: sha256 of every file, by relative path
+        out = []
+        for root, _, files in os.walk(args[0]):
+            for n in sorted(files):
+                p = os.path.join(root, n)
+                out.append("%s %s" % (hashlib.sha256(open(p, "rb").read()).hexdigest(),
+                                      os.path.relpath(p, args[0])))
+        print("\n".join(sorted(out)))
+    elif cmd == "free":             # MNT: free bytes
+        st = os.statvfs(args[0])
+        print(st.f_bfree * st.f_frsize)
+    elif cmd == "get":              # JSONFILE KEY...: the values, one a line
+        d = json.load(open(args[0]))
+        for k in args[1:]:
+            v = d
+            for part in k.split("."):
+                v = v[part]
+            print(json.dumps(v))
+    elif cmd == "modify":           # FILE OFFSET: write 4 KiB of new data there, print its sha256
+        fd = os.open(args[0], os.O_WRONLY)
+        os.pwrite(fd, random.Random("new").randbytes(4096), int(args[1]))
+        os.fsync(fd)
+        os.close(fd)
+        print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
+    elif cmd == "sync":             # PATH: COWFS_IOC_SYNC, _IO(0xCF, 7)
+        fd = os.open(args[0], os.O_RDONLY)
+        fcntl.ioctl(fd, (0xCF << 8) | 7)
+        os.close(fd)
+    elif cmd == "sha":
+        print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
+    else:
+        sys.exit("unknown command " + cmd)
+
+main()
+PYEOF
+
+py() { python3 "$PY" "$@"; }
+
+# get KEY: a field of the last JSON report ($WORK/out.json)
+get() { py get "$WORK/out.json" "$1"; }
+
+# expect WHAT GOT WANT
+expect() {
+	if [ "$2" != "$3" ]; then
+		echo "    $1: got $2, expected $3"
+		return 1
+	fi
+}
+
+# dedupe ARGS...: runs cowfs dedupe --json, the report in $WORK/out.json, which must parse.
+dedupe() {
+	run "$COWFS" dedupe --json "$@"
+	cp "$LIB_OUT" "$WORK/out.json"
+	if ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/out.json" 2>/dev/null; then
+		echo "    cowfs dedupe $*: exit $LIB_RC, output is not one JSON object"
+		show_output
+		return 1
+	fi
+	if grep -q $'\r' "$LIB_ERR"; then
+		echo "    progress was drawn on a stderr that is not a terminal"
+		return 1
+	fi
+}
+
+# The free space once everything is committed (COWFS_IOC_SYNC first).
+free_now() { py sync "$MNT" && py free "$MNT"; }
+
+# ---- steps ----------------------------------------------------------------------------------
+
+t_setup() {
+	cowfs_mkfs "$IMG" 1G || return 1
+	cowfs_mount "$IMG" "$MNT" || return 1
+	py build "$TREE" >"$WORK/expect.json" || return 1
+	# The figures below assume each file is one extent: check that first.
+	local f n
+	for f in $(py get "$WORK/expect.json" one_extent | tr -d '[],"'); do
+		n=$(py extents "$TREE/$f") || return 1
+		expect "extents of $f" "$n" 1 || return 1
+	done
+	py digest "$TREE" >"$WORK/digest.before"
+}
+
+t_dry_run() {
+	local free0 free1 want
+	free0=$(free_now)
+	dedupe -r --dry-run "$TREE" || return 1
+	expect "exit status" "$LIB_RC" 0 || return 1
+	want=$(py get "$WORK/expect.json" deduped)
+	expect "bytes_duplicate" "$(get bytes_duplicate)" "$want" || return 1
+	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
+	expect "ioctls" "$(get ioctls)" 0 || return 1
+	expect "skipped_small" "$(get skipped_small)" 1 || return 1
+	expect "files_scanned" "$(get files_scanned)" 9 || return 1
+	[ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plan"]))' \
+		"$WORK/out.json")" -gt 0 ] || { echo "    no dedupes listed"; return 1; }
+	free1=$(free_now)
+	expect "free space after a dry run" "$free1" "$free0" || return 1
+	expect "bytes_freed" "$(get bytes_freed)" 0 || return 1
+	py digest "$TREE" | cmp -s - "$WORK/digest.before" || { echo "    content changed"; return 1; }
+	expect "shared after a dry run" "$(py any_shared "$TREE/sub/dupB")" no
+}
+
+# The records bounded by --memory: 4K chunks in 16K of memory take several passes, which must
+# find exactly what one pass finds.
+t_passes() {
+	local one
+	dedupe -r --dry-run --chunk 4K "$TREE" || return 1
+	expect "passes" "$(get passes)" 1 || return 1
+	one=$(get bytes_duplicate)
+	dedupe -r --dry-run --chunk 4K --memory 16K "$TREE" || return 1
+	expect "exit status" "$LIB_RC" 0 || return 1
+	[ "$(get passes)" -gt 1 ] || { echo "    passes $(get passes), expected > 1"; return 1; }
+	[ "$(get record_bytes_peak)" -le 16384 ] || { echo "    records over --memory"; return 1; }
+	expect "bytes_duplicate over passes" "$(get bytes_duplicate)" "$one"
+}
+
+t_dedupe() {
+	local free0 free1 want freed f
+	free0=$(free_now)
+	dedupe -r "$TREE" || return 1
+	expect "exit status" "$LIB_RC" 0 || { show_output; return 1; }
+	free1=$(free_now)
+	want=$(py get "$WORK/expect.json" deduped)
+	expect "bytes_duplicate" "$(get bytes_duplicate)" "$want" || return 1
+	expect "bytes_deduped" "$(get bytes_deduped)" "$want" || return 1
+	expect "bytes_differ" "$(get bytes_differ)" 0 || return 1
+	expect "errors" "$(get errors)" 0 || return 1
+	freed=0
+	for f in $(py get "$WORK/expect.json" freed_files | tr -d '[],"'); do
+		freed=$((freed + $(cat "$WORK/extent_bytes.$(echo "$f" | tr / _)")))
+	done
+	echo "    deduped $want, freed: expected $freed, reported $(get bytes_freed) (free space)," \
+		"$(get data_bytes_freed) (file data); free space change $((free1 - free0))"
+	expect "data_bytes_freed" "$(get data_bytes_freed)" "$freed" || return 1
+	expect "bytes_freed vs the free-space change" "$(get bytes_freed)" "$((free1 - free0))" ||
+		return 1
+	expect "bytes_freed" "$(get bytes_freed)" "$freed"
+}
+
+# The lengths of the extents that dedupe must free, taken before it runs.
+t_extent_sizes() {
+	local f
+	for f in $(py get "$WORK/expect.json" freed_files | tr -d '[],"'); do
+		py extent_bytes "$TREE/$f" >"$WORK/extent_bytes.$(echo "$f" | tr / _)" || return 1
+	done
+}
+
+t_after() {
+	py digest "$TREE" | cmp -s - "$WORK/digest.before" || { echo "    content changed"; return 1; }
+	expect "dupB shared" "$(py shared "$TREE/sub/dupB" 0 $((7 * CHUNK + 5000)))" yes || return 1
+	expect "dupA shared" "$(py shared "$TREE/dupA" 0 $((7 * CHUNK + 5000)))" yes || return 1
+	expect "part2 shared" "$(py shared "$TREE/part2" 0 $((4 * CHUNK)))" yes || return 1
+	expect "part3's first chunks shared" "$(py shared "$TREE/sub/part3" 0 $((2 * CHUNK)))" yes ||
+		return 1
+	expect "part3's own chunks" "$(py shared "$TREE/sub/part3" $((2 * CHUNK)) $((4 * CHUNK)))" \
+		no || return 1
+	expect "shift2 shared" "$(py shared "$TREE/sub/shift2" $CHUNK $((4 * CHUNK)))" yes || return 1
+	expect "uniq1 shared" "$(py any_shared "$TREE/uniq1")" no
+}
+
+t_again() {
+	dedupe -r "$TREE" || return 1
+	expect "exit status" "$LIB_RC" 0 || return 1
+	expect "bytes_duplicate on a second run" "$(get bytes_duplicate)" 0 || return 1
+	[ "$(get already_shared)" -gt 0 ] || { echo "    nothing seen as already shared"; return 1; }
+	expect "data_bytes_freed on a second run" "$(get data_bytes_freed)" 0
+}
+
+# A destination written after hashing and before the dedupe: the server finds it differs.
+t_changed() {
+	local fifo=$WORK/pause pid want
+	mkdir -p "$MNT/chg"
+	python3 -c 'import random,sys; d=random.Random(7).randbytes(2<<20)
+for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/m1" "$MNT/chg/m2" || return 1
+	py sync "$MNT" || return 1
+	mkfifo "$fifo" || return 1
+	COWFS_DEDUPE_TEST_PAUSE=$fifo "$COWFS" dedupe --json "$MNT/chg/m1" "$MNT/chg/m2" \
+		>"$WORK/out.json" 2>"$WORK/chg.err" &
+	pid=$!
+	# Opening the fifo waits until the tool has hashed both files and opened it.
+	exec 7>"$fifo"
+	want=$(py modify "$MNT/chg/m2" $((3 * CHUNK)))
+	exec 7>&-
+	wait "$pid"
+	expect "exit status" "$?" 0 || { sed 's/^/    stderr: /' "$WORK/chg.err"; return 1; }
+	expect "bytes_duplicate" "$(get bytes_duplicate)" $((2 << 20)) || return 1
+	expect "bytes_differ" "$(get bytes_differ)" $((2 << 20)) || return 1
+	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
+	expect "m2's content" "$(py sha "$MNT/chg/m2")" "$want" || return 1
+	expect "m1 shared" "$(py any_shared "$MNT/chg/m1")" no
+}
+
+# A destination another process has open for writing: deduped, and a write through that
+# descriptor afterwards changes that file alone.
+t_open_writer() {
+	local a b
+	mkdir -p "$MNT/open"
+	python3 -c 'import random,sys; d=random.Random(8).randbytes(1<<20)
+for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/open/w1" "$MNT/open/w2" || return 1
+	a=$(py sha "$MNT/open/w1")
+	exec 8<>"$MNT/open/w2"
+	dedupe "$MNT/open/w1" "$MNT/open/w2"
+	local rc=$?
+	if [ $rc -eq 0 ]; then
+		expect "exit status" "$LIB_RC" 0 && expect "bytes_deduped" "$(get bytes_deduped)" \
+			$((1 << 20)) && expect "w2 shared" "$(py any_shared "$MNT/open/w2")" yes
+		rc=$?
+	fi
+	[ $rc -eq 0 ] && { printf 'Z' >&8 || rc=1; }
+	exec 8>&-
+	[ $rc -eq 0 ] || return 1
+	expect "w1 after writing w2" "$(py sha "$MNT/open/w1")" "$a" || return 1
+	b=$(head -c 1 "$MNT/open/w2")
+	expect "w2's first byte" "$b" Z
+}
+
+t_args() {
+	run "$COWFS" dedupe "$TREE"
+	expect "a directory without -r: exit" "$LIB_RC" 2 || return 1
+	grep -q "use -r" "$LIB_ERR" || { echo "    no hint to use -r"; show_output; return 1; }
+	run "$COWFS" dedupe -r "$WORK"
+	expect "not a cowfs mount: exit" "$LIB_RC" 1 || return 1
+	grep -q "not on a cowfs mount" "$LIB_ERR" || { show_output; return 1; }
+	run "$COWFS" dedupe --chunk 6K "$TREE/dupA"
+	expect "--chunk 6K: exit" "$LIB_RC" 2 || return 1
+	run "$COWFS" dedupe --memory 1K "$TREE/dupA"
+	expect "--memory 1K: exit" "$LIB_RC" 2 || return 1
+	dedupe --dry-run "$TREE/dupA" "$PY" || return 1
+	expect "a PATH on another mount: exit" "$LIB_RC" 0 || return 1
+	expect "skipped_mount" "$(get skipped_mount)" 1 || return 1
+	run "$COWFS" dedupe --help
+	expect "--help: exit" "$LIB_RC" 0 || return 1
+	grep -q "256 MiB per TiB" "$LIB_OUT" || { echo "    --help does not state the memory"; return 1; }
+}
+
+t_umount_fsck() {
+	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG"
+}
+
+if step setup t_setup; then
+	step extent-sizes t_extent_sizes
+	step dry-run t_dry_run
+	step passes t_passes
+	step dedupe t_dedupe
+	step after t_after
+	step again t_again
+	step changed-meanwhile t_changed
+	step open-for-writing t_open_writer
+	step arguments t_args
+fi
+step umount-fsck t_umount_fsck
+lib_summary

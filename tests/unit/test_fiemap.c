@@ -1,0 +1,364 @@
+/*
+ * A file's extent map (file_map_extents, fiemap.c) and extent_refcount: holes, preallocated
+ * and shared extents, merging, batching, dirty data with and without sync, the LAST flag; and
+ * refcounts with pending references and after the commit that applies them. Physical
+ * addresses are checked against the image itself.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/extent/extent.h"
+#include "fs/inode/file.h"
+#include "fs/inode/fmap.h"
+#include "fs/inode/inode.h"
+#include "tests/support/fixture.h"
+#include "tests/support/ifix.h"
+
+#define ROOT INODE_ROOT_INO
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define MAXX 256
+
+struct fm {
+	struct file_map_extent e[MAXX];
+	size_t n;
+};
+
+static uint64_t mkfile(struct ifix *f, const char *name)
+{
+	return ifix_mk(f, ROOT, name, S_IFREG | 0644);
+}
+
+static void fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
+}
+
+/* Write `len` bytes of pattern `seed` at `off`. */
+static void wr(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed)
+{
+	uint8_t *buf = malloc(len);
+
+	fill(buf, len, seed);
+	ck_assert_int_eq(file_write(&f->it, ino, buf, len, off, 0), (ssize_t)len);
+	free(buf);
+}
+
+static struct fm map(struct ifix *f, uint64_t ino, uint64_t start, uint64_t end, bool sync,
+		     size_t max)
+{
+	struct fm m;
+
+	ck_assert_int_eq(file_map_extents(&f->it, ino, start, end, sync, m.e, max, &m.n), 0);
+	return m;
+}
+
+static struct fm map_all(struct ifix *f, uint64_t ino, bool sync)
+{
+	return map(f, ino, 0, UINT64_MAX, sync, MAXX);
+}
+
+static void expect_extent(const struct fm *m, size_t i, uint64_t logical, uint64_t length,
+			  unsigned flags)
+{
+	ck_assert_uint_lt(i, m->n);
+	ck_assert_uint_eq(m->e[i].logical, logical);
+	ck_assert_uint_eq(m->e[i].length, length);
+	ck_assert_uint_eq(m->e[i].flags, flags);
+}
+
+/* The image holds at e's physical address what the file holds at its logical one. */
+static void expect_on_disk(struct ifix *f, uint64_t ino, const struct file_map_extent *e,
+			   uint64_t size)
+{
+	uint64_t len = e->logical + e->length > size ? size - e->logical : e->length;
+	uint8_t *disk = malloc(len), *file = malloc(len);
+	int fd = open(f->x.path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, disk, len, (off_t)e->physical), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(file_read(&f->it, ino, file, len, e->logical), (ssize_t)len);
+	ck_assert_msg(memcmp(disk, file, len) == 0, "extent at %" PRIu64 " is not on disk at %"
+		      PRIu64, e->logical, e->physical);
+	free(disk);
+	free(file);
+}
+
+/* The disk extent under file offset `off` (a DATA or PREALLOC piece). */
+static struct fmap_seg seg_at(struct ifix *f, uint64_t ino, uint64_t off)
+{
+	struct fmap_seg seg;
+
+	cowfs_lock(f->x.fs);
+	ck_assert_int_eq(fmap_lookup(&f->it, ino, off, UINT64_MAX, &seg), 0);
+	cowfs_unlock(f->x.fs);
+	ck_assert_int_ne(seg.kind, FMAP_HOLE);
+	return seg;
+}
+
+static uint64_t refs_of(struct ifix *f, const struct fmap_seg *seg)
+{
+	uint64_t refs = 0;
+
+	cowfs_lock(f->x.fs);
+	ck_assert_int_eq(extent_refcount(&f->x.fs->ext, seg->extent_start, seg->extent_len, &refs),
+			 0);
+	cowfs_unlock(f->x.fs);
+	return refs;
+}
+
+/* Holes are not listed; preallocated ranges are UNWRITTEN; physical addresses are real. */
+START_TEST(holes_and_preallocated)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-holes", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a");
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 0);                                   /* empty file */
+	wr(&f, a, 64 * KiB, 0, 1);
+	ck_assert_int_eq(file_fallocate(&f.it, a, 0, 1 * MiB, 64 * KiB), 0);
+	wr(&f, a, 1000, 2 * MiB, 2);                                 /* a partial last sector */
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 64 * KiB, 0);
+	expect_extent(&m, 1, 1 * MiB, 64 * KiB, FILE_MAP_UNWRITTEN);
+	expect_extent(&m, 2, 2 * MiB, 4 * KiB, FILE_MAP_LAST);       /* rounded up to the sector */
+	expect_on_disk(&f, a, &m.e[0], 2 * MiB + 1000);
+	expect_on_disk(&f, a, &m.e[2], 2 * MiB + 1000);
+	ck_assert_uint_eq(m.e[1].physical, seg_at(&f, a, 1 * MiB).disk);
+	/* A range that is all hole lists nothing; one ending inside an extent lists it whole. */
+	ck_assert_uint_eq(map(&f, a, 128 * KiB, 1 * MiB, false, MAXX).n, 0);
+	m = map(&f, a, 128 * KiB, 1 * MiB + 1, false, MAXX);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 1 * MiB, 64 * KiB, FILE_MAP_UNWRITTEN);
+	/* Preallocated past end of file (KEEP_SIZE) is listed whole, and is the last. */
+	ck_assert_int_eq(file_fallocate(&f.it, a, FALLOC_FL_KEEP_SIZE, 3 * MiB, 128 * KiB), 0);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 4);
+	expect_extent(&m, 2, 2 * MiB, 4 * KiB, 0);
+	expect_extent(&m, 3, 3 * MiB, 128 * KiB, FILE_MAP_UNWRITTEN | FILE_MAP_LAST);
+	/* Not a regular file; nothing asked for. */
+	size_t n = 7;
+	struct file_map_extent e;
+	ck_assert_int_eq(file_map_extents(&f.it, ROOT, 0, UINT64_MAX, false, &e, 1, &n), -EISDIR);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(file_map_extents(&f.it, 9999, 0, UINT64_MAX, false, &e, 1, &n), -ENOENT);
+	ck_assert_uint_eq(map(&f, a, 0, UINT64_MAX, false, 0).n, 0);
+	ck_assert_uint_eq(map(&f, a, 5 * MiB, 5 * MiB, false, MAXX).n, 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* copy_file_range of an aligned range shares: SHARED on both files, refcounts 2 as soon as the
+ * clone is made (pending) and after its commit; an overwrite drops the share again. */
+START_TEST(shared_and_refcounts)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-shared", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	wr(&f, a, 1 * MiB, 0, 3);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	struct fmap_seg ext = seg_at(&f, a, 0);
+	ck_assert_uint_eq(ext.extent_len, 1 * MiB);                  /* one extent to begin with */
+	ck_assert_uint_eq(refs_of(&f, &ext), 1);
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 1 * MiB, FILE_MAP_LAST);
+
+	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 512 * KiB), (ssize_t)(512 * KiB));
+	ck_assert_uint_eq(refs_of(&f, &ext), 2);                     /* pending */
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 1);    /* the whole extent is referenced twice: all of it shared */
+	expect_extent(&m, 0, 0, 1 * MiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	ck_assert_uint_eq(m.e[0].physical, ext.disk);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_uint_eq(refs_of(&f, &ext), 2);                     /* applied */
+	struct extent_info info;
+	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, ext.extent_start, ext.extent_len, &info), 0);
+	ck_assert_uint_eq(info.refs, 2);
+
+	/* b's copy is overwritten: pending, the extent is a's alone again. */
+	wr(&f, b, 512 * KiB, 0, 4);
+	m = map_all(&f, b, true);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 512 * KiB, FILE_MAP_LAST);
+	ck_assert_uint_eq(refs_of(&f, &ext), 1);
+	m = map_all(&f, a, false);
+	expect_extent(&m, 0, 0, 1 * MiB, FILE_MAP_LAST);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_uint_eq(refs_of(&f, &ext), 1);
+	/* An extent nobody has, and one whose length is wrong. */
+	uint64_t refs;
+	ck_assert_int_eq(extent_refcount(&f.x.fs->ext, 4096, 4096, &refs), -ENOENT);
+	ck_assert_int_eq(extent_refcount(&f.x.fs->ext, ext.extent_start, 4096, &refs), -ENOENT);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* Items that follow each other on disk are one extent; a piece elsewhere on disk splits it. */
+START_TEST(merged_contiguous)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-merge", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	wr(&f, a, 256 * KiB, 0, 10);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	/* b gets four items, one per clone, each continuing the last on disk. */
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(file_copy_range(&f.it, a, i * 64 * KiB, b, i * 64 * KiB, 64 * KiB),
+				 (ssize_t)(64 * KiB));
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_uint_eq(seg_at(&f, b, i * 64 * KiB).len, 64 * KiB);
+	struct fm m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	expect_on_disk(&f, b, &m.e[0], 256 * KiB);
+	/* Overwrite 4 KiB in the middle of b: it goes elsewhere, cutting the run in three. */
+	wr(&f, b, 4 * KiB, 100 * KiB, 20);
+	m = map_all(&f, b, true);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 100 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 1, 100 * KiB, 4 * KiB, 0);
+	expect_extent(&m, 2, 104 * KiB, 152 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	for (size_t i = 0; i < m.n; i++)
+		expect_on_disk(&f, b, &m.e[i], 256 * KiB);
+	/* a's one item is one extent too (still shared with b). */
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* Up to `max` at a time, continuing from the end of the last one, gives the whole map, with
+ * LAST only on the file's last extent; a start inside an extent lists that extent whole. */
+START_TEST(batches_and_start)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-batch", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a");
+	for (uint64_t i = 0; i < 20; i++)
+		wr(&f, a, 4 * KiB, i * 8 * KiB, 30 + i);                /* 20 extents, holes between */
+	struct fm all = map_all(&f, a, true);
+	ck_assert_uint_eq(all.n, 20);
+	for (size_t i = 0; i < all.n; i++) {
+		expect_extent(&all, i, i * 8 * KiB, 4 * KiB, i == 19 ? FILE_MAP_LAST : 0);
+		expect_on_disk(&f, a, &all.e[i], 160 * KiB);
+	}
+	for (size_t max = 1; max <= 7; max++) {
+		size_t got = 0;
+		uint64_t start = 0;
+		for (;;) {
+			struct fm m = map(&f, a, start, UINT64_MAX, false, max);
+			ck_assert_uint_ge(m.n, 1);
+			ck_assert_uint_le(m.n, max);
+			for (size_t i = 0; i < m.n; i++, got++) {
+				ck_assert_uint_lt(got, all.n);
+				expect_extent(&m, i, all.e[got].logical, all.e[got].length,
+					      all.e[got].flags);
+				ck_assert_uint_eq(m.e[i].physical, all.e[got].physical);
+			}
+			if (m.e[m.n - 1].flags & FILE_MAP_LAST)
+				break;
+			start = m.e[m.n - 1].logical + m.e[m.n - 1].length;
+		}
+		ck_assert_uint_eq(got, all.n);
+	}
+	/* A start inside the fourth extent; an end inside the sixth. */
+	struct fm m = map(&f, a, 3 * 8 * KiB + 100, 5 * 8 * KiB + 1, false, MAXX);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 3 * 8 * KiB, 4 * KiB, 0);
+	expect_extent(&m, 2, 5 * 8 * KiB, 4 * KiB, 0);
+	/* An end before the last extent: not LAST; an end inside it: LAST. */
+	m = map(&f, a, 0, 19 * 8 * KiB, false, MAXX);
+	ck_assert_uint_eq(m.n, 19);
+	ck_assert_uint_eq(m.e[18].flags, 0);
+	m = map(&f, a, 19 * 8 * KiB + 4095, 19 * 8 * KiB + 4096, false, MAXX);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 19 * 8 * KiB, 4 * KiB, FILE_MAP_LAST);
+	/* Past the last extent: nothing. */
+	ck_assert_uint_eq(map(&f, a, 20 * 8 * KiB, UINT64_MAX, false, MAXX).n, 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* Dirty pages are DELALLOC (physical 0) over whatever lies under them; with sync they are
+ * written back first and the real extents show. */
+START_TEST(delalloc_and_sync)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-delalloc", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	wr(&f, a, 64 * KiB, 0, 40);
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 64 * KiB, FILE_MAP_DELALLOC | FILE_MAP_LAST);
+	ck_assert_uint_eq(m.e[0].physical, 0);
+	m = map_all(&f, a, true);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 64 * KiB, FILE_MAP_LAST);
+	ck_assert_uint_ne(m.e[0].physical, 0);
+	expect_on_disk(&f, a, &m.e[0], 64 * KiB);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+
+	/* Dirty pages over a written extent, and past it after a hole. */
+	wr(&f, a, 8 * KiB, 16 * KiB, 41);
+	wr(&f, a, 4 * KiB, 1 * MiB, 42);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 4);
+	expect_extent(&m, 0, 0, 16 * KiB, 0);
+	expect_extent(&m, 1, 16 * KiB, 8 * KiB, FILE_MAP_DELALLOC);
+	expect_extent(&m, 2, 24 * KiB, 40 * KiB, 0);
+	expect_extent(&m, 3, 1 * MiB, 4 * KiB, FILE_MAP_DELALLOC | FILE_MAP_LAST);
+	/* A batch of one from inside the dirty run, then the rest. */
+	m = map(&f, a, 20 * KiB, UINT64_MAX, false, 1);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 16 * KiB, 8 * KiB, FILE_MAP_DELALLOC);
+	m = map_all(&f, a, true);
+	ck_assert_uint_eq(m.n, 4);
+	for (size_t i = 0; i < m.n; i++) {
+		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_DELALLOC, 0);
+		expect_on_disk(&f, a, &m.e[i], 1 * MiB + 4 * KiB);
+	}
+	ck_assert_uint_eq(m.e[3].flags, FILE_MAP_LAST);
+	/* A file that is all dirty data in an unaligned tail. */
+	wr(&f, b, 5000, 0, 43);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 0, 8 * KiB, FILE_MAP_DELALLOC | FILE_MAP_LAST);
+	ifix_teardown(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fiemap");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, holes_and_preallocated);
+	tcase_add_test(tc, shared_and_refcounts);
+	tcase_add_test(tc, merged_contiguous);
+	tcase_add_test(tc, batches_and_start);
+	tcase_add_test(tc, delalloc_and_sync);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

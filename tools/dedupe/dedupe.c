@@ -1,0 +1,346 @@
+/*
+ * cowfs dedupe [-r] [--dry-run] [--json] [--chunk SIZE] [--memory SIZE] PATH...
+ *
+ * Finds the chunks that files on a cowfs mount hold twice and makes them share one copy through
+ * COWFS_IOC_DEDUPE_RANGE (docs/DEDUPE.md). The driver: walk the PATHs (walk.c); per pass, hash
+ * the chunks whose hashes fall in the pass (scan.c), turn the records into dedupes (plan.c) and
+ * issue them (issue.c); measure the space before and after; report (report.c).
+ *
+ * Exit status: 0 done (destinations that changed since hashed are counted, not failures);
+ * 1 a dedupe or the scan failed, or PATH is not on a cowfs mount; 2 usage error.
+ */
+#include "tools/dedupe/dedupe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tools/dedupe/parts.h"
+#include "tools/prog.h"
+
+static void dedupe_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " dedupe [-r] [--dry-run] [--json] [--chunk SIZE] [--memory SIZE] PATH...\n"
+		"Find chunks that files on a cowfs mount hold more than once (XXH3-128 hashes of\n"
+		"chunk-aligned chunks) and make them share one copy. The filesystem compares the bytes\n"
+		"before sharing anything, so a file written meanwhile keeps its new content.\n"
+		"\n"
+		"  -r, --recursive   scan directories recursively (else a directory is an error)\n"
+		"  -n, --dry-run     find the duplicates and print the dedupes; change nothing\n"
+		"      --json        the summary (and a dry run's dedupes) as one JSON object\n"
+		"      --chunk SIZE  chunk size, a multiple of the mount's blocksize (default 128K)\n"
+		"      --memory SIZE bound on the hash records (default 1G; suffixes K M G T)\n"
+		"  -h, --help        show this help\n"
+		"\n"
+		"Only whole chunks are compared, and a file's last partial chunk with the last partial\n"
+		"chunk of the same length of another file; files shorter than a chunk, holes and\n"
+		"preallocated ranges are left out, and so are chunks already shared.\n"
+		"\n"
+		"Memory: 32 bytes per chunk hashed, in one array: 256 MiB per TiB scanned at 128K\n"
+		"chunks (2 GiB per TiB at 16K), plus 1/16 of --memory at most for a cache of the disk\n"
+		"addresses of shared chunks, plus about 64 bytes and the path per file. When the chunks\n"
+		"would not fit in --memory the data is read in passes, each keeping the hashes of one\n"
+		"range of hash values: N passes read the files N times.\n"
+		"\n"
+		"Reported: bytes_deduped (now shared) and bytes_freed (the mount's free space after\n"
+		"minus before, both after a commit): an extent is freed only when no file references\n"
+		"any part of it any more. data_bytes_freed is the same for file data alone.\n"
+		"\n"
+		"Exit status: 0 done, 1 failure or not a cowfs mount, 2 usage.\n");
+}
+
+/* SIZE: a number with an optional K, M, G or T (powers of 1024), as "128K" or "1GiB". */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+enum { OPT_JSON = 256, OPT_CHUNK, OPT_MEMORY };
+
+/* 0 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct dd_options *opt)
+{
+	static const struct option longopts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "chunk", required_argument, NULL, OPT_CHUNK },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->chunk = DD_DEFAULT_CHUNK;
+	opt->memory = DD_DEFAULT_MEMORY;
+	opt->pause_fifo = getenv("COWFS_DEDUPE_TEST_PAUSE");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "rnh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': opt->recursive = true; break;
+		case 'n': opt->dry_run = true; break;
+		case OPT_JSON: opt->json = true; break;
+		case OPT_CHUNK:
+			if (parse_size(optarg, &opt->chunk) < 0 || opt->chunk == 0 ||
+			    opt->chunk > COWFS_DEDUPE_MAX_LEN) {
+				fprintf(stderr, PROG ": --chunk %s: a size from one block to 16M\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &opt->memory) < 0 || opt->memory < DD_MIN_MEMORY) {
+				fprintf(stderr, PROG ": --memory %s: a size of at least 16K\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			dedupe_usage(stdout);
+			return finish_output(stdout) == EXIT_OK ? -1 : EXIT_FAIL;
+		default:
+			dedupe_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		dedupe_usage(stderr);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The blocksize the first file reports bounds the chunk size (the ioctl's alignment). */
+static int check_chunk(const struct dd_options *opt, const struct dd_files *files)
+{
+	struct cowfs_ioc_file_id id;
+	int fd, ret;
+
+	if (files->n == 0)
+		return EXIT_OK;
+	fd = mnt_open(files->v[0].path, O_RDONLY);
+	ret = fd < 0 ? fd : mnt_file_id(fd, &id);
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", files->v[0].path, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	if (opt->chunk % id.blocksize) {
+		fprintf(stderr, PROG ": --chunk %" PRIu64 ": not a multiple of the blocksize %u\n",
+			opt->chunk, id.blocksize);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* The PATHs on the mount: the set COWFS_IOC_SPACE measures. */
+static int paths_on_mount(char **paths, int n, uint64_t dev, char **out)
+{
+	struct stat st;
+	int m = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (stat(paths[i], &st) == 0 && (uint64_t)st.st_dev == dev)
+			out[m++] = paths[i];
+	}
+	return m;
+}
+
+struct space_probe {
+	int mnt_fd;
+	char **paths;
+	int npaths;
+};
+
+/* Commit first: space freed in the running transaction is counted once it commits. */
+static void measure(const struct space_probe *sp, bool *free_known, uint64_t *free_bytes,
+		    bool *space_known, struct cowfs_ioc_space *space)
+{
+	*free_known = mnt_sync(sp->mnt_fd) == 0 && mnt_free_bytes(sp->mnt_fd, free_bytes) == 0;
+	*space_known = sp->npaths > 0 && mnt_space_of(sp->paths, sp->npaths, space) == 0;
+}
+
+/* COWFS_DEDUPE_TEST_PAUSE=FIFO: after hashing, wait until a writer opened FIFO and closed it. */
+static void test_pause(const char *fifo)
+{
+	char buf[64];
+	int fd;
+
+	if (!fifo || !*fifo)
+		return;
+	fd = open(fifo, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, PROG ": COWFS_DEDUPE_TEST_PAUSE %s: %s\n", fifo, strerror(errno));
+		return;
+	}
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
+struct run {
+	const struct dd_options *opt;
+	struct dd_files *files;
+	struct dd_stats *st;
+	struct dd_progress *pg;
+	struct out *o;
+	union dd_slot *slots;
+	size_t cap;
+	struct dd_addr_cache *cache;
+	struct dd_scanner *sc;
+};
+
+static int run_pass(struct run *r, uint32_t index, uint32_t count)
+{
+	struct dd_pass pass = { .index = index, .count = count, .slots = r->slots, .cap = r->cap,
+				.cache = r->cache };
+	size_t ops;
+	int ret;
+
+	dd_scanner_pass(r->sc);
+	for (size_t fi = 0; fi < r->files->n; fi++) {
+		ret = dd_scan_file(r->sc, &pass, (uint32_t)fi);
+		if (ret == -E2BIG) {
+			dd_progress_end(NULL);
+			fprintf(stderr, PROG ": pass %u of %u holds more than the %zu chunk records "
+				"--memory allows (many identical chunks?): raise --memory\n",
+				index + 1, count, r->cap);
+			return ret;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	if (pass.n > r->st->records_peak)
+		r->st->records_peak = pass.n;
+	ops = dd_plan(pass.slots, pass.n, r->opt->chunk);
+	test_pause(r->opt->pause_fifo);
+	return dd_issue(r->opt, r->files, pass.slots, ops, r->st, r->pg, r->o);
+}
+
+/* Chunk records and address cache within --memory; passes when the records would not fit. */
+static int run_passes(struct run *r)
+{
+	uint64_t cache_bytes = r->opt->memory / 16;
+	uint64_t cap = (r->opt->memory - cache_bytes) / DD_SLOT_BYTES;
+	uint64_t chunks = dd_chunks_upper_bound(r->files, r->opt->chunk);
+	uint64_t passes = chunks ? (chunks + cap - 1) / cap : 1;
+	int ret = 0;
+
+	if (passes > UINT32_MAX)
+		return -E2BIG;
+	r->cap = chunks < cap ? chunks : cap;
+	r->slots = malloc((r->cap ? r->cap : 1) * DD_SLOT_BYTES);
+	r->cache = dd_addr_cache_new(cache_bytes, chunks);
+	r->sc = dd_scanner_new(r->opt, r->files, r->st, r->pg);
+	if (!r->slots || !r->cache || !r->sc)
+		ret = -ENOMEM;
+	r->st->passes = passes;
+	for (uint32_t p = 0; ret == 0 && p < passes; p++)
+		ret = run_pass(r, p, (uint32_t)passes);
+	free(r->slots);
+	dd_addr_cache_free(r->cache);
+	dd_scanner_free(r->sc);
+	return ret;
+}
+
+static int dedupe_paths(const struct dd_options *opt, char **paths, int npaths)
+{
+	struct dd_files files;
+	struct dd_stats st;
+	struct out o;
+	char **mpaths = calloc((size_t)npaths, sizeof(*mpaths));
+	struct space_probe probe = { .paths = mpaths };
+	uint64_t free_before = 0, free_after = 0;
+	bool free_after_known = false, space_after_known = false;
+	int ret, rc;
+
+	memset(&st, 0, sizeof(st));
+	if (!mpaths)
+		return EXIT_FAIL;
+	probe.mnt_fd = mnt_open(paths[0], O_RDONLY);
+	ret = probe.mnt_fd < 0 ? probe.mnt_fd : mnt_is_cowfs(probe.mnt_fd);
+	if (ret < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", paths[0], ret == -ENOTTY || ret == -EINVAL ||
+			ret == -EOPNOTSUPP ? "not on a cowfs mount" : strerror(-ret));
+		free(mpaths);
+		if (probe.mnt_fd >= 0)
+			close(probe.mnt_fd);
+		return EXIT_FAIL;
+	}
+	ret = dd_walk(&files, paths, npaths, opt->recursive, opt->chunk);
+	rc = ret == -EISDIR ? EXIT_USAGE : ret < 0 ? EXIT_FAIL : check_chunk(opt, &files);
+	if (rc == EXIT_OK) {
+		st.skipped_other_mount = files.skipped_other_mount;
+		st.skipped_small = files.skipped_small;
+		st.skipped_special = files.skipped_special;
+		probe.npaths = paths_on_mount(paths, npaths, files.dev, mpaths);
+		measure(&probe, &st.free_known, &free_before, &st.space_known, &st.space_before);
+
+		struct run r = { .opt = opt, .files = &files, .st = &st, .o = &o,
+				 .pg = dd_progress_new(isatty(STDERR_FILENO)) };
+		out_init(&o, stdout, opt->json);
+		out_obj_begin(&o, NULL, NULL, FRAME_BLOCK);
+		if (opt->dry_run)
+			out_arr_begin(&o, "plan", NULL);
+		ret = run_passes(&r);
+		if (opt->dry_run)
+			out_arr_end(&o);
+		dd_progress_end(r.pg);
+		if (ret < 0 && ret != -E2BIG)
+			fprintf(stderr, PROG ": %s\n", strerror(-ret));
+
+		measure(&probe, &free_after_known, &free_after, &space_after_known, &st.space_after);
+		st.free_known = st.free_known && free_after_known;
+		st.freed = (int64_t)(free_after - free_before);
+		st.space_known = st.space_known && space_after_known;
+		dd_report(&o, opt, &st);
+		out_obj_end(&o);
+		if (opt->json)
+			fputc('\n', stdout);
+		rc = finish_output(stdout);
+		if (rc == EXIT_OK && (ret < 0 || st.errors))
+			rc = EXIT_FAIL;
+	}
+	dd_files_free(&files);
+	close(probe.mnt_fd);
+	free(mpaths);
+	return rc;
+}
+
+int cmd_dedupe(int argc, char **argv)
+{
+	struct dd_options opt;
+	int rc = parse_options(argc, argv, &opt);
+
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	return dedupe_paths(&opt, argv + optind, argc - optind);
+}
