@@ -3,7 +3,8 @@
 # (tests/integ/ioctl_check.c): FILE_ID, CLONE_RANGE, DEDUPE_RANGE, FIEMAP, SPACE, SYNC, STATS,
 # with good arguments (results checked: content, sizes, figures, counters) and with bad ones
 # (the errno checked, and the tree unchanged), as root and as an unprivileged user without
-# access; on a read-only mount (EROFS); SYNC then kill -9 then remount (the data is there);
+# access; on a read-only mount (EROFS); after an aborted transaction (SYNC: EIO); SYNC then
+# kill -9 then remount (the data is there);
 # STATS after `cp` with and without -o noreflink; fsck clean after every unmount.
 #
 # "Unchanged" is checked with two digests taken before and after each batch of bad calls:
@@ -350,6 +351,20 @@ t_read_only() {
 	ic sync "$MNT" && ic fiemap "$D/src" && ic space "$D/src" && ic stats "$MNT" && ic id "$D/src"
 }
 
+# After an abort: SYNC is EIO (what was written since the last commit is gone), clones EROFS.
+t_abort() {
+	local img=$WORK/abort.img mnt=$WORK/abort
+	cowfs_mkfs "$img" 128M && cowfs_mount "$img" "$mnt" || return 1
+	head -c 65536 /dev/urandom >"$mnt/a" && touch "$mnt/b" && "$IC" sync "$mnt" >/dev/null ||
+		return 1
+	cowfs_umount "$mnt" "$img" || return 1
+	COWFS_FAULT_INJECT=3:5 cowfs_mount "$img" "$mnt" || return 1
+	touch "$mnt/new" 2>/dev/null && { echo "    the create with a failure injected worked"; return 1; }
+	ic -e EIO sync "$mnt" && ic -e EROFS clone -o ro "$mnt/a" "$mnt/b" || return 1
+	ic stats "$mnt" && ic fiemap "$mnt/a" || return 1
+	cowfs_umount "$mnt" "$img" && run_fsck "$img" && rm -f "$img"
+}
+
 t_umount_fsck() {
 	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG"
 }
@@ -369,4 +384,5 @@ if step setup t_setup; then
 	step "read-only mount: EROFS for clone and dedupe, the rest works" t_read_only
 fi
 step umount-fsck t_umount_fsck
+step "after an abort: SYNC is EIO, CLONE_RANGE EROFS" t_abort
 lib_summary
