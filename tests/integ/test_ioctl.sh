@@ -288,6 +288,12 @@ t_misc() {
 	digest_take || return 1
 	ic -e ENOTTY raw "$D/src" 99 && ic -e ENOTTY raw "$D/sub" 99 || return 1
 	ic stats "$D/sub" && expect "STATS version" "$(field version)" 1 || return 1
+	# fsync requests are counted (then SYNC leaves nothing to commit: the digest holds).
+	local fsyncs
+	fsyncs=$(field fsyncs)
+	python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.fdatasync(fd)' \
+		"$D/src" || return 1
+	ic stats "$MNT" && expect "STATS fsyncs" "$(field fsyncs)" $((fsyncs + 2)) || return 1
 	ic sync "$D/sub" && ic sync "$D/src" || return 1
 	digest_same
 }
@@ -377,7 +383,7 @@ if step setup t_setup; then
 	step "DEDUPE_RANGE: same/differs, 16 MiB cap, STATS" t_dedupe_good
 	step "FIEMAP: bad arguments, extents, a directory" t_fiemap
 	step "SPACE: bad arguments, alone, sets, 16 live, owners" t_space
-	step "unknown ioctl, STATS and SYNC on a directory" t_misc
+	step "unknown ioctl, STATS and SYNC on a directory, fsyncs counted" t_misc
 	step "unprivileged: EACCES on an unreadable source, EPERM onto an unwritable file" t_unprivileged
 	step "SYNC, kill -9, remount: the data is there" t_sync_kill
 	step "STATS after cp: shared; -o noreflink: copied" t_stats_cp
