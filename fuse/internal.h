@@ -91,7 +91,7 @@ struct server {
 	bool default_permissions;  /* the kernel checks permissions itself */
 	bool posix_acl;            /* set at init: the kernel enforces ACLs and leaves umask to us */
 	struct space_sets space_sets;
-	/* Clone replies sent by threads of their own (ioctl_share.c), not yet sent. */
+	/* Clones running on threads of their own (ioctl_share.c), not yet replied to. */
 	pthread_mutex_t late_lock;
 	pthread_cond_t late_cond;
 	unsigned late_pending;
@@ -232,7 +232,7 @@ void ioctl_clone_range(const struct ioctl_req *r);
 void ioctl_dedupe_range(const struct ioctl_req *r);
 void ioctl_fiemap(const struct ioctl_req *r);
 void late_replies_init(struct server *s);
-/* Until every late reply was sent: before the session is destroyed. */
+/* Until every clone thread has replied: before the session is destroyed. */
 void late_replies_wait(struct server *s);
 
 /* space_sets.c: SPACE, and the sets it keeps. */

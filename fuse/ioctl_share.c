@@ -8,7 +8,7 @@
  * overlap, sizes) is fs/'s to check and report.
  *
  * The kernel's page cache and attributes of a clone's destination were right before it and
- * are stale after it, but the kernel cannot know: we tell it (reply_cloned).
+ * are stale after it, but the kernel cannot know: we tell it (clone_run).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,20 +39,21 @@ static void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_
 }
 
 /*
- * A clone's reply waits for the invalidation of the destination's pages, so that the caller's
- * next read sees the new data. But the kernel locks each page it drops, and a read of it in
- * flight holds that lock until a request thread answers it: the invalidation must not run on
- * a thread that may be the one to serve that read (with -s it is the only one; in the pool,
- * every thread might be waiting so). So a thread of its own invalidates and then replies, and
- * the request thread goes back to serving. The session must outlive such threads: serve()
+ * A clone runs as the kernel's own remap does: the kernel's pages of both ranges are written
+ * back first (mmap'ed writes not yet sent, which the clone must see, and which written later
+ * would land over it), then the clone, then the destination's pages and attributes are dropped,
+ * and only then the reply, so that the caller's next read sees the clone. Dropping a page
+ * writes it back if dirty, with a WRITE request, and waits for a read of it in flight: both
+ * need a request thread to be served. So this runs on a thread of its own, never on a request
+ * thread (with -s, the only one: it would wait for itself; it hung so with a concurrent cat),
+ * and the request thread goes back to serving. The session must outlive such threads: serve()
  * waits for them (late_replies_wait) before it destroys it.
  */
-struct late_reply {
+struct clone_job {
 	struct server *s;
 	fuse_req_t req;
-	uint64_t ino;
-	int64_t off, len;
-	struct cowfs_ioc_clone_range out;
+	uint64_t ino;            /* the destination */
+	struct cowfs_ioc_clone_range in;
 };
 
 void late_replies_init(struct server *s)
@@ -70,78 +71,93 @@ void late_replies_wait(struct server *s)
 	pthread_mutex_unlock(&s->late_lock);
 }
 
-static void late_reply_send(struct late_reply *lr)
+static void late_pending_add(struct server *s, int n)
 {
-	invalidate_cache(lr->s, lr->ino, lr->off, lr->len);
-	fuse_reply_ioctl(lr->req, 0, &lr->out, sizeof(lr->out));
-}
-
-static void *late_reply_thread(void *arg)
-{
-	struct late_reply *lr = arg;
-	struct server *s = lr->s;
-
-	late_reply_send(lr);
-	free(lr);
 	pthread_mutex_lock(&s->late_lock);
-	if (--s->late_pending == 0)
+	s->late_pending += (unsigned)n;
+	if (s->late_pending == 0)
 		pthread_cond_broadcast(&s->late_cond);
 	pthread_mutex_unlock(&s->late_lock);
+}
+
+/* The pages of [off, off + len) as notify_inval_inode takes them: len 0 is to the end. */
+static int64_t range_len(uint64_t off, uint64_t len)
+{
+	return len > (uint64_t)INT64_MAX - off ? 0 : (int64_t)len;
+}
+
+/* `flush`: write the kernel's dirty pages of both ranges back first (see above). */
+static void clone_run(struct clone_job *j, bool flush)
+{
+	const struct cowfs_ioc_clone_range *in = &j->in;
+	struct cowfs_ioc_clone_range out = *in;
+	uint64_t cloned = 0;
+	int ret;
+
+	if (flush) {
+		invalidate_cache(j->s, in->src.ino, (int64_t)in->src_offset,
+				 range_len(in->src_offset, in->length));
+		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset,
+				 range_len(in->dst_offset, in->length));
+	}
+	ret = file_clone_range(&j->s->it, in->src.ino, in->src_offset, j->ino, in->dst_offset,
+			       in->length, &cloned);
+	if (ret < 0) {
+		reply_err(j->req, ret);
+		return;
+	}
+	if (cloned)
+		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset, (int64_t)cloned);
+	out.length = cloned;
+	fuse_reply_ioctl(j->req, 0, &out, sizeof(out));
+}
+
+static void *clone_thread(void *arg)
+{
+	struct clone_job *j = arg;
+	struct server *s = j->s;
+
+	clone_run(j, true);
+	free(j);
+	late_pending_add(s, -1);
 	return NULL;
 }
 
 /* Start the thread with every signal blocked: they are the main thread's to take. */
-static bool late_reply_start(struct late_reply *lr)
+static bool clone_thread_start(struct clone_job *j)
 {
-	struct server *s = lr->s;
 	pthread_attr_t attr;
 	sigset_t all, old;
 	pthread_t t;
 	int ret;
 
-	pthread_mutex_lock(&s->late_lock);
-	s->late_pending++;
-	pthread_mutex_unlock(&s->late_lock);
+	late_pending_add(j->s, 1);
 	sigfillset(&all);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&t, &attr, late_reply_thread, lr);
+	ret = pthread_create(&t, &attr, clone_thread, j);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	if (ret == 0)
-		return true;
-	pthread_mutex_lock(&s->late_lock);
-	if (--s->late_pending == 0)
-		pthread_cond_broadcast(&s->late_cond);
-	pthread_mutex_unlock(&s->late_lock);
-	return false;
+	if (ret != 0)
+		late_pending_add(j->s, -1);
+	return ret == 0;
 }
 
-/* Reply to a clone of `cloned` bytes onto r->ino, once its cached pages are gone. */
-static void reply_cloned(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in,
-			 uint64_t cloned)
+/* Clone (checked already) and reply, on a thread of its own if one can be had. */
+static void clone_and_reply(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in)
 {
-	struct late_reply *lr = malloc(sizeof(*lr));
-	struct late_reply local;
+	struct clone_job *j = malloc(sizeof(*j));
+	struct clone_job local = { .s = r->s, .req = r->req, .ino = r->ino, .in = *in };
 
-	if (!lr)
-		lr = &local;
-	*lr = (struct late_reply){ .s = r->s, .req = r->req, .ino = r->ino,
-				   .off = (int64_t)in->dst_offset, .len = (int64_t)cloned,
-				   .out = *in };
-	lr->out.length = cloned;
-	if (cloned == 0)
-		lr->len = -1;   /* nothing changed: no page to drop, no lock to wait for */
-	/* Without memory or a thread, here: only a read in flight on those pages can block it. */
-	if (lr == &local || cloned == 0 || !late_reply_start(lr)) {
-		if (cloned == 0)
-			fuse_reply_ioctl(lr->req, 0, &lr->out, sizeof(lr->out));
-		else
-			late_reply_send(lr);
-		if (lr != &local)
-			free(lr);
+	if (j) {
+		*j = local;
+		if (clone_thread_start(j))
+			return;
+		free(j);
 	}
+	/* Here, without the flush first: writing back would wait for this very thread. */
+	clone_run(&local, false);
 }
 
 /* ---- CLONE_RANGE ------------------------------------------------------------------------- */
@@ -185,20 +201,15 @@ static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_r
 void ioctl_clone_range(const struct ioctl_req *r)
 {
 	const struct cowfs_ioc_clone_range *in = r->in;
-	uint64_t cloned = 0;
 	int ret;
 
 	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(*in)))
 		return;
 	ret = clone_check(r, in);
-	if (ret == 0)
-		ret = file_clone_range(&r->s->it, in->src.ino, in->src_offset, r->ino,
-				       in->dst_offset, in->length, &cloned);
-	if (ret < 0) {
+	if (ret < 0)
 		reply_err(r->req, ret);
-		return;
-	}
-	reply_cloned(r, in, cloned);
+	else
+		clone_and_reply(r, in);
 }
 
 /* ---- DEDUPE_RANGE ------------------------------------------------------------------------ */
