@@ -67,11 +67,12 @@ FSX_BIN    := $(BUILD)/tests/fsx
 POSIX_BIN  := $(BUILD)/tests/posix_check
 CHURN_BIN  := $(BUILD)/tests/share_churn
 PRELOAD_CHECK_BIN := $(BUILD)/tests/preload_check
-INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN) $(PRELOAD_CHECK_BIN)
+IOCTL_BIN  := $(BUILD)/tests/ioctl_check
+INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN) $(PRELOAD_CHECK_BIN) $(IOCTL_BIN)
 # The integration test scripts `make check` runs, in this order (each mounts what it needs).
 INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ/test_churn.sh \
 		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh \
-		 tests/integ/test_preload.sh
+		 tests/integ/test_preload.sh tests/integ/test_ioctl.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -160,7 +161,8 @@ unit: $(LIB) $(UNIT_BINS) $(TOOL_BINS) $(SHIM_LIB) $(DEMO_BIN) $(INTEG_BINS)
 	for t in $(INTEG_SCRIPTS); do \
 		echo "== $$t"; \
 		if BIN=$(BUILD)/bin COWFS_TEST_DIR=$(TEST_DIR) POSIX_CHECK=$(POSIX_BIN) FSX=$(FSX_BIN) \
-		   SHARE_CHURN=$(CHURN_BIN) PRELOAD_CHECK=$(PRELOAD_CHECK_BIN) bash $$t; then pass=$$((pass+1)); \
+		   SHARE_CHURN=$(CHURN_BIN) PRELOAD_CHECK=$(PRELOAD_CHECK_BIN) IOCTL_CHECK=$(IOCTL_BIN) \
+		   bash $$t; then pass=$$((pass+1)); \
 		else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
 	echo "programs: $$pass passed, $$fail failed"; \

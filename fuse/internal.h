@@ -91,6 +91,10 @@ struct server {
 	bool default_permissions;  /* the kernel checks permissions itself */
 	bool posix_acl;            /* set at init: the kernel enforces ACLs and leaves umask to us */
 	struct space_sets space_sets;
+	/* Clones running on threads of their own (ioctl_share.c), not yet replied to. */
+	pthread_mutex_t late_lock;
+	pthread_cond_t late_cond;
+	unsigned late_pending;
 	atomic_bool to_syslog;     /* reports go to syslog once the daemon has left the terminal */
 	int close_result;          /* what closing the image returned */
 	const char *mountpoint;    /* absolute */
@@ -227,6 +231,9 @@ int ioctl_writable(struct server *s);
 void ioctl_clone_range(const struct ioctl_req *r);
 void ioctl_dedupe_range(const struct ioctl_req *r);
 void ioctl_fiemap(const struct ioctl_req *r);
+void late_replies_init(struct server *s);
+/* Until every clone thread has replied: before the session is destroyed. */
+void late_replies_wait(struct server *s);
 
 /* space_sets.c: SPACE, and the sets it keeps. */
 void space_sets_init(struct space_sets *t);

@@ -8,9 +8,12 @@
  * overlap, sizes) is fs/'s to check and report.
  *
  * The kernel's page cache and attributes of a clone's destination were right before it and
- * are stale after it, but the kernel cannot know: we tell it (invalidate_after_remap).
+ * are stale after it, but the kernel cannot know: we tell it (clone_run).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,16 +30,134 @@ static bool offset_valid(uint64_t off)
 
 /*
  * Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
- * attributes only). Before the reply, so that the caller's next read sees the new data; this
- * is safe because nothing here holds a lock the kernel needs for it: the kernel locks the
- * pages it drops, which a read of them in flight holds until another request thread answers
- * it (with -s, the single thread is this one: such a read would wait for this invalidation
- * and it for the read; -s is for debugging). An inode the kernel does not know is no error.
+ * attributes only). An inode the kernel does not know is no error.
  */
-static void invalidate_after_remap(struct server *s, uint64_t ino, int64_t off, int64_t len)
+static void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
 {
 	if (s->se)
 		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);
+}
+
+/*
+ * A clone runs as the kernel's own remap does: the kernel's pages of both ranges are written
+ * back first (mmap'ed writes not yet sent, which the clone must see, and which written later
+ * would land over it), then the clone, then the destination's pages and attributes are dropped,
+ * and only then the reply, so that the caller's next read sees the clone. Dropping a page
+ * writes it back if dirty, with a WRITE request, and waits for a read of it in flight: both
+ * need a request thread to be served. So this runs on a thread of its own, never on a request
+ * thread (with -s, the only one: it would wait for itself; it hung so with a concurrent cat),
+ * and the request thread goes back to serving. The session must outlive such threads: serve()
+ * waits for them (late_replies_wait) before it destroys it.
+ */
+struct clone_job {
+	struct server *s;
+	fuse_req_t req;
+	uint64_t ino;            /* the destination */
+	struct cowfs_ioc_clone_range in;
+};
+
+void late_replies_init(struct server *s)
+{
+	pthread_mutex_init(&s->late_lock, NULL);
+	pthread_cond_init(&s->late_cond, NULL);
+	s->late_pending = 0;
+}
+
+void late_replies_wait(struct server *s)
+{
+	pthread_mutex_lock(&s->late_lock);
+	while (s->late_pending)
+		pthread_cond_wait(&s->late_cond, &s->late_lock);
+	pthread_mutex_unlock(&s->late_lock);
+}
+
+static void late_pending_add(struct server *s, int n)
+{
+	pthread_mutex_lock(&s->late_lock);
+	s->late_pending += (unsigned)n;
+	if (s->late_pending == 0)
+		pthread_cond_broadcast(&s->late_cond);
+	pthread_mutex_unlock(&s->late_lock);
+}
+
+/* The pages of [off, off + len) as notify_inval_inode takes them: len 0 is to the end. */
+static int64_t range_len(uint64_t off, uint64_t len)
+{
+	return len > (uint64_t)INT64_MAX - off ? 0 : (int64_t)len;
+}
+
+/* `flush`: write the kernel's dirty pages of both ranges back first (see above). */
+static void clone_run(struct clone_job *j, bool flush)
+{
+	const struct cowfs_ioc_clone_range *in = &j->in;
+	struct cowfs_ioc_clone_range out = *in;
+	uint64_t cloned = 0;
+	int ret;
+
+	if (flush) {
+		invalidate_cache(j->s, in->src.ino, (int64_t)in->src_offset,
+				 range_len(in->src_offset, in->length));
+		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset,
+				 range_len(in->dst_offset, in->length));
+	}
+	ret = file_clone_range(&j->s->it, in->src.ino, in->src_offset, j->ino, in->dst_offset,
+			       in->length, &cloned);
+	if (ret < 0) {
+		reply_err(j->req, ret);
+		return;
+	}
+	if (cloned)
+		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset, (int64_t)cloned);
+	out.length = cloned;
+	fuse_reply_ioctl(j->req, 0, &out, sizeof(out));
+}
+
+static void *clone_thread(void *arg)
+{
+	struct clone_job *j = arg;
+	struct server *s = j->s;
+
+	clone_run(j, true);
+	free(j);
+	late_pending_add(s, -1);
+	return NULL;
+}
+
+/* Start the thread with every signal blocked: they are the main thread's to take. */
+static bool clone_thread_start(struct clone_job *j)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int ret;
+
+	late_pending_add(j->s, 1);
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&t, &attr, clone_thread, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret != 0)
+		late_pending_add(j->s, -1);
+	return ret == 0;
+}
+
+/* Clone (checked already) and reply, on a thread of its own if one can be had. */
+static void clone_and_reply(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in)
+{
+	struct clone_job *j = malloc(sizeof(*j));
+	struct clone_job local = { .s = r->s, .req = r->req, .ino = r->ino, .in = *in };
+
+	if (j) {
+		*j = local;
+		if (clone_thread_start(j))
+			return;
+		free(j);
+	}
+	/* Here, without the flush first: writing back would wait for this very thread. */
+	clone_run(&local, false);
 }
 
 /* ---- CLONE_RANGE ------------------------------------------------------------------------- */
@@ -80,25 +201,15 @@ static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_r
 void ioctl_clone_range(const struct ioctl_req *r)
 {
 	const struct cowfs_ioc_clone_range *in = r->in;
-	struct cowfs_ioc_clone_range out;
-	uint64_t cloned = 0;
 	int ret;
 
-	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(*in)))
 		return;
 	ret = clone_check(r, in);
-	if (ret == 0)
-		ret = file_clone_range(&r->s->it, in->src.ino, in->src_offset, r->ino,
-				       in->dst_offset, in->length, &cloned);
-	if (ret < 0) {
+	if (ret < 0)
 		reply_err(r->req, ret);
-		return;
-	}
-	if (cloned)
-		invalidate_after_remap(r->s, r->ino, (int64_t)in->dst_offset, (int64_t)cloned);
-	out = *in;
-	out.length = cloned;
-	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+	else
+		clone_and_reply(r, in);
 }
 
 /* ---- DEDUPE_RANGE ------------------------------------------------------------------------ */
@@ -205,7 +316,7 @@ void ioctl_dedupe_range(const struct ioctl_req *r)
 		/* The bytes are the ones the kernel has cached, so its pages stay right; only
 		 * the attributes (blocks, times) may have changed. */
 		if (d->bytes_deduped)
-			invalidate_after_remap(r->s, b.dests[k].ino, -1, 0);
+			invalidate_cache(r->s, b.dests[k].ino, -1, 0);
 	}
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
 }

@@ -328,6 +328,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 	sigset_t old;
 
 	tune_malloc();
+	late_replies_init(&s);
 	block_exit_signals(&old);
 	if (open_image(&s, c) < 0)
 		return 1;
@@ -347,6 +348,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 	}
 	/* The kernel is gone now: destroy closes the image, committing everything (or
 	 * server_close does, if the kernel never connected). */
+	late_replies_wait(&s);
 	if (se)
 		fuse_session_destroy(se);
 	return server_close(&s) == 0 && served ? 0 : 1;

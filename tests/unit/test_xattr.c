@@ -926,6 +926,73 @@ static void expect_clean(struct ifix *f)
 	ck_assert_msg(inode_check_all(f->x.fs, &st) == 0, "got:\n%s", f->seen);
 }
 
+/* inode_permission for a caller of uid:gid and groups, as a string of the granted rwx. */
+static void expect_granted(struct ifix *f, uint64_t ino, uid_t uid, gid_t gid, const gid_t *groups,
+			   size_t ngroups, const char *want)
+{
+	struct inode_caller c = { .uid = uid, .gid = gid, .groups = groups, .ngroups = ngroups };
+	char got[4] = "---";
+
+	for (int i = 0; i < 3; i++) {
+		int ret = inode_permission(&f->it, ino, &c, 4 >> i);
+
+		ck_assert_msg(ret == 0 || ret == -EACCES, "inode_permission: %d", ret);
+		if (ret == 0)
+			got[i] = "rwx"[i];
+	}
+	ck_assert_msg(strcmp(got, want) == 0, "uid %u gid %u: granted %s, expected %s",
+		      (unsigned)uid, (unsigned)gid, got, want);
+}
+
+/* generic_permission's rules: owner bits, the access ACL (named users and groups under the
+ * mask, any matching group granting), group and other bits, root's override. */
+START_TEST(permission_rules)
+{
+	struct ifix f;
+	struct inode_caller nobody = { .uid = 2000, .gid = 2000 };
+	const gid_t g50[] = { 50 }, g50_100[] = { 50, 100 };
+	uint64_t file, dir, noexec;
+
+	ifix_setup(&f, "xa-perm", IMG, 16384);
+	/* ifix_mk owns everything by 1000:100. */
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0640);
+	dir = ifix_mk(&f, ROOT, "dir", S_IFDIR | 0700);
+	noexec = ifix_mk(&f, ROOT, "noexec", S_IFREG | 0600);
+	expect_granted(&f, file, 1000, 1000, NULL, 0, "rw-");     /* owner */
+	expect_granted(&f, file, 2000, 100, NULL, 0, "r--");      /* group */
+	expect_granted(&f, file, 2000, 2000, g50_100, 2, "r--");  /* supplementary group */
+	expect_granted(&f, file, 2000, 2000, NULL, 0, "---");     /* other */
+	ck_assert_int_eq(inode_permission(&f.it, file, &nobody, 0), 0);
+	ck_assert_int_eq(inode_permission(&f.it, 999999, &nobody, 4), -ENOENT);
+	/* Root: reads and writes anything, searches any directory, executes only with an x bit. */
+	expect_granted(&f, noexec, 0, 0, NULL, 0, "rw-");
+	expect_granted(&f, dir, 0, 0, NULL, 0, "rwx");
+	ck_assert_int_eq(acl_chmod(&f.it, noexec, 0601), 0);
+	expect_granted(&f, noexec, 0, 0, NULL, 0, "rwx");
+
+	/* An access ACL: a named user under the mask, the owner not under it. */
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS,
+				 "u::rw-,u:2000:rwx,g::r--,g:50:rw-,m::rw-,o::---"), 0);
+	expect_granted(&f, file, 1000, 1000, NULL, 0, "rw-");
+	expect_granted(&f, file, 2000, 2000, NULL, 0, "rw-");     /* rwx & mask rw- */
+	expect_granted(&f, file, 3000, 3000, g50, 1, "rw-");      /* named group */
+	expect_granted(&f, file, 3000, 100, NULL, 0, "r--");      /* owning group */
+	/* Several groups match: each asked on its own, any one granting all of it is enough. */
+	expect_granted(&f, file, 3000, 100, g50, 1, "rw-");
+	expect_granted(&f, file, 3000, 3000, NULL, 0, "---");     /* other */
+	/* A group entry granting more than the mask: the mask decides. */
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS,
+				 "u::rw-,g::r--,g:50:rw-,m::r--,o::r--"), 0);
+	expect_granted(&f, file, 3000, 3000, g50, 1, "r--");
+	/* Matching a group that grants nothing wanted refuses, though other would grant. */
+	ck_assert_int_eq(set_acl(&f, file, XATTR_ACL_ACCESS,
+				 "u::rw-,g::---,g:50:---,m::rw-,o::r--"), 0);
+	expect_granted(&f, file, 3000, 3000, g50, 1, "---");
+	expect_granted(&f, file, 3000, 3000, NULL, 0, "r--");
+	ifix_teardown(&f);
+}
+END_TEST
+
 START_TEST(checker_reports_damage)
 {
 	struct ifix f;
@@ -1043,6 +1110,7 @@ int main(void)
 	tcase_add_test(tc, default_acl_rules);
 	tcase_add_test(tc, chmod_rewrites_the_acl);
 	tcase_add_test(tc, inherit_on_create);
+	tcase_add_test(tc, permission_rules);
 	tcase_add_test(tc, checker_reports_damage);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
