@@ -118,6 +118,42 @@ static inline size_t extent_pending(const struct extents *x) { return x->refs.co
  */
 int extent_refcount(struct extents *x, uint64_t start, uint64_t len, uint64_t *refs);
 
+/*
+ * Sharing as FIEMAP reports it (share.c): whether bytes of a data extent that a file extent
+ * item of `inode` in `tree` maps are mapped by any other place too. They are when any
+ * reference to the extent comes from another file or tree (the whole extent is then shared,
+ * as btrfs reports it), or when another item of the same file maps some of the same bytes (a
+ * clone within the file). Items of one file that map different parts of one extent (what a
+ * punched hole or an overwrite in the middle leaves) share nothing. Pending references count,
+ * applied on the extent tree's. Only one tree's leaves are seen: a leaf shared by snapshots
+ * (bt_clone) holds one reference for all of them.
+ *
+ * `memo` carries what one call learnt of the last extent whose backrefs it had to read, for
+ * the next call about the same extent: zero it before the first call, release it after the
+ * last, and do not keep it past the lock the calls were made under (it describes the trees as
+ * they were). Returns 0, -ENOENT if the extent has no references at all, -EUCLEAN if its
+ * backrefs and the file's items disagree (reported), -ENOMEM, -EIO.
+ */
+struct extent_span {
+	uint64_t start, end;
+};
+struct extent_share_memo {
+	bool valid;
+	uint64_t start;               /* the extent described */
+	bool beyond;                  /* referenced from outside the file: all of it shared */
+	size_t n;                     /* else the disk bytes two or more of its items map */
+	struct extent_span *twice;    /* sorted, disjoint */
+};
+/* [disk, disk + len) of the data extent [extent_start, extent_start + extent_len). */
+struct extent_bytes {
+	uint64_t extent_start, extent_len;
+	uint64_t disk, len;
+};
+int extent_shared_beyond(struct extents *x, struct btree *tree, uint64_t inode,
+			 const struct extent_bytes *b, struct extent_share_memo *memo,
+			 bool *shared);
+void extent_share_memo_release(struct extent_share_memo *memo);
+
 struct extent_info {
 	uint64_t start, len;
 	uint64_t refs, generation, flags;

@@ -40,6 +40,7 @@ struct map_walk {
 	uint32_t ps;
 	struct dirty_page **dirty;  /* the file's dirty pages from the walk's start, by index */
 	size_t ndirty, next_dirty;
+	struct extent_share_memo share; /* the last extent whose backrefs were read */
 };
 
 static int regular_file_only(const struct inode *in)
@@ -50,23 +51,25 @@ static int regular_file_only(const struct inode *in)
 }
 
 /*
- * Whether the disk extent of `seg` is shared: referenced more than once, counting the
- * references the running transaction has not applied yet.
+ * Whether the disk bytes of `seg` are shared, as btrfs and xfs mean it: another file or tree
+ * references the extent, or another item of this file maps some of the same bytes (a clone
+ * within the file). Two items that are what a punch or an overwrite left of one are not
+ * sharing, though each is a reference (extent_shared_beyond has the rule and its proof).
  *
  * Note for snapshots (not built yet): a snapshot shares the tree's leaves, not their file
  * extent items, so an extent reached through a leaf two trees share has one reference and
  * would show as not shared here. Once snapshots are reachable through this path, a leaf
  * with more than one reference (the B+tree's block_refs) must make its extents SHARED too.
  */
-static int seg_is_shared(struct map_walk *w, const struct fmap_seg *seg, bool *shared)
+static int seg_is_shared(struct map_walk *w, const struct fmap_seg *seg, uint64_t len,
+			 bool *shared)
 {
-	uint64_t refs;
-	int ret = extent_refcount(cowfs_extents(w->it->fs), seg->extent_start, seg->extent_len,
-				  &refs);
+	struct extent_bytes b = { seg->extent_start, seg->extent_len, seg->disk, len };
+	int ret = extent_shared_beyond(cowfs_extents(w->it->fs), inode_btree(w->it), w->ino, &b,
+				       &w->share, shared);
 
 	if (ret == -ENOENT)
 		return inode_corrupt(w->it, w->ino, "file extent item of an extent with no references");
-	*shared = ret == 0 && refs > 1;
 	return ret;
 }
 
@@ -84,7 +87,7 @@ static int piece_from_seg(struct map_walk *w, const struct fmap_seg *seg, struct
 			return 0;
 		len = MIN(len, w->data_end - seg->off);
 	}
-	ret = seg_is_shared(w, seg, &shared);
+	ret = seg_is_shared(w, seg, len, &shared);
 	if (ret < 0)
 		return ret;
 	*p = (struct map_piece){ .off = seg->off, .len = len, .disk = seg->disk,
@@ -214,6 +217,7 @@ static int map_locked(struct map_walk *w, uint64_t start, uint64_t end,
 	if (ret == 0 && *n)
 		out[*n - 1].flags |= FILE_MAP_LAST;
 	free(w->dirty);
+	extent_share_memo_release(&w->share);
 	return ret < 0 ? ret : 0;
 }
 

@@ -128,9 +128,10 @@ int file_dedupe_range(struct inode_tree *it, uint64_t src, uint64_t off, uint64_
  * Holes are not listed. The first extent is listed whole from the start of the file extent
  * item containing `start` (as the kernel lists them); data reaches at most to the end of the
  * sector holding end of file, preallocated space past it is listed whole. LAST: nothing
- * follows it in the file. SHARED: its disk extent has more than one reference (two items of
- * the same file count too). DELALLOC extents have physical 0. -EISDIR, -EINVAL (not a
- * regular file), -ENOENT.
+ * follows it in the file. SHARED: another file or tree references its disk extent, or
+ * another place in this file maps some of the same disk bytes (extent_shared_beyond); the
+ * pieces a punch or an overwrite leaves of one extent are not shared. DELALLOC extents have
+ * physical 0. -EISDIR, -EINVAL (not a regular file), -ENOENT.
  */
 #define FILE_MAP_LAST      0x0001u
 #define FILE_MAP_DELALLOC  0x0004u

@@ -1,6 +1,7 @@
 /*
  * A file's extent map (file_map_extents, fiemap.c) and extent_refcount: holes, preallocated
- * and shared extents, merging, batching, dirty data with and without sync, the LAST flag; and
+ * and shared extents (what SHARED means: another file, or the same bytes twice in one file;
+ * not the pieces a punch or an overwrite leaves), merging, batching, dirty data with and without sync, the LAST flag; and
  * refcounts with pending references and after the commit that applies them. Physical
  * addresses are checked against the image itself.
  */
@@ -348,6 +349,219 @@ START_TEST(delalloc_and_sync)
 }
 END_TEST
 
+static void punch(struct ifix *f, uint64_t ino, uint64_t off, uint64_t len)
+{
+	ck_assert_int_eq(file_fallocate(&f->it, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					off, len), 0);
+}
+
+static void clone_in(struct ifix *f, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
+		  uint64_t len)
+{
+	uint64_t cloned = 0;
+
+	ck_assert_int_eq(file_clone_range(&f->it, in, off_in, out, off_out, len, &cloned), 0);
+	ck_assert_uint_eq(cloned, len);
+}
+
+/* The pieces a punch and an overwrite leave of one file's extent are references of their own
+ * (refcount 3) but share nothing: not SHARED, as on xfs; pending and committed alike, and for
+ * an extent written in the running transaction (dref head only) too. */
+START_TEST(punched_extent_not_shared)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-punch", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	wr(&f, a, 1 * MiB, 0, 50);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	struct fmap_seg ext = seg_at(&f, a, 0);
+	punch(&f, a, 256 * KiB, 256 * KiB);
+	ck_assert_uint_eq(refs_of(&f, &ext), 2);                     /* pending */
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	ck_assert_uint_eq(m.e[1].physical, ext.extent_start + 512 * KiB);
+	wr(&f, a, 64 * KiB, 640 * KiB, 51);                          /* overwrite in the middle */
+	m = map_all(&f, a, true);
+	ck_assert_uint_eq(m.n, 4);
+	ck_assert_uint_eq(refs_of(&f, &ext), 3);
+	for (size_t i = 0; i < m.n; i++)
+		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_uint_eq(refs_of(&f, &ext), 3);                     /* committed */
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 4);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 128 * KiB, 0);
+	expect_extent(&m, 2, 640 * KiB, 64 * KiB, 0);
+	expect_extent(&m, 3, 704 * KiB, 320 * KiB, FILE_MAP_LAST);
+	for (size_t i = 0; i < m.n; i++)
+		expect_on_disk(&f, a, &m.e[i], 1 * MiB);
+
+	/* Written and punched in one transaction: the extent is known to its dref head only. */
+	wr(&f, b, 1 * MiB, 0, 52);
+	m = map_all(&f, b, true);
+	ck_assert_uint_eq(m.n, 1);
+	struct fmap_seg fresh = seg_at(&f, b, 0);
+	struct extent_info info;
+	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, fresh.extent_start, fresh.extent_len, &info),
+			 -ENOENT);
+	punch(&f, b, 256 * KiB, 256 * KiB);
+	ck_assert_uint_eq(refs_of(&f, &fresh), 2);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	/* ... and a clone of part of it within b, still in that transaction, shares. */
+	clone_in(&f, b, 0, b, 2 * MiB, 64 * KiB);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, 0);
+	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* A clone into another file makes the extent SHARED in both, all of it (another file holds
+ * it, as btrfs reports it); removing the clone makes it the file's own again, pending and
+ * committed. */
+START_TEST(clone_to_other_file_shared)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-clone-other", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
+	wr(&f, a, 1 * MiB, 0, 60);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	punch(&f, a, 256 * KiB, 256 * KiB);
+	clone_in(&f, a, 512 * KiB, b, 1 * MiB, 128 * KiB);
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	m = map_all(&f, b, false);
+	ck_assert_uint_eq(m.n, 1);
+	expect_extent(&m, 0, 1 * MiB, 128 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	m = map_all(&f, b, false);
+	expect_extent(&m, 0, 1 * MiB, 128 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+
+	/* The clone goes (b's item is deleted; its reference is dropped pending). */
+	punch(&f, b, 1 * MiB, 128 * KiB);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* A clone within one file at another offset shares the bytes it maps twice: both places are
+ * SHARED, and only they. Once the source's bytes are overwritten, the clone is the only map of
+ * them and nothing is shared, though every item still refers to the one extent; punching the
+ * clone away ends the sharing too, pending and committed. */
+START_TEST(clone_within_file_shared)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-clone-self", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a");
+	wr(&f, a, 1 * MiB, 0, 70);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	struct fmap_seg ext = seg_at(&f, a, 0);
+	punch(&f, a, 256 * KiB, 256 * KiB);
+	clone_in(&f, a, 640 * KiB, a, 2 * MiB, 64 * KiB);               /* from the second piece */
+	struct fm m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+	ck_assert_uint_eq(m.e[2].physical, ext.extent_start + 640 * KiB);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 3);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED);
+	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+
+	/* The clone punched away: a's own again, before and after the commit. */
+	punch(&f, a, 2 * MiB, 64 * KiB);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 2);
+	expect_extent(&m, 0, 0, 256 * KiB, 0);
+	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+
+	/* Cloned again, then the source range overwritten: same extent, different bytes. */
+	clone_in(&f, a, 0, a, 4 * MiB, 128 * KiB);
+	wr(&f, a, 128 * KiB, 0, 71);
+	m = map_all(&f, a, true);
+	ck_assert_uint_eq(m.n, 4);
+	ck_assert_uint_eq(refs_of(&f, &ext), 3);
+	for (size_t i = 0; i < m.n; i++)
+		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	m = map_all(&f, a, false);
+	ck_assert_uint_eq(m.n, 4);
+	for (size_t i = 0; i < m.n; i++) {
+		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
+		expect_on_disk(&f, a, &m.e[i], 4 * MiB + 128 * KiB);
+	}
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* An extent cut into 64 pieces by overwrites of every other page, and one of its pieces cloned
+ * within the file: that piece and the clone are SHARED, no other (each piece is answered from
+ * what was read of the extent once, and looked up by its own bytes). */
+START_TEST(many_pieces_one_cloned)
+{
+	struct ifix f;
+
+	ifix_setup(&f, "fiemap-pieces", 64 * MiB, 16384);
+	uint64_t a = mkfile(&f, "a");
+	wr(&f, a, 512 * KiB, 0, 80);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	for (uint64_t p = 1; p < 128; p += 2)
+		wr(&f, a, 4 * KiB, p * 4 * KiB, 81 + p);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	clone_in(&f, a, 40 * KiB, a, 1 * MiB, 4 * KiB);                 /* page 10: the extent's */
+	for (int round = 0; round < 2; round++) {
+		struct fm m = map_all(&f, a, false);
+		ck_assert_uint_eq(m.n, 129);
+		for (size_t i = 0; i < 128; i++)
+			expect_extent(&m, i, i * 4 * KiB, 4 * KiB, i == 10 ? FILE_MAP_SHARED : 0);
+		expect_extent(&m, 128, 1 * MiB, 4 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
+		/* In batches the memo starts afresh each time: the same answers. */
+		for (size_t i = 0; i < 128; i++) {
+			struct fm one = map(&f, a, i * 4 * KiB, UINT64_MAX, false, 1);
+			ck_assert_uint_eq(one.n, 1);
+			ck_assert_uint_eq(one.e[0].flags, m.e[i].flags);
+		}
+		ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	}
+	ifix_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fiemap");
@@ -359,6 +573,10 @@ int main(void)
 	tcase_add_test(tc, merged_contiguous);
 	tcase_add_test(tc, batches_and_start);
 	tcase_add_test(tc, delalloc_and_sync);
+	tcase_add_test(tc, punched_extent_not_shared);
+	tcase_add_test(tc, clone_to_other_file_shared);
+	tcase_add_test(tc, clone_within_file_shared);
+	tcase_add_test(tc, many_pieces_one_cloned);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
