@@ -141,7 +141,8 @@ normalize_fiemap() {
 		-e 's/^Filesystem type is: .*/Filesystem type is: T/' -e 's/ +/ /g'
 }
 
-# programs_in DIR OUT [shim]: cp --reflink, xfs_io, filefrag, sync -f in DIR, all output in OUT.
+# programs_in DIR OUT [shim]: cp --reflink, xfs_io (reflink, dedupe, fpunch, fiemap), filefrag,
+# sync -f in DIR, all output in OUT.
 programs_in() {
 	local d=$1/programs out=$2 pre=()
 	[ "${3:-}" = shim ] && pre=(env LD_PRELOAD="$(realpath "$SHIM")")
@@ -162,6 +163,10 @@ programs_in() {
 		x xfs_io -c "fiemap -v 0 4096" A
 		x xfs_io -c "fiemap -v" H
 		x xfs_io -f -c "reflink -q H 0 0 0" -c "fiemap -v" I
+		# A hole punched in the middle of a file's one extent: two pieces, neither shared.
+		x xfs_io -f -c "pwrite -q -S 0x65 0 1m" -c fsync -c "fpunch 256k 256k" -c fsync \
+			-c "fiemap -v" P
+		x filefrag -v P
 		x filefrag -v B
 		x filefrag D
 		x cp --reflink=always A E
