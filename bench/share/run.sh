@@ -10,8 +10,9 @@
 # clone:  a file of SIZE (real data: a 64 MiB random block repeated; no peer compresses or
 #         dedupes inline), written and synced, the mount made cold; then timed:
 #         `cp --reflink=always SRC DST` and plain `cp SRC DST2` (coreutils 9.1: reflink=auto,
-#         copy_file_range), each followed by the peer's sync; data space used by each copy
-#         (statfs used after minus before, after the sync).
+#         copy_file_range), the program alone (clone_*, cp_*) and with the peer's sync after it
+#         (clone_sync_*, cp_sync_*: `cowfs sync` commits; `sync -f` on the kernel peers); data
+#         space used by each copy (statfs used after minus before, after the sync).
 # dedupe: a tree of SIZE in 4 MiB files, half of them byte copies of the other half (written
 #         with dd, so nothing is shared yet); then timed on a cold mount: `cowfs dedupe -r` on
 #         cowfs, `duperemove -d -r -q` on btrfs and xfs; bytes freed (statfs after sync) and
@@ -129,10 +130,11 @@ step_clone() {   # PEER SIZE RUN
 	before=$(used_bytes "$peer")
 	t=$(now_ns)
 	if on_peer "$peer" cp --reflink=always "$mnt/src" "$mnt/clone" 2>>"$LOG"; then
+		record "$peer" "clone_${size}_ms" "$(ms_since "$t")"
 		peer_sync "$peer"
 		ms=$(ms_since "$t")
 		used=$(($(used_bytes "$peer") - before))
-		record "$peer" "clone_${size}_ms" "$ms"
+		record "$peer" "clone_sync_${size}_ms" "$ms"
 		record "$peer" "clone_${size}_used" "$used"
 		cmp -s "$mnt/src" "$mnt/clone" || record "$peer" "clone_${size}_ms" "ERROR: clone differs"
 	else
@@ -141,10 +143,11 @@ step_clone() {   # PEER SIZE RUN
 	before=$(used_bytes "$peer")
 	t=$(now_ns)
 	if cp "$mnt/src" "$mnt/copy" 2>>"$LOG"; then
+		record "$peer" "cp_${size}_ms" "$(ms_since "$t")"
 		peer_sync "$peer"
 		ms=$(ms_since "$t")
 		used=$(($(used_bytes "$peer") - before))
-		record "$peer" "cp_${size}_ms" "$ms"
+		record "$peer" "cp_sync_${size}_ms" "$ms"
 		record "$peer" "cp_${size}_used" "$used"
 	else
 		record "$peer" "cp_${size}_ms" "ERROR: cp failed"
