@@ -11,8 +11,9 @@
  * After every step, every file is read whole and compared byte for byte, and its FIEMAP
  * (COWFS_IOC_FIEMAP) is checked against the model: two blocks lie at the same disk address
  * exactly when the model says they map the same block of the same extent, the blocks of one
- * extent are contiguous on disk, holes are holes, and SHARED is set where more than one file
- * maps an extent (check_fiemap says what it leaves unchecked).
+ * extent are contiguous on disk, holes are holes, and SHARED is set where another file maps the
+ * extent or the file maps the block twice, and not where nothing but the file's own blocks of
+ * it, each once, map an extent (check_fiemap says what it leaves unchecked).
  *
  * At the end it checks COWFS_IOC_SPACE of every directory, of a set of two directories and of
  * the whole tree against the figures recomputed from the model, and writes those expected
@@ -414,6 +415,10 @@ static void check_content(struct file_model *f)
 
 /* Blocks mapping each extent, from all files, and how many files map it (rebuilt per check). */
 static uint32_t *extent_refs, *extent_files, *extent_last_file;
+/* Per file checked (find_twice): the extents of which it maps some block twice (those whose
+ * stamp is the check's), and its blocks whose (extent, index) it maps twice. */
+static uint32_t *extent_twice_stamp, twice_stamp;
+static bool block_twice[MAX_BLOCKS];
 
 static void count_refs(void)
 {
@@ -422,10 +427,13 @@ static void count_refs(void)
 	extent_refs = realloc(extent_refs, sz);
 	extent_files = realloc(extent_files, sz);
 	extent_last_file = realloc(extent_last_file, sz);
-	if (!extent_refs || !extent_files || !extent_last_file)
+	extent_twice_stamp = realloc(extent_twice_stamp, sz);
+	if (!extent_refs || !extent_files || !extent_last_file || !extent_twice_stamp)
 		fail("out of memory");
 	memset(extent_refs, 0, sz);
 	memset(extent_files, 0, sz);
+	memset(extent_twice_stamp, 0, sz);
+	twice_stamp = 0;
 	memset(extent_last_file, 0xff, sz);
 	for (uint32_t i = 0; i < NFILES; i++)
 		for (uint64_t b = 0; g.files[i].exists && b < g.files[i].nblocks; b++) {
@@ -438,19 +446,69 @@ static void count_refs(void)
 		}
 }
 
+static uint64_t block_key(const struct block_map *m)
+{
+	return (uint64_t)m->extent << 32 | m->index;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Which blocks of an extent f maps at two offsets or more (a clone within the file). */
+static void find_twice(const struct file_model *f)
+{
+	uint64_t keys[MAX_BLOCKS], twice[MAX_BLOCKS];
+	size_t n = 0, nt = 0;
+
+	twice_stamp++;
+	for (uint64_t b = 0; b < f->nblocks; b++)
+		if (f->map[b].extent != HOLE)
+			keys[n++] = block_key(&f->map[b]);
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (size_t i = 1; i < n; i++)
+		if (keys[i] == keys[i - 1] && (nt == 0 || twice[nt - 1] != keys[i])) {
+			twice[nt++] = keys[i];
+			extent_twice_stamp[keys[i] >> 32] = twice_stamp;
+		}
+	for (uint64_t b = 0; b < f->nblocks; b++) {
+		uint64_t k = block_key(&f->map[b]);
+		block_twice[b] = f->map[b].extent != HOLE &&
+				 bsearch(&k, twice, nt, sizeof(*twice), cmp_key);
+	}
+}
+
 /*
- * The file's FIEMAP against its block map. SHARED means "the disk extent has more than one
- * reference", a reference being a file extent item, which the model does not count item by item
- * (a punch inside an extent leaves one file with two items of it): so SHARED is checked one way,
- * on extents mapped from two files or more, and never set on an extent of a single block mapped
- * once.
+ * The file's FIEMAP against its block map. SHARED is set per file extent item, and the model
+ * does not know the items (a punch inside an extent leaves the file two items of it): so a block
+ * must be SHARED where another file maps its extent or this file maps the block twice, must not
+ * be where only this file maps the extent and maps none of its blocks twice (its items then map
+ * disjoint parts of it), and may be either in an extent some other block of which the file maps
+ * twice (its item may be the one that overlaps).
  */
+static void check_shared(const struct file_model *f, uint64_t blk, bool shared)
+{
+	uint32_t e = f->map[blk].extent;
+	bool elsewhere = extent_files[e] > 1 || block_twice[blk];
+
+	if (elsewhere && !shared)
+		fail("%s: block %" PRIu64 " not SHARED, %u files map its extent%s", f->path, blk,
+		     extent_files[e], block_twice[blk] ? ", the file maps it twice" : "");
+	if (shared && extent_files[e] == 1 && extent_twice_stamp[e] != twice_stamp)
+		fail("%s: block %" PRIu64 " SHARED, nothing else maps its extent's bytes", f->path,
+		     blk);
+}
+
 static void check_fiemap(struct file_model *f)
 {
 	struct cowfs_ioc_fiemap fm;
 	uint64_t blk = 0, pos = 0;
 	int fd = open_file(f, O_RDONLY);
 	bool last = false;
+
+	find_twice(f);
 
 	while (!last) {
 		memset(&fm, 0, sizeof(fm));
@@ -482,13 +540,7 @@ static void check_fiemap(struct file_model *f)
 					fail("%s: block %" PRIu64 " at %" PRIu64 ", model extent %u is at %"
 					     PRIu64 " (index %u)", f->path, blk, phys, m->extent,
 					     e->physical, m->index);
-				bool shared = x->flags & COWFS_EXTENT_SHARED;
-				if (extent_files[m->extent] > 1 && !shared)
-					fail("%s: block %" PRIu64 " not SHARED, %u files map its extent",
-					     f->path, blk, extent_files[m->extent]);
-				if (extent_refs[m->extent] == 1 && e->nblocks == 1 && shared)
-					fail("%s: block %" PRIu64 " SHARED, nothing else maps its extent",
-					     f->path, blk);
+				check_shared(f, blk, x->flags & COWFS_EXTENT_SHARED);
 			}
 			last = x->flags & COWFS_EXTENT_LAST;
 			pos = x->logical + x->length;

@@ -355,14 +355,43 @@ static void punch(struct ifix *f, uint64_t ino, uint64_t off, uint64_t len)
 					off, len), 0);
 }
 
-static void clone_in(struct ifix *f, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
-		  uint64_t len)
+static void clone_in(struct ifix *f, uint64_t in, uint64_t off_in, uint64_t out,
+		     uint64_t off_out, uint64_t len)
 {
 	uint64_t cloned = 0;
 
 	ck_assert_int_eq(file_clone_range(&f->it, in, off_in, out, off_out, len, &cloned), 0);
 	ck_assert_uint_eq(cloned, len);
 }
+
+struct want {
+	uint64_t logical, length;
+	unsigned flags;
+};
+
+/* The file's map is w[0..n) now (references pending), and again once they are committed. */
+static void expect_map_across_commit(struct ifix *f, uint64_t ino, const struct want *w,
+				     size_t n)
+{
+	for (int committed = 0; committed < 2; committed++) {
+		struct fm m = map_all(f, ino, false);
+		ck_assert_uint_eq(m.n, n);
+		for (size_t i = 0; i < n; i++)
+			expect_extent(&m, i, w[i].logical, w[i].length, w[i].flags);
+		if (!committed)
+			ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
+	}
+}
+
+static void expect_none_shared(const struct fm *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		ck_assert_uint_eq(m->e[i].flags & FILE_MAP_SHARED, 0);
+}
+
+/* What a 1 MiB extent with [256 KiB, 512 KiB) punched out of it maps as. */
+#define PUNCHED_HEAD { 0, 256 * KiB, 0 }
+#define PUNCHED_TAIL { 512 * KiB, 512 * KiB, FILE_MAP_LAST }
 
 /* The pieces a punch and an overwrite leave of one file's extent are references of their own
  * (refcount 3) but share nothing: not SHARED, as on xfs; pending and committed alike, and for
@@ -378,32 +407,21 @@ START_TEST(punched_extent_not_shared)
 	struct fmap_seg ext = seg_at(&f, a, 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
 	ck_assert_uint_eq(refs_of(&f, &ext), 2);                     /* pending */
-	struct fm m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
-	ck_assert_uint_eq(m.e[1].physical, ext.extent_start + 512 * KiB);
+	ck_assert_uint_eq(seg_at(&f, a, 512 * KiB).disk, ext.extent_start + 512 * KiB);
+	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, PUNCHED_TAIL }, 2);
 	wr(&f, a, 64 * KiB, 640 * KiB, 51);                          /* overwrite in the middle */
-	m = map_all(&f, a, true);
-	ck_assert_uint_eq(m.n, 4);
+	struct fm m = map_all(&f, a, true);
 	ck_assert_uint_eq(refs_of(&f, &ext), 3);
-	for (size_t i = 0; i < m.n; i++)
-		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, { 512 * KiB, 128 * KiB, 0 },
+				 { 640 * KiB, 64 * KiB, 0 }, { 704 * KiB, 320 * KiB, FILE_MAP_LAST } }, 4);
 	ck_assert_uint_eq(refs_of(&f, &ext), 3);                     /* committed */
 	m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 4);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 128 * KiB, 0);
-	expect_extent(&m, 2, 640 * KiB, 64 * KiB, 0);
-	expect_extent(&m, 3, 704 * KiB, 320 * KiB, FILE_MAP_LAST);
 	for (size_t i = 0; i < m.n; i++)
 		expect_on_disk(&f, a, &m.e[i], 1 * MiB);
 
 	/* Written and punched in one transaction: the extent is known to its dref head only. */
 	wr(&f, b, 1 * MiB, 0, 52);
-	m = map_all(&f, b, true);
-	ck_assert_uint_eq(m.n, 1);
+	ck_assert_uint_eq(map_all(&f, b, true).n, 1);
 	struct fmap_seg fresh = seg_at(&f, b, 0);
 	struct extent_info info;
 	ck_assert_int_eq(extent_lookup(&f.x.fs->ext, fresh.extent_start, fresh.extent_len, &info),
@@ -412,20 +430,12 @@ START_TEST(punched_extent_not_shared)
 	ck_assert_uint_eq(refs_of(&f, &fresh), 2);
 	m = map_all(&f, b, false);
 	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	expect_none_shared(&m);
 	/* ... and a clone of part of it within b, still in that transaction, shares. */
 	clone_in(&f, b, 0, b, 2 * MiB, 64 * KiB);
-	m = map_all(&f, b, false);
-	ck_assert_uint_eq(m.n, 3);
-	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, 0);
-	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	m = map_all(&f, b, false);
-	ck_assert_uint_eq(m.n, 3);
-	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, 0);
+	expect_map_across_commit(&f, b, (struct want[]){ { 0, 256 * KiB, FILE_MAP_SHARED },
+				 { 512 * KiB, 512 * KiB, 0 },
+				 { 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST } }, 3);
 	ifix_teardown(&f);
 }
 END_TEST
@@ -443,38 +453,21 @@ START_TEST(clone_to_other_file_shared)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
 	clone_in(&f, a, 512 * KiB, b, 1 * MiB, 128 * KiB);
-	struct fm m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-	m = map_all(&f, b, false);
-	ck_assert_uint_eq(m.n, 1);
-	expect_extent(&m, 0, 1 * MiB, 128 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	m = map_all(&f, a, false);
-	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-	m = map_all(&f, b, false);
-	expect_extent(&m, 0, 1 * MiB, 128 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-
+	expect_map_across_commit(&f, b, (struct want[]){
+				 { 1 * MiB, 128 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST } }, 1);
+	expect_map_across_commit(&f, a, (struct want[]){ { 0, 256 * KiB, FILE_MAP_SHARED },
+				 { 512 * KiB, 512 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST } }, 2);
 	/* The clone goes (b's item is deleted; its reference is dropped pending). */
 	punch(&f, b, 1 * MiB, 128 * KiB);
-	m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	m = map_all(&f, a, false);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, PUNCHED_TAIL }, 2);
 	ifix_teardown(&f);
 }
 END_TEST
 
 /* A clone within one file at another offset shares the bytes it maps twice: both places are
- * SHARED, and only they. Once the source's bytes are overwritten, the clone is the only map of
- * them and nothing is shared, though every item still refers to the one extent; punching the
- * clone away ends the sharing too, pending and committed. */
+ * SHARED, and only they. Punching the clone away ends the sharing, pending and committed. Once
+ * the source's bytes are overwritten, the clone is the only map of them and nothing is shared,
+ * though every item still refers to the one extent. */
 START_TEST(clone_within_file_shared)
 {
 	struct ifix f;
@@ -485,56 +478,39 @@ START_TEST(clone_within_file_shared)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct fmap_seg ext = seg_at(&f, a, 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
-	clone_in(&f, a, 640 * KiB, a, 2 * MiB, 64 * KiB);               /* from the second piece */
-	struct fm m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 3);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-	ck_assert_uint_eq(m.e[2].physical, ext.extent_start + 640 * KiB);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 3);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_SHARED);
-	expect_extent(&m, 2, 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-
-	/* The clone punched away: a's own again, before and after the commit. */
+	clone_in(&f, a, 640 * KiB, a, 2 * MiB, 64 * KiB);            /* from the second piece */
+	ck_assert_uint_eq(seg_at(&f, a, 2 * MiB).disk, ext.extent_start + 640 * KiB);
+	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD,
+				 { 512 * KiB, 512 * KiB, FILE_MAP_SHARED },
+				 { 2 * MiB, 64 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST } }, 3);
 	punch(&f, a, 2 * MiB, 64 * KiB);
-	m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
-	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	m = map_all(&f, a, false);
-	ck_assert_uint_eq(m.n, 2);
-	expect_extent(&m, 0, 0, 256 * KiB, 0);
-	expect_extent(&m, 1, 512 * KiB, 512 * KiB, FILE_MAP_LAST);
+	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, PUNCHED_TAIL }, 2);
 
 	/* Cloned again, then the source range overwritten: same extent, different bytes. */
 	clone_in(&f, a, 0, a, 4 * MiB, 128 * KiB);
 	wr(&f, a, 128 * KiB, 0, 71);
-	m = map_all(&f, a, true);
+	struct fm m = map_all(&f, a, true);
 	ck_assert_uint_eq(m.n, 4);
 	ck_assert_uint_eq(refs_of(&f, &ext), 3);
-	for (size_t i = 0; i < m.n; i++)
-		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
+	expect_none_shared(&m);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	m = map_all(&f, a, false);
 	ck_assert_uint_eq(m.n, 4);
-	for (size_t i = 0; i < m.n; i++) {
-		ck_assert_uint_eq(m.e[i].flags & FILE_MAP_SHARED, 0);
+	expect_none_shared(&m);
+	for (size_t i = 0; i < m.n; i++)
 		expect_on_disk(&f, a, &m.e[i], 4 * MiB + 128 * KiB);
-	}
 	ifix_teardown(&f);
 }
 END_TEST
 
 /* An extent cut into 64 pieces by overwrites of every other page, and one of its pieces cloned
  * within the file: that piece and the clone are SHARED, no other (each piece is answered from
- * what was read of the extent once, and looked up by its own bytes). */
+ * what was read of the extent once, and looked up by its own bytes); mapped one extent a call,
+ * the same. */
 START_TEST(many_pieces_one_cloned)
 {
 	struct ifix f;
+	struct want w[129];
 
 	ifix_setup(&f, "fiemap-pieces", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
@@ -543,20 +519,15 @@ START_TEST(many_pieces_one_cloned)
 	for (uint64_t p = 1; p < 128; p += 2)
 		wr(&f, a, 4 * KiB, p * 4 * KiB, 81 + p);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	clone_in(&f, a, 40 * KiB, a, 1 * MiB, 4 * KiB);                 /* page 10: the extent's */
-	for (int round = 0; round < 2; round++) {
-		struct fm m = map_all(&f, a, false);
-		ck_assert_uint_eq(m.n, 129);
-		for (size_t i = 0; i < 128; i++)
-			expect_extent(&m, i, i * 4 * KiB, 4 * KiB, i == 10 ? FILE_MAP_SHARED : 0);
-		expect_extent(&m, 128, 1 * MiB, 4 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
-		/* In batches the memo starts afresh each time: the same answers. */
-		for (size_t i = 0; i < 128; i++) {
-			struct fm one = map(&f, a, i * 4 * KiB, UINT64_MAX, false, 1);
-			ck_assert_uint_eq(one.n, 1);
-			ck_assert_uint_eq(one.e[0].flags, m.e[i].flags);
-		}
-		ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	clone_in(&f, a, 40 * KiB, a, 1 * MiB, 4 * KiB);              /* page 10: the extent's */
+	for (size_t i = 0; i < 128; i++)
+		w[i] = (struct want){ i * 4 * KiB, 4 * KiB, i == 10 ? FILE_MAP_SHARED : 0 };
+	w[128] = (struct want){ 1 * MiB, 4 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST };
+	expect_map_across_commit(&f, a, w, 129);
+	for (size_t i = 0; i < 129; i++) {
+		struct fm one = map(&f, a, w[i].logical, UINT64_MAX, false, 1);
+		ck_assert_uint_eq(one.n, 1);
+		expect_extent(&one, 0, w[i].logical, w[i].length, w[i].flags);
 	}
 	ifix_teardown(&f);
 }
