@@ -182,4 +182,45 @@ struct cowfs_ioc_stats {
 };
 #define COWFS_IOC_STATS _IOR(COWFS_IOC_MAGIC, 8, struct cowfs_ioc_stats)
 
+/*
+ * COWFS_IOC_CHUNK_HASHES, on a regular file open for reading: fingerprints of its chunks from
+ * `start` on, computed in the server from the per-sector data checksums the checksum tree
+ * already holds (no data is read): XXH3-128 over the chunk's sector checksums, seeded with the
+ * chunk's length in bytes. Equal bytes give equal fingerprints; equal fingerprints are only
+ * candidates (COWFS_IOC_DEDUPE_RANGE compares the bytes). A chunk is chunk_bytes long except
+ * the file's last, which ends at end of file (its last sector's bytes past end of file are
+ * zero on disk, so they hash alike). Chunks holding a hole, preallocated space or data not yet
+ * written back (call with COWFS_CHUNK_SYNC to write it back first) get no fingerprint but a
+ * flag. `physical` is the disk address of the chunk's first byte when the whole chunk lies in
+ * one run of disk bytes (COWFS_CHUNK_CONTIGUOUS), so that a caller can tell chunks already
+ * sharing one place apart from copies.
+ */
+#define COWFS_CHUNK_HASHES_VERSION 1
+#define COWFS_CHUNK_BATCH 256
+#define COWFS_CHUNK_SYNC        0x1u   /* in: write dirty data back first */
+#define COWFS_CHUNK_HASHED      0x1u   /* entry: hash_lo/hash_hi are the fingerprint */
+#define COWFS_CHUNK_HOLE        0x2u   /* entry: some of it is a hole */
+#define COWFS_CHUNK_UNWRITTEN   0x4u   /* entry: some of it is preallocated */
+#define COWFS_CHUNK_DELALLOC    0x8u   /* entry: some of it is dirty data (no checksums yet) */
+#define COWFS_CHUNK_CONTIGUOUS  0x10u  /* entry: one run of disk bytes, starting at physical */
+#define COWFS_CHUNK_SHARED      0x20u  /* entry: some of it is SHARED as FIEMAP means it */
+struct cowfs_ioc_chunk {
+	uint64_t offset;         /* file offset of the chunk */
+	uint64_t length;         /* chunk_bytes, or less for the file's last chunk */
+	uint64_t physical;       /* COWFS_CHUNK_CONTIGUOUS: disk address of offset */
+	uint64_t hash_lo, hash_hi;
+	uint32_t flags;          /* COWFS_CHUNK_* */
+	uint32_t reserved;
+};
+struct cowfs_ioc_chunk_hashes {
+	uint32_t version;        /* in: COWFS_CHUNK_HASHES_VERSION */
+	uint32_t flags;          /* in: COWFS_CHUNK_SYNC */
+	uint64_t chunk_bytes;    /* in: a multiple of the block size, at most COWFS_DEDUPE_MAX_LEN */
+	uint64_t start;          /* in: a multiple of chunk_bytes */
+	uint32_t count;          /* out: entries filled (0: start is at or past end of file) */
+	uint32_t reserved;
+	struct cowfs_ioc_chunk chunks[COWFS_CHUNK_BATCH];
+};
+#define COWFS_IOC_CHUNK_HASHES _IOWR(COWFS_IOC_MAGIC, 9, struct cowfs_ioc_chunk_hashes)
+
 #endif
