@@ -37,7 +37,7 @@ struct chunk_walk {
 	uint32_t ps;
 	struct dirty_page **dirty;   /* the file's dirty pages from the first chunk on, by index */
 	size_t ndirty, next_dirty;
-	struct extent_share_memo share;
+	struct share_memos share;
 	uint64_t *csums;             /* the window's sectors', from its first chunk's offset */
 };
 
@@ -214,7 +214,7 @@ static int hash_locked(struct chunk_walk *w, uint64_t start, struct file_chunk *
 		*n = total;
 	free(w->csums);
 	free(w->dirty);
-	extent_share_memo_release(&w->share);
+	share_memos_release(&w->share);
 	return ret;
 }
 

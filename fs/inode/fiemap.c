@@ -40,7 +40,7 @@ struct map_walk {
 	uint32_t ps;
 	struct dirty_page **dirty;  /* the file's dirty pages from the walk's start, by index */
 	size_t ndirty, next_dirty;
-	struct extent_share_memo share; /* the last extent whose backrefs were read */
+	struct share_memos share;   /* the last extents whose backrefs were read */
 };
 
 int file_regular_only(const struct inode *in)
@@ -50,16 +50,39 @@ int file_regular_only(const struct inode *in)
 	return S_ISREG(in->mode) ? 0 : -EINVAL;
 }
 
+/* The memo for seg's extent if one holds it, else the least recently used. */
+static struct extent_share_memo *memo_for(struct share_memos *s, uint64_t extent_start)
+{
+	size_t pick = 0;
+
+	for (size_t i = 0; i < SHARE_MEMOS; i++) {
+		if (s->m[i].valid && s->m[i].start == extent_start) {
+			pick = i;
+			break;
+		}
+		if (s->used[i] < s->used[pick])
+			pick = i;
+	}
+	s->used[pick] = ++s->clock;
+	return &s->m[pick];
+}
+
 int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
-		    uint64_t len, struct extent_share_memo *memo, bool *shared)
+		    uint64_t len, struct share_memos *memos, bool *shared)
 {
 	struct extent_bytes b = { seg->extent_start, seg->extent_len, seg->disk, len };
-	int ret = extent_shared_beyond(cowfs_extents(it->fs), inode_btree(it), ino, &b, memo,
-				       shared);
+	int ret = extent_shared_beyond(cowfs_extents(it->fs), inode_btree(it), ino, &b,
+				       memo_for(memos, seg->extent_start), shared);
 
 	if (ret == -ENOENT)
 		return inode_corrupt(it, ino, "file extent item of an extent with no references");
 	return ret;
+}
+
+void share_memos_release(struct share_memos *memos)
+{
+	for (size_t i = 0; i < SHARE_MEMOS; i++)
+		extent_share_memo_release(&memos->m[i]);
 }
 
 /* 1 with *p made of `seg`, 0 if it shows nothing (data past end of file), or an errno. */
@@ -208,7 +231,7 @@ static int map_locked(struct map_walk *w, uint64_t start, uint64_t end,
 	if (ret == 0 && *n)
 		out[*n - 1].flags |= FILE_MAP_LAST;
 	free(w->dirty);
-	extent_share_memo_release(&w->share);
+	share_memos_release(&w->share);
 	return ret < 0 ? ret : 0;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fs/btree/btree.h"
+#include "fs/extent/extent.h"
 #include "fs/inode/inode.h"
 
 struct icache_entry;
@@ -142,6 +143,17 @@ struct dirty_page;
 int file_dirty_pages(struct inode_tree *it, uint64_t ino, uint64_t first,
 		     struct dirty_page ***out, size_t *n);
 /*
+ * What file_seg_shared learnt of the last few extents it was asked about (the least recently
+ * used is forgotten): a file whose items alternate between two extents each mapped by many
+ * of them (what overwriting every other page leaves) would otherwise have the backrefs of
+ * each read again at every item.
+ */
+#define SHARE_MEMOS 4
+struct share_memos {
+	struct extent_share_memo m[SHARE_MEMOS];
+	uint64_t used[SHARE_MEMOS], clock;
+};
+/*
  * fiemap.c: whether [seg->disk, seg->disk + len) of `seg` (a DATA or PREALLOC piece of ino's
  * map) is shared, as btrfs and xfs mean it (FIEMAP's SHARED, and the chunk hashes'): another
  * file or tree references the extent, or another item of this file maps some of the same
@@ -154,8 +166,8 @@ int file_dirty_pages(struct inode_tree *it, uint64_t ino, uint64_t first,
  * with more than one reference (the B+tree's block_refs) must make its extents SHARED too.
  */
 struct fmap_seg;
-struct extent_share_memo;
 int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
-		    uint64_t len, struct extent_share_memo *memo, bool *shared);
+		    uint64_t len, struct share_memos *memos, bool *shared);
+void share_memos_release(struct share_memos *memos);
 
 #endif
