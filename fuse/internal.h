@@ -227,10 +227,11 @@ int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct 
 /* -EROFS unless the mount takes changes. */
 int ioctl_writable(struct server *s);
 
-/* ioctl_share.c: clone, dedupe, extent map. */
+/* ioctl_share.c: clone, dedupe, extent map, chunk fingerprints. */
 void ioctl_clone_range(const struct ioctl_req *r);
 void ioctl_dedupe_range(const struct ioctl_req *r);
 void ioctl_fiemap(const struct ioctl_req *r);
+void ioctl_chunk_hashes(const struct ioctl_req *r);
 void late_replies_init(struct server *s);
 /* Until every clone thread has replied: before the session is destroyed. */
 void late_replies_wait(struct server *s);

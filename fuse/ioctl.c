@@ -2,8 +2,8 @@
  * The mount's own ioctls (cowfs_ioctl.h, docs/IOCTL.md): the kernel forwards restricted ioctls
  * with their output area sized from the command number; each is answered from an fs/ call.
  * This file dispatches them and answers those about the mount or one inode as a whole
- * (STATUS, FILE_ID, SYNC, STATS); ioctl_share.c has clone, dedupe and the extent map,
- * space_sets.c the SPACE figures.
+ * (STATUS, FILE_ID, SYNC, STATS); ioctl_share.c has clone, dedupe, the extent map and the
+ * chunk fingerprints, space_sets.c the SPACE figures.
  *
  * Directories get ioctls too (FUSE_IOCTL_DIR, which libfuse takes by default): then fh is the
  * directory handle's, which says nothing of how it was opened.
@@ -170,6 +170,9 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case COWFS_IOC_SPACE:
 		ioctl_space(&r);
+		return;
+	case COWFS_IOC_CHUNK_HASHES:
+		ioctl_chunk_hashes(&r);
 		return;
 	case COWFS_IOC_SYNC:
 		reply_sync(&r);

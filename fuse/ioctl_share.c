@@ -1,5 +1,6 @@
 /*
- * The sharing ioctls: CLONE_RANGE, DEDUPE_RANGE and FIEMAP (cowfs_ioctl.h, docs/IOCTL.md).
+ * The sharing ioctls: CLONE_RANGE, DEDUPE_RANGE, FIEMAP and CHUNK_HASHES (cowfs_ioctl.h,
+ * docs/IOCTL.md).
  *
  * The kernel checks nothing for them: it does not know what they do. So the checks it makes
  * for FICLONERANGE and FIDEDUPERANGE are made here, in its order and with its errnos, on the
@@ -375,4 +376,69 @@ void ioctl_fiemap(const struct ioctl_req *r)
 		out.extents[i].flags = extent_flags_to_ioc(ext[i].flags);
 	}
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
+/* ---- CHUNK_HASHES ------------------------------------------------------------------------ */
+
+_Static_assert(FILE_CHUNK_MAX == COWFS_DEDUPE_MAX_LEN, "a chunk is at most what one dedupe takes");
+_Static_assert(FILE_CHUNK_HASHED == COWFS_CHUNK_HASHED && FILE_CHUNK_HOLE == COWFS_CHUNK_HOLE &&
+	       FILE_CHUNK_UNWRITTEN == COWFS_CHUNK_UNWRITTEN &&
+	       FILE_CHUNK_DELALLOC == COWFS_CHUNK_DELALLOC &&
+	       FILE_CHUNK_CONTIGUOUS == COWFS_CHUNK_CONTIGUOUS &&
+	       FILE_CHUNK_SHARED == COWFS_CHUNK_SHARED, "chunk flags are fs/'s, passed through");
+
+/* The request's own checks; the chunk size and alignment are fs/'s. Reading the fingerprints
+ * is reading the file: it must be open for reading. */
+static int chunk_hashes_check(const struct ioctl_req *r, const struct cowfs_ioc_chunk_hashes *in)
+{
+	if (in->version != COWFS_CHUNK_HASHES_VERSION || (in->flags & ~COWFS_CHUNK_SYNC) ||
+	    in->reserved)
+		return -EINVAL;
+	if (r->dir)
+		return -EISDIR;
+	return r->fh & FH_READ ? 0 : -EBADF;
+}
+
+static void chunk_hashes_reply(const struct ioctl_req *r, const struct cowfs_ioc_chunk_hashes *in,
+			       struct cowfs_ioc_chunk_hashes *out, const struct file_chunk *c,
+			       size_t n)
+{
+	memset(out, 0, sizeof(*out));
+	out->version = COWFS_CHUNK_HASHES_VERSION;
+	out->flags = in->flags;
+	out->chunk_bytes = in->chunk_bytes;
+	out->start = in->start;
+	out->count = (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		out->chunks[i] = (struct cowfs_ioc_chunk){
+			.offset = c[i].offset, .length = c[i].length, .physical = c[i].physical,
+			.hash_lo = c[i].hash_lo, .hash_hi = c[i].hash_hi, .flags = c[i].flags };
+	fuse_reply_ioctl(r->req, 0, out, sizeof(*out));
+}
+
+void ioctl_chunk_hashes(const struct ioctl_req *r)
+{
+	const struct cowfs_ioc_chunk_hashes *in = r->in;
+	struct cowfs_ioc_chunk_hashes *out = NULL;
+	struct file_chunk *c = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(*out)))
+		return;
+	ret = chunk_hashes_check(r, in);
+	if (ret == 0) {
+		out = malloc(sizeof(*out));
+		c = malloc(COWFS_CHUNK_BATCH * sizeof(*c));
+		ret = out && c ? 0 : -ENOMEM;
+	}
+	if (ret == 0)
+		ret = file_chunk_hashes(&r->s->it, r->ino, in->start, in->chunk_bytes,
+					in->flags & COWFS_CHUNK_SYNC, c, COWFS_CHUNK_BATCH, &n);
+	if (ret < 0)
+		reply_err(r->req, ret);
+	else
+		chunk_hashes_reply(r, in, out, c, n);
+	free(out);
+	free(c);
 }

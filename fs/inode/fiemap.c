@@ -40,37 +40,49 @@ struct map_walk {
 	uint32_t ps;
 	struct dirty_page **dirty;  /* the file's dirty pages from the walk's start, by index */
 	size_t ndirty, next_dirty;
-	struct extent_share_memo share; /* the last extent whose backrefs were read */
+	struct share_memos share;   /* the last extents whose backrefs were read */
 };
 
-static int regular_file_only(const struct inode *in)
+int file_regular_only(const struct inode *in)
 {
 	if (S_ISDIR(in->mode))
 		return -EISDIR;
 	return S_ISREG(in->mode) ? 0 : -EINVAL;
 }
 
-/*
- * Whether the disk bytes of `seg` are shared, as btrfs and xfs mean it: another file or tree
- * references the extent, or another item of this file maps some of the same bytes (a clone
- * within the file). Two items that are what a punch or an overwrite left of one are not
- * sharing, though each is a reference (extent_shared_beyond has the rule and its proof).
- *
- * Note for snapshots (not built yet): a snapshot shares the tree's leaves, not their file
- * extent items, so an extent reached through a leaf two trees share has one reference and
- * would show as not shared here. Once snapshots are reachable through this path, a leaf
- * with more than one reference (the B+tree's block_refs) must make its extents SHARED too.
- */
-static int seg_is_shared(struct map_walk *w, const struct fmap_seg *seg, uint64_t len,
-			 bool *shared)
+/* The memo for seg's extent if one holds it, else the least recently used. */
+static struct extent_share_memo *memo_for(struct share_memos *s, uint64_t extent_start)
+{
+	size_t pick = 0;
+
+	for (size_t i = 0; i < SHARE_MEMOS; i++) {
+		if (s->m[i].valid && s->m[i].start == extent_start) {
+			pick = i;
+			break;
+		}
+		if (s->used[i] < s->used[pick])
+			pick = i;
+	}
+	s->used[pick] = ++s->clock;
+	return &s->m[pick];
+}
+
+int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
+		    uint64_t len, struct share_memos *memos, bool *shared)
 {
 	struct extent_bytes b = { seg->extent_start, seg->extent_len, seg->disk, len };
-	int ret = extent_shared_beyond(cowfs_extents(w->it->fs), inode_btree(w->it), w->ino, &b,
-				       &w->share, shared);
+	int ret = extent_shared_beyond(cowfs_extents(it->fs), inode_btree(it), ino, &b,
+				       memo_for(memos, seg->extent_start), shared);
 
 	if (ret == -ENOENT)
-		return inode_corrupt(w->it, w->ino, "file extent item of an extent with no references");
+		return inode_corrupt(it, ino, "file extent item of an extent with no references");
 	return ret;
+}
+
+void share_memos_release(struct share_memos *memos)
+{
+	for (size_t i = 0; i < SHARE_MEMOS; i++)
+		extent_share_memo_release(&memos->m[i]);
 }
 
 /* 1 with *p made of `seg`, 0 if it shows nothing (data past end of file), or an errno. */
@@ -87,7 +99,7 @@ static int piece_from_seg(struct map_walk *w, const struct fmap_seg *seg, struct
 			return 0;
 		len = MIN(len, w->data_end - seg->off);
 	}
-	ret = seg_is_shared(w, seg, len, &shared);
+	ret = file_seg_shared(w->it, w->ino, seg, len, &w->share, &shared);
 	if (ret < 0)
 		return ret;
 	*p = (struct map_piece){ .off = seg->off, .len = len, .disk = seg->disk,
@@ -154,22 +166,24 @@ static int walk_start(struct map_walk *w, uint64_t start, uint64_t *from)
 	return ret == -ENOENT ? 0 : ret;
 }
 
-/* The file's dirty pages from page `first` on, sorted. */
-static int collect_dirty(struct map_walk *w, uint64_t first)
+int file_dirty_pages(struct inode_tree *it, uint64_t ino, uint64_t first,
+		     struct dirty_page ***out, size_t *n)
 {
-	struct icache_entry *e = w->it->icache ? icache_find(w->it->icache, w->ino, false) : NULL;
+	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 
+	*out = NULL;
+	*n = 0;
 	if (!e || !e->pages.count)
 		return 0;
-	w->dirty = malloc(e->pages.count * sizeof(*w->dirty));
-	if (!w->dirty)
+	*out = malloc(e->pages.count * sizeof(**out));
+	if (!*out)
 		return -ENOMEM;
 	for (size_t i = 0; i < e->pages.cap; i++) {
 		struct dirty_page *p = &e->pages.slots[i];
 		if (p->data && p->index >= first)
-			w->dirty[w->ndirty++] = p;
+			(*out)[(*n)++] = p;
 	}
-	pages_sort(w->dirty, w->ndirty);
+	pages_sort(*out, *n);
 	return 0;
 }
 
@@ -210,14 +224,14 @@ static int map_locked(struct map_walk *w, uint64_t start, uint64_t end,
 	int ret = walk_start(w, start, &off);
 
 	if (ret == 0)
-		ret = collect_dirty(w, off / w->ps);
+		ret = file_dirty_pages(w->it, w->ino, off / w->ps, &w->dirty, &w->ndirty);
 	if (ret == 0)
 		ret = fill_extents(w, off, start, end, out, max, n);
 	/* The walk ran out of pieces: nothing follows the last one, whatever `end` was. */
 	if (ret == 0 && *n)
 		out[*n - 1].flags |= FILE_MAP_LAST;
 	free(w->dirty);
-	extent_share_memo_release(&w->share);
+	share_memos_release(&w->share);
 	return ret < 0 ? ret : 0;
 }
 
@@ -235,7 +249,7 @@ int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64
 		inode_lock_read(it);
 	ret = inode_read(it, ino, &in);
 	if (ret == 0)
-		ret = regular_file_only(&in);
+		ret = file_regular_only(&in);
 	/* With sync the dirty pages become extents first (in the running transaction, which
 	 * need not commit for the map to show them). */
 	if (ret == 0 && sync)

@@ -145,6 +145,35 @@ int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64
 		     bool sync, struct file_map_extent *out, size_t max, size_t *n);
 
 /*
+ * Fingerprints of a file's chunks from the stored sector checksums (chunk_hash.c), for
+ * finding dedupe candidates without reading data: up to `max` chunks of `chunk_bytes` (a
+ * multiple of the sector size, at most FILE_CHUNK_MAX) from `start` (a multiple of it) on;
+ * the file's last chunk ends at end of file. A chunk's fingerprint is XXH3-128, seeded with
+ * its length in bytes, over the array of its sectors' XXH3-64 checksums as little-endian
+ * u64s (the last sector whole: its bytes past end of file are zero). It is given (HASHED)
+ * only to chunks without a hole, preallocated space or dirty data, which get HOLE,
+ * UNWRITTEN, DELALLOC instead (`sync`: write dirty data back first). CONTIGUOUS: the chunk
+ * is one run of disk bytes from `physical`. SHARED: some of it is, as file_map_extents
+ * means it. *n: chunks filled, 0 when start is at or past end of file. -EINVAL (arguments,
+ * not a regular file), -EISDIR, -ENOENT; -EUCLEAN (reported) for a written sector without
+ * a checksum.
+ */
+#define FILE_CHUNK_MAX        (16ull << 20)
+#define FILE_CHUNK_HASHED     0x1u
+#define FILE_CHUNK_HOLE       0x2u
+#define FILE_CHUNK_UNWRITTEN  0x4u
+#define FILE_CHUNK_DELALLOC   0x8u
+#define FILE_CHUNK_CONTIGUOUS 0x10u
+#define FILE_CHUNK_SHARED     0x20u
+struct file_chunk {
+	uint64_t offset, length, physical;
+	uint64_t hash_lo, hash_hi;
+	unsigned flags;
+};
+int file_chunk_hashes(struct inode_tree *it, uint64_t ino, uint64_t start, uint64_t chunk_bytes,
+		      bool sync, struct file_chunk *out, size_t max, size_t *n);
+
+/*
  * Whether copy_file_range may share extents (the default) or must copy every byte (-o
  * noreflink). Clones asked for explicitly (file_clone_range) always share.
  */

@@ -3,10 +3,12 @@
 #define COWFS_INODE_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "fs/btree/btree.h"
+#include "fs/extent/extent.h"
 #include "fs/inode/inode.h"
 
 struct icache_entry;
@@ -132,5 +134,40 @@ int log_fsync(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
 /* Write back ino's dirty pages in the running transaction, if it has any (fiemap.c): what
  * reports the file's extents (FIEMAP with sync, space accounting) sees them on disk. */
 int file_writeback_dirty(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
+
+/* 0 for a regular file, else -EISDIR or -EINVAL (fiemap.c). */
+int file_regular_only(const struct inode *in);
+/* ino's dirty pages from page `first` on, sorted by index, as a malloc'd array (NULL when
+ * there are none) (fiemap.c). */
+struct dirty_page;
+int file_dirty_pages(struct inode_tree *it, uint64_t ino, uint64_t first,
+		     struct dirty_page ***out, size_t *n);
+/*
+ * What file_seg_shared learnt of the last few extents it was asked about (the least recently
+ * used is forgotten): a file whose items alternate between two extents each mapped by many
+ * of them (what overwriting every other page leaves) would otherwise have the backrefs of
+ * each read again at every item.
+ */
+#define SHARE_MEMOS 4
+struct share_memos {
+	struct extent_share_memo m[SHARE_MEMOS];
+	uint64_t used[SHARE_MEMOS], clock;
+};
+/*
+ * fiemap.c: whether [seg->disk, seg->disk + len) of `seg` (a DATA or PREALLOC piece of ino's
+ * map) is shared, as btrfs and xfs mean it (FIEMAP's SHARED, and the chunk hashes'): another
+ * file or tree references the extent, or another item of this file maps some of the same
+ * bytes (a clone within the file). Two items that are what a punch or an overwrite left of one are not
+ * sharing, though each is a reference (extent_shared_beyond has the rule and its proof).
+ *
+ * Note for snapshots (not built yet): a snapshot shares the tree's leaves, not their file
+ * extent items, so an extent reached through a leaf two trees share has one reference and
+ * would show as not shared here. Once snapshots are reachable through this path, a leaf
+ * with more than one reference (the B+tree's block_refs) must make its extents SHARED too.
+ */
+struct fmap_seg;
+int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
+		    uint64_t len, struct share_memos *memos, bool *shared);
+void share_memos_release(struct share_memos *memos);
 
 #endif

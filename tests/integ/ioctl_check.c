@@ -21,6 +21,11 @@
  *                                        -n overrides dest_count, -S/-I/-G apply to the first
  *                                        destination, -R sets its reserved field.
  *   fiemap [-V N] [-F N] PATH [START LEN]     count=N, then "LOGICAL PHYSICAL LENGTH FLAGS"
+ *   chunks [-o MODE] [-V N] [-F N] [-R N] PATH CHUNK_BYTES [START]
+ *                                        CHUNK_HASHES: count=N, then "OFFSET LENGTH PHYSICAL
+ *                                        HASH FLAGS" (HASH: hi:lo in hex, - if not hashed).
+ *                                        MODE: how PATH is opened (ro default); -R sets the
+ *                                        request's reserved field.
  *   space PATH...                        each alone: files= extents= referenced= exclusive=
  *                                        shared= pinned=
  *   space-set PATH...                    one set of all of them (SET_ADD each, SET_RESULT)
@@ -373,6 +378,63 @@ static int cmd_fiemap(int argc, char **argv, int expect)
 	return 0;
 }
 
+static void print_chunk_flags(uint32_t f)
+{
+	static const struct { uint32_t bit; const char *name; } names[] = {
+		{ COWFS_CHUNK_HASHED, "hashed" }, { COWFS_CHUNK_HOLE, "hole" },
+		{ COWFS_CHUNK_UNWRITTEN, "unwritten" }, { COWFS_CHUNK_DELALLOC, "delalloc" },
+		{ COWFS_CHUNK_CONTIGUOUS, "contiguous" }, { COWFS_CHUNK_SHARED, "shared" },
+	};
+	uint32_t known = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		known |= names[i].bit;
+		if (f & names[i].bit) {
+			printf("%s%s", any ? "," : "", names[i].name);
+			any = true;
+		}
+	}
+	if (f & ~known)
+		printf("%sunknown:%#x", any ? "," : "", f & ~known);
+	else if (!any)
+		printf("-");
+}
+
+static int cmd_chunks(int argc, char **argv, int expect)
+{
+	static struct cowfs_ioc_chunk_hashes ch;
+	struct tweaks t;
+	int i = parse_tweaks(argc, argv, &t, "ro"), fd, ret, r;
+
+	if (argc - i != 2 && argc - i != 3)
+		usage_fail("chunks [OPTIONS] PATH CHUNK_BYTES [START]");
+	memset(&ch, 0, sizeof(ch));
+	ch.version = t.version_set ? t.version : COWFS_CHUNK_HASHES_VERSION;
+	ch.flags = t.flags;
+	ch.reserved = t.reserved;
+	ch.chunk_bytes = num(argv[i + 1]);
+	ch.start = argc - i == 3 ? num(argv[i + 2]) : 0;
+	fd = open_mode(argv[i], t.mode);
+	ret = ioctl(fd, COWFS_IOC_CHUNK_HASHES, &ch);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("count=%u\n", ch.count);
+	for (uint32_t k = 0; k < ch.count && k < COWFS_CHUNK_BATCH; k++) {
+		const struct cowfs_ioc_chunk *c = &ch.chunks[k];
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " ", c->offset, c->length, c->physical);
+		if (c->flags & COWFS_CHUNK_HASHED)
+			printf("%016" PRIx64 ":%016" PRIx64 " ", c->hash_hi, c->hash_lo);
+		else
+			printf("- ");
+		print_chunk_flags(c->flags);
+		printf("\n");
+	}
+	return 0;
+}
+
 static void print_space(const char *what, const struct cowfs_ioc_space *sp)
 {
 	printf("%s files=%" PRIu64 " extents=%" PRIu64 " referenced=%" PRIu64
@@ -544,6 +606,8 @@ int main(int argc, char **argv)
 		return cmd_dedupe(argc, argv, expect);
 	if (strcmp(argv[0], "fiemap") == 0)
 		return cmd_fiemap(argc, argv, expect);
+	if (strcmp(argv[0], "chunks") == 0)
+		return cmd_chunks(argc, argv, expect);
 	if (strcmp(argv[0], "space") == 0)
 		return cmd_space(argc, argv, expect, false);
 	if (strcmp(argv[0], "space-set") == 0)

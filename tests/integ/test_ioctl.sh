@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests of the mount's ioctls (docs/IOCTL.md) issued directly by ioctl_check
-# (tests/integ/ioctl_check.c): FILE_ID, CLONE_RANGE, DEDUPE_RANGE, FIEMAP, SPACE, SYNC, STATS,
-# with good arguments (results checked: content, sizes, figures, counters) and with bad ones
-# (the errno checked, and the tree unchanged), as root and as an unprivileged user without
+# (tests/integ/ioctl_check.c): FILE_ID, CLONE_RANGE, DEDUPE_RANGE, FIEMAP, CHUNK_HASHES, SPACE,
+# SYNC, STATS, with good arguments (results checked: content, sizes, figures, counters) and
+# with bad ones (the errno checked, and the tree unchanged), as root and as an unprivileged user without
 # access; on a read-only mount (EROFS); after an aborted transaction (SYNC: EIO); SYNC then
 # kill -9 then remount (the data is there); clones beside a reader with one request thread;
 # STATS after `cp` with and without -o noreflink; fsck clean after every unmount.
@@ -285,6 +285,78 @@ t_fiemap() {
 	digest_same
 }
 
+# chunks_of PATH CHUNK [FLAGS...]: "OFFSET LENGTH HASH FLAGS" of each chunk, in $WORK/chunks.
+chunks_of() {
+	local path=$1 chunk=$2
+	shift 2
+	ic chunks "$@" "$path" "$chunk" || return 1
+	awk 'NR > 1 { print $1, $2, $4, $5 }' "$LIB_OUT" >"$WORK/chunks"
+}
+
+# CHUNK_HASHES: the request's checks (errno, nothing changed); copies written apart get equal
+# fingerprints at other places, other bytes other ones; the tail chunk ends at end of file;
+# written data is hashed after SYNC; a clone's chunks are SHARED, at the source's place.
+t_chunks() {
+	digest_take || return 1
+	ic -e EINVAL chunks -V 2 "$D/src" 65536 &&
+	ic -e EINVAL chunks -F 2 "$D/src" 65536 &&
+	ic -e EINVAL chunks -R 1 "$D/src" 65536 &&
+	ic -e EINVAL chunks "$D/src" 0 &&
+	ic -e EINVAL chunks "$D/src" 1000 &&
+	ic -e EINVAL chunks "$D/src" $(((16 << 20) + 4096)) &&
+	ic -e EINVAL chunks "$D/src" 65536 4096 &&
+	ic -e EBADF chunks -o wo "$D/src" 65536 &&
+	ic -e EISDIR chunks -o dir "$D/sub" 65536 || return 1
+	ic chunks "$D/src" 65536 $((4 * K)) && expect "count past EOF" "$(field count)" 0 || return 1
+	ic chunks "$D/src" $((16 << 20)) && expect "count of one 16 MiB chunk" "$(field count)" 1 &&
+		expect "its length" "$(sed -n 2p "$LIB_OUT" | cut -d' ' -f2)" $K || return 1
+	ic chunks -F 1 -o rw "$D/src" 65536 || return 1
+	digest_same || return 1
+
+	# Files of their own: earlier steps made src share with others.
+	cp "$WORK/src" "$D/ch_a" && cp "$WORK/src" "$D/ch_b" && head -c $K /dev/urandom >"$D/ch_c" &&
+		"$IC" sync "$MNT" >/dev/null || return 1
+	chunks_of "$D/ch_a" 65536 && cp "$WORK/chunks" "$WORK/chunks.a" || return 1
+	expect "chunks of ch_a" "$(wc -l <"$WORK/chunks.a")" 4 || return 1
+	expect "ch_a's chunks hashed, contiguous, not shared" \
+		"$(cut -d' ' -f4 "$WORK/chunks.a" | sort -u)" hashed,contiguous || return 1
+	local a_phys
+	a_phys=$(sed -n 2p "$LIB_OUT" | cut -d' ' -f3)
+	chunks_of "$D/ch_b" 65536 && cmp -s "$WORK/chunks" "$WORK/chunks.a" ||
+		{ echo "    a copy written apart fingerprints otherwise"; diff "$WORK/chunks.a" "$WORK/chunks"; return 1; }
+	[ "$(sed -n 2p "$LIB_OUT" | cut -d' ' -f3)" != "$a_phys" ] ||
+		{ echo "    the copy is at the first one's place"; return 1; }
+	chunks_of "$D/ch_c" 65536 || return 1
+	expect "fingerprints other bytes share with ch_a" \
+		"$(cut -d' ' -f3 "$WORK/chunks" "$WORK/chunks.a" | sort | uniq -d | wc -l)" 0 || return 1
+	# 10000 bytes in chunks of 4 KiB: the last is 1808 bytes.
+	chunks_of "$D/tail" 4096 && expect "tail chunks" "$(wc -l <"$WORK/chunks")" 3 &&
+		expect "tail chunk" "$(tail -1 "$WORK/chunks" | cut -d' ' -f1,2)" "8192 1808" &&
+		expect "tail chunks hashed" "$(grep -c ' hashed' "$WORK/chunks")" 3 || return 1
+	# Written now, hashed once SYNC writes it back; the same bytes written apart alike.
+	head -c 100000 /dev/urandom >"$WORK/ch_fresh" && cp "$WORK/ch_fresh" "$D/ch_fresh" || return 1
+	chunks_of "$D/ch_fresh" 65536 -F 1 && cp "$WORK/chunks" "$WORK/chunks.fresh" &&
+		expect "fresh chunks" "$(cut -d' ' -f1,2,4 "$WORK/chunks" | tr '\n' ' ')" \
+			"0 65536 hashed,contiguous 65536 34464 hashed,contiguous " || return 1
+	cp "$WORK/ch_fresh" "$D/ch_fresh2" && chunks_of "$D/ch_fresh2" 65536 -F 1 &&
+		cmp -s "$WORK/chunks" "$WORK/chunks.fresh" ||
+		{ echo "    the same bytes written apart fingerprint otherwise"; return 1; }
+	# A clone: the same fingerprints, SHARED on both sides, at one place.
+	touch "$D/ch_clone" && ic clone "$D/ch_a" "$D/ch_clone" || return 1
+	ic chunks "$D/ch_clone" 65536 &&
+		expect "the clone's first chunk's place" "$(sed -n 2p "$LIB_OUT" | cut -d' ' -f3)" \
+			"$a_phys" || return 1
+	chunks_of "$D/ch_clone" 65536 &&
+		expect "the clone's fingerprints" "$(cut -d' ' -f1-3 "$WORK/chunks")" \
+			"$(cut -d' ' -f1-3 "$WORK/chunks.a")" &&
+		expect "the clone's chunks" "$(cut -d' ' -f4 "$WORK/chunks" | sort -u)" \
+			hashed,contiguous,shared || return 1
+	chunks_of "$D/ch_a" 65536 &&
+		expect "ch_a's chunks after the clone" "$(cut -d' ' -f4 "$WORK/chunks" | sort -u)" \
+			hashed,contiguous,shared || return 1
+	rm -f "$D"/ch_*
+}
+
 t_space() {
 	local id
 	digest_take || return 1
@@ -392,7 +464,8 @@ t_read_only() {
 	cowfs_mount "$IMG" "$MNT" ro,allow_other || return 1
 	ic -e EROFS clone -o ro "$D/src" "$D/dst" &&
 	ic -e EROFS dedupe "$D/src" 0 4096 "$D/rootonly:0" || return 1
-	ic sync "$MNT" && ic fiemap "$D/src" && ic space "$D/src" && ic stats "$MNT" && ic id "$D/src"
+	ic sync "$MNT" && ic fiemap "$D/src" && ic space "$D/src" && ic stats "$MNT" && ic id "$D/src" &&
+		ic chunks "$D/src" 65536
 }
 
 # After an abort: SYNC is EIO (what was written since the last commit is gone), clones EROFS.
@@ -457,6 +530,7 @@ if step setup t_setup; then
 	step "DEDUPE_RANGE bad arguments and per-destination errors: nothing changed" t_dedupe_bad
 	step "DEDUPE_RANGE: same/differs, 16 MiB cap, STATS" t_dedupe_good
 	step "FIEMAP: bad arguments, extents, a directory" t_fiemap
+	step "CHUNK_HASHES: bad arguments, equal copies, tail, SYNC, a clone" t_chunks
 	step "SPACE: bad arguments, alone, sets, 16 live, owners" t_space
 	step "unknown ioctl, STATS and SYNC on a directory, fsyncs counted" t_misc
 	step "unprivileged: EACCES on an unreadable source, EPERM onto an unwritable file" t_unprivileged
