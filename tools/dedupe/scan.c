@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "tools/prog.h"
 
 #define SCAN_READ_BYTES (8u << 20)
 
@@ -105,6 +104,21 @@ struct chunk_where {
 	bool shared;
 };
 
+/* The extents from `start` on, one batch. The data was committed (SYNC) before the scan. */
+static int fiemap_batch(int fd, uint64_t start, struct cowfs_ioc_fiemap *map)
+{
+	int ret;
+
+	memset(map, 0, sizeof(*map));
+	map->version = COWFS_FIEMAP_VERSION;
+	map->start = start;
+	map->length = UINT64_MAX;
+	ret = cowfs_ioctl(fd, COWFS_IOC_FIEMAP, map);
+	if (ret == 0 && map->count > COWFS_FIEMAP_BATCH)
+		ret = -EPROTO;
+	return ret;
+}
+
 /* The extent containing pos or the first after it; NULL past the last. */
 static int cursor_at(struct extent_cursor *cur, uint64_t pos, const struct cowfs_ioc_extent **e)
 {
@@ -121,7 +135,7 @@ static int cursor_at(struct extent_cursor *cur, uint64_t pos, const struct cowfs
 			*e = NULL;
 			return 0;
 		}
-		int ret = mnt_fiemap(cur->fd, pos, &cur->map);
+		int ret = fiemap_batch(cur->fd, pos, &cur->map);
 		if (ret < 0)
 			return ret;
 		cur->loaded = true;
@@ -357,38 +371,42 @@ static int scan_chunks(struct dd_scanner *sc, struct dd_pass *pass, struct file_
 	return run_n ? hash_run(sc, pass, fs, run_first, run_n) : 0;
 }
 
+/* Opened without updating its atime where the caller may (O_NOATIME needs ownership). */
+static int open_for_reading(const char *path, struct cowfs_file *cf)
+{
+	int ret = cowfs_file_open(AT_FDCWD, path, O_RDONLY | O_NOATIME, 0, cf);
+
+	if (ret == -EPERM)
+		ret = cowfs_file_open(AT_FDCWD, path, O_RDONLY, 0, cf);
+	return ret;
+}
+
 /* The file at the path must still be the one the walk found (and, after pass 0, scanned). */
 static int file_open_checked(struct dd_scanner *sc, struct dd_file *f, bool first_pass,
 			     struct file_scan *fs)
 {
-	struct cowfs_ioc_file_id id;
-	struct stat st;
-	int ret;
+	struct cowfs_file cf;
+	int ret = open_for_reading(f->path, &cf);
 
-	fs->fd = mnt_open(f->path, O_RDONLY | O_NOATIME);
-	if (fs->fd == -EPERM)
-		fs->fd = mnt_open(f->path, O_RDONLY);
-	if (fs->fd < 0)
-		return fs->fd;
-	ret = fstat(fs->fd, &st) < 0 ? -errno : 0;
-	if (ret == 0 && ((uint64_t)st.st_ino != f->ino || !S_ISREG(st.st_mode)))
+	if (ret < 0)
+		return ret;
+	if ((uint64_t)cf.ino != f->ino || !S_ISREG(cf.mode))
 		ret = -ESTALE;
-	if (ret == 0)
-		ret = mnt_file_id(fs->fd, &id);
-	if (ret == 0 && sc->opt->chunk % id.blocksize)
+	else if (sc->opt->chunk % cf.id.blocksize)
 		ret = -EINVAL;
-	if (ret == 0 && !first_pass && (!f->scanned || memcmp(&id.file, &f->id, sizeof(id.file))))
+	else if (!first_pass && (!f->scanned || memcmp(&cf.id.file, &f->id, sizeof(f->id))))
 		ret = -ESTALE;
 	if (ret < 0) {
-		close(fs->fd);
+		cowfs_file_close(&cf);
 		return ret;
 	}
-	f->id = id.file;
-	fs->size = (uint64_t)st.st_size;
+	f->id = cf.id.file;
+	fs->fd = cf.fd;
+	fs->size = cf.size;
 	if (first_pass)
 		f->size = fs->size;
-	else if (fs->size != f->size)
-		fs->size = f->size < fs->size ? f->size : fs->size;
+	else if (fs->size > f->size)
+		fs->size = f->size;
 	posix_fadvise(fs->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	memset(&fs->cur, 0, sizeof(fs->cur));
 	fs->cur.fd = fs->fd;
@@ -421,7 +439,7 @@ int dd_scan_file(struct dd_scanner *sc, struct dd_pass *pass, uint32_t fi)
 	if (ret == -E2BIG || ret == -ENOMEM)
 		return ret;
 	if (ret == -EINVAL) {
-		fprintf(stderr, PROG ": %s: the chunk size is not a multiple of its blocksize\n",
+		fprintf(stderr, DD_PROG ": %s: the chunk size is not a multiple of its blocksize\n",
 			f->path);
 		return ret;
 	}
@@ -430,7 +448,7 @@ int dd_scan_file(struct dd_scanner *sc, struct dd_pass *pass, uint32_t fi)
 		pass->n = records_before;
 		sc->st->bytes_hashed = hashed_before;
 		if (first_pass)
-			fprintf(stderr, PROG ": %s: %s (skipped)\n", f->path,
+			fprintf(stderr, DD_PROG ": %s: %s (skipped)\n", f->path,
 				ret == -ESTALE ? "changed during the scan" : strerror(-ret));
 		sc->st->files_changed += first_pass;
 		f->scanned = false;
