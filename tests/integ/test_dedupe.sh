@@ -6,7 +6,8 @@
 # equal to what the construction says, the freed figure equal to the free-space change, the
 # destinations shared (FIEMAP), a second run finding nothing, fsck clean (exact refcounts);
 # also --dry-run changing nothing, passes under a small --memory finding the same duplicates,
-# a destination modified between hashing and dedupe (COWFS_DEDUPE_TEST_PAUSE) reporting
+# a destination modified between hashing and dedupe (COWFS_DEDUPE_TEST_PAUSE), by write or
+# through mmap (its page still dirty in the kernel), reporting
 # differing bytes and keeping its new content, a destination open for writing elsewhere, the
 # argument errors. Every JSON report is parsed with python3.
 #
@@ -151,6 +152,22 @@ def main():
         os.fsync(fd)
         os.close(fd)
         print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
+    elif cmd == "mmap_modify":      # FIFO PID FILE OFFSET: see t_changed_mmap; prints the sha256
+        import mmap, time
+        fifo = os.open(args[0], os.O_WRONLY)     # returns once the tool has hashed
+        fd = os.open(args[2], os.O_RDWR)
+        m = mmap.mmap(fd, 0)
+        new = random.Random("mmap").randbytes(4096)
+        m[int(args[3]):int(args[3]) + 4096] = new
+        want = m[:]    # not through another open: its close (FUSE flush) would write back
+        os.close(fifo)                           # the tool goes on to dedupe
+        for _ in range(6000):                    # the dirty page stays mapped until it is done
+            if not os.path.exists("/proc/%s" % args[1]):
+                break
+            time.sleep(0.01)
+        m.close()
+        os.close(fd)
+        print(hashlib.sha256(want).hexdigest())
     elif cmd == "sync":             # PATH: COWFS_IOC_SYNC, _IO(0xCF, 7)
         fd = os.open(args[0], os.O_RDONLY)
         fcntl.ioctl(fd, (0xCF << 8) | 7)
@@ -319,6 +336,29 @@ for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/m1" "$MNT/chg/m2" || ret
 	expect "m1 shared" "$(py any_shared "$MNT/chg/m1")" no
 }
 
+# A destination dirtied through mmap after hashing, its page not yet written back: the tool
+# writes the kernel's dirty pages back before the dedupe (as the VFS does), so the server
+# compares the new bytes and finds them different, instead of sharing what it had before.
+t_changed_mmap() {
+	local fifo=$WORK/pause-mmap pid want
+	mkdir -p "$MNT/chg"
+	python3 -c 'import random,sys; d=random.Random(9).randbytes(2<<20)
+for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/p1" "$MNT/chg/p2" || return 1
+	py sync "$MNT" || return 1
+	mkfifo "$fifo" || return 1
+	COWFS_DEDUPE_TEST_PAUSE=$fifo "$COWFS" dedupe --json "$MNT/chg/p1" "$MNT/chg/p2" \
+		>"$WORK/out.json" 2>"$WORK/chg.err" &
+	pid=$!
+	want=$(py mmap_modify "$fifo" "$pid" "$MNT/chg/p2" $((5 * CHUNK)))
+	wait "$pid"
+	expect "exit status" "$?" 0 || { sed 's/^/    stderr: /' "$WORK/chg.err"; return 1; }
+	expect "bytes_duplicate" "$(get bytes_duplicate)" $((2 << 20)) || return 1
+	expect "bytes_differ" "$(get bytes_differ)" $((2 << 20)) || return 1
+	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
+	expect "p2's content" "$(py sha "$MNT/chg/p2")" "$want" || return 1
+	expect "p1 shared" "$(py any_shared "$MNT/chg/p1")" no
+}
+
 # A destination another process has open for writing: deduped, and a write through that
 # descriptor afterwards changes that file alone.
 t_open_writer() {
@@ -374,6 +414,7 @@ if step setup t_setup; then
 	step after t_after
 	step again t_again
 	step changed-meanwhile t_changed
+	step changed-through-mmap t_changed_mmap
 	step open-for-writing t_open_writer
 	step arguments t_args
 fi
