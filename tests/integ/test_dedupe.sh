@@ -45,6 +45,7 @@ BATCH = 64
 FIEMAP_SIZE = 32 + BATCH * 32
 IOC_FIEMAP = (3 << 30) | (FIEMAP_SIZE << 16) | (0xCF << 8) | 5
 EXT_LAST, EXT_SHARED = 0x1, 0x2000
+IOC_SYNC = (0xCF << 8) | 7          # _IO(0xCF, 7)
 
 def chunk(seed):
     return random.Random(seed).randbytes(CHUNK)
@@ -105,10 +106,48 @@ def build(tree):
                       "one_extent": ["uniq1", "dupA", "sub/dupB", "sub/deeper/dupC", "part1",
                                      "part2", "sub/part3", "shift1", "sub/shift2"]}))
 
+def build_pairs(tree):
+    """Identical pairs p<i>/q<i>, each file written in appends, the eight files in turn, with
+    a commit (COWFS_IOC_SYNC) after each round: data is placed on disk at the commit, so each
+    file is several extents, whose boundaries are not chunk-aligned and differ between the two
+    copies of a pair: p's extents are in turn shorter and longer than q's (a choice of the copy
+    kept by extent length, chunk by chunk, would keep part of each). The
+    appends are whole blocks (a partial last block rewritten by the next append would leave
+    its old copy pinned in the earlier extent); some files end in a partial chunk, two in a
+    partial block. Prints the bytes of one copy of each (what dedupe must share) and their
+    blocks (what it must free)."""
+    os.makedirs(tree, exist_ok=True)
+    sizes = [(1 << 20) + 5000, 2 << 20, (3 << 20) - 4096 + 77, 640 << 10]
+    data = [random.Random("pair%d" % i).randbytes(n) for i, n in enumerate(sizes)]
+    names = ["%s/%s%d" % (tree, side, i) for i in range(len(sizes)) for side in "pq"]
+    fds = {n: os.open(n, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+           for n in names}
+    step = {"p": lambda i, r: (136 << 10 if r % 2 else 520 << 10) + 4096 * i,
+            "q": lambda i, r: (328 << 10) - 4096 * i}
+    pos = {n: 0 for n in names}
+    rounds = 0
+    while any(pos[n] < len(data[int(n[-1])]) for n in names):
+        rounds += 1
+        for n in names:
+            d = data[int(n[-1])]
+            piece = d[pos[n]:pos[n] + step[n[-2]](int(n[-1]), rounds)]
+            pos[n] += len(piece)
+            if piece:
+                os.write(fds[n], piece)
+        fcntl.ioctl(fds[names[0]], IOC_SYNC)
+    for fd in fds.values():
+        os.close(fd)
+    for i, d in enumerate(data):
+        for side in "pq":
+            assert open("%s/%s%d" % (tree, side, i), "rb").read() == d
+    print(json.dumps({"deduped": sum(sizes), "freed": sum((n + 4095) & ~4095 for n in sizes)}))
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "build":
         build(args[0])
+    elif cmd == "build_pairs":
+        build_pairs(args[0])
     elif cmd == "fiemap":
         print(json.dumps(fiemap(args[0])))
     elif cmd == "extents":          # FILE: how many extents
@@ -168,9 +207,9 @@ def main():
         m.close()
         os.close(fd)
         print(hashlib.sha256(want).hexdigest())
-    elif cmd == "sync":             # PATH: COWFS_IOC_SYNC, _IO(0xCF, 7)
+    elif cmd == "sync":             # PATH: COWFS_IOC_SYNC
         fd = os.open(args[0], os.O_RDONLY)
-        fcntl.ioctl(fd, (0xCF << 8) | 7)
+        fcntl.ioctl(fd, IOC_SYNC)
         os.close(fd)
     elif cmd == "sha":
         print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
@@ -312,6 +351,40 @@ t_again() {
 	expect "data_bytes_freed on a second run" "$(get data_bytes_freed)" 0
 }
 
+# Identical pairs, each file several extents (appends with commits in between, extent
+# boundaries not chunk-aligned): the copy kept is the same for every chunk of a pair, so the
+# copies deduped lose every reference to their extents: file data freed equals the bytes
+# deduped, exactly (rounded up to blocks for the two files ending in a partial block), and
+# nothing is left pinned; the free space grows by at least that (metadata freed too).
+t_pairs() {
+	local want freed f n free0 free1
+	py build_pairs "$MNT/pairs" >"$WORK/pairs.json" || return 1
+	want=$(py get "$WORK/pairs.json" deduped)
+	freed=$(py get "$WORK/pairs.json" freed)
+	for f in "$MNT"/pairs/*; do
+		n=$(py extents "$f") || return 1
+		[ "$n" -ge 2 ] || { echo "    $f: $n extent, expected several"; return 1; }
+	done
+	free0=$(free_now)
+	dedupe -r "$MNT/pairs" || return 1
+	expect "exit status" "$LIB_RC" 0 || { show_output; return 1; }
+	free1=$(free_now)
+	echo "    deduped $(get bytes_deduped) of $want, file data freed $(get data_bytes_freed)" \
+		"of $freed (the same in blocks), free space $(get bytes_freed)" \
+		"(change $((free1 - free0)))"
+	expect "bytes_deduped" "$(get bytes_deduped)" "$want" || return 1
+	expect "pinned before" "$(get space_before.pinned)" 0 || return 1
+	expect "data_bytes_freed" "$(get data_bytes_freed)" "$freed" || return 1
+	expect "pinned after" "$(get space_after.pinned)" 0 || return 1
+	expect "exclusive after" "$(get space_after.exclusive)" "$freed" || return 1
+	expect "bytes_freed vs the free-space change" "$(get bytes_freed)" "$((free1 - free0))" ||
+		return 1
+	[ "$(get bytes_freed)" -ge "$freed" ] ||
+		{ echo "    bytes_freed $(get bytes_freed) < the data freed $freed"; return 1; }
+	n=$(py digest "$MNT/pairs" | awk '{print $1}' | sort | uniq -c | awk '$1 != 2' | wc -l)
+	expect "pairs whose contents differ" "$n" 0
+}
+
 # A destination written after hashing and before the dedupe: the server finds it differs.
 t_changed() {
 	local fifo=$WORK/pause pid want
@@ -413,6 +486,7 @@ if step setup t_setup; then
 	step dedupe t_dedupe
 	step after t_after
 	step again t_again
+	step identical-pairs t_pairs
 	step changed-meanwhile t_changed
 	step changed-through-mmap t_changed_mmap
 	step open-for-writing t_open_writer

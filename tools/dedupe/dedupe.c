@@ -186,7 +186,7 @@ static int run_pass(struct run *r, uint32_t index, uint32_t count)
 	}
 	if (pass.n > r->st->records_peak)
 		r->st->records_peak = pass.n;
-	ops = dd_plan(pass.slots, pass.n, r->opt->chunk);
+	ops = dd_plan(pass.slots, pass.n, r->opt->chunk, r->files, index == 0);
 	test_pause(r->opt->pause_fifo);
 	return dd_issue(r->opt, r->files, pass.slots, ops, r->st, r->pg, r->o);
 }

@@ -42,13 +42,17 @@ struct dd_options {
 	const char *pause_fifo;  /* COWFS_DEDUPE_TEST_PAUSE: wait on it after hashing */
 };
 
-/* A file to scan; `id` and `scanned` are filled in by the scan (COWFS_IOC_FILE_ID). */
+/*
+ * A file to scan; `id` and `scanned` are filled in by the scan (COWFS_IOC_FILE_ID), `unique`
+ * by the plan of the first pass (its rank as a source: plan.c).
+ */
 struct dd_file {
 	char *path;
 	uint64_t ino;            /* st_ino: each inode once */
 	uint64_t size;           /* at the scan */
 	struct cowfs_ioc_file id;
 	bool scanned;
+	uint64_t unique;         /* chunks hashed that matched no other chunk */
 };
 
 struct dd_files {
@@ -64,7 +68,7 @@ struct chunk_rec {
 	uint64_t hash[2];        /* XXH3-128 (seeded with the length for a file's tail chunk) */
 	uint32_t file;           /* index in struct dd_files */
 	uint32_t chunk;          /* offset / chunk size */
-	uint32_t extent_kib;     /* length of the disk extent it lies in, KiB (saturated) */
+	uint32_t unused;
 	uint16_t refs;           /* chunks seen at this disk address, itself included */
 	uint16_t flags;
 };
@@ -149,8 +153,11 @@ uint64_t dd_chunks_upper_bound(const struct dd_files *files, uint64_t chunk);
 typedef int (*dd_slot_cmp)(const union dd_slot *a, const union dd_slot *b);
 void dd_sort(union dd_slot *v, size_t n, dd_slot_cmp cmp);
 
-/* plan.c: records to merged dedupes, in place; returns how many slots now hold dedupes. */
-size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk);
+/*
+ * plan.c: records to merged dedupes, in place; returns how many slots now hold dedupes. With
+ * `rank` (the first pass) the files' `unique` counts are taken from these records first.
+ */
+size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk, struct dd_files *files, bool rank);
 uint64_t dd_pair_length(const struct chunk_pair *p, const struct dd_files *files, uint64_t chunk);
 
 /* issue.c */

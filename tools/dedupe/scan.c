@@ -100,7 +100,7 @@ enum chunk_kind {
 struct chunk_where {
 	enum chunk_kind kind;
 	bool loc_known;
-	uint64_t loc, extent_len;
+	uint64_t loc;
 	bool shared;
 };
 
@@ -172,8 +172,6 @@ static int chunk_locate(struct extent_cursor *cur, uint64_t off, uint64_t len,
 			return 0;
 		}
 		uint64_t piece_end = e->logical + e->length < end ? e->logical + e->length : end;
-		if (w->extent_len < e->length)
-			w->extent_len = e->length;
 		if (e->flags & COWFS_EXTENT_SHARED)
 			w->shared = true;
 		else
@@ -239,13 +237,6 @@ static uint32_t hash_pass(const uint64_t hash[2], uint32_t passes)
 	return (uint32_t)(((unsigned __int128)hash[1] * passes) >> 64);
 }
 
-static uint32_t kib_saturated(uint64_t bytes)
-{
-	uint64_t k = bytes >> 10;
-
-	return k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
-}
-
 /* Per file, what a scan of it needs. */
 struct file_scan {
 	int fd;
@@ -272,7 +263,6 @@ static int keep_chunk(struct dd_scanner *sc, struct dd_pass *pass, const struct 
 	r->hash[1] = hash[1];
 	r->file = fs->fi;
 	r->chunk = (uint32_t)c;
-	r->extent_kib = kib_saturated(w->extent_len);
 	r->refs = 1;
 	r->flags = w->shared ? CHUNK_SHARED : 0;
 	if (w->loc_known) {
