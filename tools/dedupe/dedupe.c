@@ -171,19 +171,15 @@ static int run_pass(struct run *r, uint32_t index, uint32_t count)
 	size_t ops;
 	int ret;
 
-	dd_scanner_pass(r->sc);
-	for (size_t fi = 0; fi < r->files->n; fi++) {
-		ret = dd_scan_file(r->sc, &pass, (uint32_t)fi);
-		if (ret == -E2BIG) {
-			dd_progress_end(NULL);
-			fprintf(stderr, DD_PROG ": pass %u of %u holds more than the %zu chunk records "
-				"--memory allows (many identical chunks?): raise --memory\n",
-				index + 1, count, r->cap);
-			return ret;
-		}
-		if (ret < 0)
-			return ret;
+	ret = dd_scan_pass(r->sc, &pass);
+	if (ret == -E2BIG) {
+		fprintf(stderr, DD_PROG ": pass %u of %u holds more than the %zu chunk records "
+			"--memory allows (many identical chunks?): raise --memory\n",
+			index + 1, count, r->cap);
+		return ret;
 	}
+	if (ret < 0)
+		return ret;
 	if (pass.n > r->st->records_peak)
 		r->st->records_peak = pass.n;
 	ops = dd_plan(pass.slots, pass.n, r->opt->chunk, r->files, index == 0);

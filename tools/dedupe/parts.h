@@ -62,8 +62,12 @@ struct dd_files {
 	uint64_t skipped_other_mount, skipped_small, skipped_special;
 };
 
-/* One hashed chunk. CHUNK_SHARED: its disk extent was already shared when it was scanned. */
-#define CHUNK_SHARED 0x1u
+/*
+ * One hashed chunk. CHUNK_SHARED: its disk extent was already shared when it was scanned.
+ * CHUNK_DROPPED: its file changed under the scan; taken out when the pass's scan ends.
+ */
+#define CHUNK_SHARED  0x1u
+#define CHUNK_DROPPED 0x2u
 struct chunk_rec {
 	uint64_t hash[2];        /* XXH3-128 (seeded with the length for a file's tail chunk) */
 	uint32_t file;           /* index in struct dd_files */
@@ -144,9 +148,11 @@ struct dd_scanner;
 struct dd_scanner *dd_scanner_new(const struct dd_options *opt, struct dd_files *files,
 				  struct dd_stats *st, struct dd_progress *pg);
 void dd_scanner_free(struct dd_scanner *sc);
-void dd_scanner_pass(struct dd_scanner *sc);   /* progress starts again */
-/* Hash file fi's chunks into the pass. -E2BIG: the pass is full (the --memory bound). */
-int dd_scan_file(struct dd_scanner *sc, struct dd_pass *pass, uint32_t fi);
+/*
+ * Hash every file's chunks that fall in the pass into it (files that change under the scan
+ * are skipped and counted). -E2BIG: the pass is full (the --memory bound).
+ */
+int dd_scan_pass(struct dd_scanner *sc, struct dd_pass *pass);
 uint64_t dd_chunks_upper_bound(const struct dd_files *files, uint64_t chunk);
 
 /* sort.c */
