@@ -34,16 +34,30 @@
 /* ---- the cache of the locations of shared chunks ----------------------------------------- */
 
 /*
- * Direct-mapped by location (struct chunk_where), fixed size: a collision forgets the older
- * entry, which costs only a chunk hashed again (its record then groups with the first and the
- * server finds the range shared already). Entries carry the pass (tag) that made them, so a new
- * pass needs no clearing.
+ * By location (struct chunk_where), ADDR_WAYS entries a set, fixed size: a set that overflows
+ * forgets an older entry, which costs only a chunk hashed again (its record then groups with
+ * the first, and the server finds the range shared already). Sized for at most a quarter of
+ * its entries in use. Entries carry the pass (tag) that made them, so a new pass needs no
+ * clearing.
+ *
+ * The first chunk looked up at a location claims it (ADDR_PENDING) before it is read, so that
+ * another thread's chunk at the same location, looked up while the first is being read, is
+ * counted on it rather than read too: which chunk is read may depend on the threads' timing,
+ * how many are read does not. Chunks at one location hold the same bytes, so the same hash and
+ * pass: once the claimed chunk is found to belong to another pass (ADDR_OTHER_PASS), the
+ * others are left out unread too.
  */
+#define ADDR_PENDING    UINT32_MAX
+#define ADDR_OTHER_PASS (UINT32_MAX - 1)
 struct addr_entry {
 	uint64_t loc;
-	uint32_t rec;
+	uint32_t rec;        /* the record of the chunk read here, or ADDR_* */
 	uint32_t tag;
+	uint32_t pending;    /* chunks counted here while ADDR_PENDING: refs once recorded */
+	uint32_t unused;
 };
+
+#define ADDR_WAYS 4
 
 struct dd_addr_cache {
 	struct addr_entry *e;
@@ -57,7 +71,7 @@ struct dd_addr_cache *dd_addr_cache_new(uint64_t bytes, uint64_t chunks)
 
 	if (!c)
 		return NULL;
-	while (n * 2 * sizeof(struct addr_entry) <= bytes && n < 2 * chunks)
+	while (n * 2 * sizeof(struct addr_entry) <= bytes && n < 4 * chunks)
 		n *= 2;
 	/* calloc of this size maps fresh zero pages: only the entries used become resident. */
 	c->e = calloc(n, sizeof(*c->e));
@@ -76,9 +90,33 @@ void dd_addr_cache_free(struct dd_addr_cache *c)
 	free(c);
 }
 
-static struct addr_entry *addr_slot(struct dd_addr_cache *c, uint64_t loc)
+static struct addr_entry *addr_set(struct dd_addr_cache *c, uint64_t loc)
 {
-	return &c->e[loc & c->mask];
+	return &c->e[loc & c->mask & ~(size_t)(ADDR_WAYS - 1)];
+}
+
+/* The entry of `loc` made in the pass `tag`, or NULL. */
+static struct addr_entry *addr_find(struct dd_addr_cache *c, uint64_t loc, uint32_t tag)
+{
+	struct addr_entry *set = addr_set(c, loc);
+
+	for (int i = 0; i < ADDR_WAYS; i++) {
+		if (set[i].tag == tag && set[i].loc == loc)
+			return &set[i];
+	}
+	return NULL;
+}
+
+/* Where a new entry of `loc` goes: a free one of its set, else one chosen by loc. */
+static struct addr_entry *addr_new(struct dd_addr_cache *c, uint64_t loc, uint32_t tag)
+{
+	struct addr_entry *set = addr_set(c, loc);
+
+	for (int i = 0; i < ADDR_WAYS; i++) {
+		if (set[i].tag != tag)
+			return &set[i];
+	}
+	return &set[(loc >> 40) % ADDR_WAYS];
 }
 
 /* ---- the extent cursor --------------------------------------------------------------------- */
@@ -291,14 +329,29 @@ struct file_scan {
 	struct extent_cursor cur;
 };
 
+/* The entry chunk w claimed, if no collision took it since. */
+static struct addr_entry *own_claim(struct dd_pass *pass, const struct chunk_where *w)
+{
+	struct addr_entry *e;
+
+	if (!w->loc_known)
+		return NULL;
+	e = addr_find(pass->cache, w->loc, pass->index + 1);
+	return e && e->rec == ADDR_PENDING ? e : NULL;
+}
+
 /* Record chunk c (its hash in, where it lies): under sc->lock. -E2BIG: the pass is full. */
 static int record_chunk(struct dd_scanner *sc, struct dd_pass *pass, struct file_scan *fs,
 			uint64_t c, uint64_t len, const XXH128_hash_t *h, const struct chunk_where *w)
 {
+	struct addr_entry *e = own_claim(pass, w);
 	struct chunk_rec *r;
 
-	if (hash_pass(h, pass->count) != pass->index)
+	if (hash_pass(h, pass->count) != pass->index) {
+		if (e)
+			e->rec = ADDR_OTHER_PASS;
 		return 0;
+	}
 	if (pass->n == pass->cap)
 		return -E2BIG;
 	r = &pass->slots[pass->n].rec;
@@ -309,10 +362,11 @@ static int record_chunk(struct dd_scanner *sc, struct dd_pass *pass, struct file
 	r->chunk = (uint32_t)c;
 	r->refs = 1;
 	r->flags = w->shared ? CHUNK_SHARED : 0;
-	if (w->loc_known) {
-		struct addr_entry *e = addr_slot(pass->cache, w->loc);
-		*e = (struct addr_entry){ .loc = w->loc, .rec = (uint32_t)pass->n,
-					  .tag = pass->index + 1 };
+	if (e) {
+		r->refs = e->pending < UINT16_MAX ? (uint16_t)(1 + e->pending) : UINT16_MAX;
+		sc->st->bytes_already_shared += (uint64_t)e->pending * len;
+		e->rec = (uint32_t)pass->n;
+		e->pending = 0;
 	}
 	pass->n++;
 	sc->st->bytes_hashed += len;
@@ -321,9 +375,9 @@ static int record_chunk(struct dd_scanner *sc, struct dd_pass *pass, struct file
 }
 
 /*
- * A chunk on the same shared disk pieces as one this pass has a record of: count it there.
- * (Two threads may both miss a location neither has recorded yet: both chunks are then hashed,
- * and the server finds the range shared already.)
+ * Whether a chunk needs no reading: it lies on the same shared disk pieces as one this pass
+ * has read or is reading (counted on that one). Otherwise, when its location is known, it
+ * claims it (see ADDR_PENDING).
  */
 static bool already_seen(struct dd_scanner *sc, struct dd_pass *pass, const struct chunk_where *w,
 			 uint64_t len)
@@ -334,17 +388,41 @@ static bool already_seen(struct dd_scanner *sc, struct dd_pass *pass, const stru
 	if (!w->loc_known)
 		return false;
 	pthread_mutex_lock(&sc->lock);
-	e = addr_slot(pass->cache, w->loc);
-	/* A dropped record: its file changed under the scan. */
-	if (e->tag == pass->index + 1 && e->loc == w->loc && e->rec < pass->n &&
-	    !(pass->slots[e->rec].rec.flags & CHUNK_DROPPED)) {
-		if (pass->slots[e->rec].rec.refs < UINT16_MAX)
-			pass->slots[e->rec].rec.refs++;
-		sc->st->bytes_already_shared += len;
-		seen = true;
+	e = addr_find(pass->cache, w->loc, pass->index + 1);
+	if (e) {
+		if (e->rec == ADDR_PENDING) {
+			e->pending++;
+			seen = true;
+		} else if (e->rec == ADDR_OTHER_PASS) {
+			seen = true;
+		} else if (e->rec < pass->n && !(pass->slots[e->rec].rec.flags & CHUNK_DROPPED)) {
+			/* (A dropped record: its file changed under the scan: read this one.) */
+			if (pass->slots[e->rec].rec.refs < UINT16_MAX)
+				pass->slots[e->rec].rec.refs++;
+			sc->st->bytes_already_shared += len;
+			seen = true;
+		}
+	}
+	if (!seen) {
+		if (!e)
+			e = addr_new(pass->cache, w->loc, pass->index + 1);
+		*e = (struct addr_entry){ .loc = w->loc, .rec = ADDR_PENDING, .tag = pass->index + 1 };
 	}
 	pthread_mutex_unlock(&sc->lock);
 	return seen;
+}
+
+/* The claims of chunks that will not be recorded (their file failed): others may read them. */
+static void release_claims(struct dd_scanner *sc, struct dd_pass *pass,
+			   const struct chunk_where *where, size_t n)
+{
+	pthread_mutex_lock(&sc->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct addr_entry *e = own_claim(pass, &where[i]);
+		if (e)
+			e->tag = 0;
+	}
+	pthread_mutex_unlock(&sc->lock);
 }
 
 static int read_fully(int fd, uint8_t *buf, uint64_t want, uint64_t off)
@@ -418,6 +496,8 @@ static int scan_chunks(struct scan_worker *wk, struct file_scan *fs)
 			skip = already_seen(sc, pass, &w, len);
 		if (run_n && (skip || run_first + run_n != c || run_n == sc->buf_chunks)) {
 			ret = hash_run(wk, fs, run_first, run_n);
+			if (ret < 0)
+				release_claims(sc, pass, wk->where, run_n);
 			run_n = 0;
 		}
 		if (skip)
@@ -428,6 +508,9 @@ static int scan_chunks(struct scan_worker *wk, struct file_scan *fs)
 	}
 	if (ret == 0 && run_n)
 		ret = hash_run(wk, fs, run_first, run_n);
+	/* The run not recorded: not hashed yet, or its hashing failed. */
+	if (ret < 0)
+		release_claims(sc, pass, wk->where, run_n);
 	if (pass->index == 0) {
 		pthread_mutex_lock(&sc->lock);
 		sc->st->bytes_holes += holes;
