@@ -385,51 +385,55 @@ t_pairs() {
 	expect "pairs whose contents differ" "$n" 0
 }
 
-# A destination written after hashing and before the dedupe: the server finds it differs.
-t_changed() {
-	local fifo=$WORK/pause pid want
-	mkdir -p "$MNT/chg"
-	python3 -c 'import random,sys; d=random.Random(7).randbytes(2<<20)
-for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/m1" "$MNT/chg/m2" || return 1
-	py sync "$MNT" || return 1
-	mkfifo "$fifo" || return 1
-	COWFS_DEDUPE_TEST_PAUSE=$fifo "$COWFS" dedupe --json "$MNT/chg/m1" "$MNT/chg/m2" \
-		>"$WORK/out.json" 2>"$WORK/chg.err" &
-	pid=$!
-	# Opening the fifo waits until the tool has hashed both files and opened it.
-	exec 7>"$fifo"
-	want=$(py modify "$MNT/chg/m2" $((3 * CHUNK)))
-	exec 7>&-
-	wait "$pid"
+# copies SEED A B: two identical files of 2 MiB, committed.
+copies() {
+	mkdir -p "$(dirname "$2")"
+	python3 -c 'import random,sys; d=random.Random(int(sys.argv[1])).randbytes(2<<20)
+for p in sys.argv[2:]: open(p,"wb").write(d)' "$@" && py sync "$MNT"
+}
+
+# dedupe_paused FIFO A B: dedupes A and B in the background, waiting after hashing until a
+# writer has opened FIFO and closed it; its pid in DD_PID.
+dedupe_paused() {
+	mkfifo "$1" || return 1
+	COWFS_DEDUPE_TEST_PAUSE=$1 "$COWFS" dedupe --json "$2" "$3" >"$WORK/out.json" \
+		2>"$WORK/chg.err" &
+	DD_PID=$!
+}
+
+# differed A B WANT: the paused dedupe (DD_PID) found B changed since hashed: counted as
+# differing, nothing shared, B holds its new content (sha256 WANT).
+differed() {
+	wait "$DD_PID"
 	expect "exit status" "$?" 0 || { sed 's/^/    stderr: /' "$WORK/chg.err"; return 1; }
 	expect "bytes_duplicate" "$(get bytes_duplicate)" $((2 << 20)) || return 1
 	expect "bytes_differ" "$(get bytes_differ)" $((2 << 20)) || return 1
 	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
-	expect "m2's content" "$(py sha "$MNT/chg/m2")" "$want" || return 1
-	expect "m1 shared" "$(py any_shared "$MNT/chg/m1")" no
+	expect "the content of $2" "$(py sha "$2")" "$3" || return 1
+	expect "$1 shared" "$(py any_shared "$1")" no
+}
+
+# A destination written after hashing and before the dedupe: the server finds it differs.
+t_changed() {
+	local want
+	copies 7 "$MNT/chg/m1" "$MNT/chg/m2" || return 1
+	dedupe_paused "$WORK/pause" "$MNT/chg/m1" "$MNT/chg/m2" || return 1
+	# Opening the fifo waits until the tool has hashed both files and opened it.
+	exec 7>"$WORK/pause"
+	want=$(py modify "$MNT/chg/m2" $((3 * CHUNK)))
+	exec 7>&-
+	differed "$MNT/chg/m1" "$MNT/chg/m2" "$want"
 }
 
 # A destination dirtied through mmap after hashing, its page not yet written back: the tool
 # writes the kernel's dirty pages back before the dedupe (as the VFS does), so the server
 # compares the new bytes and finds them different, instead of sharing what it had before.
 t_changed_mmap() {
-	local fifo=$WORK/pause-mmap pid want
-	mkdir -p "$MNT/chg"
-	python3 -c 'import random,sys; d=random.Random(9).randbytes(2<<20)
-for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/p1" "$MNT/chg/p2" || return 1
-	py sync "$MNT" || return 1
-	mkfifo "$fifo" || return 1
-	COWFS_DEDUPE_TEST_PAUSE=$fifo "$COWFS" dedupe --json "$MNT/chg/p1" "$MNT/chg/p2" \
-		>"$WORK/out.json" 2>"$WORK/chg.err" &
-	pid=$!
-	want=$(py mmap_modify "$fifo" "$pid" "$MNT/chg/p2" $((5 * CHUNK)))
-	wait "$pid"
-	expect "exit status" "$?" 0 || { sed 's/^/    stderr: /' "$WORK/chg.err"; return 1; }
-	expect "bytes_duplicate" "$(get bytes_duplicate)" $((2 << 20)) || return 1
-	expect "bytes_differ" "$(get bytes_differ)" $((2 << 20)) || return 1
-	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
-	expect "p2's content" "$(py sha "$MNT/chg/p2")" "$want" || return 1
-	expect "p1 shared" "$(py any_shared "$MNT/chg/p1")" no
+	local want
+	copies 9 "$MNT/chg/p1" "$MNT/chg/p2" || return 1
+	dedupe_paused "$WORK/pause-mmap" "$MNT/chg/p1" "$MNT/chg/p2" || return 1
+	want=$(py mmap_modify "$WORK/pause-mmap" "$DD_PID" "$MNT/chg/p2" $((5 * CHUNK)))
+	differed "$MNT/chg/p1" "$MNT/chg/p2" "$want"
 }
 
 # A destination another process has open for writing: deduped, and a write through that
