@@ -6,7 +6,8 @@
 # equal to what the construction says, the freed figure equal to the free-space change, the
 # destinations shared (FIEMAP), a second run finding nothing, fsck clean (exact refcounts);
 # also --dry-run changing nothing, passes under a small --memory finding the same duplicates,
-# a destination modified between hashing and dedupe (COWFS_DEDUPE_TEST_PAUSE) reporting
+# a destination modified between hashing and dedupe (COWFS_DEDUPE_TEST_PAUSE), by write or
+# through mmap (its page still dirty in the kernel), reporting
 # differing bytes and keeping its new content, a destination open for writing elsewhere, the
 # argument errors. Every JSON report is parsed with python3.
 #
@@ -44,6 +45,7 @@ BATCH = 64
 FIEMAP_SIZE = 32 + BATCH * 32
 IOC_FIEMAP = (3 << 30) | (FIEMAP_SIZE << 16) | (0xCF << 8) | 5
 EXT_LAST, EXT_SHARED = 0x1, 0x2000
+IOC_SYNC = (0xCF << 8) | 7          # _IO(0xCF, 7)
 
 def chunk(seed):
     return random.Random(seed).randbytes(CHUNK)
@@ -104,10 +106,48 @@ def build(tree):
                       "one_extent": ["uniq1", "dupA", "sub/dupB", "sub/deeper/dupC", "part1",
                                      "part2", "sub/part3", "shift1", "sub/shift2"]}))
 
+def build_pairs(tree):
+    """Identical pairs p<i>/q<i>, each file written in appends, the eight files in turn, with
+    a commit (COWFS_IOC_SYNC) after each round: data is placed on disk at the commit, so each
+    file is several extents, whose boundaries are not chunk-aligned and differ between the two
+    copies of a pair: p's extents are in turn shorter and longer than q's (a choice of the copy
+    kept by extent length, chunk by chunk, would keep part of each). The
+    appends are whole blocks (a partial last block rewritten by the next append would leave
+    its old copy pinned in the earlier extent); some files end in a partial chunk, two in a
+    partial block. Prints the bytes of one copy of each (what dedupe must share) and their
+    blocks (what it must free)."""
+    os.makedirs(tree, exist_ok=True)
+    sizes = [(1 << 20) + 5000, 2 << 20, (3 << 20) - 4096 + 77, 640 << 10]
+    data = [random.Random("pair%d" % i).randbytes(n) for i, n in enumerate(sizes)]
+    names = ["%s/%s%d" % (tree, side, i) for i in range(len(sizes)) for side in "pq"]
+    fds = {n: os.open(n, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+           for n in names}
+    step = {"p": lambda i, r: (136 << 10 if r % 2 else 520 << 10) + 4096 * i,
+            "q": lambda i, r: (328 << 10) - 4096 * i}
+    pos = {n: 0 for n in names}
+    rounds = 0
+    while any(pos[n] < len(data[int(n[-1])]) for n in names):
+        rounds += 1
+        for n in names:
+            d = data[int(n[-1])]
+            piece = d[pos[n]:pos[n] + step[n[-2]](int(n[-1]), rounds)]
+            pos[n] += len(piece)
+            if piece:
+                os.write(fds[n], piece)
+        fcntl.ioctl(fds[names[0]], IOC_SYNC)
+    for fd in fds.values():
+        os.close(fd)
+    for i, d in enumerate(data):
+        for side in "pq":
+            assert open("%s/%s%d" % (tree, side, i), "rb").read() == d
+    print(json.dumps({"deduped": sum(sizes), "freed": sum((n + 4095) & ~4095 for n in sizes)}))
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "build":
         build(args[0])
+    elif cmd == "build_pairs":
+        build_pairs(args[0])
     elif cmd == "fiemap":
         print(json.dumps(fiemap(args[0])))
     elif cmd == "extents":          # FILE: how many extents
@@ -151,9 +191,25 @@ def main():
         os.fsync(fd)
         os.close(fd)
         print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
-    elif cmd == "sync":             # PATH: COWFS_IOC_SYNC, _IO(0xCF, 7)
+    elif cmd == "mmap_modify":      # FIFO PID FILE OFFSET: see t_changed_mmap; prints the sha256
+        import mmap, time
+        fifo = os.open(args[0], os.O_WRONLY)     # returns once the tool has hashed
+        fd = os.open(args[2], os.O_RDWR)
+        m = mmap.mmap(fd, 0)
+        new = random.Random("mmap").randbytes(4096)
+        m[int(args[3]):int(args[3]) + 4096] = new
+        want = m[:]    # not through another open: its close (FUSE flush) would write back
+        os.close(fifo)                           # the tool goes on to dedupe
+        for _ in range(6000):                    # the dirty page stays mapped until it is done
+            if not os.path.exists("/proc/%s" % args[1]):
+                break
+            time.sleep(0.01)
+        m.close()
+        os.close(fd)
+        print(hashlib.sha256(want).hexdigest())
+    elif cmd == "sync":             # PATH: COWFS_IOC_SYNC
         fd = os.open(args[0], os.O_RDONLY)
-        fcntl.ioctl(fd, (0xCF << 8) | 7)
+        fcntl.ioctl(fd, IOC_SYNC)
         os.close(fd)
     elif cmd == "sha":
         print(hashlib.sha256(open(args[0], "rb").read()).hexdigest())
@@ -295,28 +351,89 @@ t_again() {
 	expect "data_bytes_freed on a second run" "$(get data_bytes_freed)" 0
 }
 
-# A destination written after hashing and before the dedupe: the server finds it differs.
-t_changed() {
-	local fifo=$WORK/pause pid want
-	mkdir -p "$MNT/chg"
-	python3 -c 'import random,sys; d=random.Random(7).randbytes(2<<20)
-for p in sys.argv[1:]: open(p,"wb").write(d)' "$MNT/chg/m1" "$MNT/chg/m2" || return 1
-	py sync "$MNT" || return 1
-	mkfifo "$fifo" || return 1
-	COWFS_DEDUPE_TEST_PAUSE=$fifo "$COWFS" dedupe --json "$MNT/chg/m1" "$MNT/chg/m2" \
-		>"$WORK/out.json" 2>"$WORK/chg.err" &
-	pid=$!
-	# Opening the fifo waits until the tool has hashed both files and opened it.
-	exec 7>"$fifo"
-	want=$(py modify "$MNT/chg/m2" $((3 * CHUNK)))
-	exec 7>&-
-	wait "$pid"
+# Identical pairs, each file several extents (appends with commits in between, extent
+# boundaries not chunk-aligned): the copy kept is the same for every chunk of a pair, so the
+# copies deduped lose every reference to their extents: file data freed equals the bytes
+# deduped, exactly (rounded up to blocks for the two files ending in a partial block), and
+# nothing is left pinned; the free space grows by at least that (metadata freed too).
+t_pairs() {
+	local want freed f n free0 free1
+	py build_pairs "$MNT/pairs" >"$WORK/pairs.json" || return 1
+	want=$(py get "$WORK/pairs.json" deduped)
+	freed=$(py get "$WORK/pairs.json" freed)
+	for f in "$MNT"/pairs/*; do
+		n=$(py extents "$f") || return 1
+		[ "$n" -ge 2 ] || { echo "    $f: $n extent, expected several"; return 1; }
+	done
+	free0=$(free_now)
+	dedupe -r "$MNT/pairs" || return 1
+	expect "exit status" "$LIB_RC" 0 || { show_output; return 1; }
+	free1=$(free_now)
+	echo "    deduped $(get bytes_deduped) of $want, file data freed $(get data_bytes_freed)" \
+		"of $freed (the same in blocks), free space $(get bytes_freed)" \
+		"(change $((free1 - free0)))"
+	expect "bytes_deduped" "$(get bytes_deduped)" "$want" || return 1
+	expect "pinned before" "$(get space_before.pinned)" 0 || return 1
+	expect "data_bytes_freed" "$(get data_bytes_freed)" "$freed" || return 1
+	expect "pinned after" "$(get space_after.pinned)" 0 || return 1
+	expect "exclusive after" "$(get space_after.exclusive)" "$freed" || return 1
+	expect "bytes_freed vs the free-space change" "$(get bytes_freed)" "$((free1 - free0))" ||
+		return 1
+	[ "$(get bytes_freed)" -ge "$freed" ] ||
+		{ echo "    bytes_freed $(get bytes_freed) < the data freed $freed"; return 1; }
+	n=$(py digest "$MNT/pairs" | awk '{print $1}' | sort | uniq -c | awk '$1 != 2' | wc -l)
+	expect "pairs whose contents differ" "$n" 0
+}
+
+# copies SEED A B: two identical files of 2 MiB, committed.
+copies() {
+	mkdir -p "$(dirname "$2")"
+	python3 -c 'import random,sys; d=random.Random(int(sys.argv[1])).randbytes(2<<20)
+for p in sys.argv[2:]: open(p,"wb").write(d)' "$@" && py sync "$MNT"
+}
+
+# dedupe_paused FIFO A B: dedupes A and B in the background, waiting after hashing until a
+# writer has opened FIFO and closed it; its pid in DD_PID.
+dedupe_paused() {
+	mkfifo "$1" || return 1
+	COWFS_DEDUPE_TEST_PAUSE=$1 "$COWFS" dedupe --json "$2" "$3" >"$WORK/out.json" \
+		2>"$WORK/chg.err" &
+	DD_PID=$!
+}
+
+# differed A B WANT: the paused dedupe (DD_PID) found B changed since hashed: counted as
+# differing, nothing shared, B holds its new content (sha256 WANT).
+differed() {
+	wait "$DD_PID"
 	expect "exit status" "$?" 0 || { sed 's/^/    stderr: /' "$WORK/chg.err"; return 1; }
 	expect "bytes_duplicate" "$(get bytes_duplicate)" $((2 << 20)) || return 1
 	expect "bytes_differ" "$(get bytes_differ)" $((2 << 20)) || return 1
 	expect "bytes_deduped" "$(get bytes_deduped)" 0 || return 1
-	expect "m2's content" "$(py sha "$MNT/chg/m2")" "$want" || return 1
-	expect "m1 shared" "$(py any_shared "$MNT/chg/m1")" no
+	expect "the content of $2" "$(py sha "$2")" "$3" || return 1
+	expect "$1 shared" "$(py any_shared "$1")" no
+}
+
+# A destination written after hashing and before the dedupe: the server finds it differs.
+t_changed() {
+	local want
+	copies 7 "$MNT/chg/m1" "$MNT/chg/m2" || return 1
+	dedupe_paused "$WORK/pause" "$MNT/chg/m1" "$MNT/chg/m2" || return 1
+	# Opening the fifo waits until the tool has hashed both files and opened it.
+	exec 7>"$WORK/pause"
+	want=$(py modify "$MNT/chg/m2" $((3 * CHUNK)))
+	exec 7>&-
+	differed "$MNT/chg/m1" "$MNT/chg/m2" "$want"
+}
+
+# A destination dirtied through mmap after hashing, its page not yet written back: the tool
+# writes the kernel's dirty pages back before the dedupe (as the VFS does), so the server
+# compares the new bytes and finds them different, instead of sharing what it had before.
+t_changed_mmap() {
+	local want
+	copies 9 "$MNT/chg/p1" "$MNT/chg/p2" || return 1
+	dedupe_paused "$WORK/pause-mmap" "$MNT/chg/p1" "$MNT/chg/p2" || return 1
+	want=$(py mmap_modify "$WORK/pause-mmap" "$DD_PID" "$MNT/chg/p2" $((5 * CHUNK)))
+	differed "$MNT/chg/p1" "$MNT/chg/p2" "$want"
 }
 
 # A destination another process has open for writing: deduped, and a write through that
@@ -373,7 +490,9 @@ if step setup t_setup; then
 	step dedupe t_dedupe
 	step after t_after
 	step again t_again
+	step identical-pairs t_pairs
 	step changed-meanwhile t_changed
+	step changed-through-mmap t_changed_mmap
 	step open-for-writing t_open_writer
 	step arguments t_args
 fi

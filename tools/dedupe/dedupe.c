@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #include "tools/dedupe/parts.h"
-#include "tools/prog.h"
+#include "tools/share/cli.h"
+#include "tools/share/size.h"
 
 static void dedupe_usage(FILE *f)
 {
@@ -56,32 +57,6 @@ static void dedupe_usage(FILE *f)
 		"Exit status: 0 done, 1 failure or not a cowfs mount, 2 usage.\n");
 }
 
-/* SIZE: a number with an optional K, M, G or T (powers of 1024), as "128K" or "1GiB". */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
-		end += strlen(end);
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 enum { OPT_JSON = 256, OPT_CHUNK, OPT_MEMORY };
 
 /* 0 to go on, else the exit status. */
@@ -103,22 +78,23 @@ static int parse_options(int argc, char **argv, struct dd_options *opt)
 	opt->memory = DD_DEFAULT_MEMORY;
 	opt->pause_fifo = getenv("COWFS_DEDUPE_TEST_PAUSE");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "rnh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":rnh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': opt->recursive = true; break;
 		case 'n': opt->dry_run = true; break;
 		case OPT_JSON: opt->json = true; break;
 		case OPT_CHUNK:
-			if (parse_size(optarg, &opt->chunk) < 0 || opt->chunk == 0 ||
+			if (size_parse(optarg, &opt->chunk) < 0 || opt->chunk == 0 ||
 			    opt->chunk > COWFS_DEDUPE_MAX_LEN) {
-				fprintf(stderr, PROG ": --chunk %s: a size from one block to 16M\n",
+				fprintf(stderr, DD_PROG ": --chunk %s: a size from one block to 16M\n",
 					optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_MEMORY:
-			if (parse_size(optarg, &opt->memory) < 0 || opt->memory < DD_MIN_MEMORY) {
-				fprintf(stderr, PROG ": --memory %s: a size of at least 16K\n", optarg);
+			if (size_parse(optarg, &opt->memory) < 0 || opt->memory < DD_MIN_MEMORY) {
+				fprintf(stderr, DD_PROG ": --memory %s: a size of at least 16K\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -126,8 +102,7 @@ static int parse_options(int argc, char **argv, struct dd_options *opt)
 			dedupe_usage(stdout);
 			return finish_output(stdout) == EXIT_OK ? -1 : EXIT_FAIL;
 		default:
-			dedupe_usage(stderr);
-			return EXIT_USAGE;
+			return cli_option_error(argv, c, dedupe_usage);
 		}
 	}
 	if (optind >= argc) {
@@ -140,52 +115,23 @@ static int parse_options(int argc, char **argv, struct dd_options *opt)
 /* The blocksize the first file reports bounds the chunk size (the ioctl's alignment). */
 static int check_chunk(const struct dd_options *opt, const struct dd_files *files)
 {
-	struct cowfs_ioc_file_id id;
-	int fd, ret;
+	struct cowfs_file f;
+	int ret;
 
 	if (files->n == 0)
 		return EXIT_OK;
-	fd = mnt_open(files->v[0].path, O_RDONLY);
-	ret = fd < 0 ? fd : mnt_file_id(fd, &id);
-	if (fd >= 0)
-		close(fd);
+	ret = cowfs_file_open(AT_FDCWD, files->v[0].path, O_RDONLY, 0, &f);
 	if (ret < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", files->v[0].path, strerror(-ret));
+		cowfs_perror("dedupe", files->v[0].path, ret);
 		return EXIT_FAIL;
 	}
-	if (opt->chunk % id.blocksize) {
-		fprintf(stderr, PROG ": --chunk %" PRIu64 ": not a multiple of the blocksize %u\n",
-			opt->chunk, id.blocksize);
+	cowfs_file_close(&f);
+	if (opt->chunk % f.id.blocksize) {
+		fprintf(stderr, DD_PROG ": --chunk %" PRIu64 ": not a multiple of the blocksize %u\n",
+			opt->chunk, f.id.blocksize);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
-}
-
-/* The PATHs on the mount: the set COWFS_IOC_SPACE measures. */
-static int paths_on_mount(char **paths, int n, uint64_t dev, char **out)
-{
-	struct stat st;
-	int m = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (stat(paths[i], &st) == 0 && (uint64_t)st.st_dev == dev)
-			out[m++] = paths[i];
-	}
-	return m;
-}
-
-struct space_probe {
-	int mnt_fd;
-	char **paths;
-	int npaths;
-};
-
-/* Commit first: space freed in the running transaction is counted once it commits. */
-static void measure(const struct space_probe *sp, bool *free_known, uint64_t *free_bytes,
-		    bool *space_known, struct cowfs_ioc_space *space)
-{
-	*free_known = mnt_sync(sp->mnt_fd) == 0 && mnt_free_bytes(sp->mnt_fd, free_bytes) == 0;
-	*space_known = sp->npaths > 0 && mnt_space_of(sp->paths, sp->npaths, space) == 0;
 }
 
 /* COWFS_DEDUPE_TEST_PAUSE=FIFO: after hashing, wait until a writer opened FIFO and closed it. */
@@ -198,7 +144,7 @@ static void test_pause(const char *fifo)
 		return;
 	fd = open(fifo, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, PROG ": COWFS_DEDUPE_TEST_PAUSE %s: %s\n", fifo, strerror(errno));
+		fprintf(stderr, DD_PROG ": COWFS_DEDUPE_TEST_PAUSE %s: %s\n", fifo, strerror(errno));
 		return;
 	}
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -225,22 +171,18 @@ static int run_pass(struct run *r, uint32_t index, uint32_t count)
 	size_t ops;
 	int ret;
 
-	dd_scanner_pass(r->sc);
-	for (size_t fi = 0; fi < r->files->n; fi++) {
-		ret = dd_scan_file(r->sc, &pass, (uint32_t)fi);
-		if (ret == -E2BIG) {
-			dd_progress_end(NULL);
-			fprintf(stderr, PROG ": pass %u of %u holds more than the %zu chunk records "
-				"--memory allows (many identical chunks?): raise --memory\n",
-				index + 1, count, r->cap);
-			return ret;
-		}
-		if (ret < 0)
-			return ret;
+	ret = dd_scan_pass(r->sc, &pass);
+	if (ret == -E2BIG) {
+		fprintf(stderr, DD_PROG ": pass %u of %u holds more than the %zu chunk records "
+			"--memory allows (many identical chunks?): raise --memory\n",
+			index + 1, count, r->cap);
+		return ret;
 	}
+	if (ret < 0)
+		return ret;
 	if (pass.n > r->st->records_peak)
 		r->st->records_peak = pass.n;
-	ops = dd_plan(pass.slots, pass.n, r->opt->chunk);
+	ops = dd_plan(pass.slots, pass.n, r->opt->chunk, r->files, index == 0);
 	test_pause(r->opt->pause_fifo);
 	return dd_issue(r->opt, r->files, pass.slots, ops, r->st, r->pg, r->o);
 }
@@ -271,67 +213,62 @@ static int run_passes(struct run *r)
 	return ret;
 }
 
+/* The run on the files found, between the two measurements; the exit status. */
+static int dedupe_files(const struct dd_options *opt, struct dd_files *files,
+			const struct dd_space_probe *probe, struct dd_stats *st)
+{
+	struct out o;
+	struct run r = { .opt = opt, .files = files, .st = st, .o = &o,
+			 .pg = dd_progress_new(isatty(STDERR_FILENO)) };
+	int ret, rc;
+
+	st->skipped_other_mount = files->skipped_other_mount;
+	st->skipped_small = files->skipped_small;
+	st->skipped_special = files->skipped_special;
+	dd_measure(probe, &st->before);
+	out_init(&o, stdout, opt->json);
+	out_obj_begin(&o, NULL, NULL, FRAME_BLOCK);
+	if (opt->dry_run)
+		out_arr_begin(&o, "plan", NULL);
+	ret = run_passes(&r);
+	if (opt->dry_run)
+		out_arr_end(&o);
+	dd_progress_end(r.pg);
+	if (ret < 0 && ret != -E2BIG)
+		fprintf(stderr, DD_PROG ": %s\n", cowfs_strerror(ret));
+	dd_measure(probe, &st->after);
+	dd_report(&o, opt, st);
+	out_obj_end(&o);
+	if (opt->json)
+		fputc('\n', stdout);
+	rc = finish_output(stdout);
+	if (rc == EXIT_OK && (ret < 0 || st->errors))
+		rc = EXIT_FAIL;
+	return rc;
+}
+
 static int dedupe_paths(const struct dd_options *opt, char **paths, int npaths)
 {
+	struct dd_space_probe probe;
 	struct dd_files files;
 	struct dd_stats st;
-	struct out o;
-	char **mpaths = calloc((size_t)npaths, sizeof(*mpaths));
-	struct space_probe probe = { .paths = mpaths };
-	uint64_t free_before = 0, free_after = 0;
-	bool free_after_known = false, space_after_known = false;
 	int ret, rc;
 
 	memset(&st, 0, sizeof(st));
-	if (!mpaths)
-		return EXIT_FAIL;
-	probe.mnt_fd = mnt_open(paths[0], O_RDONLY);
-	ret = probe.mnt_fd < 0 ? probe.mnt_fd : mnt_is_cowfs(probe.mnt_fd);
+	ret = dd_probe_open(&probe, paths, npaths);
 	if (ret < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", paths[0], ret == -ENOTTY || ret == -EINVAL ||
-			ret == -EOPNOTSUPP ? "not on a cowfs mount" : strerror(-ret));
-		free(mpaths);
-		if (probe.mnt_fd >= 0)
-			close(probe.mnt_fd);
+		cowfs_perror("dedupe", paths[0], ret);
+		dd_probe_close(&probe);
 		return EXIT_FAIL;
 	}
 	ret = dd_walk(&files, paths, npaths, opt->recursive, opt->chunk);
 	rc = ret == -EISDIR ? EXIT_USAGE : ret < 0 ? EXIT_FAIL : check_chunk(opt, &files);
 	if (rc == EXIT_OK) {
-		st.skipped_other_mount = files.skipped_other_mount;
-		st.skipped_small = files.skipped_small;
-		st.skipped_special = files.skipped_special;
-		probe.npaths = paths_on_mount(paths, npaths, files.dev, mpaths);
-		measure(&probe, &st.free_known, &free_before, &st.space_known, &st.space_before);
-
-		struct run r = { .opt = opt, .files = &files, .st = &st, .o = &o,
-				 .pg = dd_progress_new(isatty(STDERR_FILENO)) };
-		out_init(&o, stdout, opt->json);
-		out_obj_begin(&o, NULL, NULL, FRAME_BLOCK);
-		if (opt->dry_run)
-			out_arr_begin(&o, "plan", NULL);
-		ret = run_passes(&r);
-		if (opt->dry_run)
-			out_arr_end(&o);
-		dd_progress_end(r.pg);
-		if (ret < 0 && ret != -E2BIG)
-			fprintf(stderr, PROG ": %s\n", strerror(-ret));
-
-		measure(&probe, &free_after_known, &free_after, &space_after_known, &st.space_after);
-		st.free_known = st.free_known && free_after_known;
-		st.freed = (int64_t)(free_after - free_before);
-		st.space_known = st.space_known && space_after_known;
-		dd_report(&o, opt, &st);
-		out_obj_end(&o);
-		if (opt->json)
-			fputc('\n', stdout);
-		rc = finish_output(stdout);
-		if (rc == EXIT_OK && (ret < 0 || st.errors))
-			rc = EXIT_FAIL;
+		dd_probe_paths(&probe, paths, npaths, files.dev);
+		rc = dedupe_files(opt, &files, &probe, &st);
 	}
 	dd_files_free(&files);
-	close(probe.mnt_fd);
-	free(mpaths);
+	dd_probe_close(&probe);
 	return rc;
 }
 

@@ -4,6 +4,11 @@
  * the lock that orders writes: a destination written since it was hashed answers DIFFERS and
  * keeps its new content; that is counted (bytes_differ), not an error. With --dry-run nothing
  * is issued: each dedupe is printed instead.
+ *
+ * Before each request the kernel's dirty pages of the source range and of every destination
+ * range are written back to the server (cowfs_flush_range), as the VFS does before a dedupe on
+ * a kernel filesystem: pages dirtied through mmap (or held by the writeback cache) reach the
+ * server only then, and it would otherwise compare and share the bytes it had before them.
  */
 #include "tools/dedupe/parts.h"
 
@@ -13,17 +18,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/prog.h"
 
 #define WARN_MAX 10
+
+/* An open file of the plan, kept open while consecutive requests use it. */
+struct open_file {
+	uint32_t file;       /* index in struct dd_files; UINT32_MAX: none */
+	int fd;              /* negative errno when it could not be opened as scanned */
+};
 
 struct issuer {
 	const struct dd_options *opt;
 	struct dd_files *files;
 	struct dd_stats *st;
 	struct out *o;
-	uint32_t src_file;
-	int src_fd;          /* negative errno when the source could not be opened as scanned */
+	struct open_file src, dst;
 };
 
 static void warn_dedupe(struct issuer *is, const struct chunk_pair *p, int err)
@@ -31,13 +40,13 @@ static void warn_dedupe(struct issuer *is, const struct chunk_pair *p, int err)
 	if (is->st->errors > WARN_MAX)
 		return;
 	if (is->st->errors == WARN_MAX) {
-		fprintf(stderr, PROG ": more dedupe errors: not shown\n");
+		fprintf(stderr, DD_PROG ": more dedupe errors: not shown\n");
 		return;
 	}
-	fprintf(stderr, PROG ": dedupe %s@%llu -> %s@%llu: %s\n", is->files->v[p->src_file].path,
+	fprintf(stderr, DD_PROG ": %s@%llu -> %s@%llu: %s\n", is->files->v[p->src_file].path,
 		(unsigned long long)p->src_chunk * is->opt->chunk, is->files->v[p->dst_file].path,
 		(unsigned long long)p->dst_chunk * is->opt->chunk,
-		err == -ESTALE ? "the file changed since it was scanned" : strerror(-err));
+		err == -ESTALE ? "the file changed since it was scanned" : cowfs_strerror(err));
 }
 
 static void count_error(struct issuer *is, const struct chunk_pair *p, uint64_t len, int err)
@@ -47,26 +56,45 @@ static void count_error(struct issuer *is, const struct chunk_pair *p, uint64_t 
 	is->st->bytes_error += len;
 }
 
-/* The source, opened once for all its dedupes; it must still be the file that was hashed. */
-static int source_fd(struct issuer *is, uint32_t src_file)
+/* File fi, opened once for consecutive requests; it must still be the file that was hashed. */
+static int file_fd(struct issuer *is, struct open_file *of, uint32_t fi)
 {
-	const struct dd_file *f = &is->files->v[src_file];
-	struct cowfs_ioc_file_id id;
-	int fd, ret;
+	const struct dd_file *f = &is->files->v[fi];
+	struct cowfs_file cf;
+	int ret;
 
-	if (is->src_file == src_file)
-		return is->src_fd;
-	if (is->src_fd >= 0)
-		close(is->src_fd);
-	is->src_file = src_file;
-	fd = mnt_open(f->path, O_RDONLY);
-	ret = fd < 0 ? fd : mnt_file_id(fd, &id);
-	if (ret == 0 && memcmp(&id.file, &f->id, sizeof(id.file)))
+	if (of->file == fi)
+		return of->fd;
+	if (of->fd >= 0)
+		close(of->fd);
+	of->file = fi;
+	ret = cowfs_file_open(AT_FDCWD, f->path, O_RDONLY, 0, &cf);
+	if (ret == 0 && memcmp(&cf.id.file, &f->id, sizeof(f->id))) {
+		cowfs_file_close(&cf);
 		ret = -ESTALE;
-	if (ret < 0 && fd >= 0)
-		close(fd);
-	is->src_fd = ret < 0 ? ret : fd;
-	return is->src_fd;
+	}
+	of->fd = ret < 0 ? ret : cf.fd;
+	return of->fd;
+}
+
+static void file_fd_close(struct open_file *of)
+{
+	if (of->fd >= 0)
+		close(of->fd);
+	of->file = UINT32_MAX;
+	of->fd = -EBADF;
+}
+
+/*
+ * A destination's dirty pages to the server. One that cannot be opened as scanned (replaced,
+ * no read permission) is left to the server, which names it by its identity and answers for it.
+ */
+static void flush_destination(struct issuer *is, const struct chunk_pair *p, uint64_t len)
+{
+	int fd = file_fd(is, &is->dst, p->dst_file);
+
+	if (fd >= 0)
+		cowfs_flush_range(fd, (uint64_t)p->dst_chunk * is->opt->chunk, len);
 }
 
 static void print_planned(struct issuer *is, const struct chunk_pair *p, uint64_t len)
@@ -87,7 +115,7 @@ static void issue_batch(struct issuer *is, const union dd_slot *ops, size_t n, u
 {
 	const struct chunk_pair *first = &ops[0].pair;
 	struct cowfs_ioc_dedupe_range req;
-	int fd = source_fd(is, first->src_file), ret;
+	int fd = file_fd(is, &is->src, first->src_file), ret;
 
 	if (fd < 0) {
 		for (size_t k = 0; k < n; k++)
@@ -103,8 +131,14 @@ static void issue_batch(struct issuer *is, const union dd_slot *ops, size_t n, u
 		req.dests[k].dst = is->files->v[p->dst_file].id;
 		req.dests[k].dst_offset = (uint64_t)p->dst_chunk * is->opt->chunk;
 	}
-	is->st->ioctls++;
-	ret = mnt_dedupe(fd, &req);
+	ret = cowfs_flush_range(fd, req.src_offset, len);
+	for (size_t k = 0; ret == 0 && k < n; k++)
+		flush_destination(is, &ops[k].pair, len);
+	req.version = COWFS_DEDUPE_VERSION;
+	if (ret == 0) {
+		is->st->ioctls++;
+		ret = cowfs_ioctl(fd, COWFS_IOC_DEDUPE_RANGE, &req);
+	}
 	for (size_t k = 0; k < n; k++) {
 		const struct cowfs_ioc_dedupe_dest *d = &req.dests[k];
 		if (ret < 0)
@@ -128,7 +162,7 @@ int dd_issue(const struct dd_options *opt, struct dd_files *files, union dd_slot
 	     struct dd_stats *st, struct dd_progress *pg, struct out *o)
 {
 	struct issuer is = { .opt = opt, .files = files, .st = st, .o = o,
-			     .src_file = UINT32_MAX, .src_fd = -EBADF };
+			     .src = { UINT32_MAX, -EBADF }, .dst = { UINT32_MAX, -EBADF } };
 	size_t i = 0, j;
 
 	while (i < n) {
@@ -147,7 +181,7 @@ int dd_issue(const struct dd_options *opt, struct dd_files *files, union dd_slot
 		i = j;
 		dd_progress_issue(pg, i, n);
 	}
-	if (is.src_fd >= 0)
-		close(is.src_fd);
+	file_fd_close(&is.src);
+	file_fd_close(&is.dst);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * The parts of `cowfs dedupe` (docs/DEDUPE.md says what it does and why):
  *
  *   walk.c    the PATHs to a table of regular files, each inode once, all on the first's mount
- *   mount.c   the cowfs ioctls it issues (FILE_ID, FIEMAP, DEDUPE_RANGE, SPACE, SYNC)
+ *   space.c   the space figures around the run (statvfs and COWFS_IOC_SPACE after a SYNC)
  *   scan.c    each file's chunks hashed, holes and preallocated ranges and chunks already
  *             shared with one seen before left out (FIEMAP)
  *   sort.c    an in-place sort of the 32-byte slots (no second copy of the records)
@@ -10,6 +10,8 @@
  *   issue.c   the dedupes through COWFS_IOC_DEDUPE_RANGE, statuses counted
  *   report.c  progress on a terminal, the summary as text or JSON
  *   dedupe.c  options and the driver: walk, then per pass scan, plan and issue, then report
+ *
+ * The cowfs ioctls go through tools/share/mount_ioctl.h (cowfs_file_open, cowfs_ioctl).
  *
  * Memory is one array of 32-byte slots, one per chunk hashed: first the chunk records, then in
  * the same place the dedupe pairs and the merged dedupes the plan makes of them.
@@ -23,6 +25,11 @@
 
 #include "fuse/cowfs_ioctl.h"
 #include "tools/dump/out.h"
+#include "tools/prog.h"
+#include "tools/share/mount_ioctl.h"
+
+/* How the messages of this command start: "cowfs dedupe: ...". */
+#define DD_PROG PROG " dedupe"
 
 #define DD_DEFAULT_CHUNK  (128u << 10)
 #define DD_DEFAULT_MEMORY (1ull << 30)
@@ -35,13 +42,17 @@ struct dd_options {
 	const char *pause_fifo;  /* COWFS_DEDUPE_TEST_PAUSE: wait on it after hashing */
 };
 
-/* A file to scan; `id` and `scanned` are filled in by the scan (COWFS_IOC_FILE_ID). */
+/*
+ * A file to scan; `id` and `scanned` are filled in by the scan (COWFS_IOC_FILE_ID), `unique`
+ * by the plan of the first pass (its rank as a source: plan.c).
+ */
 struct dd_file {
 	char *path;
 	uint64_t ino;            /* st_ino: each inode once */
 	uint64_t size;           /* at the scan */
 	struct cowfs_ioc_file id;
 	bool scanned;
+	uint64_t unique;         /* chunks hashed that matched no other chunk */
 };
 
 struct dd_files {
@@ -51,13 +62,17 @@ struct dd_files {
 	uint64_t skipped_other_mount, skipped_small, skipped_special;
 };
 
-/* One hashed chunk. CHUNK_SHARED: its disk extent was already shared when it was scanned. */
-#define CHUNK_SHARED 0x1u
+/*
+ * One hashed chunk. CHUNK_SHARED: its disk extent was already shared when it was scanned.
+ * CHUNK_DROPPED: its file changed under the scan; taken out when the pass's scan ends.
+ */
+#define CHUNK_SHARED  0x1u
+#define CHUNK_DROPPED 0x2u
 struct chunk_rec {
 	uint64_t hash[2];        /* XXH3-128 (seeded with the length for a file's tail chunk) */
 	uint32_t file;           /* index in struct dd_files */
 	uint32_t chunk;          /* offset / chunk size */
-	uint32_t extent_kib;     /* length of the disk extent it lies in, KiB (saturated) */
+	uint32_t unused;
 	uint16_t refs;           /* chunks seen at this disk address, itself included */
 	uint16_t flags;
 };
@@ -85,6 +100,13 @@ struct dd_pass {
 	struct dd_addr_cache *cache;
 };
 
+/* The space measured before or after the run (space.c), each part when it could be. */
+struct dd_space {
+	bool free_known, space_known;
+	uint64_t free_bytes;             /* the mount's, statvfs */
+	struct cowfs_ioc_space space;    /* the PATHs' as one set */
+};
+
 /* What the run found and did (all bytes). */
 struct dd_stats {
 	uint64_t files_scanned, files_changed;
@@ -99,10 +121,7 @@ struct dd_stats {
 	uint64_t bytes_differ;       /* status DIFFERS: changed since hashed */
 	uint64_t bytes_error, errors;
 	uint64_t passes, records_peak;
-	bool free_known;             /* statvfs around the run */
-	int64_t freed;               /* free space after - before */
-	bool space_known;            /* COWFS_IOC_SPACE on the PATHs around the run */
-	struct cowfs_ioc_space space_before, space_after;
+	struct dd_space before, after;
 };
 
 struct dd_progress;
@@ -111,15 +130,16 @@ struct dd_progress;
 int dd_walk(struct dd_files *files, char **paths, int n, bool recursive, uint64_t min_size);
 void dd_files_free(struct dd_files *files);
 
-/* mount.c */
-int mnt_open(const char *path, int flags);
-int mnt_file_id(int fd, struct cowfs_ioc_file_id *id);
-int mnt_fiemap(int fd, uint64_t start, struct cowfs_ioc_fiemap *map);
-int mnt_dedupe(int src_fd, struct cowfs_ioc_dedupe_range *req);
-int mnt_sync(int fd);
-int mnt_is_cowfs(int fd);
-int mnt_free_bytes(int fd, uint64_t *free_bytes);
-int mnt_space_of(char **paths, int n, struct cowfs_ioc_space *out);
+/* space.c: the mount is paths[0]'s (opened with cowfs_file_open: it must be a cowfs mount). */
+struct dd_space_probe {
+	struct cowfs_file mnt;
+	char **paths;                /* the PATHs on that mount */
+	int npaths;
+};
+int dd_probe_open(struct dd_space_probe *p, char **paths, int n);
+void dd_probe_paths(struct dd_space_probe *p, char **paths, int n, uint64_t dev);
+void dd_probe_close(struct dd_space_probe *p);
+void dd_measure(const struct dd_space_probe *p, struct dd_space *out);
 
 /* scan.c */
 struct dd_addr_cache *dd_addr_cache_new(uint64_t bytes, uint64_t chunks);
@@ -128,17 +148,22 @@ struct dd_scanner;
 struct dd_scanner *dd_scanner_new(const struct dd_options *opt, struct dd_files *files,
 				  struct dd_stats *st, struct dd_progress *pg);
 void dd_scanner_free(struct dd_scanner *sc);
-void dd_scanner_pass(struct dd_scanner *sc);   /* progress starts again */
-/* Hash file fi's chunks into the pass. -E2BIG: the pass is full (the --memory bound). */
-int dd_scan_file(struct dd_scanner *sc, struct dd_pass *pass, uint32_t fi);
+/*
+ * Hash every file's chunks that fall in the pass into it (files that change under the scan
+ * are skipped and counted). -E2BIG: the pass is full (the --memory bound).
+ */
+int dd_scan_pass(struct dd_scanner *sc, struct dd_pass *pass);
 uint64_t dd_chunks_upper_bound(const struct dd_files *files, uint64_t chunk);
 
 /* sort.c */
 typedef int (*dd_slot_cmp)(const union dd_slot *a, const union dd_slot *b);
 void dd_sort(union dd_slot *v, size_t n, dd_slot_cmp cmp);
 
-/* plan.c: records to merged dedupes, in place; returns how many slots now hold dedupes. */
-size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk);
+/*
+ * plan.c: records to merged dedupes, in place; returns how many slots now hold dedupes. With
+ * `rank` (the first pass) the files' `unique` counts are taken from these records first.
+ */
+size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk, struct dd_files *files, bool rank);
 uint64_t dd_pair_length(const struct chunk_pair *p, const struct dd_files *files, uint64_t chunk);
 
 /* issue.c */

@@ -4,16 +4,23 @@
  * 1. Sort the records by hash: equal hashes are a group of chunks with the same content (the
  *    server compares the bytes before sharing, so a collision costs a DIFFERS, never data).
  * 2. In each group, one chunk is the source and every other gets its extents. cowfs frees an
- *    extent only when nothing references any part of it, so the source should be the chunk
- *    whose extent stays alive anyway, and the destinations those whose extents can then lose
- *    every reference:
- *      a. the most referenced first (refs: chunks seen at the same disk address, so an extent
- *         already shared by reflinks or an earlier dedupe stays the one kept);
- *      b. then the one in the longest extent: a long extent usually holds data that is not
- *         duplicate (it stays referenced whatever is deduped onto it), while a short extent
- *         that is all duplicate is freed once its chunks point elsewhere;
- *      c. then the first by file and offset, so that consecutive chunks of two files choose
- *         the same side and their pairs merge in step 3.
+ *    extent only when nothing references any part of it, so what is kept must be chosen the
+ *    same way for every chunk of two files: were a pair of identical files to keep one's copy
+ *    of some chunks and the other's of the rest, both files' extents would stay partly
+ *    referenced and little would be freed. So the choice is by file, one order over all the
+ *    files of the run, and each group's source is the chunk of the first file in it:
+ *      a. unless a chunk is more referenced than the others (refs: chunks seen at the same
+ *         disk address, so an extent already shared by reflinks or an earlier dedupe stays
+ *         the one kept: it stays allocated anyway);
+ *      b. files with more unique chunks first: what holds data found nowhere else stays
+ *         allocated whatever is deduped onto it, while a file that is all duplicate loses
+ *         every reference to its extents when all its chunks go elsewhere;
+ *      c. then the shorter file first: of files that are all duplicate, keeping the shorter
+ *         frees the longer;
+ *      d. then the first by inode (the walk's order); within one file, the first chunk.
+ *    For identical files (b and c equal) one file's extents are so kept whole and the others
+ *    lose every reference. The unique counts are those of the first pass: with N passes, a
+ *    share of 1/N of the chunks chosen by hash, so that every pass ranks the files alike.
  * 3. Sort the pairs by (source file, destination file, offset difference, source offset) and
  *    merge consecutive chunks into one dedupe of up to COWFS_DEDUPE_MAX_LEN: a destination's
  *    extent is released by one request instead of one per chunk, and the tree changes once.
@@ -47,24 +54,40 @@ static bool same_hash(const struct chunk_rec *x, const struct chunk_rec *y)
 	return x->hash[0] == y->hash[0] && x->hash[1] == y->hash[1];
 }
 
-/* Whether x is the better source (2a, 2b; 2c by the group's order). */
-static bool better_source(const struct chunk_rec *x, const struct chunk_rec *y)
+/* Whether file a comes before file b as a source (2b to 2d). */
+static bool file_before(const struct dd_files *files, uint32_t a, uint32_t b)
+{
+	const struct dd_file *x = &files->v[a], *y = &files->v[b];
+
+	if (x->unique != y->unique)
+		return x->unique > y->unique;
+	if (x->size != y->size)
+		return x->size < y->size;
+	return a < b;
+}
+
+/* Whether chunk x is the better source (2a, then its file's rank, then the first chunk). */
+static bool better_source(const struct dd_files *files, const struct chunk_rec *x,
+			  const struct chunk_rec *y)
 {
 	if (x->refs != y->refs)
 		return x->refs > y->refs;
-	return x->extent_kib > y->extent_kib;
+	if (x->file != y->file)
+		return file_before(files, x->file, y->file);
+	return x->chunk < y->chunk;
 }
 
 /*
  * One group [s, e) to pairs written from *w on. *w <= s + j when record s + j is read, and each
  * record is read before its slot can be written, so the pairs overwrite only records done with.
  */
-static void group_to_pairs(union dd_slot *v, size_t s, size_t e, size_t *w)
+static void group_to_pairs(const struct dd_files *files, union dd_slot *v, size_t s, size_t e,
+			   size_t *w)
 {
 	size_t best = s;
 
 	for (size_t i = s + 1; i < e; i++) {
-		if (better_source(&v[i].rec, &v[best].rec))
+		if (better_source(files, &v[i].rec, &v[best].rec))
 			best = i;
 	}
 	uint32_t src_file = v[best].rec.file, src_chunk = v[best].rec.chunk;
@@ -78,16 +101,39 @@ static void group_to_pairs(union dd_slot *v, size_t s, size_t e, size_t *w)
 	}
 }
 
-static size_t records_to_pairs(union dd_slot *v, size_t n)
+/* The end of the group of equal hashes that starts at s. */
+static size_t group_end(const union dd_slot *v, size_t n, size_t s)
+{
+	size_t e = s + 1;
+
+	while (e < n && same_hash(&v[s].rec, &v[e].rec))
+		e++;
+	return e;
+}
+
+/* Each file's chunks that are alone in their group (2b), from the sorted records. */
+static void count_unique(struct dd_files *files, const union dd_slot *v, size_t n)
+{
+	for (size_t i = 0; i < files->n; i++)
+		files->v[i].unique = 0;
+	for (size_t s = 0, e; s < n; s = e) {
+		e = group_end(v, n, s);
+		if (e - s == 1)
+			files->v[v[s].rec.file].unique++;
+	}
+}
+
+static size_t records_to_pairs(union dd_slot *v, size_t n, struct dd_files *files, bool rank)
 {
 	size_t w = 0;
 
 	dd_sort(v, n, by_hash);
+	if (rank)
+		count_unique(files, v, n);
 	for (size_t s = 0, e; s < n; s = e) {
-		for (e = s + 1; e < n && same_hash(&v[s].rec, &v[e].rec); e++)
-			;
+		e = group_end(v, n, s);
 		if (e - s > 1)
-			group_to_pairs(v, s, e, &w);
+			group_to_pairs(files, v, s, e, &w);
 	}
 	return w;
 }
@@ -142,11 +188,11 @@ static int by_source(const union dd_slot *a, const union dd_slot *b)
 	return c ? c : cmp_u64(x->dst_chunk, y->dst_chunk);
 }
 
-size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk)
+size_t dd_plan(union dd_slot *v, size_t n, uint64_t chunk, struct dd_files *files, bool rank)
 {
 	uint64_t max = COWFS_DEDUPE_MAX_LEN / chunk;
 
-	n = records_to_pairs(v, n);
+	n = records_to_pairs(v, n, files, rank);
 	n = merge_runs(v, n, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max);
 	dd_sort(v, n, by_source);
 	return n;

@@ -115,11 +115,14 @@ void dd_report(struct out *o, const struct dd_options *opt, const struct dd_stat
 	out_u64(o, "bytes_differ", st->bytes_differ);
 	out_u64(o, "bytes_error", st->bytes_error);
 	out_u64(o, "errors", st->errors);
-	out_s64_or_unknown(o, "bytes_freed", st->free_known, st->freed);
-	out_s64_or_unknown(o, "data_bytes_freed", st->space_known,
-			   (int64_t)(st->space_before.exclusive - st->space_after.exclusive));
-	if (st->space_known) {
-		report_space(o, "space_before", &st->space_before);
-		report_space(o, "space_after", &st->space_after);
+	bool free_known = st->before.free_known && st->after.free_known;
+	bool space_known = st->before.space_known && st->after.space_known;
+	out_s64_or_unknown(o, "bytes_freed", free_known,
+			   (int64_t)(st->after.free_bytes - st->before.free_bytes));
+	out_s64_or_unknown(o, "data_bytes_freed", space_known,
+			   (int64_t)(st->before.space.exclusive - st->after.space.exclusive));
+	if (space_known) {
+		report_space(o, "space_before", &st->before.space);
+		report_space(o, "space_after", &st->after.space);
 	}
 }

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tools/prog.h"
 
 static int files_add(struct dd_files *files, const char *path, const struct stat *st)
 {
@@ -63,7 +62,7 @@ static int walk_dir(struct dd_files *files, const char *path, bool recursive, ui
 	int ret = 0;
 
 	if (!d) {
-		fprintf(stderr, PROG ": %s: %s (skipped)\n", path, strerror(errno));
+		fprintf(stderr, DD_PROG ": %s: %s (skipped)\n", path, strerror(errno));
 		return 0;
 	}
 	/* One directory open at a time per level: depth is bounded by the open-file limit. */
@@ -77,7 +76,7 @@ static int walk_dir(struct dd_files *files, const char *path, bool recursive, ui
 			break;
 		}
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			fprintf(stderr, PROG ": %s: %s (skipped)\n", child, strerror(errno));
+			fprintf(stderr, DD_PROG ": %s: %s (skipped)\n", child, strerror(errno));
 		else
 			ret = walk_entry(files, child, &st, false, recursive, min_size);
 		free(child);
@@ -91,14 +90,14 @@ static int walk_entry(struct dd_files *files, const char *path, const struct sta
 {
 	if ((uint64_t)st->st_dev != files->dev) {
 		if (top)
-			fprintf(stderr, PROG ": %s: not on the mount of the first PATH (skipped)\n",
+			fprintf(stderr, DD_PROG ": %s: not on the mount of the first PATH (skipped)\n",
 				path);
 		files->skipped_other_mount++;
 		return 0;
 	}
 	if (S_ISDIR(st->st_mode)) {
 		if (!recursive) {
-			fprintf(stderr, PROG ": %s: is a directory (use -r)\n", path);
+			fprintf(stderr, DD_PROG ": %s: is a directory (use -r)\n", path);
 			return -EISDIR;
 		}
 		return walk_dir(files, path, recursive, min_size);
@@ -149,7 +148,7 @@ int dd_walk(struct dd_files *files, char **paths, int n, bool recursive, uint64_
 	memset(files, 0, sizeof(*files));
 	for (int i = 0; i < n && ret == 0; i++) {
 		if (stat(paths[i], &st) < 0) {
-			fprintf(stderr, PROG ": %s: %s\n", paths[i], strerror(errno));
+			fprintf(stderr, DD_PROG ": %s: %s\n", paths[i], strerror(errno));
 			ret = -errno;
 			break;
 		}

@@ -61,6 +61,7 @@ int cowfs_file_adopt(int fd, struct cowfs_file *f)
 		return ret;
 	f->fd = fd;
 	f->dev = st.st_dev;
+	f->ino = st.st_ino;
 	f->mode = st.st_mode;
 	f->size = (uint64_t)st.st_size;
 	return 0;

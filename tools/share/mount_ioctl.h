@@ -26,6 +26,7 @@
 struct cowfs_file {
 	int fd;
 	dev_t dev;                       /* st_dev: one per mount */
+	ino_t ino;                       /* st_ino: what a path names, to tell a file replaced */
 	mode_t mode;                     /* st_mode */
 	uint64_t size;                   /* st_size when opened */
 	struct cowfs_ioc_file_id id;     /* subvol, ino, generation; the clone/dedupe blocksize */
