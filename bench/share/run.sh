@@ -87,7 +87,9 @@ peer_sync() {   # PEER: what is on the mount is on disk
 
 used_bytes() {   # PEER: bytes the filesystem counts as used
 	peer_sync "$1"
-	stat -f -c '%b %f %S' "$(peer_mnt "$1")" | awk '{ printf "%d\n", ($1 - $2) * $3 }'
+	local blocks free bsize
+	read -r blocks free bsize < <(stat -f -c '%b %f %S' "$(peer_mnt "$1")")
+	echo $(((blocks - free) * bsize))   # bash arithmetic: mawk's %d stops at 2^31 - 1
 }
 
 now_ns() { date +%s%N; }
