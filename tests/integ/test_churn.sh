@@ -65,7 +65,9 @@ PY
 t_statfs_equals_fsck() {
 	"$COWFS" sync "$MNT" >/dev/null || return 1
 	local used
-	used=$(stat -f -c '%b %f %S' "$MNT" | awk '{ printf "%d", ($1 - $2) * $3 }')
+	local blocks free bsize
+	read -r blocks free bsize < <(stat -f -c '%b %f %S' "$MNT")
+	used=$(((blocks - free) * bsize))
 	cowfs_umount "$MNT" "$IMG" || return 1
 	run_fsck "$IMG" || return 1
 	local fsck_used
