@@ -2,8 +2,8 @@
  * cowfs dedupe [-r] [--dry-run] [--json] [--chunk SIZE] [--memory SIZE] PATH...
  *
  * Finds the chunks that files on a cowfs mount hold twice and makes them share one copy through
- * COWFS_IOC_DEDUPE_RANGE (docs/DEDUPE.md). The driver: walk the PATHs (walk.c); per pass, hash
- * the chunks whose hashes fall in the pass (scan.c), turn the records into dedupes (plan.c) and
+ * COWFS_IOC_DEDUPE_RANGE (docs/DEDUPE.md). The driver: walk the PATHs (walk.c); per pass, record
+ * the chunks whose fingerprints (COWFS_IOC_CHUNK_HASHES) fall in the pass (scan.c), turn the records into dedupes (plan.c) and
  * issue them (issue.c); measure the space before and after; report (report.c).
  *
  * Exit status: 0 done (destinations that changed since hashed are counted, not failures);
@@ -29,9 +29,10 @@ static void dedupe_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " dedupe [-r] [--dry-run] [--json] [--chunk SIZE] [--memory SIZE] PATH...\n"
-		"Find chunks that files on a cowfs mount hold more than once (XXH3-128 hashes of\n"
-		"chunk-aligned chunks) and make them share one copy. The filesystem compares the bytes\n"
-		"before sharing anything, so a file written meanwhile keeps its new content.\n"
+		"Find chunks that files on a cowfs mount hold more than once and make them share one\n"
+		"copy. Candidates are chunk-aligned chunks with equal fingerprints, which the mount\n"
+		"computes from the checksums it stores (no data is read); the filesystem compares the\n"
+		"bytes before sharing anything, so a file written meanwhile keeps its new content.\n"
 		"\n"
 		"  -r, --recursive   scan directories recursively (else a directory is an error)\n"
 		"  -n, --dry-run     find the duplicates and print the dedupes; change nothing\n"
@@ -44,11 +45,11 @@ static void dedupe_usage(FILE *f)
 		"chunk of the same length of another file; files shorter than a chunk, holes and\n"
 		"preallocated ranges are left out, and so are chunks already shared.\n"
 		"\n"
-		"Memory: 32 bytes per chunk hashed, in one array: 256 MiB per TiB scanned at 128K\n"
+		"Memory: 32 bytes per chunk fingerprinted, in one array: 256 MiB per TiB scanned at 128K\n"
 		"chunks (2 GiB per TiB at 16K), plus 1/16 of --memory at most for a cache of the disk\n"
 		"addresses of shared chunks, plus about 64 bytes and the path per file. When the chunks\n"
-		"would not fit in --memory the data is read in passes, each keeping the hashes of one\n"
-		"range of hash values: N passes read the files N times.\n"
+		"would not fit in --memory the scan runs in passes, each keeping the fingerprints of\n"
+		"one range of their values: N passes ask for the fingerprints N times.\n"
 		"\n"
 		"Reported: bytes_deduped (now shared) and bytes_freed (the mount's free space after\n"
 		"minus before, both after a commit): an extent is freed only when no file references\n"

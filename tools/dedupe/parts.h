@@ -3,8 +3,8 @@
  *
  *   walk.c    the PATHs to a table of regular files, each inode once, all on the first's mount
  *   space.c   the space figures around the run (statvfs and COWFS_IOC_SPACE after a SYNC)
- *   scan.c    each file's chunks hashed, holes and preallocated ranges and chunks already
- *             shared with one seen before left out (FIEMAP)
+ *   scan.c    each file's chunks' fingerprints (COWFS_IOC_CHUNK_HASHES), holes and
+ *             preallocated ranges and chunks already sharing one seen before left out
  *   sort.c    an in-place sort of the 32-byte slots (no second copy of the records)
  *   plan.c    duplicate groups, the source of each, runs merged into long dedupes
  *   issue.c   the dedupes through COWFS_IOC_DEDUPE_RANGE, statuses counted
@@ -13,7 +13,7 @@
  *
  * The cowfs ioctls go through tools/share/mount_ioctl.h (cowfs_file_open, cowfs_ioctl).
  *
- * Memory is one array of 32-byte slots, one per chunk hashed: first the chunk records, then in
+ * Memory is one array of 32-byte slots, one per chunk recorded: first the chunk records, then in
  * the same place the dedupe pairs and the merged dedupes the plan makes of them.
  */
 #ifndef COWFS_TOOLS_DEDUPE_PARTS_H
@@ -69,7 +69,7 @@ struct dd_files {
 #define CHUNK_SHARED  0x1u
 #define CHUNK_DROPPED 0x2u
 struct chunk_rec {
-	uint64_t hash[2];        /* XXH3-128 (seeded with the length for a file's tail chunk) */
+	uint64_t hash[2];        /* the server's fingerprint: hash_lo, hash_hi */
 	uint32_t file;           /* index in struct dd_files */
 	uint32_t chunk;          /* offset / chunk size */
 	uint32_t unused;
@@ -112,7 +112,7 @@ struct dd_stats {
 	uint64_t files_scanned, files_changed;
 	uint64_t skipped_other_mount, skipped_small, skipped_special;   /* by the walk */
 	uint64_t bytes_scanned;      /* sizes of the files scanned (each pass counts once) */
-	uint64_t bytes_hashed;
+	uint64_t bytes_hashed;       /* chunks recorded (fingerprinted, not already shared) */
 	uint64_t bytes_holes;        /* chunks left out: holes or preallocated */
 	uint64_t bytes_already_shared;
 	uint64_t bytes_duplicate;    /* destinations planned */
@@ -149,7 +149,7 @@ struct dd_scanner *dd_scanner_new(const struct dd_options *opt, struct dd_files 
 				  struct dd_stats *st, struct dd_progress *pg);
 void dd_scanner_free(struct dd_scanner *sc);
 /*
- * Hash every file's chunks that fall in the pass into it (files that change under the scan
+ * Record every file's chunks whose fingerprints fall in the pass (files that change under the scan
  * are skipped and counted). -E2BIG: the pass is full (the --memory bound).
  */
 int dd_scan_pass(struct dd_scanner *sc, struct dd_pass *pass);

@@ -1,60 +1,43 @@
 /*
- * Hashing a file's chunks. A chunk is `chunk` bytes at a multiple of it; a file's last, shorter
- * chunk (its tail) is hashed too, seeded with its length, so that it can only match another
- * tail of the same length, and a dedupe can then run to both files' ends (which the ioctl
- * allows unaligned): without it the tail would keep a destination's last extent alive.
+ * Finding a file's chunks' fingerprints. A chunk is `chunk` bytes at a multiple of it; a
+ * file's last, shorter chunk (its tail) counts too, its fingerprint seeded with its length, so
+ * that it can only match another tail of the same length, and a dedupe can then run to both
+ * files' ends (which the ioctl allows unaligned): without it the tail would keep a
+ * destination's last extent alive.
  *
- * FIEMAP says what needs no reading: a chunk with a hole or a preallocated (unwritten) range in
- * it is left out, and a chunk made of the same shared disk pieces as one already seen in this
- * pass is left out too (it is the same disk bytes: already deduped), its count going to the
- * seen chunk's `refs`, which the plan prefers as a source.
+ * The fingerprints come from the server (COWFS_IOC_CHUNK_HASHES): it hashes the per-sector
+ * checksums it already stores, so no data crosses the mount. A chunk the server gives no
+ * fingerprint (a hole or preallocated range in it) is left out, and so is a chunk on the same
+ * shared disk bytes as one already recorded in this pass (already deduped): its count goes to
+ * the recorded chunk's `refs`, which the plan prefers as a source. Equal fingerprints are only
+ * candidates: the server compares the bytes before it shares them.
  *
- * Reads are preads of up to SCAN_READ_BYTES over runs of consecutive chunks to hash, by
- * SCAN_THREADS threads, each on a file of its own.
+ * One thread: a call answers 256 chunks (32 MiB at 128 KiB chunks) from the checksum tree, so
+ * the scan waits on nothing a second thread could overlap.
  */
 #include "tools/dedupe/parts.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
-
-/*
- * The mount's read-ahead (1 MiB by default): while a thread hashes one read, the kernel has the
- * next in flight. Reads of 8 MiB were no faster (the whole read waits, then nothing is in
- * flight while it is hashed) and take 8 times the buffer.
- */
-#define SCAN_READ_BYTES (1u << 20)
 
 /* ---- the cache of the locations of shared chunks ----------------------------------------- */
 
 /*
  * By location (struct chunk_where), ADDR_WAYS entries a set, fixed size: a set that overflows
- * forgets an older entry, which costs only a chunk hashed again (its record then groups with
+ * forgets an older entry, which costs only a chunk recorded again (its record then groups with
  * the first, and the server finds the range shared already). Sized for at most a quarter of
  * its entries in use. Entries carry the pass (tag) that made them, so a new pass needs no
  * clearing.
- *
- * The first chunk looked up at a location claims it (ADDR_PENDING) before it is read, so that
- * another thread's chunk at the same location, looked up while the first is being read, is
- * counted on it rather than read too: which chunk is read may depend on the threads' timing,
- * how many are read does not. Chunks at one location hold the same bytes, so the same hash and
- * pass: once the claimed chunk is found to belong to another pass (ADDR_OTHER_PASS), the
- * others are left out unread too.
  */
-#define ADDR_PENDING    UINT32_MAX
-#define ADDR_OTHER_PASS (UINT32_MAX - 1)
 struct addr_entry {
 	uint64_t loc;
-	uint32_t rec;        /* the record of the chunk read here, or ADDR_* */
+	uint32_t rec;        /* the record of the chunk seen here */
 	uint32_t tag;
-	uint32_t pending;    /* chunks counted here while ADDR_PENDING: refs once recorded */
-	uint32_t unused;
 };
 
 #define ADDR_WAYS 4
@@ -119,7 +102,21 @@ static struct addr_entry *addr_new(struct dd_addr_cache *c, uint64_t loc, uint32
 	return &set[(loc >> 40) % ADDR_WAYS];
 }
 
-/* ---- the extent cursor --------------------------------------------------------------------- */
+/* ---- where a shared chunk lies ------------------------------------------------------------- */
+
+/*
+ * `loc` names the disk pieces a chunk is made of (their addresses and lengths, mixed into 64
+ * bits). Two chunks with the same `loc` are the same disk bytes, so the second is already
+ * shared. (Equal names of different pieces would only make a chunk be left out, never shared
+ * wrongly: the server compares every byte it shares.) A chunk in one run of disk bytes
+ * (CONTIGUOUS) is named by its physical address; one in several, only when shared, from
+ * FIEMAP (extent boundaries are anywhere: appends, earlier dedupes of other lengths), else a
+ * second run would dedupe those chunks again.
+ */
+struct chunk_where {
+	bool loc_known;
+	uint64_t loc;
+};
 
 /* Extents come a batch at a time; chunks are looked at in increasing order of offset. */
 struct extent_cursor {
@@ -129,26 +126,7 @@ struct extent_cursor {
 	bool loaded, last;
 };
 
-enum chunk_kind {
-	CHUNK_SKIP,      /* a hole or preallocated range in it */
-	CHUNK_DATA,
-};
-
-/*
- * Where a chunk's bytes are: `loc` names the disk pieces it is made of (their addresses and
- * lengths, mixed into 64 bits), known when every piece is placed and in a shared extent. Two
- * chunks with the same `loc` read the same disk bytes, so the second needs no hashing. (Equal
- * names of different pieces would only make a chunk be left out, never shared wrongly: the
- * server compares every byte it shares.)
- */
-struct chunk_where {
-	enum chunk_kind kind;
-	bool loc_known;
-	uint64_t loc;
-	bool shared;
-};
-
-/* The extents from `start` on, one batch. The data was committed (SYNC) before the scan. */
+/* The extents from `start` on, one batch. */
 static int fiemap_batch(int fd, uint64_t start, struct cowfs_ioc_fiemap *map)
 {
 	int ret;
@@ -197,95 +175,61 @@ static uint64_t loc_mix(uint64_t h, uint64_t v)
 	return h ^ (h >> 29);
 }
 
-static int chunk_locate(struct extent_cursor *cur, uint64_t off, uint64_t len,
-			struct chunk_where *w)
+/* A chunk in several pieces: known when every piece is placed and in a shared extent. */
+static int chunk_locate_pieces(struct extent_cursor *cur, uint64_t off, uint64_t len,
+			       struct chunk_where *w)
 {
 	const struct cowfs_ioc_extent *e;
 	uint64_t pos = off, end = off + len;
 	int ret;
 
-	memset(w, 0, sizeof(*w));
-	w->kind = CHUNK_DATA;
-	w->loc_known = true;
+	w->loc_known = false;
+	w->loc = 0;
 	while (pos < end) {
 		ret = cursor_at(cur, pos, &e);
 		if (ret < 0)
 			return ret;
-		if (!e || e->logical > pos || (e->flags & COWFS_EXTENT_UNWRITTEN)) {
-			w->kind = CHUNK_SKIP;
+		if (!e || e->logical > pos || !(e->flags & COWFS_EXTENT_SHARED) ||
+		    (e->flags & (COWFS_EXTENT_UNWRITTEN | COWFS_EXTENT_DELALLOC)))
 			return 0;
-		}
 		uint64_t piece_end = e->logical + e->length < end ? e->logical + e->length : end;
-		if (e->flags & COWFS_EXTENT_SHARED)
-			w->shared = true;
-		else
-			w->loc_known = false;
-		if (e->flags & COWFS_EXTENT_DELALLOC)
-			w->loc_known = false;
 		w->loc = loc_mix(loc_mix(w->loc, e->physical + (pos - e->logical)), piece_end - pos);
 		pos = piece_end;
 	}
+	w->loc_known = true;
 	return 0;
 }
 
-/* ---- hashing ------------------------------------------------------------------------------- */
+/* Where chunk ch lies, if it is shared (one piece: the same name FIEMAP's would give). */
+static int chunk_locate(struct extent_cursor *cur, const struct cowfs_ioc_chunk *ch,
+			struct chunk_where *w)
+{
+	w->loc_known = false;
+	if (!(ch->flags & COWFS_CHUNK_SHARED))
+		return 0;
+	if (ch->flags & COWFS_CHUNK_CONTIGUOUS) {
+		w->loc_known = true;
+		w->loc = loc_mix(loc_mix(0, ch->physical), ch->length);
+		return 0;
+	}
+	return chunk_locate_pieces(cur, ch->offset, ch->length, w);
+}
 
-/*
- * SCAN_THREADS files are read at once, each by a thread of its own: a read on the mount waits
- * for the server, which reads the image, and two readers keep both of a 2-core machine's cores
- * busy (measured on the 2 GiB benchmark tree, cold: `cat` of the files one at a time 4.8 s, two
- * at a time 2.8 s, three 3.4 s). What they share (the pass's records and address cache, the
- * counters, the progress line) is under one lock, taken once per read run and per chunk looked
- * up in the cache, never while reading or hashing.
- */
-#define SCAN_THREADS 2
-
-/* What a thread reads into: one run of consecutive chunks, where each lies and its hash. */
-struct scan_worker {
-	struct dd_scanner *sc;
-	struct dd_pass *pass;
-	uint8_t *buf;
-	struct chunk_where *where;
-	XXH128_hash_t *hash;
-	int ret;                     /* of the thread: an error that ended the pass, or 0 */
-};
+/* ---- the scan ------------------------------------------------------------------------------ */
 
 struct dd_scanner {
 	const struct dd_options *opt;
 	struct dd_files *files;
 	struct dd_stats *st;
 	struct dd_progress *pg;
-	size_t buf_chunks;
-	struct scan_worker workers[SCAN_THREADS];
-	pthread_mutex_t lock;        /* the pass, st, pg and the fields below */
-	uint32_t next;               /* the next file to scan */
-	bool stop;                   /* an error ended the pass: take no more files */
+	struct cowfs_ioc_chunk_hashes batch;
 	uint64_t files_done, bytes_done;
 };
-
-static int worker_init(struct scan_worker *w, struct dd_scanner *sc)
-{
-	size_t bytes = (sc->buf_chunks * sc->opt->chunk + 4095) & ~(size_t)4095;
-
-	w->sc = sc;
-	w->buf = aligned_alloc(4096, bytes);
-	w->where = calloc(sc->buf_chunks, sizeof(*w->where));
-	w->hash = calloc(sc->buf_chunks, sizeof(*w->hash));
-	return w->buf && w->where && w->hash ? 0 : -ENOMEM;
-}
-
-static void worker_free(struct scan_worker *w)
-{
-	free(w->buf);
-	free(w->where);
-	free(w->hash);
-}
 
 struct dd_scanner *dd_scanner_new(const struct dd_options *opt, struct dd_files *files,
 				  struct dd_stats *st, struct dd_progress *pg)
 {
 	struct dd_scanner *sc = calloc(1, sizeof(*sc));
-	int ret = 0;
 
 	if (!sc)
 		return NULL;
@@ -293,31 +237,18 @@ struct dd_scanner *dd_scanner_new(const struct dd_options *opt, struct dd_files 
 	sc->files = files;
 	sc->st = st;
 	sc->pg = pg;
-	sc->buf_chunks = opt->chunk >= SCAN_READ_BYTES ? 1 : SCAN_READ_BYTES / opt->chunk;
-	for (int i = 0; i < SCAN_THREADS; i++)
-		ret = ret ? ret : worker_init(&sc->workers[i], sc);
-	if (ret == 0 && pthread_mutex_init(&sc->lock, NULL) == 0)
-		return sc;
-	for (int i = 0; i < SCAN_THREADS; i++)
-		worker_free(&sc->workers[i]);
-	free(sc);
-	return NULL;
+	return sc;
 }
 
 void dd_scanner_free(struct dd_scanner *sc)
 {
-	if (!sc)
-		return;
-	for (int i = 0; i < SCAN_THREADS; i++)
-		worker_free(&sc->workers[i]);
-	pthread_mutex_destroy(&sc->lock);
 	free(sc);
 }
 
-/* The pass a hash belongs to: its share of the top 64 bits. */
-static uint32_t hash_pass(const XXH128_hash_t *h, uint32_t passes)
+/* The pass a fingerprint belongs to: its share of the top 64 bits. */
+static uint32_t hash_pass(uint64_t high64, uint32_t passes)
 {
-	return (uint32_t)(((unsigned __int128)h->high64 * passes) >> 64);
+	return (uint32_t)(((unsigned __int128)high64 * passes) >> 64);
 }
 
 /* Per file, what a scan of it needs. */
@@ -329,193 +260,143 @@ struct file_scan {
 	struct extent_cursor cur;
 };
 
-/* The entry chunk w claimed, if no collision took it since. */
-static struct addr_entry *own_claim(struct dd_pass *pass, const struct chunk_where *w)
+/* The record a chunk at w would be counted on: one this pass made at its location. */
+static struct chunk_rec *seen_at(struct dd_pass *pass, const struct chunk_where *w,
+				 struct addr_entry **e)
 {
-	struct addr_entry *e;
-
-	if (!w->loc_known)
-		return NULL;
-	e = addr_find(pass->cache, w->loc, pass->index + 1);
-	return e && e->rec == ADDR_PENDING ? e : NULL;
+	*e = w->loc_known ? addr_find(pass->cache, w->loc, pass->index + 1) : NULL;
+	/* (A dropped record: its file changed under the scan: record this one.) */
+	if (*e && (*e)->rec < pass->n && !(pass->slots[(*e)->rec].rec.flags & CHUNK_DROPPED))
+		return &pass->slots[(*e)->rec].rec;
+	return NULL;
 }
 
-/* Record chunk c (its hash in, where it lies): under sc->lock. -E2BIG: the pass is full. */
+/* Record chunk ch of the pass. -E2BIG: the pass is full. */
 static int record_chunk(struct dd_scanner *sc, struct dd_pass *pass, struct file_scan *fs,
-			uint64_t c, uint64_t len, const XXH128_hash_t *h, const struct chunk_where *w)
+			const struct cowfs_ioc_chunk *ch)
 {
-	struct addr_entry *e = own_claim(pass, w);
+	struct chunk_where w;
+	struct addr_entry *e;
 	struct chunk_rec *r;
+	int ret;
 
-	if (hash_pass(h, pass->count) != pass->index) {
-		if (e)
-			e->rec = ADDR_OTHER_PASS;
+	ret = chunk_locate(&fs->cur, ch, &w);
+	if (ret < 0)
+		return ret;
+	r = seen_at(pass, &w, &e);
+	if (r) {
+		if (r->refs < UINT16_MAX)
+			r->refs++;
+		sc->st->bytes_already_shared += ch->length;
 		return 0;
 	}
 	if (pass->n == pass->cap)
 		return -E2BIG;
-	r = &pass->slots[pass->n].rec;
-	memset(r, 0, sizeof(*r));
-	r->hash[0] = h->low64;
-	r->hash[1] = h->high64;
-	r->file = fs->fi;
-	r->chunk = (uint32_t)c;
-	r->refs = 1;
-	r->flags = w->shared ? CHUNK_SHARED : 0;
-	if (e) {
-		r->refs = e->pending < UINT16_MAX ? (uint16_t)(1 + e->pending) : UINT16_MAX;
-		sc->st->bytes_already_shared += (uint64_t)e->pending * len;
-		e->rec = (uint32_t)pass->n;
-		e->pending = 0;
-	}
-	pass->n++;
-	sc->st->bytes_hashed += len;
-	fs->hashed += len;
-	return 0;
-}
-
-/*
- * Whether a chunk needs no reading: it lies on the same shared disk pieces as one this pass
- * has read or is reading (counted on that one). Otherwise, when its location is known, it
- * claims it (see ADDR_PENDING).
- */
-static bool already_seen(struct dd_scanner *sc, struct dd_pass *pass, const struct chunk_where *w,
-			 uint64_t len)
-{
-	struct addr_entry *e;
-	bool seen = false;
-
-	if (!w->loc_known)
-		return false;
-	pthread_mutex_lock(&sc->lock);
-	e = addr_find(pass->cache, w->loc, pass->index + 1);
-	if (e) {
-		if (e->rec == ADDR_PENDING) {
-			e->pending++;
-			seen = true;
-		} else if (e->rec == ADDR_OTHER_PASS) {
-			seen = true;
-		} else if (e->rec < pass->n && !(pass->slots[e->rec].rec.flags & CHUNK_DROPPED)) {
-			/* (A dropped record: its file changed under the scan: read this one.) */
-			if (pass->slots[e->rec].rec.refs < UINT16_MAX)
-				pass->slots[e->rec].rec.refs++;
-			sc->st->bytes_already_shared += len;
-			seen = true;
-		}
-	}
-	if (!seen) {
+	if (w.loc_known) {
 		if (!e)
-			e = addr_new(pass->cache, w->loc, pass->index + 1);
-		*e = (struct addr_entry){ .loc = w->loc, .rec = ADDR_PENDING, .tag = pass->index + 1 };
+			e = addr_new(pass->cache, w.loc, pass->index + 1);
+		*e = (struct addr_entry){ .loc = w.loc, .rec = (uint32_t)pass->n,
+					  .tag = pass->index + 1 };
 	}
-	pthread_mutex_unlock(&sc->lock);
-	return seen;
-}
-
-/* The claims of chunks that will not be recorded (their file failed): others may read them. */
-static void release_claims(struct dd_scanner *sc, struct dd_pass *pass,
-			   const struct chunk_where *where, size_t n)
-{
-	pthread_mutex_lock(&sc->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct addr_entry *e = own_claim(pass, &where[i]);
-		if (e)
-			e->tag = 0;
-	}
-	pthread_mutex_unlock(&sc->lock);
-}
-
-static int read_fully(int fd, uint8_t *buf, uint64_t want, uint64_t off)
-{
-	uint64_t got = 0;
-
-	while (got < want) {
-		ssize_t r = pread(fd, buf + got, want - got, (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ESTALE;
-		got += (uint64_t)r;
-	}
+	r = &pass->slots[pass->n++].rec;
+	memset(r, 0, sizeof(*r));
+	r->hash[0] = ch->hash_lo;
+	r->hash[1] = ch->hash_hi;
+	r->file = fs->fi;
+	r->chunk = (uint32_t)(ch->offset / sc->opt->chunk);
+	r->refs = 1;
+	r->flags = ch->flags & COWFS_CHUNK_SHARED ? CHUNK_SHARED : 0;
+	sc->st->bytes_hashed += ch->length;
+	fs->hashed += ch->length;
 	return 0;
 }
 
-/* Read chunks [first, first + n) and hash each. -ESTALE: the file shrank under the scan. */
-static int hash_run(struct scan_worker *wk, struct file_scan *fs, uint64_t first, size_t n)
+/* One batch of fingerprints from `start`, dirty data written back first if `sync`. */
+static int chunk_batch(struct dd_scanner *sc, int fd, uint64_t start, bool sync)
 {
-	struct dd_scanner *sc = wk->sc;
-	uint64_t chunk = sc->opt->chunk, off = first * chunk, want = n * chunk;
+	struct cowfs_ioc_chunk_hashes *b = &sc->batch;
 	int ret;
 
-	if (off + want > fs->size)
-		want = fs->size - off;
-	ret = read_fully(fs->fd, wk->buf, want, off);
-	if (ret < 0)
-		return ret;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t len = want - i * chunk < chunk ? want - i * chunk : chunk;
-		const uint8_t *data = wk->buf + i * chunk;
-		wk->hash[i] = len == chunk ? XXH3_128bits(data, len) :
-			      XXH3_128bits_withSeed(data, len, len);
-	}
-	pthread_mutex_lock(&sc->lock);
-	for (size_t i = 0; ret == 0 && i < n; i++) {
-		uint64_t len = want - i * chunk < chunk ? want - i * chunk : chunk;
-		ret = record_chunk(sc, wk->pass, fs, first + i, len, &wk->hash[i], &wk->where[i]);
-	}
-	sc->bytes_done += want;
-	dd_progress_scan(sc->pg, wk->pass, sc->files_done, sc->files->n, sc->bytes_done);
-	pthread_mutex_unlock(&sc->lock);
+	memset(b, 0, offsetof(struct cowfs_ioc_chunk_hashes, chunks));
+	b->version = COWFS_CHUNK_HASHES_VERSION;
+	b->flags = sync ? COWFS_CHUNK_SYNC : 0;
+	b->chunk_bytes = sc->opt->chunk;
+	b->start = start;
+	ret = cowfs_ioctl(fd, COWFS_IOC_CHUNK_HASHES, b);
+	if (ret == 0 && b->count > COWFS_CHUNK_BATCH)
+		ret = -EPROTO;
 	return ret;
 }
 
-static int scan_chunks(struct scan_worker *wk, struct file_scan *fs)
+static bool batch_has_dirty(const struct cowfs_ioc_chunk_hashes *b)
 {
-	struct dd_scanner *sc = wk->sc;
-	struct dd_pass *pass = wk->pass;
+	for (uint32_t i = 0; i < b->count; i++) {
+		if (b->chunks[i].flags & COWFS_CHUNK_DELALLOC)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The batch from `start`. The first of a file writes its dirty data back (the SYNC before the
+ * scan does not cover writes since); a later one only if some of it was written since.
+ */
+static int file_batch(struct dd_scanner *sc, struct file_scan *fs, uint64_t start)
+{
+	int ret = chunk_batch(sc, fs->fd, start, start == 0);
+
+	if (ret == 0 && start && batch_has_dirty(&sc->batch))
+		ret = chunk_batch(sc, fs->fd, start, true);
+	return ret;
+}
+
+/*
+ * The batch's chunks of the pass recorded; false past the size the scan goes to. -ESTALE:
+ * a chunk that is not as long as the file's size says (it changed under the scan).
+ */
+static int record_batch(struct dd_scanner *sc, struct dd_pass *pass, struct file_scan *fs,
+			uint64_t *holes)
+{
+	const struct cowfs_ioc_chunk_hashes *b = &sc->batch;
 	uint64_t chunk = sc->opt->chunk;
-	uint64_t nchunks = (fs->size + chunk - 1) / chunk;
-	uint64_t run_first = 0, holes = 0;
-	size_t run_n = 0;
 	int ret = 0;
 
-	for (uint64_t c = 0; ret == 0 && c < nchunks; c++) {
-		uint64_t off = c * chunk;
-		uint64_t len = fs->size - off < chunk ? fs->size - off : chunk;
-		struct chunk_where w;
+	for (uint32_t i = 0; ret == 0 && i < b->count; i++) {
+		const struct cowfs_ioc_chunk *ch = &b->chunks[i];
+		uint64_t off = b->start + i * chunk;
 
-		ret = chunk_locate(&fs->cur, off, len, &w);
-		if (ret < 0)
+		if (off >= fs->size)
 			break;
-		bool skip = w.kind == CHUNK_SKIP;
-		if (skip)
-			holes += len;
-		if (!skip)
-			skip = already_seen(sc, pass, &w, len);
-		if (run_n && (skip || run_first + run_n != c || run_n == sc->buf_chunks)) {
-			ret = hash_run(wk, fs, run_first, run_n);
-			if (ret < 0)
-				release_claims(sc, pass, wk->where, run_n);
-			run_n = 0;
-		}
-		if (skip)
+		if (ch->offset != off || ch->length != (fs->size - off < chunk ? fs->size - off : chunk))
+			return -ESTALE;
+		sc->bytes_done += ch->length;
+		if (!(ch->flags & COWFS_CHUNK_HASHED)) {
+			if (ch->flags & (COWFS_CHUNK_HOLE | COWFS_CHUNK_UNWRITTEN))
+				*holes += ch->length;
 			continue;
-		if (run_n == 0)
-			run_first = c;
-		wk->where[run_n++] = w;
+		}
+		if (hash_pass(ch->hash_hi, pass->count) == pass->index)
+			ret = record_chunk(sc, pass, fs, ch);
 	}
-	if (ret == 0 && run_n)
-		ret = hash_run(wk, fs, run_first, run_n);
-	/* The run not recorded: not hashed yet, or its hashing failed. */
-	if (ret < 0)
-		release_claims(sc, pass, wk->where, run_n);
-	if (pass->index == 0) {
-		pthread_mutex_lock(&sc->lock);
+	return ret;
+}
+
+static int scan_chunks(struct dd_scanner *sc, struct dd_pass *pass, struct file_scan *fs)
+{
+	uint64_t start = 0, holes = 0;
+	int ret = 0;
+
+	while (ret == 0 && start < fs->size) {
+		ret = file_batch(sc, fs, start);
+		if (ret == 0 && sc->batch.count == 0)
+			ret = -ESTALE;          /* it shrank */
+		if (ret == 0)
+			ret = record_batch(sc, pass, fs, &holes);
+		start += (uint64_t)sc->batch.count * sc->opt->chunk;
+		dd_progress_scan(sc->pg, pass, sc->files_done, sc->files->n, sc->bytes_done);
+	}
+	if (pass->index == 0)
 		sc->st->bytes_holes += holes;
-		pthread_mutex_unlock(&sc->lock);
-	}
 	return ret;
 }
 
@@ -555,7 +436,6 @@ static int file_open_checked(struct dd_scanner *sc, struct dd_file *f, bool firs
 		f->size = fs->size;
 	else if (fs->size > f->size)
 		fs->size = f->size;
-	posix_fadvise(fs->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	memset(&fs->cur, 0, sizeof(fs->cur));
 	fs->cur.fd = fs->fd;
 	return 0;
@@ -572,33 +452,29 @@ static void drop_file_records(struct dd_scanner *sc, struct dd_pass *pass, struc
 }
 
 /*
- * Hash file fi's chunks into the pass. A file that vanished, was replaced or shrank is skipped
+ * Record file fi's chunks of the pass. A file that vanished, was replaced or shrank is skipped
  * with a note (files_changed): the scan goes on. Errors of the pass itself (-E2BIG: the pass
  * is full; -ENOMEM; -EINVAL: a chunk size that is not a multiple of its blocksize) end it.
  */
-static int scan_file(struct scan_worker *wk, uint32_t fi)
+static int scan_file(struct dd_scanner *sc, struct dd_pass *pass, uint32_t fi)
 {
-	struct dd_scanner *sc = wk->sc;
 	struct dd_file *f = &sc->files->v[fi];
-	bool first_pass = wk->pass->index == 0;
+	bool first_pass = pass->index == 0;
 	struct file_scan fs = { .fi = fi };
 	int ret;
 
 	ret = file_open_checked(sc, f, first_pass, &fs);
 	if (ret == 0) {
 		if (first_pass) {
-			pthread_mutex_lock(&sc->lock);
 			sc->st->files_scanned++;
 			sc->st->bytes_scanned += fs.size;
-			pthread_mutex_unlock(&sc->lock);
 		}
-		ret = scan_chunks(wk, &fs);
+		ret = scan_chunks(sc, pass, &fs);
 		close(fs.fd);
 	}
-	pthread_mutex_lock(&sc->lock);
 	sc->files_done++;
 	if (ret < 0 && ret != -E2BIG && ret != -ENOMEM && ret != -EINVAL) {
-		drop_file_records(sc, wk->pass, &fs);
+		drop_file_records(sc, pass, &fs);
 		if (first_pass)
 			fprintf(stderr, DD_PROG ": %s: %s (skipped)\n", f->path,
 				ret == -ESTALE ? "changed during the scan" : strerror(-ret));
@@ -611,38 +487,7 @@ static int scan_file(struct scan_worker *wk, uint32_t fi)
 	if (ret == -EINVAL)
 		fprintf(stderr, DD_PROG ": %s: the chunk size is not a multiple of its blocksize\n",
 			f->path);
-	pthread_mutex_unlock(&sc->lock);
 	return ret;
-}
-
-/* The next file for a thread to scan; false when none is left or the pass ended. */
-static bool take_file(struct dd_scanner *sc, uint32_t *fi)
-{
-	bool ok;
-
-	pthread_mutex_lock(&sc->lock);
-	ok = !sc->stop && sc->next < sc->files->n;
-	if (ok)
-		*fi = sc->next++;
-	pthread_mutex_unlock(&sc->lock);
-	return ok;
-}
-
-static void *worker_run(void *arg)
-{
-	struct scan_worker *wk = arg;
-	uint32_t fi;
-
-	wk->ret = 0;
-	while (wk->ret == 0 && take_file(wk->sc, &fi)) {
-		wk->ret = scan_file(wk, fi);
-		if (wk->ret < 0) {
-			pthread_mutex_lock(&wk->sc->lock);
-			wk->sc->stop = true;
-			pthread_mutex_unlock(&wk->sc->lock);
-		}
-	}
-	return NULL;
 }
 
 /* The records of files that failed out; the cache is not used after the scan of a pass. */
@@ -659,28 +504,12 @@ static void compact_records(struct dd_pass *pass)
 
 int dd_scan_pass(struct dd_scanner *sc, struct dd_pass *pass)
 {
-	pthread_t threads[SCAN_THREADS];
-	bool started[SCAN_THREADS] = { false };
 	int ret = 0;
 
-	sc->next = 0;
-	sc->stop = false;
 	sc->files_done = 0;
 	sc->bytes_done = 0;
-	for (int i = 0; i < SCAN_THREADS; i++)
-		sc->workers[i].pass = pass;
-	/* The caller's thread is one of the readers; one that cannot be started is not needed. */
-	for (int i = 1; i < SCAN_THREADS; i++)
-		started[i] = pthread_create(&threads[i], NULL, worker_run, &sc->workers[i]) == 0;
-	worker_run(&sc->workers[0]);
-	for (int i = 1; i < SCAN_THREADS; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-	}
-	for (int i = 0; i < SCAN_THREADS; i++) {
-		if (started[i] || i == 0)
-			ret = ret ? ret : sc->workers[i].ret;
-	}
+	for (uint32_t fi = 0; ret == 0 && fi < sc->files->n; fi++)
+		ret = scan_file(sc, pass, fi);
 	compact_records(pass);
 	return ret;
 }
