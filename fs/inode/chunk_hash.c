@@ -222,31 +222,18 @@ int file_chunk_hashes(struct inode_tree *it, uint64_t ino, uint64_t start, uint6
 		      bool sync, struct file_chunk *out, size_t max, size_t *n)
 {
 	uint32_t ps = cowfs_sectorsize(it->fs);
-	struct cowfs_trans *tx = NULL;
+	struct cowfs_trans *tx;
 	struct inode in;
 	int ret;
 
 	*n = 0;
 	if (!chunk_args_valid(ps, start, chunk_bytes))
 		return -EINVAL;
-	if (sync)
-		tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	else
-		inode_lock_read(it);
-	ret = inode_read(it, ino, &in);
-	if (ret == 0)
-		ret = file_regular_only(&in);
-	/* As FIEMAP's sync: the dirty pages become extents (with checksums) in the running
-	 * transaction, which need not commit for them to be seen. */
-	if (ret == 0 && sync)
-		ret = file_writeback_dirty(tx, it, ino);
+	ret = file_map_begin(it, ino, sync, &tx, &in);
 	if (ret == 0 && start < in.size && max) {
 		struct chunk_walk w = { .it = it, .ino = ino, .size = in.size,
 					.chunk = chunk_bytes, .ps = ps };
 		ret = hash_locked(&w, start, out, max, n);
 	}
-	if (sync)
-		return cowfs_trans_end(tx, ret);
-	inode_unlock_read(it);
-	return ret;
+	return file_map_end(it, tx, ret);
 }

@@ -235,33 +235,52 @@ static int map_locked(struct map_walk *w, uint64_t start, uint64_t end,
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Begin reading ino's map as FIEMAP and the chunk hashes do: under the read lock, or with `sync`
+ * in a transaction (*tx) whose dirty pages of ino are written back first (they become extents
+ * with checksums in the running transaction, which need not commit for the map to show them).
+ * *in gets the inode. End with file_map_end, whatever this returned.
+ */
+int file_map_begin(struct inode_tree *it, uint64_t ino, bool sync, struct cowfs_trans **tx,
+		   struct inode *in)
+{
+	int ret;
+
+	*tx = NULL;
+	if (sync)
+		*tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
+	else
+		inode_lock_read(it);
+	ret = inode_read(it, ino, in);
+	if (ret == 0)
+		ret = file_regular_only(in);
+	if (ret == 0 && sync)
+		ret = file_writeback_dirty(*tx, it, ino);
+	return ret;
+}
+
+int file_map_end(struct inode_tree *it, struct cowfs_trans *tx, int ret)
+{
+	if (tx)
+		return cowfs_trans_end(tx, ret);
+	inode_unlock_read(it);
+	return ret;
+}
+
 int file_map_extents(struct inode_tree *it, uint64_t ino, uint64_t start, uint64_t end,
 		     bool sync, struct file_map_extent *out, size_t max, size_t *n)
 {
-	struct cowfs_trans *tx = NULL;
+	struct cowfs_trans *tx;
 	struct inode in;
 	int ret;
 
 	*n = 0;
-	if (sync)
-		tx = cowfs_trans_begin(it->fs, ALLOC_NORMAL);
-	else
-		inode_lock_read(it);
-	ret = inode_read(it, ino, &in);
-	if (ret == 0)
-		ret = file_regular_only(&in);
-	/* With sync the dirty pages become extents first (in the running transaction, which
-	 * need not commit for the map to show them). */
-	if (ret == 0 && sync)
-		ret = file_writeback_dirty(tx, it, ino);
+	ret = file_map_begin(it, ino, sync, &tx, &in);
 	if (ret == 0 && start < end) {
 		uint32_t ps = cowfs_sectorsize(it->fs);
 		struct map_walk w = { .it = it, .ino = ino, .ps = ps,
 				      .data_end = ALIGN_UP(in.size, (uint64_t)ps) };
 		ret = map_locked(&w, start, end, out, max, n);
 	}
-	if (sync)
-		return cowfs_trans_end(tx, ret);
-	inode_unlock_read(it);
-	return ret;
+	return file_map_end(it, tx, ret);
 }

@@ -137,6 +137,11 @@ int file_writeback_dirty(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 
 /* 0 for a regular file, else -EISDIR or -EINVAL (fiemap.c). */
 int file_regular_only(const struct inode *in);
+/* Reading a file's map under the read lock, or with sync in a transaction after writing its
+ * dirty pages back (fiemap.c): FIEMAP and the chunk hashes. */
+int file_map_begin(struct inode_tree *it, uint64_t ino, bool sync, struct cowfs_trans **tx,
+		   struct inode *in);
+int file_map_end(struct inode_tree *it, struct cowfs_trans *tx, int ret);
 /* ino's dirty pages from page `first` on, sorted by index, as a malloc'd array (NULL when
  * there are none) (fiemap.c). */
 struct dirty_page;
