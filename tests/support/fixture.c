@@ -45,6 +45,12 @@ uint64_t rng_next(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+void rng_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
+}
+
 static void fixture_report(void *arg, uint64_t bytenr, const char *msg)
 {
 	struct fixture *f = arg;

@@ -7,6 +7,7 @@
 #define COWFS_TESTS_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <check.h>
 
@@ -42,6 +43,8 @@ const char *test_dir(void);
 /* Seed for randomized tests: $COWFS_TEST_SEED if set, else `def`. Printed, so failures reproduce. */
 uint64_t test_seed(const char *test, uint64_t def);
 uint64_t rng_next(uint64_t *state);   /* splitmix64 */
+/* `len` bytes of the pattern `seed` (the top byte of each splitmix64 step). */
+void rng_fill(uint8_t *buf, size_t len, uint64_t seed);
 
 /* New image of `size` bytes, nodes of `nodesize`; node space starts at 1 MiB. */
 void fixture_setup(struct fixture *f, const char *name, uint32_t nodesize, uint64_t size);

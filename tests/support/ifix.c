@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "fs/inode/namespace_check.h"
+#include "fs/inode/file.h"
+#include "tests/support/fixture.h"
 #include "fs/inode/icache.h"
 
 void ifix_setup(struct ifix *f, const char *name, uint64_t size, uint32_t nodesize)
@@ -125,4 +127,14 @@ void ifix_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)
 	}
 	bt_cursor_release(&c);
 	ck_assert_int_eq(ret, -ENOENT);
+}
+
+void ifix_write_pattern(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed)
+{
+	uint8_t *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	rng_fill(buf, len, seed);
+	ck_assert_int_eq(file_write(&f->it, ino, buf, len, off, 0), (ssize_t)len);
+	free(buf);
 }

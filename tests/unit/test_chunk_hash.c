@@ -41,22 +41,6 @@ static uint64_t mkfile(struct ifix *f, const char *name)
 	return ifix_mk(f, ROOT, name, S_IFREG | 0644);
 }
 
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
-}
-
-/* Write `len` bytes of pattern `seed` at `off`. */
-static void wr(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed)
-{
-	uint8_t *buf = malloc(len);
-
-	fill(buf, len, seed);
-	ck_assert_int_eq(file_write(&f->it, ino, buf, len, off, 0), (ssize_t)len);
-	free(buf);
-}
-
 static struct chunks *hashes(struct ifix *f, uint64_t ino, uint64_t start, uint64_t chunk,
 			     bool sync, size_t max)
 {
@@ -122,10 +106,10 @@ START_TEST(equal_bytes_equal_fingerprints)
 
 	ifix_setup(&f, "chunk-equal", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b"), c = mkfile(&f, "c");
-	wr(&f, a, 1 * MiB, 0, 1);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 1);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	wr(&f, b, 1 * MiB, 0, 1);
-	wr(&f, c, 1 * MiB, 0, 2);
+	ifix_write_pattern(&f, b, 1 * MiB, 0, 1);
+	ifix_write_pattern(&f, c, 1 * MiB, 0, 2);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct chunks *ha = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	struct chunks *hb = hashes(&f, b, 0, 128 * KiB, false, MAXC);
@@ -179,7 +163,7 @@ START_TEST(tail_chunk)
 	ifix_setup(&f, "chunk-tail", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b"), c = mkfile(&f, "c");
 	uint64_t size = 300 * KiB + 1000;
-	wr(&f, a, size, 0, 3);
+	ifix_write_pattern(&f, a, size, 0, 3);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct chunks *h = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	ck_assert_uint_eq(h->n, 3);
@@ -228,10 +212,10 @@ START_TEST(holes_and_preallocated)
 
 	ifix_setup(&f, "chunk-holes", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	wr(&f, a, 128 * KiB, 0, 4);
+	ifix_write_pattern(&f, a, 128 * KiB, 0, 4);
 	ck_assert_int_eq(file_fallocate(&f.it, a, 0, 256 * KiB, 128 * KiB), 0);
-	wr(&f, a, 64 * KiB, 384 * KiB, 5);
-	wr(&f, a, 64 * KiB, 640 * KiB - 64 * KiB + 128 * KiB, 6);    /* [704K, 768K) */
+	ifix_write_pattern(&f, a, 64 * KiB, 384 * KiB, 5);
+	ifix_write_pattern(&f, a, 64 * KiB, 640 * KiB - 64 * KiB + 128 * KiB, 6);    /* [704K, 768K) */
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct chunks *h = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	ck_assert_uint_eq(h->n, 6);
@@ -272,7 +256,7 @@ START_TEST(delalloc_and_sync)
 
 	ifix_setup(&f, "chunk-delalloc", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	wr(&f, a, 256 * KiB + 100, 0, 7);
+	ifix_write_pattern(&f, a, 256 * KiB + 100, 0, 7);
 	struct chunks *h = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	ck_assert_uint_eq(h->n, 3);
 	for (size_t i = 0; i < h->n; i++) {
@@ -288,7 +272,7 @@ START_TEST(delalloc_and_sync)
 	}
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	/* One dirty page in the middle chunk over the written extent. */
-	wr(&f, a, 4 * KiB, 132 * KiB, 8);
+	ifix_write_pattern(&f, a, 4 * KiB, 132 * KiB, 8);
 	free(h);
 	h = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	ck_assert_uint_eq(h->c[0].flags, FILE_CHUNK_HASHED | FILE_CHUNK_CONTIGUOUS);
@@ -372,11 +356,11 @@ START_TEST(contiguous_and_shared_as_fiemap)
 
 	ifix_setup(&f, "chunk-fiemap", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 1 * MiB, 0, 9);
-	wr(&f, b, 256 * KiB, 0, 10);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 9);
+	ifix_write_pattern(&f, b, 256 * KiB, 0, 10);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	for (uint64_t p = 3; p < 256; p += 37)
-		wr(&f, a, 4 * KiB, p * 4 * KiB, 11 + p);
+		ifix_write_pattern(&f, a, 4 * KiB, p * 4 * KiB, 11 + p);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(file_clone_range(&f.it, b, 0, a, 512 * KiB, 64 * KiB, &cloned), 0);
 	ck_assert_int_eq(file_clone_range(&f.it, a, 0, a, 768 * KiB, 8 * KiB, &cloned), 0);
@@ -405,7 +389,7 @@ START_TEST(shared_after_copy_range)
 
 	ifix_setup(&f, "chunk-shared", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 512 * KiB, 0, 12);
+	ifix_write_pattern(&f, a, 512 * KiB, 0, 12);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct chunks *before = hashes(&f, a, 0, 128 * KiB, false, MAXC);
 	for (size_t i = 0; i < before->n; i++)
@@ -443,7 +427,7 @@ START_TEST(batches_and_windows)
 	ifix_setup(&f, "chunk-batch", 128 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
 	for (uint64_t i = 0; i < 40; i++)
-		wr(&f, a, 4 * KiB, i * 8 * KiB, 20 + i);
+		ifix_write_pattern(&f, a, 4 * KiB, i * 8 * KiB, 20 + i);
 	struct chunks *all = hashes(&f, a, 0, 8 * KiB, true, MAXC);
 	ck_assert_uint_eq(all->n, 40);
 	for (size_t max = 1; max <= 7; max += 3) {
@@ -470,7 +454,7 @@ START_TEST(batches_and_windows)
 	free(all);
 	/* b: data in its 16th and 17th chunks of 16 MiB, the first and second window's. */
 	uint64_t chunk = 16 * MiB;
-	wr(&f, b, 2 * chunk, 15 * chunk, 70);
+	ifix_write_pattern(&f, b, 2 * chunk, 15 * chunk, 70);
 	struct chunks *h = hashes(&f, b, 0, chunk, true, MAXC);
 	ck_assert_uint_eq(h->n, 17);
 	for (size_t i = 0; i < 15; i++)
@@ -491,7 +475,7 @@ START_TEST(bad_arguments)
 
 	ifix_setup(&f, "chunk-args", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	wr(&f, a, 64 * KiB, 0, 30);
+	ifix_write_pattern(&f, a, 64 * KiB, 0, 30);
 	ck_assert_int_eq(file_chunk_hashes(&f.it, a, 0, 0, false, c, 2, &n), -EINVAL);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(file_chunk_hashes(&f.it, a, 0, 1000, false, c, 2, &n), -EINVAL);
@@ -524,7 +508,7 @@ START_TEST(missing_checksum_is_euclean)
 
 	ifix_setup(&f, "chunk-csum", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	fill(buf, sizeof(buf), 31);
+	rng_fill(buf, sizeof(buf), 31);
 	ck_assert_int_eq(file_write(&f.it, a, buf, sizeof(buf), 0, 0), (ssize_t)sizeof(buf));
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	uint64_t disk = disk_at(&f, a, 0);

@@ -37,22 +37,6 @@ static uint64_t mkfile(struct ifix *f, const char *name)
 	return ifix_mk(f, ROOT, name, S_IFREG | 0644);
 }
 
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
-}
-
-/* Write `len` bytes of pattern `seed` at `off`. */
-static void wr(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed)
-{
-	uint8_t *buf = malloc(len);
-
-	fill(buf, len, seed);
-	ck_assert_int_eq(file_write(&f->it, ino, buf, len, off, 0), (ssize_t)len);
-	free(buf);
-}
-
 static struct fm map(struct ifix *f, uint64_t ino, uint64_t start, uint64_t end, bool sync,
 		     size_t max)
 {
@@ -126,9 +110,9 @@ START_TEST(holes_and_preallocated)
 	uint64_t a = mkfile(&f, "a");
 	struct fm m = map_all(&f, a, false);
 	ck_assert_uint_eq(m.n, 0);                                   /* empty file */
-	wr(&f, a, 64 * KiB, 0, 1);
+	ifix_write_pattern(&f, a, 64 * KiB, 0, 1);
 	ck_assert_int_eq(file_fallocate(&f.it, a, 0, 1 * MiB, 64 * KiB), 0);
-	wr(&f, a, 1000, 2 * MiB, 2);                                 /* a partial last sector */
+	ifix_write_pattern(&f, a, 1000, 2 * MiB, 2);                                 /* a partial last sector */
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	m = map_all(&f, a, false);
 	ck_assert_uint_eq(m.n, 3);
@@ -169,7 +153,7 @@ START_TEST(shared_and_refcounts)
 
 	ifix_setup(&f, "fiemap-shared", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 1 * MiB, 0, 3);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 3);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct fmap_seg ext = seg_at(&f, a, 0);
 	ck_assert_uint_eq(ext.extent_len, 1 * MiB);                  /* one extent to begin with */
@@ -194,7 +178,7 @@ START_TEST(shared_and_refcounts)
 	ck_assert_uint_eq(info.refs, 2);
 
 	/* b's copy is overwritten: pending, the extent is a's alone again. */
-	wr(&f, b, 512 * KiB, 0, 4);
+	ifix_write_pattern(&f, b, 512 * KiB, 0, 4);
 	m = map_all(&f, b, true);
 	ck_assert_uint_eq(m.n, 1);
 	expect_extent(&m, 0, 0, 512 * KiB, FILE_MAP_LAST);
@@ -218,7 +202,7 @@ START_TEST(merged_contiguous)
 
 	ifix_setup(&f, "fiemap-merge", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 256 * KiB, 0, 10);
+	ifix_write_pattern(&f, a, 256 * KiB, 0, 10);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	/* b gets four items, one per clone, each continuing the last on disk. */
 	for (uint64_t i = 0; i < 4; i++)
@@ -231,7 +215,7 @@ START_TEST(merged_contiguous)
 	expect_extent(&m, 0, 0, 256 * KiB, FILE_MAP_SHARED | FILE_MAP_LAST);
 	expect_on_disk(&f, b, &m.e[0], 256 * KiB);
 	/* Overwrite 4 KiB in the middle of b: it goes elsewhere, cutting the run in three. */
-	wr(&f, b, 4 * KiB, 100 * KiB, 20);
+	ifix_write_pattern(&f, b, 4 * KiB, 100 * KiB, 20);
 	m = map_all(&f, b, true);
 	ck_assert_uint_eq(m.n, 3);
 	expect_extent(&m, 0, 0, 100 * KiB, FILE_MAP_SHARED);
@@ -256,7 +240,7 @@ START_TEST(batches_and_start)
 	ifix_setup(&f, "fiemap-batch", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
 	for (uint64_t i = 0; i < 20; i++)
-		wr(&f, a, 4 * KiB, i * 8 * KiB, 30 + i);                /* 20 extents, holes between */
+		ifix_write_pattern(&f, a, 4 * KiB, i * 8 * KiB, 30 + i);                /* 20 extents, holes between */
 	struct fm all = map_all(&f, a, true);
 	ck_assert_uint_eq(all.n, 20);
 	for (size_t i = 0; i < all.n; i++) {
@@ -308,7 +292,7 @@ START_TEST(delalloc_and_sync)
 
 	ifix_setup(&f, "fiemap-delalloc", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 64 * KiB, 0, 40);
+	ifix_write_pattern(&f, a, 64 * KiB, 0, 40);
 	struct fm m = map_all(&f, a, false);
 	ck_assert_uint_eq(m.n, 1);
 	expect_extent(&m, 0, 0, 64 * KiB, FILE_MAP_DELALLOC | FILE_MAP_LAST);
@@ -321,8 +305,8 @@ START_TEST(delalloc_and_sync)
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 
 	/* Dirty pages over a written extent, and past it after a hole. */
-	wr(&f, a, 8 * KiB, 16 * KiB, 41);
-	wr(&f, a, 4 * KiB, 1 * MiB, 42);
+	ifix_write_pattern(&f, a, 8 * KiB, 16 * KiB, 41);
+	ifix_write_pattern(&f, a, 4 * KiB, 1 * MiB, 42);
 	m = map_all(&f, a, false);
 	ck_assert_uint_eq(m.n, 4);
 	expect_extent(&m, 0, 0, 16 * KiB, 0);
@@ -341,7 +325,7 @@ START_TEST(delalloc_and_sync)
 	}
 	ck_assert_uint_eq(m.e[3].flags, FILE_MAP_LAST);
 	/* A file that is all dirty data in an unaligned tail. */
-	wr(&f, b, 5000, 0, 43);
+	ifix_write_pattern(&f, b, 5000, 0, 43);
 	m = map_all(&f, b, false);
 	ck_assert_uint_eq(m.n, 1);
 	expect_extent(&m, 0, 0, 8 * KiB, FILE_MAP_DELALLOC | FILE_MAP_LAST);
@@ -402,14 +386,14 @@ START_TEST(punched_extent_not_shared)
 
 	ifix_setup(&f, "fiemap-punch", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 1 * MiB, 0, 50);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 50);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct fmap_seg ext = seg_at(&f, a, 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
 	ck_assert_uint_eq(refs_of(&f, &ext), 2);                     /* pending */
 	ck_assert_uint_eq(seg_at(&f, a, 512 * KiB).disk, ext.extent_start + 512 * KiB);
 	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, PUNCHED_TAIL }, 2);
-	wr(&f, a, 64 * KiB, 640 * KiB, 51);                          /* overwrite in the middle */
+	ifix_write_pattern(&f, a, 64 * KiB, 640 * KiB, 51);                          /* overwrite in the middle */
 	struct fm m = map_all(&f, a, true);
 	ck_assert_uint_eq(refs_of(&f, &ext), 3);
 	expect_map_across_commit(&f, a, (struct want[]){ PUNCHED_HEAD, { 512 * KiB, 128 * KiB, 0 },
@@ -420,7 +404,7 @@ START_TEST(punched_extent_not_shared)
 		expect_on_disk(&f, a, &m.e[i], 1 * MiB);
 
 	/* Written and punched in one transaction: the extent is known to its dref head only. */
-	wr(&f, b, 1 * MiB, 0, 52);
+	ifix_write_pattern(&f, b, 1 * MiB, 0, 52);
 	ck_assert_uint_eq(map_all(&f, b, true).n, 1);
 	struct fmap_seg fresh = seg_at(&f, b, 0);
 	struct extent_info info;
@@ -449,7 +433,7 @@ START_TEST(clone_to_other_file_shared)
 
 	ifix_setup(&f, "fiemap-clone-other", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	wr(&f, a, 1 * MiB, 0, 60);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 60);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
 	clone_in(&f, a, 512 * KiB, b, 1 * MiB, 128 * KiB);
@@ -474,7 +458,7 @@ START_TEST(clone_within_file_shared)
 
 	ifix_setup(&f, "fiemap-clone-self", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	wr(&f, a, 1 * MiB, 0, 70);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 70);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	struct fmap_seg ext = seg_at(&f, a, 0);
 	punch(&f, a, 256 * KiB, 256 * KiB);
@@ -488,7 +472,7 @@ START_TEST(clone_within_file_shared)
 
 	/* Cloned again, then the source range overwritten: same extent, different bytes. */
 	clone_in(&f, a, 0, a, 4 * MiB, 128 * KiB);
-	wr(&f, a, 128 * KiB, 0, 71);
+	ifix_write_pattern(&f, a, 128 * KiB, 0, 71);
 	struct fm m = map_all(&f, a, true);
 	ck_assert_uint_eq(m.n, 4);
 	ck_assert_uint_eq(refs_of(&f, &ext), 3);
@@ -514,10 +498,10 @@ START_TEST(many_pieces_one_cloned)
 
 	ifix_setup(&f, "fiemap-pieces", 64 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a");
-	wr(&f, a, 512 * KiB, 0, 80);
+	ifix_write_pattern(&f, a, 512 * KiB, 0, 80);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	for (uint64_t p = 1; p < 128; p += 2)
-		wr(&f, a, 4 * KiB, p * 4 * KiB, 81 + p);
+		ifix_write_pattern(&f, a, 4 * KiB, p * 4 * KiB, 81 + p);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	clone_in(&f, a, 40 * KiB, a, 1 * MiB, 4 * KiB);              /* page 10: the extent's */
 	for (size_t i = 0; i < 128; i++)

@@ -47,12 +47,6 @@ static void wr(struct ifix *f, uint64_t ino, const void *buf, size_t len, uint64
 	REQUIRE(n == (ssize_t)len, "write %zu at %" PRIu64 ": %zd", len, off, n);
 }
 
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
-}
-
 /* Read [off, off + len) and compare with `want` (NULL: zeros). */
 static void expect(struct ifix *f, uint64_t ino, const uint8_t *want, size_t len, uint64_t off)
 {
@@ -95,7 +89,7 @@ START_TEST(write_read_unaligned)
 
 	ifix_setup(&f, "file-basic", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "a");
-	fill(buf, sizeof(buf), 1);
+	rng_fill(buf, sizeof(buf), 1);
 	wr(&f, ino, buf, sizeof(buf), 1000);
 	ck_assert_uint_eq(ifix_attr(&f, ino).size, 1000 + sizeof(buf));
 	expect(&f, ino, NULL, 1000, 0);
@@ -159,7 +153,7 @@ START_TEST(append_and_sequential_extents)
 	uint64_t ino = mkfile(&f, "big");
 	/* 64 MiB in 1 MiB appends become a few large extents, not one per write. */
 	for (int i = 0; i < 64; i++) {
-		fill(buf, MiB, i);
+		rng_fill(buf, MiB, i);
 		ck_assert_int_eq(file_write(&f.it, ino, buf, MiB, 0, FILE_WRITE_APPEND), (ssize_t)MiB);
 	}
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
@@ -167,7 +161,7 @@ START_TEST(append_and_sequential_extents)
 	uint64_t n = count_file_extents(&f, ino, FILE_EXTENT_REG);
 	ck_assert_msg(n >= 1 && n <= 4, "%" PRIu64 " extents for 64 MiB of appends", n);
 	for (int i = 0; i < 64; i += 7) {
-		fill(buf, MiB, i);
+		rng_fill(buf, MiB, i);
 		expect(&f, ino, buf, MiB, (uint64_t)i * MiB);
 	}
 	free(buf);
@@ -228,7 +222,7 @@ START_TEST(fallocate_modes)
 	ck_assert_uint_eq(ifix_attr(&f, ino).size, MiB);
 	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, 2 * MiB / 512);
 	/* Writing into preallocated space. */
-	fill(buf, sizeof(buf), 3);
+	rng_fill(buf, sizeof(buf), 3);
 	wr(&f, ino, buf, sizeof(buf), 100000);
 	expect(&f, ino, buf, sizeof(buf), 100000);
 	expect(&f, ino, NULL, 100000, 0);
@@ -292,7 +286,7 @@ START_TEST(copy_range)
 
 	ifix_setup(&f, "file-copy", 128 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	fill(buf, sizeof(buf), 9);
+	rng_fill(buf, sizeof(buf), 9);
 	wr(&f, a, buf, sizeof(buf), 0);
 	ck_assert_int_eq(file_copy_range(&f.it, a, 1000, b, 3, 20000), 20000);
 	expect(&f, b, NULL, 3, 0);
@@ -323,7 +317,7 @@ START_TEST(copy_range_shares_extents)
 
 	ifix_setup(&f, "file-clone", 128 * MiB, 16384);
 	uint64_t a = mkfile(&f, "a"), b = mkfile(&f, "b");
-	fill(buf, 4 * MiB - 1000, 21);
+	rng_fill(buf, 4 * MiB - 1000, 21);
 	wr(&f, a, buf, 4 * MiB - 1000, 0);
 	/* Dirty source data is written back first; the tail past its end of file is shared. */
 	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 8 * MiB), (ssize_t)(4 * MiB - 1000));
@@ -335,7 +329,7 @@ START_TEST(copy_range_shares_extents)
 	expect(&f, b, buf, 4 * MiB - 1000, 0);
 	ifix_check(&f);
 	/* Writing either copy leaves the other alone (copy-on-write of shared extents). */
-	fill(other, 8192, 22);
+	rng_fill(other, 8192, 22);
 	wr(&f, a, other, 8192, 4096);
 	expect(&f, b, buf, 4 * MiB - 1000, 0);
 	memcpy(buf + 4096, other, 8192);
@@ -361,7 +355,7 @@ START_TEST(unlinked_while_held)
 
 	ifix_setup(&f, "file-orphan", 128 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "o");
-	fill(buf, sizeof(buf), 5);
+	rng_fill(buf, sizeof(buf), 5);
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(inode_hold(&f.it, ino), 0);
 	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "o", 1), 0);
@@ -409,7 +403,7 @@ START_TEST(corrupt_data_is_eio)
 
 	ifix_setup(&f, "file-csum", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
-	fill(buf, sizeof(buf), 11);
+	rng_fill(buf, sizeof(buf), 11);
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(inode_tree_destroy(&f.it), 0);
 	ck_assert_int_eq(extent_walk(&f.x.fs->ext, &(struct extent_walk){
@@ -451,7 +445,7 @@ START_TEST(fsck_finds_missing_checksums)
 
 	ifix_setup(&f, "file-fsck-csum", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
-	fill(buf, sizeof(buf), 4);
+	rng_fill(buf, sizeof(buf), 4);
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ifix_check(&f);
@@ -467,7 +461,7 @@ START_TEST(fsck_finds_missing_checksums)
 	/* Reading the unprotected data is refused too. */
 	ck_assert_int_eq(file_read(&f.it, ino, buf, 10, 0), -EUCLEAN);
 	/* Put them back: clean again. */
-	fill(buf, sizeof(buf), 4);
+	rng_fill(buf, sizeof(buf), 4);
 	uint64_t sums[2] = { csum_sector(buf, 4096), csum_sector(buf + 4096, 4096) };
 	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
 	ck_assert_int_eq(csum_insert(&f.x.fs->ext, &tx->bt, start, sums, 2), 0);
@@ -488,7 +482,7 @@ START_TEST(checker_finds_bad_file_extents)
 
 	ifix_setup(&f, "file-fsck-items", 64 * MiB, 16384);
 	uint64_t ino = mkfile(&f, "c");
-	fill(buf, sizeof(buf), 8);
+	rng_fill(buf, sizeof(buf), 8);
 	wr(&f, ino, buf, sizeof(buf), 0);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), 0);
@@ -565,7 +559,7 @@ static uint64_t fragmented_file(struct ifix *f, const char *name, uint64_t exten
 	uint64_t ino = mkfile(f, name);
 
 	for (uint64_t i = 0; i < extents; i++) {
-		fill(page, sizeof(page), i);
+		rng_fill(page, sizeof(page), i);
 		wr(f, ino, page, sizeof(page), 2 * i * sizeof(page));   /* every other page */
 	}
 	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
@@ -610,10 +604,10 @@ START_TEST(delete_fragmented_file_on_full_fs)
 	struct cowfs_attr a = { .size = 3 * sizeof(page) };
 	ck_assert_int_eq(inode_setattr(&f.it, trunc, INODE_SET_SIZE, &a), 0);
 	ck_assert_uint_eq(ifix_attr(&f, trunc).size, 3 * sizeof(page));
-	fill(page, sizeof(page), 0);
+	rng_fill(page, sizeof(page), 0);
 	expect(&f, trunc, page, sizeof(page), 0);
 	expect(&f, trunc, NULL, sizeof(page), sizeof(page));
-	fill(page, sizeof(page), 1);
+	rng_fill(page, sizeof(page), 1);
 	expect(&f, trunc, page, sizeof(page), 2 * sizeof(page));
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ifix_check(&f);
@@ -670,7 +664,7 @@ static void model_op(struct ifix *f, struct model *m, uint64_t *rng, uint8_t *tm
 		len = MODEL_MAX - off;
 	switch (op) {
 	case 0: case 1: case 2: case 3:
-		fill(tmp, len, rng_next(rng));
+		rng_fill(tmp, len, rng_next(rng));
 		wr(f, m->ino[i], tmp, len, off);
 		memcpy(m->data[i] + off, tmp, len);
 		if (off + len > m->size[i])

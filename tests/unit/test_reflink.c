@@ -36,12 +36,6 @@ static uint64_t mkfile(struct ifix *f, const char *name)
 	return ifix_mk(f, ROOT, name, S_IFREG | 0644);
 }
 
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
-}
-
 static void wr(struct ifix *f, uint64_t ino, const void *buf, size_t len, uint64_t off)
 {
 	ssize_t n = file_write(&f->it, ino, buf, len, off, 0);
@@ -56,7 +50,7 @@ static uint64_t mkdata(struct ifix *f, const char *name, size_t size, uint64_t s
 	uint64_t ino = mkfile(f, name);
 	uint8_t *buf = malloc(size ? size : 1);
 
-	fill(buf, size, seed);
+	rng_fill(buf, size, seed);
 	if (size)
 		wr(f, ino, buf, size, 0);
 	if (data)
@@ -382,7 +376,7 @@ START_TEST(clone_then_overwrite_source)
 	s_now = malloc(size);
 	memcpy(s_now, data, size);
 	ck_assert_int_eq(reflink(&f, s, 0, d, 0, 0, &cloned), 0);
-	fill(patch, sizeof(patch), 9);
+	rng_fill(patch, sizeof(patch), 9);
 	wr(&f, s, patch, sizeof(patch), 4096 + 100);
 	memcpy(s_now + 4096 + 100, patch, sizeof(patch));
 	expect_file(&f, s, s_now, size);
@@ -414,7 +408,7 @@ START_TEST(clone_then_seek)
 
 	ifix_setup(&f, "reflink-seek", 128 * MiB, 16384);
 	uint64_t s = mkfile(&f, "s"), d = mkfile(&f, "d");
-	fill(buf, MiB, 10);
+	rng_fill(buf, MiB, 10);
 	wr(&f, s, buf, MiB, 0);
 	wr(&f, s, buf, MiB, 2 * MiB);
 	memcpy(want, buf, MiB);
@@ -674,7 +668,7 @@ START_TEST(dedupe_sees_new_dirty_data)
 	ifix_setup(&f, "reflink-dedupe-dirty", 128 * MiB, 16384);
 	uint64_t a = mkdata(&f, "a", size, 18, &data), b = mkdata(&f, "b", size, 18, NULL);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
-	fill(patch, sizeof(patch), 19);
+	rng_fill(patch, sizeof(patch), 19);
 	wr(&f, b, patch, sizeof(patch), 8192);   /* dirty, not written back */
 	ck_assert_int_eq(dedupe1(&f, a, 0, size, b, 0, &deduped), FILE_DEDUPE_DIFFERS);
 	ck_assert_uint_eq(deduped, 0);
@@ -916,7 +910,7 @@ START_TEST(share_stats_exact)
 	ck_assert_uint_eq(st.dedupe_bytes_differ, 100000 + 8192);
 	/* fsync: the first of a new file commits; then an append goes through the log. */
 	ck_assert_int_eq(file_fsync(&f.it, b), 0);
-	fill(one, PS, 24);
+	rng_fill(one, PS, 24);
 	wr(&f, b, one, PS, 300000);
 	ck_assert_int_eq(file_fsync(&f.it, b), 0);
 	/* Nothing of b waiting: durable through the log as it is. */

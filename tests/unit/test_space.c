@@ -26,17 +26,6 @@
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
 
-static void wr(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed)
-{
-	uint8_t *buf = malloc(len);
-
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&seed) >> 56);
-	REQUIRE(file_write(&f->it, ino, buf, len, off, 0) == (ssize_t)len, "write %zu at %" PRIu64,
-		len, off);
-	free(buf);
-}
-
 /* The figures of the set of `n` inodes. */
 static struct space_figures measure(struct ifix *f, const uint64_t *inos, size_t n)
 {
@@ -177,7 +166,7 @@ START_TEST(file_alone)
 	ifix_setup(&f, "space-alone", 64 * MiB, 16384);
 	uint64_t a = ifix_mk(&f, ROOT, "a", S_IFREG | 0644), e = ifix_mk(&f, ROOT, "e", S_IFREG | 0644);
 	uint64_t l = ifix_mk(&f, ROOT, "fifo", S_IFIFO | 0644);
-	wr(&f, a, 1 * MiB, 0, 1);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 1);
 	expect_figures(measure1(&f, a), 1, 1, 1 * MiB, 1 * MiB, 0, 0);
 	ck_assert_uint_eq(inode_dirty_bytes(&f.it, a), 0);
 	/* Preallocated space counts like data; an empty file and a FIFO hold nothing. */
@@ -202,7 +191,7 @@ START_TEST(clone_pair)
 
 	ifix_setup(&f, "space-clone", 64 * MiB, 16384);
 	uint64_t a = ifix_mk(&f, ROOT, "a", S_IFREG | 0644), b = ifix_mk(&f, ROOT, "b", S_IFREG | 0644);
-	wr(&f, a, 1 * MiB, 0, 2);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 2);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 1 * MiB), (ssize_t)MiB);
 	for (int pass = 0; pass < 2; pass++) {     /* pending, then committed */
@@ -233,9 +222,9 @@ START_TEST(tree_with_hard_links)
 	ck_assert_int_eq(inode_link(&f.it, f1, d1, "f1-again", 8, &at), 0);
 	ck_assert_int_eq(inode_link(&f.it, f1, d2, "f1-there", 8, &at), 0);
 	ck_assert_int_eq(inode_link(&f.it, f3, d2, "f3-there", 8, &at), 0);
-	wr(&f, f1, 100 * KiB, 0, 3);
-	wr(&f, f2, 200 * KiB, 0, 4);
-	wr(&f, f3, 300 * KiB, 0, 5);
+	ifix_write_pattern(&f, f1, 100 * KiB, 0, 3);
+	ifix_write_pattern(&f, f2, 200 * KiB, 0, 4);
+	ifix_write_pattern(&f, f3, 300 * KiB, 0, 5);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	expect_figures(measure1(&f, d1), 5, 3, 600 * KiB, 600 * KiB, 0, 0);
 	expect_figures(measure1(&f, d2), 3, 2, 400 * KiB, 400 * KiB, 0, 0);
@@ -248,7 +237,7 @@ START_TEST(tree_with_hard_links)
 		char name[32];
 		snprintf(name, sizeof(name), "file-%d", i);
 		uint64_t ino = ifix_mk(&f, big, name, S_IFREG | 0644);
-		wr(&f, ino, 4 * KiB, 0, 100 + (uint64_t)i);
+		ifix_write_pattern(&f, ino, 4 * KiB, 0, 100 + (uint64_t)i);
 		if (i % 3 != 0)
 			continue;
 		snprintf(name, sizeof(name), "link-%d", i);     /* a link in the same directory */
@@ -272,14 +261,14 @@ START_TEST(partial_references)
 
 	ifix_setup(&f, "space-partial", 64 * MiB, 16384);
 	uint64_t a = ifix_mk(&f, ROOT, "a", S_IFREG | 0644), b = ifix_mk(&f, ROOT, "b", S_IFREG | 0644);
-	wr(&f, a, 1 * MiB, 0, 6);
+	ifix_write_pattern(&f, a, 1 * MiB, 0, 6);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	ck_assert_uint_eq(seg_at(&f, a, 0).extent_len, 1 * MiB);
 	ck_assert_int_eq(file_copy_range(&f.it, a, 0, b, 0, 512 * KiB), (ssize_t)(512 * KiB));
 	uint64_t both[] = { a, b };
 	/* Before the overwrite: a maps all of it, so nothing is pinned. */
 	expect_figures(measure(&f, both, 2), 2, 1, 1 * MiB + 512 * KiB, 1 * MiB, 0, 0);
-	wr(&f, a, 512 * KiB, 512 * KiB, 7);
+	ifix_write_pattern(&f, a, 512 * KiB, 512 * KiB, 7);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
 	/* a: the old extent (shared with b) for its first half, a new one of its own. */
 	expect_figures(measure1(&f, a), 1, 2, 1 * MiB, 512 * KiB, 512 * KiB, 0);
@@ -287,7 +276,7 @@ START_TEST(partial_references)
 	expect_figures(measure(&f, both, 2), 2, 2, 1 * MiB + 512 * KiB, 1 * MiB + 512 * KiB, 0,
 		       512 * KiB);
 	/* a's first half overwritten too: b alone holds the old extent, half of it pinned. */
-	wr(&f, a, 512 * KiB, 0, 8);
+	ifix_write_pattern(&f, a, 512 * KiB, 0, 8);
 	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);    /* a's dirty pages still hold the extent */
 	expect_figures(measure1(&f, b), 1, 1, 512 * KiB, 1 * MiB, 0, 512 * KiB);
 	ifix_teardown(&f);
@@ -303,7 +292,7 @@ START_TEST(memory_bound)
 	ifix_setup(&f, "space-enomem", 64 * MiB, 16384);
 	uint64_t a = ifix_mk(&f, ROOT, "a", S_IFREG | 0644);
 	for (uint64_t i = 0; i < 200; i++)
-		wr(&f, a, 4 * KiB, i * 8 * KiB, 9 + i);     /* 200 extents */
+		ifix_write_pattern(&f, a, 4 * KiB, i * 8 * KiB, 9 + i);     /* 200 extents */
 	size_t bound = f.x.fs->cache_bytes;
 	/* Room for the inode set (64 slots) and 100 records. */
 	f.x.fs->cache_bytes = 64 * 8 + 100 * SPACE_RECORD_BYTES;
@@ -334,7 +323,7 @@ static void random_step(struct ifix *f, const uint64_t *inos, uint64_t *rng)
 
 	switch ((r >> 16) % 8) {
 	case 0: case 1:
-		wr(f, x, len - (r >> 24) % 3000, off + (r >> 32) % 2, r);
+		ifix_write_pattern(f, x, len - (r >> 24) % 3000, off + (r >> 32) % 2, r);
 		break;
 	case 2: case 3:
 		if (x != y)
