@@ -169,5 +169,14 @@ typedef int (*dir_fill_fn)(void *arg, const char *name, size_t len, uint64_t ino
 			   uint8_t type, uint64_t next_cookie);
 int dir_readdir(struct inode_tree *it, uint64_t dir, uint64_t cookie, dir_fill_fn fn,
 		void *arg);
+/*
+ * A listing that ends: dir_readdir_end gives the cookie beyond every entry `dir` has now, and
+ * dir_readdir_upto stops there. An entry renamed within the directory, or added, while it is
+ * listed gets an index past that end, so it is not given again at its new index (which would
+ * never end if each entry is renamed as it is read: btrfs's last_index, taken at opendir).
+ */
+int dir_readdir_end(struct inode_tree *it, uint64_t dir, uint64_t *end);
+int dir_readdir_upto(struct inode_tree *it, uint64_t dir, uint64_t cookie, uint64_t end,
+		     dir_fill_fn fn, void *arg);
 
 #endif
