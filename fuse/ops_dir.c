@@ -232,6 +232,8 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 	}
 	if (ret == 0 && used < 0)
 		ret = (int)used;
+	if (ret == 0)
+		(void)inode_touch_atime(&s->it, ino_from_fuse(ino));   /* as file_accessed() */
 	if (ret < 0)
 		reply_err(req, ret);
 	else if (fuse_reply_buf(req, buf, (size_t)used) < 0)

@@ -95,6 +95,104 @@ t_readdir() {
 	[ -z "$ref" ] || [ "$ref" -le $((2 * n)) ]
 }
 
+# ---- item 7: atime -------------------------------------------------------------------------
+
+OLD=1000000000   # an atime long past: 2001
+
+# atime_cases DIR: what reads do to atimes in DIR, one line per case: "CASE updated|kept".
+atime_cases() {
+	local d=$1 a b
+	mkdir -p "$d/sub" && echo data >"$d/f" && touch "$d/sub/x" || return 1
+	# atime and mtime long past, ctime now: every rule but noatime updates.
+	touch -d "@$OLD" "$d/f" && touch -a -d "@$OLD" "$d/sub" || return 1
+	cat "$d/f" >/dev/null
+	a=$(stat -c %x "$d/f")
+	[ "$(stat -c %X "$d/f")" -gt $OLD ] && echo "old-atime read: updated" || echo "old-atime read: kept"
+	# A second read, atime now after mtime and ctime: relatime keeps it.
+	sleep 0.05
+	cat "$d/f" >/dev/null
+	b=$(stat -c %x "$d/f")
+	[ "$a" != "$b" ] && echo "second read: updated" || echo "second read: kept"
+	ls "$d/sub" >/dev/null
+	[ "$(stat -c %X "$d/sub")" -gt $OLD ] && echo "directory read: updated" ||
+		echo "directory read: kept"
+	# O_NOATIME (the owner may ask): never.
+	touch -a -d "@$OLD" "$d/f"
+	python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY|os.O_NOATIME); os.read(fd, 9); os.close(fd)' "$d/f"
+	[ "$(stat -c %X "$d/f")" -gt $OLD ] && echo "O_NOATIME read: updated" ||
+		echo "O_NOATIME read: kept"
+}
+
+# atime_ro DIR: the file f of DIR, whose atime is long past, read on a read-only mount.
+atime_ro() {
+	cat "$1/f" >/dev/null
+	ls "$1" >/dev/null
+	echo "read-only file: $(stat -c %X "$1/f")"
+	echo "read-only directory: $(stat -c %X "$1")"
+}
+
+ext4_remount() {
+	umount "$EXT4" && mount -o "loop${1:+,$1}" "$WORK/ext4.img" "$EXT4"
+}
+
+# t_atime OPTS: the cases under mount options OPTS (empty: the default), cowfs against ext4.
+t_atime() {
+	local opts=$1 tag=${1:-default} got ref
+	cowfs_mount "$IMG" "$MNT" "$opts" || return 1
+	got=$(atime_cases "$MNT/atime-$tag")
+	cowfs_umount "$MNT" "$IMG" || return 1
+	echo "$got" | sed 's/^/    cowfs: /'
+	[ "$HAVE_EXT4" = 1 ] || { echo "    (no ext4 to compare with)"; [ -n "$got" ]; return; }
+	ext4_remount "$opts" || return 1
+	ref=$(atime_cases "$EXT4/atime-$tag")
+	[ "$got" = "$ref" ] && return 0
+	echo "$ref" | sed 's/^/    ext4:  /'
+	return 1
+}
+
+t_atime_setup() {
+	cowfs_mkfs "$IMG" 1G
+}
+
+# Read-only: atime stays what it was, on cowfs and ext4.
+t_atime_ro() {
+	local got ref
+	cowfs_mount "$IMG" "$MNT" || return 1
+	mkdir "$MNT/ro" && echo data >"$MNT/ro/f" && touch -a -d "@$OLD" "$MNT/ro/f" "$MNT/ro" || return 1
+	cowfs_umount "$MNT" "$IMG" && cowfs_mount "$IMG" "$MNT" ro || return 1
+	got=$(atime_ro "$MNT/ro")
+	cowfs_umount "$MNT" "$IMG" || return 1
+	echo "$got" | sed 's/^/    cowfs: /'
+	[ "$got" = "$(printf 'read-only file: %s\nread-only directory: %s' $OLD $OLD)" ] || return 1
+	[ "$HAVE_EXT4" = 1 ] || return 0
+	ext4_remount && mkdir "$EXT4/ro" && echo data >"$EXT4/ro/f" &&
+		touch -a -d "@$OLD" "$EXT4/ro/f" "$EXT4/ro" && ext4_remount ro || return 1
+	ref=$(atime_ro "$EXT4/ro")
+	ext4_remount || return 1
+	[ "$got" = "$ref" ] || { echo "    ext4: $ref"; return 1; }
+}
+
+# An atime update commits nothing itself: with commit=3600, a daemon killed after a read
+# leaves the atime of the last commit; one unmounted cleanly leaves the new one.
+t_atime_no_commit() {
+	local pids
+	cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
+	mkdir "$MNT/nc" && echo data >"$MNT/nc/f" && touch -a -d "@$OLD" "$MNT/nc/f" && sync -f "$MNT/nc/f" ||
+		return 1
+	cowfs_umount "$MNT" "$IMG" && cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
+	cat "$MNT/nc/f" >/dev/null
+	[ "$(stat -c %X "$MNT/nc/f")" -gt $OLD ] || { echo "    atime not updated at all"; return 1; }
+	pids=$(cowfs_pids "$(abspath "$IMG")")
+	kill -KILL $pids && fusermount3 -uz "$MNT" && wait_daemon_exit "$(abspath "$IMG")" || return 1
+	cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
+	[ "$(stat -c %X "$MNT/nc/f")" = $OLD ] || { echo "    the atime update was committed on its own"; return 1; }
+	cat "$MNT/nc/f" >/dev/null
+	cowfs_done || return 1
+	cowfs_mount "$IMG" "$MNT" || return 1
+	[ "$(stat -c %X "$MNT/nc/f")" -gt $OLD ] || { echo "    the atime did not last the unmount"; return 1; }
+	cowfs_done
+}
+
 # ---- setup and the steps --------------------------------------------------------------------
 
 t_setup() {
@@ -105,4 +203,10 @@ t_setup() {
 
 step setup t_setup
 step "readdir of a directory renamed within itself ends" t_readdir
+step "atime: fresh image" t_atime_setup
+for o in "" relatime strictatime noatime nodiratime strictatime,nodiratime; do
+	step "atime: ${o:-default} as ext4" t_atime "$o"
+done
+step "atime: never on a read-only mount" t_atime_ro
+step "atime: no commit of its own" t_atime_no_commit
 lib_summary
