@@ -84,6 +84,7 @@ struct cowfs_attr {
 /* Rename flags (the values of linux/fs.h). */
 #define INODE_RENAME_NOREPLACE 0x1u
 #define INODE_RENAME_EXCHANGE  0x2u
+#define INODE_RENAME_WHITEOUT  0x4u   /* leave a whiteout (char device 0/0) at the source */
 
 /* Make tree `root`'s root directory (inode 256). -EEXIST if it has one. */
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root);
@@ -153,6 +154,10 @@ int inode_unlink(struct inode_tree *it, uint64_t dir, const char *name, size_t l
 int inode_rmdir(struct inode_tree *it, uint64_t dir, const char *name, size_t len);
 int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags);
+/* The same, by caller uid/gid: the owner of the whiteout INODE_RENAME_WHITEOUT leaves. */
+int inode_rename_as(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
+		    uint64_t newdir, const char *newname, size_t newlen, unsigned flags,
+		    uint32_t uid, uint32_t gid);
 
 /*
  * Who asks for access: the credentials a kernel would check (fsuid, fsgid and the

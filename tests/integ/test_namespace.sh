@@ -51,7 +51,13 @@ loop_fs() {
 
 loop_umount() { umount "$1"; }
 
+# A step that failed halfway may have left the mount up: the next one starts without it.
+cowfs_unmounted() {
+	! is_mounted "$MNT" || cowfs_umount "$MNT" "$IMG"
+}
+
 cowfs_fresh() {
+	cowfs_unmounted || return 1
 	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" "${1:-}"
 }
 
@@ -138,6 +144,7 @@ ext4_remount() {
 # t_atime OPTS: the cases under mount options OPTS (empty: the default), cowfs against ext4.
 t_atime() {
 	local opts=$1 tag=${1:-default} got ref
+	cowfs_unmounted || return 1
 	cowfs_mount "$IMG" "$MNT" "$opts" || return 1
 	got=$(atime_cases "$MNT/atime-$tag")
 	cowfs_umount "$MNT" "$IMG" || return 1
@@ -157,7 +164,7 @@ t_atime_setup() {
 # Read-only: atime stays what it was, on cowfs and ext4.
 t_atime_ro() {
 	local got ref
-	cowfs_mount "$IMG" "$MNT" || return 1
+	cowfs_unmounted && cowfs_mount "$IMG" "$MNT" || return 1
 	mkdir "$MNT/ro" && echo data >"$MNT/ro/f" && touch -a -d "@$OLD" "$MNT/ro/f" "$MNT/ro" || return 1
 	cowfs_umount "$MNT" "$IMG" && cowfs_mount "$IMG" "$MNT" ro || return 1
 	got=$(atime_ro "$MNT/ro")
@@ -176,7 +183,7 @@ t_atime_ro() {
 # leaves the atime of the last commit; one unmounted cleanly leaves the new one.
 t_atime_no_commit() {
 	local pids
-	cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
+	cowfs_unmounted && cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
 	mkdir "$MNT/nc" && echo data >"$MNT/nc/f" && touch -a -d "@$OLD" "$MNT/nc/f" && sync -f "$MNT/nc/f" ||
 		return 1
 	cowfs_umount "$MNT" "$IMG" && cowfs_mount "$IMG" "$MNT" commit=3600 || return 1
@@ -191,6 +198,103 @@ t_atime_no_commit() {
 	cowfs_mount "$IMG" "$MNT" || return 1
 	[ "$(stat -c %X "$MNT/nc/f")" -gt $OLD ] || { echo "    the atime did not last the unmount"; return 1; }
 	cowfs_done
+}
+
+# ---- item 9: RENAME_WHITEOUT, overlayfs, O_TMPFILE ------------------------------------------
+
+cat >"$WORK/whiteout.py" <<'EOF'
+import ctypes, errno, os, stat, sys
+libc = ctypes.CDLL(None, use_errno=True)
+NOREPLACE, EXCHANGE, WHITEOUT = 1, 2, 4
+d = sys.argv[1]
+os.makedirs(d + "/sub")
+def rename2(a, b, flags):
+    r = libc.renameat2(-100, os.fsencode(d + "/" + a), -100, os.fsencode(d + "/" + b), flags)
+    return "ok" if r == 0 else errno.errorcode[ctypes.get_errno()]
+def show(name):
+    try:
+        st = os.lstat(d + "/" + name)
+    except FileNotFoundError:
+        return name + ": none"
+    return "%s: %s %o %d:%d links %d" % (name, stat.filemode(st.st_mode), stat.S_IMODE(st.st_mode),
+        os.major(st.st_rdev), os.minor(st.st_rdev), st.st_nlink)
+for n in ("a", "c", "e"):
+    open(d + "/" + n, "w").write(n)
+print("whiteout a->b", rename2("a", "b", WHITEOUT), show("a"), show("b"))
+print("whiteout c->sub/c", rename2("c", "sub/c", WHITEOUT), show("c"), show("sub/c"))
+print("whiteout over e", rename2("b", "e", WHITEOUT), show("b"), show("e"))
+print("whiteout|noreplace onto e", rename2("sub/c", "e", WHITEOUT | NOREPLACE))
+print("whiteout|exchange", rename2("sub/c", "e", WHITEOUT | EXCHANGE))
+os.mkdir(d + "/dir")
+print("whiteout of a directory", rename2("dir", "dir2", WHITEOUT), show("dir"), show("dir2"))
+print("unlink a whiteout", os.unlink(d + "/a") or show("a"))
+EOF
+
+t_whiteout() {
+	local got ref
+	cowfs_fresh || return 1
+	got=$(python3 "$WORK/whiteout.py" "$MNT/w")
+	cowfs_done || return 1
+	echo "$got" | sed 's/^/    cowfs: /'
+	echo "$got" | grep -q "^whiteout a->b ok a: c--------- 0 0:0 links 1 b: -" || return 1
+	[ "$HAVE_EXT4" = 1 ] || return 0
+	ref=$(python3 "$WORK/whiteout.py" "$EXT4/w")
+	[ "$got" = "$ref" ] || { echo "$ref" | sed 's/^/    ext4:  /'; return 1; }
+}
+
+# overlay_steps MERGED UPPER: what overlayfs leaves in its upper layer for a rename and a
+# removal of lower files, and a directory made opaque.
+overlay_steps() {
+	local m=$1 u=$2
+	mv "$m/lower1" "$m/renamed" && rm "$m/lower2" && rm -r "$m/ldir" && mkdir "$m/ldir" &&
+		echo new >"$m/ldir/n" || return 1
+	ls "$m" | tr '\n' ' '; echo
+	cat "$m/renamed"
+	find "$u" -mindepth 1 -printf '%P %y %m\n' | sort
+	[ -c "$u/lower1" ] && [ -c "$u/lower2" ] && [ ! -e "$m/lower1" ]
+}
+
+# overlayfs with a cowfs upper and work directory (lower on the test directory's filesystem):
+# it needs RENAME_WHITEOUT and trusted.* xattrs; compared with an ext4 upper.
+t_overlay() {
+	local got ref lower=$WORK/lower
+	[ "$(id -u)" -eq 0 ] || { echo "    not root: skipped"; return 0; }
+	mkdir -p "$lower/ldir" "$WORK/ov" && echo one >"$lower/lower1" && echo two >"$lower/lower2" &&
+		echo x >"$lower/ldir/x" || return 1
+	cowfs_fresh || return 1
+	mkdir "$MNT/up" "$MNT/work" || return 1
+	LIB_MOUNTS+=("$(abspath "$WORK/ov")")
+	if ! mount -t overlay overlay -o "lowerdir=$lower,upperdir=$MNT/up,workdir=$MNT/work" "$WORK/ov"; then
+		dmesg | tail -3 | sed 's/^/    /'
+		cowfs_done
+		return 1
+	fi
+	dmesg | tail -5 | grep overlayfs | sed 's/^/    kernel: /'
+	got=$(overlay_steps "$WORK/ov" "$MNT/up") || { echo "$got"; umount "$WORK/ov"; return 1; }
+	umount "$WORK/ov" && cowfs_done || return 1
+	echo "$got" | sed 's/^/    cowfs upper: /'
+	[ "$HAVE_EXT4" = 1 ] || return 0
+	mkdir "$EXT4/up" "$EXT4/work" && mount -t overlay overlay \
+		-o "lowerdir=$lower,upperdir=$EXT4/up,workdir=$EXT4/work" "$WORK/ov" || return 1
+	ref=$(overlay_steps "$WORK/ov" "$EXT4/up")
+	umount "$WORK/ov"
+	[ "$got" = "$ref" ] || { echo "$ref" | sed 's/^/    ext4 upper:  /'; return 1; }
+}
+
+# O_TMPFILE: the kernel sends FUSE_TMPFILE, which libfuse 3.14 has no handler for (ENOSYS):
+# the kernel then says EOPNOTSUPP, as README and DESIGN say.
+t_tmpfile() {
+	local got
+	cowfs_fresh || return 1
+	got=$(python3 -c '
+import os, sys
+try:
+    os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600)); print("opened")
+except OSError as e:
+    print(os.strerror(e.errno))' "$MNT")
+	cowfs_done || return 1
+	echo "    O_TMPFILE: $got"
+	[ "$got" = "$(python3 -c 'import errno, os; print(os.strerror(errno.EOPNOTSUPP))')" ]
 }
 
 # ---- setup and the steps --------------------------------------------------------------------
@@ -209,4 +313,7 @@ for o in "" relatime strictatime noatime nodiratime strictatime,nodiratime; do
 done
 step "atime: never on a read-only mount" t_atime_ro
 step "atime: no commit of its own" t_atime_no_commit
+step "renameat2 RENAME_WHITEOUT as ext4" t_whiteout
+step "overlayfs over a cowfs upper directory" t_overlay
+step "O_TMPFILE: EOPNOTSUPP, as documented" t_tmpfile
 lib_summary
