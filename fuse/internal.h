@@ -60,6 +60,8 @@ struct mount_config {
 	bool foreground, debug, single_thread;
 	bool read_only, default_permissions;
 	bool noreflink;            /* copy_file_range copies, never shares */
+	enum inode_atime_mode atime_mode;
+	bool nodiratime;
 	int commit_interval_ms;    /* 0: cowfs's default */
 	size_t cache_bytes;        /* 0: cowfs's default */
 	size_t readahead_bytes;    /* 0: the kernel's own */
@@ -179,6 +181,7 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 #define FH_APPEND 0x1u   /* O_APPEND: fs/ writes at its end of file */
 #define FH_READ   0x2u   /* open for reading */
 #define FH_WRITE  0x4u   /* open for writing */
+#define FH_NOATIME 0x8u  /* O_NOATIME: reads leave atime alone */
 void file_handle_init(struct fuse_file_info *fi);
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

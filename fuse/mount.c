@@ -105,6 +105,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 	space_sets_init(&s->space_sets);
 	if (c->noreflink)
 		file_set_reflink(&s->it, false);
+	inode_set_atime_mode(&s->it, c->atime_mode, c->nodiratime);
 	if (c->read_only) {
 		if (cowfs_log_replay_pending(s->fs))
 			server_say(s, "%s: changes fsync'd after the last commit are in its fsync log, "

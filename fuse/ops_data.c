@@ -22,11 +22,26 @@ void file_handle_init(struct fuse_file_info *fi)
 
 	fi->fh = (fi->flags & O_APPEND ? FH_APPEND : 0) |
 		 (acc == O_RDONLY || acc == O_RDWR ? FH_READ : 0) |
-		 (acc == O_WRONLY || acc == O_RDWR ? FH_WRITE : 0);
+		 (acc == O_WRONLY || acc == O_RDWR ? FH_WRITE : 0) |
+		 (fi->flags & O_NOATIME ? FH_NOATIME : 0);
 	/* O_DIRECT bypasses the page cache; otherwise the cache may outlive this open: every
 	 * change comes through the kernel, which keeps it in step. */
 	fi->direct_io = !!(fi->flags & O_DIRECT);
 	fi->keep_cache = !fi->direct_io;
+}
+
+/*
+ * Whether a read through this open would update atime. The kernel serves reads from its
+ * cached pages without asking, so such an open drops them: its first read reaches cowfs,
+ * which updates atime (relatime: then the next opens keep the cache again).
+ */
+static bool atime_wants_read(struct server *s, uint64_t ino, uint64_t fh)
+{
+	bool wanted = false;
+
+	if ((fh & (FH_READ | FH_NOATIME)) != FH_READ)
+		return false;
+	return inode_atime_wanted(&s->it, ino, &wanted) == 0 && wanted;
 }
 
 /*
@@ -66,6 +81,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	readahead_raise_once(s);
 	file_handle_init(fi);
+	if (fi->keep_cache && atime_wants_read(s, ino_from_fuse(ino), fi->fh))
+		fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
 }
 
@@ -76,12 +93,15 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = malloc(size ? size : 1);
 	ssize_t n;
 
-	(void)fi;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	n = file_read(&s->it, ino_from_fuse(ino), buf, size, (uint64_t)off);
+	/* Before the reply: the kernel asks for atime again once it has it. A failure leaves
+	 * the old atime, as it would on a full ext4; the read stands. */
+	if (n >= 0 && !(fi->fh & FH_NOATIME))
+		(void)inode_touch_atime(&s->it, ino_from_fuse(ino));
 	if (n < 0)
 		reply_err(req, (int)n);
 	else

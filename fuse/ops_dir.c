@@ -6,6 +6,10 @@
  * readdirplus, given their attributes and a lookup hold each) after the lock is dropped.
  * The kernel's offset is fs/inode's cookie: the directory index after the entry, which stays
  * valid while other entries come and go.
+ *
+ * An open directory's fi->fh points to its dir_handle: where its listing ends, taken at
+ * opendir and again when it is read from offset 0 (rewinddir), so that entries renamed
+ * within the directory while it is read are not given again and again at new indexes.
  */
 #include "fuse/internal.h"
 
@@ -15,6 +19,17 @@
 #include <string.h>
 
 #include "fs/inode/file.h"
+
+struct dir_handle {
+	/* The kernel serializes reads of one open directory (f_pos_lock), but a plain
+	 * atomic costs nothing and keeps a racing reader from tearing it. */
+	_Atomic uint64_t end;
+};
+
+static struct dir_handle *dir_handle_of(const struct fuse_file_info *fi)
+{
+	return (struct dir_handle *)(uintptr_t)fi->fh;
+}
 
 /* Every reply entry takes at least this many bytes (a plain one with a 1-byte name). */
 #define DIRENT_MIN_BYTES 32
@@ -182,7 +197,8 @@ static void release_all(struct server *s, const uint64_t *held, size_t n)
  * One reply of entries from cookie `off`. An empty reply means the end of the directory,
  * so a batch whose entries all vanished before they could be given is followed by the next.
  */
-static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+		      struct dir_handle *h)
 {
 	struct server *s = server_of(req);
 	struct dir_batch b;
@@ -196,9 +212,17 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 		ret = -ENOMEM;
 	if (ret == 0 && plus && !(held = malloc(b.cap * sizeof(*held))))
 		ret = -ENOMEM;
+	if (ret == 0 && off == 0) {
+		/* A rewind: what exists now is listed, as after opendir. */
+		uint64_t end;
+		ret = dir_readdir_end(&s->it, ino_from_fuse(ino), &end);
+		if (ret == 0)
+			h->end = end;
+	}
 	while (ret == 0) {
 		batch_reset(&b);
-		ret = dir_readdir(&s->it, ino_from_fuse(ino), cookie, batch_collect, &b);
+		ret = dir_readdir_upto(&s->it, ino_from_fuse(ino), cookie, h->end, batch_collect,
+				       &b);
 		if (ret < 0 || b.n == 0)
 			break;
 		used = plus ? fill_plus(s, &b, buf, held, &nheld) : (ssize_t)fill_plain(&b, buf);
@@ -208,6 +232,8 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 	}
 	if (ret == 0 && used < 0)
 		ret = (int)used;
+	if (ret == 0)
+		(void)inode_touch_atime(&s->it, ino_from_fuse(ino));   /* as file_accessed() */
 	if (ret < 0)
 		reply_err(req, ret);
 	else if (fuse_reply_buf(req, buf, (size_t)used) < 0)
@@ -219,29 +245,37 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fi->fh = 0;
-	fuse_reply_open(req, fi);
+	struct dir_handle *h = malloc(sizeof(*h));
+	uint64_t end = 0;
+	int ret = h ? dir_readdir_end(&server_of(req)->it, ino_from_fuse(ino), &end) : -ENOMEM;
+
+	if (ret < 0) {
+		free(h);
+		reply_err(req, ret);
+		return;
+	}
+	h->end = end;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) < 0)
+		free(h);   /* interrupted: no releasedir will come for it */
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
-	(void)fi;
-	reply_dir(req, ino, size, off, false);
+	reply_dir(req, ino, size, off, false, dir_handle_of(fi));
 }
 
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	(void)fi;
-	reply_dir(req, ino, size, off, true);
+	reply_dir(req, ino, size, off, true, dir_handle_of(fi));
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)fi;
+	free(dir_handle_of(fi));
 	fuse_reply_err(req, 0);
 }
 

@@ -192,16 +192,19 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_err(req, ret);
 }
 
-/* rename(2) and renameat2(2): the flags are RENAME_NOREPLACE / RENAME_EXCHANGE, which
- * fs/inode takes as they are and refuses any other with -EINVAL. */
+/* rename(2) and renameat2(2): the flags are RENAME_NOREPLACE / RENAME_EXCHANGE /
+ * RENAME_WHITEOUT, which fs/inode takes as they are and refuses any other with -EINVAL. The
+ * kernel has checked CAP_MKNOD for a whiteout; the caller owns it. */
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	       const char *newname, unsigned int flags)
 {
 	struct server *s = server_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	int ret = -ENAMETOOLONG;
 
 	if (!name_too_long(name) && !name_too_long(newname))
-		ret = inode_rename(&s->it, ino_from_fuse(parent), name, strlen(name),
-				   ino_from_fuse(newparent), newname, strlen(newname), flags);
+		ret = inode_rename_as(&s->it, ino_from_fuse(parent), name, strlen(name),
+				      ino_from_fuse(newparent), newname, strlen(newname), flags,
+				      ctx->uid, ctx->gid);
 	reply_err(req, ret);
 }

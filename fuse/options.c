@@ -1,7 +1,7 @@
 /*
  * The mount command line: IMAGE MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s], and the -o options.
  *
- * Options are cowfs's own (ro, commit=, cache_size=, readahead=, noreflink), libfuse's
+ * Options are cowfs's own (ro, commit=, cache_size=, readahead=, noreflink, the atime ones), libfuse's
  * (handed to it as they are), or what mount(8), mount.fuse3 and fstab pass along that means
  * nothing here (ignored). Anything else is refused by name, before anything is opened. fsname and subtype are not
  * the user's to choose: fsname is always the image's absolute path, so that /proc/mounts
@@ -38,6 +38,13 @@ enum opt_kind {
 	OPT_ALLOW_OTHERS,   /* allow_other, allow_root */
 	OPT_FSNAME,
 	OPT_SUBTYPE,
+	/* Under FUSE the kernel updates no atime: the server does, by these. */
+	OPT_ATIME,          /* clears noatime */
+	OPT_NOATIME,
+	OPT_RELATIME,       /* relatime, nostrictatime */
+	OPT_STRICTATIME,    /* strictatime, norelatime */
+	OPT_DIRATIME,
+	OPT_NODIRATIME,
 };
 
 /* A name ending in '=' takes a value. */
@@ -67,19 +74,18 @@ static const struct mount_opt {
 	{ "sync", OPT_FUSE },
 	{ "async", OPT_FUSE },
 	{ "dirsync", OPT_FUSE },
-	{ "noatime", OPT_FUSE },
-	{ "nodiratime", OPT_FUSE },
 	{ "context=", OPT_FUSE },
 	{ "fscontext=", OPT_FUSE },
 	{ "defcontext=", OPT_FUSE },
 	{ "rootcontext=", OPT_FUSE },
-	/* Access times are the filesystem's business under FUSE: these change nothing. */
-	{ "atime", OPT_IGNORED },
-	{ "diratime", OPT_IGNORED },
-	{ "relatime", OPT_IGNORED },
-	{ "norelatime", OPT_IGNORED },
-	{ "strictatime", OPT_IGNORED },
-	{ "nostrictatime", OPT_IGNORED },
+	{ "atime", OPT_ATIME },
+	{ "noatime", OPT_NOATIME },
+	{ "relatime", OPT_RELATIME },
+	{ "nostrictatime", OPT_RELATIME },
+	{ "strictatime", OPT_STRICTATIME },
+	{ "norelatime", OPT_STRICTATIME },
+	{ "diratime", OPT_DIRATIME },
+	{ "nodiratime", OPT_NODIRATIME },
 	/* fstab and mount(8). nonempty was libfuse 2's: mounting over files is always allowed. */
 	{ "defaults", OPT_IGNORED },
 	{ "auto", OPT_IGNORED },
@@ -115,11 +121,15 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"                             0 leaves the kernel's own; needs root)\n"
 		"       noreflink             copy_file_range (cp) copies the data instead of\n"
 		"                             sharing it; explicit clones still share\n"
+		"       relatime              update atime at a read if it is not after mtime or\n"
+		"                             ctime, or is 24 hours old (the default)\n"
+		"       strictatime           update atime at every read that reaches cowfs\n"
+		"       noatime               never update atime (nodiratime: not of directories)\n"
 		"       default_permissions   the kernel checks permissions (and POSIX ACLs)\n"
 		"       allow_other           let other users than the mounter in (implies\n"
 		"                             default_permissions; so does allow_root)\n"
 		"       also passed to the kernel: auto_unmount max_read=N dev nodev\n"
-		"       suid nosuid exec noexec sync async dirsync noatime nodiratime context=...\n",
+		"       suid nosuid exec noexec sync async dirsync context=...\n",
 		prog);
 }
 
@@ -245,6 +255,23 @@ static int apply_opt(struct mount_config *c, const char *opt)
 		return bad_value(opt, "the source is always the image's path");
 	case OPT_SUBTYPE:
 		return strcmp(val, "cowfs") == 0 ? 0 : bad_value(opt, "the subtype is cowfs");
+	case OPT_ATIME:
+		if (c->atime_mode == INODE_ATIME_NOATIME)
+			c->atime_mode = INODE_ATIME_RELATIME;
+		return 0;
+	case OPT_NOATIME:
+		c->atime_mode = INODE_ATIME_NOATIME;
+		return 0;
+	case OPT_RELATIME:
+		c->atime_mode = INODE_ATIME_RELATIME;
+		return 0;
+	case OPT_STRICTATIME:
+		c->atime_mode = INODE_ATIME_STRICT;
+		return 0;
+	case OPT_DIRATIME:
+	case OPT_NODIRATIME:
+		c->nodiratime = o->kind == OPT_NODIRATIME;
+		return 0;
 	}
 	return -1;
 }
@@ -291,9 +318,12 @@ static int finish_fuse_opts(struct mount_config *c)
 	int ret = fuse_opt_add_opt_escaped(&fsname, c->image);
 
 	c->fuse_opts = NULL;
-	if (ret == 0 && asprintf(&c->fuse_opts, "fsname=%s,subtype=cowfs%s%s%s", fsname,
-				 c->read_only ? ",ro" : "", passed ? "," : "",
-				 passed ? passed : "") < 0) {
+	/* noatime also goes to the kernel, for /proc/mounts (libfuse knows no other atime
+	 * flag; the kernel would do nothing with them under FUSE anyway). */
+	if (ret == 0 && asprintf(&c->fuse_opts, "fsname=%s,subtype=cowfs%s%s%s%s", fsname,
+				 c->read_only ? ",ro" : "",
+				 c->atime_mode == INODE_ATIME_NOATIME ? ",noatime" : "",
+				 passed ? "," : "", passed ? passed : "") < 0) {
 		c->fuse_opts = NULL;
 		ret = -1;
 	}

@@ -388,8 +388,8 @@ int dir_check_not_below(struct inode_tree *it, uint64_t dir, uint64_t ancestor)
 
 /* ---- readdir ----------------------------------------------------------------------------------- */
 
-static int readdir_locked(struct inode_tree *it, uint64_t dir, uint64_t cookie, dir_fill_fn fn,
-			  void *arg)
+static int readdir_locked(struct inode_tree *it, uint64_t dir, uint64_t cookie, uint64_t end,
+			  dir_fill_fn fn, void *arg)
 {
 	struct bt_cursor c;
 	struct inode d;
@@ -415,7 +415,7 @@ static int readdir_locked(struct inode_tree *it, uint64_t dir, uint64_t cookie, 
 		uint32_t len;
 
 		bt_cursor_item(&c, &ik, &data, &len);
-		if (ik.objectid != dir || ik.type != DIR_INDEX_KEY)
+		if (ik.objectid != dir || ik.type != DIR_INDEX_KEY || ik.offset >= end)
 			break;
 		struct dir_entry_view e;
 		const char *why = "more than one entry";
@@ -433,10 +433,31 @@ static int readdir_locked(struct inode_tree *it, uint64_t dir, uint64_t cookie, 
 
 int dir_readdir(struct inode_tree *it, uint64_t dir, uint64_t cookie, dir_fill_fn fn, void *arg)
 {
+	return dir_readdir_upto(it, dir, cookie, UINT64_MAX, fn, arg);
+}
+
+int dir_readdir_upto(struct inode_tree *it, uint64_t dir, uint64_t cookie, uint64_t end,
+		     dir_fill_fn fn, void *arg)
+{
 	int ret;
 
 	inode_lock_read(it);
-	ret = readdir_locked(it, dir, cookie, fn, arg);
+	ret = readdir_locked(it, dir, cookie, end, fn, arg);
 	inode_unlock_read(it);
+	return ret;
+}
+
+/* Indexes only grow (next_index is never reused), so every entry that exists now lies below
+ * it, and every entry added or renamed in later lies at or above it. */
+int dir_readdir_end(struct inode_tree *it, uint64_t dir, uint64_t *end)
+{
+	struct inode d;
+	int ret;
+
+	inode_lock_read(it);
+	ret = inode_read_dir(it, dir, &d);
+	inode_unlock_read(it);
+	if (ret == 0)
+		*end = d.next_index;
 	return ret;
 }

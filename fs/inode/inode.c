@@ -315,6 +315,12 @@ static int update_begin_loggable(struct inode_tree *it, enum alloc_class cls, ui
 	return update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)), txp);
 }
 
+int inode_update_begin_unlogged(struct inode_tree *it, enum alloc_class cls, uint64_t items,
+				struct cowfs_trans **txp)
+{
+	return update_begin_loggable(it, cls, items, txp);
+}
+
 /*
  * Begin any other update. Namespace changes, xattrs, links, orphans: the fsync log expresses
  * none of them, so until the next commit fsync commits (fsync_log.c).
@@ -344,6 +350,8 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 	it->next_ino = 0;
 	it->icache = NULL;
 	it->noreflink = false;
+	it->atime_mode = INODE_ATIME_RELATIME;
+	it->nodiratime = false;
 	it->share_stats = (struct file_share_stats){ 0 };
 }
 

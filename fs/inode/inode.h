@@ -32,6 +32,13 @@
 
 struct inode_cache;
 
+/* When reads update atime (the mount's atime options; atime.c). */
+enum inode_atime_mode {
+	INODE_ATIME_RELATIME = 0,   /* the default: see inode_atime_needs_update */
+	INODE_ATIME_STRICT,         /* at every read */
+	INODE_ATIME_NOATIME,        /* never */
+};
+
 /* What shared and what copied since the tree was opened (file.h: file_get_share_stats). */
 struct file_share_stats {
 	uint64_t copy_calls, copy_bytes_shared, copy_bytes_copied;   /* file_copy_range */
@@ -50,6 +57,8 @@ struct inode_tree {
 	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
 	struct cowfs_hooks hooks;     /* its part in commits, flushes and aborts (fs/super) */
 	bool noreflink;               /* copy_file_range copies every byte (file_set_reflink) */
+	enum inode_atime_mode atime_mode;   /* inode_set_atime_mode */
+	bool nodiratime;              /* directories' atimes never change */
 	/* Updated and read with atomics: copy_file_range counts outside the lock. */
 	struct file_share_stats share_stats;
 };
@@ -75,6 +84,7 @@ struct cowfs_attr {
 /* Rename flags (the values of linux/fs.h). */
 #define INODE_RENAME_NOREPLACE 0x1u
 #define INODE_RENAME_EXCHANGE  0x2u
+#define INODE_RENAME_WHITEOUT  0x4u   /* leave a whiteout (char device 0/0) at the source */
 
 /* Make tree `root`'s root directory (inode 256). -EEXIST if it has one. */
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root);
@@ -106,6 +116,22 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr);
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr);
 
+/*
+ * Access times (atime.c). inode_touch_atime: `ino` was read (a file's data, a directory's
+ * entries); update its atime if the mount's rule says so, in the running transaction (no
+ * commit of its own); never on a read-only mount. inode_atime_wanted: whether a read now
+ * would update it (the server keeps no cached pages for such a file, so that the read
+ * reaches it). inode_atime_needs_update is the rule itself, the kernel's: never for
+ * noatime (or a directory under nodiratime), nor if atime is `now` already; always for
+ * strictatime; for relatime if atime is not after mtime or ctime, or is 24 hours old.
+ */
+void inode_set_atime_mode(struct inode_tree *it, enum inode_atime_mode mode, bool nodiratime);
+int inode_touch_atime(struct inode_tree *it, uint64_t ino);
+int inode_atime_wanted(struct inode_tree *it, uint64_t ino, bool *wanted);
+bool inode_atime_needs_update(enum inode_atime_mode mode, bool nodiratime, uint32_t imode,
+			      const struct timespec *atime, const struct timespec *mtime,
+			      const struct timespec *ctime, const struct timespec *now);
+
 /* Look `name` up in `dir` ("." and ".." included). */
 int inode_lookup(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		 struct cowfs_attr *attr);
@@ -128,6 +154,10 @@ int inode_unlink(struct inode_tree *it, uint64_t dir, const char *name, size_t l
 int inode_rmdir(struct inode_tree *it, uint64_t dir, const char *name, size_t len);
 int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags);
+/* The same, by caller uid/gid: the owner of the whiteout INODE_RENAME_WHITEOUT leaves. */
+int inode_rename_as(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
+		    uint64_t newdir, const char *newname, size_t newlen, unsigned flags,
+		    uint32_t uid, uint32_t gid);
 
 /*
  * Who asks for access: the credentials a kernel would check (fsuid, fsgid and the
@@ -169,5 +199,14 @@ typedef int (*dir_fill_fn)(void *arg, const char *name, size_t len, uint64_t ino
 			   uint8_t type, uint64_t next_cookie);
 int dir_readdir(struct inode_tree *it, uint64_t dir, uint64_t cookie, dir_fill_fn fn,
 		void *arg);
+/*
+ * A listing that ends: dir_readdir_end gives the cookie beyond every entry `dir` has now, and
+ * dir_readdir_upto stops there. An entry renamed within the directory, or added, while it is
+ * listed gets an index past that end, so it is not given again at its new index (which would
+ * never end if each entry is renamed as it is read: btrfs's last_index, taken at opendir).
+ */
+int dir_readdir_end(struct inode_tree *it, uint64_t dir, uint64_t *end);
+int dir_readdir_upto(struct inode_tree *it, uint64_t dir, uint64_t cookie, uint64_t end,
+		     dir_fill_fn fn, void *arg);
 
 #endif

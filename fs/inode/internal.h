@@ -81,6 +81,10 @@ int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t ite
 int inode_update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint64_t nodes,
 			     struct cowfs_trans **tx);
 #define inode_update_end(tx, ret) cowfs_trans_end((tx), (ret))
+/* An update whose loss in a crash harms nothing, so fsync need not see it (an atime): no
+ * barrier to the fsync log, nothing noted for it. */
+int inode_update_begin_unlogged(struct inode_tree *it, enum alloc_class cls, uint64_t items,
+				struct cowfs_trans **tx);
 /* File data (file.c): an update of ino's map over [off, off + len) that may buffer
  * data_bytes of dirty pages; a size change inside one (file_size_update_begin). */
 int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,

@@ -473,8 +473,34 @@ static int rename_exchange(struct cowfs_trans *tx, struct inode_tree *it,
 	return ret;
 }
 
+/*
+ * RENAME_WHITEOUT: where the source was, a whiteout (a character device 0/0 of mode 0, as
+ * the kernel's vfs_whiteout makes), owned by the caller (the group of a setgid directory).
+ * overlayfs leaves these in its upper layer to hide a lower file.
+ */
+static int add_whiteout(struct cowfs_trans *tx, struct inode_tree *it,
+			const struct rename_side *src, uint32_t uid, uint32_t gid)
+{
+	struct inode in, d;
+	uint64_t ino;
+	int ret = inode_read_dir(it, src->dir, &d);
+
+	if (ret == 0)
+		ret = inode_alloc_ino(it, &ino);
+	if (ret < 0)
+		return ret;
+	if (d.mode & S_ISGID)
+		gid = d.gid;
+	inode_init_new(tx, &in, S_IFCHR, 1, uid, gid, 0);
+	it->next_ino = ino + 1;
+	ret = inode_insert(tx, it, ino, &in);
+	if (ret == 0)
+		ret = dir_link_add(tx, it, src->dir, src->name, src->len, ino, DT_CHR);
+	return ret;
+}
+
 static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct rename_side *src,
-			struct rename_side *dst, unsigned flags)
+			struct rename_side *dst, unsigned flags, uint32_t uid, uint32_t gid)
 {
 	int ret;
 
@@ -485,11 +511,21 @@ static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct re
 		if (ret < 0)
 			return ret;
 	}
-	return rename_move(tx, it, src, dst->dir, dst->name, dst->len);
+	ret = rename_move(tx, it, src, dst->dir, dst->name, dst->len);
+	if (ret == 0 && (flags & INODE_RENAME_WHITEOUT))
+		ret = add_whiteout(tx, it, src, uid, gid);
+	return ret;
 }
 
 int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
 		 uint64_t newdir, const char *newname, size_t newlen, unsigned flags)
+{
+	return inode_rename_as(it, olddir, oldname, oldlen, newdir, newname, newlen, flags, 0, 0);
+}
+
+int inode_rename_as(struct inode_tree *it, uint64_t olddir, const char *oldname, size_t oldlen,
+		    uint64_t newdir, const char *newname, size_t newlen, unsigned flags,
+		    uint32_t uid, uint32_t gid)
 {
 	struct cowfs_trans *tx;
 	struct rename_side src = { olddir, oldname, oldlen };
@@ -498,8 +534,9 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 	bool noop;
 	int ret;
 
-	if (flags & ~(INODE_RENAME_NOREPLACE | INODE_RENAME_EXCHANGE) ||
-	    flags == (INODE_RENAME_NOREPLACE | INODE_RENAME_EXCHANGE))
+	if (flags & ~(INODE_RENAME_NOREPLACE | INODE_RENAME_EXCHANGE | INODE_RENAME_WHITEOUT) ||
+	    ((flags & INODE_RENAME_EXCHANGE) &&
+	     (flags & (INODE_RENAME_NOREPLACE | INODE_RENAME_WHITEOUT))))
 		return -EINVAL;
 	/* Check under the lock to learn what a replaced target costs, then check again. */
 	inode_lock_read(it);
@@ -509,13 +546,15 @@ int inode_rename(struct inode_tree *it, uint64_t olddir, const char *oldname, si
 	inode_unlock_read(it);
 	if (ret < 0 || noop)
 		return ret;
+	/* A whiteout is one more inode and link: what make_node reserves for one. */
 	ret = inode_update_begin_nodes(it, ALLOC_PRIVILEGED,
-				       nodes + 24 * cowfs_update_nodes(inode_btree(it)), &tx);
+				       nodes + (flags & INODE_RENAME_WHITEOUT ? 32 : 24) *
+				       cowfs_update_nodes(inode_btree(it)), &tx);
 	if (ret < 0)
 		return ret;
 	ret = rename_check(it, &src, &dst, flags, &noop);
 	if (ret == 0 && !noop)
-		ret = rename_apply(tx, it, &src, &dst, flags);
+		ret = rename_apply(tx, it, &src, &dst, flags, uid, gid);
 	inode_update_end(tx, ret);
 	/* A replaced target too big to free in the rename's transaction is an orphan now. */
 	if (ret == 0 && dst.exists && !(flags & INODE_RENAME_EXCHANGE))

@@ -848,6 +848,30 @@ START_TEST(mkfs_makes_root)
 }
 END_TEST
 
+/* The kernel's atime rule (atime_needs_update / relatime_need_update), case by case. */
+START_TEST(atime_rule)
+{
+	const struct timespec now = { 2000000, 5 }, past = { 1000, 0 };
+	const struct timespec recent = { now.tv_sec - 3600, 0 }, old = { now.tv_sec - 86400, 0 };
+	const uint32_t reg = S_IFREG | 0644, dir = S_IFDIR | 0755;
+
+	/* relatime: not after mtime or ctime; else only once 24 hours old. */
+	ck_assert(inode_atime_needs_update(INODE_ATIME_RELATIME, false, reg, &past, &past, &past, &now));
+	ck_assert(inode_atime_needs_update(INODE_ATIME_RELATIME, false, reg, &recent, &recent, &past, &now));
+	ck_assert(inode_atime_needs_update(INODE_ATIME_RELATIME, false, reg, &recent, &past, &recent, &now));
+	ck_assert(!inode_atime_needs_update(INODE_ATIME_RELATIME, false, reg, &recent, &past, &past, &now));
+	ck_assert(inode_atime_needs_update(INODE_ATIME_RELATIME, false, reg, &old, &past, &past, &now));
+	/* strictatime: whenever it changes. */
+	ck_assert(inode_atime_needs_update(INODE_ATIME_STRICT, false, reg, &recent, &past, &past, &now));
+	ck_assert(!inode_atime_needs_update(INODE_ATIME_STRICT, false, reg, &now, &past, &past, &now));
+	/* noatime, nodiratime. */
+	ck_assert(!inode_atime_needs_update(INODE_ATIME_NOATIME, false, reg, &past, &past, &past, &now));
+	ck_assert(!inode_atime_needs_update(INODE_ATIME_STRICT, true, dir, &past, &past, &past, &now));
+	ck_assert(inode_atime_needs_update(INODE_ATIME_STRICT, true, reg, &past, &past, &past, &now));
+	ck_assert(inode_atime_needs_update(INODE_ATIME_RELATIME, false, dir, &past, &past, &past, &now));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inode");
@@ -867,6 +891,7 @@ int main(void)
 	tcase_add_test(tc, mixed_then_empty);
 	tcase_add_test(tc, malformed_items);
 	tcase_add_test(tc, mkfs_makes_root);
+	tcase_add_test(tc, atime_rule);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
