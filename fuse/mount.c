@@ -65,6 +65,19 @@ static void fuse_log_to_syslog(enum fuse_log_level level, const char *fmt, va_li
 	vsyslog((int)level, fmt, ap);
 }
 
+/* Another process has the image (an earlier mount still committing, or a second mount). */
+static void on_lock_wait(void *arg, long holder_pid, unsigned wait_ms)
+{
+	struct server *s = arg;
+
+	if (holder_pid > 0)
+		server_say(s, "%s: in use by process %ld: waiting up to %u s for it to let go",
+			   s->image, holder_pid, wait_ms / 1000);
+	else
+		server_say(s, "%s: in use by another process: waiting up to %u s for it to let go",
+			   s->image, wait_ms / 1000);
+}
+
 static const char *open_error(int err)
 {
 	switch (err) {
@@ -88,6 +101,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 		.read_only = c->read_only,
 		.cache_bytes = c->cache_bytes,
 		.lock_wait_ms = COWFS_LOCK_WAIT_MS,
+		.lock_waiting = on_lock_wait,
 		.commit_interval_ms = c->commit_interval_ms,
 		.replays_log = true,
 		.report = on_report,

@@ -17,9 +17,12 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fs/io/fault.h"
@@ -147,7 +150,40 @@ static void bd_free(struct blockdev *bd, bool ring_up)
 	free(bd);
 }
 
-int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms)
+/*
+ * The process holding a flock on the same file as `fd`, from /proc/locks (flock locks are
+ * invisible to F_GETLK). Lines for waiters ("->") are skipped; 0 if none is found.
+ */
+static long flock_holder(int fd)
+{
+	struct stat st;
+	char line[256], type[16];
+	unsigned maj, min;
+	unsigned long ino;
+	long pid, found = 0;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%lu", type, &pid, &maj, &min, &ino) != 5)
+			continue;
+		if (!strcmp(type, "FLOCK") && ino == st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev) && pid != getpid())
+			found = pid;
+	}
+	fclose(f);
+	return found;
+}
+
+long bdev_lock_holder(const struct blockdev *bd)
+{
+	return flock_holder(bd->fd);
+}
+
+int bdev_lock_wait(struct blockdev *bd, bool exclusive, unsigned wait_ms,
+		   void (*waiting)(void *arg, long holder_pid), void *arg)
 {
 	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
 
@@ -158,8 +194,16 @@ int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms)
 			return -errno;
 		if (waited >= wait_ms)
 			return -EBUSY;
+		/* Said once, before the first wait: a silent pause of seconds looks like a hang. */
+		if (waited == 0 && waiting)
+			waiting(arg, flock_holder(bd->fd));
 		usleep(10 * 1000);
 	}
+}
+
+int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms)
+{
+	return bdev_lock_wait(bd, exclusive, wait_ms, NULL, NULL);
 }
 
 int bdev_open(const char *path, const struct bdev_opts *opts, struct blockdev **out)

@@ -53,6 +53,11 @@ void bdev_close(struct blockdev *bd);
  * right after an unmount waits for the previous daemon to let go). Released at bdev_close.
  */
 int bdev_lock(struct blockdev *bd, bool exclusive, unsigned wait_ms);
+/* The same, calling `waiting` once with the holder's pid (0: unknown) if it has to wait. */
+int bdev_lock_wait(struct blockdev *bd, bool exclusive, unsigned wait_ms,
+		   void (*waiting)(void *arg, long holder_pid), void *arg);
+/* The pid of another process holding a lock on the image (/proc/locks), or 0. */
+long bdev_lock_holder(const struct blockdev *bd);
 
 /* Size of the image in bytes (file size, or the block device's size). */
 uint64_t bdev_size(const struct blockdev *bd);

@@ -41,6 +41,8 @@ struct cowfs_opts {
 	 * for the rest. */
 	size_t cache_bytes;
 	unsigned lock_wait_ms; /* how long to wait for another user of the image to let go */
+	/* Called once, with report_arg, when that wait begins: the holder's pid (0: unknown). */
+	void (*lock_waiting)(void *arg, long holder_pid, unsigned wait_ms);
 	/* Commit this often when there are changes: 0 means COWFS_COMMIT_INTERVAL_MS, negative
 	 * means never by timer (tests that need commits at exact points). Writable only. */
 	int commit_interval_ms;

@@ -157,6 +157,14 @@ static int mark_extent_used(void *arg, const struct extent_info *e)
 	return ret;
 }
 
+/* bdev_lock_wait's note that it waits, passed on to the opener with the wait's length. */
+static void note_lock_wait(void *arg, long holder_pid)
+{
+	const struct cowfs_opts *o = arg;
+
+	o->lock_waiting(o->report_arg, holder_pid, o->lock_wait_ms);
+}
+
 int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 {
 	struct cowfs *fs = calloc(1, sizeof(*fs));
@@ -168,7 +176,8 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	fs->report_arg = o->report_arg;
 	ret = setup_common(fs, path, o->read_only, o->cache_bytes);
 	if (ret == 0)
-		ret = bdev_lock(fs->bd, !o->read_only, o->lock_wait_ms);
+		ret = bdev_lock_wait(fs->bd, !o->read_only, o->lock_wait_ms,
+				     o->lock_waiting ? note_lock_wait : NULL, (void *)o);
 	if (ret == 0)
 		ret = super_read_best(fs->bd, &fs->sb, note_super, fs);
 	if (ret < 0)
