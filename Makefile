@@ -73,7 +73,8 @@ INTEG_BINS := $(FSX_BIN) $(POSIX_BIN) $(CHURN_BIN) $(PRELOAD_CHECK_BIN) $(IOCTL_
 INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ/test_churn.sh \
 		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh \
 		 tests/integ/test_preload.sh tests/integ/test_ioctl.sh \
-		 tests/integ/test_fio_jobs.sh tests/integ/test_namespace.sh
+		 tests/integ/test_fio_jobs.sh tests/integ/test_namespace.sh \
+		 tests/integ/test_prealloc_statfs.sh tests/integ/test_remount.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench

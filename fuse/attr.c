@@ -10,13 +10,6 @@
 /* The kernel's preferred I/O size: a page, the unit of file data in fs/inode/file.c. */
 #define STAT_BLKSIZE 4096
 
-/*
- * Inodes take no space of their own (an inode item is about 160 bytes of a tree leaf): the
- * inode figures of statfs are how many items of this size the space would hold, which
- * gives df -i sensible numbers that shrink as the space fills.
- */
-#define STATFS_BYTES_PER_INODE 256
-
 /* FUSE calls the root FUSE_ROOT_ID; in the tree it is INODE_ROOT_INO. Other numbers
  * (all above INODE_ROOT_INO) are the same on both sides. */
 fuse_ino_t ino_to_fuse(uint64_t ino)
@@ -109,8 +102,11 @@ void statfs_to_statvfs(const struct cowfs_statfs *in, struct statvfs *out)
 	out->f_blocks = in->total / bs;
 	out->f_bfree = in->free / bs;
 	out->f_bavail = in->avail / bs;
-	out->f_files = in->total / STATFS_BYTES_PER_INODE;
-	out->f_ffree = in->free / STATFS_BYTES_PER_INODE;
-	out->f_favail = in->avail / STATFS_BYTES_PER_INODE;
+	/* Inodes are allocated dynamically (an item in a tree leaf): there is no inode count
+	 * to report, and like btrfs (f_files = f_ffree = 0) nothing is, so df -i shows '-'
+	 * instead of a percentage of a made-up total. */
+	out->f_files = 0;
+	out->f_ffree = 0;
+	out->f_favail = 0;
 	out->f_namemax = INODE_NAME_MAX;
 }

@@ -631,9 +631,13 @@ int file_fallocate(struct inode_tree *it, uint64_t ino, int mode, uint64_t off, 
 
 	if (ret < 0)
 		return ret;
-	/* Preallocation needs the range's worth of space; punching only two pages' (the
-	 * partial ends) and, freeing, may use the reserve. */
-	ret = data_update_begin(it, ino, off, len, frees ? 2ull * ps : round_up(len, ps) + 2ull * ps,
+	/* Preallocation needs the pages the range touches (statfs's avail is exactly what a
+	 * fallocate may ask for); zeroing a range also dirties its two partial ends, which is
+	 * all punching needs (and, freeing, it may use the reserve). */
+	uint64_t pages = round_up(off + len, ps) - off / ps * ps;
+	if (mode & FALLOC_FL_ZERO_RANGE)
+		pages += 2ull * ps;
+	ret = data_update_begin(it, ino, off, len, frees ? 2ull * ps : pages,
 				frees ? ALLOC_PRIVILEGED : ALLOC_NORMAL, &tx);
 	if (ret < 0)
 		return ret;

@@ -237,15 +237,35 @@ static uint64_t commit_estimate(struct cowfs *fs)
 	return (extent_pending(&fs->ext) + 4ull * BT_MAX_LEVEL) * fs->bfs.nodesize;
 }
 
-static bool space_for(struct cowfs_trans *tx, uint64_t need)
+/*
+ * Space kept for the tree blocks of updates that also take data: new data (a write, a
+ * fallocate) may not use it, their tree blocks may. Without it, statfs could not say how much
+ * data fits: an update needing d bytes of data and n tree blocks fits when both d <= avail
+ * (statfs's figure, which leaves this out) and n blocks fit beside d, and a fixed headroom
+ * larger than any ordinary update's n makes the first condition the one that decides.
+ * (fmap_cost of a fallocate into an empty file is 2 + 8 * (2 * levels + 1) nodes.)
+ */
+#define COWFS_DATA_HEADROOM_NODES 128u
+
+static uint64_t data_headroom(const struct cowfs *fs)
+{
+	return (uint64_t)COWFS_DATA_HEADROOM_NODES * fs->bfs.nodesize;
+}
+
+static bool space_for(struct cowfs_trans *tx, uint64_t nodes_bytes, uint64_t data_bytes)
 {
 	struct cowfs *fs = tx->fs;
 	struct alloc_stats st;
-	uint64_t floor;
+	uint64_t floor, base;
 
 	alloc_get_stats(fs->alloc, &st);
 	floor = tx->bt.alloc_class == ALLOC_NORMAL ? st.reserve : st.reserve / 2;
-	return st.free >= floor + need + fs->delalloc_bytes + commit_estimate(fs);
+	base = floor + fs->delalloc_bytes + commit_estimate(fs);
+	if (st.free < base + nodes_bytes + data_bytes)
+		return false;
+	/* Normal data stays out of the headroom (statfs's avail says exactly how much fits). */
+	return tx->bt.alloc_class != ALLOC_NORMAL || !data_bytes ||
+	       st.free >= base + data_headroom(fs) + data_bytes;
 }
 
 int cowfs_reserve(struct cowfs_trans *tx, uint64_t nodes)
@@ -256,7 +276,7 @@ int cowfs_reserve(struct cowfs_trans *tx, uint64_t nodes)
 int cowfs_reserve_data(struct cowfs_trans *tx, uint64_t nodes, uint64_t data_bytes)
 {
 	struct cowfs *fs = tx->fs;
-	uint64_t need = nodes * fs->bfs.nodesize + data_bytes;
+	uint64_t need = nodes * fs->bfs.nodesize;
 	int ret;
 
 	if (fs->read_only || fs->aborted)
@@ -272,12 +292,12 @@ int cowfs_reserve_data(struct cowfs_trans *tx, uint64_t nodes, uint64_t data_byt
 		if (ret < 0)
 			return ret;
 	}
-	if (space_for(tx, need))
+	if (space_for(tx, need, data_bytes))
 		return 0;
 	ret = cowfs_trans_commit(tx);
 	if (ret < 0)
 		return ret;
-	return space_for(tx, need) ? 0 : -ENOSPC;
+	return space_for(tx, need, data_bytes) ? 0 : -ENOSPC;
 }
 
 void cowfs_delalloc_add(struct cowfs *fs, int64_t bytes)
@@ -404,19 +424,23 @@ void cowfs_report(struct cowfs *fs, uint64_t bytenr, const char *fmt, ...)
 void cowfs_statfs(struct cowfs *fs, struct cowfs_statfs *st)
 {
 	struct alloc_stats a;
-	uint64_t used, log_held;
+	uint64_t used, log_held, held_back;
 
 	pthread_mutex_lock(&fs->lock);
 	alloc_get_stats(fs->alloc, &a);
 	used = fs->delalloc_bytes;
 	log_held = log_held_bytes(fs);
+	/* Exactly what space_for keeps from a normal update's data: the reserve, the next
+	 * commit's estimate and the tree blocks' headroom (a fallocate of avail succeeds, one
+	 * sector more fails). */
+	held_back = a.reserve + commit_estimate(fs) + data_headroom(fs) + used;
 	pthread_mutex_unlock(&fs->lock);
 	st->blocksize = get_le32(&fs->sb.sectorsize);
 	st->total = a.total - fs->guard_bytes;
 	/* The fsync log's chain holds its space in memory only: free as the superblock (and
 	 * fsck) count it, though not available to other updates until a commit gives it back. */
 	st->free = a.free + a.pinned + log_held > used ? a.free + a.pinned + log_held - used : 0;
-	st->avail = a.free > a.reserve + used ? a.free - a.reserve - used : 0;
+	st->avail = a.free > held_back ? a.free - held_back : 0;
 }
 
 uint64_t cowfs_generation(const struct cowfs *fs)
