@@ -204,8 +204,13 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	int ret;
 
 	(void)fi;
-	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* ext4 and btrfs answer a negative offset like one past the end: no data, no hole. */
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
 		return;
 	}
 	ret = file_seek(&server_of(req)->it, ino_from_fuse(ino), (uint64_t)off, whence, &pos);

@@ -1652,6 +1652,9 @@ static int seek_layout(int fd, long long size)
 	}
 	ERR(lseek(fd, size, SEEK_DATA), ENXIO);
 	ERR(lseek(fd, size, SEEK_HOLE), ENXIO);
+	/* A negative offset: ENXIO as on ext4 (issue 12 item 8), not EINVAL. */
+	ERR(lseek(fd, -1, SEEK_DATA), ENXIO);
+	ERR(lseek(fd, -1, SEEK_HOLE), ENXIO);
 	ERR(lseek(fd, size + 1, SEEK_DATA), ENXIO);
 	ERR(lseek(fd, size + 4 * MiB, SEEK_HOLE), ENXIO);
 	return 0;
