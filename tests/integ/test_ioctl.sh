@@ -107,7 +107,9 @@ digest_same() {
 }
 
 t_setup() {
-	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" allow_other || return 1
+	# noatime: the "nothing changed" checks compare committed generations, and a read that
+	# updates atime (relatime, issue 12 item 7) is a change of its own.
+	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" allow_other,noatime || return 1
 	mkdir -p "$D/sub" && chmod 755 "$D" || return 1
 	head -c $K /dev/urandom >"$WORK/src" && cp "$WORK/src" "$D/src" || return 1
 	head -c $K /dev/urandom >"$D/dst" && head -c 10000 /dev/urandom >"$D/tail" || return 1
@@ -434,7 +436,7 @@ t_sync_kill() {
 	kill -KILL $(cowfs_pids "$IMG")
 	wait_daemon_exit "$IMG" 10 || return 1
 	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG" || return 1
-	cowfs_mount "$IMG" "$MNT" allow_other || return 1
+	cowfs_mount "$IMG" "$MNT" allow_other,noatime || return 1
 	cmp "$WORK/k" "$D/k" && cmp "$WORK/k" "$D/kc" || { echo "    synced data lost"; return 1; }
 }
 
