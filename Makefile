@@ -213,9 +213,10 @@ install: all
 	for b in $(TOOL_BINS); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
 	# cowfs-run finds it as ../lib/libcowfs-preload.so from its own directory.
 	install -m 755 $(SHIM_LIB) $(DESTDIR)$(PREFIX)/lib/
-	# mount -t fuse.cowfs and fstab: mount(8) runs /sbin/mount.fuse.cowfs; mount.fuse3 takes
-	# the type from its own name and runs `cowfs IMAGE MNT -o OPTS` found on PATH.
-	ln -sf mount.fuse3 $(DESTDIR)/sbin/mount.fuse.cowfs
+	# mount -t fuse.cowfs, fstab and mount -o remount: mount(8) runs /sbin/mount.fuse.cowfs,
+	# which is the cowfs program under that name (a remount must reach the running server,
+	# which mount.fuse3 cannot: it would start a second one).
+	ln -sf $(PREFIX)/bin/cowfs $(DESTDIR)/sbin/mount.fuse.cowfs
 
 clean:
 	rm -rf build build-san

@@ -223,4 +223,24 @@ struct cowfs_ioc_chunk_hashes {
 };
 #define COWFS_IOC_CHUNK_HASHES _IOWR(COWFS_IOC_MAGIC, 9, struct cowfs_ioc_chunk_hashes)
 
+/*
+ * COWFS_IOC_REMOUNT, on the mount's root directory, by root or the user who mounted: what
+ * `mount -o remount,...` asks of the running server (the mount helper sends it, then changes
+ * the kernel's flags with mount(2)). READ_ONLY commits everything and refuses changes from
+ * then on (EROFS); READ_WRITE takes them again: EROFS if a transaction was aborted (STATUS
+ * says why), EOPNOTSUPP if the mount was read-only from the start. COMMIT sets the commit
+ * interval (0: the default). Out: the mount's COWFS_STATUS_* flags afterwards.
+ */
+#define COWFS_REMOUNT_VERSION 1
+#define COWFS_REMOUNT_READ_ONLY  0x1u
+#define COWFS_REMOUNT_READ_WRITE 0x2u
+#define COWFS_REMOUNT_COMMIT     0x4u   /* commit_seconds is set */
+struct cowfs_ioc_remount {
+	uint32_t version;        /* in: COWFS_REMOUNT_VERSION */
+	uint32_t flags;          /* in: COWFS_REMOUNT_*; out: COWFS_STATUS_* */
+	uint32_t commit_seconds; /* in, with COWFS_REMOUNT_COMMIT */
+	uint32_t reserved;
+};
+#define COWFS_IOC_REMOUNT _IOWR(COWFS_IOC_MAGIC, 10, struct cowfs_ioc_remount)
+
 #endif

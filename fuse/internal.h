@@ -66,6 +66,10 @@ struct mount_config {
 	size_t cache_bytes;        /* 0: cowfs's default */
 	size_t readahead_bytes;    /* 0: the kernel's own */
 	char *fuse_opts;           /* comma-separated options for libfuse, escaped */
+	/* -o remount (remount.c): ask the running server of `mountpoint` to change, rather than
+	 * mount. mode_set: ro or rw was given; commit_set: commit= was. */
+	bool remount, mode_set, commit_set;
+	char *unknown_opt;         /* the first option not known here (an error unless remount) */
 };
 
 /*
@@ -99,6 +103,7 @@ struct server {
 	unsigned late_pending;
 	atomic_bool to_syslog;     /* reports go to syslog once the daemon has left the terminal */
 	int close_result;          /* what closing the image returned */
+	pthread_mutex_t remount_lock;   /* one COWFS_IOC_REMOUNT at a time */
 	const char *mountpoint;    /* absolute */
 	size_t readahead_bytes;    /* 0: leave the kernel's */
 	atomic_bool readahead_done;
@@ -130,6 +135,9 @@ void statfs_to_statvfs(const struct cowfs_statfs *in, struct statvfs *out);
 /* options.c: 0, or -1 after printing why the command line is wrong. */
 int config_parse(struct mount_config *c, int argc, char **argv);
 void config_free(struct mount_config *c);
+
+/* remount.c: mount -o remount on a live mount. Returns the exit status. */
+int remount_main(const struct mount_config *c);
 
 /* mount.c */
 int server_close(struct server *s);

@@ -9,8 +9,10 @@
  * directory handle's, which says nothing of how it was opened.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuse/internal.h"
 
@@ -130,6 +132,69 @@ static void reply_stats(const struct ioctl_req *r)
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
 }
 
+/* Only the superuser or the mounter may change how the mount runs. */
+static bool may_remount(fuse_req_t req)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	return uid == 0 || uid == getuid();
+}
+
+static int remount_switch(struct server *s, const struct cowfs_ioc_remount *in)
+{
+	bool ro = in->flags & COWFS_REMOUNT_READ_ONLY;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->remount_lock);
+	if (in->flags & COWFS_REMOUNT_COMMIT)
+		ret = cowfs_set_commit_interval(s->fs, (int)in->commit_seconds * 1000);
+	if (ret == 0 && (in->flags & (COWFS_REMOUNT_READ_ONLY | COWFS_REMOUNT_READ_WRITE)))
+		ret = cowfs_set_read_only(s->fs, ro);
+	pthread_mutex_unlock(&s->remount_lock);
+	if (ret == 0)
+		server_say(s, "%s: remounted %s", s->image, cowfs_read_only(s->fs) ? "read-only" :
+			   "read-write");
+	else
+		server_say(s, "%s: remount: %s", s->image, strerror(-ret));
+	return ret;
+}
+
+static void reply_remount(const struct ioctl_req *r)
+{
+	const struct cowfs_ioc_remount *in = r->in;
+	struct cowfs_ioc_remount out = { .version = COWFS_REMOUNT_VERSION };
+	struct cowfs_status st;
+	int ret;
+
+	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(out)))
+		return;
+	if (in->version != COWFS_REMOUNT_VERSION || in->reserved ||
+	    (in->flags & ~(COWFS_REMOUNT_READ_ONLY | COWFS_REMOUNT_READ_WRITE |
+			   COWFS_REMOUNT_COMMIT)) ||
+	    (in->flags & COWFS_REMOUNT_READ_ONLY && in->flags & COWFS_REMOUNT_READ_WRITE) ||
+	    in->commit_seconds > INT_MAX / 1000) {
+		fuse_reply_err(r->req, EINVAL);
+		return;
+	}
+	if (!r->dir || r->ino != INODE_ROOT_INO) {
+		fuse_reply_err(r->req, ENOTTY);
+		return;
+	}
+	if (!may_remount(r->req)) {
+		fuse_reply_err(r->req, EPERM);
+		return;
+	}
+	ret = remount_switch(r->s, in);
+	if (ret < 0) {
+		reply_err(r->req, ret);
+		return;
+	}
+	cowfs_get_status(r->s->fs, &st);
+	out.flags = (st.read_only ? COWFS_STATUS_READ_ONLY : 0) |
+		    (st.aborted ? COWFS_STATUS_ABORTED : 0);
+	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
+}
+
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 	      size_t out_bufsz)
@@ -179,6 +244,9 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case COWFS_IOC_STATS:
 		reply_stats(&r);
+		return;
+	case COWFS_IOC_REMOUNT:
+		reply_remount(&r);
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);

@@ -337,6 +337,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 		.default_permissions = c->default_permissions,
 		.mountpoint = c->mountpoint,
 		.readahead_bytes = c->readahead_bytes,
+		.remount_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct fuse_session *se;
 	bool served = false;
@@ -377,6 +378,11 @@ int cowfs_mount_main(int argc, char **argv)
 	status = config_parse(&c, argc, argv);
 	if (status != 0)
 		return status < 0 ? 1 : 0;
+	if (c.remount) {
+		status = remount_main(&c);
+		config_free(&c);
+		return status;
+	}
 	if (c.foreground || !fork_daemon(&ready_fd, &status))
 		status = serve(&c, ready_fd);
 	config_free(&c);

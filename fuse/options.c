@@ -45,6 +45,7 @@ enum opt_kind {
 	OPT_STRICTATIME,    /* strictatime, norelatime */
 	OPT_DIRATIME,
 	OPT_NODIRATIME,
+	OPT_REMOUNT,
 };
 
 /* A name ending in '=' takes a value. */
@@ -61,6 +62,7 @@ static const struct mount_opt {
 	{ "default_permissions", OPT_DEFAULT_PERMISSIONS },
 	{ "fsname=", OPT_FSNAME },
 	{ "subtype=", OPT_SUBTYPE },
+	{ "remount", OPT_REMOUNT },
 	{ "allow_other", OPT_ALLOW_OTHERS },
 	{ "allow_root", OPT_ALLOW_OTHERS },
 	{ "auto_unmount", OPT_FUSE },
@@ -115,6 +117,8 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"  -s   serve requests with one thread\n"
 		"  -o   options:\n"
 		"       ro                    read-only\n"
+		"       remount               change a live mount (with ro, rw, commit=):\n"
+		"                             what mount -o remount runs\n"
 		"       commit=SECONDS        commit changes this often (default 5; 0: default)\n"
 		"       cache_size=SIZE       block cache bound, K/M/G suffixes (default 256M)\n"
 		"       readahead=SIZE        the kernel's read-ahead on this mount (default 1M;\n"
@@ -209,8 +213,11 @@ static int apply_opt(struct mount_config *c, const char *opt)
 	if (!o && strncmp(opt, "x-", 2) == 0)
 		return 0;   /* fstab's x-* options belong to other programs */
 	if (!o) {
-		fprintf(stderr, PROG ": unknown mount option '%s' (see " PROG " --help)\n", opt);
-		return -1;
+		/* Judged once all are read: a remount ignores what it cannot change (mount(8)
+		 * may pass on the options the mount shows, the kernel's own among them). */
+		if (!c->unknown_opt && !(c->unknown_opt = strdup(opt)))
+			return out_of_memory();
+		return 0;
 	}
 	switch (o->kind) {
 	case OPT_IGNORED:
@@ -218,14 +225,19 @@ static int apply_opt(struct mount_config *c, const char *opt)
 	case OPT_FUSE:
 		return pass_to_fuse(c, opt);
 	case OPT_RO:
-		c->read_only = true;
+		c->read_only = c->mode_set = true;
 		return 0;
 	case OPT_RW:
 		c->read_only = false;
+		c->mode_set = true;
 		return 0;
 	case OPT_COMMIT:
 		if (parse_commit(val, &c->commit_interval_ms) < 0)
 			return bad_value(opt, "expected a whole number of seconds");
+		c->commit_set = true;
+		return 0;
+	case OPT_REMOUNT:
+		c->remount = true;
 		return 0;
 	case OPT_CACHE_SIZE:
 		if (parse_size(val, &c->cache_bytes) < 0)
@@ -381,6 +393,11 @@ int config_parse(struct mount_config *c, int argc, char **argv)
 			"too many arguments: expected IMAGE MOUNTPOINT");
 		goto fail;
 	}
+	if (c->unknown_opt && !c->remount) {
+		fprintf(stderr, PROG ": unknown mount option '%s' (see " PROG " --help)\n",
+			c->unknown_opt);
+		goto fail;
+	}
 	c->image = resolve(argv[optind], "image", false);
 	c->mountpoint = c->image ? resolve(argv[optind + 1], "mount point", true) : NULL;
 	if (!c->mountpoint || finish_fuse_opts(c) < 0)
@@ -396,5 +413,6 @@ void config_free(struct mount_config *c)
 	free(c->image);
 	free(c->mountpoint);
 	free(c->fuse_opts);
+	free(c->unknown_opt);
 	memset(c, 0, sizeof(*c));
 }

@@ -51,8 +51,67 @@ static void usage(FILE *f)
 	fprintf(f, "\nRun '" PROG " COMMAND --help' for a command's options.\n");
 }
 
+/*
+ * Run as mount.fuse.cowfs (make install links it to this program): mount(8)'s helper call,
+ *   mount.fuse.cowfs SOURCE TARGET [-sfnvrw] [-N NS] [-o OPTIONS] [-t fuse.cowfs]
+ * becomes the mount `cowfs SOURCE TARGET -o OPTIONS` (a remount among them: `remount` is in
+ * OPTIONS). mount(8)'s -s (sloppy), -n and -v mean nothing here; -f (fake) does nothing.
+ */
+static int mount_helper_main(int argc, char **argv)
+{
+	char *args[] = { PROG, NULL, NULL, "-o", NULL, NULL };
+	char opts[4096] = "";
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *add = NULL;
+
+		if (a[0] != '-' || !a[1]) {
+			if (n == 2) {
+				fprintf(stderr, "mount.fuse.cowfs: unexpected argument '%s'\n", a);
+				return 1;
+			}
+			args[1 + n++] = argv[i];
+			continue;
+		}
+		if (!strcmp(a, "-o") || !strcmp(a, "-t") || !strcmp(a, "-N")) {
+			if (++i == argc) {
+				fprintf(stderr, "mount.fuse.cowfs: %s needs an argument\n", a);
+				return 1;
+			}
+			if (a[1] == 'N') {
+				fprintf(stderr, "mount.fuse.cowfs: -N (namespaces) is not supported\n");
+				return 1;
+			}
+			add = a[1] == 'o' ? argv[i] : NULL;
+		} else if (strspn(a + 1, "sfnvrw") == strlen(a + 1)) {
+			if (strchr(a, 'f'))
+				return 0;
+			add = strchr(a, 'r') ? "ro" : strchr(a, 'w') ? "rw" : NULL;
+		} else {
+			fprintf(stderr, "mount.fuse.cowfs: unknown option '%s'\n", a);
+			return 1;
+		}
+		if (add && snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), "%s%s",
+				    opts[0] ? "," : "", add) >= (int)(sizeof(opts) - strlen(opts))) {
+			fprintf(stderr, "mount.fuse.cowfs: options too long\n");
+			return 1;
+		}
+	}
+	if (n != 2) {
+		fprintf(stderr, "usage: mount.fuse.cowfs IMAGE MOUNTPOINT [-o OPTIONS]\n");
+		return 1;
+	}
+	args[4] = opts[0] ? opts : NULL;
+	return cowfs_mount_main(opts[0] ? 5 : 3, args);
+}
+
 int main(int argc, char **argv)
 {
+	const char *self = strrchr(argv[0], '/');
+
+	if (!strcmp(self ? self + 1 : argv[0], "mount.fuse.cowfs"))
+		return mount_helper_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -112,3 +112,53 @@ void fs_stop_committer(struct cowfs *fs)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+
+/* Commit until nothing is left (a commit lets the lock go while it writes the superblock, and
+ * an update may come meanwhile), then take no more updates. */
+static int go_read_only(struct cowfs *fs)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	while (ret == 0 && !fs->aborted && cowfs_has_changes(fs))
+		ret = fs_commit_locked(fs_running_trans(fs));
+	fs_abort_if_poisoned(fs);
+	if (ret == 0)
+		fs->read_only = true;
+	pthread_mutex_unlock(&fs->lock);
+	if (ret < 0)
+		return ret;
+	fs_stop_committer(fs);
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = false;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+int cowfs_set_read_only(struct cowfs *fs, bool read_only)
+{
+	if (read_only)
+		return fs->read_only ? 0 : go_read_only(fs);
+	if (fs->aborted)
+		return -EROFS;
+	/* Opened read-only: the image is open O_RDONLY under a shared lock, and the layers above
+	 * set up no write-back; only a new mount makes it writable. */
+	if (bdev_is_read_only(fs->bd))
+		return -EOPNOTSUPP;
+	if (!fs->read_only)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	fs->read_only = false;
+	pthread_mutex_unlock(&fs->lock);
+	return fs_start_committer(fs, fs->commit_interval_ms);
+}
+
+int cowfs_set_commit_interval(struct cowfs *fs, int interval_ms)
+{
+	if (interval_ms < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	fs->commit_interval_ms = interval_ms ? interval_ms : COWFS_COMMIT_INTERVAL_MS;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}

@@ -174,6 +174,17 @@ int cowfs_tree_clone(struct cowfs_trans *tx, struct cowfs_root *src, uint64_t id
 int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out);
 int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r);
 
+/*
+ * Remount (mount -o remount,ro|rw,commit=N on a live mount). Read-only commits everything
+ * pending, stops the commit timer, and updates get -EROFS from then on. Read-write takes
+ * updates again and restarts the timer: -EROFS if a transaction was aborted (cowfs_failure
+ * says why), -EOPNOTSUPP if the filesystem was opened read-only (its image is open for
+ * reading only). The commit interval (0: COWFS_COMMIT_INTERVAL_MS) applies from the next
+ * commit on, and to a later return to read-write.
+ */
+int cowfs_set_read_only(struct cowfs *fs, bool read_only);
+int cowfs_set_commit_interval(struct cowfs *fs, int interval_ms);
+
 /* statfs(2) figures, in bytes. */
 struct cowfs_statfs {
 	uint64_t total;      /* the data area */

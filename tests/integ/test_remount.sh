@@ -55,4 +55,60 @@ cowfs_mkfs "$IMG" 256M || exit 1
 step "item 16: a mount of an image in use says at once it waits, with the pid" \
 	second_mount_says_it_waits
 
+# ---- item 12 -----------------------------------------------------------------------------------
+
+HELPER=$WORK/mount.fuse.cowfs   # what make install puts in /sbin: the cowfs program by that name
+ln -sf "$(realpath "$COWFS")" "$HELPER"
+
+mount_flag() { findmnt -rn -o OPTIONS --mountpoint "$(abspath "$1")" | cut -d, -f1; }
+server_ro() { "$COWFS" status "$1" | grep -qi "read-only"; }
+
+remount_ro_rw() {
+	cowfs_mount "$IMG" "$MNT" || return 1
+	echo before >"$MNT/a" || return 1
+	"$HELPER" "$IMG" "$MNT" -o remount,ro || { echo "    remount,ro failed"; return 1; }
+	[ "$(mount_flag "$MNT")" = ro ] || { echo "    /proc/mounts: not ro"; return 1; }
+	server_ro "$MNT" || { echo "    the server does not say read-only"; return 1; }
+	if echo x 2>"$WORK/w.err" >"$MNT/b"; then echo "    a write worked read-only"; return 1; fi
+	grep -q "Read-only file system" "$WORK/w.err" || { cat "$WORK/w.err"; return 1; }
+	[ "$(cat "$MNT/a")" = before ] || { echo "    data lost"; return 1; }
+	"$HELPER" "$IMG" "$MNT" -o remount,rw,commit=2 || { echo "    remount,rw failed"; return 1; }
+	[ "$(mount_flag "$MNT")" = rw ] || { echo "    /proc/mounts: not rw"; return 1; }
+	server_ro "$MNT" && { echo "    the server still says read-only"; return 1; }
+	echo after >"$MNT/b" || { echo "    a write failed after rw"; return 1; }
+	# The same through mount(8) when the helper is installed where it looks.
+	if [ "$(realpath /sbin/mount.fuse.cowfs 2>/dev/null)" = "$(realpath "$COWFS")" ]; then
+		mount -o remount,ro "$MNT" && [ "$(mount_flag "$MNT")" = ro ] || return 1
+		mount -o remount,rw "$MNT" && [ "$(mount_flag "$MNT")" = rw ] || return 1
+	fi
+	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG" || return 1
+	cowfs_mount "$IMG" "$MNT" || return 1
+	[ "$(cat "$MNT/a")$(cat "$MNT/b")" = beforeafter ] || { echo "    data not committed"; return 1; }
+	cowfs_umount "$MNT" "$IMG"
+}
+
+remount_refusals() {
+	# A mount read-only from the start cannot turn writable: said clearly, kernel left ro.
+	cowfs_mount "$IMG" "$MNT" ro || return 1
+	if "$HELPER" "$IMG" "$MNT" -o remount,rw 2>"$WORK/r.err"; then
+		echo "    remount,rw of a ro mount worked"; return 1
+	fi
+	grep -q "mounted read-only" "$WORK/r.err" || { cat "$WORK/r.err"; return 1; }
+	[ "$(mount_flag "$MNT")" = ro ] || return 1
+	cowfs_umount "$MNT" "$IMG" || return 1
+	# A file open for writing keeps the mount writable (EBUSY), as on any filesystem.
+	cowfs_mount "$IMG" "$MNT" || return 1
+	exec 7>"$MNT/open"
+	if "$HELPER" "$IMG" "$MNT" -o remount,ro 2>"$WORK/r.err"; then
+		exec 7>&-; echo "    remount,ro with a file open for writing worked"; return 1
+	fi
+	exec 7>&-
+	grep -q "open for writing" "$WORK/r.err" || { cat "$WORK/r.err"; return 1; }
+	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG"
+}
+
+step "item 12: remount,ro then remount,rw,commit=2 through mount.fuse.cowfs" remount_ro_rw
+step "item 12: remount refusals are clear (ro from the start, file open for writing)" \
+	remount_refusals
+
 lib_summary
