@@ -209,7 +209,9 @@ void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a)
 	a->mtime = in->mtime;
 	a->ctime = in->ctime;
 	a->btime = in->otime;
-	a->generation = in->generation;
+	/* The root is never freed, so no reused number needs telling apart from it; and FUSE's
+	 * root has generation 0 (the kernel warns "root generation should be zero" otherwise). */
+	a->generation = ino == INODE_ROOT_INO ? 0 : in->generation;
 }
 
 void inode_init_new(struct cowfs_trans *tx, struct inode *in, uint32_t mode, uint32_t nlink,

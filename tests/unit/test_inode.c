@@ -113,6 +113,10 @@ START_TEST(root_directory)
 	ck_assert_uint_eq(a.mode, S_IFDIR | 0755);
 	ck_assert_uint_eq(a.nlink, 2);
 	ck_assert_uint_eq(a.size, 0);
+	/* FUSE's root has generation 0, also when a lookup of ".." reaches it. */
+	ck_assert_uint_eq(a.generation, 0);
+	ck_assert_int_eq(inode_lookup(&f.it, ROOT, "..", 2, &a), 0);
+	ck_assert_uint_eq(a.generation, 0);
 	ck_assert_int_eq(lk(&f, ROOT, "."), ROOT);
 	ck_assert_int_eq(lk(&f, ROOT, ".."), ROOT);
 	ck_assert_int_eq(inode_make_root(f.x.fs, &f.x.fs->fs_root), -EEXIST);
