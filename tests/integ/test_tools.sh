@@ -298,6 +298,83 @@ t_fsck_waits_for_lock() {
 	expect_out "clean" || return 1
 }
 
+# ---- fsck.cowfs: fsck(8)'s conventions -------------------------------------------------------
+
+# A repairable problem: junk in the superblock copy at 64 MiB (a repair rewrites every copy).
+damage_mirror() { put_bytes "$1" $((64 * 1024 * 1024 + 200)) 'ZZZZZZZZ'; }
+
+# -n checks, -a/-p/-y repair what --repair does, -f is accepted; the exit codes are fsck(8)'s.
+t_fsck_options() {
+	local img=$WORK/fsck8.img o
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	for o in -n -a -p -y -f -fn "-f -a" --repair; do
+		run "$FSCK" $o "$img"
+		expect_rc 0 || return 1
+		expect_out "clean$" || return 1
+	done
+	run "$FSCK" -n -a "$img"
+	expect_rc 16 || return 1
+	expect_err "only one of" || return 1
+	for o in -a -p -y; do
+		damage_mirror "$img"
+		run "$FSCK" -n "$img"
+		expect_rc 4 || return 1
+		expect_out ": 1 problem$" || return 1
+		run "$FSCK" $o "$img"
+		expect_rc 1 || return 1
+		expect_out ": 1 problem corrected$" || return 1
+		run "$FSCK" -n "$img"
+		expect_rc 0 || return 1
+	done
+}
+
+# -C FD: e2fsck's progress lines "PASS DONE TOTAL DEVICE", to stdout for 0, else to FD.
+t_fsck_progress() {
+	local img=$WORK/fsck-progress.img
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	run "$FSCK" -C 0 "$img"
+	expect_rc 0 || return 1
+	expect_true "every line but the summary is PASS DONE TOTAL IMAGE, done <= total" awk -v img="$img" '
+		$NF == "clean" { next }
+		NF != 4 || $4 != img || $1 !~ /^[1-4]$/ || $2 > $3 { bad = 1 }
+		{ seen[$1] = 1 }
+		END { exit bad || !(1 in seen) || !(2 in seen) || !(3 in seen) || !(4 in seen) }' "$OUT" || return 1
+	expect_out "^4 1 1 $img\$" || return 1
+	run "$FSCK" -C 5 "$img" 5>"$WORK/progress"
+	expect_rc 0 || return 1
+	expect_no_out "^1 " || return 1
+	expect_true "-C 5 wrote the lines to descriptor 5" grep -q "^4 1 1 $img\$" "$WORK/progress" ||
+		return 1
+	run "$FSCK" -C x "$img"
+	expect_rc 16 || return 1
+}
+
+# util-linux fsck finds fsck.cowfs in PATH and passes -a/-n on: the same exit codes.
+t_fsck_via_util_linux() {
+	local img bin
+	img=$(realpath "$WORK")/fsck-ul.img
+	bin=$(realpath "$BIN")
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 0 || return 1
+	expect_out "clean$" || return 1
+	damage_mirror "$img"
+	run env PATH="$bin:$PATH" fsck -t cowfs -n "$img"
+	expect_rc 4 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 1 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -n "$img"
+	expect_rc 0 || return 1
+	damage_mirror "$img"
+	run env PATH="$bin:$PATH" fsck -t cowfs -p "$img"
+	expect_rc 1 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 0 || return 1
+}
+
 # ---- cowfs dump ----------------------------------------------------------------------------
 
 DUMP_IMG=$WORK/dump.img
@@ -442,6 +519,14 @@ if command -v flock >/dev/null; then
 	tcase "fsck: waits for the image's lock to be let go" t_fsck_waits_for_lock
 else
 	skip "mkfs: locked image" "no flock(1)"
+fi
+
+tcase "fsck: -n, -a, -p, -y, -f as fsck(8) passes them; exit codes 0, 1, 4, 16" t_fsck_options
+tcase "fsck: -C FD writes e2fsck's progress lines" t_fsck_progress
+if command -v fsck >/dev/null; then
+	tcase "fsck: fsck -t cowfs (util-linux) runs fsck.cowfs from PATH" t_fsck_via_util_linux
+else
+	skip "fsck: fsck -t cowfs" "no fsck(8)"
 fi
 
 if "$MKFS" -q -s 256M "$DUMP_IMG" && "$COWFS" dump "$DUMP_IMG" >"$WORK/dump.txt"; then
