@@ -219,7 +219,7 @@ MAN_PAGES  := $(sort $(wildcard man/*.8))
 COMPLETION := completion/cowfs
 MOUNT_HELPER_DIR ?= /sbin
 INSTALLED  := $(addprefix $(PREFIX)/bin/,$(notdir $(USER_BINS))) \
-	      $(addprefix $(PREFIX)/sbin/,$(notdir $(ADMIN_BINS))) \
+	      $(addprefix $(PREFIX)/sbin/,$(notdir $(ADMIN_BINS))) $(PREFIX)/sbin/fsck.fuse.cowfs \
 	      $(PREFIX)/lib/$(notdir $(SHIM_LIB)) \
 	      $(addprefix $(PREFIX)/share/man/man8/,$(notdir $(MAN_PAGES))) \
 	      $(PREFIX)/share/bash-completion/completions/cowfs \
@@ -231,6 +231,8 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(MOUNT_HELPER_DIR)
 	install -m 755 $(USER_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(ADMIN_BINS) $(DESTDIR)$(PREFIX)/sbin/
+	# fstab names the type fuse.cowfs, so fsck -A (boot-time checks) runs fsck.fuse.cowfs.
+	ln -sfn fsck.cowfs $(DESTDIR)$(PREFIX)/sbin/fsck.fuse.cowfs
 	# cowfs-run finds it as ../lib/libcowfs-preload.so from its own directory.
 	install -m 755 $(SHIM_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/

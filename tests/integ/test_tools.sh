@@ -497,6 +497,7 @@ t_install_destdir() {
 ./usr/bin/cowfs-run
 ./usr/lib/libcowfs-preload.so
 ./usr/sbin/fsck.cowfs
+./usr/sbin/fsck.fuse.cowfs
 ./usr/sbin/mkfs.cowfs
 ./usr/share/bash-completion/completions/cowfs
 ./usr/share/man/man8/cowfs.8
@@ -508,6 +509,8 @@ t_install_destdir() {
 		return 1
 	expect_true "mount.fuse.cowfs -> /usr/bin/cowfs" \
 		[ "$(readlink "$d/sbin/mount.fuse.cowfs")" = /usr/bin/cowfs ] || return 1
+	expect_true "fsck.fuse.cowfs -> fsck.cowfs" \
+		[ "$(readlink "$d/usr/sbin/fsck.fuse.cowfs")" = fsck.cowfs ] || return 1
 	expect_true "the installed completion is completion/cowfs" \
 		cmp -s "$ROOT/completion/cowfs" "$d/usr/share/bash-completion/completions/cowfs" || return 1
 	expect_true "man finds the installed pages" \
@@ -519,14 +522,17 @@ t_install_destdir() {
 }
 
 # A real install into a throwaway PREFIX: fsck(8) and mkfs(8) find fsck.cowfs and mkfs.cowfs
-# in PREFIX/sbin through PATH (as root's PATH has /usr/local/sbin), cowfs-run finds its library.
+# in PREFIX/sbin through PATH (as root's PATH has /usr/local/sbin), cowfs-run finds its library;
+# boot-time checks (fsck -A -a, fsck -A -p) of an fstab entry of type fuse.cowfs with a pass
+# number run fsck.fuse.cowfs, with fsck.cowfs's exit codes.
 t_install_prefix() {
-	local p img
+	local p img fstab
 	p=$(realpath "$WORK")/prefix
 	img=$(realpath "$WORK")/installed.img
+	fstab=$WORK/fstab
 	make_install install PREFIX="$p" MOUNT_HELPER_DIR="$p/helper"
 	expect_rc 0 || return 1
-	run env PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" mkfs -t cowfs -q -s 64M "$img"
+	run env PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" mkfs -t cowfs -q -s 256M "$img"
 	expect_rc 0 || return 1
 	expect_true "mkfs -t cowfs made a cowfs image" "$FSCK" -q "$img" || return 1
 	run env PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -V -t cowfs -a "$img"
@@ -534,6 +540,14 @@ t_install_prefix() {
 	expect_out "$p/sbin/fsck.cowfs" || return 1
 	run "$p/bin/cowfs-run" true
 	expect_rc 0 || return 1
+	echo "$img $WORK/mnt fuse.cowfs defaults 0 2" >"$fstab"
+	damage_mirror "$img"
+	run env LIBMOUNT_FSTAB="$fstab" PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -A -a
+	expect_rc 1 || return 1
+	expect_out "$img: 1 problem corrected" || return 1
+	run env LIBMOUNT_FSTAB="$fstab" PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -A -p
+	expect_rc 0 || return 1
+	expect_out "$img: .*clean$" || return 1
 	expect_true "mount helper -> PREFIX/bin/cowfs" \
 		[ "$(readlink "$p/helper/mount.fuse.cowfs")" = "$p/bin/cowfs" ] || return 1
 }
