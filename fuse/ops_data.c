@@ -25,11 +25,11 @@ void file_handle_init(struct fuse_file_info *fi)
 		 (acc == O_WRONLY || acc == O_RDWR ? FH_WRITE : 0) |
 		 (fi->flags & O_NOATIME ? FH_NOATIME : 0);
 	/* The cache may outlive this open: every change comes through the kernel, which keeps
-	 * it in step. No FUSE direct_io mode for O_DIRECT, which would leave other opens' cached
-	 * pages stale, refuse shared mappings and keep setuid/setgid on a write: the kernel
-	 * serves an O_DIRECT read or write through fuse's direct_IO instead, writing back and
-	 * dropping its cached pages of the range as any filesystem's direct I/O does (and the
-	 * write goes through file_remove_privs). */
+	 * it in step. No FUSE direct_io mode for O_DIRECT: there the kernel refuses a shared
+	 * mapping (ENODEV), keeps setuid/setgid on a non-owner's write, and keeps other opens'
+	 * cached pages in step only in recent versions. Without it the kernel serves an
+	 * O_DIRECT read or write through fuse's direct_IO, writing back and dropping its cached
+	 * pages of the range as for any filesystem's direct I/O, after file_remove_privs. */
 	fi->direct_io = 0;
 	fi->keep_cache = 1;
 }
@@ -142,6 +142,8 @@ static const char *write_data(struct fuse_bufvec *bufv, size_t *len, char **copy
 	return *copy;
 }
 
+/* An O_DIRECT write too goes into the file's dirty pages: written back at once, each would be
+ * an extent of its own and fsync could not log it (docs/DESIGN.md section 15). */
 void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
 		  struct fuse_file_info *fi)
 {
