@@ -12,6 +12,9 @@
 #
 #   bash tests/integ/test_odirect.sh
 #
+# Without ext4 on a loop device (root, mkfs.ext4) the comparisons are skipped, saying so, and
+# cowfs is checked against the expected results alone.
+#
 # The non-root user (COWFS_NONROOT_UID, default 65534) must reach both mounts, so the scratch
 # directory is a private one under /tmp (mode 0755), not under COWFS_TEST_DIR, which may sit
 # below a directory others cannot enter. Environment: BIN (build/bin), COWFS_NONROOT_UID.
@@ -27,6 +30,7 @@ IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
 EXT4=$WORK/ext4
 NONROOT_UID=${COWFS_NONROOT_UID:-65534}
+HAVE_EXT4=0
 
 # The user may not reach root's own python3 (a pyenv shim under /root): the system's.
 as_nonroot_py() {
@@ -105,19 +109,23 @@ def write_direct(f):
 EOF
 odirect() { python3 "$WORK/odirect.py" "$@"; }
 
-# compare NAME GOT WANT: cowfs's results against ext4's, then against what they must be.
+# compare NAME GOT REF WANT: cowfs's results against ext4's, then against what they must be.
 compare() {
 	local name=$1 got=$2 ref=$3 want=$4
 	echo "$got" | sed 's/^/    cowfs: /'
-	echo "$ref" | sed 's/^/    ext4:  /'
-	[ "$got" = "$ref" ] || { echo "    $name: cowfs differs from ext4"; return 1; }
+	if [ "$HAVE_EXT4" = 1 ]; then
+		echo "$ref" | sed 's/^/    ext4:  /'
+		[ "$got" = "$ref" ] || { echo "    $name: cowfs differs from ext4"; return 1; }
+	else
+		echo "    (no ext4 to compare with: checked against the expected results only)"
+	fi
 	[ "$got" = "$want" ] || { echo "    $name: expected:"; echo "$want" | sed 's/^/    | /'; return 1; }
 }
 
 t_coherence() {
-	local got ref
+	local got ref=
 	got=$(odirect coherence "$MNT" 2>&1)
-	ref=$(odirect coherence "$EXT4" 2>&1)
+	[ "$HAVE_EXT4" = 0 ] || ref=$(odirect coherence "$EXT4" 2>&1)
 	compare coherence "$got" "$ref" "buffered read after an O_DIRECT write: new
 read through a mapping after an O_DIRECT write: new
 O_DIRECT read after a buffered write: new
@@ -125,9 +133,9 @@ O_DIRECT read after a store through a mapping: new"
 }
 
 t_mmap() {
-	local got ref
+	local got ref=
 	got=$(odirect mmap "$MNT" 2>&1)
-	ref=$(odirect mmap "$EXT4" 2>&1)
+	[ "$HAVE_EXT4" = 0 ] || ref=$(odirect mmap "$EXT4" 2>&1)
 	compare mmap "$got" "$ref" "shared mapping of an O_DIRECT open: ok
 O_DIRECT read after a store and msync: new"
 }
@@ -142,9 +150,9 @@ privs_after() {
 }
 
 t_privs() {
-	local got ref
+	local got ref=
 	got=$(privs_after "$MNT")
-	ref=$(privs_after "$EXT4")
+	[ "$HAVE_EXT4" = 0 ] || ref=$(privs_after "$EXT4")
 	compare privs "$got" "$ref" "O_DIRECT write of 4096 bytes, mode 777"
 }
 
@@ -161,8 +169,13 @@ t_fio_direct() {
 
 t_setup() {
 	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" allow_other,default_permissions || return 1
-	loop_fs ext4 "$EXT4" || { echo "    no ext4 on a loop device to compare with"; return 1; }
-	chmod 0755 "$MNT" "$EXT4"
+	chmod 0755 "$MNT" || return 1
+	if loop_fs ext4 "$EXT4"; then
+		HAVE_EXT4=1
+		chmod 0755 "$EXT4"
+	else
+		echo "    no ext4 on a loop device: the comparisons are skipped"
+	fi
 }
 
 t_done() { cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG"; }
