@@ -8,7 +8,9 @@
 #              is what an O_DIRECT read then returns;
 #   privs      an O_DIRECT write by a user who does not own the file (mode 06777, root's)
 #              clears setuid and setgid;
-#   fio        fio direct=1 random read/write with crc32c verification passes on cowfs.
+#   fio        fio direct=1 random read/write with crc32c verification passes on cowfs;
+#   dsync      O_DIRECT|O_DSYNC writes are durable when they return (the daemon killed after
+#              them, the image mounted again has them).
 #
 #   bash tests/integ/test_odirect.sh
 #
@@ -105,7 +107,14 @@ def write_direct(f):
     print("O_DIRECT write of", direct_write(fd, b"W", 0), "bytes")
     os.close(fd)
 
-{"coherence": coherence, "mmap": mapping, "write": write_direct}[sys.argv[1]](sys.argv[2])
+def write_dsync(f):
+    fd = os.open(f, os.O_CREAT | os.O_WRONLY | os.O_DIRECT | os.O_DSYNC, 0o644)
+    for i in range(16):
+        direct_write(fd, b"S", i * BS)
+    os.close(fd)
+
+{"coherence": coherence, "mmap": mapping, "write": write_direct,
+ "dsync": write_dsync}[sys.argv[1]](sys.argv[2])
 EOF
 odirect() { python3 "$WORK/odirect.py" "$@"; }
 
@@ -167,6 +176,23 @@ t_fio_direct() {
 	! echo "$out" | grep -qi 'verify.*bad\|crc32c.*wanted'
 }
 
+# O_DIRECT|O_DSYNC writes are durable when they return: the daemon killed right after them
+# (no unmount, no commit), the image mounted again has them.
+t_dsync_durable() {
+	local pids
+	odirect dsync "$MNT/dsync" || return 1
+	pids=$(cowfs_pids "$IMG")
+	[ -n "$pids" ] || { echo "    no daemon holds $IMG"; return 1; }
+	kill -KILL $pids
+	wait_daemon_exit "$IMG" && cowfs_umount "$MNT" "$IMG" || return 1
+	cowfs_mount "$IMG" "$MNT" allow_other,default_permissions || return 1
+	[ -e "$MNT/dsync" ] || { echo "    after the kill the file is gone"; return 1; }
+	cmp -s "$MNT/dsync" <(head -c 65536 /dev/zero | tr '\0' S) && return 0
+	echo "    after the kill: $(stat -c %s "$MNT/dsync") bytes," \
+		"$(tr -d S <"$MNT/dsync" | wc -c) of them not what was written"
+	return 1
+}
+
 t_setup() {
 	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" allow_other,default_permissions || return 1
 	chmod 0755 "$MNT" || return 1
@@ -189,6 +215,7 @@ if step "setup: cowfs (allow_other,default_permissions) and ext4 mounts" t_setup
 	else
 		skip_step "fio direct=1 randrw" "no fio"
 	fi
+	step "O_DIRECT|O_DSYNC writes survive the daemon's death" t_dsync_durable
 	step "unmount, fsck clean" t_done
 fi
 lib_summary
