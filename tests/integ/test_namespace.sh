@@ -36,19 +36,6 @@ XFS=$WORK/xfs
 HAVE_EXT4=0
 HAVE_XFS=0
 
-# loop_fs TYPE DIR [MOUNT OPTIONS]: a fresh TYPE filesystem on a loop device at DIR.
-loop_fs() {
-	local type=$1 dir=$2 opts=${3:-}
-	[ "$(id -u)" -eq 0 ] && command -v "mkfs.$type" >/dev/null || return 1
-	rm -f "$WORK/$type.img"
-	truncate -s 512M "$WORK/$type.img" || return 1
-	run "mkfs.$type" -q "$([ "$type" = xfs ] && echo -f || echo -F)" "$WORK/$type.img"
-	[ "$LIB_RC" -eq 0 ] || { show_output; return 1; }
-	mkdir -p "$dir"
-	LIB_MOUNTS+=("$(abspath "$dir")")
-	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
-}
-
 loop_umount() { umount "$1"; }
 
 # A step that failed halfway may have left the mount up: the next one starts without it.
