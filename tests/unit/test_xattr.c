@@ -336,20 +336,27 @@ START_TEST(names_values_and_types)
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "foo.bar", buf, sizeof(buf)), -EOPNOTSUPP);
 	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "os2.x"), -EOPNOTSUPP);
 
-	/* Values: up to what one item holds. */
-	max = xattr_value_max(&f.it, strlen("user.big"));
+	/* Values: up to what one item holds in the entry (FORMAT.md 12), larger ones spilled
+	 * into pieces, up to XATTR_SIZE_MAX. */
+	max = xattr_inline_max(&f.it, strlen("user.big"));
 	ck_assert_uint_eq(max, 4007 - 4 - strlen("user.big"));
-	ck_assert_uint_eq(xattr_value_max(&f.it, 255), 4007 - 4 - 255);
-	big = malloc(max + 1);
-	for (size_t i = 0; i <= max; i++)
+	ck_assert_uint_eq(xattr_inline_max(&f.it, 255), 4007 - 4 - 255);
+	big = malloc(XATTR_VALUE_MAX + 1);
+	for (size_t i = 0; i <= XATTR_VALUE_MAX; i++)
 		big[i] = (uint8_t)(i * 7);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, 0), -E2BIG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, XATTR_VALUE_MAX + 1,
+						 0), -E2BIG);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max, 0), 0);
-	uint8_t *back = malloc(max);
+	uint8_t *back = malloc(XATTR_VALUE_MAX);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max), (ssize_t)max);
 	ck_assert_int_eq(memcmp(back, big, max), 0);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE),
-			 -E2BIG);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 0);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max + 1), (ssize_t)max + 1);
+	ck_assert_int_eq(memcmp(back, big, max + 1), 0);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 1);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, XATTR_VALUE_MAX + 1,
+						 XATTR_REPLACE), -E2BIG);
 	free(back);
 	free(big);
 
@@ -434,13 +441,18 @@ START_TEST(colliding_names_share_an_item)
 		 file);
 	ck_assert_msg(strstr(f.seen, needle), "got: %s", f.seen);
 
-	/* A value that fits alone but not beside user.b's: refused, nothing changed. */
+	/* A value that fits alone but not beside user.b's spills into pieces; user.b stays. */
 	size_t room = bt_max_item_size(16384) - (4 + 6 + 6) - (4 + 6);
 	uint8_t *big = calloc(1, room + 1);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), -ENOSPC);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), 0);
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, (4 + 6 + 6) + (4 + 6 + 12));
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 1);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.a", NULL, 0), (ssize_t)room + 1);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room, 0), 0);
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
 	ck_assert_uint_eq(len, bt_max_item_size(16384));
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 0);
 	free(big);
 
 	/* Removing one keeps the other; the last one takes the item with it. */
