@@ -10,7 +10,7 @@
  * XATTR_SIZE_MAX; a POSIX ACL at most xattr_inline_max() bytes. A value up to
  * xattr_inline_max() is kept in its entry's item (16,291 bytes minus the name's length with
  * 16 KiB nodes, 4,003 minus it with 4 KiB nodes); a larger one in pieces of its own, in the
- * same transaction (FORMAT.md 12.1).
+ * same transaction (FORMAT.md 12, "Value pieces").
  *
  * Permission checks are not done here: the kernel does them (FUSE default_permissions).
  *

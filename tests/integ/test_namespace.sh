@@ -8,8 +8,10 @@
 #              readdir as ext4 sets it under the same options; read-only mounts never change it
 #   whiteout   renameat2(RENAME_WHITEOUT) leaves a 0/0 character device at the source (as
 #              ext4); overlayfs over cowfs, if the kernel takes a FUSE upper directory
-#   xattr      a 65536-byte value set, read, listed, kept across a remount, fsck clean,
-#              removed; 65537 bytes E2BIG (as xfs)
+#   xattr      values of 0..65536 bytes under user.* and trusted.* set, size-queried (ERANGE a
+#              byte short), replaced large by small and small by large, read back, listed:
+#              the answers xfs gives; 65537 bytes E2BIG; kept across unmount, fsck and
+#              remount; removed, fsck clean
 #
 #   bash tests/integ/test_namespace.sh
 #
