@@ -563,6 +563,7 @@ int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const 
 static ssize_t getxattr_locked(struct inode_tree *it, uint64_t ino, int kind, const char *name,
 			       size_t nlen, void *buf, size_t size)
 {
+	struct xattr_item x;
 	struct inode in;
 	uint8_t *value;
 	uint32_t vlen;
@@ -572,15 +573,24 @@ static ssize_t getxattr_locked(struct inode_tree *it, uint64_t ino, int kind, co
 		return ret;
 	if (!may_have(&in, kind))
 		return -ENODATA;
-	ret = xattr_item_get(it, ino, xattr_name_hash(name, nlen), name, nlen, &value, &vlen);
+	ret = item_load(it, ino, xattr_name_hash(name, nlen), name, nlen, &x);
+	if (ret == 0 && !x.found)
+		ret = -ENODATA;
+	if (ret == 0 && size && x.e.value_len > size)
+		ret = -ERANGE;
+	/* The length alone, or too long for `buf`: the entry says so, the pieces stay unread. */
+	if (ret < 0 || size == 0) {
+		vlen = ret == 0 ? x.e.value_len : 0;
+		item_release(&x);
+		return ret < 0 ? ret : (ssize_t)vlen;
+	}
+	ret = value_take(it, ino, &x, &value, &vlen);
 	if (ret < 0)
 		return ret;
-	if (size && vlen > size)
-		ret = -ERANGE;
-	else if (size && vlen)
+	if (vlen)
 		memcpy(buf, value, vlen);
 	free(value);
-	return ret < 0 ? ret : (ssize_t)vlen;
+	return (ssize_t)vlen;
 }
 
 ssize_t inode_getxattr(struct inode_tree *it, uint64_t ino, const char *name, void *buf,
