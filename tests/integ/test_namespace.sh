@@ -361,14 +361,34 @@ xattr_py() { python3 "$WORK/xattr.py" "$@"; }
 
 # The same sets, reads, replacements and removals on cowfs and xfs: the same answers; on
 # cowfs the values last an unmount, fsck and a remount, and their removal leaves fsck clean.
+# dump_xattrs: what `cowfs dump` shows of the image's xattrs: the superblock's BIG_XATTR bit
+# (incompat 0x2), spilled entries of 65536 bytes, value pieces.
+dump_xattrs() {
+	local flags
+	flags=$("$COWFS" dump --super "$IMG" | sed -n 's/^[[:space:]]*incompat_flags[[:space:]]*//p')
+	echo "BIG_XATTR $(( flags & 2 ? 1 : 0 ))"
+	"$COWFS" dump --tree fs "$IMG" >"$WORK/dump.txt" || echo "dump failed"
+	echo "spilled $(grep -c 'xattr name "[^"]*" value_len 65536 value_key [0-9]*$' "$WORK/dump.txt")"
+	echo "pieces $(grep -c 'XATTR_VALUE.*itemsize' "$WORK/dump.txt")"
+}
+
 t_xattr() {
-	local got ref after gone
+	local got ref after gone stored freed
 	cowfs_fresh || return 1
 	got=$(xattr_py set "$MNT/x") || { echo "$got"; return 1; }
-	cowfs_done && cowfs_mount "$IMG" "$MNT" || return 1
+	cowfs_done || return 1
+	stored=$(dump_xattrs)
+	cowfs_mount "$IMG" "$MNT" || return 1
 	after=$(xattr_py check "$MNT/x")
 	gone=$(xattr_py remove "$MNT/x")
 	cowfs_done || return 1
+	freed=$(dump_xattrs)
+	echo "    dump with the values: $stored" | tr '\n' ' '; echo
+	echo "    dump after removal: $freed" | tr '\n' ' '; echo
+	# 65536 bytes in pieces: user.big, trusted.big, trusted.s65536 (user.grow's 40000 too).
+	echo "$stored" | grep -qx "BIG_XATTR 1" && echo "$stored" | grep -qx "spilled 3" &&
+		! echo "$stored" | grep -qx "pieces 0" || return 1
+	[ "$freed" = "$(printf 'BIG_XATTR 1\nspilled 0\npieces 0')" ] || return 1
 	echo "$got" | sed 's/^/    cowfs: /'
 	echo "$gone" | grep -v "remove: ok ENODATA$" | sed 's/^/    cowfs removal: /'
 	[ "$after" = "$(echo "$got" | grep -A999 'read back:' )" ] ||
