@@ -115,6 +115,9 @@ struct cowfs {
 	 * checks count them as used, so write-back never runs out of space. */
 	uint64_t delalloc_bytes;
 	struct cowfs_log log;       /* the fsync log (log.h) */
+	/* Incompat feature bits the running transaction began to use (cowfs_trans_use_feature):
+	 * its commit adds them to the superblock. */
+	uint64_t incompat_new;
 };
 
 struct cowfs_mkfs_opts {
@@ -200,6 +203,10 @@ bool cowfs_has_changes(struct cowfs *fs);
 
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);
+
+/* The superblock's incompat feature bits (COWFS_INCOMPAT_*), with those the running
+ * transaction will add (call with fs->lock held, or with no updates running: fsck). */
+uint64_t cowfs_incompat_features(const struct cowfs *fs);
 
 /* What a mounted filesystem reports about itself (cowfs status). */
 struct cowfs_status {
