@@ -296,6 +296,7 @@ static int dump_mounted(const struct dump_args *a)
 	struct sink s;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(&d, 0, sizeof(d));
 		int ret = sink_open_buffers(&s);
 		if (ret == 0)
 			ret = dump_reading(&d, &o, a, &s, true);
