@@ -612,6 +612,10 @@ assert [t["id"] for t in d["trees"]] == [5] and "superblock" not in d
 	run "$COWFS" dump --tree 77 "$DUMP_IMG"
 	expect_rc 1 || return 1
 	expect_err "no tree 77" || return 1
+	expect_err ": 1 problem found$" || return 1
+	run "$COWFS" dump --tree 77 --block 1 "$DUMP_IMG"
+	expect_rc 1 || return 1
+	expect_err ": 2 problems found$" || return 1
 }
 
 t_dump_usage() {
