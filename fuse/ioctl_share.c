@@ -29,11 +29,8 @@ static bool offset_valid(uint64_t off)
 	return off <= (uint64_t)INT64_MAX;
 }
 
-/*
- * Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
- * attributes only). An inode the kernel does not know is no error.
- */
-static void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
+/* An inode the kernel does not know is no error. */
+void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
 {
 	if (s->se)
 		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);

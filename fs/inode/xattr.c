@@ -315,7 +315,8 @@ static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 /* ---- operations ------------------------------------------------------------------------------- */
 
 static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind,
-			   const char *name, size_t nlen, const void *value, size_t size, int flags)
+			   const char *name, size_t nlen, const void *value, size_t size, int flags,
+			   const struct inode_changer *c)
 {
 	struct inode in;
 	int ret = inode_read(it, ino, &in);
@@ -326,7 +327,7 @@ static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64
 		return ret;
 	if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
 		return acl_set_locked(tx, it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
-				      flags);
+				      flags, c);
 	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size,
 			     flags);
 	if (ret == 0)
@@ -336,6 +337,12 @@ static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64
 
 int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
 		   size_t size, int flags)
+{
+	return inode_setxattr_as(it, ino, name, value, size, flags, NULL);
+}
+
+int inode_setxattr_as(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
+		      size_t size, int flags, const struct inode_changer *c)
 {
 	struct cowfs_trans *tx;
 	size_t nlen;
@@ -351,7 +358,7 @@ int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const 
 	ret = inode_update_begin(it, ALLOC_NORMAL, 3, &tx);
 	if (ret < 0)
 		return ret;
-	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags);
+	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags, c);
 	return inode_update_end(tx, ret);
 }
 
