@@ -174,6 +174,9 @@ struct req_changer {
 };
 void req_changer_init(struct req_changer *rch, fuse_req_t req);
 void req_changer_free(struct req_changer *rch);
+/* Before a change to the data of `ino` by the caller of `req`: drop setuid/setgid as the
+ * kernel's file_modified does (and the kernel's cached mode with them). */
+int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino);
 
 /* ops_namei.c */
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);

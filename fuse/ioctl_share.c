@@ -100,6 +100,10 @@ static void clone_run(struct clone_job *j, bool flush)
 	}
 	ret = file_clone_range(&j->s->it, in->src.ino, in->src_offset, j->ino, in->dst_offset,
 			       in->length, &cloned);
+	/* As the kernel's remap (generic_remap_file_range_prep's file_modified) once the
+	 * clone's checks pass: the destination's setuid/setgid go. */
+	if (ret == 0)
+		ret = req_drop_privs(j->s, j->req, j->ino);
 	if (ret < 0) {
 		reply_err(j->req, ret);
 		return;

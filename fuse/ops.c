@@ -274,6 +274,25 @@ void req_changer_free(struct req_changer *rch)
 		req_caller_free(&rch->rc);
 }
 
+/*
+ * A change to the data of `ino` by the caller of `req` (write, fallocate, copy_file_range, a clone):
+ * first setuid/setgid go as the kernel's file_modified drops them. The kernel refreshes only
+ * size and times after a write, so the mode it has cached is dropped too: stat must show
+ * the bits gone at once, as on ext4.
+ */
+int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino)
+{
+	struct req_changer rch;
+	int ret;
+
+	req_changer_init(&rch, req);
+	ret = inode_drop_privs(&s->it, ino, INODE_CHANGE_DATA, &rch.ch);
+	req_changer_free(&rch);
+	if (ret > 0)
+		invalidate_cache(s, ino, -1, 0);
+	return ret < 0 ? ret : 0;
+}
+
 /* access(2) without default_permissions (with it, the kernel checks and never asks). */
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {

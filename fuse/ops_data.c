@@ -63,25 +63,6 @@ static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
 	return ret;
 }
 
-/*
- * A change to the data of `ino` by the caller of `req` (write, fallocate, copy_file_range):
- * first setuid/setgid go as the kernel's file_modified drops them. The kernel refreshes only
- * size and times after a write, so the mode it has cached is dropped too: stat must show
- * the bits gone at once, as on ext4.
- */
-static int drop_privs_for(struct server *s, fuse_req_t req, uint64_t ino)
-{
-	struct req_changer rch;
-	int ret;
-
-	req_changer_init(&rch, req);
-	ret = inode_drop_privs(&s->it, ino, INODE_CHANGE_DATA, &rch.ch);
-	req_changer_free(&rch);
-	if (ret > 0)
-		invalidate_cache(s, ino, -1, 0);
-	return ret < 0 ? ret : 0;
-}
-
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct server *s = server_of(req);
@@ -168,7 +149,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 	}
 	/* A write-back of mmap'ed pages comes from the kernel, not a writer: ext4 drops
 	 * nothing for a store through a mapping either. */
-	n = fi->writepage ? 0 : drop_privs_for(s, req, ino_from_fuse(ino));
+	n = fi->writepage ? 0 : req_drop_privs(s, req, ino_from_fuse(ino));
 	if (n == 0)
 		n = file_write(&s->it, ino_from_fuse(ino), data, len, (uint64_t)off, flags);
 	if (n < 0)
@@ -213,7 +194,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = drop_privs_for(s, req, ino_from_fuse(ino));
+	ret = req_drop_privs(s, req, ino_from_fuse(ino));
 	if (ret == 0)
 		ret = file_fallocate(&s->it, ino_from_fuse(ino), mode, (uint64_t)off,
 				     (uint64_t)len);
@@ -256,7 +237,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	n = drop_privs_for(server_of(req), req, ino_from_fuse(ino_out));
+	n = req_drop_privs(server_of(req), req, ino_from_fuse(ino_out));
 	if (n == 0)
 		n = file_copy_range(&server_of(req)->it, ino_from_fuse(ino_in), (uint64_t)off_in,
 				    ino_from_fuse(ino_out), (uint64_t)off_out, len);

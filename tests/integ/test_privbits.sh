@@ -17,6 +17,8 @@
 #   chown     chgrp to the user's own group (root: chown to the user and that group)
 #   acl       setxattr system.posix_acl_access with a named-user entry (owner or root only)
 #   chmod     chmod to the same mode (the kernel's rule for setgid on chmod, as a control)
+# and, compared with xfs (ext4 has no reflink), a clone of a page into the file
+# (FICLONERANGE; `cowfs reflink --length` on cowfs).
 # Each line of the result: owner, mode before, who, step, then the exit status and the mode
 # after. The kernel (fs/attr.c, fs/inode.c): a data change by a caller without CAP_FSETID
 # drops setuid, and setgid if the file is group-executable or the caller is not in its group;
@@ -67,19 +69,26 @@ IMG=$WORK/cowfs.img
 MNT=$PRIV/cowfs
 EXT4=$PRIV/ext4
 EXT4_IMG=$WORK/ext4.img
+XFS=$PRIV/xfs
+XFS_IMG=$WORK/xfs.img
 
 privbits_cleanup() {
 	local rc=$?
-	if is_mounted "$EXT4"; then umount "$EXT4" || umount -l "$EXT4"; fi
+	local m
+	for m in "$EXT4" "$XFS"; do
+		if is_mounted "$m"; then umount "$m" || umount -l "$m"; fi
+	done
 	if is_mounted "$MNT"; then fusermount3 -u "$MNT" || umount -l "$MNT"; fi
-	rmdir "$MNT" "$EXT4" 2>/dev/null
+	rm -f "$PRIV/cowfs-cli"
+	rmdir "$MNT" "$EXT4" "$XFS" 2>/dev/null
 	rmdir "$PRIV" 2>/dev/null || echo "test_privbits: kept $PRIV (not empty)" >&2
 	(exit $rc)
 	lib_cleanup
 }
 trap privbits_cleanup EXIT
 
-# The steps, run as root in DIR; each change runs as its caller through setpriv.
+# The steps, run as root in DIR; each change runs as its caller through setpriv. STEPS and
+# MODES choose them; CLONE is how the clone step clones (xfs_io, or the cowfs CLI).
 cat >"$WORK/steps.sh" <<'EOF'
 set -u
 dir=$1 uid=$2 file_gid=$3 user_gid=$4 py=$5
@@ -113,15 +122,19 @@ change() {   # change WHO STEP FILE MODE
 		else as "$who" chgrp "$user_gid" "$f"; fi ;;
 	acl) as "$who" "$py" -c 'import os, sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2][2:]))' "$f" "$ACL" ;;
 	chmod) as "$who" chmod "$mode" "$f" ;;
+	clone)
+		head -c 8192 /dev/urandom >"$dir/src" && chmod 0644 "$dir/src" || return 1
+		if [ "$CLONE" = xfs_io ]; then as "$who" xfs_io -c "reflink $dir/src 0 0 4096" "$f"
+		else as "$who" "$CLONE" reflink --length 4096 "$dir/src" "$f"; fi ;;
 	esac
 }
 n=0
 for owner in user root; do
-	for m in 6755 6745 2745 2755 4755 6711 2711 0755; do
+	for m in $MODES; do
 		mode=$m
 		[ $owner = root ] && mode=$(printf "%o" $((8#$m | 8#022)))
 		for who in in out root; do
-			for s in otrunc write odirect truncate falloc punch zero chown acl chmod; do
+			for s in $STEPS; do
 				# Only the owner (or root) may chown or set an ACL or chmod.
 				[ $owner = root ] && [ $who != root ] && case $s in chown|acl|chmod) continue ;; esac
 				n=$((n + 1))
@@ -139,11 +152,16 @@ for owner in user root; do
 done
 EOF
 
-# run_steps DIR OUT: the steps in DIR (made 0777 for the user), the results in OUT.
+MODES="6755 6745 2745 2755 4755 6711 2711 0755"
+STEPS="otrunc write odirect truncate falloc punch zero chown acl chmod"
+
+# run_steps DIR OUT [STEPS MODES CLONE]: the steps in DIR (made 0777 for the user), the
+# results in OUT.
 run_steps() {
 	local d=$1/privbits
 	mkdir -p "$d" && chmod 0777 "$d" || return 1
-	bash "$WORK/steps.sh" "$d" "$USER_UID" "$FILE_GID" "$USER_GID" "$PY" >"$2"
+	STEPS=${3:-$STEPS} MODES=${4:-$MODES} CLONE=${5:-} \
+		bash "$WORK/steps.sh" "$d" "$USER_UID" "$FILE_GID" "$USER_GID" "$PY" >"$2"
 	local rc=$?
 	rm -rf "$d"
 	[ $rc -eq 0 ] && [ -s "$2" ]
@@ -153,6 +171,16 @@ t_setup() {
 	truncate -s 256M "$EXT4_IMG" && run mkfs.ext4 -q -F "$EXT4_IMG" || { show_output; return 1; }
 	mkdir -p "$EXT4" && mount -o loop "$EXT4_IMG" "$EXT4" || return 1
 	cowfs_mkfs "$IMG" 1G && cowfs_mount "$IMG" "$MNT" allow_other,default_permissions
+}
+
+# same_as NAME REF GOT: the lines of GOT (cowfs) are those of REF (NAME's).
+same_as() {
+	local diffs
+	diffs=$(diff "$2" "$3" | grep '^[<>]')
+	echo "    $(wc -l <"$2") changes compared"
+	[ -z "$diffs" ] && return 0
+	echo "$diffs" | sed -e "s/^</    $1: /" -e 's/^>/    cowfs:/'
+	return 1
 }
 
 t_compare() {
@@ -166,12 +194,25 @@ t_compare() {
 		grep -qx "$want" "$WORK/ext4.out" ||
 			{ echo "    ext4 did not give \"$want\": the steps are broken"; return 1; }
 	done
-	local diffs
-	diffs=$(diff "$WORK/ext4.out" "$WORK/cowfs.out" | grep '^[<>]')
-	echo "    $(wc -l <"$WORK/ext4.out") changes compared"
-	[ -z "$diffs" ] && return 0
-	echo "$diffs" | sed -e 's/^</    ext4: /' -e 's/^>/    cowfs:/'
-	return 1
+	same_as ext4 "$WORK/ext4.out" "$WORK/cowfs.out"
+}
+
+# A clone into the file (FICLONERANGE on xfs through xfs_io, COWFS_IOC_CLONE_RANGE through
+# `cowfs reflink` on cowfs) drops the bits as a write does: the remap's file_modified.
+t_clone() {
+	local modes="6755 6745 2745 2755 4755 0755" cli=$PRIV/cowfs-cli
+	truncate -s 512M "$XFS_IMG" && run mkfs.xfs -q -f "$XFS_IMG" || { show_output; return 1; }
+	mkdir -p "$XFS" && mount -o loop "$XFS_IMG" "$XFS" || return 1
+	# The CLI where the user can run it, wherever the checkout is.
+	cp "$COWFS" "$cli" && chmod 0755 "$cli" || return 1
+	run_steps "$XFS" "$WORK/xfs.out" clone "$modes" xfs_io || { echo "    failed on xfs"; return 1; }
+	run_steps "$MNT" "$WORK/cowfs-clone.out" clone "$modes" "$cli" ||
+		{ echo "    the steps failed on cowfs"; return 1; }
+	rm -f "$cli"
+	umount "$XFS" || return 1
+	grep -qx 'user 6745 out clone: rc 0 mode 745' "$WORK/xfs.out" ||
+		{ echo "    xfs did not drop setuid and setgid on a clone: the steps are broken"; return 1; }
+	same_as xfs "$WORK/xfs.out" "$WORK/cowfs-clone.out"
 }
 
 t_done() {
@@ -180,5 +221,10 @@ t_done() {
 
 step "setup: ext4 and cowfs (allow_other) under $PRIV" t_setup || { lib_summary; exit 1; }
 step "setuid/setgid after each change as on ext4" t_compare
+if command -v mkfs.xfs >/dev/null && command -v xfs_io >/dev/null; then
+	step "setuid/setgid after a clone as on xfs" t_clone
+else
+	skip_step "setuid/setgid after a clone as on xfs" "no mkfs.xfs or xfs_io"
+fi
 step "unmount, fsck" t_done
 lib_summary
