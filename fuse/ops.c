@@ -174,9 +174,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct server *s = server_of(req);
 	struct cowfs_attr a;
 	unsigned mask = attr_from_setattr(attr, to_set, &a);
-	int ret;
-
 	struct req_changer rch;
+	int ret;
 
 	(void)fi;
 	/* One transaction: a mode change rewrites the access ACL with it; a truncate or chown
@@ -275,10 +274,10 @@ void req_changer_free(struct req_changer *rch)
 }
 
 /*
- * A change to the data of `ino` by the caller of `req` (write, fallocate, copy_file_range, a clone):
- * first setuid/setgid go as the kernel's file_modified drops them. The kernel refreshes only
- * size and times after a write, so the mode it has cached is dropped too: stat must show
- * the bits gone at once, as on ext4.
+ * A change to the data of `ino` by the caller of `req` (write, fallocate, copy_file_range,
+ * a clone): first setuid/setgid go as the kernel's file_modified drops them. The kernel
+ * refreshes only size and times after a write, so the mode it has cached is dropped too:
+ * stat must show the bits gone at once, as on ext4.
  */
 int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino)
 {
