@@ -116,8 +116,9 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr);
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr);
 struct inode_changer;
-/* The same, by `c`: a truncate or chown without an explicit mode also drops the setuid and
- * setgid bits the kernel's rule drops (inode_privs_dropped), in the same transaction. */
+/* The same, by `c`: a truncate or chown also drops the setuid and setgid bits the kernel's
+ * rule drops (inode_privs_dropped), in the same transaction, from the mode given with it if
+ * there is one (the FUSE kernel's own guess at them). */
 int inode_setattr_as(struct inode_tree *it, uint64_t ino, unsigned mask,
 		     const struct cowfs_attr *attr, const struct inode_changer *c);
 
