@@ -212,7 +212,7 @@ struct inode_changer {
 
 /* What a change is, for the rule: Linux treats these three differently. */
 enum inode_change {
-	INODE_CHANGE_DATA,        /* write, truncate, open(O_TRUNC), fallocate, copy_file_range */
+	INODE_CHANGE_DATA,        /* write, truncate, O_TRUNC, fallocate, copy_file_range, clone */
 	INODE_CHANGE_OWNER,       /* chown, chgrp */
 	INODE_CHANGE_ACL,         /* setting an access ACL */
 };

@@ -6,9 +6,9 @@
  * the file would have.
  *
  * Also which setuid/setgid bits a change drops (inode_privs_dropped), the one place of that
- * rule: with FUSE_CAP_HANDLE_KILLPRIV the kernel leaves it to the server, whose fallback
- * otherwise knows only "setuid, and setgid if group-executable", and nothing at all for
- * O_DIRECT writes or ACLs.
+ * rule. The FUSE kernel leaves it to the server (FUSE_CAP_HANDLE_KILLPRIV), or else sends a
+ * chmod of its own that knows only "setuid, and setgid if group-executable", and nothing at
+ * all for O_DIRECT writes or ACLs.
  */
 #include <errno.h>
 #include <sys/stat.h>

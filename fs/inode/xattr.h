@@ -22,7 +22,7 @@
  *     the mode bits say in full (only the three base entries) is not stored;
  *   - a default ACL is for directories only (-EACCES otherwise); on symlinks neither (-EOPNOTSUPP);
  *   - chmod goes through acl_chmod(), which rewrites the access ACL to the new mode;
- *   - a new inode's mode and ACLs come from acl_new_inode() and acl_apply_new().
+ *   - a new inode's mode and ACLs come from acl_new_inode() and acl_apply_new();
  *   - setting the access ACL drops setgid as posix_acl_update_mode does, for a caller outside
  *     the file's group without CAP_FSETID (inode_setxattr_as: libfuse 3.14 does not pass on
  *     the kernel's FUSE_SETXATTR_ACL_KILL_SGID, so the rule is applied here).
