@@ -210,17 +210,18 @@ struct inode_changer {
 	void *arg;
 };
 
-/* What a change is, for the rule: Linux treats these three differently. */
+/* What a change is, for the rule: Linux treats these differently. */
 enum inode_change {
 	INODE_CHANGE_DATA,        /* write, truncate, O_TRUNC, fallocate, copy_file_range, clone */
 	INODE_CHANGE_OWNER,       /* chown, chgrp */
 	INODE_CHANGE_ACL,         /* setting an access ACL */
+	INODE_CHANGE_MODE,        /* chmod: `mode` and `gid` are the new ones */
 };
 
 /*
  * The bits of S_ISUID | S_ISGID that `change` of a file of `mode` and group `gid` by `c`
- * drops: Linux's setattr_should_drop_suidgid (data), chown_common (owner) and
- * posix_acl_update_mode (ACL) (permission.c).
+ * drops: Linux's setattr_should_drop_suidgid (data), chown_common (owner),
+ * posix_acl_update_mode (ACL) and setattr_prepare (chmod) (permission.c).
  */
 uint32_t inode_privs_dropped(uint32_t mode, gid_t gid, enum inode_change change,
 			     const struct inode_changer *c);

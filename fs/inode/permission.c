@@ -116,8 +116,9 @@ uint32_t inode_privs_dropped(uint32_t mode, gid_t gid, enum inode_change change,
 			return 0;
 		return (mode & S_ISUID) | sgid_dropped(mode, gid, c);
 	case INODE_CHANGE_ACL:
-		/* posix_acl_update_mode: the mode the ACL sets keeps setgid only for a caller
-		 * who could chmod it in, whatever the file's type or group-execute bit. */
+	case INODE_CHANGE_MODE:
+		/* posix_acl_update_mode, setattr_prepare: a mode set keeps setgid only for a
+		 * caller in the group (or with CAP_FSETID), whatever the type or x bits. */
 		return changer_in_group_or_capable(c, gid) ? 0 : mode & S_ISGID;
 	}
 	return 0;

@@ -893,7 +893,8 @@ static const struct inode_changer fsetid = { 0, 0, true, NULL, NULL };
 /* setattr_should_drop_suidgid, chown_common and posix_acl_update_mode, case by case. */
 START_TEST(privs_rule)
 {
-	enum { DATA = INODE_CHANGE_DATA, OWNER = INODE_CHANGE_OWNER, ACL = INODE_CHANGE_ACL };
+	enum { DATA = INODE_CHANGE_DATA, OWNER = INODE_CHANGE_OWNER, ACL = INODE_CHANGE_ACL,
+	       MODE = INODE_CHANGE_MODE };
 	const uint32_t both = S_ISUID | S_ISGID;
 	static const struct {
 		uint32_t mode;
@@ -928,6 +929,10 @@ START_TEST(privs_rule)
 		{ S_IFREG | 06755, ACL, &in_group, 0 },
 		{ S_IFREG | 06755, ACL, &fsetid, 0 },
 		{ S_IFREG | 04755, ACL, &outside, 0 },
+		/* chmod: the same as an ACL (setattr_prepare). */
+		{ S_IFREG | 02745, MODE, &outside, S_ISGID },
+		{ S_IFREG | 06755, MODE, &in_group, 0 },
+		{ S_IFREG | 06755, MODE, &fsetid, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -999,6 +1004,19 @@ START_TEST(privs_dropped_by_changes)
 	ck_assert_int_eq(inode_setattr_as(&f.it, k, INODE_SET_SIZE | INODE_SET_MODE, &a, &outside),
 			 0);
 	ck_assert_uint_eq(perm_of(&f, k), 0745);
+	/* A chmod to setgid by a caller outside the group (the kernel checks that only with
+	 * default_permissions), or into a group it is not in, leaves setgid out. */
+	a.mode = 02755;
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE, &a, &outside), 0);
+	ck_assert_uint_eq(perm_of(&f, t), 0755);
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE, &a, &in_group), 0);
+	ck_assert_uint_eq(perm_of(&f, t), 02755);
+	a.gid = OWN_GID + 1;
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE | INODE_SET_GID, &a, &in_group),
+			 0);
+	ck_assert_uint_eq(perm_of(&f, t), 0755);
+	a.gid = FILE_GID;
+	ck_assert_int_eq(inode_setattr(&f.it, t, INODE_SET_MODE | INODE_SET_GID, &a), 0);
 	/* Without a caller, inode_setattr drops nothing. */
 	ck_assert_int_eq(inode_setattr(&f.it, plain, INODE_SET_SIZE, &a), 0);
 	ck_assert_uint_eq(perm_of(&f, plain), 02745);
@@ -1012,7 +1030,7 @@ START_TEST(privs_dropped_by_changes)
 
 	ifix_reopen(&f);
 	ck_assert_uint_eq(perm_of(&f, w), 02745);
-	ck_assert_uint_eq(perm_of(&f, t), 0745);
+	ck_assert_uint_eq(perm_of(&f, t), 02755);
 	ck_assert_uint_eq(perm_of(&f, acl), 0755);
 	ifix_teardown(&f);
 }
