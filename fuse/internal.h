@@ -163,6 +163,21 @@ struct req_caller {
 void req_caller_init(struct req_caller *rc, fuse_req_t req);
 void req_caller_free(struct req_caller *rc);
 
+/* The caller of a request that changes a file, for the setuid/setgid rule of fs/inode
+ * (inode_privs_dropped): its groups are read only if the rule asks. Root is taken to hold
+ * CAP_FSETID: the request says who the caller is, not what capabilities it has. */
+struct req_changer {
+	struct inode_changer ch;
+	fuse_req_t req;
+	bool have_groups;
+	struct req_caller rc;
+};
+void req_changer_init(struct req_changer *rch, fuse_req_t req);
+void req_changer_free(struct req_changer *rch);
+/* Before a change to the data of `ino` by the caller of `req`: drop setuid/setgid as the
+ * kernel's file_modified does (and the kernel's cached mode with them). */
+int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino);
+
 /* ops_namei.c */
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -244,6 +259,9 @@ void ioctl_dedupe_range(const struct ioctl_req *r);
 void ioctl_fiemap(const struct ioctl_req *r);
 void ioctl_chunk_hashes(const struct ioctl_req *r);
 void late_replies_init(struct server *s);
+/* Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
+ * attributes only). */
+void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len);
 /* Until every clone thread has replied: before the session is destroyed. */
 void late_replies_wait(struct server *s);
 

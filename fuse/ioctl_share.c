@@ -29,11 +29,8 @@ static bool offset_valid(uint64_t off)
 	return off <= (uint64_t)INT64_MAX;
 }
 
-/*
- * Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
- * attributes only). An inode the kernel does not know is no error.
- */
-static void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
+/* An inode the kernel does not know is no error. */
+void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
 {
 	if (s->se)
 		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);
@@ -103,6 +100,10 @@ static void clone_run(struct clone_job *j, bool flush)
 	}
 	ret = file_clone_range(&j->s->it, in->src.ino, in->src_offset, j->ino, in->dst_offset,
 			       in->length, &cloned);
+	/* As the kernel's remap (generic_remap_file_range_prep's file_modified) once the
+	 * clone's checks pass: the destination's setuid/setgid go. */
+	if (ret == 0)
+		ret = req_drop_privs(j->s, j->req, j->ino);
 	if (ret < 0) {
 		reply_err(j->req, ret);
 		return;

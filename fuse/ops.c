@@ -20,19 +20,24 @@
 #include "fs/inode/xattr.h"
 #include "fs/lib/compiler.h"
 
-/* Capabilities taken when the kernel offers them. */
+/*
+ * Capabilities taken when the kernel offers them. HANDLE_KILLPRIV: cowfs drops setuid/setgid
+ * on write, truncate, open(O_TRUNC), chown, fallocate and copy_file_range itself, by the
+ * kernel's rule (fs/inode/permission.c). Without it the kernel sends a chmod of its own
+ * first, which knows only "setuid, and setgid if group-executable" (not the caller's
+ * groups), and none for O_DIRECT writes; Linux 6.18 was seen to send that chmod even with
+ * it, so the rule is also applied on top of such a mode (inode_setattr_as).
+ */
 #define CAPS_WANTED (FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_READDIRPLUS |                   \
 		     FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_ATOMIC_O_TRUNC |                \
-		     FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS)
+		     FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_HANDLE_KILLPRIV)
 
 /*
  * Capabilities never taken. Write-back caching would keep dirty data in the kernel, out of
- * reach of cowfs commits. Without HANDLE_KILLPRIV the kernel clears setuid/setgid itself
- * when a write, truncate or chown calls for it (it sends a setattr of the mode). Splicing
- * buys nothing: file data goes into and out of memory buffers on this side either way, and
- * the pipe in between only adds system calls.
+ * reach of cowfs commits. Splicing buys nothing: file data goes into and out of memory
+ * buffers on this side either way, and the pipe in between only adds system calls.
  */
-#define CAPS_REFUSED (FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_HANDLE_KILLPRIV |              \
+#define CAPS_REFUSED (FUSE_CAP_WRITEBACK_CACHE |                                           \
 		      FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -169,12 +174,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct server *s = server_of(req);
 	struct cowfs_attr a;
 	unsigned mask = attr_from_setattr(attr, to_set, &a);
+	struct req_changer rch;
 	int ret;
 
 	(void)fi;
-	/* One transaction: a mode change rewrites the access ACL with it, and the kernel's
-	 * setuid/setgid clearing on truncate or chown happens together with that. */
-	ret = inode_setattr(&s->it, ino_from_fuse(ino), mask, &a);
+	/* One transaction: a mode change rewrites the access ACL with it; a truncate or chown
+	 * drops setuid/setgid with it (HANDLE_KILLPRIV: the kernel leaves that to us). */
+	req_changer_init(&rch, req);
+	ret = inode_setattr_as(&s->it, ino_from_fuse(ino), mask, &a, &rch.ch);
+	req_changer_free(&rch);
 	if (ret < 0)
 		reply_err(req, ret);
 	else
@@ -231,6 +239,57 @@ void req_caller_free(struct req_caller *rc)
 {
 	free(rc->heap);
 	rc->heap = NULL;
+}
+
+static bool changer_in_groups(void *arg, gid_t gid)
+{
+	struct req_changer *rch = arg;
+
+	if (!rch->have_groups) {
+		req_caller_init(&rch->rc, rch->req);
+		rch->have_groups = true;
+	}
+	return inode_caller_in_group(&rch->rc.c, gid);
+}
+
+void req_changer_init(struct req_changer *rch, fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	rch->ch = (struct inode_changer){
+		.uid = ctx->uid,
+		.gid = ctx->gid,
+		.fsetid = ctx->uid == 0,
+		.in_groups = changer_in_groups,
+		.arg = rch,
+	};
+	rch->req = req;
+	rch->have_groups = false;
+}
+
+void req_changer_free(struct req_changer *rch)
+{
+	if (rch->have_groups)
+		req_caller_free(&rch->rc);
+}
+
+/*
+ * A change to the data of `ino` by the caller of `req` (write, fallocate, copy_file_range,
+ * a clone): first setuid/setgid go as the kernel's file_modified drops them. The kernel
+ * refreshes only size and times after a write, so the mode it has cached is dropped too:
+ * stat must show the bits gone at once, as on ext4.
+ */
+int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino)
+{
+	struct req_changer rch;
+	int ret;
+
+	req_changer_init(&rch, req);
+	ret = inode_drop_privs(&s->it, ino, INODE_CHANGE_DATA, &rch.ch);
+	req_changer_free(&rch);
+	if (ret > 0)
+		invalidate_cache(s, ino, -1, 0);
+	return ret < 0 ? ret : 0;
 }
 
 /* access(2) without default_permissions (with it, the kernel checks and never asks). */

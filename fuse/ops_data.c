@@ -49,28 +49,23 @@ static bool atime_wants_read(struct server *s, uint64_t ino, const struct fuse_f
 	return inode_atime_wanted(&s->it, ino, &wanted) == 0 && wanted;
 }
 
-/*
- * open(O_TRUNC) (the kernel leaves it to us: FUSE_CAP_ATOMIC_O_TRUNC). Like any truncate by
- * an unprivileged caller it clears setuid, and setgid if group-executable; the kernel does
- * this for truncate(2) and write(2) but not for this path.
- */
+/* open(O_TRUNC) (the kernel leaves it to us: FUSE_CAP_ATOMIC_O_TRUNC): a truncate by the
+ * opener, setuid/setgid dropped as for truncate(2). */
 static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
 {
 	struct cowfs_attr a;
-	unsigned mask = INODE_SET_SIZE;
+	struct req_changer rch;
 	int ret = inode_getattr(&s->it, ino, &a);
 
 	if (ret < 0)
 		return ret;
 	if (!S_ISREG(a.mode))
 		return 0;
-	if (fuse_req_ctx(req)->uid != 0 && (a.mode & S_ISUID ||
-					     (a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))) {
-		a.mode &= ~(mode_t)(S_ISUID | S_ISGID);
-		mask |= INODE_SET_MODE;
-	}
 	a.size = 0;
-	return inode_setattr(&s->it, ino, mask, &a);
+	req_changer_init(&rch, req);
+	ret = inode_setattr_as(&s->it, ino, INODE_SET_SIZE, &a, &rch.ch);
+	req_changer_free(&rch);
+	return ret;
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -159,7 +154,11 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 		free(copy);
 		return;
 	}
-	n = file_write(&s->it, ino_from_fuse(ino), data, len, (uint64_t)off, flags);
+	/* A write-back of mmap'ed pages comes from the kernel, not a writer: ext4 drops
+	 * nothing for a store through a mapping either. */
+	n = fi->writepage ? 0 : req_drop_privs(s, req, ino_from_fuse(ino));
+	if (n == 0)
+		n = file_write(&s->it, ino_from_fuse(ino), data, len, (uint64_t)off, flags);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -194,13 +193,19 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
+	struct server *s = server_of(req);
+	int ret;
+
 	(void)fi;
 	if (off < 0 || len <= 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_err(req, file_fallocate(&server_of(req)->it, ino_from_fuse(ino), mode,
-				      (uint64_t)off, (uint64_t)len));
+	ret = req_drop_privs(s, req, ino_from_fuse(ino));
+	if (ret == 0)
+		ret = file_fallocate(&s->it, ino_from_fuse(ino), mode, (uint64_t)off,
+				     (uint64_t)len);
+	reply_err(req, ret);
 }
 
 /* Only SEEK_DATA and SEEK_HOLE come here: the kernel does the others itself. */
@@ -239,8 +244,10 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	n = file_copy_range(&server_of(req)->it, ino_from_fuse(ino_in), (uint64_t)off_in,
-			    ino_from_fuse(ino_out), (uint64_t)off_out, len);
+	n = req_drop_privs(server_of(req), req, ino_from_fuse(ino_out));
+	if (n == 0)
+		n = file_copy_range(&server_of(req)->it, ino_from_fuse(ino_in), (uint64_t)off_in,
+				    ino_from_fuse(ino_out), (uint64_t)off_out, len);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else

@@ -19,8 +19,13 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 		 size_t size, int flags)
 {
 	struct server *s = server_of(req);
+	struct req_changer rch;
+	int ret;
 
-	reply_err(req, inode_setxattr(&s->it, ino_from_fuse(ino), name, value, size, flags));
+	req_changer_init(&rch, req);
+	ret = inode_setxattr_as(&s->it, ino_from_fuse(ino), name, value, size, flags, &rch.ch);
+	req_changer_free(&rch);
+	reply_err(req, ret);
 }
 
 /* getxattr and listxattr: asked with size 0, the length the value needs; else the value

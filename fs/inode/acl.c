@@ -314,7 +314,8 @@ static int acl_store_none(struct cowfs_trans *tx, struct inode_tree *it, uint64_
 }
 
 int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in,
-		   bool access, const void *value, size_t size, int flags)
+		   bool access, const void *value, size_t size, int flags,
+		   const struct inode_changer *c)
 {
 	const char *name = access ? XATTR_ACL_ACCESS : XATTR_ACL_DEFAULT;
 	uint32_t bits = in->mode & 0777;
@@ -334,6 +335,10 @@ int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, 
 	}
 	if (ret < 0)
 		return ret;
+	/* Only setting an ACL (even one the mode says all of) goes through
+	 * posix_acl_update_mode; removing one does not. */
+	if (access && n > 0 && c)
+		in->mode &= ~inode_privs_dropped(in->mode, in->gid, INODE_CHANGE_ACL, c);
 	in->mode = (in->mode & ~0777u) | bits;
 	in->ctime = inode_now();
 	return inode_write(tx, it, ino, in);

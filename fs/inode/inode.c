@@ -388,11 +388,44 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr)
 	return ret;
 }
 
+/*
+ * The setuid/setgid bits a setattr by `c` drops: a truncate is a data change, a chown an
+ * owner change. A mode that comes with them is the FUSE kernel's own guess at the bits to
+ * drop ("setuid, and setgid if group-executable": no chmod(2) comes with a size or owner),
+ * which misses a setgid the caller's groups decide on: the rule still applies on top. A
+ * mode keeps setgid only for a caller in the (new) group: the kernel checks that itself only
+ * with default_permissions.
+ */
+static uint32_t setattr_privs_dropped(const struct inode *in, unsigned mask,
+				      const struct cowfs_attr *attr, const struct inode_changer *c)
+{
+	uint32_t drop = 0;
+
+	if (!c)
+		return 0;
+	if (mask & INODE_SET_MODE)
+		drop |= inode_privs_dropped((in->mode & S_IFMT) | (attr->mode & 07777),
+					    mask & INODE_SET_GID ? attr->gid : in->gid,
+					    INODE_CHANGE_MODE, c);
+	if (mask & INODE_SET_SIZE)
+		drop |= inode_privs_dropped(in->mode, in->gid, INODE_CHANGE_DATA, c);
+	if (mask & (INODE_SET_UID | INODE_SET_GID))
+		drop |= inode_privs_dropped(in->mode, in->gid, INODE_CHANGE_OWNER, c);
+	return drop;
+}
+
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr)
 {
+	return inode_setattr_as(it, ino, mask, attr, NULL);
+}
+
+int inode_setattr_as(struct inode_tree *it, uint64_t ino, unsigned mask,
+		     const struct cowfs_attr *attr, const struct inode_changer *c)
+{
 	struct cowfs_trans *tx;
 	struct inode in;
+	uint32_t drop = 0;
 	int ret = mask & INODE_SET_SIZE ? file_shrink_in_batches(it, ino, attr->size) : 0;
 
 	if (ret < 0)
@@ -405,6 +438,9 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		return ret;
 	ret = inode_read(it, ino, &in);
 	if (ret == 0)
+		drop = setattr_privs_dropped(&in, mask, attr, c);
+	/* Dropped bits need no commit: the fsync log records the mode as it is then. */
+	if (ret == 0)
 		ret = log_note_setattr(it, ino, &in, mask, attr);
 	if (ret == 0 && (mask & INODE_SET_SIZE))
 		ret = file_set_size_locked(tx, it, ino, &in, attr->size);
@@ -414,6 +450,7 @@ int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		ret = acl_chmod_locked(tx, it, ino, in.mode);
 	}
 	if (ret == 0) {
+		in.mode &= ~drop;
 		if (mask & INODE_SET_UID)
 			in.uid = attr->uid;
 		if (mask & INODE_SET_GID)

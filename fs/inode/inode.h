@@ -115,6 +115,12 @@ int inode_orphans_cleanup(struct inode_tree *it, uint64_t *freed);
 int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr);
 int inode_setattr(struct inode_tree *it, uint64_t ino, unsigned mask,
 		  const struct cowfs_attr *attr);
+struct inode_changer;
+/* The same, by `c`: a truncate or chown also drops the setuid and setgid bits the kernel's
+ * rule drops (inode_privs_dropped), in the same transaction, from the mode given with it if
+ * there is one (the FUSE kernel's own guess at them). */
+int inode_setattr_as(struct inode_tree *it, uint64_t ino, unsigned mask,
+		     const struct cowfs_attr *attr, const struct inode_changer *c);
 
 /*
  * Access times (atime.c). inode_touch_atime: `ino` was read (a file's data, a directory's
@@ -188,6 +194,42 @@ int inode_permission(struct inode_tree *it, uint64_t ino, const struct inode_cal
 		     int mask);
 /* Whether `gid` is the caller's group or one of its supplementary groups. */
 bool inode_caller_in_group(const struct inode_caller *c, gid_t gid);
+
+/*
+ * Who changes a file, for the setuid/setgid rule (inode_privs_dropped). The supplementary
+ * groups are asked for through `in_groups` only when the rule needs them (a setgid file
+ * that is not group-executable, of a group other than the caller's own): a FUSE server reads
+ * them from /proc, which no write should pay for. in_groups NULL: no supplementary groups.
+ * `fsetid`: the caller holds CAP_FSETID (the FUSE server takes it that root does).
+ */
+struct inode_changer {
+	uid_t uid;
+	gid_t gid;
+	bool fsetid;
+	bool (*in_groups)(void *arg, gid_t gid);
+	void *arg;
+};
+
+/* What a change is, for the rule: Linux treats these differently. */
+enum inode_change {
+	INODE_CHANGE_DATA,        /* write, truncate, O_TRUNC, fallocate, copy_file_range, clone */
+	INODE_CHANGE_OWNER,       /* chown, chgrp */
+	INODE_CHANGE_ACL,         /* setting an access ACL */
+	INODE_CHANGE_MODE,        /* chmod: `mode` and `gid` are the new ones */
+};
+
+/*
+ * The bits of S_ISUID | S_ISGID that `change` of a file of `mode` and group `gid` by `c`
+ * drops: Linux's setattr_should_drop_suidgid (data), chown_common (owner),
+ * posix_acl_update_mode (ACL) and setattr_prepare (chmod) (permission.c).
+ */
+uint32_t inode_privs_dropped(uint32_t mode, gid_t gid, enum inode_change change,
+			     const struct inode_changer *c);
+/* Drop them from `ino` (with a ctime update), in a transaction of its own if there is any
+ * to drop: before a write or fallocate, as the kernel's file_modified. 1 if it dropped
+ * something (the mode the kernel has cached is then stale), 0 if not, or a negative errno. */
+int inode_drop_privs(struct inode_tree *it, uint64_t ino, enum inode_change change,
+		     const struct inode_changer *c);
 
 /*
  * Entries of `dir` in DIR_INDEX order, starting at `cookie` (0: from the start, with "."

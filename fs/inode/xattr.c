@@ -517,7 +517,7 @@ static size_t value_max(const struct inode_tree *it, int kind, size_t nlen)
 
 static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind,
 			   const char *name, size_t nlen, const void *value, size_t size, int flags,
-			   uint64_t items)
+			   uint64_t items, const struct inode_changer *c)
 {
 	struct inode in;
 	int ret = reserve_old_pieces(tx, it, ino, name, nlen, items);
@@ -530,7 +530,7 @@ static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64
 		return ret;
 	if (is_acl(kind))
 		return acl_set_locked(tx, it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
-				      flags);
+				      flags, c);
 	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size,
 			     flags);
 	if (ret == 0)
@@ -540,6 +540,12 @@ static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64
 
 int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
 		   size_t size, int flags)
+{
+	return inode_setxattr_as(it, ino, name, value, size, flags, NULL);
+}
+
+int inode_setxattr_as(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
+		      size_t size, int flags, const struct inode_changer *c)
 {
 	struct cowfs_trans *tx;
 	size_t nlen;
@@ -556,7 +562,7 @@ int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const 
 	ret = inode_update_begin(it, ALLOC_NORMAL, items, &tx);
 	if (ret < 0)
 		return ret;
-	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags, items);
+	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags, items, c);
 	return inode_update_end(tx, ret);
 }
 

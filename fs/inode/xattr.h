@@ -25,8 +25,10 @@
  *     the mode bits say in full (only the three base entries) is not stored;
  *   - a default ACL is for directories only (-EACCES otherwise); on symlinks neither (-EOPNOTSUPP);
  *   - chmod goes through acl_chmod(), which rewrites the access ACL to the new mode;
- *   - a new inode's mode and ACLs come from acl_new_inode() and acl_apply_new().
- * The setgid clearing of posix_acl_update_mode is left to the kernel.
+ *   - a new inode's mode and ACLs come from acl_new_inode() and acl_apply_new();
+ *   - setting the access ACL drops setgid as posix_acl_update_mode does, for a caller outside
+ *     the file's group without CAP_FSETID (inode_setxattr_as: libfuse 3.14 does not pass on
+ *     the kernel's FUSE_SETXATTR_ACL_KILL_SGID, so the rule is applied here).
  *
  * Updates change ctime, take one transaction each and check everything first: an error they
  * return leaves the tree as it was. Reads take the filesystem lock. Errors are negative
@@ -56,6 +58,10 @@ size_t xattr_inline_max(const struct inode_tree *it, size_t name_len);
  */
 int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
 		   size_t size, int flags);
+/* The same, set by `c`: an access ACL drops setgid as the kernel's rule says
+ * (inode_privs_dropped; the FUSE kernel leaves it to us). */
+int inode_setxattr_as(struct inode_tree *it, uint64_t ino, const char *name, const void *value,
+		      size_t size, int flags, const struct inode_changer *c);
 
 /*
  * Copy the value of `name` into `buf`; returns its length. `size` 0: only the length.

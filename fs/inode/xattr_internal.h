@@ -73,9 +73,11 @@ int acl_access_permission(struct inode_tree *it, uint64_t ino, uid_t owner, gid_
 			  const struct inode_caller *c, unsigned want);
 
 /* inode_setxattr's work on a POSIX ACL name, inside its transaction: `in` is the inode's
- * item, which this changes (mode, ctime) and writes. */
+ * item, which this changes (mode, ctime) and writes. Setting an access ACL by `c` (if not
+ * NULL) drops setgid as the kernel's rule says (inode_privs_dropped). */
 int acl_set_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, struct inode *in,
-		   bool access, const void *value, size_t size, int flags);
+		   bool access, const void *value, size_t size, int flags,
+		   const struct inode_changer *c);
 /* Rewrite the access ACL of `ino`, if it has one, for the permission bits of `mode`, inside
  * an open transaction. Does not change the inode item: inode_setattr could call this in its
  * own transaction instead of the caller using acl_chmod. */

@@ -16,6 +16,7 @@
 #include "fs/extent/extent_format.h"
 #include "fs/inode/namespace_check.h"
 #include "fs/inode/inode.h"
+#include "fs/inode/xattr.h"
 #include "fs/lib/csum.h"
 #include "fs/lib/endian.h"
 #include "tests/support/fixture.h"
@@ -876,6 +877,169 @@ START_TEST(atime_rule)
 }
 END_TEST
 
+/* ---- setuid/setgid on change (the kernel's rule) ------------------------------------------ */
+
+#define FILE_GID 4242
+#define OWN_GID  4243
+
+/* Supplementary groups of the test callers: FILE_GID for those "in" the group. */
+static bool in_file_group(void *arg, gid_t gid)
+{
+	(void)arg;
+	return gid == FILE_GID;
+}
+
+static const struct inode_changer in_group = { 1000, OWN_GID, false, in_file_group, NULL };
+static const struct inode_changer outside = { 1000, OWN_GID, false, NULL, NULL };
+static const struct inode_changer primary = { 1000, FILE_GID, false, NULL, NULL };
+static const struct inode_changer fsetid = { 0, 0, true, NULL, NULL };
+
+/* setattr_should_drop_suidgid, chown_common and posix_acl_update_mode, case by case. */
+START_TEST(privs_rule)
+{
+	enum { DATA = INODE_CHANGE_DATA, OWNER = INODE_CHANGE_OWNER, ACL = INODE_CHANGE_ACL,
+	       MODE = INODE_CHANGE_MODE };
+	const uint32_t both = S_ISUID | S_ISGID;
+	static const struct {
+		uint32_t mode;
+		int change;
+		const struct inode_changer *c;
+		uint32_t dropped;
+	} cases[] = {
+		/* Data: setuid always; setgid if group-executable, or if the caller is outside
+		 * the group (primary or supplementary). */
+		{ S_IFREG | 06755, DATA, &in_group, S_ISUID | S_ISGID },
+		{ S_IFREG | 06745, DATA, &in_group, S_ISUID },
+		{ S_IFREG | 06745, DATA, &primary, S_ISUID },
+		{ S_IFREG | 06745, DATA, &outside, S_ISUID | S_ISGID },
+		{ S_IFREG | 02745, DATA, &in_group, 0 },
+		{ S_IFREG | 02745, DATA, &outside, S_ISGID },
+		{ S_IFREG | 04755, DATA, &in_group, S_ISUID },
+		{ S_IFREG | 00755, DATA, &outside, 0 },
+		/* ... never for CAP_FSETID, nor for anything but a regular file. */
+		{ S_IFREG | 06755, DATA, &fsetid, 0 },
+		{ S_IFDIR | 06755, DATA, &outside, 0 },
+		/* Owner: the same, but setuid even for CAP_FSETID; directories keep both. */
+		{ S_IFREG | 06745, OWNER, &in_group, S_ISUID },
+		{ S_IFREG | 06745, OWNER, &outside, S_ISUID | S_ISGID },
+		{ S_IFREG | 06755, OWNER, &fsetid, S_ISUID | S_ISGID },
+		{ S_IFREG | 06745, OWNER, &fsetid, S_ISUID },
+		{ S_IFLNK | 06745, OWNER, &outside, S_ISUID | S_ISGID },
+		{ S_IFDIR | 06755, OWNER, &outside, 0 },
+		/* ACL: setgid, for a caller outside the group without CAP_FSETID, whatever the
+		 * type or the group-execute bit. */
+		{ S_IFREG | 06755, ACL, &outside, S_ISGID },
+		{ S_IFDIR | 02745, ACL, &outside, S_ISGID },
+		{ S_IFREG | 06755, ACL, &in_group, 0 },
+		{ S_IFREG | 06755, ACL, &fsetid, 0 },
+		{ S_IFREG | 04755, ACL, &outside, 0 },
+		/* chmod: the same as an ACL (setattr_prepare). */
+		{ S_IFREG | 02745, MODE, &outside, S_ISGID },
+		{ S_IFREG | 06755, MODE, &in_group, 0 },
+		{ S_IFREG | 06755, MODE, &fsetid, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t got = inode_privs_dropped(cases[i].mode, FILE_GID, cases[i].change,
+						   cases[i].c);
+		ck_assert_msg(got == cases[i].dropped, "case %zu: mode %o: dropped %o, not %o", i,
+			      cases[i].mode, got, cases[i].dropped);
+		ck_assert_uint_eq(got & ~both, 0);
+	}
+}
+END_TEST
+
+/* A file of FILE_GID with `mode`. */
+static uint64_t priv_file(struct ifix *f, const char *name, uint32_t mode)
+{
+	uint64_t ino = ifix_mk(f, ROOT, name, S_IFREG | 0644);
+	struct cowfs_attr a = { .mode = mode, .gid = FILE_GID };
+
+	ck_assert_int_eq(inode_setattr(&f->it, ino, INODE_SET_MODE | INODE_SET_GID, &a), 0);
+	return ino;
+}
+
+static uint32_t perm_of(struct ifix *f, uint64_t ino)
+{
+	return ifix_attr(f, ino).mode & 07777;
+}
+
+/* The operations apply the rule: inode_drop_privs (write, fallocate), a truncate or chown
+ * through inode_setattr_as (also on top of a mode the FUSE kernel sends with them), and an
+ * access ACL through inode_setxattr_as. The bits stay dropped across a remount. */
+START_TEST(privs_dropped_by_changes)
+{
+	static const uint8_t acl_value[] = {
+		2, 0, 0, 0,                              /* version 2 */
+		1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,      /* USER_OBJ rwx */
+		2, 0, 4, 0, 0xd2, 0x04, 0, 0,            /* USER 1234 r */
+		4, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,      /* GROUP_OBJ r-x */
+		0x10, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,   /* MASK r-x */
+		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,   /* OTHER r-x */
+	};
+	struct cowfs_attr a = { 0 };
+	struct ifix f;
+	uint64_t w, t, c, k, acl, acl_in, plain;
+
+	ifix_setup(&f, "in-privs", IMG, 16384);
+	w = priv_file(&f, "write", 06745);
+	t = priv_file(&f, "trunc", 06745);
+	c = priv_file(&f, "chown", 02745);
+	k = priv_file(&f, "kernel-mode", 06745);
+	acl = priv_file(&f, "acl", 02745);
+	acl_in = priv_file(&f, "acl-in", 02745);
+	plain = priv_file(&f, "plain", 02745);
+
+	ck_assert_int_eq(inode_drop_privs(&f.it, w, INODE_CHANGE_DATA, &in_group), 1);
+	ck_assert_uint_eq(perm_of(&f, w), 02745);
+	ck_assert_int_eq(inode_drop_privs(&f.it, w, INODE_CHANGE_DATA, &in_group), 0);
+	ck_assert_int_eq(inode_drop_privs(&f.it, plain, INODE_CHANGE_DATA, &fsetid), 0);
+	ck_assert_uint_eq(perm_of(&f, plain), 02745);
+
+	a.size = 100;
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_SIZE, &a, &outside), 0);
+	ck_assert_uint_eq(perm_of(&f, t), 0745);
+	a.gid = OWN_GID;
+	ck_assert_int_eq(inode_setattr_as(&f.it, c, INODE_SET_GID, &a, &outside), 0);
+	ck_assert_uint_eq(perm_of(&f, c), 0745);
+	ck_assert_uint_eq(ifix_attr(&f, c).gid, OWN_GID);
+	/* The FUSE kernel's own guess (setuid only) comes as a mode with the size. */
+	a.mode = 02745;
+	ck_assert_int_eq(inode_setattr_as(&f.it, k, INODE_SET_SIZE | INODE_SET_MODE, &a, &outside),
+			 0);
+	ck_assert_uint_eq(perm_of(&f, k), 0745);
+	/* A chmod to setgid by a caller outside the group (the kernel checks that only with
+	 * default_permissions), or into a group it is not in, leaves setgid out. */
+	a.mode = 02755;
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE, &a, &outside), 0);
+	ck_assert_uint_eq(perm_of(&f, t), 0755);
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE, &a, &in_group), 0);
+	ck_assert_uint_eq(perm_of(&f, t), 02755);
+	a.gid = OWN_GID + 1;
+	ck_assert_int_eq(inode_setattr_as(&f.it, t, INODE_SET_MODE | INODE_SET_GID, &a, &in_group),
+			 0);
+	ck_assert_uint_eq(perm_of(&f, t), 0755);
+	a.gid = FILE_GID;
+	ck_assert_int_eq(inode_setattr(&f.it, t, INODE_SET_MODE | INODE_SET_GID, &a), 0);
+	/* Without a caller, inode_setattr drops nothing. */
+	ck_assert_int_eq(inode_setattr(&f.it, plain, INODE_SET_SIZE, &a), 0);
+	ck_assert_uint_eq(perm_of(&f, plain), 02745);
+
+	ck_assert_int_eq(inode_setxattr_as(&f.it, acl, XATTR_ACL_ACCESS, acl_value,
+					   sizeof(acl_value), 0, &outside), 0);
+	ck_assert_uint_eq(perm_of(&f, acl), 0755);
+	ck_assert_int_eq(inode_setxattr_as(&f.it, acl_in, XATTR_ACL_ACCESS, acl_value,
+					   sizeof(acl_value), 0, &in_group), 0);
+	ck_assert_uint_eq(perm_of(&f, acl_in), 02755);
+
+	ifix_reopen(&f);
+	ck_assert_uint_eq(perm_of(&f, w), 02745);
+	ck_assert_uint_eq(perm_of(&f, t), 02755);
+	ck_assert_uint_eq(perm_of(&f, acl), 0755);
+	ifix_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inode");
@@ -896,6 +1060,8 @@ int main(void)
 	tcase_add_test(tc, malformed_items);
 	tcase_add_test(tc, mkfs_makes_root);
 	tcase_add_test(tc, atime_rule);
+	tcase_add_test(tc, privs_rule);
+	tcase_add_test(tc, privs_dropped_by_changes);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
