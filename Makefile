@@ -38,9 +38,12 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-# Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X.
-TOOL_SRCS  := $(sort $(wildcard tools/*.c mkfs/*.c fsck/*.c))
-TOOL_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(TOOL_SRCS))))
+# Each program is one main .c file: tools/X.c, mkfs/X.c and fsck/X.c become bin/X. These are
+# the programs `make install` installs, and nothing else: tests and demos are built elsewhere.
+# mkfs.cowfs and fsck.cowfs go to sbin, where mkfs(8) and fsck(8) look (USER_BINS: bin).
+USER_BINS  := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(sort $(wildcard tools/*.c)))))
+ADMIN_BINS := $(addprefix $(BUILD)/bin/,$(basename $(notdir $(sort $(wildcard mkfs/*.c fsck/*.c)))))
+TOOL_BINS  := $(USER_BINS) $(ADMIN_BINS)
 # The cowfs program's commands (tools/CMD/, one directory each: dump, status, ...) are linked into
 # it; tools/preload/ is the preload shim, a shared library of its own.
 CMD_SRCS   := $(sort $(filter-out tools/preload/%,$(wildcard tools/*/*.c)))
@@ -74,7 +77,8 @@ INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ
 		 tests/integ/test_clone_bugs.sh tests/integ/test_cli.sh tests/integ/test_dedupe.sh \
 		 tests/integ/test_preload.sh tests/integ/test_ioctl.sh \
 		 tests/integ/test_fio_jobs.sh tests/integ/test_namespace.sh \
-		 tests/integ/test_prealloc_statfs.sh tests/integ/test_remount.sh
+		 tests/integ/test_prealloc_statfs.sh tests/integ/test_remount.sh \
+		 tests/integ/test_odirect.sh tests/integ/test_private_checkout.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -87,7 +91,8 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers install clean
+.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers install \
+	uninstall clean
 # deps first, then the build: with -j, make would otherwise compile before the headers exist.
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -208,15 +213,41 @@ FSBENCH_ARGS ?= --runs 3
 bench-peers: all
 	bench/fsbench/run.sh --dir $(BUILD)/fsbench-tmp --cowfs-bin $(BUILD)/bin $(FSBENCH_ARGS)
 
+# `make install PREFIX=/usr DESTDIR=/tmp/stage` for a package. The mount helper goes to /sbin
+# whatever PREFIX is (mount(8) runs /sbin/mount.fuse.TYPE) and points at the installed cowfs:
+# the link's target is where cowfs will be once installed, not under DESTDIR.
+MAN_PAGES  := $(sort $(wildcard man/*.8))
+COMPLETION := completion/cowfs
+MOUNT_HELPER_DIR ?= /sbin
+INSTALLED  := $(addprefix $(PREFIX)/bin/,$(notdir $(USER_BINS))) \
+	      $(addprefix $(PREFIX)/sbin/,$(notdir $(ADMIN_BINS))) $(PREFIX)/sbin/fsck.fuse.cowfs \
+	      $(PREFIX)/lib/$(notdir $(SHIM_LIB)) \
+	      $(addprefix $(PREFIX)/share/man/man8/,$(notdir $(MAN_PAGES))) \
+	      $(PREFIX)/share/bash-completion/completions/cowfs \
+	      $(MOUNT_HELPER_DIR)/mount.fuse.cowfs
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)/sbin
-	for b in $(TOOL_BINS); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(MOUNT_HELPER_DIR)
+	install -m 755 $(USER_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(ADMIN_BINS) $(DESTDIR)$(PREFIX)/sbin/
+	# fstab names the type fuse.cowfs, so fsck -A (boot-time checks) runs fsck.fuse.cowfs.
+	ln -sfn fsck.cowfs $(DESTDIR)$(PREFIX)/sbin/fsck.fuse.cowfs
 	# cowfs-run finds it as ../lib/libcowfs-preload.so from its own directory.
 	install -m 755 $(SHIM_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cowfs
 	# mount -t fuse.cowfs, fstab and mount -o remount: mount(8) runs /sbin/mount.fuse.cowfs,
 	# which is the cowfs program under that name (a remount must reach the running server,
 	# which mount.fuse3 cannot: it would start a second one).
-	ln -sf $(PREFIX)/bin/cowfs $(DESTDIR)/sbin/mount.fuse.cowfs
+	ln -sfn $(PREFIX)/bin/cowfs $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.cowfs
+
+# What install put there; and mkfs.cowfs and fsck.cowfs in bin, where installs before
+# issue 12 put them.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED)) \
+		$(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(ADMIN_BINS)))
 
 clean:
 	rm -rf build build-san

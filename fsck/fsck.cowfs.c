@@ -1,5 +1,5 @@
 /*
- * fsck.cowfs [-v] [-q] [--repair] IMAGE
+ * fsck.cowfs [-n | -a | -p | -y | --repair] [-f] [-C FD] [-v] [-q] [-V] IMAGE
  *
  * Checks a cowfs image: every superblock copy; every node reachable from the root tree and
  * every tree it names (checksum, UUID, address, generation, owner, level, structure); and
@@ -10,6 +10,11 @@
  * referenced extents with no item, by committing the corrections as one transaction; namespace
  * problems it cannot fix yet, and with any of them it writes nothing. It refuses an image that
  * is in use (mounted: the image is locked while mounted).
+ *
+ * The options are fsck(8)'s, so `fsck -t cowfs` and boot-time checks (fsck -a, fsck -p) run it:
+ * -n checks only; -a, -p and -y repair what is safe to repair (what --repair fixes; there is
+ * nothing to ask about); -f is accepted (every check is a full one); -C FD writes progress
+ * lines "PASS DONE TOTAL IMAGE" to descriptor FD (0: standard output), as e2fsck does.
  *
  * Exit status as fsck(8): 0 clean, 1 errors corrected, 4 errors left uncorrected,
  * 8 operational error (cannot open, not a cowfs image, usage), 16 usage error.
@@ -22,12 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs/inode/namespace_check.h"
 #include "fs/lib/endian.h"
 #include "fs/super/fsck.h"
 #include "fs/super/fs.h"
 #include "fs/super/super.h"
+#include "tools/version.h"
 
 #define FSCK_OK 0
 #define FSCK_CORRECTED 1
@@ -38,6 +45,8 @@
 struct fsck {
 	const char *image;
 	bool verbose, quiet, repair;
+	char mode;              /* the -n/-a/-p/-y/--repair given, to refuse two that disagree */
+	FILE *progress_out;     /* -C FD: e2fsck's machine-readable progress lines, or NULL */
 	uint64_t reported;
 	uint64_t inodes;        /* the namespace check's count, for the summary */
 	double start, last_progress;
@@ -69,25 +78,56 @@ static void on_problem(void *arg, uint64_t bytenr, const char *msg)
 		fprintf(stderr, "fsck.cowfs: more problems follow (-v lists them all)\n");
 }
 
-/* A progress line on stderr once the check has run for two seconds, then every second. */
-static void on_progress(void *arg, uint64_t nodes)
+/* Pass 4, after the reference checker's three: the namespace of every fs tree. */
+#define PASS_NAMESPACE (REF_CHECK_PASS_CSUMS + 1)
+
+/* e2fsck -C's line, which fsck(8) reads: "pass done total device". */
+static void progress_line(struct fsck *f, unsigned pass, uint64_t done, uint64_t total)
+{
+	if (!f->progress_out)
+		return;
+	fprintf(f->progress_out, "%u %" PRIu64 " %" PRIu64 " %s\n", pass, done, total, f->image);
+	fflush(f->progress_out);
+}
+
+/*
+ * Every report to -C's descriptor; and for a person, a line on stderr once the check has run
+ * for two seconds, then every second.
+ */
+static void on_progress(void *arg, const struct ref_check_progress *p)
 {
 	struct fsck *f = arg;
 	double t = now();
 
+	progress_line(f, p->pass, p->done, p->total);
 	if (f->quiet || t - f->start < 2 || t - f->last_progress < 1)
 		return;
 	f->last_progress = t;
-	fprintf(stderr, "\rfsck.cowfs: %" PRIu64 " nodes checked (%.0f s)", nodes, t - f->start);
+	fprintf(stderr, "\rfsck.cowfs: %" PRIu64 " nodes checked (%.0f s)", p->nodes,
+		t - f->start);
+}
+
+/* "1 problem", "2 problems" */
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: fsck.cowfs [-v] [-q] [--repair] IMAGE\n"
+	fprintf(out, "usage: fsck.cowfs [-n | -a | -p | -y | --repair] [-f] [-C FD] [-v] [-q] IMAGE\n"
+		     "  -n             check only, change nothing (the default)\n"
+		     "  -a, -p, -y, --repair\n"
+		     "                 fix what is safe to fix: reference counts, backrefs and\n"
+		     "                 leaked space\n"
+		     "  -f             force a full check (accepted: every check is a full one)\n"
+		     "  -C FD          progress lines \"PASS DONE TOTAL IMAGE\" to descriptor FD\n"
+		     "                 (0: standard output)\n"
 		     "  -v, --verbose  list every problem\n"
 		     "  -q, --quiet    print nothing but problems\n"
-		     "  --repair       fix reference counts, backrefs and leaked space\n"
-		     "  -n             check only (the default)\n");
+		     "  -V, --version  print the version\n"
+		     "Exit status: 0 clean, 1 corrected, 4 left uncorrected, 8 operational error,\n"
+		     "16 usage error.\n");
 }
 
 static int open_image(struct fsck *f, struct cowfs **fs)
@@ -164,7 +204,9 @@ static int check_namespace(struct fsck *f, struct cowfs *fs, struct cowfs_check_
 
 	if (ret < 0 && ret != -EUCLEAN)
 		return ret;
+	progress_line(f, PASS_NAMESPACE, 0, 1);
 	r = inode_check_all(fs, &ns);
+	progress_line(f, PASS_NAMESPACE, 1, 1);
 	f->inodes = ns.inodes;
 	if (r < 0 && r != -EUCLEAN)
 		return r;
@@ -207,37 +249,88 @@ static int repair(struct fsck *f, struct cowfs *fs, struct cowfs_check_stats *st
 		return FSCK_UNCORRECTED;
 	}
 	if (!f->quiet)
-		printf("%s: %" PRIu64 " problems corrected\n", f->image, fixed);
+		printf("%s: %" PRIu64 " %s corrected\n", f->image, fixed,
+		       plural(fixed, "problem", "problems"));
 	summary(f, st, "clean");
 	return FSCK_CORRECTED;
 }
 
-int main(int argc, char **argv)
+/* -C FD: 0 means standard output, as for e2fsck; any other descriptor must be open. */
+static int open_progress(struct fsck *f, const char *arg)
+{
+	char *end;
+	long fd = strtol(arg, &end, 10);
+
+	if (!*arg || *end || fd < 0 || fd > INT32_MAX) {
+		fprintf(stderr, "fsck.cowfs: -C wants a file descriptor, not '%s'\n", arg);
+		return FSCK_USAGE;
+	}
+	if (fd == 0 || fd == STDOUT_FILENO) {
+		f->progress_out = stdout;
+		return 0;
+	}
+	f->progress_out = fdopen((int)fd, "w");
+	if (!f->progress_out) {
+		fprintf(stderr, "fsck.cowfs: -C %ld: %s\n", fd, strerror(errno));
+		return FSCK_USAGE;
+	}
+	return 0;
+}
+
+/* -n against -a/-p/-y/--repair: e2fsck refuses both at once rather than pick one. */
+static int set_mode(struct fsck *f, int opt)
+{
+	bool repair = opt != 'n';
+
+	if (f->mode && f->repair != repair) {
+		fprintf(stderr, "fsck.cowfs: -%c and -%c: only one of -n or -a/-p/-y/--repair\n",
+			f->mode, opt == 'r' ? 'a' : opt);
+		return FSCK_USAGE;
+	}
+	f->mode = (char)(opt == 'r' ? 'a' : opt);
+	f->repair = repair;
+	return 0;
+}
+
+/* Fill f from the command line: 0, FSCK_USAGE, or -1 when --help or --version printed. */
+static int parse_args(struct fsck *f, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' },
 		{ "repair", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
 	};
-	struct fsck f = { 0 };
-	struct cowfs_check_stats st;
-	struct cowfs *fs;
-	int opt, status, ret;
+	int opt, ret = 0;
 
-	while ((opt = getopt_long(argc, argv, "vqnh", longopts, NULL)) != -1) {
+	while (ret == 0 && (opt = getopt_long(argc, argv, "vqnaypfC:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'v': f.verbose = true; break;
-		case 'q': f.quiet = true; break;
-		case 'n': f.repair = false; break;
-		case 'r': f.repair = true; break;
-		case 'h': usage(stdout); return FSCK_OK;
+		case 'v': f->verbose = true; break;
+		case 'q': f->quiet = true; break;
+		case 'n': case 'a': case 'y': case 'p': case 'r': ret = set_mode(f, opt); break;
+		case 'f': break;
+		case 'C': ret = open_progress(f, optarg); break;
+		case 'V': return print_version("fsck.cowfs") ? FSCK_OPERATIONAL : -1;
+		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return FSCK_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
+	if (ret == 0 && optind != argc - 1) {
 		usage(stderr);
-		return FSCK_USAGE;
+		ret = FSCK_USAGE;
 	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct fsck f = { 0 };
+	struct cowfs_check_stats st;
+	struct cowfs *fs;
+	int status, ret;
+
+	status = parse_args(&f, argc, argv);
+	if (status)
+		return status < 0 ? FSCK_OK : status;
 	f.image = argv[optind];
 	status = open_image(&f, &fs);
 	if (status)
@@ -257,7 +350,8 @@ int main(int argc, char **argv)
 			status = FSCK_OK;
 		} else if (ret == -EUCLEAN) {
 			char verdict[64];
-			snprintf(verdict, sizeof(verdict), "%" PRIu64 " problems", st.problems);
+			snprintf(verdict, sizeof(verdict), "%" PRIu64 " %s", st.problems,
+				 plural(st.problems, "problem", "problems"));
 			summary(&f, &st, verdict);
 			status = FSCK_UNCORRECTED;
 		} else {

@@ -24,22 +24,27 @@ void file_handle_init(struct fuse_file_info *fi)
 		 (acc == O_RDONLY || acc == O_RDWR ? FH_READ : 0) |
 		 (acc == O_WRONLY || acc == O_RDWR ? FH_WRITE : 0) |
 		 (fi->flags & O_NOATIME ? FH_NOATIME : 0);
-	/* O_DIRECT bypasses the page cache; otherwise the cache may outlive this open: every
-	 * change comes through the kernel, which keeps it in step. */
-	fi->direct_io = !!(fi->flags & O_DIRECT);
-	fi->keep_cache = !fi->direct_io;
+	/* The cache may outlive this open: every change comes through the kernel, which keeps
+	 * it in step. No FUSE direct_io mode for O_DIRECT: there the kernel refuses a shared
+	 * mapping (ENODEV), keeps setuid/setgid on a non-owner's write, and keeps other opens'
+	 * cached pages in step only in recent versions. Without it the kernel serves an
+	 * O_DIRECT read or write through fuse's direct_IO, writing back and dropping its cached
+	 * pages of the range as for any filesystem's direct I/O, after file_remove_privs. */
+	fi->direct_io = 0;
+	fi->keep_cache = 1;
 }
 
 /*
  * Whether a read through this open would update atime. The kernel serves reads from its
  * cached pages without asking, so such an open drops them: its first read reaches cowfs,
- * which updates atime (relatime: then the next opens keep the cache again).
+ * which updates atime (relatime: then the next opens keep the cache again). An O_DIRECT
+ * open's reads reach cowfs anyway: other opens' cached pages need not go.
  */
-static bool atime_wants_read(struct server *s, uint64_t ino, uint64_t fh)
+static bool atime_wants_read(struct server *s, uint64_t ino, const struct fuse_file_info *fi)
 {
 	bool wanted = false;
 
-	if ((fh & (FH_READ | FH_NOATIME)) != FH_READ)
+	if ((fi->fh & (FH_READ | FH_NOATIME)) != FH_READ || fi->flags & O_DIRECT)
 		return false;
 	return inode_atime_wanted(&s->it, ino, &wanted) == 0 && wanted;
 }
@@ -81,7 +86,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	readahead_raise_once(s);
 	file_handle_init(fi);
-	if (fi->keep_cache && atime_wants_read(s, ino_from_fuse(ino), fi->fh))
+	if (fi->keep_cache && atime_wants_read(s, ino_from_fuse(ino), fi))
 		fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
 }
@@ -137,6 +142,8 @@ static const char *write_data(struct fuse_bufvec *bufv, size_t *len, char **copy
 	return *copy;
 }
 
+/* An O_DIRECT write too goes into the file's dirty pages: written back at once, each would be
+ * an extent of its own and fsync could not log it (docs/DESIGN.md section 15). */
 void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
 		  struct fuse_file_info *fi)
 {

@@ -29,6 +29,7 @@
 #include "fs/lib/endian.h"
 #include "fs/super/fs.h"
 #include "fs/super/super.h"
+#include "tools/version.h"
 
 #define PROG "mkfs.cowfs"
 
@@ -101,6 +102,7 @@ static void usage(FILE *f)
 		"  -U, --uuid UUID         filesystem UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n"
 		"  -f, --force             overwrite an existing filesystem\n"
 		"  -q, --quiet             print nothing on success\n"
+		"  -V, --version           print the version\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"The smallest filesystem is %llu MiB.\n",
@@ -267,6 +269,7 @@ static int parse_args(int argc, char **argv, struct mkfs_args *a)
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, ret;
@@ -275,9 +278,13 @@ static int parse_args(int argc, char **argv, struct mkfs_args *a)
 	a->sectorsize = 4096;
 	a->nodesize = BT_DEFAULT_NODESIZE;
 	a->label = "";
-	while ((c = getopt_long(argc, argv, "s:b:n:L:U:fqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:b:n:L:U:fqVh", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
+			return -1;
+		}
+		if (c == 'V') {
+			print_version(PROG);   /* a write error shows at main's flush */
 			return -1;
 		}
 		if ((ret = parse_option(c, optarg, a)) != 0)

@@ -3,9 +3,12 @@
 # Idempotent and quiet when everything is present: `make check` calls it on every run.
 set -eu
 
+# groff-base: test_tools.sh renders the man pages and checks groff has nothing to warn about.
 # xfsprogs (xfs_io, mkfs.xfs), e2fsprogs (filefrag) and duperemove: the sharing tests run them
-# through the preload shim on the mount and on xfs on a loop device, to compare.
-need="gcc make pkg-config liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev git rsync sqlite3 python3 tar util-linux xfsprogs e2fsprogs duperemove"
+# through the preload shim on the mount and on xfs on a loop device, to compare. btrfs-progs:
+# test_prealloc_statfs compares statfs, df -i and preallocation with btrfs; fio: test_fio_jobs
+# runs the job files in bench/jobs.
+need="gcc make pkg-config groff-base liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev git rsync sqlite3 python3 tar util-linux xfsprogs e2fsprogs duperemove btrfs-progs fio"
 [ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio btrfs-progs btrfs-compsize xfsprogs fuse2fs e2fsprogs zfs-fuse"
 
 missing=""

@@ -13,11 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tools/version.h"
+
 #define LIB_NAME "libcowfs-preload.so"
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cowfs-run CMD [ARG...]\n"
+	fprintf(out, "usage: cowfs-run CMD [ARG...]   (or --help, --version)\n"
 		     "  runs CMD with " LIB_NAME " in LD_PRELOAD ($COWFS_PRELOAD, else\n"
 		     "  ../lib/" LIB_NAME " relative to this program)\n");
 }
@@ -94,6 +96,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 125;
 	}
+	if (strcmp(argv[1], "--version") == 0)
+		return print_version("cowfs-run");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;

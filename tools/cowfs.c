@@ -11,7 +11,8 @@
  *
  * This file only tells the two apart: a first word that names a command runs that command,
  * anything else is a mount. The mount is the usual use (mount.fuse3 runs `cowfs IMAGE MNT -o
- * OPTS`), so it needs no command word.
+ * OPTS`), so it needs no command word. `cowfs --version` (and `cowfs COMMAND --version`)
+ * prints the version.
  *
  * Exit status: 0 success; 1 failure (for dump: something could not be read or is corrupt, or
  * the image could not be opened); 2 usage error.
@@ -26,6 +27,7 @@
 #include "tools/prog.h"
 #include "tools/share/commands.h"
 #include "tools/status/status.h"
+#include "tools/version.h"
 
 static const struct command {
 	const char *name;
@@ -48,7 +50,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nOther uses: " PROG " COMMAND [options] ...\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun '" PROG " COMMAND --help' for a command's options.\n");
+	fprintf(f, "\nRun '" PROG " COMMAND --help' for a command's options, '" PROG
+		" --version' for the version.\n");
 }
 
 /*
@@ -120,7 +123,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return finish_output(stdout);
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return print_version(PROG);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (argc == 3 && !strcmp(argv[2], "--version") && !strcmp(argv[1], commands[i].name))
+			return print_version(PROG);
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fs/btree/view.h"
+#include "fs/lib/compiler.h"
 #include "fs/extent/csum_tree.h"
 #include "fs/extent/file_extent.h"
 
@@ -21,6 +22,9 @@
  * backref key, each a pointer or an item in a distinct node.
  */
 #define MAX_DROPS_PER_BACKREF (1u << 24)
+
+/* Progress is reported at most once per this many steps of a pass, and at its end. */
+#define PROGRESS_EVERY 4096
 
 /* ---- what the trees say: the expected extents --------------------------------------- */
 
@@ -114,6 +118,21 @@ static void problem(struct ref_check *rc, uint64_t bytenr, const char *fmt, ...)
 }
 
 /* A problem in the structure itself, which no reference correction fixes. */
+static void progress(const struct ref_check *rc, unsigned pass, uint64_t done, uint64_t total)
+{
+	struct ref_check_progress p = { pass, done, MAX(done, total), rc->st.tree_blocks };
+
+	if (rc->o.progress)
+		rc->o.progress(rc->o.progress_arg, &p);
+}
+
+/* A pass's end: done is its total, whatever the estimate was. */
+static void pass_done(const struct ref_check *rc, unsigned pass, uint64_t done, uint64_t total)
+{
+	done = MAX(done, total);
+	progress(rc, pass, done, done);
+}
+
 static void unfixable(struct ref_check *rc)
 {
 	rc->st.unfixable++;
@@ -303,8 +322,8 @@ static int visit_node(void *arg, const struct bt_node *n, uint64_t parent)
 
 	(void)parent;
 	rc->st.tree_blocks++;
-	if (rc->o.progress && rc->st.tree_blocks % 4096 == 0)
-		rc->o.progress(rc->o.progress_arg, rc->st.tree_blocks);
+	if (rc->st.tree_blocks % PROGRESS_EVERY == 0)
+		progress(rc, REF_CHECK_PASS_TREES, rc->st.trees - 1, rc->o.trees);
 	return bt_node_level(n) == 0 ? expect_leaf_refs(rc, n) : 0;
 }
 
@@ -331,6 +350,7 @@ int ref_check_tree(struct ref_check *rc, struct btree *t)
 			(unsigned long long)t->owner);
 		unfixable(rc);
 	}
+	progress(rc, REF_CHECK_PASS_TREES, rc->st.trees, rc->o.trees);
 	return ret;
 }
 
@@ -490,6 +510,8 @@ static int cmp_extent(void *arg, const struct extent_info *x)
 
 	close_item(rc);
 	rc->st.extent_items++;
+	if (rc->st.extent_items % PROGRESS_EVERY == 0)
+		progress(rc, REF_CHECK_PASS_EXTENTS, rc->st.extent_items, rc->count);
 	rc->cur.valid = true;
 	rc->cur.item = *x;
 	rc->cur.e = e;
@@ -584,6 +606,7 @@ static int compare_extent_tree(struct ref_check *rc)
 		ret = 0;
 	}
 	close_item(rc);
+	pass_done(rc, REF_CHECK_PASS_EXTENTS, rc->st.extent_items, rc->count);
 	return ret;
 }
 
@@ -747,11 +770,13 @@ static int check_csums(struct ref_check *rc)
 {
 	struct bt_cursor cur;
 	struct data_spans s;
-	uint64_t prev_end = 0;
+	uint64_t prev_end = 0, items = 0, area = rc->o.data_end - rc->o.data_start;
 	int ret;
 
-	if (!rc->x->csum_tree)
+	if (!rc->x->csum_tree) {
+		pass_done(rc, REF_CHECK_PASS_CSUMS, 0, area);
 		return 0;
+	}
 	ret = data_spans(rc, &s);
 	if (ret < 0)
 		return ret;
@@ -762,6 +787,8 @@ static int check_csums(struct ref_check *rc)
 		uint32_t len;
 		bt_cursor_item(&cur, &k, NULL, &len);
 		check_csum_item(rc, &s, &k, len, &prev_end);
+		if (++items % PROGRESS_EVERY == 0 && k.offset >= rc->o.data_start)
+			progress(rc, REF_CHECK_PASS_CSUMS, k.offset - rc->o.data_start, area);
 	}
 	bt_cursor_release(&cur);
 	if (ret == -ENOENT) {
@@ -773,6 +800,7 @@ static int check_csums(struct ref_check *rc)
 		ret = 0;
 	}
 	free(s.v);
+	pass_done(rc, REF_CHECK_PASS_CSUMS, 0, area);
 	return ret;
 }
 

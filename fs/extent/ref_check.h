@@ -42,14 +42,30 @@ struct ref_check_hole {
 	uint64_t start, len;
 };
 
+/*
+ * Where a check is, for a progress display (fsck -C): pass 1 walks the trees (done and total
+ * count trees), pass 2 compares the extent tree with what they say (extent items, against
+ * the extents the trees reference), pass 3 checks the checksum tree (bytes of the data area,
+ * by address). done never exceeds total. nodes: tree nodes read so far, for a human display.
+ */
+enum { REF_CHECK_PASS_TREES = 1, REF_CHECK_PASS_EXTENTS = 2, REF_CHECK_PASS_CSUMS = 3 };
+
+struct ref_check_progress {
+	unsigned pass;
+	uint64_t done, total;
+	uint64_t nodes;
+};
+
+typedef void (*ref_check_progress_fn)(void *arg, const struct ref_check_progress *p);
+
 struct ref_check_opts {
 	uint64_t data_start, data_end;      /* every extent lies in [data_start, data_end) */
 	const struct ref_check_hole *holes; /* and touches none of these */
 	size_t nholes;
 	bool repair;                        /* queue corrections (the filesystem is writable) */
 	struct bt_trans *tx;                /* with repair: the transaction they are queued in */
-	/* Now and then, with the count of nodes read so far (may be NULL). */
-	void (*progress)(void *arg, uint64_t nodes_read);
+	uint64_t trees;                     /* how many trees the caller will give (pass 1) */
+	ref_check_progress_fn progress;     /* now and then, and at each pass's end; may be NULL */
 	void *progress_arg;
 };
 

@@ -468,7 +468,7 @@ static int acl_check_new(struct inode_tree *it, const char *name, const void *va
 		return n;
 	if (n == 0)
 		return -EINVAL;
-	return size > xattr_value_max(it, strlen(name)) ? -E2BIG : 0;
+	return size > xattr_inline_max(it, strlen(name)) ? -E2BIG : 0;
 }
 
 static int apply_new_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,

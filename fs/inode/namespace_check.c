@@ -1,9 +1,12 @@
 /*
  * The namespace checker (see namespace_check.h): one cursor pass over an fs tree in key order. An
- * inode's items come in type order (INODE_ITEM, INODE_REF, XATTR_ITEM, DIR_ITEM, DIR_INDEX,
- * EXTENT_DATA), so every item after the inode item can be checked against it at once; each
- * link is checked from all three of its items by point lookups of the other two; link counts
- * need the whole tree, so they are counted into a per-inode table and compared at the end.
+ * inode's items come in type order (INODE_ITEM, INODE_REF, XATTR_ITEM, XATTR_VALUE, DIR_ITEM,
+ * DIR_INDEX, EXTENT_DATA), so every item after the inode item can be checked against it at
+ * once; each link is checked from all three of its items by point lookups of the other two;
+ * link counts need the whole tree, so they are counted into a per-inode table and compared at
+ * the end. A spilled xattr value's pieces are read from its entry; the pieces the entries of
+ * an inode read are noted, so that its XATTR_VALUE items, which come after, can each be
+ * matched to its owner.
  */
 #include "fs/inode/namespace_check.h"
 
@@ -32,6 +35,12 @@ struct ns_inode {
 	bool has_target;         /* a symlink's inline extent was seen */
 };
 
+/* The XATTR_VALUE items a spilled entry owns: [key, key + pieces). */
+struct ns_span {
+	uint64_t key;
+	uint32_t pieces;
+};
+
 /* The inode whose items the cursor is in. */
 struct ns_current {
 	uint64_t ino;
@@ -39,6 +48,9 @@ struct ns_current {
 	struct inode in;
 	uint64_t data_end;       /* regular files: end of the last file extent item */
 	uint64_t data_bytes;     /* bytes its file extent items reference (nbytes must match) */
+	struct ns_span *spans;   /* of its spilled xattr values, sorted at its first piece */
+	size_t nspans, spans_cap, next_span;
+	bool spans_sorted;
 };
 
 struct ns_checker {
@@ -224,6 +236,60 @@ static int match_dir_index(struct ns_checker *c, uint64_t dir, uint64_t index, u
 	return ret;
 }
 
+/* ---- the spans of spilled xattr values -------------------------------------------------------- */
+
+static void spans_reset(struct ns_checker *c)
+{
+	c->cur.nspans = c->cur.next_span = 0;
+	c->cur.spans_sorted = false;
+}
+
+static int span_add(struct ns_checker *c, uint64_t key, uint32_t pieces)
+{
+	if (c->cur.nspans == c->cur.spans_cap) {
+		size_t cap = c->cur.spans_cap ? 2 * c->cur.spans_cap : 16;
+		struct ns_span *sp = realloc(c->cur.spans, cap * sizeof(*sp));
+
+		if (!sp)
+			return -ENOMEM;
+		c->cur.spans = sp;
+		c->cur.spans_cap = cap;
+	}
+	c->cur.spans[c->cur.nspans++] = (struct ns_span){ key, pieces };
+	return 0;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct ns_span *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* At an inode's first XATTR_VALUE item: its entries are all seen, so their spans are all
+ * known; two values in one span is a problem of their entries. */
+static void spans_sort(struct ns_checker *c, uint64_t ino)
+{
+	qsort(c->cur.spans, c->cur.nspans, sizeof(*c->cur.spans), span_cmp);
+	for (size_t i = 1; i < c->cur.nspans; i++)
+		if (c->cur.spans[i].key == c->cur.spans[i - 1].key)
+			problem(c, ino, "two spilled xattr values at value key %" PRIu64,
+				c->cur.spans[i].key);
+	c->cur.spans_sorted = true;
+}
+
+/* Whether a spilled entry of the current inode owns the piece at `offset` (offsets come in
+ * increasing order). */
+static bool span_owns(struct ns_checker *c, uint64_t offset)
+{
+	const struct ns_span *sp = c->cur.spans;
+	size_t *i = &c->cur.next_span;
+
+	while (*i < c->cur.nspans && offset >= sp[*i].key && offset - sp[*i].key >= sp[*i].pieces)
+		(*i)++;
+	return *i < c->cur.nspans && offset >= sp[*i].key;
+}
+
 /* ---- the items ---------------------------------------------------------------------------- */
 
 /* The inode the cursor leaves: what needs all of its items. */
@@ -242,6 +308,7 @@ static int check_inode_item(struct ns_checker *c, const struct bt_key *k, const 
 
 	finish_inode(c);
 	c->cur.data_end = c->cur.data_bytes = 0;
+	spans_reset(c);
 	c->cur.ino = k->objectid;
 	c->cur.told = false;
 	c->cur.exists = false;
@@ -498,26 +565,29 @@ static bool xattr_name_earlier(const uint8_t *data, const struct xattr_ref *e)
 
 /* A POSIX ACL must parse, sit on an inode that may have it, and (the access ACL) say what the
  * mode's permission bits say: the filesystem keeps the two in step. */
-static void check_acl(struct ns_checker *c, uint64_t ino, int kind, const struct xattr_ref *e)
+static void check_acl(struct ns_checker *c, uint64_t ino, int kind, const struct xattr_ref *e,
+		      const uint8_t *value)
 {
 	uint32_t mode = c->cur.in.mode, bits = 0;
 
 	if (S_ISLNK(mode) || (kind == XATTR_KIND_ACL_DEFAULT && !S_ISDIR(mode)))
 		problem(c, ino,
 			"POSIX ACL " NAME_FMT " on an inode of type %o, which cannot have it", NAME_ARG(e->name, e->name_len), mode & S_IFMT);
-	if (acl_value_check(e->value, e->value_len) <= 0) {
+	if (acl_value_check(value, e->value_len) <= 0) {
 		problem(c, ino, "malformed POSIX ACL " NAME_FMT, NAME_ARG(e->name, e->name_len));
 		return;
 	}
 	if (kind != XATTR_KIND_ACL_ACCESS)
 		return;
-	acl_value_mode(e->value, e->value_len, &bits);
+	acl_value_mode(value, e->value_len, &bits);
 	if (bits != (mode & 0777))
 		problem(c, ino, "access ACL grants %03o, but the mode's permission bits are %03o",
 			bits, mode & 0777);
 }
 
-static void check_xattr_entry(struct ns_checker *c, uint64_t ino, const struct xattr_ref *e)
+/* `value`: the entry's value, read from its pieces if it spilled. */
+static void check_xattr_entry(struct ns_checker *c, uint64_t ino, const struct xattr_ref *e,
+			      const uint8_t *value)
 {
 	uint32_t mode = c->cur.in.mode;
 	int kind = xattr_name_kind(e->name, e->name_len);
@@ -529,7 +599,31 @@ static void check_xattr_entry(struct ns_checker *c, uint64_t ino, const struct x
 		problem(c, ino, "user xattr " NAME_FMT " on an inode that is no file or directory",
 			NAME_ARG(e->name, e->name_len));
 	else if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
-		check_acl(c, ino, kind, e);
+		check_acl(c, ino, kind, e, value);
+}
+
+/* A spilled entry: allowed by the superblock, its pieces all there and exactly its length.
+ * Its span is noted for the pieces' own check, whole when the pieces are wrong (they are
+ * reported here, not once more each as belonging to nothing). */
+static int check_spilled(struct ns_checker *c, uint64_t ino, const struct xattr_ref *e)
+{
+	uint32_t pieces = XATTR_VALUE_KEY_SPAN;
+	const char *why = NULL;
+	uint8_t *value = malloc(e->value_len);
+	int ret = value ? xattr_pieces_read(&c->it, ino, e, value, &pieces, &why) : -ENOMEM;
+
+	if (!(cowfs_incompat_features(c->fs) & COWFS_INCOMPAT_BIG_XATTR))
+		problem(c, ino, "xattr " NAME_FMT " spilled, but the superblock lacks the"
+			" BIG_XATTR feature", NAME_ARG(e->name, e->name_len));
+	if (ret == -EUCLEAN)
+		problem(c, ino, "xattr " NAME_FMT " (%" PRIu32 " bytes at value key %" PRIu64 "): %s",
+			NAME_ARG(e->name, e->name_len), e->value_len, e->value_key, why);
+	else if (ret == 0)
+		check_xattr_entry(c, ino, e, value);
+	free(value);
+	if (ret < 0 && ret != -EUCLEAN)
+		return ret;
+	return span_add(c, e->value_key, pieces);
 }
 
 /* Each entry: well-formed, filed under its name's hash, once per item, a name and value
@@ -539,11 +633,11 @@ static int check_xattr_item(struct ns_checker *c, const struct bt_key *k, const 
 {
 	struct xattr_ref e;
 	uint32_t off = 0;
-	int got;
+	int got, ret = 0;
 
 	if (!c->cur.exists)
 		return 0;   /* reported as an item of a missing inode */
-	while ((got = xattr_entry_next(data, len, &off, &e)) == 1) {
+	while (ret == 0 && (got = xattr_entry_next(data, len, &off, &e)) == 1) {
 		uint64_t hash = xattr_name_hash(e.name, e.name_len);
 
 		if (hash != k->offset)
@@ -553,11 +647,26 @@ static int check_xattr_item(struct ns_checker *c, const struct bt_key *k, const 
 		else if (xattr_name_earlier(data, &e))
 			problem(c, k->objectid, "xattr " NAME_FMT " twice in one item",
 				NAME_ARG(e.name, e.name_len));
+		else if (e.spilled)
+			ret = check_spilled(c, k->objectid, &e);
 		else
-			check_xattr_entry(c, k->objectid, &e);
+			check_xattr_entry(c, k->objectid, &e, e.value);
 	}
-	if (got < 0)
+	if (ret == 0 && got < 0)
 		problem(c, k->objectid, "malformed xattr item (hash %" PRIu64 ")", k->offset);
+	return ret;
+}
+
+/* Each piece of a spilled value must belong to a spilled entry of its inode. */
+static int check_xattr_value(struct ns_checker *c, const struct bt_key *k)
+{
+	if (!c->cur.exists)
+		return 0;
+	if (!c->cur.spans_sorted)
+		spans_sort(c, k->objectid);
+	if (!span_owns(c, k->offset))
+		problem(c, k->objectid, "xattr value piece at %" PRIu64 " belongs to no xattr",
+			k->offset);
 	return 0;
 }
 
@@ -576,6 +685,7 @@ static int check_item(struct ns_checker *c, const struct bt_key *k, const void *
 	if (k->objectid != c->cur.ino) {
 		c->cur.ino = k->objectid;
 		c->cur.exists = c->cur.told = false;
+		spans_reset(c);
 	}
 	if (!c->cur.exists && !c->cur.told) {
 		/* An inode item that does not decode was reported already. */
@@ -590,6 +700,8 @@ static int check_item(struct ns_checker *c, const struct bt_key *k, const void *
 		return check_inode_ref(c, k, data, len);
 	case XATTR_ITEM_KEY:
 		return check_xattr_item(c, k, data, len);
+	case XATTR_VALUE_KEY:
+		return check_xattr_value(c, k);
 	case DIR_ITEM_KEY:
 		return check_dir_item(c, k, data, len);
 	case DIR_INDEX_KEY:
@@ -722,6 +834,7 @@ int inode_check_tree(struct cowfs *fs, struct cowfs_root *root, struct inode_che
 		ret = check_orphans(&c);
 	}
 	free(c.slots);
+	free(c.cur.spans);
 	if (ret < 0)
 		return ret;
 	return c.problems ? -EUCLEAN : 0;

@@ -1,8 +1,11 @@
 /*
  * Extended attributes: one XATTR_ITEM per (inode, name hash), holding an array of
  * {xattr_entry, name, value}, more than one entry only when names collide, as a directory's
- * DIR_ITEM arrays. An update reads the item, checks everything (flags, sizes, what collides
- * with it) and writes it back once. POSIX ACL names are handed to acl.c, which also keeps the
+ * DIR_ITEM arrays. A value too large for the item goes into XATTR_VALUE pieces, the entry
+ * keeping its length and where they are (a spilled entry; xattr_format.h). An update reads the
+ * item, checks everything (flags, sizes, what collides with it, the old value's pieces) and
+ * only then changes anything: the old pieces go, the new ones come, the item is written back
+ * once, all in the one transaction. POSIX ACL names are handed to acl.c, which also keeps the
  * mode in step.
  */
 #include "fs/inode/xattr_internal.h"
@@ -53,7 +56,7 @@ uint64_t xattr_name_hash(const char *name, size_t len)
 	return cowfs_csum(name, len);
 }
 
-size_t xattr_value_max(const struct inode_tree *it, size_t name_len)
+size_t xattr_inline_max(const struct inode_tree *it, size_t name_len)
 {
 	size_t room = bt_max_item_size(cowfs_nodesize(it->fs)) - sizeof(struct xattr_entry);
 
@@ -72,29 +75,6 @@ static int name_kind(const char *name, size_t *len)
 
 /* ---- entry arrays ------------------------------------------------------------------------- */
 
-int xattr_entry_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct xattr_ref *e)
-{
-	const struct xattr_entry *d = (const void *)(buf + *off);
-	uint32_t rest;
-
-	if (*off == len)
-		return 0;
-	if (len - *off < sizeof(*d))
-		return -1;
-	rest = len - *off - (uint32_t)sizeof(*d);
-	e->name_len = get_le16(&d->name_len);
-	e->value_len = get_le16(&d->value_len);
-	if (e->name_len == 0 || e->name_len > XATTR_NAME_LEN_MAX ||
-	    rest < e->name_len + e->value_len)
-		return -1;
-	e->at = *off;
-	e->size = (uint32_t)sizeof(*d) + e->name_len + e->value_len;
-	e->name = (const char *)buf + *off + sizeof(*d);
-	e->value = buf + *off + sizeof(*d) + e->name_len;
-	*off += e->size;
-	return 1;
-}
-
 /* Find `name` in an item of `ino`: 0 (*e), -ENODATA, or -EUCLEAN for a malformed item. */
 static int entry_find(struct inode_tree *it, uint64_t ino, const uint8_t *buf, uint32_t len,
 		      const char *name, size_t nlen, struct xattr_ref *e)
@@ -111,17 +91,126 @@ static int entry_find(struct inode_tree *it, uint64_t ino, const uint8_t *buf, u
 	return -ENODATA;
 }
 
-static uint32_t entry_encode(uint8_t *p, const char *name, size_t nlen, const void *value,
-			     size_t vlen)
-{
-	struct xattr_entry *d = (void *)p;
+/* ---- value pieces ---------------------------------------------------------------------------- */
 
-	put_le16(&d->name_len, (uint16_t)nlen);
-	put_le16(&d->value_len, (uint16_t)vlen);
-	memcpy(p + sizeof(*d), name, nlen);
-	if (vlen)
-		memcpy(p + sizeof(*d) + nlen, value, vlen);
-	return (uint32_t)(sizeof(*d) + nlen + vlen);
+static struct bt_key piece_key(uint64_t ino, uint64_t value_key, uint32_t i)
+{
+	return (struct bt_key){ ino, XATTR_VALUE_KEY, value_key + i };
+}
+
+static uint32_t piece_max(const struct inode_tree *it)
+{
+	return bt_max_item_size(cowfs_nodesize(it->fs));
+}
+
+/* Pieces a spilled value of `vlen` bytes takes: all full but the last. */
+static uint32_t pieces_for(const struct inode_tree *it, size_t vlen)
+{
+	return (uint32_t)((vlen + piece_max(it) - 1) / piece_max(it));
+}
+
+int xattr_pieces_read(struct inode_tree *it, uint64_t ino, const struct xattr_ref *e, uint8_t *dst,
+		      uint32_t *pieces, const char **why)
+{
+	uint32_t got = 0, i, len;
+
+	for (i = 0; got < e->value_len; i++) {
+		struct bt_key k = piece_key(ino, e->value_key, i);
+		uint32_t room = dst ? e->value_len - got : 0;
+		int ret;
+
+		if (i == XATTR_VALUE_KEY_SPAN) {
+			*why = "value pieces run past their key span";
+			return -EUCLEAN;
+		}
+		ret = bt_lookup(inode_btree(it), &k, dst ? dst + got : NULL, room, &len);
+		if (ret == -ENOENT)
+			*why = "value piece missing";
+		else if (ret == 0 && len == 0)
+			*why = "empty value piece";
+		else if (ret == 0 && len > e->value_len - got)
+			*why = "value pieces longer than the value";
+		else if (ret < 0)
+			return ret;
+		else {
+			got += len;
+			continue;
+		}
+		return -EUCLEAN;
+	}
+	*pieces = i;
+	return 0;
+}
+
+/* xattr_pieces_read, a malformed value reported naming the inode. */
+static int pieces_read(struct inode_tree *it, uint64_t ino, const struct xattr_ref *e,
+		       uint8_t *dst, uint32_t *pieces)
+{
+	const char *why = NULL;
+	int ret = xattr_pieces_read(it, ino, e, dst, pieces, &why);
+
+	return ret == -EUCLEAN ? inode_corrupt(it, ino, why) : ret;
+}
+
+/* Where a new value of `ino` filed under `hash` goes: the first span from the hash's own on
+ * that no piece occupies (another name's hash may round to the same span). */
+static int span_find(struct inode_tree *it, uint64_t ino, uint64_t hash, uint64_t *value_key)
+{
+	uint64_t at = hash - hash % XATTR_VALUE_KEY_SPAN;
+	struct bt_cursor c;
+	int ret = -ENOSPC;
+
+	bt_cursor_init(&c, inode_btree(it));
+	for (unsigned tries = 0; tries < 1024; tries++, at += XATTR_VALUE_KEY_SPAN) {
+		struct bt_key k = piece_key(ino, at, 0);
+
+		ret = bt_cursor_seek(&c, &k, BT_SEEK_GE);
+		if (ret == -ENOENT || (ret == 0 && (c.key.objectid != ino ||
+						    c.key.type != XATTR_VALUE_KEY ||
+						    c.key.offset - at >= XATTR_VALUE_KEY_SPAN))) {
+			*value_key = at;
+			ret = 0;
+			break;
+		}
+		if (ret < 0)
+			break;
+		ret = -ENOSPC;   /* a thousand names in a row on one span: never in practice */
+	}
+	bt_cursor_release(&c);
+	return ret;
+}
+
+static int pieces_write(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			uint64_t value_key, const uint8_t *value, uint32_t vlen)
+{
+	uint32_t max = piece_max(it), off = 0;
+	int ret = 0;
+
+	for (uint32_t i = 0; ret == 0 && off < vlen; i++) {
+		struct bt_key k = piece_key(ino, value_key, i);
+		uint32_t n = MIN(max, vlen - off);
+
+		ret = bt_insert(&tx->bt, inode_btree(it), &k, value + off, n);
+		off += n;
+	}
+	/* An older cowfs would take the pieces for items of an unknown inode's: it must refuse
+	 * the image instead. */
+	if (ret == 0)
+		cowfs_trans_use_feature(tx, COWFS_INCOMPAT_BIG_XATTR);
+	return ret;
+}
+
+static int pieces_delete(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			 uint64_t value_key, uint32_t pieces)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; ret == 0 && i < pieces; i++) {
+		struct bt_key k = piece_key(ino, value_key, i);
+
+		ret = bt_delete(&tx->bt, inode_btree(it), &k);
+	}
+	return ret;
 }
 
 /* ---- items -------------------------------------------------------------------------------- */
@@ -181,6 +270,31 @@ static int item_store(struct cowfs_trans *tx, struct inode_tree *it, const struc
 	return ret;
 }
 
+/* The value of the entry found in `x`, malloc'ed; `x` is released. */
+static int value_take(struct inode_tree *it, uint64_t ino, struct xattr_item *x, uint8_t **value,
+		      uint32_t *vlen)
+{
+	uint32_t pieces;
+	uint8_t *v;
+	int ret;
+
+	*vlen = x->e.value_len;
+	if (!x->e.spilled) {
+		/* The value moves to the front of the item's buffer, which the caller then owns. */
+		memmove(x->buf, x->e.value, x->e.value_len);
+		*value = x->buf;
+		return 0;
+	}
+	v = malloc(x->e.value_len);
+	ret = v ? pieces_read(it, ino, &x->e, v, &pieces) : -ENOMEM;
+	item_release(x);
+	if (ret < 0)
+		free(v);
+	else
+		*value = v;
+	return ret;
+}
+
 int xattr_item_get(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
 		   size_t nlen, uint8_t **value, uint32_t *vlen)
 {
@@ -193,11 +307,7 @@ int xattr_item_get(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 		item_release(&x);
 		return -ENODATA;
 	}
-	/* The value moves to the front of the item's buffer, which the caller then owns. */
-	*vlen = x.e.value_len;
-	memmove(x.buf, x.e.value, x.e.value_len);
-	*value = x.buf;
-	return 0;
+	return value_take(it, ino, &x, value, vlen);
 }
 
 int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
@@ -212,38 +322,67 @@ int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 	return ret;
 }
 
-/* Whether the put may go ahead, and the item's size after it. */
-static int put_check(const struct inode_tree *it, const struct xattr_item *x, size_t nlen,
-		     size_t vlen, int flags, uint32_t *newlen)
+/* What a put does, as put_check decided it. */
+struct put_plan {
+	uint32_t newlen;         /* the item's size after it */
+	bool spill;              /* the new value goes into pieces */
+	uint32_t old_pieces;     /* pieces of the value it replaces */
+};
+
+/* Whether the put may go ahead, and how. */
+static int put_check(struct inode_tree *it, uint64_t ino, const struct xattr_item *x,
+		     size_t nlen, size_t vlen, int flags, struct put_plan *p)
 {
 	uint32_t max = bt_max_item_size(cowfs_nodesize(it->fs));
-	size_t esize = sizeof(struct xattr_entry) + nlen + vlen;
+	size_t esize = xattr_entry_size(nlen, vlen);
 	size_t rest = x->len - (x->found ? x->e.size : 0);
 
+	memset(p, 0, sizeof(*p));
 	if ((flags & XATTR_CREATE) && x->found)
 		return -EEXIST;
 	if ((flags & XATTR_REPLACE) && !x->found)
 		return -ENODATA;
-	if (vlen > UINT16_MAX || esize > max)
+	if (vlen > XATTR_VALUE_MAX)
 		return -E2BIG;
+	/* A value that fits stays in its entry, as it always did: only the larger ones spill. */
+	if (vlen > UINT16_MAX || rest + esize > max) {
+		p->spill = true;
+		esize = XATTR_SPILLED_ENTRY_SIZE(nlen);
+	}
 	if (rest + esize > max)
 		return -ENOSPC;   /* names colliding on one hash fill the item: not in practice */
-	*newlen = (uint32_t)(rest + esize);
-	return 0;
+	p->newlen = (uint32_t)(rest + esize);
+	return x->found && x->e.spilled ? pieces_read(it, ino, &x->e, NULL, &p->old_pieces) : 0;
+}
+
+/* The value's pieces, if it spills: in the first free span (the old value's pieces are gone
+ * by now, so usually its own). */
+static int put_pieces(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
+		      const void *value, size_t vlen, uint64_t *value_key)
+{
+	int ret = span_find(it, ino, hash, value_key);
+
+	return ret < 0 ? ret : pieces_write(tx, it, ino, *value_key, value, (uint32_t)vlen);
 }
 
 int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
 		   const char *name, size_t nlen, const void *value, size_t vlen, int flags)
 {
 	struct xattr_item x;
+	struct put_plan p;
 	uint8_t *nbuf = NULL;
-	uint32_t newlen = 0, keep;
+	uint64_t value_key = 0;
+	uint32_t keep;
 	int ret = item_load(it, ino, hash, name, nlen, &x);
 
 	if (ret == 0)
-		ret = put_check(it, &x, nlen, vlen, flags, &newlen);
-	if (ret == 0 && !(nbuf = malloc(newlen)))
+		ret = put_check(it, ino, &x, nlen, vlen, flags, &p);
+	if (ret == 0 && !(nbuf = malloc(p.newlen)))
 		ret = -ENOMEM;
+	if (ret == 0 && p.old_pieces)
+		ret = pieces_delete(tx, it, ino, x.e.value_key, p.old_pieces);
+	if (ret == 0 && p.spill)
+		ret = put_pieces(tx, it, ino, hash, value, vlen, &value_key);
 	if (ret < 0)
 		goto out;
 	/* The other entries as they are, the old entry cut out, the new one at the end. */
@@ -255,8 +394,11 @@ int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, 
 		memcpy(nbuf + cut, x.buf + cut + cut_size, x.len - cut - cut_size);
 		keep = x.len - cut_size;
 	}
-	entry_encode(nbuf + keep, name, nlen, value, vlen);
-	ret = item_store(tx, it, &x, nbuf, newlen);
+	if (p.spill)
+		xattr_spilled_encode(nbuf + keep, name, nlen, (uint32_t)vlen, value_key);
+	else
+		xattr_entry_encode(nbuf + keep, name, nlen, value, vlen);
+	ret = item_store(tx, it, &x, nbuf, p.newlen);
 out:
 	free(nbuf);
 	item_release(&x);
@@ -267,16 +409,59 @@ int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, 
 		   const char *name, size_t nlen)
 {
 	struct xattr_item x;
+	uint32_t pieces = 0;
 	int ret = item_load(it, ino, hash, name, nlen, &x);
 
 	if (ret == 0 && !x.found)
 		ret = -ENODATA;
+	if (ret == 0 && x.e.spilled)
+		ret = pieces_read(it, ino, &x.e, NULL, &pieces);
+	if (ret == 0 && pieces)
+		ret = pieces_delete(tx, it, ino, x.e.value_key, pieces);
 	if (ret == 0) {
 		memmove(x.buf + x.e.at, x.buf + x.e.at + x.e.size, x.len - x.e.at - x.e.size);
 		ret = item_store(tx, it, &x, x.buf, x.len - x.e.size);
 	}
 	item_release(&x);
 	return ret;
+}
+
+/* Pieces of the value of `name`, if it has one and spilled, judged by its length (the update
+ * itself checks them, and reports a malformed item). */
+static int old_pieces(struct inode_tree *it, uint64_t ino, const char *name, size_t nlen,
+		      uint32_t *pieces)
+{
+	struct bt_key k = { ino, XATTR_ITEM_KEY, xattr_name_hash(name, nlen) };
+	struct xattr_ref e;
+	uint32_t len, off = 0;
+	uint8_t *buf;
+	int ret = inode_item_read(it, &k, &buf, &len);
+
+	*pieces = 0;
+	if (ret < 0)
+		return ret == -ENOENT ? 0 : ret;
+	while (xattr_entry_next(buf, len, &off, &e) == 1) {
+		if (e.name_len == nlen && memcmp(e.name, name, nlen) == 0) {
+			*pieces = e.spilled ? pieces_for(it, e.value_len) : 0;
+			break;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/* An update of `name` taking `items` item changes of its own, in a transaction begun with
+ * room for them: room also for deleting the pieces of the value it replaces or removes. First
+ * thing in the update: cowfs_reserve may commit and let the lock go. */
+static int reserve_old_pieces(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			      const char *name, size_t nlen, uint64_t items)
+{
+	uint32_t old;
+	int ret = old_pieces(it, ino, name, nlen, &old);
+
+	if (ret < 0 || old == 0)
+		return ret;
+	return cowfs_reserve(tx, (items + old) * cowfs_update_nodes(inode_btree(it)));
 }
 
 /* ---- rules by kind --------------------------------------------------------------------------- */
@@ -314,17 +499,36 @@ static int touch_ctime(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 
 /* ---- operations ------------------------------------------------------------------------------- */
 
+static bool is_acl(int kind)
+{
+	return kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT;
+}
+
+/* The largest value of a name of `kind` and `nlen` bytes. POSIX ACLs stay within one item, as
+ * ext4 keeps them within one block: a new inode's inheritance stores them with one insert each
+ * (acl_apply_new). */
+static size_t value_max(const struct inode_tree *it, int kind, size_t nlen)
+{
+	return is_acl(kind) ? xattr_inline_max(it, nlen) : XATTR_VALUE_MAX;
+}
+
+/* The xattr item (a resize may move it: a delete and an insert) and the inode item. */
+#define XATTR_UPDATE_ITEMS 3
+
 static int setxattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, int kind,
-			   const char *name, size_t nlen, const void *value, size_t size, int flags)
+			   const char *name, size_t nlen, const void *value, size_t size, int flags,
+			   uint64_t items)
 {
 	struct inode in;
-	int ret = inode_read(it, ino, &in);
+	int ret = reserve_old_pieces(tx, it, ino, name, nlen, items);
 
+	if (ret == 0)
+		ret = inode_read(it, ino, &in);
 	if (ret == 0)
 		ret = may_change(&in, kind);
 	if (ret < 0)
 		return ret;
-	if (kind == XATTR_KIND_ACL_ACCESS || kind == XATTR_KIND_ACL_DEFAULT)
+	if (is_acl(kind))
 		return acl_set_locked(tx, it, ino, &in, kind == XATTR_KIND_ACL_ACCESS, value, size,
 				      flags);
 	ret = xattr_item_put(tx, it, ino, xattr_name_hash(name, nlen), name, nlen, value, size,
@@ -339,25 +543,27 @@ int inode_setxattr(struct inode_tree *it, uint64_t ino, const char *name, const 
 {
 	struct cowfs_trans *tx;
 	size_t nlen;
+	uint64_t items;
 	int kind = name_kind(name, &nlen), ret;
 
 	if (kind < 0)
 		return kind;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	if (size > xattr_value_max(it, nlen))
+	if (size > value_max(it, kind, nlen))
 		return -E2BIG;
-	/* The xattr item (a resize may move it: a delete and an insert) and the inode item. */
-	ret = inode_update_begin(it, ALLOC_NORMAL, 3, &tx);
+	items = XATTR_UPDATE_ITEMS + (size > xattr_inline_max(it, nlen) ? pieces_for(it, size) : 0);
+	ret = inode_update_begin(it, ALLOC_NORMAL, items, &tx);
 	if (ret < 0)
 		return ret;
-	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags);
+	ret = setxattr_locked(tx, it, ino, kind, name, nlen, value, size, flags, items);
 	return inode_update_end(tx, ret);
 }
 
 static ssize_t getxattr_locked(struct inode_tree *it, uint64_t ino, int kind, const char *name,
 			       size_t nlen, void *buf, size_t size)
 {
+	struct xattr_item x;
 	struct inode in;
 	uint8_t *value;
 	uint32_t vlen;
@@ -367,15 +573,24 @@ static ssize_t getxattr_locked(struct inode_tree *it, uint64_t ino, int kind, co
 		return ret;
 	if (!may_have(&in, kind))
 		return -ENODATA;
-	ret = xattr_item_get(it, ino, xattr_name_hash(name, nlen), name, nlen, &value, &vlen);
+	ret = item_load(it, ino, xattr_name_hash(name, nlen), name, nlen, &x);
+	if (ret == 0 && !x.found)
+		ret = -ENODATA;
+	if (ret == 0 && size && x.e.value_len > size)
+		ret = -ERANGE;
+	/* The length alone, or too long for `buf`: the entry says so, the pieces stay unread. */
+	if (ret < 0 || size == 0) {
+		vlen = ret == 0 ? x.e.value_len : 0;
+		item_release(&x);
+		return ret < 0 ? ret : (ssize_t)vlen;
+	}
+	ret = value_take(it, ino, &x, &value, &vlen);
 	if (ret < 0)
 		return ret;
-	if (size && vlen > size)
-		ret = -ERANGE;
-	else if (size && vlen)
+	if (vlen)
 		memcpy(buf, value, vlen);
 	free(value);
-	return ret < 0 ? ret : (ssize_t)vlen;
+	return (ssize_t)vlen;
 }
 
 ssize_t inode_getxattr(struct inode_tree *it, uint64_t ino, const char *name, void *buf,
@@ -456,8 +671,10 @@ static int removexattr_locked(struct cowfs_trans *tx, struct inode_tree *it, uin
 			      const char *name, size_t nlen)
 {
 	struct inode in;
-	int ret = inode_read(it, ino, &in);
+	int ret = reserve_old_pieces(tx, it, ino, name, nlen, XATTR_UPDATE_ITEMS);
 
+	if (ret == 0)
+		ret = inode_read(it, ino, &in);
 	if (ret < 0)
 		return ret;
 	/* A default ACL on a non-directory is not there to remove: -ENODATA below. */
@@ -480,7 +697,7 @@ int inode_removexattr(struct inode_tree *it, uint64_t ino, const char *name)
 	if (kind < 0)
 		return kind;
 	/* A delete: it may use the space reserve, so it works on a full filesystem. */
-	ret = inode_update_begin(it, ALLOC_PRIVILEGED, 3, &tx);
+	ret = inode_update_begin(it, ALLOC_PRIVILEGED, XATTR_UPDATE_ITEMS, &tx);
 	if (ret < 0)
 		return ret;
 	ret = removexattr_locked(tx, it, ino, kind, name, nlen);

@@ -6,8 +6,11 @@
  * files and directories only, as Linux), "trusted.*", "security.*", and the two POSIX ACLs
  * "system.posix_acl_access" and "system.posix_acl_default"; any other name is -EOPNOTSUPP.
  * A name is 1..255 bytes (-ERANGE otherwise, as Linux) with something after its prefix
- * (-EINVAL). A value is at most xattr_value_max() bytes (-E2BIG): what fits in one tree item,
- * 16,291 bytes minus the name's length with 16 KiB nodes (4,003 minus it with 4 KiB nodes).
+ * (-EINVAL). A value is at most XATTR_VALUE_MAX (65,536) bytes (-E2BIG), as Linux's
+ * XATTR_SIZE_MAX; a POSIX ACL at most xattr_inline_max() bytes. A value up to
+ * xattr_inline_max() is kept in its entry's item (16,291 bytes minus the name's length with
+ * 16 KiB nodes, 4,003 minus it with 4 KiB nodes); a larger one in pieces of its own, in the
+ * same transaction (FORMAT.md 12, "Value pieces").
  *
  * Permission checks are not done here: the kernel does them (FUSE default_permissions).
  *
@@ -44,8 +47,8 @@
 #define XATTR_ACL_ACCESS    "system.posix_acl_access"
 #define XATTR_ACL_DEFAULT   "system.posix_acl_default"
 
-/* The largest value a name of `name_len` bytes can have. */
-size_t xattr_value_max(const struct inode_tree *it, size_t name_len);
+/* The largest value of a name of `name_len` bytes kept in its entry's item. */
+size_t xattr_inline_max(const struct inode_tree *it, size_t name_len);
 
 /*
  * Set `name` to the `size` bytes at `value`. flags: XATTR_CREATE (-EEXIST if it is set),

@@ -5,6 +5,8 @@
  *   (ino, XATTR_ITEM, name hash)  array of {struct xattr_entry, name, value}: more than one
  *                                 only when names collide (hash = XXH3-64 of the name bytes,
  *                                 prefix included, as a DIR_ITEM's)
+ *   (ino, XATTR_VALUE, value key + i)  piece i of a value too large for its entry's item
+ *                                 (a spilled entry: XATTR_ENTRY_SPILLED), its bytes only
  *
  * POSIX ACLs are the values of "system.posix_acl_access" and "system.posix_acl_default", kept
  * in the Linux xattr format (the bytes getxattr(2) hands out): struct acl_disk_header, then
@@ -19,13 +21,39 @@
 
 /* Between INODE_REF (12) and DIR_ITEM (84): an inode's xattrs follow its refs. As btrfs. */
 #define XATTR_ITEM_KEY  24
+/* Right after XATTR_ITEM: an inode's value pieces follow the entries that own them. */
+#define XATTR_VALUE_KEY 25
+
+/* The largest value, as Linux's XATTR_SIZE_MAX. */
+#define XATTR_VALUE_MAX 65536u
 
 struct xattr_entry {
-	uint16_t name_len;        /* 1..255: the whole name, namespace prefix included */
-	uint16_t value_len;       /* 0 and up, limited by the item size (FORMAT.md 12) */
-	/* name bytes (no terminator), then value bytes */
+	uint16_t name_len;        /* 1..255: the whole name, namespace prefix included; with
+				   * XATTR_ENTRY_SPILLED or'ed in for a spilled entry */
+	uint16_t value_len;       /* 0 and up, limited by the item size (FORMAT.md 12); a
+				   * spilled entry: sizeof(struct xattr_spill) */
+	/* name bytes (no terminator), then value bytes (a spilled entry: struct xattr_spill) */
 } __packed;
 STATIC_ASSERT(sizeof(struct xattr_entry) == 4, "xattr entry header is 4 bytes");
+
+#define XATTR_ENTRY_SPILLED  0x8000u
+
+/*
+ * What a spilled entry holds instead of its value: the value is in XATTR_VALUE items
+ * (ino, XATTR_VALUE, value_key + i), i = 0, 1, ..., in order, each 1 byte or more, together
+ * exactly value_len bytes. value_key is a multiple of XATTR_VALUE_KEY_SPAN, and the span
+ * [value_key, value_key + XATTR_VALUE_KEY_SPAN) holds the pieces of that one value and no
+ * other item: a new value takes the first free span from its name hash rounded down (names
+ * whose hashes round to the same span take the next ones). Only with
+ * COWFS_INCOMPAT_BIG_XATTR in the superblock.
+ */
+struct xattr_spill {
+	uint32_t value_len;       /* more than the entry's item could hold, at most XATTR_VALUE_MAX */
+	uint64_t value_key;       /* key offset of piece 0 */
+} __packed;
+STATIC_ASSERT(sizeof(struct xattr_spill) == 12, "xattr spill is 12 bytes");
+
+#define XATTR_VALUE_KEY_SPAN 256u
 
 /* The Linux posix_acl_xattr format (include/uapi/linux/posix_acl_xattr.h). */
 #define ACL_XATTR_VERSION  2

@@ -15,6 +15,7 @@
 
 #include "fs/inode/internal.h"
 #include "fs/inode/xattr.h"
+#include "fs/inode/xattr_entry.h"
 #include "fs/inode/xattr_format.h"
 
 /* What a name is: which namespace, so which rules apply to it. */
@@ -31,17 +32,13 @@ enum xattr_kind {
 int xattr_name_kind(const char *name, size_t len);
 uint64_t xattr_name_hash(const char *name, size_t len);
 
-/* One entry of an xattr item, pointing into the item's bytes. */
-struct xattr_ref {
-	const char *name;
-	const uint8_t *value;
-	uint32_t name_len, value_len;
-	uint32_t at, size;        /* where the entry starts in the item, and its bytes in all */
-};
-
-/* The entry at *off of an item of `len` bytes; *off moves past it. 1: got one, 0: end of the
- * item, -1: malformed. */
-int xattr_entry_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct xattr_ref *e);
+/*
+ * The value of the spilled entry `e` of `ino`, read from its pieces into `dst` (e->value_len
+ * bytes; NULL: only check them), and the number of pieces. 0; -EUCLEAN with *why saying what
+ * is wrong (a piece missing or empty, the pieces longer than the value); -EIO.
+ */
+int xattr_pieces_read(struct inode_tree *it, uint64_t ino, const struct xattr_ref *e, uint8_t *dst,
+		      uint32_t *pieces, const char **why);
 
 /* The value of `name` in the item of `hash`, malloc'ed: 0, -ENODATA, -EUCLEAN, -EIO. */
 int xattr_item_get(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
@@ -49,11 +46,14 @@ int xattr_item_get(struct inode_tree *it, uint64_t ino, uint64_t hash, const cha
 /* Whether `name` is set in the item of `hash`: 1, 0, or a negative errno. */
 int xattr_item_has(struct inode_tree *it, uint64_t ino, uint64_t hash, const char *name,
 		   size_t nlen);
-/* Set `name` in the item of `hash` (flags as inode_setxattr). -E2BIG: the entry alone is more
- * than an item holds; -ENOSPC: it would, but not with the names that collide with it. */
+/* Set `name` in the item of `hash` (flags as inode_setxattr): in the entry, or spilled into
+ * pieces when the entry would not fit in the item (alone or beside the names that collide with
+ * it). -E2BIG: more than XATTR_VALUE_MAX bytes; -ENOSPC: not even a spilled entry fits beside
+ * the names that collide with it. */
 int xattr_item_put(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
 		   const char *name, size_t nlen, const void *value, size_t vlen, int flags);
-/* Remove `name` from the item of `hash` (deleting the item with its last entry): -ENODATA. */
+/* Remove `name` from the item of `hash` (deleting the item with its last entry, and the
+ * value's pieces): -ENODATA. */
 int xattr_item_del(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t hash,
 		   const char *name, size_t nlen);
 

@@ -107,6 +107,8 @@ static void fill_super(struct cowfs_trans *tx, uint64_t log_held)
 
 	alloc_get_stats(fs->alloc, &st);
 	put_le64(&sb->generation, cowfs_trans_id(tx));
+	put_le64(&sb->incompat_flags, get_le64(&sb->incompat_flags) | fs->incompat_new);
+	fs->incompat_new = 0;
 	put_le64(&sb->root_tree_bytenr, fs->root_tree.root);
 	put_le64(&sb->root_tree_gen, fs->root_tree.root_gen);
 	sb->root_tree_level = fs->root_tree.level;

@@ -36,6 +36,13 @@ struct cowfs_root {
 
 struct cowfs_opts {
 	bool read_only;
+	/* A snapshot read: the last committed generation of an image another process may be
+	 * writing (a mount), for tools that only look. Implies read_only; takes no lock, reads
+	 * no fsync log, starts no commit timer, never writes. Every block read is checked
+	 * against its parent's pointer (address, generation, checksum), so a block the writer
+	 * has reused since shows as an error, never as other data: cowfs_snapshot_current()
+	 * then tells such an error from damage. */
+	bool snapshot;
 	/* The memory bound (0: BCACHE_DEFAULT_BYTES): half for the block cache (tree blocks,
 	 * clean and dirty), a quarter for file data buffered before write-back, a quarter left
 	 * for the rest. */
@@ -84,6 +91,7 @@ struct cowfs {
 	struct cowfs_trans trans;   /* the running transaction (trans.c alone touches it) */
 	pthread_mutex_t lock;       /* serializes updates and commits */
 	bool read_only;
+	bool snapshot;              /* opened as a snapshot read (cowfs_opts.snapshot) */
 	bool aborted;               /* a transaction was aborted: read-only from then on */
 	struct cowfs_failure failure;
 	uint64_t guard_bytes;       /* kept from the allocator around superblock copies */
@@ -115,6 +123,9 @@ struct cowfs {
 	 * checks count them as used, so write-back never runs out of space. */
 	uint64_t delalloc_bytes;
 	struct cowfs_log log;       /* the fsync log (log.h) */
+	/* Incompat feature bits the running transaction began to use (cowfs_trans_use_feature):
+	 * its commit adds them to the superblock. */
+	uint64_t incompat_new;
 };
 
 struct cowfs_mkfs_opts {
@@ -147,9 +158,17 @@ int cowfs_format(const char *path, const struct cowfs_mkfs_opts *o, uint8_t fsid
  * rebuild the free-space index from the extent tree. A writer locks the image exclusively, a
  * reader shares it. -EINVAL: not a cowfs image; -EUCLEAN: corrupt beyond use (reported);
  * -EOPNOTSUPP: made by a newer cowfs; -EBUSY: another process has the image open for writing
- * (or, for a writer, at all).
+ * (or, for a writer, at all). A snapshot read never gets -EBUSY; it gets -ESTALE when what it
+ * read at open failed and the image has a newer generation since (the writer moved on
+ * underneath it: open again).
  */
 int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out);
+/*
+ * For a snapshot read: 0 if the image's newest superblock is still of the generation opened,
+ * -ESTALE if a commit has happened since (errors met while reading may be the writer's reuse
+ * of blocks, not damage), or a negative errno from reading the superblocks.
+ */
+int cowfs_snapshot_current(struct cowfs *fs);
 /* Commit what is pending (unless read-only or the transaction failed), then free everything.
  * Returns the commit's result. */
 int cowfs_close(struct cowfs *fs);
@@ -200,6 +219,10 @@ bool cowfs_has_changes(struct cowfs *fs);
 
 /* Generation of the last commit. */
 uint64_t cowfs_generation(const struct cowfs *fs);
+
+/* The superblock's incompat feature bits (COWFS_INCOMPAT_*), with those the running
+ * transaction will add (call with fs->lock held, or with no updates running: fsck). */
+uint64_t cowfs_incompat_features(const struct cowfs *fs);
 
 /* What a mounted filesystem reports about itself (cowfs status). */
 struct cowfs_status {

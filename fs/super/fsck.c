@@ -68,6 +68,22 @@ static int check_all_trees(struct fs_check *c)
 	return ret;
 }
 
+/* The trees check_all_trees() will give the checker: the root tree and one per root item. */
+static uint64_t count_trees(struct cowfs *fs)
+{
+	struct bt_cursor cur;
+	struct bt_key k;
+	uint64_t n = 1;
+
+	bt_cursor_init(&cur, &fs->root_tree);
+	for (int r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0; r = bt_cursor_next(&cur)) {
+		bt_cursor_item(&cur, &k, NULL, NULL);
+		n += k.type == ROOT_ITEM_KEY;
+	}
+	bt_cursor_release(&cur);
+	return n;
+}
+
 /* Space no extent may touch: every superblock mirror in the filesystem and its guard. */
 static size_t super_holes(const struct cowfs *fs, struct ref_check_hole *holes)
 {
@@ -101,7 +117,7 @@ static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, struct bt_t
 	struct ref_check_opts o = { .data_start = COWFS_DATA_START,
 				    .data_end = get_le64(&fs->sb.total_bytes), .holes = holes,
 				    .nholes = super_holes(fs, holes), .repair = repair != NULL,
-				    .tx = repair,
+				    .tx = repair, .trees = count_trees(fs),
 				    .progress = progress, .progress_arg = progress_arg };
 	struct fs_check c = { .fs = fs };
 	int ret;

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "fs/extent/ref_check.h"
 #include "fs/super/fs.h"
 
 struct cowfs_check_stats {
@@ -36,8 +37,12 @@ struct cowfs_check_stats {
 	uint64_t unfixable;      /* problems repair cannot fix */
 };
 
-/* Progress for long checks: called now and then with nodes read so far (may be NULL). */
-typedef void (*cowfs_check_progress_fn)(void *arg, uint64_t nodes_read);
+/*
+ * Progress for long checks (may be NULL): called now and then and at the end of each pass
+ * with the pass and how far it is (struct ref_check_progress: passes 1-3 are the tree walk,
+ * the extent tree comparison and the checksum tree, in that order).
+ */
+typedef ref_check_progress_fn cowfs_check_progress_fn;
 
 /*
  * Check the filesystem. Returns 0 if clean, -EUCLEAN if problems were found (st->problems,

@@ -165,19 +165,53 @@ static void note_lock_wait(void *arg, long holder_pid)
 	o->lock_waiting(o->report_arg, holder_pid, o->lock_wait_ms);
 }
 
+/* Whether the newest superblock on the device is of another generation than `gen`. */
+static int super_moved_from(struct blockdev *bd, uint64_t gen)
+{
+	struct cowfs_super now;
+	int ret = super_read_best(bd, &now, NULL, NULL);
+
+	if (ret < 0)
+		return ret;
+	return get_le64(&now.generation) == gen ? 0 : -ESTALE;
+}
+
+int cowfs_snapshot_current(struct cowfs *fs)
+{
+	return super_moved_from(fs->bd, get_le64(&fs->sb.generation));
+}
+
+/* A snapshot read's open failed on what it read: the writer's doing if the image moved on. */
+static int snapshot_open_error(struct cowfs *fs, int err)
+{
+	if (err != -EIO && err != -EUCLEAN)
+		return err;
+	return super_moved_from(fs->bd, get_le64(&fs->sb.generation)) == -ESTALE ? -ESTALE : err;
+}
+
+/* The lock an open takes: none for a snapshot read, which must not wait for the writer. */
+static int open_lock(struct cowfs *fs, const struct cowfs_opts *o)
+{
+	if (o->snapshot)
+		return 0;
+	return bdev_lock_wait(fs->bd, !o->read_only, o->lock_wait_ms,
+			      o->lock_waiting ? note_lock_wait : NULL, (void *)o);
+}
+
 int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 {
 	struct cowfs *fs = calloc(1, sizeof(*fs));
+	bool read_only = o->read_only || o->snapshot;
 	int ret;
 
 	if (!fs)
 		return -ENOMEM;
 	fs->report = o->report;
 	fs->report_arg = o->report_arg;
-	ret = setup_common(fs, path, o->read_only, o->cache_bytes);
+	fs->snapshot = o->snapshot;
+	ret = setup_common(fs, path, read_only, o->cache_bytes);
 	if (ret == 0)
-		ret = bdev_lock_wait(fs->bd, !o->read_only, o->lock_wait_ms,
-				     o->lock_waiting ? note_lock_wait : NULL, (void *)o);
+		ret = open_lock(fs, o);
 	if (ret == 0)
 		ret = super_read_best(fs->bd, &fs->sb, note_super, fs);
 	if (ret < 0)
@@ -206,9 +240,10 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	fs->ext.csum_tree = &fs->csum_root.t;
 	ret = extent_walk(&fs->ext, &(struct extent_walk){ .extent_fn = mark_extent_used,
 			  .arg = fs });
-	if (ret == 0)
+	/* A snapshot shows the committed generation: the log is the writer's, live. */
+	if (ret == 0 && !o->snapshot)
 		ret = log_open(fs);
-	if (ret == 0 && fs->log.replay_pending && !o->read_only && !o->replays_log) {
+	if (ret == 0 && fs->log.replay_pending && !read_only && !o->replays_log) {
 		fs_report(fs, get_le64(&fs->sb.log_start),
 		       "fsync log has entries to replay: mount the image read-write first");
 		ret = -EAGAIN;
@@ -226,6 +261,8 @@ int cowfs_open(const char *path, const struct cowfs_opts *o, struct cowfs **out)
 	*out = fs;
 	return 0;
 fail:
+	if (o->snapshot && fs->bd)
+		ret = snapshot_open_error(fs, ret);
 	teardown(fs);
 	return ret;
 }

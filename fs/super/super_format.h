@@ -31,7 +31,8 @@ static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
 
 /* incompat_flags bits. Unknown bits make an image unmountable. */
 #define COWFS_INCOMPAT_FSYNC_LOG 0x1ull   /* the superblock may point at an fsync log */
-#define COWFS_INCOMPAT_KNOWN     COWFS_INCOMPAT_FSYNC_LOG
+#define COWFS_INCOMPAT_BIG_XATTR 0x2ull   /* fs trees may hold xattr value pieces (XATTR_VALUE) */
+#define COWFS_INCOMPAT_KNOWN     (COWFS_INCOMPAT_FSYNC_LOG | COWFS_INCOMPAT_BIG_XATTR)
 
 /*
  * An entry of the fsync log (fs/super/log.c): at a sector boundary, `len` bytes (a multiple of

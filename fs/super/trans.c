@@ -154,6 +154,7 @@ static void abort_transaction(struct cowfs *fs)
 		if (h->abort)
 			h->abort(h->arg);
 	fs->delalloc_bytes = 0;
+	fs->incompat_new = 0;
 	/* Writers waiting for a flush or commit that will never come give up now. */
 	pthread_cond_broadcast(&fs->commit_done);
 }
@@ -443,6 +444,16 @@ void cowfs_statfs(struct cowfs *fs, struct cowfs_statfs *st)
 	 * fsck) count it, though not available to other updates until a commit gives it back. */
 	st->free = a.free + a.pinned + log_held > used ? a.free + a.pinned + log_held - used : 0;
 	st->avail = a.free > held_back ? a.free - held_back : 0;
+}
+
+void cowfs_trans_use_feature(struct cowfs_trans *tx, uint64_t bit)
+{
+	tx->fs->incompat_new |= bit;
+}
+
+uint64_t cowfs_incompat_features(const struct cowfs *fs)
+{
+	return get_le64(&fs->sb.incompat_flags) | fs->incompat_new;
 }
 
 uint64_t cowfs_generation(const struct cowfs *fs)

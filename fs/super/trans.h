@@ -83,6 +83,10 @@ static inline void cowfs_trans_checkpoint(struct cowfs_trans *tx)
 static inline int cowfs_trans_error(const struct cowfs_trans *tx) { return tx->bt.error; }
 /* The generation this transaction will commit as. */
 static inline uint64_t cowfs_trans_id(const struct cowfs_trans *tx) { return tx->bt.transid; }
+/* The update writes something that only a reader knowing the incompat feature `bit`
+ * (COWFS_INCOMPAT_*) may read: the transaction's commit sets it in the superblock, for good,
+ * so that an older program refuses the image instead of misreading it. */
+void cowfs_trans_use_feature(struct cowfs_trans *tx, uint64_t bit);
 /* Switch the allocation class for part of an update (write-back may use the reserve); returns
  * the class to switch back to. */
 unsigned cowfs_trans_set_class(struct cowfs_trans *tx, enum alloc_class cls);

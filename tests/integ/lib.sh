@@ -1,11 +1,15 @@
 # Shared helpers of the mount tests (bash; sourced, not run):
 #
 #   . tests/integ/lib.sh
-#   lib_init NAME                   # $WORK = fresh scratch dir under $COWFS_TEST_DIR, traps set
+#   lib_init NAME [--other-user UID]  # $WORK = fresh scratch dir under $COWFS_TEST_DIR, traps set
+#                                   # (one UID can reach: under /tmp if COWFS_TEST_DIR is not)
+#   lib_as_user UID CMD...          # CMD as that user (setpriv, no supplementary groups)
+#   lib_reachable UID FILE          # prints FILE, or a copy in $WORK that UID can read and run
 #   cowfs_mkfs IMG SIZE             # a fresh image
 #   cowfs_mount IMG MNT [OPTS]      # mounts (the server daemonizes), waits until mounted
 #   cowfs_umount MNT IMG            # unmounts, then waits until the daemon has exited
 #   run_fsck IMG                    # fsck.cowfs, expecting exit 0
+#   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs on a loop device, for comparisons
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
@@ -41,11 +45,21 @@ LIB_RC=0
 
 lib_init() {
 	LIB_NAME=$1
+	local other_uid=
+	[ "${2:-}" = --other-user ] && other_uid=$3
 	mkdir -p "$TEST_ROOT"
 	TEST_ROOT=$(cd "$TEST_ROOT" && pwd)
 	WORK=$(mktemp -d "$TEST_ROOT/$LIB_NAME.XXXXXX")
 	# Tests switch to a non-root user, who must be able to reach what is below.
 	chmod 755 "$WORK"
+	if [ -n "$other_uid" ] && ! lib_as_user "$other_uid" test -x "$WORK" 2>/dev/null; then
+		# A checkout under a directory others cannot enter (/root, 0700): its mounts and
+		# images would be out of that user's reach. A private directory under /tmp instead.
+		rmdir "$WORK"
+		WORK=$(mktemp -d "/tmp/cowfs-$LIB_NAME.XXXXXX")
+		chmod 755 "$WORK"
+		lib_log "uid $other_uid cannot reach $TEST_ROOT: working in $WORK"
+	fi
 	LIB_OUT=$WORK/.stdout
 	LIB_ERR=$WORK/.stderr
 	# A daemon's stderr is /dev/null once it detaches: sanitizer reports (SAN=1 builds) go to
@@ -54,6 +68,26 @@ lib_init() {
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer:print_stacktrace=1"
 	trap lib_cleanup EXIT
 	trap 'echo "$LIB_NAME: interrupted" >&2; exit 130' INT TERM HUP
+}
+
+# lib_as_user UID CMD...: CMD as that user and group, without supplementary groups.
+lib_as_user() {
+	local uid=$1
+	shift
+	setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"
+}
+
+# lib_reachable UID FILE: FILE if that user can read it (and run it, if it is a program),
+# else a copy in $WORK/bin (a build under a 0700 directory is out of its reach).
+lib_reachable() {
+	local uid=$1 f=$2 can=-r
+	[ -x "$f" ] && can=-x
+	if lib_as_user "$uid" test "$can" "$f" 2>/dev/null; then
+		echo "$f"
+		return 0
+	fi
+	mkdir -p "$WORK/bin" && chmod 755 "$WORK/bin" && cp "$f" "$WORK/bin/" &&
+		chmod a+r "$WORK/bin/${f##*/}" && echo "$WORK/bin/${f##*/}"
 }
 
 lib_log() { echo "$LIB_NAME: $*"; }
@@ -224,6 +258,21 @@ run_fsck() {
 		show_output
 		return 1
 	fi
+}
+
+# loop_fs TYPE DIR [MOUNT OPTIONS]: a fresh TYPE filesystem (ext4, xfs) on a loop device at DIR,
+# its image $WORK/TYPE.img; unmounted by the EXIT trap (the loop device goes with the unmount).
+# Needs root and mkfs.TYPE.
+loop_fs() {
+	local type=$1 dir=$2 opts=${3:-}
+	[ "$(id -u)" -eq 0 ] && command -v "mkfs.$type" >/dev/null || return 1
+	rm -f "$WORK/$type.img"
+	truncate -s 512M "$WORK/$type.img" || return 1
+	run "mkfs.$type" -q "$([ "$type" = xfs ] && echo -f || echo -F)" "$WORK/$type.img"
+	[ "$LIB_RC" -eq 0 ] || { show_output; return 1; }
+	mkdir -p "$dir"
+	LIB_MOUNTS+=("$(abspath "$dir")")
+	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
 }
 
 lib_cleanup() {

@@ -434,6 +434,104 @@ t_stats() {
 	expect_out "clone: 1.00MiB" || return 1
 }
 
+# ---- cowfs dump of a mounted image ------------------------------------------------------
+
+# The note a dump of a mounted image prints on stderr; its generation on stdout.
+DUMP_NOTE="is mounted (pid "
+
+# dump_generation: the generation the last run's note names.
+dump_generation() {
+	sed -n 's/.*showing the last committed generation \([0-9]*\);.*/\1/p' "$LIB_ERR"
+}
+
+# A file written and synced shows, with its extents, while the image is mounted; so does the
+# superblock, of the generation the note names (at least that of the sync).
+t_dump_mounted() {
+	local g
+	write_random "$MNT2/dumped" $((3 * 4096 + 7)) || return 1
+	run "$COWFS" sync --json "$MNT2"
+	expect_rc 0 || return 1
+	g=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$LIB_OUT")
+	run "$COWFS" dump --json --path /dumped "$IMG2"
+	expect_rc 0 && expect_err "$DUMP_NOTE" && expect_err "newer changes are not shown" ||
+		return 1
+	json_check "d['problems'] == 0" "d['file']['size'] == 3 * 4096 + 7" \
+		"sum(e['num_bytes'] for e in d['file']['extents']) == 4 * 4096" \
+		"all(e['type'] == 'regular' and e['extent_refs'] == 1 for e in d['file']['extents'])" \
+		"all(e['generation'] <= $(dump_generation) for e in d['file']['extents'])" || return 1
+	[ "$(dump_generation)" -ge "$g" ] ||
+		{ echo "    the note names generation $(dump_generation), the sync said $g"; return 1; }
+	run "$COWFS" dump --path /dumped "$IMG2"
+	expect_rc 0 && expect_out "disk_bytenr" && expect_out "extent_refs       1" || return 1
+	run "$COWFS" dump --super --json "$IMG2"
+	expect_rc 0 && expect_err "$DUMP_NOTE" || return 1
+	json_check "d['superblock']['generation'] == $(dump_generation)" \
+		"d['superblock']['generation'] >= $g" "d['problems'] == 0" || return 1
+}
+
+# What one dump under a committing writer printed: a sound document of a generation the
+# writer made (a file of k*4096+7 bytes, its extents covering it), or nothing and the error
+# that says to run again. $1: the kind (path or all), $2: its exit status.
+DUMP_CHECK='
+import json, sys
+kind, rc, out, err = sys.argv[1], int(sys.argv[2]), sys.argv[3], open(sys.argv[4]).read()
+if rc == 1:
+    assert "image changed while reading; run again" in err, err
+    assert open(out).read() == "", "output printed before the retry error"
+    sys.exit(0)
+assert rc == 0, "exit %d: %s" % (rc, err)
+assert "is mounted (pid " in err, err
+d = json.load(open(out))
+assert d["problems"] == 0, d["problems"]
+if kind == "path":
+    f = d["file"]
+    assert (f["size"] - 7) % 4096 == 0 and f["size"] > 7, f["size"]
+    assert sum(e["num_bytes"] for e in f["extents"]) == f["size"] - 7 + 4096, f
+    assert all(e["extent_refs"] == 1 for e in f["extents"]), f
+else:
+    assert [t["id"] for t in d["trees"]][:3] == [1, 2, 5], d["trees"]
+'
+
+# While a writer keeps committing, dumps of the file and of the whole image never print wrong
+# data: each exits 0 with a consistent document, or with the clear error to run again.
+t_dump_while_committing() {
+	local writer n=0 bad=0 kind rc
+	write_random "$MNT2/churn.tmp" $((4096 + 7)) && mv "$MNT2/churn.tmp" "$MNT2/churn" &&
+		"$COWFS" sync "$MNT2" || return 1
+	(
+		for k in $(seq 2 150); do
+			write_random "$MNT2/churn.tmp" $((k * 4096 + 7)) &&
+				mv "$MNT2/churn.tmp" "$MNT2/churn" && mkdir "$MNT2/churn-dir.$k" &&
+				"$COWFS" sync "$MNT2" || exit 1
+		done
+	) &
+	writer=$!
+	while kill -0 "$writer" 2>/dev/null || [ "$n" -lt 4 ]; do
+		for kind in path all; do
+			rc=0
+			if [ "$kind" = path ]; then
+				"$COWFS" dump --json --path /churn "$IMG2" >"$WORK/dump.out" \
+					2>"$WORK/dump.err" || rc=$?
+			else
+				"$COWFS" dump --json "$IMG2" >"$WORK/dump.out" 2>"$WORK/dump.err" || rc=$?
+			fi
+			n=$((n + 1))
+			python3 -c "$DUMP_CHECK" "$kind" "$rc" "$WORK/dump.out" "$WORK/dump.err" ||
+				{ bad=$((bad + 1)); echo "    dump $n ($kind) was wrong"; }
+		done
+	done
+	wait "$writer" || { echo "    the writer failed"; return 1; }
+	echo "    $n dumps while committing, $bad wrong"
+	[ "$bad" -eq 0 ]
+}
+
+# A path that is not there: said so, exit 2, and no problem counted against the image.
+t_dump_missing_path() {
+	run "$COWFS" dump --path /missing "$IMG2"
+	expect_rc 2 && expect_err "no such file: /missing" || return 1
+	! grep -q "problem" "$LIB_ERR" || { echo "    a problem reported:"; show_output; return 1; }
+}
+
 # ---- the run ---------------------------------------------------------------------------
 
 step "mkfs.cowfs (two images)" eval 'cowfs_mkfs "$IMG" 512M && cowfs_mkfs "$IMG2" 128M' ||
@@ -452,6 +550,9 @@ if step "mount both" eval 'cowfs_mount "$IMG" "$MNT" && cowfs_mount "$IMG2" "$MN
 		step "du: a partial reference pins the whole extent" t_du_pinned
 	fi
 	step "sync: the generation moves, default path" t_sync
+	step "dump of a mounted image: the file's extents, the superblock, the note" t_dump_mounted
+	step "dump under a committing writer: never wrong, or 'run again'" t_dump_while_committing
+	step "dump --path /missing: 'no such file', exit 2, no problem" t_dump_missing_path
 	step "unmount" eval 'cowfs_umount "$MNT" "$IMG" && cowfs_umount "$MNT2" "$IMG2"'
 	step "fsck.cowfs: both clean" eval 'run_fsck "$IMG" && run_fsck "$IMG2"'
 fi

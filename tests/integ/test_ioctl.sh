@@ -34,14 +34,13 @@ for b in "$MKFS" "$FSCK" "$COWFS" "$IC"; do
 done
 IC=$(abspath "$IC")
 
-lib_init test_ioctl
+NONROOT_UID=${COWFS_NONROOT_UID:-65534}
+lib_init test_ioctl --other-user "$NONROOT_UID"
 IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
 D=$MNT/t
-NONROOT_UID=${COWFS_NONROOT_UID:-65534}
 K=262144   # the source's size: 256 KiB
-
-as_nonroot() { setpriv --reuid "$NONROOT_UID" --regid "$NONROOT_UID" --clear-groups "$@"; }
+IC_NONROOT=$(lib_reachable "$NONROOT_UID" "$IC") || exit 1
 
 # ic ARGS...: ioctl_check, output in $LIB_OUT; fails showing it unless it exits 0.
 ic() {
@@ -54,7 +53,7 @@ ic() {
 
 # ic_as_nonroot ARGS...: the same as the unprivileged user.
 ic_as_nonroot() {
-	run as_nonroot "$IC" "$@"
+	run lib_as_user "$NONROOT_UID" "$IC_NONROOT" "$@"
 	[ "$LIB_RC" -eq 0 ] && return 0
 	echo "    (uid $NONROOT_UID) ioctl_check $*: exit $LIB_RC"
 	show_output

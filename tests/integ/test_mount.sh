@@ -4,7 +4,7 @@
 # fsck, remount and persistence, permissions and ACLs as a non-root user with
 # default_permissions,allow_other, read-only mounts, and the mounts that must be refused.
 #
-#   bash tests/integ/test_mount.sh [--big] [--no-programs]
+#   bash tests/integ/test_mount.sh [--big] [--no-programs] [--other-users]
 #   BIN=build-san/bin COWFS_TEST_DIR=build-san/tmp bash tests/integ/test_mount.sh
 #   TARGET_DIR=/mnt/ext4 bash tests/integ/test_mount.sh --dir-only
 #
@@ -12,6 +12,9 @@
 #                  cycles, a bigger image (posix_check's group "big", a 1 GiB file and a
 #                  100,000-entry directory, runs always)
 #   --no-programs  leave out programs.sh (tar/make, git, rsync, sqlite3)
+#   --other-users  only the steps that act as the non-root user (posix_check's perm and acl
+#                  groups, allow_other's permission checks), with mkfs, mounts and fsck around
+#                  them (test_private_checkout.sh runs these from a checkout under 0700)
 #   --dir-only     no image, no mount: run the checks that apply to a directory (posix_check,
 #                  perm/acl groups, programs.sh, the persistence fixture written and read back)
 #                  in TARGET_DIR, e.g. an ext4 or tmpfs mount, to validate the tests themselves
@@ -33,10 +36,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIG=0
 PROGRAMS=1
 DIR_ONLY=0
+OTHER_USERS_ONLY=0
 for a in "$@"; do
 	case $a in
 	--big) BIG=1 ;;
 	--no-programs) PROGRAMS=0 ;;
+	--other-users) OTHER_USERS_ONLY=1 ;;
 	--dir-only) DIR_ONLY=1 ;;
 	-h | --help)
 		sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"
@@ -76,7 +81,7 @@ else
 	done
 fi
 
-lib_init test_mount
+lib_init test_mount --other-user "$NONROOT_UID"
 IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
 MNT2=$WORK/mnt2
@@ -278,7 +283,7 @@ t_zeros_refused() {
 }
 
 # as_nonroot CMD...: run a shell command line as the non-root user.
-as_nonroot() { setpriv --reuid "$NONROOT_UID" --regid "$NONROOT_UID" --clear-groups "$@"; }
+as_nonroot() { lib_as_user "$NONROOT_UID" "$@"; }
 
 # allow_other alone: the daemon checks no permissions of its own, so cowfs turns on the
 # kernel's (default_permissions); another user is kept out of a 0700 directory and a 0600 file.
@@ -643,6 +648,33 @@ if [ $DIR_ONLY = 1 ]; then
 	exit
 fi
 
+# The steps that act as the non-root user (all of them: --other-users runs only these).
+other_user_steps() {
+	if step "mount -o default_permissions,allow_other" t_mount default_permissions,allow_other
+	then
+		step "posix_check perm and acl groups as uid $NONROOT_UID" \
+			posix "$MNT" --only-group perm --only-group acl
+		[ $OTHER_USERS_ONLY = 1 ] ||
+			step "persistence fixture: still there" verify_fixture "$MNT"
+		step "unmount" t_umount
+	fi
+	step "fsck.cowfs after the permission checks" t_fsck
+
+	if step "mount -o allow_other" t_mount allow_other; then
+		step "allow_other implies default_permissions: others kept out of 0600/0700" \
+			t_allow_other_checks_permissions
+		step "unmount" t_umount
+	fi
+}
+
+if [ $OTHER_USERS_ONLY = 1 ]; then
+	step "mkfs.cowfs -s $IMAGE_SIZE" t_mkfs || { lib_summary; exit 1; }
+	other_user_steps
+	step "fsck.cowfs at the end" t_fsck
+	lib_summary
+	exit
+fi
+
 step "mkfs.cowfs -s $IMAGE_SIZE" t_mkfs || { lib_summary; exit 1; }
 if step "mount" t_mount; then
 	step "/proc/mounts: source is the image, type fuse.cowfs" t_proc_mounts
@@ -674,19 +706,7 @@ if step "mount -o cache_size=16M" t_mount cache_size=16M; then
 fi
 step "fsck.cowfs after fsx with a small cache" t_fsck
 
-if step "mount -o default_permissions,allow_other" t_mount default_permissions,allow_other; then
-	step "posix_check perm and acl groups as uid $NONROOT_UID" \
-		posix "$MNT" --only-group perm --only-group acl
-	step "persistence fixture: still there" verify_fixture "$MNT"
-	step "unmount" t_umount
-fi
-step "fsck.cowfs after the permission checks" t_fsck
-
-if step "mount -o allow_other" t_mount allow_other; then
-	step "allow_other implies default_permissions: others kept out of 0600/0700" \
-		t_allow_other_checks_permissions
-	step "unmount" t_umount
-fi
+other_user_steps
 
 "$COWFS" dump --super "$IMG" >"$WORK/super.before" 2>&1
 if step "mount -o ro" t_mount ro; then

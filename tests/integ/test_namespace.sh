@@ -8,8 +8,10 @@
 #              readdir as ext4 sets it under the same options; read-only mounts never change it
 #   whiteout   renameat2(RENAME_WHITEOUT) leaves a 0/0 character device at the source (as
 #              ext4); overlayfs over cowfs, if the kernel takes a FUSE upper directory
-#   xattr      a 65536-byte value set, read, listed, kept across a remount, fsck clean,
-#              removed; 65537 bytes E2BIG (as xfs)
+#   xattr      values of 0..65536 bytes under user.* and trusted.* set, size-queried (ERANGE a
+#              byte short), replaced large by small and small by large, read back, listed:
+#              the answers xfs gives; 65537 bytes E2BIG; kept across unmount, fsck and
+#              remount; removed, fsck clean
 #
 #   bash tests/integ/test_namespace.sh
 #
@@ -35,19 +37,6 @@ EXT4=$WORK/ext4
 XFS=$WORK/xfs
 HAVE_EXT4=0
 HAVE_XFS=0
-
-# loop_fs TYPE DIR [MOUNT OPTIONS]: a fresh TYPE filesystem on a loop device at DIR.
-loop_fs() {
-	local type=$1 dir=$2 opts=${3:-}
-	[ "$(id -u)" -eq 0 ] && command -v "mkfs.$type" >/dev/null || return 1
-	rm -f "$WORK/$type.img"
-	truncate -s 512M "$WORK/$type.img" || return 1
-	run "mkfs.$type" -q "$([ "$type" = xfs ] && echo -f || echo -F)" "$WORK/$type.img"
-	[ "$LIB_RC" -eq 0 ] || { show_output; return 1; }
-	mkdir -p "$dir"
-	LIB_MOUNTS+=("$(abspath "$dir")")
-	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
-}
 
 loop_umount() { umount "$1"; }
 
@@ -297,6 +286,108 @@ except OSError as e:
 	[ "$got" = "$(python3 -c 'import errno, os; print(os.strerror(errno.EOPNOTSUPP))')" ]
 }
 
+# ---- item 10: xattr values up to 64 KiB ----------------------------------------------------
+
+# xattr.py MODE FILE: MODE set (create FILE, set the values, the answers as lines), check (read
+# them back), remove. Every value a deterministic pattern of its name and length.
+cat >"$WORK/xattr.py" <<'EOF'
+import ctypes, errno, os, random, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.getxattr.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+libc.getxattr.restype = ctypes.c_ssize_t
+mode, f = sys.argv[1], sys.argv[2]
+BIG = ("user.big", "trusted.big")
+SIZES = {"user.s0": 0, "user.s1": 1, "user.s15999": 15999, "user.s16000": 16000,
+         "user.s16001": 16001, "user.s32768": 32768, "trusted.s65536": 65536}
+def pattern(name, n):
+    return random.Random("%s/%d" % (name, n)).randbytes(n)
+def err(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def c_getxattr(name, size):
+    buf = ctypes.create_string_buffer(size) if size else None
+    r = libc.getxattr(os.fsencode(f), name.encode(), buf, size)
+    if r < 0:
+        return errno.errorcode[ctypes.get_errno()]
+    return "%d%s" % (r, "" if not size or buf.raw[:r] == pattern(name, r) else " (wrong bytes)")
+def same(name, n):
+    try:
+        return "equal" if os.getxattr(f, name) == pattern(name, n) else "differs"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+# What `check` expects after `set`.
+EXPECT = dict(SIZES, **{n: 65536 for n in BIG}, **{"user.grow": 40000, "user.shrink": 10})
+if mode == "set":
+    open(f, "w").close()
+    for n in BIG:
+        print(n, "65537 bytes:", err(lambda: os.setxattr(f, n, pattern(n, 65537))))
+        print(n, "65536 bytes:", err(lambda: os.setxattr(f, n, pattern(n, 65536))))
+        print(n, "size query:", c_getxattr(n, 0))
+        print(n, "65535-byte buffer:", c_getxattr(n, 65535))
+        print(n, "65536-byte buffer:", c_getxattr(n, 65536))
+        print(n, "create again:", err(lambda: os.setxattr(f, n, b"x", os.XATTR_CREATE)))
+    for n, size in SIZES.items():
+        print(n, "set:", err(lambda: os.setxattr(f, n, pattern(n, size))), same(n, size))
+    # Small replaced by large and large by small, both ways and back.
+    for n, sizes in (("user.grow", (10, 65536, 40000)), ("user.shrink", (65536, 10))):
+        for size in sizes:
+            print(n, size, err(lambda: os.setxattr(f, n, pattern(n, size))), same(n, size))
+if mode in ("set", "check"):
+    for n, size in sorted(EXPECT.items()):
+        print(n, "read back:", same(n, size))
+    print("names:", ",".join(sorted(os.listxattr(f))))
+if mode == "remove":
+    for n in sorted(EXPECT):
+        print(n, "remove:", err(lambda: os.removexattr(f, n)), same(n, 0))
+    print("names left:", ",".join(sorted(os.listxattr(f))))
+EOF
+xattr_py() { python3 "$WORK/xattr.py" "$@"; }
+
+# The same sets, reads, replacements and removals on cowfs and xfs: the same answers; on
+# cowfs the values last an unmount, fsck and a remount, and their removal leaves fsck clean.
+# dump_xattrs: what `cowfs dump` shows of the image's xattrs: the superblock's BIG_XATTR bit
+# (incompat 0x2), spilled entries of 65536 bytes, value pieces.
+dump_xattrs() {
+	local flags
+	flags=$("$COWFS" dump --super "$IMG" | sed -n 's/^[[:space:]]*incompat_flags[[:space:]]*//p')
+	echo "BIG_XATTR $(( flags & 2 ? 1 : 0 ))"
+	"$COWFS" dump --tree fs "$IMG" >"$WORK/dump.txt" || echo "dump failed"
+	echo "spilled $(grep -c 'xattr name "[^"]*" value_len 65536 value_key [0-9]*$' "$WORK/dump.txt")"
+	echo "pieces $(grep -c 'XATTR_VALUE.*itemsize' "$WORK/dump.txt")"
+}
+
+t_xattr() {
+	local got ref after gone stored freed
+	cowfs_fresh || return 1
+	got=$(xattr_py set "$MNT/x") || { echo "$got"; return 1; }
+	cowfs_done || return 1
+	stored=$(dump_xattrs)
+	cowfs_mount "$IMG" "$MNT" || return 1
+	after=$(xattr_py check "$MNT/x")
+	gone=$(xattr_py remove "$MNT/x")
+	cowfs_done || return 1
+	freed=$(dump_xattrs)
+	echo "    dump with the values: $stored" | tr '\n' ' '; echo
+	echo "    dump after removal: $freed" | tr '\n' ' '; echo
+	# 65536 bytes in pieces: user.big, trusted.big, trusted.s65536 (user.grow's 40000 too).
+	echo "$stored" | grep -qx "BIG_XATTR 1" && echo "$stored" | grep -qx "spilled 3" &&
+		! echo "$stored" | grep -qx "pieces 0" || return 1
+	[ "$freed" = "$(printf 'BIG_XATTR 1\nspilled 0\npieces 0')" ] || return 1
+	echo "$got" | sed 's/^/    cowfs: /'
+	echo "$gone" | grep -v "remove: ok ENODATA$" | sed 's/^/    cowfs removal: /'
+	[ "$after" = "$(echo "$got" | grep -A999 'read back:' )" ] ||
+		{ echo "$after" | sed 's/^/    after remount: /'; return 1; }
+	[ "$(echo "$gone" | grep -vc "remove: ok ENODATA$")" = 1 ] &&
+		echo "$gone" | grep -qx "names left: " || return 1
+	echo "$got" | grep -q "^user.big 65536 bytes: ok$" || return 1
+	[ "$HAVE_XFS" = 1 ] || { echo "    (no xfs to compare with)"; return 0; }
+	ref=$(xattr_py set "$XFS/x")
+	[ "$got" = "$ref" ] || { echo "$ref" | sed 's/^/    xfs:   /'; return 1; }
+}
+
 # ---- setup and the steps --------------------------------------------------------------------
 
 t_setup() {
@@ -316,4 +407,5 @@ step "atime: no commit of its own" t_atime_no_commit
 step "renameat2 RENAME_WHITEOUT as ext4" t_whiteout
 step "overlayfs over a cowfs upper directory" t_overlay
 step "O_TMPFILE: EOPNOTSUPP, as documented" t_tmpfile
+step "xattr values of 0..65536 bytes as xfs, kept across a remount, fsck clean" t_xattr
 lib_summary

@@ -37,7 +37,11 @@ for t in fusermount3 findmnt xfs_io filefrag cmp; do
 	fi
 done
 
-lib_init test_preload
+NONROOT_UID=${COWFS_NONROOT_UID:-65534}
+lib_init test_preload --other-user "$NONROOT_UID"
+# What the non-root user runs: copies in $WORK if the build is out of its reach.
+PC_NONROOT=$(lib_reachable "$NONROOT_UID" "$PC") &&
+	SHIM_NONROOT=$(lib_reachable "$NONROOT_UID" "$(realpath "$SHIM")") || exit 1
 IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
 XFS=$WORK/xfs
@@ -341,12 +345,10 @@ t_duperemove() {
 	rm -f "$MNT/dup1" "$MNT/dup2"
 }
 
-NONROOT_UID=${COWFS_NONROOT_UID:-65534}
-
 # dedupe_perm_in DIR OUT [shim]: as a user without write access to some destinations.
 dedupe_perm_in() {
 	local d=$1/perm pre=()
-	[ "${3:-}" = shim ] && pre=(env LD_PRELOAD="$(realpath "$SHIM")")
+	[ "${3:-}" = shim ] && pre=(env LD_PRELOAD="$SHIM_NONROOT")
 	rm -rf "$d" && mkdir -p "$d" && chmod 755 "$d" || return 1
 	head -c 8192 /dev/urandom >"$WORK/perm.data"
 	for f in psrc p_root644 p_root666 p_own444; do
@@ -356,8 +358,8 @@ dedupe_perm_in() {
 	chmod 666 "$d/p_root666"
 	chown "$NONROOT_UID" "$d/psrc" "$d/p_own444"
 	chmod 444 "$d/p_own444"
-	setpriv --reuid "$NONROOT_UID" --regid "$NONROOT_UID" --clear-groups \
-		"${pre[@]}" "$PC" dedupe-perm "$d" >"$2" 2>&1 || { cat "$2"; return 1; }
+	lib_as_user "$NONROOT_UID" "${pre[@]}" "$PC_NONROOT" dedupe-perm "$d" >"$2" 2>&1 ||
+		{ cat "$2"; return 1; }
 	rm -rf "$d"
 }
 

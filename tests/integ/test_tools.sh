@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Integration tests of the command-line programs: mkfs.cowfs and `cowfs dump`, run as built
-# (BIN, default build/bin) on scratch images in a temporary directory under COWFS_TEST_DIR.
+# Integration tests of the command-line programs: mkfs.cowfs, fsck.cowfs and `cowfs dump`, run
+# as built (BIN, default build/bin) on scratch images in a temporary directory under
+# COWFS_TEST_DIR; --version, the man pages, the bash completion and what `make install` puts
+# where (installs into temporary directories only).
 #
 #   bash tests/integ/test_tools.sh
 #   BIN=build-san/bin COWFS_TEST_DIR=build-san/tmp bash tests/integ/test_tools.sh
@@ -11,6 +13,7 @@
 set -euo pipefail
 
 BIN=${BIN:-build/bin}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MKFS=$BIN/mkfs.cowfs
 COWFS=$BIN/cowfs
 FSCK=$BIN/fsck.cowfs
@@ -298,6 +301,257 @@ t_fsck_waits_for_lock() {
 	expect_out "clean" || return 1
 }
 
+# ---- fsck.cowfs: fsck(8)'s conventions -------------------------------------------------------
+
+# A repairable problem: junk in the superblock copy at 64 MiB (a repair rewrites every copy).
+damage_mirror() { put_bytes "$1" $((64 * 1024 * 1024 + 200)) 'ZZZZZZZZ'; }
+
+# -n checks, -a/-p/-y repair what --repair does, -f is accepted; the exit codes are fsck(8)'s.
+t_fsck_options() {
+	local img=$WORK/fsck8.img o
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	for o in -n -a -p -y -f -fn "-f -a" --repair; do
+		run "$FSCK" $o "$img"
+		expect_rc 0 || return 1
+		expect_out "clean$" || return 1
+	done
+	run "$FSCK" -n -a "$img"
+	expect_rc 16 || return 1
+	expect_err "only one of" || return 1
+	for o in -a -p -y; do
+		damage_mirror "$img"
+		run "$FSCK" -n "$img"
+		expect_rc 4 || return 1
+		expect_out ": 1 problem$" || return 1
+		run "$FSCK" $o "$img"
+		expect_rc 1 || return 1
+		expect_out ": 1 problem corrected$" || return 1
+		run "$FSCK" -n "$img"
+		expect_rc 0 || return 1
+	done
+}
+
+# -C FD: e2fsck's progress lines "PASS DONE TOTAL DEVICE", to stdout for 0, else to FD.
+t_fsck_progress() {
+	local img=$WORK/fsck-progress.img
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	run "$FSCK" -C 0 "$img"
+	expect_rc 0 || return 1
+	expect_true "every line but the summary is PASS DONE TOTAL IMAGE, done <= total" awk -v img="$img" '
+		$NF == "clean" { next }
+		NF != 4 || $4 != img || $1 !~ /^[1-4]$/ || $2 > $3 { bad = 1 }
+		{ seen[$1] = 1 }
+		END { exit bad || !(1 in seen) || !(2 in seen) || !(3 in seen) || !(4 in seen) }' "$OUT" || return 1
+	expect_out "^4 1 1 $img\$" || return 1
+	run "$FSCK" -C 5 "$img" 5>"$WORK/progress"
+	expect_rc 0 || return 1
+	expect_no_out "^1 " || return 1
+	expect_true "-C 5 wrote the lines to descriptor 5" grep -q "^4 1 1 $img\$" "$WORK/progress" ||
+		return 1
+	run "$FSCK" -C x "$img"
+	expect_rc 16 || return 1
+}
+
+# util-linux fsck finds fsck.cowfs in PATH and passes -a/-n on: the same exit codes.
+t_fsck_via_util_linux() {
+	local img bin
+	img=$(realpath "$WORK")/fsck-ul.img
+	bin=$(realpath "$BIN")
+	run "$MKFS" -q -s 256M "$img"
+	expect_rc 0 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 0 || return 1
+	expect_out "clean$" || return 1
+	damage_mirror "$img"
+	run env PATH="$bin:$PATH" fsck -t cowfs -n "$img"
+	expect_rc 4 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 1 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -n "$img"
+	expect_rc 0 || return 1
+	damage_mirror "$img"
+	run env PATH="$bin:$PATH" fsck -t cowfs -p "$img"
+	expect_rc 1 || return 1
+	run env PATH="$bin:$PATH" fsck -t cowfs -a "$img"
+	expect_rc 0 || return 1
+}
+
+# ---- --version, man pages, completion, make install (issue 12 item 13) -----------------------
+
+PROGRAMS="cowfs mkfs.cowfs fsck.cowfs cowfs-run"
+
+# Every program: --version exits 0 with one line, "PROG (cowfs) VERSION", the one version
+# tools/version.h defines; -V too where it is free (not cowfs-run: its arguments are a command).
+t_version() {
+	local want p
+	want=$(sed -n 's/^#define COWFS_VERSION "\(.*\)"$/\1/p' "$ROOT/tools/version.h")
+	expect_true "tools/version.h defines COWFS_VERSION" [ -n "$want" ] || return 1
+	for p in $PROGRAMS; do
+		run "$BIN/$p" --version
+		expect_rc 0 || return 1
+		expect_true "$p --version: one line" [ "$(wc -l <"$OUT")" -eq 1 ] || return 1
+		expect_true "$p --version: '$p (cowfs) $want'" \
+			[ "$(cat "$OUT")" = "$p (cowfs) $want" ] || return 1
+	done
+	for p in cowfs mkfs.cowfs fsck.cowfs; do
+		run "$BIN/$p" -V
+		expect_rc 0 || return 1
+		expect_true "$p -V: '$p (cowfs) $want'" [ "$(cat "$OUT")" = "$p (cowfs) $want" ] || return 1
+	done
+	run "$COWFS" dump --version
+	expect_rc 0 || return 1
+	expect_true "cowfs dump --version: the version" [ "$(cat "$OUT")" = "cowfs (cowfs) $want" ] ||
+		return 1
+}
+
+# The commands `cowfs --help` lists, and one command's long options from its --help.
+cowfs_commands() { "$COWFS" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF > 1 { print $1 }'; }
+command_long_options() { "$COWFS" "$1" --help | grep -o -- '--[a-z][a-z-]*' | sort -u; }
+
+# groff and man render each page with no warning (-ww: all of them); cowfs(8) names every
+# command and every mount option of cowfs's own that `cowfs --help` lists.
+t_man_pages() {
+	local page name c o
+	for page in "$ROOT"/man/*.8; do
+		run groff -man -Tutf8 -ww -z "$page"
+		expect_rc 0 || return 1
+		expect_true "groff -ww: no warnings for $page" [ ! -s "$ERR" ] || return 1
+		run env LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page"
+		expect_rc 0 || return 1
+		expect_true "man -l: no warnings for $page" [ ! -s "$ERR" ] || return 1
+		expect_out "^NAME" || return 1
+		expect_out "EXIT STATUS" || return 1
+		expect_out "\-\-version" || return 1
+	done
+	for name in cowfs mkfs.cowfs fsck.cowfs; do
+		expect_true "man/$name.8 exists" [ -f "$ROOT/man/$name.8" ] || return 1
+	done
+	run env LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$ROOT/man/cowfs.8"
+	for c in $(cowfs_commands); do
+		expect_out "^ *cowfs $c " || return 1
+	done
+	for o in $("$COWFS" --help | sed -n 's/^       \([a-z_]*=\{0,1\}\)[A-Z]*  .*/\1/p'); do
+		expect_out "^ *$o" || return 1
+	done
+	run env LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$ROOT/man/fsck.cowfs.8"
+	for o in -n -a -p -y -f -C -V; do
+		expect_out "^       \(-[-a-zA-Z]*, \)*$o\b" || return 1
+	done
+}
+
+# complete WORD...: what the completion offers for the last word of `WORD...`, in an empty
+# directory (no file names mixed in), one per line.
+complete_words() {
+	(cd "$WORK/empty" && bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_cowfs; printf "%s\n" "${COMPREPLY[@]}"' complete "$ROOT/completion/cowfs" "$@")
+}
+
+# `cowfs re<TAB>` gives reflink; every command completes; every long option a command's --help
+# lists completes after `cowfs CMD --`; -o completes mount options after a comma.
+t_completion() {
+	local c o offered
+	mkdir -p "$WORK/empty"
+	expect_true "cowfs re -> reflink" [ "$(complete_words cowfs re)" = reflink ] || return 1
+	expect_true "cowfs st -> status stats" \
+		[ "$(complete_words cowfs st | sort | tr '\n' ' ')" = "stats status " ] || return 1
+	for c in $(cowfs_commands); do
+		expect_true "cowfs $c completes" complete_words cowfs "$c" | grep -qx "$c" || return 1
+		offered=$(complete_words cowfs "$c" --)
+		for o in $(command_long_options "$c") --version; do
+			expect_true "cowfs $c $o completes" grep -qx -- "$o" <<<"$offered" || return 1
+		done
+	done
+	expect_true "cowfs dump --tree <TAB>: tree names" \
+		[ "$(complete_words cowfs dump --tree '' | tr '\n' ' ')" = "root extent fs csum " ] ||
+		return 1
+	expect_true "cowfs IMG MNT -o ro,comm -> ro,commit=" \
+		[ "$(complete_words cowfs IMG MNT -o ro,comm)" = "ro,commit=" ] || return 1
+	expect_true "cowfs IMG MNT -o noat -> noatime" \
+		[ "$(complete_words cowfs IMG MNT -o noat)" = "noatime" ] || return 1
+}
+
+# The build BIN is in, when it is this checkout's build/ or build-san/ (make install takes the
+# programs from there; another checkout's build would be rebuilt from these sources).
+INSTALL_BUILD=$(realpath "$(dirname "$BIN")")
+case $INSTALL_BUILD in
+"$ROOT/build") INSTALL_SAN=0 ;;
+"$ROOT/build-san") INSTALL_SAN=1 ;;
+*) INSTALL_BUILD= ;;
+esac
+
+# make install (or uninstall) with ARGS, for the build BIN is in.
+make_install() {
+	run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -C "$ROOT" \
+		BUILD="$INSTALL_BUILD" SAN="$INSTALL_SAN" "$@"
+}
+
+# A package's staging install: exactly these files (no test or demo programs), the mount
+# helper pointing at PREFIX/bin/cowfs, not at DESTDIR; make uninstall takes them all away.
+t_install_destdir() {
+	local d want
+	d=$(realpath "$WORK")/stage
+	want="./sbin/mount.fuse.cowfs
+./usr/bin/cowfs
+./usr/bin/cowfs-run
+./usr/lib/libcowfs-preload.so
+./usr/sbin/fsck.cowfs
+./usr/sbin/fsck.fuse.cowfs
+./usr/sbin/mkfs.cowfs
+./usr/share/bash-completion/completions/cowfs
+./usr/share/man/man8/cowfs.8
+./usr/share/man/man8/fsck.cowfs.8
+./usr/share/man/man8/mkfs.cowfs.8"
+	make_install install DESTDIR="$d" PREFIX=/usr
+	expect_rc 0 || return 1
+	expect_true "installed exactly: $want" [ "$(cd "$d" && find . ! -type d | sort)" = "$want" ] ||
+		return 1
+	expect_true "mount.fuse.cowfs -> /usr/bin/cowfs" \
+		[ "$(readlink "$d/sbin/mount.fuse.cowfs")" = /usr/bin/cowfs ] || return 1
+	expect_true "fsck.fuse.cowfs -> fsck.cowfs" \
+		[ "$(readlink "$d/usr/sbin/fsck.fuse.cowfs")" = fsck.cowfs ] || return 1
+	expect_true "the installed completion is completion/cowfs" \
+		cmp -s "$ROOT/completion/cowfs" "$d/usr/share/bash-completion/completions/cowfs" || return 1
+	expect_true "man finds the installed pages" \
+		[ "$(MANPATH="$d/usr/share/man" man -w fsck.cowfs)" = "$d/usr/share/man/man8/fsck.cowfs.8" ] ||
+		return 1
+	make_install uninstall DESTDIR="$d" PREFIX=/usr
+	expect_rc 0 || return 1
+	expect_true "make uninstall leaves no file" [ -z "$(find "$d" ! -type d)" ] || return 1
+}
+
+# A real install into a throwaway PREFIX: fsck(8) and mkfs(8) find fsck.cowfs and mkfs.cowfs
+# in PREFIX/sbin through PATH (as root's PATH has /usr/local/sbin), cowfs-run finds its library;
+# boot-time checks (fsck -A -a, fsck -A -p) of an fstab entry of type fuse.cowfs with a pass
+# number run fsck.fuse.cowfs, with fsck.cowfs's exit codes.
+t_install_prefix() {
+	local p img fstab
+	p=$(realpath "$WORK")/prefix
+	img=$(realpath "$WORK")/installed.img
+	fstab=$WORK/fstab
+	make_install install PREFIX="$p" MOUNT_HELPER_DIR="$p/helper"
+	expect_rc 0 || return 1
+	run env PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" mkfs -t cowfs -q -s 256M "$img"
+	expect_rc 0 || return 1
+	expect_true "mkfs -t cowfs made a cowfs image" "$FSCK" -q "$img" || return 1
+	run env PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -V -t cowfs -a "$img"
+	expect_rc 0 || return 1
+	expect_out "$p/sbin/fsck.cowfs" || return 1
+	run "$p/bin/cowfs-run" true
+	expect_rc 0 || return 1
+	echo "$img $WORK/mnt fuse.cowfs defaults 0 2" >"$fstab"
+	damage_mirror "$img"
+	run env LIBMOUNT_FSTAB="$fstab" PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -A -a
+	expect_rc 1 || return 1
+	expect_out "$img: 1 problem corrected" || return 1
+	run env LIBMOUNT_FSTAB="$fstab" PATH="$p/sbin:/usr/sbin:/usr/bin:/sbin:/bin" fsck -A -p
+	expect_rc 0 || return 1
+	expect_out "$img: .*clean$" || return 1
+	expect_true "mount helper -> PREFIX/bin/cowfs" \
+		[ "$(readlink "$p/helper/mount.fuse.cowfs")" = "$p/bin/cowfs" ] || return 1
+}
+
 # ---- cowfs dump ----------------------------------------------------------------------------
 
 DUMP_IMG=$WORK/dump.img
@@ -358,6 +612,10 @@ assert [t["id"] for t in d["trees"]] == [5] and "superblock" not in d
 	run "$COWFS" dump --tree 77 "$DUMP_IMG"
 	expect_rc 1 || return 1
 	expect_err "no tree 77" || return 1
+	expect_err ": 1 problem found$" || return 1
+	run "$COWFS" dump --tree 77 --block 1 "$DUMP_IMG"
+	expect_rc 1 || return 1
+	expect_err ": 2 problems found$" || return 1
 }
 
 t_dump_usage() {
@@ -442,6 +700,31 @@ if command -v flock >/dev/null; then
 	tcase "fsck: waits for the image's lock to be let go" t_fsck_waits_for_lock
 else
 	skip "mkfs: locked image" "no flock(1)"
+fi
+
+tcase "every program: --version prints one line, the one version" t_version
+if command -v groff >/dev/null && command -v man >/dev/null; then
+	tcase "man pages: render without warnings; name every command and option" t_man_pages
+else
+	skip "man pages" "no groff or man"
+fi
+tcase "bash completion: commands, their options, mount options" t_completion
+if [ -z "$INSTALL_BUILD" ]; then
+	skip "make install" "BIN ($BIN) is not this checkout's build/bin or build-san/bin"
+elif command -v make >/dev/null; then
+	tcase "make install DESTDIR= PREFIX=/usr: exactly the programs, pages, completion" \
+		t_install_destdir
+	tcase "make install PREFIX=...: mkfs -t cowfs and fsck -t cowfs find the programs" \
+		t_install_prefix
+else
+	skip "make install" "no make"
+fi
+tcase "fsck: -n, -a, -p, -y, -f as fsck(8) passes them; exit codes 0, 1, 4, 16" t_fsck_options
+tcase "fsck: -C FD writes e2fsck's progress lines" t_fsck_progress
+if command -v fsck >/dev/null; then
+	tcase "fsck: fsck -t cowfs (util-linux) runs fsck.cowfs from PATH" t_fsck_via_util_linux
+else
+	skip "fsck: fsck -t cowfs" "no fsck(8)"
 fi
 
 if "$MKFS" -q -s 256M "$DUMP_IMG" && "$COWFS" dump "$DUMP_IMG" >"$WORK/dump.txt"; then

@@ -58,7 +58,9 @@ void fsfix_setup(struct fsfix *x, const char *name, uint64_t size, uint32_t node
 
 void fsfix_reopen(struct fsfix *x)
 {
-	ck_assert_int_eq(cowfs_close(x->fs), 0);
+	/* NULL: the test closed it itself, to run a program on the image. */
+	if (x->fs)
+		ck_assert_int_eq(cowfs_close(x->fs), 0);
 	fsfix_open(x);
 }
 

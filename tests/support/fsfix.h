@@ -22,7 +22,7 @@ struct fsfix {
 /* Create an image of `size` bytes, format it, open it. */
 void fsfix_setup(struct fsfix *x, const char *name, uint64_t size, uint32_t nodesize);
 /* Close (committing) and open again. */
-void fsfix_reopen(struct fsfix *x);
+void fsfix_reopen(struct fsfix *x);   /* x->fs may be NULL (closed by the test) */
 /* Open again (committing first) with this memory bound and dirty limit (cowfs_opts). */
 void fsfix_set_memory(struct fsfix *x, size_t cache_bytes, size_t dirty_limit);
 /* Close without committing what is pending (as if the process died), and open again. */

@@ -75,6 +75,18 @@ static void write_pattern(struct ifix *f, uint64_t ino, uint64_t off, size_t len
 	ck_assert_int_eq(file_write(&f->it, ino, buf, len, off, 0), (ssize_t)len);
 }
 
+/* A value too large for its entry's item with 4 KiB nodes: three pieces (xattr.c). */
+#define SPILLED_LEN 10000
+
+static const char *spilled_value(void)
+{
+	static char v[SPILLED_LEN];
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		v[i] = (char)(i * 13 + (i >> 8));
+	return v;
+}
+
 static void build_world(struct ifix *f, struct world *w)
 {
 	w->file = ifix_mk(f, ROOT, "file", S_IFREG | 0644);
@@ -86,6 +98,8 @@ static void build_world(struct ifix *f, struct world *w)
 	write_pattern(f, w->file, 65536, 65536, 2);
 	write_pattern(f, w->other, 0, 8192, 3);
 	ck_assert_int_eq(inode_setxattr(&f->it, w->file, "user.a", "1", 1, 0), 0);
+	ck_assert_int_eq(inode_setxattr(&f->it, w->file, "user.spilled", spilled_value(),
+					SPILLED_LEN, 0), 0);
 	/* One extent per 4 KiB piece: every other page, written back by its own commit. */
 	for (int i = 0; i < BIG_EXTENTS; i++) {
 		write_pattern(f, w->big, (uint64_t)i * 8192, 4096, i);
@@ -133,6 +147,21 @@ static int op_setxattr(struct ifix *f, const struct world *w)
 	return inode_setxattr(&f->it, w->file, "user.b", "value", 5, 0);
 }
 
+static int op_setxattr_spilled(struct ifix *f, const struct world *w)
+{
+	return inode_setxattr(&f->it, w->file, "user.c", spilled_value(), SPILLED_LEN, 0);
+}
+
+static int op_replace_spilled(struct ifix *f, const struct world *w)
+{
+	return inode_setxattr(&f->it, w->file, "user.spilled", "small", 5, XATTR_REPLACE);
+}
+
+static int op_removexattr_spilled(struct ifix *f, const struct world *w)
+{
+	return inode_removexattr(&f->it, w->file, "user.spilled");
+}
+
 static int op_unlink_big(struct ifix *f, const struct world *w)
 {
 	(void)w;
@@ -165,6 +194,9 @@ static const struct op ops[] = {
 	{ "truncate", op_truncate, true, true },
 	{ "rename", op_rename, true, false },
 	{ "setxattr", op_setxattr, true, false },
+	{ "setxattr of a value in pieces", op_setxattr_spilled, true, false },
+	{ "a value in pieces replaced by a small one", op_replace_spilled, true, false },
+	{ "removexattr of a value in pieces", op_removexattr_spilled, true, false },
 	{ "unlink of a big file", op_unlink_big, false, false },
 	{ "clone", op_clone, true, false },
 };

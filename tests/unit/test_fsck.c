@@ -146,6 +146,33 @@ START_TEST(exit_codes_and_repair)
 }
 END_TEST
 
+/*
+ * fsck(8)'s options, as `fsck -a` and boot-time checks pass them: -a, -p and -y repair what
+ * --repair does (1, then clean: 0), -n only checks (4), -f is accepted; -n with -a is refused.
+ */
+START_TEST(fsck8_repair_options)
+{
+	static const char *const repairs[] = { "-a", "-p", "-y", "-f -a" };
+	struct fsfix x;
+
+	fsfix_setup(&x, "fsck-opts", 256ull << 20, 4096);
+	populate(&x);
+	for (size_t i = 0; i < sizeof(repairs) / sizeof(repairs[0]); i++) {
+		fsfix_reopen(&x);   /* after populate; later, after the last round's fsck */
+		inject_damage(&x);
+		cowfs_close(x.fs);
+		x.fs = NULL;
+		ck_assert_int_eq(run_fsck("-n", x.path), 4);
+		ck_assert_int_eq(run_fsck("-f -n", x.path), 4);
+		ck_assert_int_eq(run_fsck("-n -a", x.path), 16);
+		ck_assert_msg(run_fsck(repairs[i], x.path) == 1, "fsck.cowfs %s: not 1", repairs[i]);
+		ck_assert_int_eq(run_fsck("-n", x.path), 0);
+		ck_assert_msg(run_fsck(repairs[i], x.path) == 0, "fsck.cowfs %s: not 0", repairs[i]);
+	}
+	fsfix_teardown(&x);
+}
+END_TEST
+
 START_TEST(clean_image_and_superblock_copies)
 {
 	struct fsfix x;
@@ -234,8 +261,9 @@ START_TEST(dump_file_extents)
 	ck_assert_int_eq(status, 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"tree\":256"));
 	free(out);
+	/* A path that is not there is no problem of the image: exit 2, as for usage. */
 	out = run_dump("--path /no-such-file", x.path, &status);
-	ck_assert_int_eq(status, 1);
+	ck_assert_int_eq(status, 2);
 	free(out);
 	fsfix_teardown(&x);
 }
@@ -247,6 +275,7 @@ int main(void)
 	TCase *tc = tcase_create("fsck");
 
 	tcase_add_test(tc, exit_codes_and_repair);
+	tcase_add_test(tc, fsck8_repair_options);
 	tcase_add_test(tc, clean_image_and_superblock_copies);
 	tcase_add_test(tc, in_use_and_foreign_images);
 	tcase_add_test(tc, dump_file_extents);

@@ -1,6 +1,7 @@
 /*
  * The decoders of on-disk items shared by the runtime, fsck and dump: file extent items
- * (fs/extent/file_extent.h) and root items (fs/super/root_item.h). Each accepts the items
+ * (fs/extent/file_extent.h), root items (fs/super/root_item.h), the name arrays
+ * (fs/inode/dir_entry.h) and xattr entries, inline and spilled (fs/inode/xattr_entry.h). Each accepts the items
  * cowfs writes and refuses every kind of malformed one; then the same through the layers that
  * use them: fs/inode's file extent map reporting its two messages, the B+tree's item hook
  * refusing an item whose reference cannot be read, and a malformed root item refused by
@@ -15,6 +16,7 @@
 #include "fs/extent/file_extent.h"
 #include "fs/inode/dir_entry.h"
 #include "fs/inode/fmap.h"
+#include "fs/inode/xattr_entry.h"
 #include "fs/lib/endian.h"
 #include "fs/super/root_item.h"
 #include "tests/support/fixture.h"
@@ -328,6 +330,66 @@ START_TEST(inode_refs_good_and_malformed)
 }
 END_TEST
 
+START_TEST(xattr_entries_good_and_malformed)
+{
+	uint8_t buf[128];
+	struct xattr_ref e;
+	uint32_t off = 0, len, first;
+
+	/* An inline entry, then a spilled one: the encoders' bytes, decoded back. */
+	first = xattr_entry_encode(buf, "user.a", 6, "xyz", 3);
+	ck_assert_uint_eq(first, 4 + 6 + 3);
+	len = first + xattr_spilled_encode(buf + first, "user.big", 8, 65536, 7 * 256);
+	ck_assert_uint_eq(len, first + 4 + 8 + 12);
+	ck_assert_uint_eq(get_le16(buf + first), 8 | XATTR_ENTRY_SPILLED);
+	ck_assert_uint_eq(get_le16(buf + first + 2), 12);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), 1);
+	ck_assert(!e.spilled);
+	ck_assert_uint_eq(e.name_len, 6);
+	ck_assert_uint_eq(e.value_len, 3);
+	ck_assert_int_eq(memcmp(e.value, "xyz", 3), 0);
+	ck_assert_uint_eq(e.at, 0);
+	ck_assert_uint_eq(e.size, first);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), 1);
+	ck_assert(e.spilled);
+	ck_assert_int_eq(memcmp(e.name, "user.big", 8), 0);
+	ck_assert_uint_eq(e.value_len, 65536);
+	ck_assert_uint_eq(e.value_key, 7 * 256);
+	ck_assert_ptr_null(e.value);
+	ck_assert_uint_eq(e.at, first);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), 0);
+
+	/* Cut short: the header, the name, the spill record. */
+	off = 0;
+	ck_assert_int_eq(xattr_entry_next(buf, 3, &off, &e), -1);
+	ck_assert_int_eq(xattr_entry_next(buf, 4 + 5, &off, &e), -1);
+	off = first;
+	ck_assert_int_eq(xattr_entry_next(buf, len - 1, &off, &e), -1);
+	/* A spill record of the wrong size; a length of 0 or over 64 KiB; a key off its span. */
+	uint8_t *p = buf + first;
+	put_le16(p + 2, 11);
+	ck_assert_int_eq(xattr_entry_next(buf, len - 1, &off, &e), -1);
+	xattr_spilled_encode(p, "user.big", 8, 0, 256);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), -1);
+	xattr_spilled_encode(p, "user.big", 8, 65537, 256);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), -1);
+	xattr_spilled_encode(p, "user.big", 8, 20000, 257);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), -1);
+	/* Name lengths: none, 256, unknown flag bits. */
+	xattr_spilled_encode(p, "user.big", 8, 20000, 256);
+	put_le16(p, XATTR_ENTRY_SPILLED);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), -1);
+	put_le16(p, 256);
+	ck_assert_int_eq(xattr_entry_next(buf, sizeof(buf), &off, &e), -1);
+	put_le16(p, 8 | 0x100);
+	ck_assert_int_eq(xattr_entry_next(buf, sizeof(buf), &off, &e), -1);
+	ck_assert_uint_eq(off, first);   /* a failure does not move */
+	put_le16(p, 8 | XATTR_ENTRY_SPILLED);
+	ck_assert_int_eq(xattr_entry_next(buf, len, &off, &e), 1);
+	ck_assert_uint_eq(e.value_len, 20000);
+}
+END_TEST
+
 START_TEST(root_item_good_and_malformed)
 {
 	struct root_item ri = root_item_of(3 << 20, 42, BT_MAX_LEVEL - 1);
@@ -426,6 +488,7 @@ int main(void)
 	tcase_add_test(tc, file_extent_items_through_fmap);
 	tcase_add_test(tc, dir_entries_good_and_malformed);
 	tcase_add_test(tc, inode_refs_good_and_malformed);
+	tcase_add_test(tc, xattr_entries_good_and_malformed);
 	tcase_add_test(tc, root_item_good_and_malformed);
 	tcase_add_test(tc, root_items_in_a_filesystem);
 	suite_add_tcase(s, tc);

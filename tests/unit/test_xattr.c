@@ -20,6 +20,7 @@
 #include "fs/inode/xattr_format.h"
 #include "fs/inode/xattr_internal.h"
 #include "fs/lib/endian.h"
+#include "fs/super/super_format.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
 #include "tests/support/ifix.h"
@@ -336,20 +337,27 @@ START_TEST(names_values_and_types)
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "foo.bar", buf, sizeof(buf)), -EOPNOTSUPP);
 	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "os2.x"), -EOPNOTSUPP);
 
-	/* Values: up to what one item holds. */
-	max = xattr_value_max(&f.it, strlen("user.big"));
+	/* Values: up to what one item holds in the entry (FORMAT.md 12), larger ones spilled
+	 * into pieces, up to XATTR_SIZE_MAX. */
+	max = xattr_inline_max(&f.it, strlen("user.big"));
 	ck_assert_uint_eq(max, 4007 - 4 - strlen("user.big"));
-	ck_assert_uint_eq(xattr_value_max(&f.it, 255), 4007 - 4 - 255);
-	big = malloc(max + 1);
-	for (size_t i = 0; i <= max; i++)
+	ck_assert_uint_eq(xattr_inline_max(&f.it, 255), 4007 - 4 - 255);
+	big = malloc(XATTR_VALUE_MAX + 1);
+	for (size_t i = 0; i <= XATTR_VALUE_MAX; i++)
 		big[i] = (uint8_t)(i * 7);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, 0), -E2BIG);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, XATTR_VALUE_MAX + 1,
+						 0), -E2BIG);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max, 0), 0);
-	uint8_t *back = malloc(max);
+	uint8_t *back = malloc(XATTR_VALUE_MAX);
 	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max), (ssize_t)max);
 	ck_assert_int_eq(memcmp(back, big, max), 0);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE),
-			 -E2BIG);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 0);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.big", big, max + 1, XATTR_REPLACE), 0);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", back, max + 1), (ssize_t)max + 1);
+	ck_assert_int_eq(memcmp(back, big, max + 1), 0);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 1);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", big, XATTR_VALUE_MAX + 1,
+						 XATTR_REPLACE), -E2BIG);
 	free(back);
 	free(big);
 
@@ -434,13 +442,18 @@ START_TEST(colliding_names_share_an_item)
 		 file);
 	ck_assert_msg(strstr(f.seen, needle), "got: %s", f.seen);
 
-	/* A value that fits alone but not beside user.b's: refused, nothing changed. */
+	/* A value that fits alone but not beside user.b's spills into pieces; user.b stays. */
 	size_t room = bt_max_item_size(16384) - (4 + 6 + 6) - (4 + 6);
 	uint8_t *big = calloc(1, room + 1);
-	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), -ENOSPC);
+	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room + 1, 0), 0);
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
+	ck_assert_uint_eq(len, (4 + 6 + 6) + (4 + 6 + 12));
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 1);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.a", NULL, 0), (ssize_t)room + 1);
 	ck_assert_int_eq(inode_setxattr(&f.it, file, "user.a", big, room, 0), 0);
 	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &k, NULL, 0, &len), 0);
 	ck_assert_uint_eq(len, bt_max_item_size(16384));
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 0);
 	free(big);
 
 	/* Removing one keeps the other; the last one takes the item with it. */
@@ -1093,6 +1106,318 @@ START_TEST(checker_reports_damage)
 }
 END_TEST
 
+/* ---- values up to 64 KiB -------------------------------------------------------------------- */
+
+/* A value of `n` bytes that differs from every other (name, length) one. */
+static uint8_t *pattern(const char *name, size_t n)
+{
+	uint8_t *v = malloc(n + 1);
+	uint64_t x = xattr_name_hash(name, strlen(name)) ^ n;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		v[i] = (uint8_t)(x >> 56);
+	}
+	return v;
+}
+
+static void set_pattern(struct ifix *f, uint64_t ino, const char *name, size_t n, int flags)
+{
+	uint8_t *v = pattern(name, n);
+	int ret = inode_setxattr(&f->it, ino, name, v, n, flags);
+
+	free(v);
+	REQUIRE(ret == 0, "setxattr %s (%zu bytes): %d", name, n, ret);
+}
+
+/* The value of `name` is the pattern of `n` bytes: its length asked for, a buffer a byte
+ * short refused, the bytes read back. */
+static void expect_pattern(struct ifix *f, uint64_t ino, const char *name, size_t n)
+{
+	uint8_t *want = pattern(name, n), *buf = malloc(n + 1);
+
+	REQUIRE(inode_getxattr(&f->it, ino, name, NULL, 0) == (ssize_t)n, "%s: size query", name);
+	if (n > 1)
+		REQUIRE(inode_getxattr(&f->it, ino, name, buf, n - 1) == -ERANGE, "%s: short", name);
+	REQUIRE(inode_getxattr(&f->it, ino, name, buf, n + 1) == (ssize_t)n, "%s: read", name);
+	REQUIRE(memcmp(buf, want, n) == 0, "%s: %zu bytes read back wrong", name, n);
+	free(buf);
+	free(want);
+}
+
+/* Pieces a value of `n` bytes under `name` takes: none when it fits in its entry's item. */
+static uint64_t pieces_of(struct ifix *f, const char *name, size_t n)
+{
+	uint32_t piece = bt_max_item_size(cowfs_nodesize(f->x.fs));
+
+	return n <= xattr_inline_max(&f->it, strlen(name)) ? 0 : (n + piece - 1) / piece;
+}
+
+static bool big_xattr_flag(struct ifix *f)
+{
+	return get_le64(&f->x.fs->sb.incompat_flags) & COWFS_INCOMPAT_BIG_XATTR;
+}
+
+static const size_t big_sizes[] = { 0, 1, 15999, 16000, 16001, 32768, 65536 };
+
+/* Values of 0 .. 65536 bytes with 16 KiB and 4 KiB nodes: set, read, kept across a reopen,
+ * replaced large by small and small by large, removed; the pieces come and go with them, the
+ * superblock gets its BIG_XATTR flag with the first value in pieces, and the checkers are
+ * clean throughout. */
+START_TEST(values_up_to_64k)
+{
+	const uint32_t nodesize = _i ? 4096 : 16384;
+	struct ifix f;
+	char name[32];
+	uint64_t file, other, base, pieces = 0;
+	uint8_t *acl;
+
+	ifix_setup(&f, "xa-64k", IMG, nodesize);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	base = items_of(&f, file, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		snprintf(name, sizeof(name), "%s.s%zu", i % 2 ? "trusted" : "user", big_sizes[i]);
+		set_pattern(&f, file, name, big_sizes[i], XATTR_CREATE);
+		expect_pattern(&f, file, name, big_sizes[i]);
+		pieces += pieces_of(&f, name, big_sizes[i]);
+		ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces);
+		/* Small values are stored as they always were: no flag for an older cowfs to trip
+		 * over until a value is in pieces. */
+		ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+		ck_assert_int_eq(big_xattr_flag(&f), pieces > 0);
+	}
+	ck_assert_uint_gt(pieces, 0);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_ITEM_KEY), ARRAY_SIZE(big_sizes));
+	ifix_check(&f);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.s0", "x", 1, XATTR_CREATE),
+			      -EEXIST);
+	acl = pattern("user.s65536", XATTR_VALUE_MAX + 1);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.s65536", acl,
+						 XATTR_VALUE_MAX + 1, XATTR_REPLACE), -E2BIG);
+	/* POSIX ACLs stay within one item (ext4 keeps them within one block). */
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, XATTR_ACL_ACCESS, acl,
+						 xattr_inline_max(&f.it, strlen(XATTR_ACL_ACCESS)) + 1,
+						 0), -E2BIG);
+	free(acl);
+
+	ifix_reopen(&f);
+	ck_assert(big_xattr_flag(&f));
+	for (size_t i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		snprintf(name, sizeof(name), "%s.s%zu", i % 2 ? "trusted" : "user", big_sizes[i]);
+		expect_pattern(&f, file, name, big_sizes[i]);
+	}
+
+	/* Large by small, small by large, large by larger and by smaller. */
+	set_pattern(&f, file, "user.s65536", 10, XATTR_REPLACE);
+	expect_pattern(&f, file, "user.s65536", 10);
+	pieces -= pieces_of(&f, "user.s65536", 65536);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces);
+	set_pattern(&f, file, "trusted.s1", 65536, XATTR_REPLACE);
+	expect_pattern(&f, file, "trusted.s1", 65536);
+	pieces += pieces_of(&f, "trusted.s1", 65536);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces);
+	set_pattern(&f, file, "trusted.s32768", 65536, 0);
+	expect_pattern(&f, file, "trusted.s32768", 65536);
+	pieces += pieces_of(&f, "x.s32768", 65536) - pieces_of(&f, "x.s32768", 32768);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces);
+	set_pattern(&f, file, "trusted.s32768", 20000, 0);
+	expect_pattern(&f, file, "trusted.s32768", 20000);
+	pieces -= pieces_of(&f, "x.s32768", 65536) - pieces_of(&f, "x.s32768", 20000);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces);
+	ifix_check(&f);
+
+	/* Removing every value takes every piece with it. */
+	for (size_t i = 0; i < ARRAY_SIZE(big_sizes); i++) {
+		snprintf(name, sizeof(name), "%s.s%zu", i % 2 ? "trusted" : "user", big_sizes[i]);
+		ck_assert_int_eq(inode_removexattr(&f.it, file, name), 0);
+		ck_assert_int_eq(inode_getxattr(&f.it, file, name, NULL, 0), -ENODATA);
+	}
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 0);
+	ck_assert_uint_eq(items_of(&f, file, 0), base);
+	expect_names(&f, file, "");
+	ifix_check(&f);
+
+	/* So does the inode's last unlink. */
+	other = ifix_mk(&f, ROOT, "other", S_IFDIR | 0755);
+	set_pattern(&f, other, "user.a", 65536, 0);
+	set_pattern(&f, other, "trusted.b", 40000, 0);
+	ck_assert_uint_gt(items_of(&f, other, XATTR_VALUE_KEY), 2);
+	ck_assert_int_eq(inode_rmdir(&f.it, ROOT, "other", 5), 0);
+	ck_assert_uint_eq(items_of(&f, other, 0), 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* The value keys of the spilled entries of `ino`'s item of `hash`, in entry order. */
+static size_t value_keys(struct ifix *f, uint64_t ino, uint64_t hash, uint64_t *keys, size_t max)
+{
+	struct bt_key k = { ino, XATTR_ITEM_KEY, hash };
+	struct xattr_ref e;
+	uint8_t buf[512];
+	uint32_t len, off = 0;
+	size_t n = 0;
+
+	ck_assert_int_eq(bt_lookup(&f->x.fs->fs_root.t, &k, buf, sizeof(buf), &len), 0);
+	ck_assert_uint_le(len, sizeof(buf));
+	while (n < max && xattr_entry_next(buf, len, &off, &e) == 1)
+		if (e.spilled)
+			keys[n++] = e.value_key;
+	return n;
+}
+
+/* Names on one hash each get their value pieces a span of their own (as colliding names
+ * share an item, filed as in colliding_names_share_an_item). */
+START_TEST(colliding_names_spill_apart)
+{
+	struct ifix f;
+	uint64_t file, ha = xattr_name_hash("user.a", 6), keys[2];
+	uint8_t *vb = pattern("user.b", 30000), *value;
+	uint32_t vlen;
+
+	ifix_setup(&f, "xa-collide-big", IMG, 16384);
+	ifix_collect_reports(&f);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(xattr_item_put(tx, &f.it, file, ha, "user.b", 6, vb, 30000, 0), 0);
+	cowfs_trans_end(tx, 0);
+	set_pattern(&f, file, "user.a", 65536, 0);
+	ck_assert_uint_eq(value_keys(&f, file, ha, keys, 2), 2);
+	ck_assert_uint_ne(keys[0], keys[1]);
+	ck_assert_uint_eq(keys[0], ha - ha % XATTR_VALUE_KEY_SPAN);
+	ck_assert_uint_eq(keys[1], keys[0] + XATTR_VALUE_KEY_SPAN);
+	expect_pattern(&f, file, "user.a", 65536);
+	inode_lock_read(&f.it);
+	ck_assert_int_eq(xattr_item_get(&f.it, file, ha, "user.b", 6, &value, &vlen), 0);
+	inode_unlock_read(&f.it);
+	ck_assert_uint_eq(vlen, 30000);
+	ck_assert_int_eq(memcmp(value, vb, vlen), 0);
+	free(value);
+
+	/* user.b goes, its span comes free: user.a's new value takes it. */
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(xattr_item_del(tx, &f.it, file, ha, "user.b", 6), 0);
+	cowfs_trans_end(tx, 0);
+	set_pattern(&f, file, "user.a", 50000, 0);
+	ck_assert_uint_eq(value_keys(&f, file, ha, keys, 2), 1);
+	ck_assert_uint_eq(keys[0], ha - ha % XATTR_VALUE_KEY_SPAN);
+	expect_pattern(&f, file, "user.a", 50000);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), pieces_of(&f, "user.a", 50000));
+	expect_clean(&f);
+	free(vb);
+	ifix_teardown(&f);
+}
+END_TEST
+
+static void raw_put(struct ifix *f, const struct bt_key *k, const void *data, uint32_t len)
+{
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_NORMAL);
+
+	ck_assert_int_eq(bt_insert(&tx->bt, &f->x.fs->fs_root.t, k, data, len), 0);
+	cowfs_trans_end(tx, 0);
+}
+
+static void raw_del(struct ifix *f, const struct bt_key *k)
+{
+	struct cowfs_trans *tx = cowfs_trans_begin(f->x.fs, ALLOC_PRIVILEGED);
+
+	ck_assert_int_eq(bt_delete(&tx->bt, &f->x.fs->fs_root.t, k), 0);
+	cowfs_trans_end(tx, 0);
+}
+
+/* What the checker says of a value in pieces whose pieces or entry were damaged. */
+START_TEST(checker_reports_spill_damage)
+{
+	struct ifix f;
+	uint64_t file, h = xattr_name_hash("user.big", 8), key;
+	uint8_t piece[16384], item[64];
+	uint32_t len, n;
+	char buf[64];
+
+	ifix_setup(&f, "xa-spill-damage", IMG, 16384);
+	ifix_collect_reports(&f);
+	file = ifix_mk(&f, ROOT, "file", S_IFREG | 0644);
+	set_pattern(&f, file, "user.big", 40000, 0);
+	ck_assert_uint_eq(value_keys(&f, file, h, &key, 1), 1);
+	ck_assert_uint_eq(items_of(&f, file, XATTR_VALUE_KEY), 3);
+	expect_clean(&f);
+
+	/* A piece missing: reads of the value refuse it (its length, from the entry, is still
+	 * told), updates of it too. */
+	struct bt_key pk = { file, XATTR_VALUE_KEY, key + 1 };
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &pk, piece, sizeof(piece), &len), 0);
+	raw_del(&f, &pk);
+	expect_reported(&f, file, "xattr \"user.big\" (40000 bytes at value key");
+	expect_reported(&f, file, "value piece missing");
+	f.x.reports = 0;
+	uint8_t *whole = malloc(40000);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", whole, 40000), -EUCLEAN);
+	free(whole);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", NULL, 0), 40000);
+	ck_assert_int_eq(inode_getxattr(&f.it, file, "user.big", buf, sizeof(buf)), -ERANGE);
+	IFIX_EXPECT_UNCHANGED(&f, inode_removexattr(&f.it, file, "user.big"), -EUCLEAN);
+	IFIX_EXPECT_UNCHANGED(&f, inode_setxattr(&f.it, file, "user.big", "v", 1, 0), -EUCLEAN);
+	ck_assert_int_eq(f.x.reports, 3);
+	expect_names(&f, file, "user.big");
+	raw_put(&f, &pk, piece, len);
+	expect_clean(&f);
+
+	/* The last piece longer than the rest of the value; empty. */
+	pk.offset = key + 2;
+	ck_assert_int_eq(bt_lookup(&f.x.fs->fs_root.t, &pk, piece, sizeof(piece), &len), 0);
+	ck_assert_uint_lt(len, 16000);
+	raw_del(&f, &pk);
+	raw_put(&f, &pk, piece, len + 1);
+	expect_reported(&f, file, "value pieces longer than the value");
+	raw_del(&f, &pk);
+	raw_put(&f, &pk, piece, 0);
+	expect_reported(&f, file, "empty value piece");
+	raw_del(&f, &pk);
+	raw_put(&f, &pk, piece, len);
+	expect_clean(&f);
+
+	/* A piece past the last one, and one far from any value: they belong to nothing. */
+	struct bt_key extra = { file, XATTR_VALUE_KEY, key + 3 };
+	raw_put(&f, &extra, piece, 100);
+	expect_reported(&f, file, "xattr value piece at");
+	raw_del(&f, &extra);
+	extra.offset = key + 7 * XATTR_VALUE_KEY_SPAN;
+	raw_put(&f, &extra, piece, 100);
+	expect_reported(&f, file, "belongs to no xattr");
+	raw_del(&f, &extra);
+	expect_clean(&f);
+
+	/* Another entry naming the same pieces. */
+	uint64_t ht = xattr_name_hash("user.twin", 9);
+	struct bt_key tk = { file, XATTR_ITEM_KEY, ht };
+	n = xattr_spilled_encode(item, "user.twin", 9, 40000, key);
+	raw_put(&f, &tk, item, n);
+	expect_reported(&f, file, "two spilled xattr values at value key");
+	raw_del(&f, &tk);
+	/* A spill record of the wrong size, or off its span's start. */
+	n = xattr_spilled_encode(item, "user.twin", 9, 40000, key + 1);
+	raw_put(&f, &tk, item, n);
+	expect_reported(&f, file, "malformed xattr item");
+	raw_del(&f, &tk);
+	n = xattr_spilled_encode(item, "user.twin", 9, 40000, key + XATTR_VALUE_KEY_SPAN);
+	put_le16(item + 2, 11);
+	raw_put(&f, &tk, item, n - 1);
+	expect_reported(&f, file, "malformed xattr item");
+	raw_del(&f, &tk);
+	expect_clean(&f);
+
+	/* A value in pieces in an image whose superblock does not say so (committed: the
+	 * running transaction's flags are the superblock's now). */
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	put_le64(&f.x.fs->sb.incompat_flags, get_le64(&f.x.fs->sb.incompat_flags) &
+		 ~COWFS_INCOMPAT_BIG_XATTR);
+	expect_reported(&f, file, "spilled, but the superblock lacks the BIG_XATTR feature");
+	put_le64(&f.x.fs->sb.incompat_flags, get_le64(&f.x.fs->sb.incompat_flags) |
+		 COWFS_INCOMPAT_BIG_XATTR);
+	expect_clean(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("xattr");
@@ -1112,6 +1437,9 @@ int main(void)
 	tcase_add_test(tc, inherit_on_create);
 	tcase_add_test(tc, permission_rules);
 	tcase_add_test(tc, checker_reports_damage);
+	tcase_add_loop_test(tc, values_up_to_64k, 0, 2);
+	tcase_add_test(tc, colliding_names_spill_apart);
+	tcase_add_test(tc, checker_reports_spill_damage);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/io/blockdev.h"
 #include "fs/lib/compiler.h"
+#include "fs/lib/endian.h"
 #include "fs/super/super_format.h"
 #include "tools/dump/parts.h"
 #include "tools/prog.h"
@@ -25,7 +27,8 @@ static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " dump [options] IMAGE\n"
-		"Print the superblock and every tree of a cowfs image (read-only).\n"
+		"Print the superblock and every tree of a cowfs image (read-only). A mounted image\n"
+		"shows as of its last commit.\n"
 		"\n"
 		"  --super             only the superblock and its copies\n"
 		"  --tree ID           only one tree: a number, or root, extent, fs\n"
@@ -36,7 +39,8 @@ static void dump_usage(FILE *f)
 		"  --json              one JSON document instead of text\n"
 		"  -h, --help          show this help\n"
 		"\n"
-		"Exit status: 0 all read and sound, 1 something unreadable or corrupt, 2 usage.\n");
+		"Exit status: 0 all read and sound, 1 something unreadable or corrupt (or a mounted\n"
+		"image changed while it was read: run again), 2 usage, or no such --path/--inode.\n");
 }
 
 static int dump_usage_error(const char *fmt, const char *arg)
@@ -163,6 +167,7 @@ static const char *open_error(int err)
 	case -EINVAL:     return "not a cowfs image";
 	case -EOPNOTSUPP: return "made by a newer cowfs (unsupported format or feature)";
 	case -EBUSY:      return "in use by a writer (a mounted filesystem or fsck --repair?)";
+	case -ESTALE:     return "image changed while reading; run again";
 	default:          return strerror(-err);
 	}
 }
@@ -187,7 +192,10 @@ static int dump_document(struct dump *d, const struct dump_args *a)
 	return ret;
 }
 
-/* Exit 1 for anything found wrong, even when all of it could be printed. */
+/*
+ * Exit 1 for anything found wrong, even when all of it could be printed; 2 (as for usage) when
+ * only what was asked for is not there: that says nothing against the image.
+ */
 static int exit_status(const struct dump *d, const char *image, int ret)
 {
 	if (ret < 0) {
@@ -202,12 +210,121 @@ static int exit_status(const struct dump *d, const char *image, int ret)
 			d->img.degraded ? "; the filesystem did not open cleanly" : "");
 		return EXIT_FAIL;
 	}
-	return EXIT_OK;
+	return d->not_found ? EXIT_USAGE : EXIT_OK;
+}
+
+/* Where one reading of the image writes: the real streams, or buffers (a snapshot's). */
+struct sink {
+	FILE *out, *err;
+	char *out_buf, *err_buf;
+	size_t out_len, err_len;
+};
+
+static int sink_open_buffers(struct sink *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->out = open_memstream(&s->out_buf, &s->out_len);
+	s->err = open_memstream(&s->err_buf, &s->err_len);
+	return s->out && s->err ? 0 : -ENOMEM;
+}
+
+/* Close the buffers; with `emit`, what they hold goes to stdout and stderr first. */
+static void sink_close_buffers(struct sink *s, bool emit)
+{
+	if (s->out)
+		fclose(s->out);
+	if (s->err)
+		fclose(s->err);
+	if (emit) {
+		fwrite(s->err_buf, 1, s->err_len, stderr);
+		fwrite(s->out_buf, 1, s->out_len, stdout);
+	}
+	free(s->out_buf);
+	free(s->err_buf);
+}
+
+/* One reading of the image into `d`: 0 and the document, or image_open()'s error. */
+static int dump_reading(struct dump *d, struct out *o, const struct dump_args *a,
+			const struct sink *s, bool snapshot)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	out_init(o, s->out, a->json);
+	d->o = o;
+	d->err = s->err;
+	ret = image_open(&d->img, a->image, snapshot, dump_report, d);
+	if (ret < 0)
+		return ret;
+	if (d->img.degraded)
+		fprintf(d->err, PROG ": %s: filesystem does not open cleanly (%s); dumping what "
+			"can be read\n", a->image, strerror(-d->img.open_err));
+	d->opened = true;
+	return dump_document(d, a);
+}
+
+static void dump_release(struct dump *d)
+{
+	image_close(&d->img);
+	free(d->trees);
+}
+
+static void note_snapshot(const struct dump *d, const char *image)
+{
+	long pid = bdev_lock_holder(d->img.bd);
+	uint64_t gen = get_le64(&d->img.sb->generation);
+
+	if (pid > 0)
+		fprintf(stderr, PROG ": %s is mounted (pid %ld): showing the last committed "
+			"generation %" PRIu64 "; newer changes are not shown\n", image, pid, gen);
+	else
+		fprintf(stderr, PROG ": %s is mounted: showing the last committed generation %"
+			PRIu64 "; newer changes are not shown\n", image, gen);
+}
+
+/*
+ * A mounted image (a writer holds its lock): read as a snapshot of its last committed
+ * generation, into buffers. A reading that met nothing wrong is shown whatever the writer did
+ * meanwhile (every block was checked against the generation read). One that met errors while
+ * the image moved on may have met the writer's reuse of blocks, not damage: read again, once;
+ * then give up with an error that says so, never with output that may be wrong.
+ */
+static int dump_mounted(const struct dump_args *a)
+{
+	struct dump d;
+	struct out o;
+	struct sink s;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(&d, 0, sizeof(d));
+		int ret = sink_open_buffers(&s);
+		if (ret == 0)
+			ret = dump_reading(&d, &o, a, &s, true);
+		bool moved = ret == -ESTALE ||
+			     (ret == 0 && (d.problems || d.reports || d.img.degraded) &&
+			      image_moved_on(&d.img));
+		if (ret == -ENOMEM || !moved) {
+			fflush(s.out);
+			if (d.opened)
+				note_snapshot(&d, a->image);
+			sink_close_buffers(&s, true);
+			if (ret < 0 && !d.opened)
+				fprintf(stderr, PROG ": %s: cannot open: %s\n", a->image,
+					open_error(ret));
+			dump_release(&d);
+			return !d.opened ? EXIT_FAIL : exit_status(&d, a->image, ret);
+		}
+		sink_close_buffers(&s, false);
+		dump_release(&d);
+	}
+	fprintf(stderr, PROG ": %s: image changed while reading; run again\n", a->image);
+	return EXIT_FAIL;
 }
 
 int cmd_dump(int argc, char **argv)
 {
 	struct dump_args a;
+	struct sink s = { .out = stdout, .err = stderr };
 	struct out o;
 	struct dump d;
 	int ret = parse_dump_args(argc, argv, &a);
@@ -216,17 +333,16 @@ int cmd_dump(int argc, char **argv)
 		return finish_output(stdout);
 	if (ret)
 		return ret;
-	memset(&d, 0, sizeof(d));
-	out_init(&o, stdout, a.json);
-	d.o = &o;
-	ret = image_open(&d.img, a.image, dump_report, &d);
-	if (ret < 0) {
+	ret = dump_reading(&d, &o, &a, &s, false);
+	if (ret == -EBUSY) {
+		dump_release(&d);
+		return dump_mounted(&a);
+	}
+	if (ret < 0 && !d.opened) {
 		fprintf(stderr, PROG ": %s: cannot open: %s\n", a.image, open_error(ret));
-		image_close(&d.img);
+		dump_release(&d);
 		return EXIT_FAIL;
 	}
-	ret = dump_document(&d, &a);
-	image_close(&d.img);
-	free(d.trees);
+	dump_release(&d);
 	return exit_status(&d, a.image, ret);
 }

@@ -103,6 +103,28 @@ static int resolve_path(struct inode_tree *it, const char *path, uint64_t *ino)
 	return 0;
 }
 
+/*
+ * What was asked for is not there: said as such, and no problem of the image. Another error
+ * on the way (an unreadable node) is one.
+ */
+static void lookup_failed(struct dump *d, uint64_t tree, bool tree_found, uint64_t ino,
+			  const char *path, int err)
+{
+	if (err != -ENOENT) {
+		fprintf(d->err, PROG ": tree %" PRIu64 " %s %s: %s\n", tree,
+			path ? "path" : "inode", path ? path : "", strerror(-err));
+		d->problems++;
+		return;
+	}
+	d->not_found = true;
+	if (!tree_found)
+		fprintf(d->err, PROG ": no such tree: %" PRIu64 "\n", tree);
+	else if (path)
+		fprintf(d->err, PROG ": no such file: %s\n", path);
+	else
+		fprintf(d->err, PROG ": no such inode: %" PRIu64 "\n", ino);
+}
+
 int dump_file(struct dump *d, uint64_t tree, uint64_t ino, const char *path)
 {
 	struct out *o = d->o;
@@ -116,20 +138,21 @@ int dump_file(struct dump *d, uint64_t tree, uint64_t ino, const char *path)
 	int ret;
 
 	if (!d->img.fs) {
-		fprintf(stderr, PROG ": a file's extents need a filesystem that opens cleanly\n");
+		fprintf(d->err, PROG ": a file's extents need a filesystem that opens cleanly\n");
 		d->problems++;
 		return 0;
 	}
 	ret = cowfs_tree_open(d->img.fs, tree, &r);
-	inode_tree_init(&it, d->img.fs, r);
-	if (ret == 0 && path)
-		ret = resolve_path(&it, path, &ino);
-	if (ret == 0)
-		ret = inode_getattr(&it, ino, &attr);
+	bool tree_found = ret == 0;
+	if (tree_found) {
+		inode_tree_init(&it, d->img.fs, r);
+		if (path)
+			ret = resolve_path(&it, path, &ino);
+		if (ret == 0)
+			ret = inode_getattr(&it, ino, &attr);
+	}
 	if (ret < 0) {
-		fprintf(stderr, PROG ": tree %" PRIu64 " %s %s: %s\n", tree,
-			path ? "path" : "inode", path ? path : "", strerror(-ret));
-		d->problems++;
+		lookup_failed(d, tree, tree_found, ino, path, ret);
 		return 0;
 	}
 	out_obj_begin(o, "file", "file", FRAME_BLOCK);

@@ -19,7 +19,8 @@ static int open_raw(struct dump_image *im, image_report_fn report, void *arg)
 
 	if (ret < 0)
 		return ret;
-	ret = bdev_lock(im->bd, false, 0);  /* shared, as cowfs_open() takes it for a reader */
+	if (!im->snapshot)
+		ret = bdev_lock(im->bd, false, 0);  /* shared, as cowfs_open() takes it for a reader */
 	if (ret == 0)
 		ret = super_read_best(im->bd, &im->raw_sb, report, arg);
 	if (ret == 0)
@@ -35,13 +36,16 @@ static int open_raw(struct dump_image *im, image_report_fn report, void *arg)
 	return 0;
 }
 
-int image_open(struct dump_image *im, const char *path, image_report_fn report, void *arg)
+int image_open(struct dump_image *im, const char *path, bool snapshot, image_report_fn report,
+	       void *arg)
 {
-	struct cowfs_opts o = { .read_only = true, .report = report, .report_arg = arg };
+	struct cowfs_opts o = { .read_only = true, .snapshot = snapshot, .report = report,
+				.report_arg = arg };
 	int ret;
 
 	memset(im, 0, sizeof(*im));
 	im->path = path;
+	im->snapshot = snapshot;
 	ret = cowfs_open(path, &o, &im->fs);
 	if (ret == 0) {
 		im->bd = im->fs->bd;
@@ -53,10 +57,22 @@ int image_open(struct dump_image *im, const char *path, image_report_fn report, 
 	im->fs = NULL;
 	if (ret != -EIO && ret != -EUCLEAN)
 		return ret;
-	fprintf(stderr, PROG ": %s: filesystem does not open cleanly (%s); dumping what can be "
-		"read\n", path, strerror(-ret));
 	im->degraded = true;
+	im->open_err = ret;
 	return open_raw(im, report, arg);
+}
+
+bool image_moved_on(struct dump_image *im)
+{
+	struct cowfs_super now;
+
+	if (!im->snapshot)
+		return false;
+	if (im->fs)
+		return cowfs_snapshot_current(im->fs) == -ESTALE;
+	/* Read directly: compare with the superblock read then. */
+	return super_read_best(im->bd, &now, NULL, NULL) == 0 &&
+	       get_le64(&now.generation) != get_le64(&im->raw_sb.generation);
 }
 
 void image_close(struct dump_image *im)

@@ -20,6 +20,8 @@ struct dump_image {
 	const char *path;
 	struct cowfs *fs;               /* when it opened cleanly, else NULL */
 	bool degraded;                  /* cowfs_open() failed: read directly */
+	int open_err;                   /* why, when degraded */
+	bool snapshot;                  /* a writer has it: a snapshot read, without the lock */
 	struct blockdev *bd;
 	struct bcache *cache;
 	struct bt_fs *bfs;              /* reads the trees: fs's own, or raw_bfs */
@@ -29,10 +31,16 @@ struct dump_image {
 };
 
 /*
- * Open `path` read-only. 0, or a negative errno: -EINVAL not a cowfs image, -EOPNOTSUPP a
- * newer format, -EBUSY a writer has it, or the device's. image_close() is due either way.
+ * Open `path` read-only; with `snapshot`, without the lock, as a snapshot read of the last
+ * committed generation (cowfs_opts.snapshot) of an image a writer has. 0, or a negative
+ * errno: -EINVAL not a cowfs image, -EOPNOTSUPP a newer format, -EBUSY a writer has it (not
+ * for a snapshot), -ESTALE the image changed while it was opened (only a snapshot), or the
+ * device's. image_close() is due either way.
  */
-int image_open(struct dump_image *im, const char *path, image_report_fn report, void *arg);
+int image_open(struct dump_image *im, const char *path, bool snapshot, image_report_fn report,
+	       void *arg);
+/* For a snapshot: whether an error met may be the writer's doing (a commit since the open). */
+bool image_moved_on(struct dump_image *im);
 void image_close(struct dump_image *im);
 
 #endif

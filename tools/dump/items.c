@@ -13,6 +13,7 @@
 
 #include "fs/extent/extent_format.h"
 #include "fs/extent/file_extent.h"
+#include "fs/inode/xattr_entry.h"
 #include "fs/lib/compiler.h"
 #include "fs/lib/endian.h"
 #include "fs/super/root_item.h"
@@ -147,14 +148,64 @@ static void dump_file_extent(struct dump *d, const void *p, uint32_t len)
 	out_obj_end(o);
 }
 
+/* Bytes shown as hex, HEX_MAX of them at most, and how many were shown when not all. */
+static void out_some_hex(struct out *o, const void *p, uint32_t len)
+{
+	out_hex(o, "hex", p, MIN(len, HEX_MAX));
+	if (len > HEX_MAX)
+		out_u64(o, "shown", HEX_MAX);  /* of itemsize bytes */
+}
+
 static void dump_unknown_item(struct dump *d, const void *p, uint32_t len)
 {
 	struct out *o = d->o;
 
 	out_obj_begin(o, "data", "data", FRAME_LINE);
-	out_hex(o, "hex", p, MIN(len, HEX_MAX));
-	if (len > HEX_MAX)
-		out_u64(o, "shown", HEX_MAX);  /* of itemsize bytes */
+	out_some_hex(o, p, len);
+	out_obj_end(o);
+}
+
+/* The entries of an xattr item (xattr_entry_next, the runtime's decoder): each name, the
+ * value's length, and its first bytes or, spilled, where its pieces are. */
+static void dump_xattr_item(struct dump *d, const void *p, uint32_t len)
+{
+	struct out *o = d->o;
+	struct xattr_ref e;
+	uint32_t off = 0;
+	int got;
+
+	while ((got = xattr_entry_next(p, len, &off, &e)) == 1)
+		;
+	if (got < 0) {
+		malformed(d, "xattr item", p, len);
+		return;
+	}
+	out_arr_begin(o, "xattr_entries", NULL);
+	for (off = 0; xattr_entry_next(p, len, &off, &e) == 1;) {
+		out_obj_begin(o, NULL, "xattr", FRAME_LINE);
+		out_qstr(o, "name", e.name, e.name_len);
+		out_u64(o, "value_len", e.value_len);
+		if (e.spilled) {
+			out_u64(o, "value_key", e.value_key);
+		} else {
+			out_some_hex(o, e.value, e.value_len);
+		}
+		out_obj_end(o);
+	}
+	out_arr_end(o);
+}
+
+/* A piece of a spilled xattr value: bytes only (its entry says whose). */
+static void dump_xattr_value(struct dump *d, const void *p, uint32_t len)
+{
+	struct out *o = d->o;
+
+	if (len == 0) {
+		malformed(d, "xattr value piece", p, len);
+		return;
+	}
+	out_obj_begin(o, "xattr_value", "xattr value piece", FRAME_LINE);
+	out_some_hex(o, p, len);
 	out_obj_end(o);
 }
 
@@ -178,6 +229,8 @@ void dump_item(struct dump *d, const struct bt_node *n, uint32_t slot)
 	case TREE_BLOCK_REF_KEY:  dump_tree_block_ref(d, &k, p, len); break;
 	case EXTENT_DATA_REF_KEY: dump_data_refs(d, p, len); break;
 	case EXTENT_DATA_KEY:     dump_file_extent(d, p, len); break;
+	case XATTR_ITEM_KEY:      dump_xattr_item(d, p, len); break;
+	case XATTR_VALUE_KEY:     dump_xattr_value(d, p, len); break;
 	default:                  dump_unknown_item(d, p, len); break;
 	}
 	out_obj_end(o);

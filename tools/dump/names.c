@@ -17,6 +17,7 @@ const char *key_type_name(uint8_t type)
 	case INODE_ITEM_KEY:      return "INODE_ITEM";
 	case INODE_REF_KEY:       return "INODE_REF";
 	case XATTR_ITEM_KEY:      return "XATTR_ITEM";
+	case XATTR_VALUE_KEY:     return "XATTR_VALUE";
 	case ORPHAN_ITEM_KEY:     return "ORPHAN_ITEM";
 	case DIR_ITEM_KEY:        return "DIR_ITEM";
 	case DIR_INDEX_KEY:       return "DIR_INDEX";

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fs/btree/view.h"
 #include "tools/dump/image.h"
@@ -28,9 +29,13 @@ struct tree_ref {
 
 struct dump {
 	struct out *o;
+	FILE *err;                /* messages: stderr, or a buffer while a snapshot is read */
 	struct dump_image img;
 	/* What the walk found. */
 	uint64_t problems;        /* unreadable nodes, corrupt items, bad copies */
+	uint64_t reports;         /* the library's reports (dump_report) */
+	bool opened;              /* the image opened (the document was written) */
+	bool not_found;           /* the inode or path asked for is not there: not a problem */
 	bool collect_roots;       /* the walk is in the root tree: remember its root items */
 	struct tree_ref *trees;
 	size_t ntrees, trees_cap;

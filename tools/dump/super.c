@@ -93,7 +93,7 @@ int dump_super(struct dump *d)
 	out_u64(o, "log_gen", get_le64(&sb->log_gen));
 	out_x64(o, "log_nonce", get_le64(&sb->log_nonce));
 	out_u64(o, "log_chunk_len", get_le32(&sb->log_chunk_len));
-	if (d->img.fs)
+	if (d->img.fs && !d->img.snapshot)   /* a snapshot does not read the writer's log */
 		out_u64(o, "log_entries_to_replay", log_entries_to_replay(d->img.fs));
 	ret = dump_copies(d);
 	out_obj_end(o);

@@ -19,7 +19,8 @@ void dump_report(void *arg, uint64_t bytenr, const char *msg)
 {
 	struct dump *d = arg;
 
-	fprintf(stderr, PROG ": block %" PRIu64 ": %s\n", bytenr, msg);
+	d->reports++;
+	fprintf(d->err, PROG ": block %" PRIu64 ": %s\n", bytenr, msg);
 	snprintf(d->last_msg, sizeof(d->last_msg), "%s", msg);
 }
 
@@ -215,7 +216,7 @@ int dump_one_tree(struct dump *d, uint64_t id)
 	if (t) {
 		dump_tree(d, t);
 	} else {
-		fprintf(stderr, PROG ": %s: no tree %" PRIu64 " (no root item for it was read)\n",
+		fprintf(d->err, PROG ": %s: no tree %" PRIu64 " (no root item for it was read)\n",
 			d->img.path, id);
 		d->problems++;
 	}
@@ -233,7 +234,7 @@ int dump_block(struct dump *d, uint64_t bytenr)
 	int ret;
 
 	if (bytenr % ss || bytenr < COWFS_DATA_START || bytenr > total || total - bytenr < ns) {
-		fprintf(stderr,
+		fprintf(d->err,
 			PROG ": %s: block %" PRIu64 " is not a node address (sector-aligned, "
 			"between %llu and %" PRIu64 ")\n", d->img.path, bytenr, COWFS_DATA_START,
 			total - ns);
