@@ -200,7 +200,7 @@ static int merge_left(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in
 	int ret = f->off ? find_item(it, ino, f->off - 1, &left, &next) : 0;
 
 	if (ret <= 0 || !items_continue(&left, f))
-		return ret;
+		return ret < 0 ? ret : 0;
 	ret = cut_item(tx, it, ino, &left, left.off, f->off, delta);
 	f->off = left.off;
 	f->eoff = left.eoff;
@@ -217,7 +217,7 @@ static int merge_right(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 	int ret = find_item(it, ino, f->off + f->len, &right, &next);
 
 	if (ret <= 0 || right.off != f->off + f->len || !items_continue(f, &right))
-		return ret;
+		return ret < 0 ? ret : 0;
 	ret = cut_item(tx, it, ino, &right, right.off, right.off + right.len, delta);
 	f->len += right.len;
 	return ret;

@@ -21,25 +21,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 lib_init test_prealloc_statfs
 IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
-BT_IMG=$WORK/btrfs.img
 BT_MNT=$WORK/btrfs
-BT_LOOP=
 
-bt_cleanup() {
-	if [ -n "$BT_LOOP" ]; then
-		umount "$BT_MNT" 2>/dev/null
-		losetup -d "$BT_LOOP" 2>/dev/null
-	fi
-	lib_cleanup
-}
-trap bt_cleanup EXIT
-
-t_btrfs_setup() {
-	mkdir -p "$BT_MNT"
-	truncate -s 1G "$BT_IMG" && mkfs.btrfs -q -f "$BT_IMG" >/dev/null || return 1
-	BT_LOOP=$(losetup -f --show "$BT_IMG") || return 1
-	mount "$BT_LOOP" "$BT_MNT"
-}
+t_btrfs_setup() { loop_fs btrfs "$BT_MNT"; }
 
 bavail() { stat -f -c %a "$1"; }
 bsize() { stat -f -c %S "$1"; }
