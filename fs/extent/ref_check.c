@@ -58,6 +58,10 @@ static int ranges_add(struct byte_ranges *r, uint64_t from, uint64_t to)
 	return 0;
 }
 
+struct written_ranges {
+	struct byte_ranges reg, csum;
+};
+
 /* What the trees say one extent must look like. */
 struct exp_extent {
 	uint64_t start, len, refs;
@@ -65,8 +69,8 @@ struct exp_extent {
 	bool written;                  /* data: a REG item maps all of it */
 	uint64_t csum_sectors;         /* data: sectors the checksum tree covers */
 	/* Data: byte ranges (from the extent's start) REG items map of it when none maps all of
-	 * it, and then where its checksums are (check_coverage). */
-	struct byte_ranges reg, csum;
+	 * it, and then where its checksums are (check_coverage); NULL for most extents. */
+	struct written_ranges *ranges;
 	uint8_t level;
 	uint32_t nback, capback;
 	struct exp_backref *back;
@@ -246,6 +250,14 @@ static struct exp_extent *expect_tree_ref(struct ref_check *rc, uint64_t bytenr,
 	return exp_backref_add(e, owner, 0, 0) == 0 ? e : NULL;
 }
 
+/* A REG item maps part of e. */
+static int note_written_range(struct exp_extent *e, const struct file_extent *fe)
+{
+	if (!e->ranges && !(e->ranges = calloc(1, sizeof(*e->ranges))))
+		return -ENOMEM;
+	return ranges_add(&e->ranges->reg, fe->offset, fe->offset + fe->num_bytes);
+}
+
 static int expect_data_ref(struct ref_check *rc, const struct file_extent *fe, uint64_t owner,
 			   const struct bt_key *k)
 {
@@ -263,8 +275,7 @@ static int expect_data_ref(struct ref_check *rc, const struct file_extent *fe, u
 	e->refs++;
 	if (fe->type == FILE_EXTENT_REG && fe->offset == 0 && fe->num_bytes == fe->disk_num_bytes)
 		e->written = true;
-	else if (fe->type == FILE_EXTENT_REG &&
-		 ranges_add(&e->reg, fe->offset, fe->offset + fe->num_bytes) < 0)
+	else if (fe->type == FILE_EXTENT_REG && note_written_range(e, fe) < 0)
 		return -ENOMEM;
 	return exp_backref_add(e, owner, k->objectid, k->offset);
 }
@@ -719,8 +730,8 @@ static void check_csum_item(struct ref_check *rc, const struct data_spans *s,
 		return;
 	}
 	e->csum_sectors += n;
-	if (!e->written && e->reg.n &&
-	    ranges_add(&e->csum, k->offset - e->start, end - e->start) < 0)
+	if (!e->written && e->ranges &&
+	    ranges_add(&e->ranges->csum, k->offset - e->start, end - e->start) < 0)
 		rc->error = -ENOMEM;
 }
 
@@ -756,8 +767,8 @@ static void check_coverage(struct ref_check *rc, const struct data_spans *s)
 				(unsigned long long)(e->len / ss), (unsigned long long)e->csum_sectors,
 				(unsigned long long)(e->len / ss));
 			unfixable(rc);
-		} else if (!e->written && e->reg.n && e->csum_sectors != e->len / ss &&
-			   !ranges_within(&e->reg, &e->csum)) {
+		} else if (!e->written && e->ranges && e->csum_sectors != e->len / ss &&
+			   !ranges_within(&e->ranges->reg, &e->ranges->csum)) {
 			problem(rc, e->start, "data extent of %llu sectors: sectors its file extent "
 				"items map as written have no checksums",
 				(unsigned long long)(e->len / ss));
@@ -845,8 +856,11 @@ void ref_check_end(struct ref_check *rc)
 	for (size_t i = 0; i < rc->cap; i++) {
 		if (rc->slots[i]) {
 			free(rc->slots[i]->back);
-			free(rc->slots[i]->reg.v);
-			free(rc->slots[i]->csum.v);
+			if (rc->slots[i]->ranges) {
+				free(rc->slots[i]->ranges->reg.v);
+				free(rc->slots[i]->ranges->csum.v);
+				free(rc->slots[i]->ranges);
+			}
 			free(rc->slots[i]);
 		}
 	}

@@ -541,6 +541,41 @@ START_TEST(fsck_finds_missing_checksums)
 END_TEST
 
 /* The namespace checker: a file's items must not overlap and must add up to its nbytes. */
+/* An extent written in part, in place (inplace.c): fsck wants checksums exactly where the
+ * regular pieces map, none elsewhere needed. */
+START_TEST(fsck_checks_pieces_written_in_place)
+{
+	struct ifix f;
+	struct cowfs_check_stats st;
+	uint8_t buf[4096];
+
+	ifix_setup(&f, "file-fsck-inplace", 64 * MiB, 16384);
+	uint64_t ino = mkfile(&f, "c");
+	ck_assert_int_eq(file_fallocate(&f.it, ino, 0, 0, 64 * 1024), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	rng_fill(buf, sizeof(buf), 9);
+	wr(&f, ino, buf, sizeof(buf), 16 * 1024);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ifix_check(&f);
+	struct fmap_seg s = ifix_seg_at(&f, ino, 16 * 1024);
+	ck_assert_int_eq(s.kind, FMAP_DATA);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_delete(&f.x.fs->ext, &tx->bt, s.disk, 4096), 0);
+	cowfs_trans_end(tx, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_eq(st.problems, 1);
+	ck_assert_msg(strstr(f.x.last_report, "map as written have no checksums"), "%s",
+		      f.x.last_report);
+	uint64_t sum = csum_sector(buf, 4096);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_insert(&f.x.fs->ext, &tx->bt, s.disk, &sum, 1), 0);
+	cowfs_trans_end(tx, 0);
+	expect(&f, ino, buf, sizeof(buf), 16 * 1024);
+	ifix_teardown(&f);
+}
+END_TEST
+
 START_TEST(checker_finds_bad_file_extents)
 {
 	struct ifix f;
@@ -835,6 +870,7 @@ int main(void)
 	tcase_add_test(tc, unlinked_while_held);
 	tcase_add_test(tc, corrupt_data_is_eio);
 	tcase_add_test(tc, fsck_finds_missing_checksums);
+	tcase_add_test(tc, fsck_checks_pieces_written_in_place);
 	tcase_add_test(tc, checker_finds_bad_file_extents);
 	tcase_add_test(tc, enospc_then_delete);
 	tcase_add_test(tc, delete_fragmented_file_on_full_fs);
