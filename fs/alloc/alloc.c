@@ -471,7 +471,7 @@ static bool valid_request(const struct allocator *a, uint64_t min_len, uint64_t 
 {
 	return min_len && min_len <= max_len && sector_aligned(a, min_len) &&
 	       sector_aligned(a, max_len) && is_pow2(align) && align >= a->sectorsize &&
-	       (cls == ALLOC_NORMAL || cls == ALLOC_PRIVILEGED);
+	       (cls == ALLOC_NORMAL || cls == ALLOC_PRIVILEGED || cls == ALLOC_PROMISED);
 }
 
 /* ---- the API ----------------------------------------------------------------------------- */
@@ -553,13 +553,13 @@ int alloc_mark_used(struct allocator *a, uint64_t start, uint64_t len)
 static uint64_t request_budget(const struct allocator *a, uint64_t min_len, uint64_t max_len,
 			       enum alloc_class cls)
 {
-	uint64_t spendable;
+	uint64_t spendable, floor = alloc_class_floor(a->reserve, cls);
 
 	if (cls == ALLOC_PRIVILEGED)
 		return max_len;
-	if (a->free.bytes <= a->reserve)
+	if (a->free.bytes <= floor)
 		return 0;
-	spendable = (a->free.bytes - a->reserve) & ~(uint64_t)(a->sectorsize - 1);
+	spendable = (a->free.bytes - floor) & ~(uint64_t)(a->sectorsize - 1);
 	return spendable < min_len ? 0 : MIN(max_len, spendable);
 }
 
@@ -657,6 +657,18 @@ void alloc_unpin_sealed(struct allocator *a)
 	pthread_mutex_lock(&a->lock);
 	tree_move_all(&a->free, &a->sealed);
 	pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t alloc_class_floor(uint64_t reserve, enum alloc_class cls)
+{
+	switch (cls) {
+	case ALLOC_PRIVILEGED:
+		return 0;
+	case ALLOC_PROMISED:
+		return reserve - reserve / 4;
+	default:
+		return reserve;
+	}
 }
 
 void alloc_set_reserve(struct allocator *a, uint64_t bytes)

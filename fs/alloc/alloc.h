@@ -28,6 +28,10 @@ struct allocator;
 enum alloc_class {
 	ALLOC_NORMAL,      /* may not take free space below the reserve */
 	ALLOC_PRIVILEGED,  /* may use the reserve */
+	/* Writes into preallocated space (the fallocate promise: fs/inode/inplace.c): their
+	 * data needs no space, but splitting the map may; they may use a quarter of the
+	 * reserve, leaving the rest to deletes and commits. */
+	ALLOC_PROMISED,
 };
 
 /*
@@ -81,6 +85,8 @@ void alloc_pin_seal(struct allocator *a);
 void alloc_unpin_sealed(struct allocator *a);
 
 void alloc_set_reserve(struct allocator *a, uint64_t bytes);
+/* The free space an allocation of class cls may not take, given the reserve. */
+uint64_t alloc_class_floor(uint64_t reserve, enum alloc_class cls);
 
 struct alloc_stats {
 	uint64_t total;      /* end - start */

@@ -33,12 +33,44 @@ struct exp_backref {
 	bool matched;
 };
 
+/* Byte ranges, in the order added, adjacent ones joined. */
+struct byte_ranges {
+	struct { uint64_t from, to; } *v;
+	uint32_t n, cap;
+};
+
+static int ranges_add(struct byte_ranges *r, uint64_t from, uint64_t to)
+{
+	if (r->n && r->v[r->n - 1].to == from) {
+		r->v[r->n - 1].to = to;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		uint32_t cap = r->cap ? 2 * r->cap : 2;
+		void *v = realloc(r->v, cap * sizeof(*r->v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n].from = from;
+	r->v[r->n++].to = to;
+	return 0;
+}
+
+struct written_ranges {
+	struct byte_ranges reg, csum;
+};
+
 /* What the trees say one extent must look like. */
 struct exp_extent {
 	uint64_t start, len, refs;
 	bool is_data, walked, matched;
-	bool written;                  /* data: a REG file extent item references it */
+	bool written;                  /* data: a REG item maps all of it */
 	uint64_t csum_sectors;         /* data: sectors the checksum tree covers */
+	/* Data: byte ranges (from the extent's start) REG items map of it when none maps all of
+	 * it, and then where its checksums are (check_coverage); NULL for most extents. */
+	struct written_ranges *ranges;
 	uint8_t level;
 	uint32_t nback, capback;
 	struct exp_backref *back;
@@ -218,6 +250,14 @@ static struct exp_extent *expect_tree_ref(struct ref_check *rc, uint64_t bytenr,
 	return exp_backref_add(e, owner, 0, 0) == 0 ? e : NULL;
 }
 
+/* A REG item maps part of e. */
+static int note_written_range(struct exp_extent *e, const struct file_extent *fe)
+{
+	if (!e->ranges && !(e->ranges = calloc(1, sizeof(*e->ranges))))
+		return -ENOMEM;
+	return ranges_add(&e->ranges->reg, fe->offset, fe->offset + fe->num_bytes);
+}
+
 static int expect_data_ref(struct ref_check *rc, const struct file_extent *fe, uint64_t owner,
 			   const struct bt_key *k)
 {
@@ -231,9 +271,12 @@ static int expect_data_ref(struct ref_check *rc, const struct file_extent *fe, u
 	if (!e->refs)
 		rc->st.data_extents++;
 	e->is_data = true;
-	e->written |= fe->type == FILE_EXTENT_REG;
 	e->len = fe->disk_num_bytes;
 	e->refs++;
+	if (fe->type == FILE_EXTENT_REG && fe->offset == 0 && fe->num_bytes == fe->disk_num_bytes)
+		e->written = true;
+	else if (fe->type == FILE_EXTENT_REG && note_written_range(e, fe) < 0)
+		return -ENOMEM;
 	return exp_backref_add(e, owner, k->objectid, k->offset);
 }
 
@@ -607,8 +650,11 @@ static void report_unmatched(struct ref_check *rc)
 /* ---- data checksums --------------------------------------------------------------- */
 
 /*
- * Every sector of a written data extent has a checksum, and checksums exist for nothing else:
- * an extent referenced only by preallocated items never had data written to it.
+ * Every sector a REG item maps has a checksum, and checksums lie in data extents only. An
+ * extent written whole (write-back's new extents) has one for every sector; one written into
+ * where it was preallocated (fs/inode/inplace.c) has them where it was written, which is all
+ * its REG items map and perhaps more (pieces written and since overwritten elsewhere), and a
+ * preallocated extent never written has none.
  */
 struct data_spans {
 	struct exp_extent **v;   /* the data extents, by address */
@@ -654,6 +700,13 @@ static struct exp_extent *span_find(const struct data_spans *s, uint64_t addr)
 	return addr < e->start + e->len ? e : NULL;
 }
 
+static int cmp_range(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;   /* each range starts with its `from` */
+
+	return *x < *y ? -1 : *x > *y;
+}
+
 static void check_csum_item(struct ref_check *rc, const struct data_spans *s,
 			    const struct bt_key *k, uint32_t len, uint64_t *prev_end)
 {
@@ -677,6 +730,30 @@ static void check_csum_item(struct ref_check *rc, const struct data_spans *s,
 		return;
 	}
 	e->csum_sectors += n;
+	if (!e->written && e->ranges &&
+	    ranges_add(&e->ranges->csum, k->offset - e->start, end - e->start) < 0)
+		rc->error = -ENOMEM;
+}
+
+/* Whether every range of `want` lies in one of `have`'s (in address order, adjacent ones
+ * joined: checksum items come in order). */
+static bool ranges_within(struct byte_ranges *want, const struct byte_ranges *have)
+{
+	qsort(want->v, want->n, sizeof(*want->v), cmp_range);
+	for (uint32_t i = 0; i < want->n; i++) {
+		uint32_t lo = 0, hi = have->n;
+		while (lo < hi) {   /* the first range ending past want's start */
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (have->v[mid].to <= want->v[i].from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == have->n || have->v[lo].from > want->v[i].from ||
+		    have->v[lo].to < want->v[i].to)
+			return false;
+	}
+	return true;
 }
 
 static void check_coverage(struct ref_check *rc, const struct data_spans *s)
@@ -685,13 +762,18 @@ static void check_coverage(struct ref_check *rc, const struct data_spans *s)
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct exp_extent *e = s->v[i];
-		uint64_t want = e->written ? e->len / ss : 0;
-		if (e->csum_sectors == want)
-			continue;
-		problem(rc, e->start, "data extent of %llu sectors has %llu checksums, not %llu",
-			(unsigned long long)(e->len / ss), (unsigned long long)e->csum_sectors,
-			(unsigned long long)want);
-		unfixable(rc);
+		if (e->written && e->csum_sectors != e->len / ss) {
+			problem(rc, e->start, "data extent of %llu sectors has %llu checksums, not %llu",
+				(unsigned long long)(e->len / ss), (unsigned long long)e->csum_sectors,
+				(unsigned long long)(e->len / ss));
+			unfixable(rc);
+		} else if (!e->written && e->ranges && e->csum_sectors != e->len / ss &&
+			   !ranges_within(&e->ranges->reg, &e->ranges->csum)) {
+			problem(rc, e->start, "data extent of %llu sectors: sectors its file extent "
+				"items map as written have no checksums",
+				(unsigned long long)(e->len / ss));
+			unfixable(rc);
+		}
 	}
 }
 
@@ -774,6 +856,11 @@ void ref_check_end(struct ref_check *rc)
 	for (size_t i = 0; i < rc->cap; i++) {
 		if (rc->slots[i]) {
 			free(rc->slots[i]->back);
+			if (rc->slots[i]->ranges) {
+				free(rc->slots[i]->ranges->reg.v);
+				free(rc->slots[i]->ranges->csum.v);
+				free(rc->slots[i]->ranges);
+			}
 			free(rc->slots[i]);
 		}
 	}

@@ -21,21 +21,16 @@
 #include "fs/inode/remap.h"
 #include "fs/lib/endian.h"
 
-/* The item mapping `seg` (DATA or PREALLOC), for a new place in a file. */
-static void item_for_seg(struct file_extent_item *fe, const struct fmap_seg *seg,
-			 uint64_t transid)
-{
-	fmap_new_item(fe, seg->kind == FMAP_DATA ? FILE_EXTENT_REG : FILE_EXTENT_PREALLOC, transid,
-		      seg->extent_start, seg->extent_len);
-	put_le64(&fe->offset, seg->disk - seg->extent_start);
-	put_le64(&fe->num_bytes, seg->len);
-}
-
-/* Map [off_out, off_out + len) of `out` to what [off_in, ...) of `in` maps to. */
+/*
+ * Map [off_out, off_out + len) of `out` to what [off_in, ...) of `in` maps to. Written data is
+ * shared; preallocated space gets new preallocated extents instead (it reads as zeros either
+ * way): sharing it would break the fallocate promise of both files, since a write into
+ * shared space must go to new space (inplace.c). remap_begin made sure of the space.
+ */
 static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
 		       uint64_t out, uint64_t off_out, uint64_t len, int64_t *nbytes)
 {
-	uint64_t done = 0;
+	uint64_t done = 0, hint = 0;
 	int ret = 0;
 
 	*nbytes = 0;
@@ -46,9 +41,13 @@ static int share_range(struct cowfs_trans *tx, struct inode_tree *it, uint64_t i
 		ret = fmap_lookup(it, in, off_in + done, off_in + len, &seg);
 		if (ret < 0)
 			break;
-		if (seg.kind != FMAP_HOLE) {
-			item_for_seg(&fe, &seg, cowfs_trans_id(tx));
+		if (seg.kind == FMAP_DATA) {
+			fmap_extent_item(&fe, FILE_EXTENT_REG, cowfs_trans_id(tx), seg.extent_start,
+					 seg.extent_len, seg.disk, seg.len);
 			ret = fmap_replace(tx, it, out, off_out + done, seg.len, &fe, &delta);
+			*nbytes += delta;
+		} else if (seg.kind == FMAP_PREALLOC) {
+			ret = prealloc_map(tx, it, out, off_out + done, seg.len, &hint, &delta);
 			*nbytes += delta;
 		}
 		done += seg.len;
@@ -170,16 +169,26 @@ int remap_plan_still(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64
 int remap_begin(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
 		uint64_t off_out, uint64_t span, struct cowfs_trans **tx)
 {
-	uint64_t nodes = 0;
+	uint64_t nodes = 0, prealloc = 0, now = 0;
 	int ret = data_update_begin(it, out, off_out, span, 0, ALLOC_NORMAL, tx);
 
 	if (ret < 0)
 		return ret;
-	/* Items added: at most one per source item in the range, plus the cuts. (A commit in
-	 * cowfs_reserve is followed by its own space check, so this one holds.) */
+	/* Items added: at most one per source item in the range, plus the cuts; and new
+	 * preallocated extents for the source's (share_range). (A commit in cowfs_reserve is
+	 * followed by its own space check, so this one holds.) */
+	uint64_t gen = cowfs_generation(it->fs);
 	ret = fmap_cost(it, in, off_in, span, &nodes);
 	if (ret == 0)
-		ret = cowfs_reserve(*tx, 2 * nodes + cowfs_update_nodes(inode_btree(it)));
+		ret = fmap_prealloc_bytes(it, in, off_in, span, &prealloc);
+	if (ret == 0)
+		ret = cowfs_reserve_data(*tx, 2 * nodes + cowfs_update_nodes(inode_btree(it)),
+					 prealloc);
+	/* The commit let the lock go: a fallocate of the source meanwhile would need more. */
+	if (ret == 0 && cowfs_generation(it->fs) != gen)
+		ret = fmap_prealloc_bytes(it, in, off_in, span, &now);
+	if (ret == 0 && now > prealloc)
+		ret = -EAGAIN;
 	if (ret < 0)
 		return inode_update_end(*tx, ret);
 	return 0;

@@ -234,6 +234,26 @@ ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, ui
 
 /* ---- updates ------------------------------------------------------------------------------ */
 
+/* The transaction of an update of file data (its space not reserved yet): for one that edits
+ * the map over `len` bytes, or for a write (len 0). */
+static int data_update_enter(struct inode_tree *it, uint64_t len, enum alloc_class cls,
+			     struct cowfs_trans **txp)
+{
+	struct cowfs_trans *tx;
+
+	if (cowfs_read_only(it->fs))
+		return -EROFS;
+	/* Only a write (no range to edit) may run beside a flush (writeback.c). */
+	if (len)
+		tx = cowfs_trans_begin(it->fs, cls);
+	else
+		tx = cowfs_trans_begin_beside_flush(it->fs, cls);
+	if (!icache_of(it))
+		return cowfs_trans_end(tx, -ENOMEM);
+	*txp = tx;
+	return 0;
+}
+
 /*
  * Begin an update of ino's data that edits its map over [off, off + len) and may buffer up to
  * `data_bytes` of new dirty pages. Holds the lock on success.
@@ -244,17 +264,11 @@ static int data_update_begin_loggable(struct inode_tree *it, uint64_t ino, uint6
 {
 	struct cowfs_trans *tx;
 	uint64_t nodes = 0;
-	int ret;
+	int ret = data_update_enter(it, len, cls, &tx);
 
-	if (cowfs_read_only(it->fs))
-		return -EROFS;
-	/* Only a write (no range to edit) may run beside a flush (writeback.c). */
+	if (ret < 0)
+		return ret;
 	if (len)
-		tx = cowfs_trans_begin(it->fs, cls);
-	else
-		tx = cowfs_trans_begin_beside_flush(it->fs, cls);
-	ret = icache_of(it) ? 0 : -ENOMEM;
-	if (ret == 0 && len)
 		ret = fmap_cost(it, ino, off, len, &nodes);
 	if (ret == 0)
 		ret = cowfs_reserve_data(tx, nodes + 2 * cowfs_update_nodes(inode_btree(it)),
@@ -277,9 +291,10 @@ int data_update_begin(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_
 	return ret;
 }
 
-/* The dirty page `index` of the file, made from its current contents if it has none. */
+/* The dirty page `index` of the file, made from its current contents if it has none (and
+ * then written back in place to `inplace` if that is not 0: inplace.c). */
 static int page_get(struct inode_tree *it, struct icache_entry *e, const struct inode *in,
-		    uint64_t index, bool whole, struct dirty_page **out)
+		    uint64_t index, bool whole, uint64_t inplace, struct dirty_page **out)
 {
 	struct dirty_page *p = page_find(e, index);
 	bool listed = p && !p->logged;   /* already waiting for the fsync log */
@@ -290,7 +305,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 
 	/* A flush is writing this memory: change a copy (writeback.c). */
 	if (p && p->writeback) {
-		ret = page_copy_for_write(it->icache, p);
+		ret = page_copy_for_write(it->icache, e, p);
 		if (ret < 0)
 			return ret;
 	}
@@ -304,7 +319,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 			ret = run_read_plan(it, &rp);
 	}
 	if (ret == 0 && !p) {
-		p = page_add(it->icache, e, index, !whole);
+		p = page_add(it->icache, e, index, !whole, inplace);
 		if (!p)
 			ret = -ENOMEM;
 		else if (keep)
@@ -320,17 +335,20 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 	return ret;
 }
 
-/* Copy `len` bytes at `off` into the file's dirty pages. A page that cannot be had (its old
- * data unreadable) is no change: only from the first page changed on does a failure poison. */
+/* Copy `len` bytes at `off` into the file's dirty pages, new ones going in place where `ip`
+ * says. A page that cannot be had (its old data unreadable) is no change: only from the
+ * first page changed on does a failure poison. */
 static int copy_into_pages(struct cowfs_trans *tx, struct inode_tree *it, struct icache_entry *e,
-			   const struct inode *in, const uint8_t *buf, size_t len, uint64_t off)
+			   const struct inode *in, struct inplace_plan *ip, const uint8_t *buf,
+			   size_t len, uint64_t off)
 {
 	uint32_t ps = page_size(it);
 
 	while (len) {
 		uint32_t in_page = off % ps, n = ps - in_page < len ? ps - in_page : (uint32_t)len;
 		struct dirty_page *p;
-		int ret = page_get(it, e, in, off / ps, n == ps, &p);
+		int ret = page_get(it, e, in, off / ps, n == ps, inplace_disk_of(ip, off / ps, ps),
+				   &p);
 		if (ret < 0)
 			return ret;
 		cowfs_trans_note_change(tx);
@@ -352,7 +370,7 @@ static int zero_in_page(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 
 	if (off >= end || off >= in->size)
 		return 0;
-	ret = page_get(it, e, in, off / ps, false, &p);
+	ret = page_get(it, e, in, off / ps, false, 0, &p);
 	if (ret == 0) {
 		cowfs_trans_note_change(tx);
 		memset(p->data + off % ps, 0, end - off);
@@ -396,32 +414,80 @@ static int limit_dirty(struct cowfs_trans *tx, struct inode_tree *it)
 	return cowfs_trans_error(tx);
 }
 
+/* Where a write of `len` bytes lands (*off: asked for, then placed), with ino's inode in *in. */
+static int write_place(struct inode_tree *it, uint64_t ino, size_t len, unsigned flags,
+		       uint64_t *off, struct inode *in)
+{
+	int ret = inode_read(it, ino, in);
+
+	if (ret == 0)
+		ret = regular_file(in);
+	if (ret < 0)
+		return ret;
+	if (flags & FILE_WRITE_APPEND)
+		*off = in->size;
+	if (*off >= FILE_SIZE_MAX || len > FILE_SIZE_MAX - *off)
+		return -EFBIG;
+	return 0;
+}
+
+/* Plans before a write stops looking for pages to write in place and asks space for all. */
+#define WRITE_PLAN_TRIES 4
+
+/*
+ * Place the write, find which of its pages go in place (inplace.c) and make sure the space the
+ * others need is there. A commit inside the space check lets the lock go and writes pages
+ * back, which turns preallocated space into written data: a plan made before it could write
+ * in place over what that commit just made durable, so after one everything is looked at
+ * again (a second commit in a row is rare: the first made the space).
+ */
+static int write_prepare(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, size_t len,
+			 unsigned flags, uint64_t *off, struct inode *in, struct inplace_plan *ip)
+{
+	uint64_t nodes = 2 * cowfs_update_nodes(inode_btree(it)), want = *off;
+
+	for (int tries = 0;; tries++) {
+		uint64_t gen = cowfs_generation(it->fs), data, map;
+		int ret;
+		*off = want;
+		ret = write_place(it, ino, len, flags, off, in);
+		ip->n = 0;
+		if (ret == 0 && tries < WRITE_PLAN_TRIES)
+			ret = inplace_plan_write(it, ino, *off, len, ip);
+		if (ret < 0)
+			return ret;
+		inplace_space_needed(it, ino, ip, *off, len, &data, &map);
+		/* Needing no data space, a write into preallocated space keeps its promise also
+		 * when the space is nearly all preallocated: the map's tree blocks may come from
+		 * a quarter of the reserve. */
+		cowfs_trans_set_class(tx, map && !data ? ALLOC_PROMISED : ALLOC_NORMAL);
+		ret = cowfs_reserve_data(tx, nodes, data + map);
+		if (ret < 0 || cowfs_generation(it->fs) == gen)
+			return ret;
+		if (tries >= WRITE_PLAN_TRIES) {   /* no plan to go stale: only the inode can */
+			*off = want;
+			return write_place(it, ino, len, flags, off, in);
+		}
+	}
+}
+
 static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *buf, size_t len,
 			   uint64_t off, unsigned flags)
 {
-	uint32_t ps = page_size(it);
+	struct inplace_plan ip = { 0 };
 	struct cowfs_trans *tx;
 	struct icache_entry *e;
 	struct inode in;
-	int ret = data_update_begin_loggable(it, ino, 0, 0, ((uint64_t)len / ps + 2) * ps,
-					     ALLOC_NORMAL, &tx);
+	int ret = data_update_enter(it, 0, ALLOC_NORMAL, &tx);
 
 	if (ret < 0)
 		return ret;
-	ret = inode_read(it, ino, &in);
-	if (ret == 0)
-		ret = regular_file(&in);
+	ret = write_prepare(tx, it, ino, len, flags, &off, &in, &ip);
 	if (ret < 0)
 		goto out;
-	if (flags & FILE_WRITE_APPEND)
-		off = in.size;
-	if (off >= FILE_SIZE_MAX || len > FILE_SIZE_MAX - off) {
-		ret = -EFBIG;
-		goto out;
-	}
 	e = icache_find(it->icache, ino, true);
 	/* The pages change first (counted as they do), then the inode. */
-	ret = e ? copy_into_pages(tx, it, e, &in, buf, len, off) : -ENOMEM;
+	ret = e ? copy_into_pages(tx, it, e, &in, &ip, buf, len, off) : -ENOMEM;
 	if (ret == 0) {
 		if (off + len > in.size)
 			in.size = off + len;
@@ -432,6 +498,7 @@ static ssize_t write_chunk(struct inode_tree *it, uint64_t ino, const uint8_t *b
 	if (ret == 0)
 		ret = limit_dirty(tx, it);
 out:
+	inplace_plan_free(&ip);
 	inode_update_end(tx, ret);
 	return ret < 0 ? ret : (ssize_t)len;
 }
@@ -541,32 +608,45 @@ static int punch_locked(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 	return ret;
 }
 
+int prealloc_map(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off,
+		 uint64_t len, uint64_t *hint, int64_t *nbytes)
+{
+	struct extents *x = cowfs_extents(it->fs);
+	uint64_t end = off + len;
+	int ret = 0;
+
+	*nbytes = 0;
+	while (off < end && ret == 0) {
+		struct file_extent_item fe;
+		uint64_t disk, got, want = end - off < FILE_EXTENT_MAX ? end - off : FILE_EXTENT_MAX;
+		int64_t delta;
+		ret = extent_alloc_data(x, &tx->bt, x->sectorsize, want, *hint, &disk, &got);
+		if (ret < 0)
+			break;
+		fmap_new_item(&fe, FILE_EXTENT_PREALLOC, cowfs_trans_id(tx), disk, got);
+		ret = fmap_replace(tx, it, ino, off, got, &fe, &delta);
+		*nbytes += delta;
+		*hint = disk + got;
+		off += got;
+	}
+	return ret;
+}
+
 /* Give the holes of [off, end) (page aligned) preallocated extents. */
 static int prealloc_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
 			   struct inode *in, uint64_t off, uint64_t end)
 {
-	struct extents *x = cowfs_extents(it->fs);
 	uint64_t hint = 0;
 	int ret = 0;
 
 	while (off < end && ret == 0) {
 		struct fmap_seg seg;
+		int64_t delta = 0;
 		ret = fmap_lookup(it, ino, off, end, &seg);
-		if (ret < 0 || seg.kind != FMAP_HOLE) {
-			off += seg.len;
-			continue;
-		}
-		struct file_extent_item fe;
-		uint64_t disk, len, want = seg.len < FILE_EXTENT_MAX ? seg.len : FILE_EXTENT_MAX;
-		int64_t delta;
-		ret = extent_alloc_data(x, &tx->bt, x->sectorsize, want, hint, &disk, &len);
-		if (ret < 0)
-			break;
-		fmap_new_item(&fe, FILE_EXTENT_PREALLOC, cowfs_trans_id(tx), disk, len);
-		ret = fmap_replace(tx, it, ino, off, len, &fe, &delta);
+		if (ret == 0 && seg.kind == FMAP_HOLE)
+			ret = prealloc_map(tx, it, ino, off, seg.len, &hint, &delta);
 		in->nbytes += delta;
-		hint = disk + len;
-		off += len;
+		off += seg.len;
 	}
 	return ret;
 }

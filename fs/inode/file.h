@@ -9,7 +9,11 @@
  * pages into as few extents as the allocator allows (up to FILE_EXTENT_MAX bytes each), writes
  * them with one batch, records an XXH3 checksum per sector in the checksum tree and replaces
  * the file's extent items over that range, dropping the references of what they replace.
- * A committed or shared extent is therefore never written again.
+ * A committed or shared extent is therefore never written again, except where it holds no
+ * data: pages written into preallocated space only this file maps go there (inplace.c).
+ *
+ * Space: a write that cannot be backed fails with -ENOSPC before it changes anything; after
+ * a successful fallocate, writes into its range do not (inplace.c says how far that goes).
  *
  * Reads see dirty pages first, then the extents; every sector read from disk is checked
  * against its checksum: a mismatch is -EIO (and is reported naming the block), never data.

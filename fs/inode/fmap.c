@@ -58,6 +58,15 @@ void fmap_new_item(struct file_extent_item *fe, uint8_t type, uint64_t transid, 
 	encode_item(fe, &f, transid);
 }
 
+void fmap_extent_item(struct file_extent_item *fe, uint8_t type, uint64_t transid,
+		      uint64_t extent_start, uint64_t extent_len, uint64_t disk, uint64_t len)
+{
+	struct fitem f = { .len = len, .type = type, .disk = extent_start,
+			   .disk_len = extent_len, .eoff = disk - extent_start };
+
+	encode_item(fe, &f, transid);
+}
+
 static void seg_from_item(const struct fitem *f, uint64_t off, uint64_t end,
 			  struct fmap_seg *seg)
 {
@@ -173,6 +182,76 @@ static int cut_item(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
 	return ret;
 }
 
+/* Whether item b may be joined to the end of item a: the next bytes of the same extent, in the
+ * next bytes of the file, of the same type. */
+static bool items_continue(const struct fitem *a, const struct fitem *b)
+{
+	return a->disk && a->disk == b->disk && a->type == b->type && a->disk_len == b->disk_len &&
+	       a->off + a->len == b->off && a->eoff + a->len == b->eoff;
+}
+
+/* The item covering the sector before `off`, if it ends at off and `f` continues it (removed,
+ * and f made to start where it did). */
+static int merge_left(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		      struct fitem *f, int64_t *delta)
+{
+	struct fitem left;
+	uint64_t next;
+	int ret = f->off ? find_item(it, ino, f->off - 1, &left, &next) : 0;
+
+	if (ret <= 0 || !items_continue(&left, f))
+		return ret < 0 ? ret : 0;
+	ret = cut_item(tx, it, ino, &left, left.off, f->off, delta);
+	f->off = left.off;
+	f->eoff = left.eoff;
+	f->len += left.len;
+	return ret;
+}
+
+/* The item starting where `f` ends, if it continues f (removed, and f made to cover it). */
+static int merge_right(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+		       struct fitem *f, int64_t *delta)
+{
+	struct fitem right;
+	uint64_t next;
+	int ret = find_item(it, ino, f->off + f->len, &right, &next);
+
+	if (ret <= 0 || right.off != f->off + f->len || !items_continue(f, &right))
+		return ret < 0 ? ret : 0;
+	ret = cut_item(tx, it, ino, &right, right.off, right.off + right.len, delta);
+	f->len += right.len;
+	return ret;
+}
+
+/*
+ * Insert item fe at `off` (its range is a hole now), joined with neighbours it
+ * continues: write-back in place turns preallocated space into written data a piece at a
+ * time, and without joining, a file preallocated and then written in small pieces would keep
+ * an item per piece (btrfs joins them the same way).
+ */
+static int insert_merged(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
+			 uint64_t off, const struct file_extent_item *fe, int64_t *delta)
+{
+	struct file_extent_item merged;
+	struct fitem f;
+	struct bt_key k = { ino, EXTENT_DATA_KEY, off };
+	int ret = decode_item(it, &k, fe, sizeof(*fe), &f);
+
+	f.off = off;
+	if (ret == 0)
+		ret = merge_left(tx, it, ino, &f, delta);
+	if (ret == 0)
+		ret = merge_right(tx, it, ino, &f, delta);
+	if (ret < 0)
+		return ret;
+	k.offset = f.off;
+	encode_item(&merged, &f, get_le64(&fe->generation));
+	ret = bt_insert(&tx->bt, inode_btree(it), &k, &merged, sizeof(merged));
+	if (ret == 0)
+		*delta += (int64_t)referenced_bytes(&f, f.len);
+	return ret;
+}
+
 int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off,
 		 uint64_t len, const struct file_extent_item *fe, int64_t *nbytes_delta)
 {
@@ -198,10 +277,24 @@ int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, ui
 	}
 	if (ret < 0 || !fe)
 		return ret;
-	struct bt_key k = { ino, EXTENT_DATA_KEY, off };
-	ret = bt_insert(&tx->bt, inode_btree(it), &k, fe, sizeof(*fe));
-	if (ret == 0 && get_le64(&fe->disk_bytenr))
-		*nbytes_delta += (int64_t)len;
+	return insert_merged(tx, it, ino, off, fe, nbytes_delta);
+}
+
+int fmap_prealloc_bytes(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+			uint64_t *bytes)
+{
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	int ret = 0;
+
+	*bytes = 0;
+	while (off < end && ret == 0) {
+		struct fmap_seg seg;
+		ret = fmap_lookup(it, ino, off, end, &seg);
+		if (ret == 0 && seg.kind == FMAP_PREALLOC)
+			*bytes += seg.len;
+		/* A hole with no item after it runs to `end`. */
+		off += seg.len;
+	}
 	return ret;
 }
 

@@ -45,9 +45,17 @@ int fmap_replace(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, ui
 int fmap_cost(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
 	      uint64_t *nodes);
 
+/* Bytes of [off, off + len) mapped by PREALLOC items. */
+int fmap_prealloc_bytes(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+			uint64_t *bytes);
+
 /* A REG (disk != 0) or PREALLOC item for a new extent of `len` bytes at `disk`. */
 void fmap_new_item(struct file_extent_item *fe, uint8_t type, uint64_t transid, uint64_t disk,
 		   uint64_t len);
+/* A REG or PREALLOC item mapping `len` bytes from disk address `disk` of the existing extent
+ * [extent_start, extent_start + extent_len). */
+void fmap_extent_item(struct file_extent_item *fe, uint8_t type, uint64_t transid,
+		      uint64_t extent_start, uint64_t extent_len, uint64_t disk, uint64_t len);
 
 /* Write back every inode's dirty pages (cowfs's before_commit hook; arg: the inode_tree). */
 int inode_writeback_all(void *arg, struct cowfs_trans *tx);

@@ -139,7 +139,13 @@ uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino)
 {
 	struct icache_entry *e = it->icache ? icache_find(it->icache, ino, false) : NULL;
 
-	return e ? (uint64_t)e->pages.count * it->icache->page_size : 0;
+	return e ? (uint64_t)(e->pages.count - e->inplace_pages) * it->icache->page_size : 0;
+}
+
+/* What a page counts in fs->delalloc_bytes. */
+static uint64_t page_space(const struct inode_cache *ic, const struct dirty_page *p)
+{
+	return p->inplace ? INPLACE_MAP_BYTES : ic->page_size;
 }
 
 /* ---- page memory: aligned chunks carved into pages, recycled through a free list ----------------- */
@@ -261,7 +267,7 @@ static int table_grow(struct page_table *t)
 }
 
 struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index,
-			    bool zero)
+			    bool zero, uint64_t inplace)
 {
 	struct page_table *t = &e->pages;
 	struct dirty_page *p;
@@ -279,17 +285,21 @@ struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint
 	p->data = data;
 	p->logged = false;
 	p->writeback = false;
+	p->inplace = inplace;
 	t->count++;
+	e->inplace_pages += inplace != 0;
 	ic->dirty_bytes += ic->page_size;
-	cowfs_delalloc_add(ic->it->fs, ic->page_size);
+	cowfs_delalloc_add(ic->it->fs, (int64_t)page_space(ic, p));
 	return p;
 }
 
-/* Remove the page in slot i, shifting later members of its probe run back. */
-static void table_remove_slot(struct page_table *t, size_t i)
+/* Remove the page in slot i of e's table, shifting later members of its probe run back. */
+static void table_remove_slot(struct icache_entry *e, size_t i)
 {
+	struct page_table *t = &e->pages;
 	size_t j = i;
 
+	e->inplace_pages -= t->slots[i].inplace != 0;
 	t->slots[i].data = NULL;
 	for (;;) {
 		j = (j + 1) & (t->cap - 1);
@@ -317,8 +327,8 @@ void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t f
 		if (p->data && p->index >= first && p->index <= last) {
 			page_mem_put(ic, p->data);
 			ic->dirty_bytes -= ic->page_size;
-			cowfs_delalloc_add(ic->it->fs, -(int64_t)ic->page_size);
-			table_remove_slot(t, i);
+			cowfs_delalloc_add(ic->it->fs, -(int64_t)page_space(ic, p));
+			table_remove_slot(e, i);
 			continue;   /* the slot may hold a shifted page now */
 		}
 		i++;
@@ -350,6 +360,7 @@ int pages_take(struct inode_cache *ic, struct icache_entry *e, struct dirty_page
 {
 	struct page_table *t = &e->pages;
 	struct dirty_page *v;
+	uint64_t space = 0;
 	size_t k = 0;
 
 	*out = NULL;
@@ -364,11 +375,12 @@ int pages_take(struct inode_cache *ic, struct icache_entry *e, struct dirty_page
 		if (p->data) {
 			assert(!p->writeback);
 			p->writeback = true;
+			space += page_space(ic, p);
 			v[k++] = *p;
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_page_value);
-	cowfs_delalloc_add(ic->it->fs, -(int64_t)k * ic->page_size);
+	cowfs_delalloc_add(ic->it->fs, -(int64_t)space);
 	*out = v;
 	*n = k;
 	return 0;
@@ -401,11 +413,12 @@ void pages_written(struct inode_cache *ic, struct icache_entry *e, const struct 
 	if (unchanged == t->count) {   /* the usual case: nothing was written meanwhile */
 		memset(t->slots, 0, t->cap * sizeof(*t->slots));
 		t->count = 0;
+		e->inplace_pages = 0;
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			struct dirty_page *p = page_unchanged(e, &v[i]);
 			if (p)
-				table_remove_slot(t, (size_t)(p - t->slots));
+				table_remove_slot(e, (size_t)(p - t->slots));
 		}
 	}
 	pages_mem_put(ic, v, n);
@@ -418,7 +431,7 @@ void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct d
 		struct dirty_page *p = page_unchanged(e, &v[i]);
 		if (p) {
 			p->writeback = false;
-			cowfs_delalloc_add(ic->it->fs, ic->page_size);
+			cowfs_delalloc_add(ic->it->fs, (int64_t)page_space(ic, p));
 		} else {
 			page_mem_put(ic, v[i].data);
 			ic->dirty_bytes -= ic->page_size;
@@ -426,7 +439,7 @@ void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct d
 	}
 }
 
-int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p)
+int page_copy_for_write(struct inode_cache *ic, struct icache_entry *e, struct dirty_page *p)
 {
 	uint8_t *data = page_mem_get(ic);
 
@@ -435,6 +448,8 @@ int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p)
 	memcpy(data, p->data, ic->page_size);
 	p->data = data;
 	p->writeback = false;
+	e->inplace_pages -= p->inplace != 0;
+	p->inplace = 0;
 	ic->dirty_bytes += ic->page_size;
 	cowfs_delalloc_add(ic->it->fs, ic->page_size);
 	return 0;

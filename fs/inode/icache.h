@@ -23,7 +23,18 @@ struct dirty_page {
 	/* A flush is writing `data` to disk: a write gives the page new memory rather than
 	 * change it (page_copy_for_write; writeback.c). */
 	bool writeback;
+	/* Non-zero: the disk address write-back writes the page to, in a preallocated extent
+	 * only this file maps and nothing was ever written to (inplace.c: the fallocate
+	 * promise). Such a page needs no data space, only room for its piece of the map: it
+	 * counts INPLACE_MAP_BYTES in fs->delalloc_bytes, not a page. */
+	uint64_t inplace;
 };
+
+/* What writing back one page in place may add to the trees, for the space checks: in the
+ * worst case (every other page written) a file extent item of its own plus one for the
+ * preallocated rest it splits off (81 bytes each with key and header) and a checksum item
+ * (33), leaves half full after splits. */
+#define INPLACE_MAP_BYTES 640u
 
 struct page_table {
 	struct dirty_page *slots;
@@ -48,6 +59,7 @@ struct icache_entry {
 		size_t n, cap;
 	} unlogged;
 	struct page_table pages;
+	size_t inplace_pages;        /* pages with `inplace` set */
 	struct icache_entry *next;   /* hash chain */
 };
 
@@ -80,7 +92,8 @@ int icache_for_each(struct inode_cache *ic, int (*fn)(void *arg, struct icache_e
 void icache_abort(struct inode_cache *ic);
 void icache_destroy(struct inode_cache *ic);
 
-/* Bytes of dirty pages `ino` has (0 without an entry). */
+/* Bytes of dirty pages `ino` has that will need new space (0 without an entry): those
+ * written back in place are in the file's preallocated extents already. */
 uint64_t inode_dirty_bytes(struct inode_tree *it, uint64_t ino);
 
 /* Memory for one page (aligned for direct I/O), and its return. */
@@ -89,9 +102,10 @@ void page_mem_put(struct inode_cache *ic, uint8_t *p);
 
 struct dirty_page *page_find(struct icache_entry *e, uint64_t index);
 /* A new page at `index` (must not exist), zero-filled unless the caller fills all of it;
- * counted as dirty. NULL: no memory. */
+ * counted as dirty, and in fs->delalloc_bytes (as a page, or INPLACE_MAP_BYTES if `inplace`:
+ * its disk address, or 0). NULL: no memory. */
 struct dirty_page *page_add(struct inode_cache *ic, struct icache_entry *e, uint64_t index,
-			    bool zero);
+			    bool zero, uint64_t inplace);
 /* Drop every page with index in [first, last]. */
 void pages_drop_range(struct inode_cache *ic, struct icache_entry *e, uint64_t first,
 		      uint64_t last);
@@ -110,8 +124,9 @@ void pages_written(struct inode_cache *ic, struct icache_entry *e, const struct 
 		   size_t n);
 void pages_untake(struct inode_cache *ic, struct icache_entry *e, const struct dirty_page *v,
 		  size_t n);
-/* p is under write-back: give it a copy of its memory to change. -ENOMEM: none. */
-int page_copy_for_write(struct inode_cache *ic, struct dirty_page *p);
+/* p is under write-back: give it a copy of its memory to change. The copy is written back
+ * to new space (where p goes in place is about to hold p's data). -ENOMEM: none. */
+int page_copy_for_write(struct inode_cache *ic, struct icache_entry *e, struct dirty_page *p);
 /* Sort page pointers by index. */
 void pages_sort(struct dirty_page **v, size_t n);
 

@@ -179,4 +179,31 @@ int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *
 		    uint64_t len, struct share_memos *memos, bool *shared);
 void share_memos_release(struct share_memos *memos);
 
+/*
+ * inplace.c: the pages of a write that go back in place, into preallocated extents only this
+ * file maps (the fallocate promise). A plan holds runs of them, in file order.
+ */
+struct inplace_run {
+	uint64_t first, n;   /* pages [first, first + n) */
+	uint64_t disk;       /* where page `first` goes */
+};
+struct inplace_plan {
+	struct inplace_run *v;
+	size_t n, cap, at;   /* at: where inplace_disk_of looks first */
+};
+/* The plan for a write of [off, off + len) of ino (fs->lock held). */
+int inplace_plan_write(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
+		       struct inplace_plan *ip);
+/* Where page `index` goes in place, or 0; indexes asked for in increasing order. */
+uint64_t inplace_disk_of(struct inplace_plan *ip, uint64_t index, uint32_t ps);
+/* The space the write of [off, off + len) needs: *data for pages that go to new space, *map
+ * for the pieces of the map of those that go in place; pages already dirty need none. */
+void inplace_space_needed(struct inode_tree *it, uint64_t ino, struct inplace_plan *ip,
+			  uint64_t off, uint64_t len, uint64_t *data, uint64_t *map);
+void inplace_plan_free(struct inplace_plan *ip);
+/* Map [off, off + len) (sector aligned, a hole or about to be one) of ino to newly allocated
+ * preallocated extents (file.c): fallocate, and clones of preallocated ranges (clone.c). */
+int prealloc_map(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino, uint64_t off,
+		 uint64_t len, uint64_t *hint, int64_t *nbytes);
+
 #endif

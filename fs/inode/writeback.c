@@ -9,7 +9,8 @@
  * the data durable before the superblock that points at it: no separate ordering is needed.
  *
  * Allocation uses the privileged class: the space was promised when the data was buffered
- * (fs->delalloc_bytes), and write-back must not fail for want of it.
+ * (fs->delalloc_bytes), and write-back must not fail for want of it. Pages written into
+ * preallocated space go where it is, needing none (inplace.c).
  *
  * Why flushes, and why writes may go on during one. Inside a commit the data I/O runs with
  * the lock held, and a writer waits for all of it (70 ms for 32 MiB of scattered pages here).
@@ -63,10 +64,12 @@ static int adjust_nbytes(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 #define WB_WINDOW_REQUESTS 64u
 #define WB_STAGE_BYTES (16u << 20)
 
-/* Pages v[first, first + n) of an inode go to the new extent at disk. */
+/* Pages v[first, first + n) of an inode go to disk: a new extent, or (in place, extent_len
+ * not 0) the preallocated extent [extent_start, + extent_len) that holds disk. */
 struct wb_piece {
 	size_t first, n;
 	uint64_t disk;
+	uint64_t extent_start, extent_len;
 };
 
 /* Write-back of one inode: its dirty pages sorted, and where each piece of them goes. */
@@ -103,7 +106,7 @@ static int alloc_data(struct cowfs_trans *tx, struct extents *x, uint64_t want, 
 	return ret;
 }
 
-static int plan_add(struct wb_plan *p, size_t first, size_t n, uint64_t disk)
+static int plan_add(struct wb_plan *p, const struct wb_piece *pc)
 {
 	if (p->npieces == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 16;
@@ -113,14 +116,14 @@ static int plan_add(struct wb_plan *p, size_t first, size_t n, uint64_t disk)
 		p->pieces = w;
 		p->cap = cap;
 	}
-	p->pieces[p->npieces++] = (struct wb_piece){ first, n, disk };
+	p->pieces[p->npieces++] = *pc;
 	return 0;
 }
 
 /* Extents for the run of consecutive pages v[first, first + n): as few as the allocator
  * gives, each placed after the previous one. */
-static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, size_t first,
-		    size_t n)
+static int plan_new_space(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p,
+			  size_t first, size_t n)
 {
 	struct extents *x = cowfs_extents(it->fs);
 	uint32_t ps = x->sectorsize;
@@ -130,7 +133,8 @@ static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_pla
 		uint64_t disk, len;
 		ret = alloc_data(tx, x, (uint64_t)n * ps, it->icache->data_hint, &disk, &len);
 		if (ret == 0)
-			ret = plan_add(p, first, len / ps, disk);
+			ret = plan_add(p, &(struct wb_piece){ .first = first, .n = len / ps,
+							      .disk = disk });
 		if (ret == 0) {
 			it->icache->data_hint = disk + len;
 			first += len / ps;
@@ -140,12 +144,61 @@ static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_pla
 	return ret;
 }
 
+/*
+ * The run v[first, first + n) of pages that go in place, one after the other on disk: a piece
+ * per preallocated item it spans. The map is looked at again to find the items (and as a
+ * check: inplace.c says why it still shows each page's preallocated place; a page it does not
+ * goes to new space, which is still right, only not what was promised).
+ */
+static int plan_in_place(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p,
+			 size_t first, size_t n)
+{
+	uint32_t ps = cowfs_sectorsize(it->fs);
+	int ret = 0;
+
+	while (n && ret == 0) {
+		const struct dirty_page *pg = &p->v[first];
+		struct fmap_seg seg;
+		size_t k;
+		ret = fmap_lookup(it, p->ino, pg->index * ps, (pg->index + n) * ps, &seg);
+		if (ret < 0)
+			break;
+		k = (size_t)(seg.len / ps);
+		if (seg.kind == FMAP_PREALLOC && seg.disk == pg->inplace)
+			ret = plan_add(p, &(struct wb_piece){ .first = first, .n = k, .disk = seg.disk,
+							      .extent_start = seg.extent_start,
+							      .extent_len = seg.extent_len });
+		else
+			ret = plan_new_space(tx, it, p, first, k = 1);
+		first += k;
+		n -= k;
+	}
+	return ret;
+}
+
+static int plan_run(struct cowfs_trans *tx, struct inode_tree *it, struct wb_plan *p, size_t first,
+		    size_t n)
+{
+	if (p->v[first].inplace)
+		return plan_in_place(tx, it, p, first, n);
+	return plan_new_space(tx, it, p, first, n);
+}
+
+/* Whether page b may follow page a in one run: the next index, and both going to new space
+ * or both in place one after the other on disk. */
+static bool run_continues(const struct dirty_page *a, const struct dirty_page *b, uint32_t ps)
+{
+	if (b->index != a->index + 1 || !a->inplace != !b->inplace)
+		return false;
+	return !a->inplace || b->inplace == a->inplace + ps;
+}
+
 /* Pages that may form one run: consecutive, and no more than an extent's worth. */
 static size_t run_length(const struct dirty_page *v, size_t n, uint32_t ps)
 {
 	size_t max = FILE_EXTENT_MAX / ps, k = 1;
 
-	while (k < n && k < max && v[k].index == v[k - 1].index + 1)
+	while (k < n && k < max && run_continues(&v[k - 1], &v[k], ps))
 		k++;
 	return k;
 }
@@ -249,7 +302,11 @@ static int map_plan(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino,
 		ret = csum_insert(x, &tx->bt, pc->disk, csums + pc->first, pc->n);
 		if (ret < 0)
 			break;
-		fmap_new_item(&fe, FILE_EXTENT_REG, cowfs_trans_id(tx), pc->disk, len);
+		if (pc->extent_len)   /* in place: the same extent, written now */
+			fmap_extent_item(&fe, FILE_EXTENT_REG, cowfs_trans_id(tx), pc->extent_start,
+					 pc->extent_len, pc->disk, len);
+		else
+			fmap_new_item(&fe, FILE_EXTENT_REG, cowfs_trans_id(tx), pc->disk, len);
 		ret = fmap_replace(tx, it, ino, p->v[pc->first].index * ps, len, &fe, &delta);
 		*nbytes += delta;
 	}

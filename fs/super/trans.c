@@ -260,7 +260,9 @@ static bool space_for(struct cowfs_trans *tx, uint64_t nodes_bytes, uint64_t dat
 	uint64_t floor, base;
 
 	alloc_get_stats(fs->alloc, &st);
-	floor = tx->bt.alloc_class == ALLOC_NORMAL ? st.reserve : st.reserve / 2;
+	/* Privileged updates leave half the reserve to the commit. */
+	floor = tx->bt.alloc_class == ALLOC_PRIVILEGED ? st.reserve / 2 :
+		alloc_class_floor(st.reserve, tx->bt.alloc_class);
 	base = floor + fs->delalloc_bytes + commit_estimate(fs);
 	if (st.free < base + nodes_bytes + data_bytes)
 		return false;

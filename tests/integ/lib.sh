@@ -9,7 +9,7 @@
 #   cowfs_mount IMG MNT [OPTS]      # mounts (the server daemonizes), waits until mounted
 #   cowfs_umount MNT IMG            # unmounts, then waits until the daemon has exited
 #   run_fsck IMG                    # fsck.cowfs, expecting exit 0
-#   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs on a loop device, for comparisons
+#   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs/btrfs on a loop device, for comparisons
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
@@ -260,7 +260,7 @@ run_fsck() {
 	fi
 }
 
-# loop_fs TYPE DIR [MOUNT OPTIONS]: a fresh TYPE filesystem (ext4, xfs) on a loop device at DIR,
+# loop_fs TYPE DIR [MOUNT OPTIONS]: a fresh TYPE filesystem (ext4, xfs, btrfs) on a loop device at DIR,
 # its image $WORK/TYPE.img; unmounted by the EXIT trap (the loop device goes with the unmount).
 # Needs root and mkfs.TYPE.
 loop_fs() {
@@ -268,7 +268,7 @@ loop_fs() {
 	[ "$(id -u)" -eq 0 ] && command -v "mkfs.$type" >/dev/null || return 1
 	rm -f "$WORK/$type.img"
 	truncate -s 512M "$WORK/$type.img" || return 1
-	run "mkfs.$type" -q "$([ "$type" = xfs ] && echo -f || echo -F)" "$WORK/$type.img"
+	run "mkfs.$type" -q "$([ "$type" = ext4 ] && echo -F || echo -f)" "$WORK/$type.img"
 	[ "$LIB_RC" -eq 0 ] || { show_output; return 1; }
 	mkdir -p "$dir"
 	LIB_MOUNTS+=("$(abspath "$dir")")

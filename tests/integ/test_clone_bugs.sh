@@ -23,24 +23,9 @@ lib_init test_clone_bugs
 PRELOAD=${COWFS_PRELOAD:-$(abspath "$BIN/../lib/libcowfs-preload.so")}
 IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
-XFS_IMG=$WORK/xfs.img
 XFS_MNT=$WORK/xfs
-XFS_LOOP=
 
-xfs_cleanup() {
-	if [ -n "$XFS_LOOP" ]; then
-		umount "$XFS_MNT" 2>/dev/null
-		losetup -d "$XFS_LOOP" 2>/dev/null
-	fi
-	lib_cleanup
-}
-trap xfs_cleanup EXIT
-
-t_xfs_setup() {
-	truncate -s 1G "$XFS_IMG" && mkfs.xfs -q -f -m reflink=1 "$XFS_IMG" || return 1
-	XFS_LOOP=$(losetup -f --show "$XFS_IMG") || return 1
-	mkdir -p "$XFS_MNT" && mount -t xfs "$XFS_LOOP" "$XFS_MNT"
-}
+t_xfs_setup() { loop_fs xfs "$XFS_MNT"; }
 
 # A program on a directory: through the shim (it changes nothing off cowfs, so both get it).
 shim() { LD_PRELOAD=$PRELOAD "$@"; }

@@ -13,6 +13,7 @@
 #include "fs/inode/file.h"
 #include "tests/support/fixture.h"
 #include "fs/inode/icache.h"
+#include "fs/inode/fmap.h"
 
 void ifix_setup(struct ifix *f, const char *name, uint64_t size, uint32_t nodesize)
 {
@@ -104,6 +105,16 @@ struct cowfs_attr ifix_attr(struct ifix *f, uint64_t ino)
 
 	ck_assert_int_eq(inode_getattr(&f->it, ino, &a), 0);
 	return a;
+}
+
+struct fmap_seg ifix_seg_at(struct ifix *f, uint64_t ino, uint64_t off)
+{
+	struct fmap_seg seg;
+
+	cowfs_lock(f->x.fs);
+	ck_assert_int_eq(fmap_lookup(&f->it, ino, off, UINT64_MAX, &seg), 0);
+	cowfs_unlock(f->x.fs);
+	return seg;
 }
 
 void ifix_fingerprint(struct ifix *f, uint64_t *count, uint64_t *hash)

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "fs/inode/fmap.h"
 #include "fs/inode/inode.h"
 #include "tests/support/fsfix.h"
 
@@ -29,6 +30,8 @@ void ifix_collect_reports(struct ifix *f);
 /* A new inode `name` in `dir` of `mode` (directories through mkdir), owned by 1000:100. */
 uint64_t ifix_mk(struct ifix *f, uint64_t dir, const char *name, uint32_t mode);
 struct cowfs_attr ifix_attr(struct ifix *f, uint64_t ino);
+/* The piece of ino's map (fmap.h) that holds `off`. */
+struct fmap_seg ifix_seg_at(struct ifix *f, uint64_t ino, uint64_t off);
 /* Write `len` bytes of the pattern `seed` (rng_fill) at `off` of `ino`; fails the test if short. */
 void ifix_write_pattern(struct ifix *f, uint64_t ino, size_t len, uint64_t off, uint64_t seed);
 /* Every item of the fs tree, as a fingerprint (count and a hash of keys and payloads). */

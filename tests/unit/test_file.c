@@ -245,6 +245,75 @@ START_TEST(fallocate_modes)
 }
 END_TEST
 
+/*
+ * Writes into preallocated space go into it (inplace.c): no new extent, the written piece a
+ * regular item of the same extent, joined with its written neighbours; written back but not
+ * committed, a crash leaves the zeros the committed map says; a clone of preallocated space
+ * gets extents of its own.
+ */
+START_TEST(prealloc_written_in_place)
+{
+	struct ifix f;
+	uint8_t buf[64 * 1024];
+	struct fmap_seg pre, s;
+	uint64_t at;
+
+	ifix_setup(&f, "file-inplace", 128 * MiB, 16384);
+	uint64_t ino = mkfile(&f, "p");
+	ck_assert_int_eq(file_fallocate(&f.it, ino, 0, 0, MiB), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	pre = ifix_seg_at(&f, ino, 0);
+	ck_assert_int_eq(pre.kind, FMAP_PREALLOC);
+	ck_assert_uint_eq(pre.extent_len, MiB);
+	rng_fill(buf, sizeof(buf), 5);
+	/* Written back (SEEK_DATA does it) into the extent, then a crash before any commit. */
+	wr(&f, ino, buf, 4096, 64 * 1024);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, MiB / 512);   /* no new space counted */
+	ck_assert_int_eq(file_seek(&f.it, ino, 0, SEEK_DATA, &at), 0);
+	ck_assert_uint_eq(at, 64 * 1024);
+	s = ifix_seg_at(&f, ino, 64 * 1024);
+	ck_assert_int_eq(s.kind, FMAP_DATA);
+	ck_assert_uint_eq(s.disk, pre.disk + 64 * 1024);
+	ck_assert_uint_eq(s.extent_start, pre.extent_start);
+	ifix_crash_reopen(&f);
+	expect(&f, ino, NULL, MiB, 0);
+	ck_assert_int_eq(ifix_seg_at(&f, ino, 64 * 1024).kind, FMAP_PREALLOC);
+	/* Written in 64 KiB pieces, last first, committed each time: one regular item at the
+	 * end, the extent's own. */
+	for (uint64_t i = 16; i-- > 0;) {
+		rng_fill(buf, sizeof(buf), i);
+		wr(&f, ino, buf, sizeof(buf), i * sizeof(buf));
+		ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	}
+	s = ifix_seg_at(&f, ino, 0);
+	ck_assert_int_eq(s.kind, FMAP_DATA);
+	ck_assert_uint_eq(s.disk, pre.disk);
+	ck_assert_uint_eq(s.len, MiB);
+	ck_assert_uint_eq(count_file_extents(&f, ino, FILE_EXTENT_REG), 1);
+	ck_assert_uint_eq(count_file_extents(&f, ino, FILE_EXTENT_PREALLOC), 0);
+	ck_assert_uint_eq(ifix_attr(&f, ino).blocks, MiB / 512);
+	ifix_reopen(&f);
+	for (uint64_t i = 0; i < 16; i++) {
+		rng_fill(buf, sizeof(buf), i);
+		expect(&f, ino, buf, sizeof(buf), i * sizeof(buf));
+	}
+	/* Overwriting written data is copy-on-write again. */
+	wr(&f, ino, buf, 4096, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_uint_ne(ifix_seg_at(&f, ino, 0).disk, pre.disk);
+	/* A clone of preallocated space: the destination's own preallocated extent. */
+	uint64_t q = mkfile(&f, "q"), r = mkfile(&f, "r"), cloned;
+	ck_assert_int_eq(file_fallocate(&f.it, q, 0, 0, 256 * 1024), 0);
+	ck_assert_int_eq(file_clone_range(&f.it, q, 0, r, 0, 256 * 1024, &cloned), 0);
+	ck_assert_uint_eq(cloned, 256 * 1024);
+	s = ifix_seg_at(&f, r, 0);
+	ck_assert_int_eq(s.kind, FMAP_PREALLOC);
+	ck_assert_uint_ne(s.extent_start, ifix_seg_at(&f, q, 0).extent_start);
+	ck_assert_uint_eq(ifix_attr(&f, r).blocks, 256 * 1024 / 512);
+	ifix_teardown(&f);
+}
+END_TEST
+
 START_TEST(seek_data_and_hole)
 {
 	struct ifix f;
@@ -472,6 +541,41 @@ START_TEST(fsck_finds_missing_checksums)
 END_TEST
 
 /* The namespace checker: a file's items must not overlap and must add up to its nbytes. */
+/* An extent written in part, in place (inplace.c): fsck wants checksums exactly where the
+ * regular pieces map, none elsewhere needed. */
+START_TEST(fsck_checks_pieces_written_in_place)
+{
+	struct ifix f;
+	struct cowfs_check_stats st;
+	uint8_t buf[4096];
+
+	ifix_setup(&f, "file-fsck-inplace", 64 * MiB, 16384);
+	uint64_t ino = mkfile(&f, "c");
+	ck_assert_int_eq(file_fallocate(&f.it, ino, 0, 0, 64 * 1024), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	rng_fill(buf, sizeof(buf), 9);
+	wr(&f, ino, buf, sizeof(buf), 16 * 1024);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ifix_check(&f);
+	struct fmap_seg s = ifix_seg_at(&f, ino, 16 * 1024);
+	ck_assert_int_eq(s.kind, FMAP_DATA);
+	struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_delete(&f.x.fs->ext, &tx->bt, s.disk, 4096), 0);
+	cowfs_trans_end(tx, 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_eq(st.problems, 1);
+	ck_assert_msg(strstr(f.x.last_report, "map as written have no checksums"), "%s",
+		      f.x.last_report);
+	uint64_t sum = csum_sector(buf, 4096);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(csum_insert(&f.x.fs->ext, &tx->bt, s.disk, &sum, 1), 0);
+	cowfs_trans_end(tx, 0);
+	expect(&f, ino, buf, sizeof(buf), 16 * 1024);
+	ifix_teardown(&f);
+}
+END_TEST
+
 START_TEST(checker_finds_bad_file_extents)
 {
 	struct ifix f;
@@ -759,12 +863,14 @@ int main(void)
 	tcase_add_test(tc, append_and_sequential_extents);
 	tcase_add_test(tc, truncate_zeroes_the_cut_tail);
 	tcase_add_test(tc, fallocate_modes);
+	tcase_add_test(tc, prealloc_written_in_place);
 	tcase_add_test(tc, seek_data_and_hole);
 	tcase_add_test(tc, copy_range);
 	tcase_add_test(tc, copy_range_shares_extents);
 	tcase_add_test(tc, unlinked_while_held);
 	tcase_add_test(tc, corrupt_data_is_eio);
 	tcase_add_test(tc, fsck_finds_missing_checksums);
+	tcase_add_test(tc, fsck_checks_pieces_written_in_place);
 	tcase_add_test(tc, checker_finds_bad_file_extents);
 	tcase_add_test(tc, enospc_then_delete);
 	tcase_add_test(tc, delete_fragmented_file_on_full_fs);
