@@ -445,6 +445,7 @@ static int write_prepare(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 			 unsigned flags, uint64_t *off, struct inode *in, struct inplace_plan *ip)
 {
 	uint64_t nodes = 2 * cowfs_update_nodes(inode_btree(it)), want = *off;
+	struct icache_entry *e;
 
 	for (int tries = 0;; tries++) {
 		uint64_t gen = cowfs_generation(it->fs), data, map;
@@ -452,8 +453,12 @@ static int write_prepare(struct cowfs_trans *tx, struct inode_tree *it, uint64_t
 		*off = want;
 		ret = write_place(it, ino, len, flags, off, in);
 		ip->n = 0;
+		/* The entry may go in a commit below: found again each time. */
+		e = ret == 0 ? icache_find(it->icache, ino, true) : NULL;
+		if (ret == 0 && !e)
+			ret = -ENOMEM;
 		if (ret == 0 && tries < WRITE_PLAN_TRIES)
-			ret = inplace_plan_write(it, ino, *off, len, ip);
+			ret = inplace_plan_write(it, e, ino, *off, len, ip);
 		if (ret < 0)
 			return ret;
 		inplace_space_needed(it, ino, ip, *off, len, &data, &map);

@@ -89,6 +89,7 @@ void icache_release_if_idle(struct inode_cache *ic, struct icache_entry *e)
 	*p = e->next;
 	free(e->pages.slots);
 	free(e->unlogged.idx);
+	free(e->exclusive.v);
 	free(e);
 	ic->count--;
 }
@@ -127,6 +128,7 @@ void icache_destroy(struct inode_cache *ic)
 			pages_drop_range(ic, e, 0, UINT64_MAX);
 			free(e->pages.slots);
 			free(e->unlogged.idx);
+			free(e->exclusive.v);
 			free(e);
 		}
 	}

@@ -41,6 +41,8 @@ struct page_table {
 	size_t cap, count;   /* cap: 0 or a power of two */
 };
 
+#define ICACHE_EXCLUSIVE_MAX 256
+
 struct icache_entry {
 	uint64_t ino;
 	uint64_t holds;      /* lookups the kernel has not forgotten */
@@ -60,6 +62,13 @@ struct icache_entry {
 	} unlogged;
 	struct page_table pages;
 	size_t inplace_pages;        /* pages with `inplace` set */
+	/* Preallocated extents found to be this file's alone (inplace.c), so that the next
+	 * writes into them need not ask the backrefs again: up to ICACHE_EXCLUSIVE_MAX of them
+	 * (a 32 GiB preallocation in 128 MiB extents), the oldest forgotten first. */
+	struct {
+		uint64_t *v;
+		uint32_t n, next;
+	} exclusive;
 	struct icache_entry *next;   /* hash chain */
 };
 

@@ -191,9 +191,9 @@ struct inplace_plan {
 	struct inplace_run *v;
 	size_t n, cap, at;   /* at: where inplace_disk_of looks first */
 };
-/* The plan for a write of [off, off + len) of ino (fs->lock held). */
-int inplace_plan_write(struct inode_tree *it, uint64_t ino, uint64_t off, uint64_t len,
-		       struct inplace_plan *ip);
+/* The plan for a write of [off, off + len) of ino, whose icache entry is e (fs->lock held). */
+int inplace_plan_write(struct inode_tree *it, struct icache_entry *e, uint64_t ino,
+		       uint64_t off, uint64_t len, struct inplace_plan *ip);
 /* Where page `index` goes in place, or 0; indexes asked for in increasing order. */
 uint64_t inplace_disk_of(struct inplace_plan *ip, uint64_t index, uint32_t ps);
 /* The space the write of [off, off + len) needs: *data for pages that go to new space, *map
