@@ -229,6 +229,7 @@ int inode_tree_destroy(struct inode_tree *it)
 	uint64_t freed;
 	int ret = 0;
 
+	bufpool_empty(&it->read_bufs);
 	if (!it->icache)
 		return 0;
 	inode_lock_read(it);
