@@ -50,11 +50,11 @@ struct file_share_stats {
 	uint64_t fsyncs, fsync_log_hits, fsync_commits;
 };
 
-/* The inode layer's view of one fs tree. */
 /* Read buffers kept for reuse: as many as reads usually run at once (the FUSE layer's request
  * threads, fuse/mount.c). */
 #define INODE_READ_BUFS_KEPT 8u
 
+/* The inode layer's view of one fs tree. */
 struct inode_tree {
 	struct cowfs *fs;
 	struct cowfs_root *root;
