@@ -121,7 +121,7 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"                             what mount -o remount runs\n"
 		"       commit=SECONDS        commit changes this often (default 5; 0: default)\n"
 		"       cache_size=SIZE       memory bound, K/M/G suffixes (default 256M): the\n"
-		"                             daemon stays under it plus 36M (README)\n"
+		"                             daemon stays under it plus 40M (README)\n"
 		"       readahead=SIZE        the kernel's read-ahead on this mount (default 1M;\n"
 		"                             0 leaves the kernel's own; needs root)\n"
 		"       noreflink             copy_file_range (cp) copies the data instead of\n"
