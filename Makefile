@@ -92,8 +92,8 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers install \
-	uninstall clean
+.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers \
+	bench-memory install uninstall clean
 # deps first, then the build: with -j, make would otherwise compile before the headers exist.
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -213,6 +213,13 @@ bench-fs: deps
 FSBENCH_ARGS ?= --runs 3
 bench-peers: all
 	bench/fsbench/run.sh --dir $(BUILD)/fsbench-tmp --cowfs-bin $(BUILD)/bin $(FSBENCH_ARGS)
+
+# The daemon's resident memory under 3 fsx + a metadata stress at cache_size 16M and 256M
+# (bench/memory, bench/README.md). Root; ~5 min at the defaults. MEMORY_ARGS: run.sh's options.
+MEMORY_ARGS ?=
+bench-memory: all
+	@$(MAKE) --no-print-directory $(FSX_BIN)
+	bench/memory/run.sh --dir $(BUILD)/memory-tmp --cowfs-bin $(BUILD)/bin $(MEMORY_ARGS)
 
 # `make install PREFIX=/usr DESTDIR=/tmp/stage` for a package. The mount helper goes to /sbin
 # whatever PREFIX is (mount(8) runs /sbin/mount.fuse.TYPE) and points at the installed cowfs:

@@ -286,18 +286,21 @@ static void block_exit_signals(sigset_t *old)
 }
 
 /*
- * Request buffers (up to 1 MiB reads and writes, 4 MiB internal chunks) are allocated and freed
- * per request. Above glibc's default 128 KiB threshold each would be a fresh mmap: a page fault
- * and a zeroed page per 4 KiB touched, which showed as the top cost of sequential reads. Keep
- * them on the heap, and let the heap keep a little free memory instead of trimming at once.
- * Few arenas: glibc gives each request thread its own by default, and each keeps what its
- * thread freed (measured after 15 s of random writes: 294 MB resident with the default, 172 MB
- * with one arena, for a 256 MiB cache_size); the filesystem lock serializes most work anyway.
+ * glibc's heap, bounded. Few arenas: glibc gives each request thread its own by default, and
+ * each keeps what its thread freed (3 fsx and a metadata stress at cache_size=16M: 144 MiB
+ * resident after 3 rounds and growing 21 MiB a round with the default, 65 MiB with 2 arenas).
+ * Allocations of 256 KiB and more are mapped, so that freeing one gives its memory back at
+ * once: from the heap, freed request-sized buffers were split for small allocations and the
+ * next ones extended the heap (the 65 MiB above; 25 MiB with this, bench/README.md, "Memory").
+ * The buffers that come and go with every request are pooled instead (file reads: bufpool.h;
+ * file data pages: the inode cache's chunks; tree blocks: the block cache's slabs), so they
+ * cost no page faults. The heap's free top goes back above glibc's default 128 KiB (a larger
+ * threshold kept up to that much per arena for good).
  */
 static void tune_malloc(void)
 {
-	mallopt(M_MMAP_THRESHOLD, 8 << 20);
-	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	mallopt(M_TRIM_THRESHOLD, 128 << 10);
 	mallopt(M_ARENA_MAX, 2);
 }
 

@@ -90,14 +90,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	struct server *s = server_of(req);
-	char *buf = malloc(size ? size : 1);
-	ssize_t n;
+	struct file_read_view v;
+	ssize_t n = file_read_view(&s->it, ino_from_fuse(ino), size, (uint64_t)off, &v);
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = file_read(&s->it, ino_from_fuse(ino), buf, size, (uint64_t)off);
 	/* Before the reply: the kernel asks for atime again once it has it. A failure leaves
 	 * the old atime, as it would on a full ext4; the read stands. */
 	if (n >= 0 && !(fi->fh & FH_NOATIME))
@@ -105,8 +100,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+		fuse_reply_buf(req, (const char *)v.data, (size_t)n);
+	file_read_view_release(&s->it, &v);
 }
 
 /*

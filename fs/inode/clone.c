@@ -336,26 +336,28 @@ static int copy_check(struct inode_tree *it, uint64_t in, uint64_t off_in, uint6
 	return 0;
 }
 
-/* Copy bytes through a buffer: for what cannot be shared. */
+/* Copy bytes through a read buffer, a pooled one at a time (bufpool.h): for what cannot be
+ * shared. */
+#define COPY_CHUNK (1u << 20)
+
 static ssize_t copy_bytes(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
 			  uint64_t off_out, size_t len)
 {
-	size_t chunk = len < (4u << 20) ? len : (4u << 20), done = 0;
-	uint8_t *buf = malloc(chunk ? chunk : 1);
+	size_t done = 0;
 	ssize_t got = 0;
 
-	if (!buf)
-		return -ENOMEM;
 	while (done < len) {
-		size_t want = len - done < chunk ? len - done : chunk;
-		got = file_read(it, in, buf, want, off_in + done);
+		size_t want = len - done < COPY_CHUNK ? len - done : COPY_CHUNK;
+		struct file_read_view v;
+
+		got = file_read_view(it, in, want, off_in + done, &v);
 		if (got > 0)
-			got = file_write(it, out, buf, (size_t)got, off_out + done, 0);
+			got = file_write(it, out, v.data, (size_t)got, off_out + done, 0);
+		file_read_view_release(it, &v);
 		if (got <= 0)
 			break;
 		done += (size_t)got;
 	}
-	free(buf);
 	share_stat_add(&it->share_stats.copy_bytes_copied, done);
 	return done || got == 0 ? (ssize_t)done : got;
 }

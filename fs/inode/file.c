@@ -57,7 +57,8 @@ struct read_plan {
 	struct bdev_io *ios;
 	size_t nios;
 	uint64_t *csums;      /* one per page of the buffer (only those read from disk used) */
-	uint8_t *base;        /* the buffer the ios read into */
+	uint8_t *base;        /* the buffer the ios read into (it->read_bufs) */
+	size_t base_len;
 };
 
 static int plan_disk_read(struct inode_tree *it, struct read_plan *rp, uint64_t disk,
@@ -130,20 +131,24 @@ static int plan_pages(struct inode_tree *it, uint64_t ino, uint64_t first, uint6
 	return ret;
 }
 
-static int plan_alloc(struct read_plan *rp, uint64_t npages, uint32_t ps)
+static int plan_alloc(struct inode_tree *it, struct read_plan *rp, uint64_t npages, uint32_t ps)
 {
 	rp->nios = 0;
 	rp->ios = malloc(npages * sizeof(*rp->ios));
 	rp->csums = malloc(npages * sizeof(*rp->csums));
-	rp->base = aligned_alloc(BDEV_ALIGN, npages * ps);
+	rp->base_len = npages * ps;
+	rp->base = bufpool_get(&it->read_bufs, rp->base_len);
 	return rp->ios && rp->csums && rp->base ? 0 : -ENOMEM;
 }
 
-static void plan_free(struct read_plan *rp)
+static void plan_free(struct inode_tree *it, struct read_plan *rp)
 {
 	free(rp->ios);
 	free(rp->csums);
-	free(rp->base);
+	bufpool_put(&it->read_bufs, rp->base, rp->base_len);
+	rp->ios = NULL;
+	rp->csums = NULL;
+	rp->base = NULL;
 }
 
 /* ---- read --------------------------------------------------------------------------------- */
@@ -169,35 +174,44 @@ static int plan_read(struct inode_tree *it, uint64_t ino, size_t *len, uint64_t 
 		*len = in.size - off;
 	uint64_t n = (off + *len - 1) / ps - off / ps + 1;
 	*first = off / ps;
-	ret = plan_alloc(rp, n, ps);
+	ret = plan_alloc(it, rp, n, ps);
 	if (ret == 0)
 		ret = plan_pages(it, ino, *first, n, rp->base, rp);
 	return ret;
+}
+
+/* Read [off, off + *len) into rp's buffer (*len cut at end of file); the bytes start at the
+ * returned offset in rp->base. The caller frees rp (plan_free), also on error. */
+static ssize_t read_planned(struct inode_tree *it, uint64_t ino, size_t *len, uint64_t off,
+			    struct read_plan *rp)
+{
+	uint64_t first = 0;
+	int ret;
+
+	inode_lock_read(it);
+	ret = plan_read(it, ino, len, off, rp, &first);
+	if (ret < 0 || *len == 0) {
+		inode_unlock_read(it);
+		return ret;
+	}
+	/* Taken before the lock is let go: a commit (which needs the lock) cannot slip in. */
+	cowfs_data_read_begin(it->fs);
+	inode_unlock_read(it);
+	ret = run_read_plan(it, rp);
+	cowfs_data_read_end(it->fs);
+	return ret < 0 ? ret : (ssize_t)(off - first * page_size(it));
 }
 
 static ssize_t read_chunk(struct inode_tree *it, uint64_t ino, uint8_t *buf, size_t len,
 			  uint64_t off)
 {
 	struct read_plan rp = { 0 };
-	uint64_t first = 0;
-	int ret;
+	ssize_t at = read_planned(it, ino, &len, off, &rp);
 
-	inode_lock_read(it);
-	ret = plan_read(it, ino, &len, off, &rp, &first);
-	if (ret < 0 || len == 0) {
-		inode_unlock_read(it);
-		plan_free(&rp);
-		return ret;
-	}
-	/* Taken before the lock is let go: a commit (which needs the lock) cannot slip in. */
-	cowfs_data_read_begin(it->fs);
-	inode_unlock_read(it);
-	ret = run_read_plan(it, &rp);
-	cowfs_data_read_end(it->fs);
-	if (ret == 0)
-		memcpy(buf, rp.base + (off - first * page_size(it)), len);
-	plan_free(&rp);
-	return ret < 0 ? ret : (ssize_t)len;
+	if (at >= 0 && len)
+		memcpy(buf, rp.base + at, len);
+	plan_free(it, &rp);
+	return at < 0 ? at : (ssize_t)len;
 }
 
 ssize_t file_read_locked(struct inode_tree *it, uint64_t ino, void *buf, size_t len,
@@ -212,8 +226,36 @@ ssize_t file_read_locked(struct inode_tree *it, uint64_t ino, void *buf, size_t 
 		ret = run_read_plan(it, &rp);
 	if (ret == 0 && len)
 		memcpy(buf, rp.base + (off - first * page_size(it)), len);
-	plan_free(&rp);
+	plan_free(it, &rp);
 	return ret < 0 ? ret : (ssize_t)len;
+}
+
+ssize_t file_read_view(struct inode_tree *it, uint64_t ino, size_t len, uint64_t off,
+		       struct file_read_view *v)
+{
+	struct read_plan rp = { 0 };
+	ssize_t at;
+
+	*v = (struct file_read_view){ 0 };
+	if (len > FILE_IO_CHUNK) {   /* more than one plan: read into a buffer of its own */
+		v->buf = bufpool_get(&it->read_bufs, len);
+		v->buf_len = len;
+		v->data = v->buf;
+		return v->buf ? file_read(it, ino, v->buf, len, off) : -ENOMEM;
+	}
+	at = read_planned(it, ino, &len, off, &rp);
+	free(rp.ios);
+	free(rp.csums);
+	v->buf = rp.base;
+	v->buf_len = rp.base_len;
+	v->data = rp.base ? rp.base + (at > 0 ? at : 0) : NULL;
+	return at < 0 ? at : (ssize_t)len;
+}
+
+void file_read_view_release(struct inode_tree *it, struct file_read_view *v)
+{
+	bufpool_put(&it->read_bufs, v->buf, v->buf_len);
+	*v = (struct file_read_view){ 0 };
 }
 
 ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, uint64_t off)
@@ -312,7 +354,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 
 	/* Read before adding the page: the read would otherwise find it, still zero. */
 	if (keep) {
-		ret = plan_alloc(&rp, 1, page_size(it));
+		ret = plan_alloc(it, &rp, 1, page_size(it));
 		if (ret == 0)
 			ret = plan_pages(it, e->ino, index, 1, rp.base, &rp);
 		if (ret == 0)
@@ -325,7 +367,7 @@ static int page_get(struct inode_tree *it, struct icache_entry *e, const struct 
 		else if (keep)
 			memcpy(p->data, rp.base, page_size(it));
 	}
-	plan_free(&rp);
+	plan_free(it, &rp);
 	if (p) {
 		p->logged = false;   /* the caller is about to change it */
 		if (!listed)

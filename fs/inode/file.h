@@ -38,6 +38,17 @@
 /* Bytes read (0 at or past end of file), or a negative errno (-EISDIR for a directory). */
 ssize_t file_read(struct inode_tree *it, uint64_t ino, void *buf, size_t len, uint64_t off);
 
+/* The same, read into a buffer of the inode tree's pool (fs/io/bufpool.h) and not copied out:
+ * the bytes are at v->data. Release the view (also after an error) when done with it. */
+struct file_read_view {
+	const uint8_t *data;
+	uint8_t *buf;
+	size_t buf_len;
+};
+ssize_t file_read_view(struct inode_tree *it, uint64_t ino, size_t len, uint64_t off,
+		       struct file_read_view *v);
+void file_read_view_release(struct inode_tree *it, struct file_read_view *v);
+
 /* file_write flags. */
 #define FILE_WRITE_APPEND 0x1u   /* write at the end of file; `off` is ignored */
 

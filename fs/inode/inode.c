@@ -355,6 +355,7 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 	it->atime_mode = INODE_ATIME_RELATIME;
 	it->nodiratime = false;
 	it->share_stats = (struct file_share_stats){ 0 };
+	bufpool_init(&it->read_bufs, INODE_READ_BUFS_KEPT);
 }
 
 int inode_make_root(struct cowfs *fs, struct cowfs_root *root)

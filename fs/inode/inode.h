@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "fs/inode/inode_format.h"
+#include "fs/io/bufpool.h"
 #include "fs/super/fs.h"
 
 #define INODE_NAME_MAX  255
@@ -49,6 +50,10 @@ struct file_share_stats {
 	uint64_t fsyncs, fsync_log_hits, fsync_commits;
 };
 
+/* Read buffers kept for reuse: as many as reads usually run at once (the FUSE layer's request
+ * threads, fuse/mount.c). */
+#define INODE_READ_BUFS_KEPT 8u
+
 /* The inode layer's view of one fs tree. */
 struct inode_tree {
 	struct cowfs *fs;
@@ -61,6 +66,7 @@ struct inode_tree {
 	bool nodiratime;              /* directories' atimes never change */
 	/* Updated and read with atomics: copy_file_range counts outside the lock. */
 	struct file_share_stats share_stats;
+	struct bufpool read_bufs;     /* buffers of file reads (file_read_view) */
 };
 
 struct cowfs_attr {

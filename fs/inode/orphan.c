@@ -229,8 +229,10 @@ int inode_tree_destroy(struct inode_tree *it)
 	uint64_t freed;
 	int ret = 0;
 
-	if (!it->icache)
+	if (!it->icache) {
+		bufpool_empty(&it->read_bufs);
 		return 0;
+	}
 	inode_lock_read(it);
 	icache_for_each(it->icache, drop_hold, NULL);
 	inode_unlock_read(it);
@@ -246,6 +248,7 @@ int inode_tree_destroy(struct inode_tree *it)
 	icache_destroy(it->icache);
 	it->icache = NULL;
 	cowfs_trans_end(tx, 0);
+	bufpool_empty(&it->read_bufs);   /* last: orphan cleanup and write-back may read */
 	return ret;
 }
 

@@ -578,6 +578,36 @@ t_fsx_flushing() {
 	rm -rf "$MNT/fsx1" "$MNT/fsx2"
 }
 
+# The memory bound (docs/DESIGN.md 15, "Memory bound") counts 8 request threads, each with its
+# receive and read buffers: under 24 concurrent O_DIRECT readers (each read a request of its own)
+# the daemon never runs more than those, its main thread and the commit timer (io_uring's
+# workers, iou-wrk-*, are the kernel's and hold no buffers).
+DAEMON_THREADS_MAX=10
+daemon_threads() { grep -lx cowfs /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+t_thread_limit() {
+	local pid i n most=0 rc=0 readers=()
+	pid=$(cowfs_pids "$IMG" | head -n1)
+	[ -n "$pid" ] || { echo "    no daemon holds $IMG"; return 1; }
+	head -c $((8 << 20)) /dev/urandom >"$MNT/threads.dat" || return 1
+	for i in $(seq 24); do
+		(for r in 1 2 3 4; do
+			dd if="$MNT/threads.dat" of=/dev/null bs=64k iflag=direct status=none || exit 1
+		done) &
+		readers+=($!)
+	done
+	while kill -0 "${readers[@]}" 2>/dev/null; do
+		n=$(daemon_threads "$pid")
+		[ "$n" -gt "$most" ] && most=$n
+		sleep 0.05
+	done
+	for i in "${readers[@]}"; do wait "$i" || rc=1; done
+	echo "    most daemon threads seen: $most (at most $DAEMON_THREADS_MAX)"
+	rm -f "$MNT/threads.dat"
+	[ $rc = 0 ] || { echo "    a reader failed"; return 1; }
+	# At least the main thread, the timer and one request thread: the count sees them.
+	[ "$most" -ge 3 ] && [ "$most" -le $DAEMON_THREADS_MAX ]
+}
+
 # kill -9 in the middle of a write-heavy workload, at several points: a writer makes files of
 # random sizes and fsyncs every other one, logging (outside the mount) each fsync'd file's
 # checksum once fsync returned. After each kill: fsck clean, and every logged file intact.
@@ -701,6 +731,7 @@ step "fsck.cowfs after the remount" t_fsck
 
 if step "mount -o cache_size=16M" t_mount cache_size=16M; then
 	step "two fsx at once with a 16 MiB cache: background flushes beside them" t_fsx_flushing
+	step "24 concurrent readers: at most 8 request threads (the memory bound's)" t_thread_limit
 	step "persistence fixture: still there" verify_fixture "$MNT"
 	step "unmount" t_umount
 fi
