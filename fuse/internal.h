@@ -65,6 +65,7 @@ struct mount_config {
 	int commit_interval_ms;    /* 0: cowfs's default */
 	size_t cache_bytes;        /* 0: cowfs's default */
 	size_t readahead_bytes;    /* 0: the kernel's own */
+	unsigned max_read;         /* max_read=: 0 none */
 	char *fuse_opts;           /* comma-separated options for libfuse, escaped */
 	/* -o remount (remount.c): ask the running server of `mountpoint` to change, rather than
 	 * mount. mode_set: ro or rw was given; commit_set: commit= was. */
@@ -106,6 +107,7 @@ struct server {
 	pthread_mutex_t remount_lock;   /* one COWFS_IOC_REMOUNT at a time */
 	const char *mountpoint;    /* absolute */
 	size_t readahead_bytes;    /* 0: leave the kernel's */
+	unsigned max_read;         /* -o max_read=, which op_init must repeat; 0: none */
 	atomic_bool readahead_done;
 	/* COWFS_FAULT_INJECT=N:ERRNO (tests): the Nth tree step or allocation after the mount
 	 * fails with -ERRNO (mount.c). */

@@ -340,6 +340,7 @@ static int serve(const struct mount_config *c, int ready_fd)
 		.default_permissions = c->default_permissions,
 		.mountpoint = c->mountpoint,
 		.readahead_bytes = c->readahead_bytes,
+		.max_read = c->max_read,
 		.remount_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct fuse_session *se;

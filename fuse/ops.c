@@ -55,6 +55,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		s->posix_acl = true;
 	}
 	conn->max_write = SERVER_MAX_WRITE;
+	/* libfuse 3.14 refuses the connection unless init repeats the max_read= it was given
+	 * ("init() and fuse_session_new() requested different maximum read size"). */
+	conn->max_read = s->max_read;
 	conn->time_gran = 1;
 }
 

@@ -46,6 +46,7 @@ enum opt_kind {
 	OPT_DIRATIME,
 	OPT_NODIRATIME,
 	OPT_REMOUNT,
+	OPT_MAX_READ,       /* libfuse's too, but the server must repeat it (op_init) */
 };
 
 /* A name ending in '=' takes a value. */
@@ -66,7 +67,7 @@ static const struct mount_opt {
 	{ "allow_other", OPT_ALLOW_OTHERS },
 	{ "allow_root", OPT_ALLOW_OTHERS },
 	{ "auto_unmount", OPT_FUSE },
-	{ "max_read=", OPT_FUSE },
+	{ "max_read=", OPT_MAX_READ },
 	{ "dev", OPT_FUSE },
 	{ "nodev", OPT_FUSE },
 	{ "suid", OPT_FUSE },
@@ -204,6 +205,21 @@ static int pass_to_fuse(struct mount_config *c, const char *opt)
 	return fuse_opt_add_opt(&c->fuse_opts, opt) < 0 ? out_of_memory() : 0;
 }
 
+/* max_read=N: the kernel clamps it to at least a page; above the largest request it means
+ * nothing. A plain number, as the kernel takes it. */
+static int parse_max_read(const char *val, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno || end == val || *end || v < 4096 || v > SERVER_MAX_WRITE)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* One option of -o. */
 static int apply_opt(struct mount_config *c, const char *opt)
 {
@@ -250,6 +266,10 @@ static int apply_opt(struct mount_config *c, const char *opt)
 		if (parse_size(val, &c->readahead_bytes) < 0 || c->readahead_bytes > READAHEAD_MAX)
 			return bad_value(opt, "expected a size from 0 to 64M");
 		return 0;
+	case OPT_MAX_READ:
+		if (parse_max_read(val, &c->max_read) < 0)
+			return bad_value(opt, "expected a number of bytes from 4096 to 1M");
+		return pass_to_fuse(c, opt);
 	case OPT_NOREFLINK:
 		c->noreflink = true;
 		return 0;

@@ -10,6 +10,7 @@
 #   cowfs_umount MNT IMG            # unmounts, then waits until the daemon has exited
 #   run_fsck IMG                    # fsck.cowfs, expecting exit 0
 #   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs/btrfs on a loop device, for comparisons
+#   lib_sbin_helper                 # mount(8) runs this cowfs (a link in /sbin while the test runs)
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
@@ -275,6 +276,22 @@ loop_fs() {
 	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
 }
 
+# mount(8) runs /sbin/mount.fuse.cowfs (for mount -t fuse.cowfs, fstab, mount -o remount).
+# lib_sbin_helper: make that the cowfs under test. Where nothing is installed there, a link to
+# $COWFS for this run, removed at exit; an installed one is used only if it is $COWFS. Returns 1
+# (saying why) when it cannot be.
+LIB_SBIN_HELPER=
+lib_sbin_helper() {
+	local h=/sbin/mount.fuse.cowfs me
+	me=$(realpath "$COWFS")
+	if [ ! -e "$h" ] && [ ! -L "$h" ] && [ "$(id -u)" -eq 0 ] && ln -s "$me" "$h" 2>/dev/null; then
+		LIB_SBIN_HELPER=$h
+	fi
+	[ "$(realpath "$h" 2>/dev/null)" = "$me" ] && return 0
+	echo "    $h is another program ($(realpath "$h" 2>/dev/null || echo unreadable)): not used"
+	return 1
+}
+
 lib_cleanup() {
 	local rc=$? i mnt img pids left=0
 	trap - EXIT INT TERM HUP
@@ -286,6 +303,7 @@ lib_cleanup() {
 				fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
 		fi
 	done
+	[ -n "$LIB_SBIN_HELPER" ] && rm -f "$LIB_SBIN_HELPER"
 	for img in "${LIB_IMAGES[@]}"; do
 		pids=$(cowfs_pids "$img")
 		[ -z "$pids" ] && continue

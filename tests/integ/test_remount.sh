@@ -60,6 +60,7 @@ step "item 16: a mount of an image in use says at once it waits, with the pid" \
 HELPER=$WORK/mount.fuse.cowfs   # what make install puts in /sbin: the cowfs program by that name
 ln -sf "$(realpath "$COWFS")" "$HELPER"
 
+
 mount_flag() { findmnt -rn -o OPTIONS --mountpoint "$(abspath "$1")" | cut -d, -f1; }
 server_ro() { "$COWFS" status "$1" | grep -qi "read-only"; }
 
@@ -76,10 +77,15 @@ remount_ro_rw() {
 	[ "$(mount_flag "$MNT")" = rw ] || { echo "    /proc/mounts: not rw"; return 1; }
 	server_ro "$MNT" && { echo "    the server still says read-only"; return 1; }
 	echo after >"$MNT/b" || { echo "    a write failed after rw"; return 1; }
-	# The same through mount(8) when the helper is installed where it looks.
-	if [ "$(realpath /sbin/mount.fuse.cowfs 2>/dev/null)" = "$(realpath "$COWFS")" ]; then
-		mount -o remount,ro "$MNT" && [ "$(mount_flag "$MNT")" = ro ] || return 1
-		mount -o remount,rw "$MNT" && [ "$(mount_flag "$MNT")" = rw ] || return 1
+	# The same through mount(8), which runs the helper where it looks.
+	if lib_sbin_helper; then
+		mount -o remount,ro "$MNT" || { echo "    mount -o remount,ro failed"; return 1; }
+		[ "$(mount_flag "$MNT")" = ro ] && server_ro "$MNT" ||
+			{ echo "    mount -o remount,ro: not read-only"; return 1; }
+		mount -o remount,rw,commit=3 "$MNT" || { echo "    mount -o remount,rw failed"; return 1; }
+		[ "$(mount_flag "$MNT")" = rw ] && ! server_ro "$MNT" ||
+			{ echo "    mount -o remount,rw: still read-only"; return 1; }
+		echo "    mount(8) -o remount,ro and remount,rw,commit=3: done"
 	fi
 	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG" || return 1
 	cowfs_mount "$IMG" "$MNT" || return 1
@@ -107,7 +113,8 @@ remount_refusals() {
 	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG"
 }
 
-step "item 12: remount,ro then remount,rw,commit=2 through mount.fuse.cowfs" remount_ro_rw
+step "item 12: remount,ro then remount,rw,commit=2 through mount.fuse.cowfs and mount(8)" \
+	remount_ro_rw
 step "item 12: remount refusals are clear (ro from the start, file open for writing)" \
 	remount_refusals
 
