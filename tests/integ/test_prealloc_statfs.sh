@@ -161,6 +161,36 @@ PY
 	return $ret
 }
 
+# Scattered writes into preallocated space, fsynced through the fsync log (commit=600: no commit
+# between), then kill -9: fsck clean, and the next mount has every fsynced page (replay writes
+# them in place again) and zeros elsewhere.
+t_kill_after_fsync_in_place() {
+	cowfs_mount "$IMG" "$MNT" commit=600 || return 1
+	fallocate -l 16M "$MNT/k" && "$COWFS" sync "$MNT" >/dev/null || return 1
+	python3 - "$MNT/k" "$WORK/k.model" <<-'PY' || return 1
+		import os, random, sys
+		random.seed(3)
+		fd = os.open(sys.argv[1], os.O_RDWR)
+		model = bytearray(16 << 20)
+		for n in range(600):
+		    p = random.randrange(4096)
+		    b = random.randbytes(4096)
+		    os.pwrite(fd, b, p * 4096)
+		    model[p * 4096:(p + 1) * 4096] = b
+		    if n % 50 == 49:
+		        os.fsync(fd)
+		open(sys.argv[2], "wb").write(model)
+	PY
+	kill -KILL $(cowfs_pids "$IMG")
+	wait_daemon_exit "$IMG" 10 || return 1
+	cowfs_umount "$MNT" "$IMG" || return 1
+	run_fsck "$IMG" || return 1
+	cowfs_mount "$IMG" "$MNT" || return 1
+	cmp "$WORK/k.model" "$MNT/k" || { echo "    not what was fsynced"; return 1; }
+	rm -f "$MNT/k"
+	cowfs_umount "$MNT" "$IMG"
+}
+
 command -v mkfs.btrfs >/dev/null || { echo "test_prealloc_statfs: mkfs.btrfs not installed" >&2; exit 1; }
 step "btrfs on a loop device" t_btrfs_setup || { lib_summary; exit 1; }
 step "mkfs.cowfs 4 GiB" cowfs_mkfs "$IMG" 4G || { lib_summary; exit 1; }
@@ -177,5 +207,7 @@ if step "mount" cowfs_mount "$IMG" "$MNT" commit=600; then
 		t_scattered_prealloc_full
 	step "unmount" cowfs_umount "$MNT" "$IMG"
 fi
+step "kill -9 after fsynced writes into preallocated space: replayed, fsck clean" \
+	t_kill_after_fsync_in_place
 step "fsck.cowfs at the end" run_fsck "$IMG"
 lib_summary
