@@ -11,6 +11,7 @@
 #   run_fsck IMG                    # fsck.cowfs, expecting exit 0
 #   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs/btrfs on a loop device, for comparisons
 #   lib_sbin_helper                 # mount(8) runs this cowfs (a link in /sbin while the test runs)
+#   cowfs_kill_remount IMG MNT      # kill -9 the daemon, fsck clean, mount again
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
@@ -274,6 +275,17 @@ loop_fs() {
 	mkdir -p "$dir"
 	LIB_MOUNTS+=("$(abspath "$dir")")
 	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
+}
+
+# cowfs_kill_remount IMG MNT: a power cut as far as the daemon can tell: SIGKILL to it, the dead
+# mount taken down, fsck clean, then mounted again.
+cowfs_kill_remount() {
+	local img=$1 mnt=$2
+	kill -KILL $(cowfs_pids "$img")
+	wait_daemon_exit "$img" 10 || return 1
+	cowfs_umount "$mnt" "$img" || return 1
+	run_fsck "$img" || return 1
+	cowfs_mount "$img" "$mnt"
 }
 
 # mount(8) runs /sbin/mount.fuse.cowfs (for mount -t fuse.cowfs, fstab, mount -o remount).

@@ -100,11 +100,7 @@ t_kill_after_clone() {
 	"$COWFS" sync "$MNT" >/dev/null || return 1
 	shim cp --reflink=always "$MNT/k/src" "$MNT/k/dst" || return 1
 	[ "$synced" = synced ] && { "$COWFS" sync "$MNT" >/dev/null || return 1; }
-	kill -KILL $(cowfs_pids "$IMG")
-	wait_daemon_exit "$IMG" 10 || return 1
-	cowfs_umount "$MNT" "$IMG" || return 1
-	run_fsck "$IMG" || return 1
-	cowfs_mount "$IMG" "$MNT" || return 1
+	cowfs_kill_remount "$IMG" "$MNT" || return 1
 	cmp "$WORK/data3m" "$MNT/k/src" || { echo "    the source is not intact"; return 1; }
 	if [ "$synced" = synced ]; then
 		cmp "$WORK/data3m" "$MNT/k/dst" || { echo "    the synced clone is not whole"; return 1; }

@@ -181,11 +181,7 @@ t_kill_after_fsync_in_place() {
 		        os.fsync(fd)
 		open(sys.argv[2], "wb").write(model)
 	PY
-	kill -KILL $(cowfs_pids "$IMG")
-	wait_daemon_exit "$IMG" 10 || return 1
-	cowfs_umount "$MNT" "$IMG" || return 1
-	run_fsck "$IMG" || return 1
-	cowfs_mount "$IMG" "$MNT" || return 1
+	cowfs_kill_remount "$IMG" "$MNT" || return 1
 	cmp "$WORK/k.model" "$MNT/k" || { echo "    not what was fsynced"; return 1; }
 	rm -f "$MNT/k"
 	cowfs_umount "$MNT" "$IMG"
