@@ -34,10 +34,11 @@ t_clone_and_build() {
 	run git clone -q --no-hardlinks "$REPO" "$CLONE"
 	[ "$LIB_RC" -eq 0 ] || { echo "    git clone $REPO: exit $LIB_RC"; show_output; return 1; }
 	echo "    $(git -C "$CLONE" log --oneline -1)"
-	# A plain build, whatever the make that runs this was given (SAN=1 reaches a sub-make
-	# through MAKEFLAGS and would build into build-san/).
+	# A plain build, whatever the make that runs this was given (`make check SAN=1` puts
+	# SAN=1 in MAKEFLAGS and, as a command-line variable, in the environment too: either
+	# would build into build-san/).
 	# shellcheck disable=SC2086
-	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$CLONE" -j2 build $PROGS
+	run env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SAN -u BUILD make -C "$CLONE" -j2 build $PROGS
 	[ "$LIB_RC" -eq 0 ] || { echo "    make build in the clone: exit $LIB_RC"; show_output; return 1; }
 	# What makes this test mean something: the other user cannot reach the clone.
 	if lib_as_user "$NONROOT_UID" test -x "$CLONE/build/bin/cowfs" 2>/dev/null; then
