@@ -12,6 +12,7 @@
 #   loop_fs TYPE DIR [OPTS]         # a fresh ext4/xfs/btrfs on a loop device, for comparisons
 #   lib_sbin_helper                 # mount(8) runs this cowfs (a link in /sbin while the test runs)
 #   cowfs_kill_remount IMG MNT      # kill -9 the daemon, fsck clean, mount again
+#   lib_require_programs NAME       # exit 1 unless the programs are built
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
@@ -275,6 +276,15 @@ loop_fs() {
 	mkdir -p "$dir"
 	LIB_MOUNTS+=("$(abspath "$dir")")
 	mount -o "loop${opts:+,$opts}" "$WORK/$type.img" "$dir"
+}
+
+# lib_require_programs NAME: exit 1, saying which, unless mkfs.cowfs, fsck.cowfs and cowfs are
+# built.
+lib_require_programs() {
+	local b
+	for b in "$MKFS" "$FSCK" "$COWFS"; do
+		[ -x "$b" ] || { echo "$1: $b is missing: build first (make all)" >&2; exit 1; }
+	done
 }
 
 # cowfs_kill_remount IMG MNT: a power cut as far as the daemon can tell: SIGKILL to it, the dead

@@ -20,12 +20,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/integ/lib.sh
 . "$HERE/lib.sh"
 
-for b in "$MKFS" "$FSCK" "$COWFS"; do
-	if [ ! -x "$b" ]; then
-		echo "test_dedupe: $b is missing: build first (make all)" >&2
-		exit 1
-	fi
-done
+lib_require_programs test_dedupe
 command -v python3 >/dev/null || { echo "test_dedupe: python3 is missing" >&2; exit 1; }
 
 lib_init test_dedupe

@@ -67,12 +67,7 @@ if [ $DIR_ONLY = 1 ]; then
 	fi
 	TARGET_DIR=$(cd "$TARGET_DIR" && pwd)
 else
-	for b in "$MKFS" "$FSCK" "$COWFS"; do
-		if [ ! -x "$b" ]; then
-			echo "test_mount: $b is missing: build first (make all)" >&2
-			exit 1
-		fi
-	done
+	lib_require_programs test_mount
 	for t in fusermount3 findmnt; do
 		if ! command -v $t >/dev/null; then
 			echo "test_mount: $t is missing (apt-get install fuse3 util-linux)" >&2

@@ -23,12 +23,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/integ/lib.sh
 . "$HERE/lib.sh"
 
-for b in "$MKFS" "$FSCK" "$COWFS"; do
-	if [ ! -x "$b" ]; then
-		echo "test_namespace: $b is missing: build first (make all)" >&2
-		exit 1
-	fi
-done
+lib_require_programs test_namespace
 
 lib_init test_namespace
 IMG=$WORK/cowfs.img

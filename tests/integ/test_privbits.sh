@@ -36,12 +36,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/integ/lib.sh
 . "$HERE/lib.sh"
 
-for b in "$MKFS" "$FSCK" "$COWFS"; do
-	if [ ! -x "$b" ]; then
-		echo "test_privbits: $b is missing: build first (make all)" >&2
-		exit 1
-	fi
-done
+lib_require_programs test_privbits
 if [ "$(id -u)" -ne 0 ] || ! command -v mkfs.ext4 >/dev/null || ! command -v setpriv >/dev/null
 then
 	echo "test_privbits: needs root, mkfs.ext4 and setpriv: skipped"
