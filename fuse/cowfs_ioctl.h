@@ -243,4 +243,150 @@ struct cowfs_ioc_remount {
 };
 #define COWFS_IOC_REMOUNT _IOWR(COWFS_IOC_MAGIC, 10, struct cowfs_ioc_remount)
 
+/*
+ * Subvolumes and snapshots (docs/SUBVOLUMES.md). A subvolume is an fs tree of its own, shown
+ * as a directory; a snapshot is a subvolume made as an O(1) copy of another. Subvolume ids:
+ * 5 is the top level (the mount's root unless subvol=/subvolid=/set-default say otherwise),
+ * others count up from 256 and are never reused. Names are one path component (1..255 bytes,
+ * no '/', not "." or ".."), NUL-terminated in the struct.
+ *
+ * COWFS_IOC_SUBVOL_CREATE, on a directory (the parent): a new empty subvolume `name` in it,
+ * owned by the caller (mode 0755). Needs write and search permission on the directory.
+ * Out: its id. EEXIST, EROFS (the parent's subvolume is read-only), ENAMETOOLONG, EINVAL.
+ *
+ * COWFS_IOC_SNAP_CREATE, on a directory (where the snapshot goes): a snapshot `name` of the
+ * subvolume `source` (its id), read-only with COWFS_SUBVOL_RDONLY, holding exactly what a
+ * reader of the source saw when the call began (its buffered data is written back into the
+ * snapshot first). Needs write and search permission on the directory and read permission on
+ * the source's root directory. Out: its id.
+ */
+#define COWFS_SUBVOL_VERSION 1
+#define COWFS_SUBVOL_NAME_MAX 255
+#define COWFS_SUBVOL_RDONLY    0x1u   /* read-only: every change is EROFS */
+#define COWFS_SUBVOL_DELETING  0x2u   /* out: deleted, its tree being dropped in the background */
+#define COWFS_SUBVOL_DEFAULT   0x4u   /* out: what a mount without subvol= shows */
+struct cowfs_ioc_subvol_create {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t flags;          /* in: COWFS_SUBVOL_RDONLY (snapshots only) */
+	uint64_t source;         /* in: SNAP_CREATE: the subvolume to snapshot */
+	uint64_t id;             /* out: the new subvolume's id */
+	uint64_t generation;     /* out: the transaction it was made in */
+	char name[COWFS_SUBVOL_NAME_MAX + 1];
+};
+#define COWFS_IOC_SUBVOL_CREATE _IOWR(COWFS_IOC_MAGIC, 11, struct cowfs_ioc_subvol_create)
+#define COWFS_IOC_SNAP_CREATE   _IOWR(COWFS_IOC_MAGIC, 12, struct cowfs_ioc_subvol_create)
+
+/*
+ * COWFS_IOC_SUBVOL_DELETE, on a directory: delete the subvolume `name` in it. Its directory
+ * goes at once; its tree is dropped in the background in bounded steps (the progress is kept
+ * on disk, resumed at the next mount), returning the space nothing else references as it goes.
+ * Files of it still open keep working until closed; the drop waits for them. Needs write and
+ * search permission on the directory, and root or (with the mount option
+ * user_subvol_rm_allowed) ownership of the subvolume's root directory. EBUSY for the mount's
+ * root subvolume and the default one; ENOTDIR/EINVAL when `name` is not a subvolume; EPERM.
+ * Out: the deleted id.
+ */
+struct cowfs_ioc_subvol_delete {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t flags;          /* in: 0 */
+	uint64_t id;             /* out */
+	char name[COWFS_SUBVOL_NAME_MAX + 1];
+};
+#define COWFS_IOC_SUBVOL_DELETE _IOWR(COWFS_IOC_MAGIC, 13, struct cowfs_ioc_subvol_delete)
+
+/*
+ * COWFS_IOC_SUBVOL_INFO, on any file or directory of the mount: what a subvolume is. In:
+ * `id` (0: the subvolume of the file it is issued on); with COWFS_SUBVOL_INFO_NEXT, the first
+ * subvolume (deleting ones included) whose id is >= `id` instead: a listing asks from 0 and then
+ * from id + 1 until ENOENT. `path` is the subvolume's path from the top level's root
+ * ("" for the top level itself; "" too for one being deleted). Space is not computed here
+ * (COWFS_IOC_SUBVOL_SPACE).
+ */
+#define COWFS_SUBVOL_INFO_NEXT 0x1u
+#define COWFS_SUBVOL_PATH_MAX 4096
+struct cowfs_ioc_subvol_info {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t in_flags;       /* in: COWFS_SUBVOL_INFO_* */
+	uint64_t id;             /* in/out */
+	uint64_t parent;         /* out: the subvolume whose directory holds it (0: the top level) */
+	uint64_t dir;            /* out: the inode number of that directory in `parent` */
+	uint64_t source;         /* out: what it is a snapshot of (0: made empty) */
+	uint64_t generation;     /* out: the last transaction that changed it */
+	uint64_t ctransid;       /* out: the transaction that made it */
+	int64_t otime_sec;       /* out: when it was made */
+	uint32_t otime_nsec;
+	uint32_t flags;          /* out: COWFS_SUBVOL_RDONLY | _DELETING | _DEFAULT */
+	uint32_t drop_permille;  /* out: deleting: how much of its tree is dropped (0..1000) */
+	uint32_t reserved;
+	uint8_t uuid[16];        /* out: its own */
+	uint8_t source_uuid[16]; /* out: its source's (zeros if none) */
+	char name[COWFS_SUBVOL_NAME_MAX + 1];   /* out: its name in its parent directory */
+	char path[COWFS_SUBVOL_PATH_MAX];
+};
+#define COWFS_IOC_SUBVOL_INFO _IOWR(COWFS_IOC_MAGIC, 14, struct cowfs_ioc_subvol_info)
+
+/*
+ * COWFS_IOC_SUBVOL_SET_FLAGS, on a subvolume's root directory, by its owner or root: make it
+ * read-only or writable again (COWFS_SUBVOL_RDONLY in `flags`, the only flag that may be set).
+ * Out: the flags afterwards.
+ */
+struct cowfs_ioc_subvol_flags {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t flags;          /* in/out */
+};
+#define COWFS_IOC_SUBVOL_SET_FLAGS _IOWR(COWFS_IOC_MAGIC, 15, struct cowfs_ioc_subvol_flags)
+
+/*
+ * COWFS_IOC_SUBVOL_DEFAULT, on any file of the mount: GET the default subvolume (what a mount
+ * without subvol=/subvolid= shows) or, by root, SET it to `id` (5: the top level again). A
+ * deleting subvolume cannot become the default; the default cannot be deleted (EBUSY).
+ */
+#define COWFS_SUBVOL_DEFAULT_GET 0u
+#define COWFS_SUBVOL_DEFAULT_SET 1u
+struct cowfs_ioc_subvol_default {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t op;             /* in: COWFS_SUBVOL_DEFAULT_* */
+	uint64_t id;             /* in (SET) / out */
+};
+#define COWFS_IOC_SUBVOL_DEFAULT _IOWR(COWFS_IOC_MAGIC, 16, struct cowfs_ioc_subvol_default)
+
+/*
+ * COWFS_IOC_SUBVOL_SYNC, on any file of the mount: wait until subvolume `id` (0: every
+ * subvolume being deleted now) has been dropped completely and that is committed. Out: how
+ * many were waited for. EINTR-safe: the server answers when done; a caller may repeat it.
+ */
+struct cowfs_ioc_subvol_sync {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint32_t count;          /* out */
+	uint64_t id;             /* in */
+};
+#define COWFS_IOC_SUBVOL_SYNC _IOWR(COWFS_IOC_MAGIC, 17, struct cowfs_ioc_subvol_sync)
+
+/*
+ * COWFS_IOC_SUBVOL_SPACE, on any file of the mount: exact space figures for a set of
+ * subvolumes taken together (1..COWFS_SUBVOL_SPACE_MAX ids), computed from the extent tree's
+ * reference counts and the trees' shared structure (no rescan, no stored counters):
+ *   exclusive: bytes of tree blocks and data extents referenced only from these subvolumes:
+ *              what deleting all of them together would free;
+ *   exclusive_data / exclusive_meta: the same split into data extents and tree blocks;
+ *   referenced: with COWFS_SUBVOL_SPACE_REFERENCED only (it walks the whole trees, where
+ *              the exclusive figures read only what the set does not share): bytes of every
+ *              distinct extent (data and tree blocks) they reach.
+ * The work is proportional to what the set holds alone, not to its size: a fresh snapshot of a
+ * million files is answered after reading a node or two.
+ */
+#define COWFS_SUBVOL_SPACE_MAX 64
+#define COWFS_SUBVOL_SPACE_REFERENCED 0x1u
+struct cowfs_ioc_subvol_space {
+	uint32_t version;        /* in: COWFS_SUBVOL_VERSION */
+	uint16_t count;          /* in */
+	uint16_t flags;          /* in: COWFS_SUBVOL_SPACE_* */
+	uint64_t ids[COWFS_SUBVOL_SPACE_MAX];   /* in */
+	uint64_t exclusive;      /* out */
+	uint64_t exclusive_data;
+	uint64_t exclusive_meta;
+	uint64_t referenced;
+};
+#define COWFS_IOC_SUBVOL_SPACE _IOWR(COWFS_IOC_MAGIC, 18, struct cowfs_ioc_subvol_space)
+
 #endif

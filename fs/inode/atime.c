@@ -63,7 +63,7 @@ int inode_atime_wanted(struct inode_tree *it, uint64_t ino, bool *wanted)
 	int ret;
 
 	*wanted = false;
-	if (cowfs_read_only(it->fs) ||
+	if (inode_tree_read_only(it) ||
 	    __atomic_load_n(&it->atime_mode, __ATOMIC_RELAXED) == INODE_ATIME_NOATIME)
 		return 0;
 	inode_lock_read(it);

@@ -302,7 +302,7 @@ int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, ui
 
 	*cloned = 0;
 	share_stat_add(&it->share_stats.clone_calls, 1);
-	if (cowfs_read_only(it->fs))
+	if (inode_tree_read_only(it))
 		return -EROFS;
 	for (int i = 0; i < CLONE_STRICT_TRIES && ret == -EAGAIN; i++)
 		ret = clone_once(it, ino_in, off_in, ino_out, off_out, len, cloned);

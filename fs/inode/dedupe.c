@@ -156,7 +156,7 @@ int file_dedupe_range(struct inode_tree *it, uint64_t src, uint64_t off, uint64_
 
 	share_stat_add(&it->share_stats.dedupe_calls, n);
 	ret = dedupe_source_check(it, src, off, len);
-	if (ret == 0 && cowfs_read_only(it->fs))
+	if (ret == 0 && inode_tree_read_only(it))
 		ret = -EROFS;
 	if (ret < 0)
 		return ret;

@@ -283,7 +283,7 @@ static int data_update_enter(struct inode_tree *it, uint64_t len, enum alloc_cla
 {
 	struct cowfs_trans *tx;
 
-	if (cowfs_read_only(it->fs))
+	if (inode_tree_read_only(it))
 		return -EROFS;
 	/* Only a write (no range to edit) may run beside a flush (writeback.c). */
 	if (len)

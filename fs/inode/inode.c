@@ -11,6 +11,7 @@
  * within one directory) never write a stale copy.
  */
 #include "fs/inode/internal.h"
+#include "fs/inode/subvol.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -195,9 +196,11 @@ int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in)
 	return S_ISDIR(in->mode) ? 0 : -ENOTDIR;
 }
 
-void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a)
+void inode_to_attr(const struct inode_tree *it, uint64_t ino, const struct inode *in,
+		   struct cowfs_attr *a)
 {
 	a->ino = ino;
+	a->subvol = inode_tree_subvol(it);
 	a->mode = in->mode;
 	a->nlink = in->nlink;
 	a->uid = in->uid;
@@ -299,7 +302,7 @@ static int update_begin_nodes(struct inode_tree *it, enum alloc_class cls, uint6
 	struct cowfs_trans *tx;
 	int ret;
 
-	if (cowfs_read_only(it->fs))
+	if (inode_tree_read_only(it))
 		return -EROFS;
 	tx = cowfs_trans_begin(it->fs, cls);
 	ret = cowfs_reserve(tx, nodes);
@@ -343,6 +346,11 @@ int inode_update_begin(struct inode_tree *it, enum alloc_class cls, uint64_t ite
 	return inode_update_begin_nodes(it, cls, items * cowfs_update_nodes(inode_btree(it)), txp);
 }
 
+uint64_t inode_tree_subvol(const struct inode_tree *it)
+{
+	return it->root->t.owner;
+}
+
 /* ---- public operations ---------------------------------------------------------------------------- */
 
 void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root *root)
@@ -352,6 +360,7 @@ void inode_tree_init(struct inode_tree *it, struct cowfs *fs, struct cowfs_root 
 	it->next_ino = 0;
 	it->icache = NULL;
 	it->noreflink = false;
+	it->read_only = false;
 	it->atime_mode = INODE_ATIME_RELATIME;
 	it->nodiratime = false;
 	it->share_stats = (struct file_share_stats){ 0 };
@@ -382,7 +391,7 @@ int inode_getattr(struct inode_tree *it, uint64_t ino, struct cowfs_attr *attr)
 	inode_lock_read(it);
 	ret = inode_read(it, ino, &in);
 	if (ret == 0) {
-		inode_to_attr(ino, &in, attr);
+		inode_to_attr(it, ino, &in, attr);
 		attr->blocks += inode_dirty_bytes(it, ino) / 512;
 	}
 	inode_unlock_read(it);

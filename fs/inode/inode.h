@@ -62,6 +62,8 @@ struct inode_tree {
 	struct inode_cache *icache;   /* in-memory state of inodes: holds, dirty pages */
 	struct cowfs_hooks hooks;     /* its part in commits, flushes and aborts (fs/super) */
 	bool noreflink;               /* copy_file_range copies every byte (file_set_reflink) */
+	/* A read-only subvolume (SUBVOL_RDONLY, set by subvols.c): every update is -EROFS. */
+	bool read_only;
 	enum inode_atime_mode atime_mode;   /* inode_set_atime_mode */
 	bool nodiratime;              /* directories' atimes never change */
 	/* Updated and read with atomics: copy_file_range counts outside the lock. */
@@ -69,8 +71,15 @@ struct inode_tree {
 	struct bufpool read_bufs;     /* buffers of file reads (file_read_view) */
 };
 
+/* Updates of `it` are refused: the mount is read-only, or the subvolume is. */
+static inline bool inode_tree_read_only(const struct inode_tree *it)
+{
+	return it->read_only || cowfs_read_only(it->fs);
+}
+
 struct cowfs_attr {
 	uint64_t ino;
+	uint64_t subvol;     /* the subvolume (fs tree id) the inode is in (fs/inode/subvol.h) */
 	uint32_t mode, nlink, uid, gid;
 	uint64_t rdev;
 	uint64_t size;

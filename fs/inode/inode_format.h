@@ -36,6 +36,10 @@
 #define ORPHAN_OBJECTID     0xfffffffffffffffbull   /* (u64)-5 */
 #define ORPHAN_ITEM_KEY     48
 
+/* A dir_entry type bit: the entry is a subvolume (child = its id, in the root tree's
+ * ROOT_REF/ROOT_BACKREF), not an inode of this tree; the rest of type is DT_DIR. */
+#define DIR_ENTRY_SUBVOL    0x80u
+
 /* Directory indexes 0 and 1 are "." and ".."; real entries start here. */
 #define DIR_FIRST_INDEX     2ull
 

@@ -68,7 +68,8 @@ void inode_init_new(struct cowfs_trans *tx, struct inode *in, uint32_t mode, uin
 		    uint32_t uid, uint32_t gid, uint64_t rdev);
 struct timespec inode_now(void);
 int inode_read_dir(struct inode_tree *it, uint64_t dir, struct inode *in);
-void inode_to_attr(uint64_t ino, const struct inode *in, struct cowfs_attr *a);
+void inode_to_attr(const struct inode_tree *it, uint64_t ino, const struct inode *in,
+		   struct cowfs_attr *a);
 struct btree *inode_btree(struct inode_tree *it);
 void inode_unlock_read(struct inode_tree *it);
 /*

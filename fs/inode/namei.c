@@ -60,7 +60,7 @@ int inode_lookup(struct inode_tree *it, uint64_t dir, const char *name, size_t l
 	}
 	inode_unlock_read(it);
 	if (ret == 0)
-		inode_to_attr(ino, &in, attr);
+		inode_to_attr(it, ino, &in, attr);
 	return ret;
 }
 
@@ -136,7 +136,7 @@ static int make_node(struct inode_tree *it, uint64_t dir, const char *name, size
 	if (ret == 0 && S_ISDIR(mode))
 		ret = inode_adjust(tx, it, dir, 1, 0);
 	if (ret == 0)
-		inode_to_attr(ino, &in, attr);
+		inode_to_attr(it, ino, &in, attr);
 out:
 	return inode_update_end(tx, ret);
 }
@@ -243,7 +243,7 @@ int inode_link(struct inode_tree *it, uint64_t ino, uint64_t newdir, const char 
 	if (ret == 0)
 		ret = inode_read(it, ino, &in);
 	if (ret == 0)
-		inode_to_attr(ino, &in, attr);
+		inode_to_attr(it, ino, &in, attr);
 	return inode_update_end(tx, ret);
 }
 

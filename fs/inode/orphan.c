@@ -201,7 +201,7 @@ int inode_orphans_cleanup(struct inode_tree *it, uint64_t *freed)
 	int ret;
 
 	*freed = 0;
-	if (cowfs_read_only(it->fs))
+	if (inode_tree_read_only(it))
 		return 0;
 	inode_lock_read(it);
 	ret = list_orphans(it, &v, &n);

@@ -32,7 +32,9 @@ static const uint64_t cowfs_super_offsets[COWFS_SUPER_MIRRORS] = {
 /* incompat_flags bits. Unknown bits make an image unmountable. */
 #define COWFS_INCOMPAT_FSYNC_LOG 0x1ull   /* the superblock may point at an fsync log */
 #define COWFS_INCOMPAT_BIG_XATTR 0x2ull   /* fs trees may hold xattr value pieces (XATTR_VALUE) */
-#define COWFS_INCOMPAT_KNOWN     (COWFS_INCOMPAT_FSYNC_LOG | COWFS_INCOMPAT_BIG_XATTR)
+#define COWFS_INCOMPAT_SUBVOLS   0x4ull   /* subvolumes: fs trees >= 256, subvolume entries */
+#define COWFS_INCOMPAT_KNOWN     (COWFS_INCOMPAT_FSYNC_LOG | COWFS_INCOMPAT_BIG_XATTR |        \
+				  COWFS_INCOMPAT_SUBVOLS)
 
 /*
  * An entry of the fsync log (fs/super/log.c): at a sector boundary, `len` bytes (a multiple of
@@ -96,5 +98,68 @@ struct root_item {
 	uint64_t reserved[4];
 } __packed;
 STATIC_ASSERT(sizeof(struct root_item) == 64, "root item is 64 bytes");
+
+/*
+ * Subvolumes (docs/FORMAT.md 5.2; fs/super/subvol.c is their one decoder). Every subvolume
+ * but the top level (FS_TREE_ID) is a fs tree with an id in [SUBVOL_FIRST_ID, SUBVOL_LAST_ID];
+ * ids are never reused (the registry remembers the last one handed out). Root-tree items:
+ *   (id, SUBVOL_ITEM_KEY, 0)            struct subvol_item: flags, origin, drop progress. The
+ *                                       top level has one only once a flag was set on it.
+ *   (parent, ROOT_REF_KEY, id)          struct root_ref + name: subvolume `id` is entry `name`
+ *   (id, ROOT_BACKREF_KEY, parent)      (DIR_INDEX `index`) of directory `dir` in `parent`;
+ *                                       the same payload under both keys. None while deleting.
+ *   (SUBVOL_REGISTRY_OBJECTID, SUBVOL_REGISTRY_KEY, 0)   struct subvol_registry
+ *   (SUBVOL_DELETING_OBJECTID, SUBVOL_DELETING_KEY, id)  no payload: `id` is being dropped
+ * In the parent's fs tree the subvolume's DIR_ITEM and DIR_INDEX entries have child = id and
+ * type DT_DIR | DIR_ENTRY_SUBVOL (fs/inode/inode_format.h); there is no INODE_REF for them.
+ */
+#define SUBVOL_ITEM_KEY          133
+#define SUBVOL_REGISTRY_KEY      134
+#define ROOT_BACKREF_KEY         144
+#define ROOT_REF_KEY             156
+#define SUBVOL_DELETING_KEY      48
+#define SUBVOL_REGISTRY_OBJECTID 6ull
+#define SUBVOL_DELETING_OBJECTID 0xfffffffffffffffbull   /* (u64)-5 */
+#define SUBVOL_FIRST_ID          256ull
+#define SUBVOL_LAST_ID           (255ull + 65535ull)   /* fuse/ puts (id - 255) in 16 bits */
+
+#define SUBVOL_ITEM_VERSION 1
+#define SUBVOL_RDONLY   0x1u    /* every change is refused (EROFS) */
+#define SUBVOL_DELETING 0x2u    /* unlinked; its tree is being dropped */
+#define SUBVOL_FLAGS_KNOWN (SUBVOL_RDONLY | SUBVOL_DELETING)
+
+struct subvol_item {
+	uint8_t version;            /* SUBVOL_ITEM_VERSION */
+	uint8_t reserved0[3];
+	uint32_t flags;             /* SUBVOL_* */
+	uint64_t source;            /* the subvolume it is a snapshot of; 0: made empty */
+	uint64_t ctransid;          /* the transaction that made it */
+	uint64_t otime_sec;         /* when */
+	uint32_t otime_nsec;
+	uint32_t reserved1;
+	uint8_t uuid[16];
+	uint8_t source_uuid[16];    /* zeros when source is 0 */
+	uint64_t drop_total;        /* deleting: progress units of the whole drop (bt_drop_step) */
+	uint64_t drop_done;         /* deleting: units done */
+	uint8_t reserved[40];
+} __packed;
+STATIC_ASSERT(sizeof(struct subvol_item) == 128, "subvolume item is 128 bytes");
+
+struct root_ref {
+	uint64_t dir;               /* the directory (inode number in the parent's tree) */
+	uint64_t index;             /* its DIR_INDEX offset there */
+	uint16_t name_len;          /* 1..255; the name bytes follow */
+} __packed;
+STATIC_ASSERT(sizeof(struct root_ref) == 18, "root ref header is 18 bytes");
+
+#define SUBVOL_REGISTRY_VERSION 1
+struct subvol_registry {
+	uint8_t version;            /* SUBVOL_REGISTRY_VERSION */
+	uint8_t reserved0[7];
+	uint64_t default_id;        /* what a mount without subvol= shows */
+	uint64_t last_id;           /* the highest id ever handed out */
+	uint8_t reserved[40];
+} __packed;
+STATIC_ASSERT(sizeof(struct subvol_registry) == 64, "subvolume registry is 64 bytes");
 
 #endif
