@@ -16,6 +16,13 @@ int fs_load_root(struct cowfs *fs, uint64_t id, struct cowfs_root *r);
 /* Remember the root tree as committed (at open, and after every commit). */
 void fs_note_committed(struct cowfs *fs);
 
+/* Tree `id` if it is open (trees.c): the extent, csum and default fs trees, or one of
+ * fs->more; NULL otherwise. */
+struct cowfs_root *fs_find_open_tree(struct cowfs *fs, uint64_t id);
+/* Record a deleting subvolume's drop progress in its SUBVOL_ITEM (subvol.c). */
+int subvol_item_update_progress(struct cowfs_trans *tx, uint64_t id, uint64_t total,
+				uint64_t done);
+
 /* The timer thread (committer.c). */
 int fs_start_committer(struct cowfs *fs, int interval_ms);
 void fs_stop_committer(struct cowfs *fs);

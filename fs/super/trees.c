@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "fs/super/fs.h"
+#include "fs/super/internal.h"
 #include "fs/super/root_item.h"
 
-static struct cowfs_root *find_open(struct cowfs *fs, uint64_t id)
+struct cowfs_root *fs_find_open_tree(struct cowfs *fs, uint64_t id)
 {
 	if (id == EXTENT_TREE_ID)
 		return &fs->extent_root;
@@ -27,7 +28,7 @@ static bool id_taken(struct cowfs *fs, uint64_t id)
 {
 	struct bt_key k = { id, ROOT_ITEM_KEY, 0 };
 
-	return id <= ROOT_TREE_ID || find_open(fs, id) ||
+	return id <= ROOT_TREE_ID || fs_find_open_tree(fs, id) ||
 	       bt_lookup(&fs->root_tree, &k, NULL, 0, NULL) != -ENOENT;
 }
 
@@ -89,7 +90,7 @@ int cowfs_tree_clone(struct cowfs_trans *tx, struct cowfs_root *src, uint64_t id
 
 int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
 {
-	struct cowfs_root *r = find_open(fs, id);
+	struct cowfs_root *r = fs_find_open_tree(fs, id);
 	struct tree_root tr;
 	int ret;
 
