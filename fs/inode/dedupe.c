@@ -104,14 +104,14 @@ static int dedupe_once(struct inode_tree *it, uint64_t src, uint64_t off, uint64
 	struct remap_plan p;
 	struct cowfs_trans *tx;
 	bool same = false, equal = false;
-	int ret = remap_plan(it, src, off, d->ino, d->off, len, true, &p);
+	int ret = remap_plan(it, src, off, it, d->ino, d->off, len, true, &p);
 
 	if (ret < 0 || p.len == 0)
 		return ret < 0 ? ret : FILE_DEDUPE_SAME;
-	ret = remap_begin(it, src, off, d->ino, d->off, p.span, &tx);
+	ret = remap_begin(it, src, off, it, d->ino, d->off, p.span, &tx);
 	if (ret < 0)
 		return ret;
-	ret = remap_plan_still(it, src, off, d->ino, d->off, len, true, &p);
+	ret = remap_plan_still(it, src, off, it, d->ino, d->off, len, true, &p);
 	if (ret == 0)
 		ret = remap_write_back(tx, it, src);
 	if (ret == 0)
@@ -121,7 +121,7 @@ static int dedupe_once(struct inode_tree *it, uint64_t src, uint64_t off, uint64
 	if (ret == 0 && !same)
 		ret = bytes_equal(it, src, off, d->ino, d->off, p.len, &equal);
 	if (ret == 0 && equal)
-		ret = remap_locked(tx, it, src, off, d->ino, d->off, p.span, 0, false);
+		ret = remap_locked(tx, it, src, off, it, d->ino, d->off, p.span, 0, false);
 	ret = inode_update_end(tx, ret);
 	if (ret < 0)
 		return ret;

@@ -114,6 +114,17 @@ ssize_t file_copy_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in,
  */
 int file_clone_range(struct inode_tree *it, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
 		     uint64_t off_out, uint64_t len, uint64_t *cloned);
+/*
+ * file_copy_range and file_clone_range between two trees of one filesystem (two subvolumes):
+ * the destination's items reference the source's extents, shared as within one tree. The
+ * destination's tree decides reflink (noreflink), read-only and counts the statistics.
+ */
+ssize_t file_copy_range_between(struct inode_tree *it_in, uint64_t ino_in, uint64_t off_in,
+				struct inode_tree *it_out, uint64_t ino_out, uint64_t off_out,
+				size_t len);
+int file_clone_range_between(struct inode_tree *it_in, uint64_t ino_in, uint64_t off_in,
+			     struct inode_tree *it_out, uint64_t ino_out, uint64_t off_out,
+			     uint64_t len, uint64_t *cloned);
 
 /*
  * Dedupe (FIDEDUPERANGE's rules, dedupe.c): for each destination, compare [off, off + len) of

@@ -27,18 +27,21 @@ struct remap_plan {
  * a dedupe (both ranges within end of file, the length cut to whole sectors unless both
  * ranges end at both files' ends). The _locked form with fs->lock held.
  */
-int remap_plan_locked(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-		      uint64_t off_out, uint64_t len, bool dedupe, struct remap_plan *p);
-int remap_plan(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-	       uint64_t off_out, uint64_t len, bool dedupe, struct remap_plan *p);
+int remap_plan_locked(struct inode_tree *it_in, uint64_t in, uint64_t off_in,
+		      struct inode_tree *it_out, uint64_t out, uint64_t off_out, uint64_t len,
+		      bool dedupe, struct remap_plan *p);
+int remap_plan(struct inode_tree *it_in, uint64_t in, uint64_t off_in, struct inode_tree *it_out,
+	       uint64_t out, uint64_t off_out, uint64_t len, bool dedupe, struct remap_plan *p);
 /* Under the lock again: -EAGAIN if a size changed since `p` was made (start over). */
-int remap_plan_still(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-		     uint64_t off_out, uint64_t len, bool dedupe, const struct remap_plan *p);
+int remap_plan_still(struct inode_tree *it_in, uint64_t in, uint64_t off_in,
+		     struct inode_tree *it_out, uint64_t out, uint64_t off_out, uint64_t len,
+		     bool dedupe, const struct remap_plan *p);
 
 /* Begin the update of a remap of `span` bytes: the running transaction, with the space for
- * out's map edits and in's items reserved. Holds the lock on success. */
-int remap_begin(struct inode_tree *it, uint64_t in, uint64_t off_in, uint64_t out,
-		uint64_t off_out, uint64_t span, struct cowfs_trans **tx);
+ * out's map edits and in's items reserved. Holds the lock on success. The two trees may
+ * differ (subvolumes of one filesystem): `in` is read in it_in, `out` changed in it_out. */
+int remap_begin(struct inode_tree *it_in, uint64_t in, uint64_t off_in, struct inode_tree *it_out,
+		uint64_t out, uint64_t off_out, uint64_t span, struct cowfs_trans **tx);
 /* 0 if ino has no dirty pages; else write them back in tx and -EAGAIN: the space reserved
  * for the remap went to them, so the caller ends the update and starts over. */
 int remap_write_back(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino);
@@ -47,8 +50,9 @@ int remap_write_back(struct cowfs_trans *tx, struct inode_tree *it, uint64_t ino
  * maps: out's dirty pages there go, its size grows to at least `grow_to`; `touch`: mtime and
  * ctime change (a clone; a dedupe changes no content).
  */
-int remap_locked(struct cowfs_trans *tx, struct inode_tree *it, uint64_t in, uint64_t off_in,
-		 uint64_t out, uint64_t off_out, uint64_t span, uint64_t grow_to, bool touch);
+int remap_locked(struct cowfs_trans *tx, struct inode_tree *it_in, uint64_t in, uint64_t off_in,
+		 struct inode_tree *it_out, uint64_t out, uint64_t off_out, uint64_t span,
+		 uint64_t grow_to, bool touch);
 
 /* share_stats.c: counters (atomic adds) and the reflink switch. */
 void share_stat_add(uint64_t *counter, uint64_t n);

@@ -83,6 +83,9 @@ struct subvols_config {
  */
 int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subvols **out);
 int subvols_close(struct subvols *sv);
+/* Before the server waits for its late replies: subvols_sync waiters return -EINTR and the
+ * cleaner ends after its current step (subvols_close then joins it). */
+void subvols_stop(struct subvols *sv);
 
 /* The inode_tree of subvolume `id`: 0, -ENOENT (no such subvolume, or deleted and not open). The
  * pointer stays valid until subvols_close. */
