@@ -4,28 +4,49 @@
  */
 #include "fuse/internal.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
 /* The kernel's preferred I/O size: a page, the unit of file data in fs/inode/file.c. */
 #define STAT_BLKSIZE 4096
 
-/* FUSE calls the root FUSE_ROOT_ID; in the tree it is INODE_ROOT_INO. Other numbers
- * (all above INODE_ROOT_INO) are the same on both sides. */
-fuse_ino_t ino_to_fuse(uint64_t ino)
+static uint64_t subvol_index(uint64_t subvol)
 {
-	return ino == INODE_ROOT_INO ? FUSE_ROOT_ID : (fuse_ino_t)ino;
+	return subvol == FS_TREE_ID ? 0 : subvol - (SUBVOL_FIRST_ID - 1);
 }
 
-uint64_t ino_from_fuse(fuse_ino_t ino)
+uint64_t node_encode(uint64_t subvol, uint64_t ino)
 {
-	return ino == FUSE_ROOT_ID ? INODE_ROOT_INO : (uint64_t)ino;
+	return subvol_index(subvol) << NODE_INO_BITS | ino;
+}
+
+/* FUSE calls the mount's root FUSE_ROOT_ID; every other inode has its full number. */
+fuse_ino_t ino_to_fuse(uint64_t subvol, uint64_t ino, uint64_t root_subvol)
+{
+	if (subvol == root_subvol && ino == INODE_ROOT_INO)
+		return FUSE_ROOT_ID;
+	return (fuse_ino_t)node_encode(subvol, ino);
+}
+
+int ino_from_fuse(fuse_ino_t node, uint64_t root_subvol, uint64_t *subvol, uint64_t *ino)
+{
+	uint64_t index = (uint64_t)node >> NODE_INO_BITS;
+
+	if (node == FUSE_ROOT_ID) {
+		*subvol = root_subvol;
+		*ino = INODE_ROOT_INO;
+		return 0;
+	}
+	*subvol = index == 0 ? FS_TREE_ID : index + (SUBVOL_FIRST_ID - 1);
+	*ino = (uint64_t)node & INODE_INO_MAX;
+	return *subvol <= SUBVOL_LAST_ID && *ino >= INODE_ROOT_INO ? 0 : -ESTALE;
 }
 
 void attr_to_stat(const struct cowfs_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = a->ino;
+	st->st_ino = node_encode(a->subvol, a->ino);
 	st->st_mode = a->mode;
 	st->st_nlink = a->nlink;
 	st->st_uid = a->uid;
@@ -39,16 +60,19 @@ void attr_to_stat(const struct cowfs_attr *a, struct stat *st)
 	st->st_ctim = a->ctime;
 }
 
-void attr_to_entry(const struct cowfs_attr *a, struct fuse_entry_param *e)
+int attr_to_entry(const struct cowfs_attr *a, uint64_t root_subvol, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = ino_to_fuse(a->ino);
+	if (a->ino > INODE_INO_MAX)
+		return -EOVERFLOW;
+	e->ino = ino_to_fuse(a->subvol, a->ino, root_subvol);
 	/* With the inode number, what a file handle (name_to_handle_at) names: a number reused
 	 * after the inode was freed comes with another generation, so old handles go stale. */
 	e->generation = a->generation;
 	attr_to_stat(a, &e->attr);
 	e->attr_timeout = SERVER_TIMEOUT;
 	e->entry_timeout = SERVER_TIMEOUT;
+	return 0;
 }
 
 static struct timespec time_now(void)

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "fs/inode/inode.h"
+#include "fs/inode/subvol.h"
 #include "fs/inode/space.h"
 #include "fuse/cowfs_ioctl.h"
 #include "fs/super/fs.h"
@@ -62,6 +63,9 @@ struct mount_config {
 	bool noreflink;            /* copy_file_range copies, never shares */
 	enum inode_atime_mode atime_mode;
 	bool nodiratime;
+	bool user_subvol_rm_allowed;   /* owners may delete their subvolumes */
+	char *subvol_path;         /* subvol=: the mount's root subvolume by path; NULL: none */
+	uint64_t subvol_id;        /* subvolid=: by id; 0: none (then the default subvolume) */
 	int commit_interval_ms;    /* 0: cowfs's default */
 	size_t cache_bytes;        /* 0: cowfs's default */
 	size_t readahead_bytes;    /* 0: the kernel's own */
@@ -86,13 +90,16 @@ struct space_sets {
 		uint64_t id;       /* 0: free */
 		uid_t owner;       /* who made it: only they (and root) may use it */
 		struct space_set *set;
+		struct inode_tree *it;   /* the subvolume it measures: one per set */
 	} slot[SPACE_SETS_MAX];
 };
 
 struct server {
 	struct cowfs *fs;          /* NULL once closed */
 	struct fuse_session *se;   /* for notifications to the kernel */
-	struct inode_tree it;
+	struct subvols *sv;        /* every subvolume's inode_tree, opened when reached */
+	uint64_t root_subvol;      /* the mount's root: FUSE_ROOT_ID is its inode 256 */
+	struct inode_tree *root_it;   /* its tree */
 	const char *image;         /* for messages */
 	bool read_only;
 	bool default_permissions;  /* the kernel checks permissions itself */
@@ -126,11 +133,20 @@ static inline void reply_err(fuse_req_t req, int neg_errno)
 	fuse_reply_err(req, -neg_errno);
 }
 
-/* attr.c */
-fuse_ino_t ino_to_fuse(uint64_t ino);
-uint64_t ino_from_fuse(fuse_ino_t ino);
+/*
+ * attr.c: node ids and st_ino. Every subvolume has its own inode numbers (below 2^48), so the
+ * kernel's number of an inode is ((subvolume index) << 48) | ino, index 0 for the top level
+ * (id 5) and id - 255 for the others; FUSE_ROOT_ID stands for the mount's root subvolume's
+ * inode 256 as a node id (st_ino always has the full form).
+ */
+#define NODE_INO_BITS 48
+uint64_t node_encode(uint64_t subvol, uint64_t ino);
+fuse_ino_t ino_to_fuse(uint64_t subvol, uint64_t ino, uint64_t root_subvol);
+/* The subvolume and inode of node `node`: -ESTALE for a number no subvolume can have. */
+int ino_from_fuse(fuse_ino_t node, uint64_t root_subvol, uint64_t *subvol, uint64_t *ino);
 void attr_to_stat(const struct cowfs_attr *a, struct stat *st);
-void attr_to_entry(const struct cowfs_attr *a, struct fuse_entry_param *e);
+/* -EOVERFLOW for an inode number the encoding cannot carry. */
+int attr_to_entry(const struct cowfs_attr *a, uint64_t root_subvol, struct fuse_entry_param *e);
 unsigned attr_from_setattr(const struct stat *st, int to_set, struct cowfs_attr *out);
 void statfs_to_statvfs(const struct cowfs_statfs *in, struct statvfs *out);
 
@@ -151,9 +167,18 @@ void readahead_raise_once(struct server *s);
 /* ops.c */
 extern const struct fuse_lowlevel_ops server_ops;
 bool name_too_long(const char *name);
-int entry_hold(struct server *s, uint64_t ino);
-void entry_release(struct server *s, uint64_t ino, uint64_t n);
-void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a);
+/* The inode_tree and inode of node `node`: what every handler starts with. -ESTALE for a
+ * subvolume deleted since. */
+int node_resolve(struct server *s, fuse_ino_t node, struct inode_tree **it, uint64_t *ino);
+/* The node id of `ino` of `it`, for notifications. */
+fuse_ino_t node_of(const struct server *s, struct inode_tree *it, uint64_t ino);
+/* An entry that names a subvolume (a->subvol is not it's): its root directory from its own
+ * tree instead, *it switched to that tree. */
+int entry_cross(struct server *s, struct inode_tree **it, struct cowfs_attr *a);
+int entry_hold(struct server *s, struct inode_tree *it, uint64_t ino);
+void entry_release(struct server *s, fuse_ino_t node, uint64_t n);
+void reply_entry_held(fuse_req_t req, struct server *s, struct inode_tree *it,
+		      const struct cowfs_attr *a);
 
 /* The caller of a request, for inode_permission: its groups in `small`, or on the heap if
  * it has more. */
@@ -178,7 +203,7 @@ void req_changer_init(struct req_changer *rch, fuse_req_t req);
 void req_changer_free(struct req_changer *rch);
 /* Before a change to the data of `ino` by the caller of `req`: drop setuid/setgid as the
  * kernel's file_modified does (and the kernel's cached mode with them). */
-int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino);
+int req_drop_privs(struct server *s, fuse_req_t req, struct inode_tree *it, uint64_t ino);
 
 /* ops_namei.c */
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
@@ -235,7 +260,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 struct ioctl_req {
 	fuse_req_t req;
 	struct server *s;
-	uint64_t ino;              /* fs/'s number of the file or directory it is issued on */
+	struct inode_tree *it;     /* the subvolume of the file or directory it is issued on */
+	uint64_t ino;              /* fs/'s number of it in that tree */
 	bool dir;                  /* FUSE_IOCTL_DIR */
 	uint64_t fh;               /* the open file's FH_* (0 for a directory) */
 	const void *in;
@@ -247,11 +273,10 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 /* Whether the request's buffers hold an in (out) struct of `size` bytes; replies EINVAL if
  * not (in_size 0: nothing comes in). */
 bool ioctl_sizes_ok(const struct ioctl_req *r, size_t in_size, size_t out_size);
-/* The mount's fs tree id: cowfs_ioc_file.subvol of every file of it. */
-uint64_t ioctl_subvol(const struct server *s);
-/* The file `f` names, as ioctl_file_resolve finds it: -EXDEV (another subvolume), -ENOENT,
- * -ESTALE (its number now belongs to another file). */
-int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct cowfs_attr *a);
+/* The file `f` names (its subvolume's tree in *it): -ENOENT, -ESTALE (its number now belongs
+ * to another file). */
+int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct inode_tree **it,
+		       struct cowfs_attr *a);
 /* -EROFS unless the mount takes changes. */
 int ioctl_writable(struct server *s);
 
@@ -263,7 +288,12 @@ void ioctl_chunk_hashes(const struct ioctl_req *r);
 void late_replies_init(struct server *s);
 /* Drop what the kernel caches of [off, off + len) of `ino` and its attributes (off < 0:
  * attributes only). */
-void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len);
+void invalidate_cache(struct server *s, struct inode_tree *it, uint64_t ino, int64_t off,
+		      int64_t len);
+/* Start fn(arg) on a detached thread of its own with every signal blocked, counted as a late
+ * reply (late_replies_wait): false if no thread could be had. */
+bool late_thread_start(struct server *s, void *(*fn)(void *), void *arg);
+void late_thread_done(struct server *s);
 /* Until every clone thread has replied: before the session is destroyed. */
 void late_replies_wait(struct server *s);
 
@@ -271,5 +301,14 @@ void late_replies_wait(struct server *s);
 void space_sets_init(struct space_sets *t);
 void space_sets_destroy(struct space_sets *t);
 void ioctl_space(const struct ioctl_req *r);
+
+/* ioctl_subvol.c: the subvolume ioctls (COWFS_IOC_SUBVOL_*, SNAP_CREATE). */
+void ioctl_subvol_create(const struct ioctl_req *r, bool snapshot);
+void ioctl_subvol_delete(const struct ioctl_req *r);
+void ioctl_subvol_info(const struct ioctl_req *r);
+void ioctl_subvol_set_flags(const struct ioctl_req *r);
+void ioctl_subvol_default(const struct ioctl_req *r);
+void ioctl_subvol_sync(const struct ioctl_req *r);
+void ioctl_subvol_space(const struct ioctl_req *r);
 
 #endif

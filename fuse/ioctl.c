@@ -29,21 +29,17 @@ bool ioctl_sizes_ok(const struct ioctl_req *r, size_t in_size, size_t out_size)
 	return true;
 }
 
-uint64_t ioctl_subvol(const struct server *s)
-{
-	return s->it.root->t.owner;
-}
-
-int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct cowfs_attr *a)
+int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct inode_tree **it,
+		       struct cowfs_attr *a)
 {
 	int ret;
 
-	if (f->subvol != ioctl_subvol(s))
-		return -EXDEV;
 	/* Numbers below the root's are the tree's own items, never a file. */
-	if (f->ino < INODE_ROOT_INO)
+	if (f->ino < INODE_ROOT_INO || f->ino > INODE_INO_MAX)
 		return -ENOENT;
-	ret = inode_getattr(&s->it, f->ino, a);
+	ret = subvols_tree(s->sv, f->subvol, it);
+	if (ret == 0)
+		ret = inode_getattr(*it, f->ino, a);
 	if (ret < 0)
 		return ret;
 	return a->generation == f->generation ? 0 : -ESTALE;
@@ -83,13 +79,13 @@ static void reply_file_id(const struct ioctl_req *r)
 
 	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
 		return;
-	ret = inode_getattr(&r->s->it, r->ino, &a);
+	ret = inode_getattr(r->it, r->ino, &a);
 	if (ret < 0) {
 		reply_err(r->req, ret);
 		return;
 	}
 	out.blocksize = cowfs_sectorsize(r->s->fs);
-	out.file.subvol = ioctl_subvol(r->s);
+	out.file.subvol = inode_tree_subvol(r->it);
 	out.file.ino = a.ino;
 	out.file.generation = a.generation;
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
@@ -99,7 +95,7 @@ static void reply_file_id(const struct ioctl_req *r)
  * (what was written since the last commit is gone); nothing to do read-only. */
 static void reply_sync(const struct ioctl_req *r)
 {
-	int ret = file_sync_all(&r->s->it);
+	int ret = file_sync_all(r->it);
 
 	if (ret < 0)
 		reply_err(r->req, ret);
@@ -115,7 +111,8 @@ static void reply_stats(const struct ioctl_req *r)
 
 	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
 		return;
-	file_get_share_stats(&r->s->it, &fs);
+	/* The figures of the subvolume the ioctl is issued on (copies count in the destination's). */
+	file_get_share_stats(r->it, &fs);
 	cowfs_get_status(r->s->fs, &st);
 	out.copy_calls = fs.copy_calls;
 	out.copy_bytes_shared = fs.copy_bytes_shared;
@@ -176,7 +173,7 @@ static void reply_remount(const struct ioctl_req *r)
 		fuse_reply_err(r->req, EINVAL);
 		return;
 	}
-	if (!r->dir || r->ino != INODE_ROOT_INO) {
+	if (!r->dir || r->it != r->s->root_it || r->ino != INODE_ROOT_INO) {
 		fuse_reply_err(r->req, ENOTTY);
 		return;
 	}
@@ -202,7 +199,6 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	struct ioctl_req r = {
 		.req = req,
 		.s = server_of(req),
-		.ino = ino_from_fuse(ino),
 		.dir = flags & FUSE_IOCTL_DIR,
 		.fh = fi && !(flags & FUSE_IOCTL_DIR) ? fi->fh : 0,
 		.in = in_buf,
@@ -210,11 +206,18 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		.out_size = out_bufsz,
 	};
 
+	int ret;
+
 	(void)arg;
 	/* A 32-bit caller on a 64-bit kernel: the structs have no pointers, but say no rather
 	 * than guess at its padding. */
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	ret = node_resolve(r.s, ino, &r.it, &r.ino);
+	if (ret < 0) {
+		reply_err(req, ret);
 		return;
 	}
 	switch (cmd) {
@@ -247,6 +250,30 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case COWFS_IOC_REMOUNT:
 		reply_remount(&r);
+		return;
+	case COWFS_IOC_SUBVOL_CREATE:
+		ioctl_subvol_create(&r, false);
+		return;
+	case COWFS_IOC_SNAP_CREATE:
+		ioctl_subvol_create(&r, true);
+		return;
+	case COWFS_IOC_SUBVOL_DELETE:
+		ioctl_subvol_delete(&r);
+		return;
+	case COWFS_IOC_SUBVOL_INFO:
+		ioctl_subvol_info(&r);
+		return;
+	case COWFS_IOC_SUBVOL_SET_FLAGS:
+		ioctl_subvol_set_flags(&r);
+		return;
+	case COWFS_IOC_SUBVOL_DEFAULT:
+		ioctl_subvol_default(&r);
+		return;
+	case COWFS_IOC_SUBVOL_SYNC:
+		ioctl_subvol_sync(&r);
+		return;
+	case COWFS_IOC_SUBVOL_SPACE:
+		ioctl_subvol_space(&r);
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);

@@ -30,10 +30,11 @@ static bool offset_valid(uint64_t off)
 }
 
 /* An inode the kernel does not know is no error. */
-void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
+void invalidate_cache(struct server *s, struct inode_tree *it, uint64_t ino, int64_t off,
+		      int64_t len)
 {
 	if (s->se)
-		(void)fuse_lowlevel_notify_inval_inode(s->se, ino_to_fuse(ino), off, len);
+		(void)fuse_lowlevel_notify_inval_inode(s->se, node_of(s, it, ino), off, len);
 }
 
 /*
@@ -50,6 +51,7 @@ void invalidate_cache(struct server *s, uint64_t ino, int64_t off, int64_t len)
 struct clone_job {
 	struct server *s;
 	fuse_req_t req;
+	struct inode_tree *it, *src_it;   /* the destination's tree, the source's */
 	uint64_t ino;            /* the destination */
 	struct cowfs_ioc_clone_range in;
 };
@@ -93,23 +95,23 @@ static void clone_run(struct clone_job *j, bool flush)
 	int ret;
 
 	if (flush) {
-		invalidate_cache(j->s, in->src.ino, (int64_t)in->src_offset,
+		invalidate_cache(j->s, j->src_it, in->src.ino, (int64_t)in->src_offset,
 				 range_len(in->src_offset, in->length));
-		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset,
+		invalidate_cache(j->s, j->it, j->ino, (int64_t)in->dst_offset,
 				 range_len(in->dst_offset, in->length));
 	}
-	ret = file_clone_range(&j->s->it, in->src.ino, in->src_offset, j->ino, in->dst_offset,
-			       in->length, &cloned);
+	ret = file_clone_range_between(j->src_it, in->src.ino, in->src_offset, j->it, j->ino,
+				       in->dst_offset, in->length, &cloned);
 	/* As the kernel's remap (generic_remap_file_range_prep's file_modified) once the
 	 * clone's checks pass: the destination's setuid/setgid go. */
 	if (ret == 0)
-		ret = req_drop_privs(j->s, j->req, j->ino);
+		ret = req_drop_privs(j->s, j->req, j->it, j->ino);
 	if (ret < 0) {
 		reply_err(j->req, ret);
 		return;
 	}
 	if (cloned)
-		invalidate_cache(j->s, j->ino, (int64_t)in->dst_offset, (int64_t)cloned);
+		invalidate_cache(j->s, j->it, j->ino, (int64_t)in->dst_offset, (int64_t)cloned);
 	out.length = cloned;
 	fuse_reply_ioctl(j->req, 0, &out, sizeof(out));
 }
@@ -121,40 +123,47 @@ static void *clone_thread(void *arg)
 
 	clone_run(j, true);
 	free(j);
-	late_pending_add(s, -1);
+	late_thread_done(s);
 	return NULL;
 }
 
+void late_thread_done(struct server *s)
+{
+	late_pending_add(s, -1);
+}
+
 /* Start the thread with every signal blocked: they are the main thread's to take. */
-static bool clone_thread_start(struct clone_job *j)
+bool late_thread_start(struct server *s, void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	sigset_t all, old;
 	pthread_t t;
 	int ret;
 
-	late_pending_add(j->s, 1);
+	late_pending_add(s, 1);
 	sigfillset(&all);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&t, &attr, clone_thread, j);
+	ret = pthread_create(&t, &attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (ret != 0)
-		late_pending_add(j->s, -1);
+		late_pending_add(s, -1);
 	return ret == 0;
 }
 
 /* Clone (checked already) and reply, on a thread of its own if one can be had. */
-static void clone_and_reply(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in)
+static void clone_and_reply(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in,
+			    struct inode_tree *src_it)
 {
 	struct clone_job *j = malloc(sizeof(*j));
-	struct clone_job local = { .s = r->s, .req = r->req, .ino = r->ino, .in = *in };
+	struct clone_job local = { .s = r->s, .req = r->req, .it = r->it, .src_it = src_it,
+				   .ino = r->ino, .in = *in };
 
 	if (j) {
 		*j = local;
-		if (clone_thread_start(j))
+		if (late_thread_start(r->s, clone_thread, j))
 			return;
 		free(j);
 	}
@@ -165,11 +174,12 @@ static void clone_and_reply(const struct ioctl_req *r, const struct cowfs_ioc_cl
 /* ---- CLONE_RANGE ------------------------------------------------------------------------- */
 
 /* The source: a regular file of this mount, still the one named, that the caller may read. */
-static int clone_source_check(const struct ioctl_req *r, const struct cowfs_ioc_file *src)
+static int clone_source_check(const struct ioctl_req *r, const struct cowfs_ioc_file *src,
+			      struct inode_tree **src_it)
 {
 	struct req_caller rc;
 	struct cowfs_attr a;
-	int ret = ioctl_file_resolve(r->s, src, &a);
+	int ret = ioctl_file_resolve(r->s, src, src_it, &a);
 
 	if (ret < 0)
 		return ret;
@@ -178,14 +188,15 @@ static int clone_source_check(const struct ioctl_req *r, const struct cowfs_ioc_
 	if (!S_ISREG(a.mode))
 		return -EINVAL;
 	req_caller_init(&rc, r->req);
-	ret = inode_permission(&r->s->it, src->ino, &rc.c, INODE_MAY_READ);
+	ret = inode_permission(*src_it, src->ino, &rc.c, INODE_MAY_READ);
 	req_caller_free(&rc);
 	return ret;
 }
 
 /* FICLONERANGE's checks, in its order: the arguments, then the destination (this file: a
  * regular file open for writing, not for appending), then the source. */
-static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in)
+static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_range *in,
+		       struct inode_tree **src_it)
 {
 	if (in->version != COWFS_CLONE_VERSION || in->flags != 0)
 		return -EINVAL;
@@ -197,21 +208,22 @@ static int clone_check(const struct ioctl_req *r, const struct cowfs_ioc_clone_r
 		return -EISDIR;
 	if (!(r->fh & FH_WRITE) || (r->fh & FH_APPEND))
 		return -EBADF;
-	return clone_source_check(r, &in->src);
+	return clone_source_check(r, &in->src, src_it);
 }
 
 void ioctl_clone_range(const struct ioctl_req *r)
 {
 	const struct cowfs_ioc_clone_range *in = r->in;
+	struct inode_tree *src_it;
 	int ret;
 
 	if (!ioctl_sizes_ok(r, sizeof(*in), sizeof(*in)))
 		return;
-	ret = clone_check(r, in);
+	ret = clone_check(r, in, &src_it);
 	if (ret < 0)
 		reply_err(r->req, ret);
 	else
-		clone_and_reply(r, in);
+		clone_and_reply(r, in, src_it);
 }
 
 /* ---- DEDUPE_RANGE ------------------------------------------------------------------------ */
@@ -221,22 +233,26 @@ void ioctl_clone_range(const struct ioctl_req *r)
  * not a directory, that the caller may change (the kernel's allow_file_dedupe: root, the
  * owner, or write permission; a refusal is -EPERM, not -EACCES).
  */
-static int dedupe_dest_check(struct server *s, const struct cowfs_ioc_dedupe_dest *d,
-			     const struct inode_caller *c)
+static int dedupe_dest_check(struct server *s, struct inode_tree *src_it,
+			     const struct cowfs_ioc_dedupe_dest *d, const struct inode_caller *c)
 {
+	struct inode_tree *it;
 	struct cowfs_attr a;
 	int ret;
 
 	if (d->reserved || !offset_valid(d->dst_offset))
 		return -EINVAL;
-	ret = ioctl_file_resolve(s, &d->dst, &a);
+	ret = ioctl_file_resolve(s, &d->dst, &it, &a);
 	if (ret < 0)
 		return ret;
+	/* fs/'s dedupe works within one tree. */
+	if (it != src_it)
+		return -EXDEV;
 	if (S_ISDIR(a.mode))
 		return -EISDIR;
 	if (c->uid == 0 || c->uid == a.uid)
 		return 0;
-	ret = inode_permission(&s->it, d->dst.ino, c, INODE_MAY_WRITE);
+	ret = inode_permission(it, d->dst.ino, c, INODE_MAY_WRITE);
 	return ret == -EACCES ? -EPERM : ret;
 }
 
@@ -273,7 +289,7 @@ static void dedupe_collect(const struct ioctl_req *r, const struct cowfs_ioc_ded
 	b->n = 0;
 	for (size_t i = 0; i < in->dest_count; i++) {
 		const struct cowfs_ioc_dedupe_dest *d = &in->dests[i];
-		int ret = dedupe_dest_check(r->s, d, &rc.c);
+		int ret = dedupe_dest_check(r->s, r->it, d, &rc.c);
 
 		out->dests[i].bytes_deduped = 0;
 		out->dests[i].status = ret;
@@ -305,7 +321,7 @@ void ioctl_dedupe_range(const struct ioctl_req *r)
 	len = in->src_length < COWFS_DEDUPE_MAX_LEN ? in->src_length : COWFS_DEDUPE_MAX_LEN;
 	/* Called with no destination left too: what is wrong with the source is still the
 	 * answer to the whole request. */
-	ret = file_dedupe_range(&r->s->it, r->ino, in->src_offset, len, b.dests, b.n);
+	ret = file_dedupe_range(r->it, r->ino, in->src_offset, len, b.dests, b.n);
 	if (ret < 0) {
 		reply_err(r->req, ret);
 		return;
@@ -318,7 +334,7 @@ void ioctl_dedupe_range(const struct ioctl_req *r)
 		/* The bytes are the ones the kernel has cached, so its pages stay right; only
 		 * the attributes (blocks, times) may have changed. */
 		if (d->bytes_deduped)
-			invalidate_cache(r->s, b.dests[k].ino, -1, 0);
+			invalidate_cache(r->s, r->it, b.dests[k].ino, -1, 0);
 	}
 	fuse_reply_ioctl(r->req, 0, &out, sizeof(out));
 }
@@ -358,7 +374,7 @@ void ioctl_fiemap(const struct ioctl_req *r)
 	ret = fiemap_check(r, in);
 	end = in->length > UINT64_MAX - in->start ? UINT64_MAX : in->start + in->length;
 	if (ret == 0)
-		ret = file_map_extents(&r->s->it, r->ino, in->start, end,
+		ret = file_map_extents(r->it, r->ino, in->start, end,
 				       in->flags & COWFS_FIEMAP_SYNC, ext, COWFS_FIEMAP_BATCH, &n);
 	if (ret < 0) {
 		reply_err(r->req, ret);
@@ -434,7 +450,7 @@ void ioctl_chunk_hashes(const struct ioctl_req *r)
 		ret = out && c ? 0 : -ENOMEM;
 	}
 	if (ret == 0)
-		ret = file_chunk_hashes(&r->s->it, r->ino, in->start, in->chunk_bytes,
+		ret = file_chunk_hashes(r->it, r->ino, in->start, in->chunk_bytes,
 					in->flags & COWFS_CHUNK_SYNC, c, COWFS_CHUNK_BATCH, &n);
 	if (ret < 0)
 		reply_err(r->req, ret);

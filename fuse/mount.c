@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <syslog.h>
 #include <sys/wait.h>
@@ -95,6 +96,80 @@ static const char *open_error(int err)
 	}
 }
 
+/* subvol=PATH: walk its names from the top level's root, into subvolumes where an entry is
+ * one; the path must end at a subvolume's root. *id: that subvolume. */
+static int subvol_by_path(struct server *s, const char *path, uint64_t *id)
+{
+	struct inode_tree *it;
+	uint64_t dir = INODE_ROOT_INO;
+	const char *p = path;
+	int ret = subvols_tree(s->sv, FS_TREE_ID, &it);
+
+	*id = FS_TREE_ID;
+	while (ret == 0 && *p) {
+		size_t len = strcspn(p, "/");
+		struct cowfs_attr a;
+
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			p += len + (p[len] == '/');
+			continue;
+		}
+		if (len > INODE_NAME_MAX)
+			return -ENAMETOOLONG;
+		ret = inode_lookup(it, dir, p, len, &a);
+		if (ret == 0 && a.subvol != inode_tree_subvol(it)) {
+			*id = a.subvol;
+			dir = INODE_ROOT_INO;
+			ret = subvols_tree(s->sv, a.subvol, &it);
+		} else if (ret == 0) {
+			dir = a.ino;
+			if (!S_ISDIR(a.mode))
+				ret = -ENOTDIR;
+		}
+		p += len + (p[len] == '/');
+	}
+	if (ret == 0 && dir != INODE_ROOT_INO)
+		return -EINVAL;   /* a directory, not a subvolume */
+	return ret;
+}
+
+/* The mount's root subvolume: subvolid=, subvol=, or the default one. */
+static int mount_root_find(struct server *s, const struct mount_config *c)
+{
+	int ret;
+
+	if (c->subvol_path) {
+		uint64_t id;
+		ret = subvol_by_path(s, c->subvol_path, &id);
+		if (ret < 0) {
+			server_say(s, "%s: subvol=%s: %s", c->image, c->subvol_path,
+				   ret == -EINVAL ? "not a subvolume" : strerror(-ret));
+			return ret;
+		}
+		if (c->subvol_id && c->subvol_id != id) {
+			server_say(s, "%s: subvol=%s is subvolume %" PRIu64 ", not subvolid=%" PRIu64,
+				   c->image, c->subvol_path, id, c->subvol_id);
+			return -EINVAL;
+		}
+		s->root_subvol = id;
+	} else if (c->subvol_id) {
+		s->root_subvol = c->subvol_id;
+	} else {
+		cowfs_lock(s->fs);
+		ret = cowfs_subvol_get_default(s->fs, &s->root_subvol);
+		cowfs_unlock(s->fs);
+		if (ret < 0) {
+			server_say(s, "%s: the default subvolume: %s", c->image, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = subvols_tree(s->sv, s->root_subvol, &s->root_it);
+	if (ret < 0)
+		server_say(s, "%s: subvolume %" PRIu64 ": %s", c->image, s->root_subvol,
+			   ret == -ENOENT ? "no such subvolume" : strerror(-ret));
+	return ret;
+}
+
 static int open_image(struct server *s, const struct mount_config *c)
 {
 	struct cowfs_opts o = {
@@ -107,7 +182,13 @@ static int open_image(struct server *s, const struct mount_config *c)
 		.report = on_report,
 		.report_arg = s,
 	};
-	uint64_t freed, records;
+	struct subvols_config sc = {
+		.noreflink = c->noreflink,
+		.atime_mode = c->atime_mode,
+		.nodiratime = c->nodiratime,
+		.user_subvol_rm_allowed = c->user_subvol_rm_allowed,
+	};
+	uint64_t records;
 	int ret = cowfs_open(c->image, &o, &s->fs);
 
 	if (ret < 0) {
@@ -115,27 +196,28 @@ static int open_image(struct server *s, const struct mount_config *c)
 		s->fs = NULL;
 		return ret;
 	}
-	inode_tree_init(&s->it, s->fs, cowfs_default_root(s->fs));
 	space_sets_init(&s->space_sets);
-	if (c->noreflink)
-		file_set_reflink(&s->it, false);
-	inode_set_atime_mode(&s->it, c->atime_mode, c->nodiratime);
+	ret = subvols_open(s->fs, &sc, &s->sv);
+	if (ret < 0) {
+		server_say(s, "%s: %s", c->image, strerror(-ret));
+		s->sv = NULL;
+		server_close(s);
+		return ret;
+	}
 	if (c->read_only) {
 		if (cowfs_log_replay_pending(s->fs))
 			server_say(s, "%s: changes fsync'd after the last commit are in its fsync log, "
 				   "applied at the next read-write mount; not shown read-only", c->image);
-		return 0;
-	}
-	/* fsync'd changes first, as the crash left them; then inodes unlinked while open when
-	 * the last session ended: nobody holds them now. */
-	ret = fsync_log_replay(&s->it, &records);
-	if (ret < 0)
-		server_say(s, "%s: replaying the fsync log: %s", c->image, strerror(-ret));
-	if (ret == 0) {
-		ret = inode_orphans_cleanup(&s->it, &freed);
+	} else {
+		/* fsync'd changes first, as the crash left them; then inodes unlinked while
+		 * open when the last session ended: nobody holds them now. */
+		ret = subvols_replay_log(s->sv, &records);
 		if (ret < 0)
-			server_say(s, "%s: freeing orphaned inodes: %s", c->image, strerror(-ret));
+			server_say(s, "%s: replaying the fsync log, freeing orphaned inodes: %s",
+				   c->image, strerror(-ret));
 	}
+	if (ret == 0)
+		ret = mount_root_find(s, c);
 	if (ret < 0)
 		server_close(s);
 	return ret;
@@ -149,7 +231,9 @@ int server_close(struct server *s)
 	if (!s->fs)
 		return s->close_result;
 	space_sets_destroy(&s->space_sets);
-	ret = inode_tree_destroy(&s->it);
+	ret = subvols_close(s->sv);
+	s->sv = NULL;
+	s->root_it = NULL;
 	closed = cowfs_close(s->fs);
 	s->fs = NULL;
 	s->close_result = ret < 0 ? ret : closed;
@@ -368,6 +452,8 @@ static int serve(const struct mount_config *c, int ready_fd)
 	}
 	/* The kernel is gone now: destroy closes the image, committing everything (or
 	 * server_close does, if the kernel never connected). */
+	if (s.sv)
+		subvols_stop(s.sv);   /* SUBVOL_SYNC waiters answer now */
 	late_replies_wait(&s);
 	if (se)
 		fuse_session_destroy(se);

@@ -72,33 +72,80 @@ bool name_too_long(const char *name)
 	return strnlen(name, INODE_NAME_MAX + 1) > INODE_NAME_MAX;
 }
 
-int entry_hold(struct server *s, uint64_t ino)
+int node_resolve(struct server *s, fuse_ino_t node, struct inode_tree **it, uint64_t *ino)
 {
-	return ino == INODE_ROOT_INO ? 0 : inode_hold(&s->it, ino);
+	uint64_t subvol;
+	int ret = ino_from_fuse(node, s->root_subvol, &subvol, ino);
+
+	if (ret < 0)
+		return ret;
+	if (subvol == s->root_subvol) {
+		*it = s->root_it;
+		return 0;
+	}
+	ret = subvols_tree(s->sv, subvol, it);
+	return ret == -ENOENT ? -ESTALE : ret;
 }
 
-void entry_release(struct server *s, uint64_t ino, uint64_t n)
+fuse_ino_t node_of(const struct server *s, struct inode_tree *it, uint64_t ino)
 {
+	return ino_to_fuse(inode_tree_subvol(it), ino, s->root_subvol);
+}
+
+int entry_cross(struct server *s, struct inode_tree **it, struct cowfs_attr *a)
+{
+	struct inode_tree *sub;
+	int ret;
+
+	if (a->subvol == inode_tree_subvol(*it))
+		return 0;
+	ret = subvols_tree(s->sv, a->subvol, &sub);
+	if (ret == 0)
+		ret = inode_getattr(sub, INODE_ROOT_INO, a);
+	if (ret == 0)
+		*it = sub;
+	return ret;
+}
+
+/* The mount's root is held by the mount itself; every other inode, subvolume roots too (the
+ * cleaner drops a deleted subvolume only once the kernel forgot all of it), by the kernel. */
+static bool is_mount_root(const struct server *s, struct inode_tree *it, uint64_t ino)
+{
+	return it == s->root_it && ino == INODE_ROOT_INO;
+}
+
+int entry_hold(struct server *s, struct inode_tree *it, uint64_t ino)
+{
+	return is_mount_root(s, it, ino) ? 0 : inode_hold(it, ino);
+}
+
+void entry_release(struct server *s, fuse_ino_t node, uint64_t n)
+{
+	struct inode_tree *it;
+	uint64_t ino;
+
 	/* Nothing can be told of a failure here: the inode stays held, and an orphan the
 	 * kernel no longer knows is freed at unmount or at the next mount. */
-	if (ino != INODE_ROOT_INO)
-		(void)inode_release(&s->it, ino, n);
+	if (node_resolve(s, node, &it, &ino) == 0 && !is_mount_root(s, it, ino))
+		(void)inode_release(it, ino, n);
 }
 
 /* Reply with an entry the kernel will count a lookup of: hold it first. */
-void reply_entry_held(fuse_req_t req, struct server *s, const struct cowfs_attr *a)
+void reply_entry_held(fuse_req_t req, struct server *s, struct inode_tree *it,
+		      const struct cowfs_attr *a)
 {
 	struct fuse_entry_param e;
-	int ret = entry_hold(s, a->ino);
+	int ret = attr_to_entry(a, s->root_subvol, &e);
 
+	if (ret == 0)
+		ret = entry_hold(s, it, a->ino);
 	if (ret < 0) {
 		reply_err(req, ret);
 		return;
 	}
-	attr_to_entry(a, &e);
 	/* A reply the kernel refused (the request was aborted) counted no lookup. */
 	if (fuse_reply_entry(req, &e) < 0)
-		entry_release(s, a->ino, 1);
+		entry_release(s, e.ino, 1);
 }
 
 /* "No such name", cached by the kernel like an entry (inode 0). */
@@ -114,30 +161,35 @@ static void reply_negative_entry(fuse_req_t req)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it;
 	struct cowfs_attr a;
+	uint64_t dir;
 	int ret;
 
 	if (name_too_long(name)) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+	ret = node_resolve(s, parent, &it, &dir);
 	/* "." is how the kernel finds an inode by number alone, for open_by_handle_at(2):
 	 * then the "parent" may be any inode, not only a directory. */
-	if (strcmp(name, ".") == 0)
-		ret = inode_getattr(&s->it, ino_from_fuse(parent), &a);
-	else
-		ret = inode_lookup(&s->it, ino_from_fuse(parent), name, strlen(name), &a);
+	if (ret == 0 && strcmp(name, ".") == 0)
+		ret = inode_getattr(it, dir, &a);
+	else if (ret == 0)
+		ret = inode_lookup(it, dir, name, strlen(name), &a);
+	if (ret == 0)
+		ret = entry_cross(s, &it, &a);
 	if (ret == -ENOENT)
 		reply_negative_entry(req);
 	else if (ret < 0)
 		reply_err(req, ret);
 	else
-		reply_entry_held(req, s, &a);
+		reply_entry_held(req, s, it, &a);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	entry_release(server_of(req), ino_from_fuse(ino), nlookup);
+	entry_release(server_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -146,15 +198,15 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	struct server *s = server_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		entry_release(s, ino_from_fuse(forgets[i].ino), forgets[i].nlookup);
+		entry_release(s, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
-static void reply_attr_of(fuse_req_t req, struct server *s, uint64_t ino)
+static void reply_attr_of(fuse_req_t req, struct inode_tree *it, uint64_t ino)
 {
 	struct cowfs_attr a;
 	struct stat st;
-	int ret = inode_getattr(&s->it, ino, &a);
+	int ret = inode_getattr(it, ino, &a);
 
 	if (ret < 0) {
 		reply_err(req, ret);
@@ -166,8 +218,15 @@ static void reply_attr_of(fuse_req_t req, struct server *s, uint64_t ino)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(server_of(req), ino, &it, &i);
+
 	(void)fi;
-	reply_attr_of(req, server_of(req), ino_from_fuse(ino));
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		reply_attr_of(req, it, i);
 }
 
 /* chmod, chown, truncate, utimens, on a name or an open file alike: fs/ works by inode. */
@@ -178,26 +237,36 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct cowfs_attr a;
 	unsigned mask = attr_from_setattr(attr, to_set, &a);
 	struct req_changer rch;
-	int ret;
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(s, ino, &it, &i);
 
 	(void)fi;
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
 	/* One transaction: a mode change rewrites the access ACL with it; a truncate or chown
 	 * drops setuid/setgid with it (HANDLE_KILLPRIV: the kernel leaves that to us). */
 	req_changer_init(&rch, req);
-	ret = inode_setattr_as(&s->it, ino_from_fuse(ino), mask, &a, &rch.ch);
+	ret = inode_setattr_as(it, i, mask, &a, &rch.ch);
 	req_changer_free(&rch);
 	if (ret < 0)
 		reply_err(req, ret);
 	else
-		reply_attr_of(req, s, ino_from_fuse(ino));
+		reply_attr_of(req, it, i);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct server *s = server_of(req);
 	char target[INODE_SYMLINK_MAX + 1];
+	struct inode_tree *it;
 	size_t len;
-	int ret = inode_readlink(&s->it, ino_from_fuse(ino), target, INODE_SYMLINK_MAX, &len);
+	uint64_t i;
+	int ret = node_resolve(server_of(req), ino, &it, &i);
+
+	if (ret == 0)
+		ret = inode_readlink(it, i, target, INODE_SYMLINK_MAX, &len);
 
 	if (ret < 0) {
 		reply_err(req, ret);
@@ -282,16 +351,16 @@ void req_changer_free(struct req_changer *rch)
  * refreshes only size and times after a write, so the mode it has cached is dropped too:
  * stat must show the bits gone at once, as on ext4.
  */
-int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino)
+int req_drop_privs(struct server *s, fuse_req_t req, struct inode_tree *it, uint64_t ino)
 {
 	struct req_changer rch;
 	int ret;
 
 	req_changer_init(&rch, req);
-	ret = inode_drop_privs(&s->it, ino, INODE_CHANGE_DATA, &rch.ch);
+	ret = inode_drop_privs(it, ino, INODE_CHANGE_DATA, &rch.ch);
 	req_changer_free(&rch);
 	if (ret > 0)
-		invalidate_cache(s, ino, -1, 0);
+		invalidate_cache(s, it, ino, -1, 0);
 	return ret < 0 ? ret : 0;
 }
 
@@ -299,12 +368,16 @@ int req_drop_privs(struct server *s, fuse_req_t req, uint64_t ino)
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it;
 	struct req_caller rc;
-	int ret;
+	uint64_t i;
+	int ret = node_resolve(s, ino, &it, &i);
 
-	req_caller_init(&rc, req);
-	ret = inode_permission(&s->it, ino_from_fuse(ino), &rc.c, mask);
-	req_caller_free(&rc);
+	if (ret == 0) {
+		req_caller_init(&rc, req);
+		ret = inode_permission(it, i, &rc.c, mask);
+		req_caller_free(&rc);
+	}
 	reply_err(req, ret);
 }
 

@@ -40,22 +40,22 @@ void file_handle_init(struct fuse_file_info *fi)
  * which updates atime (relatime: then the next opens keep the cache again). An O_DIRECT
  * open's reads reach cowfs anyway: other opens' cached pages need not go.
  */
-static bool atime_wants_read(struct server *s, uint64_t ino, const struct fuse_file_info *fi)
+static bool atime_wants_read(struct inode_tree *it, uint64_t ino, const struct fuse_file_info *fi)
 {
 	bool wanted = false;
 
 	if ((fi->fh & (FH_READ | FH_NOATIME)) != FH_READ || fi->flags & O_DIRECT)
 		return false;
-	return inode_atime_wanted(&s->it, ino, &wanted) == 0 && wanted;
+	return inode_atime_wanted(it, ino, &wanted) == 0 && wanted;
 }
 
 /* open(O_TRUNC) (the kernel leaves it to us: FUSE_CAP_ATOMIC_O_TRUNC): a truncate by the
  * opener, setuid/setgid dropped as for truncate(2). */
-static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
+static int truncate_on_open(struct inode_tree *it, fuse_req_t req, uint64_t ino)
 {
 	struct cowfs_attr a;
 	struct req_changer rch;
-	int ret = inode_getattr(&s->it, ino, &a);
+	int ret = inode_getattr(it, ino, &a);
 
 	if (ret < 0)
 		return ret;
@@ -63,7 +63,7 @@ static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
 		return 0;
 	a.size = 0;
 	req_changer_init(&rch, req);
-	ret = inode_setattr_as(&s->it, ino, INODE_SET_SIZE, &a, &rch.ch);
+	ret = inode_setattr_as(it, ino, INODE_SET_SIZE, &a, &rch.ch);
 	req_changer_free(&rch);
 	return ret;
 }
@@ -71,17 +71,19 @@ static int truncate_on_open(struct server *s, fuse_req_t req, uint64_t ino)
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct server *s = server_of(req);
-	int ret = 0;
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(s, ino, &it, &i);
 
-	if (fi->flags & O_TRUNC)
-		ret = truncate_on_open(s, req, ino_from_fuse(ino));
+	if (ret == 0 && (fi->flags & O_TRUNC))
+		ret = truncate_on_open(it, req, i);
 	if (ret < 0) {
 		reply_err(req, ret);
 		return;
 	}
 	readahead_raise_once(s);
 	file_handle_init(fi);
-	if (fi->keep_cache && atime_wants_read(s, ino_from_fuse(ino), fi))
+	if (fi->keep_cache && atime_wants_read(it, i, fi))
 		fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
 }
@@ -89,19 +91,25 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
-	struct server *s = server_of(req);
 	struct file_read_view v;
-	ssize_t n = file_read_view(&s->it, ino_from_fuse(ino), size, (uint64_t)off, &v);
+	struct inode_tree *it;
+	uint64_t i;
+	ssize_t n = node_resolve(server_of(req), ino, &it, &i);
 
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	n = file_read_view(it, i, size, (uint64_t)off, &v);
 	/* Before the reply: the kernel asks for atime again once it has it. A failure leaves
 	 * the old atime, as it would on a full ext4; the read stands. */
 	if (n >= 0 && !(fi->fh & FH_NOATIME))
-		(void)inode_touch_atime(&s->it, ino_from_fuse(ino));
+		(void)inode_touch_atime(it, i);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
 		fuse_reply_buf(req, (const char *)v.data, (size_t)n);
-	file_read_view_release(&s->it, &v);
+	file_read_view_release(it, &v);
 }
 
 /*
@@ -142,8 +150,15 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 	size_t len;
 	char *copy;
 	const char *data = write_data(bufv, &len, &copy);
+	struct inode_tree *it;
+	uint64_t i;
 	ssize_t n;
 
+	if (data && (n = node_resolve(s, ino, &it, &i)) < 0) {
+		reply_err(req, (int)n);
+		free(copy);
+		return;
+	}
 	if (!data) {
 		fuse_reply_err(req, copy ? EIO : ENOMEM);
 		free(copy);
@@ -151,9 +166,9 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_
 	}
 	/* A write-back of mmap'ed pages comes from the kernel, not a writer: ext4 drops
 	 * nothing for a store through a mapping either. */
-	n = fi->writepage ? 0 : req_drop_privs(s, req, ino_from_fuse(ino));
+	n = fi->writepage ? 0 : req_drop_privs(s, req, it, i);
 	if (n == 0)
-		n = file_write(&s->it, ino_from_fuse(ino), data, len, (uint64_t)off, flags);
+		n = file_write(it, i, data, len, (uint64_t)off, flags);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -180,15 +195,21 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* fdatasync is fsync: making the data durable is a commit, which carries the inode too. */
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(server_of(req), ino, &it, &i);
+
 	(void)datasync;
 	(void)fi;
-	reply_err(req, file_fsync(&server_of(req)->it, ino_from_fuse(ino)));
+	reply_err(req, ret < 0 ? ret : file_fsync(it, i));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it;
+	uint64_t i;
 	int ret;
 
 	(void)fi;
@@ -196,10 +217,11 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = req_drop_privs(s, req, ino_from_fuse(ino));
+	ret = node_resolve(s, ino, &it, &i);
 	if (ret == 0)
-		ret = file_fallocate(&s->it, ino_from_fuse(ino), mode, (uint64_t)off,
-				     (uint64_t)len);
+		ret = req_drop_privs(s, req, it, i);
+	if (ret == 0)
+		ret = file_fallocate(it, i, mode, (uint64_t)off, (uint64_t)len);
 	reply_err(req, ret);
 }
 
@@ -207,7 +229,8 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
-	uint64_t pos;
+	struct inode_tree *it;
+	uint64_t pos, i;
 	int ret;
 
 	(void)fi;
@@ -220,7 +243,9 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	ret = file_seek(&server_of(req)->it, ino_from_fuse(ino), (uint64_t)off, whence, &pos);
+	ret = node_resolve(server_of(req), ino, &it, &i);
+	if (ret == 0)
+		ret = file_seek(it, i, (uint64_t)off, whence, &pos);
 	if (ret < 0)
 		reply_err(req, ret);
 	else
@@ -231,6 +256,9 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 			struct fuse_file_info *fi_out, size_t len, int flags)
 {
+	struct server *s = server_of(req);
+	struct inode_tree *it_in, *it_out;
+	uint64_t in, out;
 	ssize_t n;
 
 	(void)fi_in;
@@ -239,10 +267,15 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	n = req_drop_privs(server_of(req), req, ino_from_fuse(ino_out));
+	n = node_resolve(s, ino_in, &it_in, &in);
 	if (n == 0)
-		n = file_copy_range(&server_of(req)->it, ino_from_fuse(ino_in), (uint64_t)off_in,
-				    ino_from_fuse(ino_out), (uint64_t)off_out, len);
+		n = node_resolve(s, ino_out, &it_out, &out);
+	if (n == 0)
+		n = req_drop_privs(s, req, it_out, out);
+	/* Between subvolumes too: the destination's items share the source's extents. */
+	if (n == 0)
+		n = file_copy_range_between(it_in, in, (uint64_t)off_in, it_out, out,
+					    (uint64_t)off_out, len);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else

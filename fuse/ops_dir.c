@@ -44,6 +44,7 @@ struct batch_entry {
 /* Entries collected under the lock, at most what one reply of `budget` bytes holds. */
 struct dir_batch {
 	fuse_req_t req;
+	struct inode_tree *it;   /* the directory's */
 	bool plus;
 	size_t budget, bytes;
 	struct batch_entry *ents;
@@ -52,10 +53,12 @@ struct dir_batch {
 	size_t names_used, names_cap;
 };
 
-static int batch_init(struct dir_batch *b, fuse_req_t req, size_t budget, bool plus)
+static int batch_init(struct dir_batch *b, fuse_req_t req, struct inode_tree *it, size_t budget,
+		      bool plus)
 {
 	memset(b, 0, sizeof(*b));
 	b->req = req;
+	b->it = it;
 	b->plus = plus;
 	b->budget = budget;
 	b->cap = budget / DIRENT_MIN_BYTES + 1;
@@ -116,6 +119,24 @@ static bool is_dot_or_dotdot(const char *name)
 	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
+/* A subvolume's entry shows its root directory, inode 256 of its own tree. */
+static bool is_subvol_entry(const struct batch_entry *d)
+{
+	return d->type & INODE_DT_SUBVOL;
+}
+
+static uint64_t entry_st_ino(const struct dir_batch *b, const struct batch_entry *d)
+{
+	if (is_subvol_entry(d))
+		return node_encode(d->ino, INODE_ROOT_INO);
+	return node_encode(inode_tree_subvol(b->it), d->ino);
+}
+
+static mode_t entry_mode(const struct batch_entry *d)
+{
+	return DTTOIF(d->type & ~INODE_DT_SUBVOL);
+}
+
 /* Plain readdir entries into buf: the number of bytes used. */
 static size_t fill_plain(struct dir_batch *b, char *buf)
 {
@@ -123,7 +144,7 @@ static size_t fill_plain(struct dir_batch *b, char *buf)
 
 	for (size_t i = 0; i < b->n; i++) {
 		const struct batch_entry *d = &b->ents[i];
-		struct stat st = { .st_ino = d->ino, .st_mode = DTTOIF(d->type) };
+		struct stat st = { .st_ino = entry_st_ino(b, d), .st_mode = entry_mode(d) };
 		size_t bytes = fuse_add_direntry(b->req, buf + used, b->budget - used,
 						 b->names + d->name, &st, (off_t)d->next);
 		if (bytes > b->budget - used)
@@ -135,21 +156,28 @@ static size_t fill_plain(struct dir_batch *b, char *buf)
 
 /* What readdirplus tells of one entry. "." and ".." go without a node id, which the kernel
  * expects (it makes no dentry for them and counts no lookup). */
-static int plus_entry(struct server *s, const struct batch_entry *d, const char *name,
-		      struct fuse_entry_param *e)
+static int plus_entry(struct server *s, const struct dir_batch *b, const struct batch_entry *d,
+		      const char *name, struct fuse_entry_param *e, struct inode_tree **it)
 {
 	struct cowfs_attr a;
 	int ret;
 
+	*it = b->it;
 	if (is_dot_or_dotdot(name)) {
 		memset(e, 0, sizeof(*e));
-		e->attr.st_ino = d->ino;
-		e->attr.st_mode = DTTOIF(d->type);
+		e->attr.st_ino = entry_st_ino(b, d);
+		e->attr.st_mode = entry_mode(d);
 		return 0;
 	}
-	ret = inode_getattr(&s->it, d->ino, &a);
+	if (is_subvol_entry(d)) {
+		ret = subvols_tree(s->sv, d->ino, it);
+		if (ret == 0)
+			ret = inode_getattr(*it, INODE_ROOT_INO, &a);
+	} else {
+		ret = inode_getattr(b->it, d->ino, &a);
+	}
 	if (ret == 0)
-		attr_to_entry(&a, e);
+		ret = attr_to_entry(&a, s->root_subvol, e);
 	return ret;
 }
 
@@ -158,7 +186,7 @@ static int plus_entry(struct server *s, const struct batch_entry *d, const char 
  * number in *nheld. Returns the bytes used or a negative errno if not even one could be
  * given. Entries removed since they were collected are left out.
  */
-static ssize_t fill_plus(struct server *s, struct dir_batch *b, char *buf, uint64_t *held,
+static ssize_t fill_plus(struct server *s, struct dir_batch *b, char *buf, fuse_ino_t *held,
 			 size_t *nheld)
 {
 	size_t used = 0;
@@ -169,17 +197,18 @@ static ssize_t fill_plus(struct server *s, struct dir_batch *b, char *buf, uint6
 		const struct batch_entry *d = &b->ents[i];
 		const char *name = b->names + d->name;
 		struct fuse_entry_param e;
+		struct inode_tree *it;
 
-		ret = plus_entry(s, d, name, &e);
+		ret = plus_entry(s, b, d, name, &e, &it);
 		if (ret == -ENOENT)
 			continue;
 		if (ret < 0 || entry_bytes(b, name) > b->budget - used)
 			break;
 		if (e.ino) {
-			ret = entry_hold(s, d->ino);
+			ret = entry_hold(s, it, is_subvol_entry(d) ? INODE_ROOT_INO : d->ino);
 			if (ret < 0)
 				break;
-			held[(*nheld)++] = d->ino;
+			held[(*nheld)++] = e.ino;
 		}
 		used += fuse_add_direntry_plus(b->req, buf + used, b->budget - used, name, &e,
 					       (off_t)d->next);
@@ -187,7 +216,7 @@ static ssize_t fill_plus(struct server *s, struct dir_batch *b, char *buf, uint6
 	return used == 0 && ret < 0 ? ret : (ssize_t)used;
 }
 
-static void release_all(struct server *s, const uint64_t *held, size_t n)
+static void release_all(struct server *s, const fuse_ino_t *held, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		entry_release(s, held[i], 1);
@@ -202,11 +231,19 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 {
 	struct server *s = server_of(req);
 	struct dir_batch b;
-	uint64_t cookie = (uint64_t)off, *held = NULL;
+	struct inode_tree *it = NULL;
+	uint64_t cookie = (uint64_t)off, dir = 0;
+	fuse_ino_t *held = NULL;
 	size_t nheld = 0;
 	ssize_t used = 0;
 	char *buf = NULL;
-	int ret = batch_init(&b, req, size, plus);
+	int ret = node_resolve(s, ino, &it, &dir);
+
+	if (ret < 0) {
+		reply_err(req, ret);
+		return;
+	}
+	ret = batch_init(&b, req, it, size, plus);
 
 	if (ret == 0 && !(buf = malloc(size ? size : 1)))
 		ret = -ENOMEM;
@@ -215,14 +252,13 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 	if (ret == 0 && off == 0) {
 		/* A rewind: what exists now is listed, as after opendir. */
 		uint64_t end;
-		ret = dir_readdir_end(&s->it, ino_from_fuse(ino), &end);
+		ret = dir_readdir_end(it, dir, &end);
 		if (ret == 0)
 			h->end = end;
 	}
 	while (ret == 0) {
 		batch_reset(&b);
-		ret = dir_readdir_upto(&s->it, ino_from_fuse(ino), cookie, h->end, batch_collect,
-				       &b);
+		ret = dir_readdir_upto(it, dir, cookie, h->end, batch_collect, &b);
 		if (ret < 0 || b.n == 0)
 			break;
 		used = plus ? fill_plus(s, &b, buf, held, &nheld) : (ssize_t)fill_plain(&b, buf);
@@ -233,7 +269,7 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 	if (ret == 0 && used < 0)
 		ret = (int)used;
 	if (ret == 0)
-		(void)inode_touch_atime(&s->it, ino_from_fuse(ino));   /* as file_accessed() */
+		(void)inode_touch_atime(it, dir);   /* as file_accessed() */
 	if (ret < 0)
 		reply_err(req, ret);
 	else if (fuse_reply_buf(req, buf, (size_t)used) < 0)
@@ -246,8 +282,12 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bo
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *h = malloc(sizeof(*h));
-	uint64_t end = 0;
-	int ret = h ? dir_readdir_end(&server_of(req)->it, ino_from_fuse(ino), &end) : -ENOMEM;
+	struct inode_tree *it;
+	uint64_t end = 0, dir;
+	int ret = h ? node_resolve(server_of(req), ino, &it, &dir) : -ENOMEM;
+
+	if (ret == 0)
+		ret = dir_readdir_end(it, dir, &end);
 
 	if (ret < 0) {
 		free(h);
@@ -285,5 +325,5 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	reply_err(req, file_sync_all(&server_of(req)->it));
+	reply_err(req, file_sync_all(server_of(req)->root_it));
 }

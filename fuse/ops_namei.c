@@ -25,12 +25,12 @@ struct node_spec {
 };
 
 /* The owner of a new inode in `dir`; a directory made in a setgid one is setgid too. */
-static int new_owner(struct server *s, fuse_req_t req, uint64_t dir, struct node_spec *n,
+static int new_owner(struct inode_tree *it, fuse_req_t req, uint64_t dir, struct node_spec *n,
 		     uint32_t *uid, uint32_t *gid)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct cowfs_attr d;
-	int ret = inode_getattr(&s->it, dir, &d);
+	int ret = inode_getattr(it, dir, &d);
 
 	if (ret < 0)
 		return ret;
@@ -44,36 +44,37 @@ static int new_owner(struct server *s, fuse_req_t req, uint64_t dir, struct node
 	return 0;
 }
 
-static int create_node(struct server *s, uint64_t dir, const struct node_spec *n,
+static int create_node(struct inode_tree *it, uint64_t dir, const struct node_spec *n,
 		       uint32_t uid, uint32_t gid, struct cowfs_attr *a)
 {
 	size_t len = strlen(n->name);
 
 	switch (n->mode & S_IFMT) {
 	case S_IFDIR:
-		return inode_mkdir(&s->it, dir, n->name, len, n->mode, uid, gid, a);
+		return inode_mkdir(it, dir, n->name, len, n->mode, uid, gid, a);
 	case S_IFLNK:
-		return inode_symlink(&s->it, dir, n->name, len, n->target, strlen(n->target),
+		return inode_symlink(it, dir, n->name, len, n->target, strlen(n->target),
 				     uid, gid, a);
 	default:
-		return inode_create(&s->it, dir, n->name, len, n->mode, n->rdev, uid, gid, a);
+		return inode_create(it, dir, n->name, len, n->mode, n->rdev, uid, gid, a);
 	}
 }
 
 /* Take back a node whose ACL could not be set: it must not stay with other access than
  * its directory's default ACL allows. Best effort: the error reported is the ACL's. */
-static void remove_node(struct server *s, uint64_t dir, const struct node_spec *n)
+static void remove_node(struct inode_tree *it, uint64_t dir, const struct node_spec *n)
 {
 	size_t len = strlen(n->name);
 
 	if (S_ISDIR(n->mode))
-		(void)inode_rmdir(&s->it, dir, n->name, len);
+		(void)inode_rmdir(it, dir, n->name, len);
 	else
-		(void)inode_unlink(&s->it, dir, n->name, len);
+		(void)inode_unlink(it, dir, n->name, len);
 }
 
 /* Make the node `n` in `dir` with its owner and inherited ACL; its attributes in *a. */
-static int make_node(fuse_req_t req, uint64_t dir, struct node_spec *n, struct cowfs_attr *a)
+static int make_node(fuse_req_t req, struct inode_tree *it, uint64_t dir, struct node_spec *n,
+		     struct cowfs_attr *a)
 {
 	struct server *s = server_of(req);
 	struct acl_new acl = { 0 };
@@ -82,15 +83,15 @@ static int make_node(fuse_req_t req, uint64_t dir, struct node_spec *n, struct c
 
 	if (name_too_long(n->name))
 		return -ENAMETOOLONG;
-	ret = new_owner(s, req, dir, n, &uid, &gid);
+	ret = new_owner(it, req, dir, n, &uid, &gid);
 	if (ret == 0 && s->posix_acl)
-		ret = acl_new_inode(&s->it, dir, &n->mode, fuse_req_ctx(req)->umask, &acl);
+		ret = acl_new_inode(it, dir, &n->mode, fuse_req_ctx(req)->umask, &acl);
 	if (ret == 0)
-		ret = create_node(s, dir, n, uid, gid, a);
+		ret = create_node(it, dir, n, uid, gid, a);
 	if (ret == 0) {
-		ret = acl_apply_new(&s->it, a->ino, &acl);
+		ret = acl_apply_new(it, a->ino, &acl);
 		if (ret < 0)
-			remove_node(s, dir, n);
+			remove_node(it, dir, n);
 	}
 	acl_new_free(&acl);
 	return ret;
@@ -98,13 +99,17 @@ static int make_node(fuse_req_t req, uint64_t dir, struct node_spec *n, struct c
 
 static void reply_new_node(fuse_req_t req, fuse_ino_t parent, struct node_spec *n)
 {
+	struct inode_tree *it;
 	struct cowfs_attr a;
-	int ret = make_node(req, ino_from_fuse(parent), n, &a);
+	uint64_t dir;
+	int ret = node_resolve(server_of(req), parent, &it, &dir);
 
+	if (ret == 0)
+		ret = make_node(req, it, dir, n, &a);
 	if (ret < 0)
 		reply_err(req, ret);
 	else
-		reply_entry_held(req, server_of(req), &a);
+		reply_entry_held(req, server_of(req), it, &a);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -142,53 +147,68 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct server *s = server_of(req);
 	struct node_spec n = { .name = name, .mode = S_IFREG | (mode & 07777) };
 	struct fuse_entry_param e;
+	struct inode_tree *it;
 	struct cowfs_attr a;
-	int ret = make_node(req, ino_from_fuse(parent), &n, &a);
+	uint64_t dir;
+	int ret = node_resolve(s, parent, &it, &dir);
 
 	if (ret == 0)
-		ret = entry_hold(s, a.ino);
+		ret = make_node(req, it, dir, &n, &a);
+	if (ret == 0)
+		ret = attr_to_entry(&a, s->root_subvol, &e);
+	if (ret == 0)
+		ret = entry_hold(s, it, a.ino);
 	if (ret < 0) {
 		reply_err(req, ret);
 		return;
 	}
-	attr_to_entry(&a, &e);
 	file_handle_init(fi);
 	if (fuse_reply_create(req, &e, fi) < 0)
-		entry_release(s, a.ino, 1);
+		entry_release(s, e.ino, 1);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it, *dit;
 	struct cowfs_attr a;
-	int ret = -ENAMETOOLONG;
+	uint64_t i, dir;
+	int ret = name_too_long(newname) ? -ENAMETOOLONG : node_resolve(s, ino, &it, &i);
 
-	if (!name_too_long(newname))
-		ret = inode_link(&s->it, ino_from_fuse(ino), ino_from_fuse(newparent), newname,
-				 strlen(newname), &a);
+	if (ret == 0)
+		ret = node_resolve(s, newparent, &dit, &dir);
+	/* A hard link names an inode of its own tree only. */
+	if (ret == 0 && dit != it)
+		ret = -EXDEV;
+	if (ret == 0)
+		ret = inode_link(it, i, dir, newname, strlen(newname), &a);
 	if (ret < 0)
 		reply_err(req, ret);
 	else
-		reply_entry_held(req, s, &a);
+		reply_entry_held(req, s, it, &a);
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct server *s = server_of(req);
-	int ret = -ENAMETOOLONG;
+	struct inode_tree *it;
+	uint64_t dir;
+	int ret = name_too_long(name) ? -ENAMETOOLONG : node_resolve(server_of(req), parent, &it,
+								       &dir);
 
-	if (!name_too_long(name))
-		ret = inode_unlink(&s->it, ino_from_fuse(parent), name, strlen(name));
+	if (ret == 0)
+		ret = inode_unlink(it, dir, name, strlen(name));
 	reply_err(req, ret);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct server *s = server_of(req);
-	int ret = -ENAMETOOLONG;
+	struct inode_tree *it;
+	uint64_t dir;
+	int ret = name_too_long(name) ? -ENAMETOOLONG : node_resolve(server_of(req), parent, &it,
+								       &dir);
 
-	if (!name_too_long(name))
-		ret = inode_rmdir(&s->it, ino_from_fuse(parent), name, strlen(name));
+	if (ret == 0)
+		ret = inode_rmdir(it, dir, name, strlen(name));
 	reply_err(req, ret);
 }
 
@@ -200,11 +220,18 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 {
 	struct server *s = server_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	int ret = -ENAMETOOLONG;
+	struct inode_tree *it, *nit;
+	uint64_t dir, newdir;
+	int ret = name_too_long(name) || name_too_long(newname) ? -ENAMETOOLONG :
+		  node_resolve(s, parent, &it, &dir);
 
-	if (!name_too_long(name) && !name_too_long(newname))
-		ret = inode_rename_as(&s->it, ino_from_fuse(parent), name, strlen(name),
-				      ino_from_fuse(newparent), newname, strlen(newname), flags,
-				      ctx->uid, ctx->gid);
+	if (ret == 0)
+		ret = node_resolve(s, newparent, &nit, &newdir);
+	/* Names move within one subvolume's tree only (as between two filesystems). */
+	if (ret == 0 && nit != it)
+		ret = -EXDEV;
+	if (ret == 0)
+		ret = inode_rename_as(it, dir, name, strlen(name), newdir, newname, strlen(newname),
+				      flags, ctx->uid, ctx->gid);
 	reply_err(req, ret);
 }

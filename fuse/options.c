@@ -47,6 +47,9 @@ enum opt_kind {
 	OPT_NODIRATIME,
 	OPT_REMOUNT,
 	OPT_MAX_READ,       /* libfuse's too, but the server must repeat it (op_init) */
+	OPT_SUBVOL,         /* subvol=PATH: the mount's root subvolume */
+	OPT_SUBVOLID,       /* subvolid=ID */
+	OPT_USER_SUBVOL_RM, /* user_subvol_rm_allowed */
 };
 
 /* A name ending in '=' takes a value. */
@@ -68,6 +71,9 @@ static const struct mount_opt {
 	{ "allow_root", OPT_ALLOW_OTHERS },
 	{ "auto_unmount", OPT_FUSE },
 	{ "max_read=", OPT_MAX_READ },
+	{ "subvol=", OPT_SUBVOL },
+	{ "subvolid=", OPT_SUBVOLID },
+	{ "user_subvol_rm_allowed", OPT_USER_SUBVOL_RM },
 	{ "dev", OPT_FUSE },
 	{ "nodev", OPT_FUSE },
 	{ "suid", OPT_FUSE },
@@ -127,6 +133,10 @@ void cowfs_mount_usage(FILE *f, const char *prog)
 		"                             0 leaves the kernel's own; needs root)\n"
 		"       noreflink             copy_file_range (cp) copies the data instead of\n"
 		"                             sharing it; explicit clones still share\n"
+		"       subvol=PATH           mount the subvolume at PATH (from the top level)\n"
+		"       subvolid=ID           mount subvolume ID (5: the top level); without\n"
+		"                             either, the default subvolume (set-default)\n"
+		"       user_subvol_rm_allowed  owners may delete their subvolumes\n"
 		"       relatime              update atime at a read if it is not after mtime or\n"
 		"                             ctime, or is 24 hours old (the default)\n"
 		"       strictatime           update atime at every read that reaches cowfs\n"
@@ -220,6 +230,21 @@ static int parse_max_read(const char *val, unsigned *out)
 	return 0;
 }
 
+/* subvolid=: 5 (the top level) or a subvolume id, in decimal. */
+static int parse_subvolid(const char *val, uint64_t *id)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno || end == val || *end || val[0] == '-' ||
+	    (v != FS_TREE_ID && (v < SUBVOL_FIRST_ID || v > SUBVOL_LAST_ID)))
+		return -EINVAL;
+	*id = v;
+	return 0;
+}
+
 /* One option of -o. */
 static int apply_opt(struct mount_config *c, const char *opt)
 {
@@ -272,6 +297,20 @@ static int apply_opt(struct mount_config *c, const char *opt)
 		return pass_to_fuse(c, opt);
 	case OPT_NOREFLINK:
 		c->noreflink = true;
+		return 0;
+	case OPT_SUBVOL:
+		if (!*val || strlen(val) >= PATH_MAX)
+			return bad_value(opt, "expected a path from the top level's root");
+		free(c->subvol_path);
+		if (!(c->subvol_path = strdup(val)))
+			return out_of_memory();
+		return 0;
+	case OPT_SUBVOLID:
+		if (parse_subvolid(val, &c->subvol_id) < 0)
+			return bad_value(opt, "expected 5 or a subvolume id from 256 to 65790");
+		return 0;
+	case OPT_USER_SUBVOL_RM:
+		c->user_subvol_rm_allowed = true;
 		return 0;
 	case OPT_DEFAULT_PERMISSIONS:
 		if (c->default_permissions)
@@ -435,5 +474,6 @@ void config_free(struct mount_config *c)
 	free(c->mountpoint);
 	free(c->fuse_opts);
 	free(c->unknown_opt);
+	free(c->subvol_path);
 	memset(c, 0, sizeof(*c));
 }

@@ -66,10 +66,10 @@ static void figures_to_ioc(const struct space_figures *f, struct cowfs_ioc_space
 }
 
 /* COWFS_SPACE_ALONE: a set of one tree, measured and gone. */
-static int space_alone(struct server *s, uint64_t ino, struct cowfs_ioc_space *out)
+static int space_alone(struct inode_tree *it, uint64_t ino, struct cowfs_ioc_space *out)
 {
 	struct space_figures f;
-	struct space_set *set = space_set_new(&s->it);
+	struct space_set *set = space_set_new(it);
 	int ret = set ? space_set_add(set, ino) : -ENOMEM;
 
 	if (ret == 0)
@@ -83,24 +83,27 @@ static int space_alone(struct server *s, uint64_t ino, struct cowfs_ioc_space *o
 
 /* SET_ADD: to the set out->set, or to a new one (0) whose id goes back in out->set. A set that
  * failed to take a tree is dropped: its figures would leave the tree out. */
-static int space_set_add_locked(struct server *s, uid_t uid, uint64_t ino,
-				struct cowfs_ioc_space *out)
+static int space_set_add_locked(struct server *s, uid_t uid, struct inode_tree *it,
+				uint64_t ino, struct cowfs_ioc_space *out)
 {
 	struct space_sets *t = &s->space_sets;
 	struct space_slot *sl;
 	int ret;
 
 	if (out->set == 0) {
-		struct space_set *set = space_set_new(&s->it);
+		struct space_set *set = space_set_new(it);
 
 		if (!set)
 			return -ENOMEM;
 		sl = slot_for_new(t);
-		*sl = (struct space_slot){ .id = ++t->last_id, .owner = uid, .set = set };
+		*sl = (struct space_slot){ .id = ++t->last_id, .owner = uid, .set = set, .it = it };
 		out->set = sl->id;
 	} else if (!(sl = slot_find(t, out->set, uid))) {
 		return -ENOENT;
 	}
+	/* A set measures one subvolume's tree (COWFS_IOC_SUBVOL_SPACE measures subvolumes). */
+	if (sl->it != it)
+		return -EXDEV;
 	ret = space_set_add(sl->set, ino);
 	if (ret < 0)
 		slot_clear(sl);
@@ -130,13 +133,13 @@ static int space_op(const struct ioctl_req *r, struct cowfs_ioc_space *out)
 	int ret;
 
 	if (out->op == COWFS_SPACE_ALONE)
-		return space_alone(r->s, r->ino, out);
+		return space_alone(r->it, r->ino, out);
 	if (out->op != COWFS_SPACE_SET_ADD && out->op != COWFS_SPACE_SET_RESULT)
 		return -EINVAL;
 	/* Held across the walk: a set must not be measured or freed while a tree goes in. */
 	pthread_mutex_lock(&t->lock);
 	if (out->op == COWFS_SPACE_SET_ADD)
-		ret = space_set_add_locked(r->s, uid, r->ino, out);
+		ret = space_set_add_locked(r->s, uid, r->it, r->ino, out);
 	else
 		ret = space_result_locked(r->s, uid, out);
 	pthread_mutex_unlock(&t->lock);

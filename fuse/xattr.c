@@ -20,11 +20,15 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 {
 	struct server *s = server_of(req);
 	struct req_changer rch;
-	int ret;
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(s, ino, &it, &i);
 
-	req_changer_init(&rch, req);
-	ret = inode_setxattr_as(&s->it, ino_from_fuse(ino), name, value, size, flags, &rch.ch);
-	req_changer_free(&rch);
+	if (ret == 0) {
+		req_changer_init(&rch, req);
+		ret = inode_setxattr_as(it, i, name, value, size, flags, &rch.ch);
+		req_changer_free(&rch);
+	}
 	reply_err(req, ret);
 }
 
@@ -43,11 +47,15 @@ static void reply_xattr(fuse_req_t req, size_t size, const char *buf, ssize_t n)
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it;
 	char *buf = NULL;
-	ssize_t n = -ENOMEM;
+	uint64_t i;
+	ssize_t n = node_resolve(s, ino, &it, &i);
 
-	if (size == 0 || (buf = malloc(size)))
-		n = inode_getxattr(&s->it, ino_from_fuse(ino), name, buf, size);
+	if (n == 0 && size && !(buf = malloc(size)))
+		n = -ENOMEM;
+	if (n == 0)
+		n = inode_getxattr(it, i, name, buf, size);
 	reply_xattr(req, size, buf, n);
 	free(buf);
 }
@@ -55,18 +63,24 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct server *s = server_of(req);
+	struct inode_tree *it;
 	char *buf = NULL;
-	ssize_t n = -ENOMEM;
+	uint64_t i;
+	ssize_t n = node_resolve(s, ino, &it, &i);
 
-	if (size == 0 || (buf = malloc(size)))
-		n = inode_listxattr(&s->it, ino_from_fuse(ino), buf, size);
+	if (n == 0 && size && !(buf = malloc(size)))
+		n = -ENOMEM;
+	if (n == 0)
+		n = inode_listxattr(it, i, buf, size);
 	reply_xattr(req, size, buf, n);
 	free(buf);
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct server *s = server_of(req);
+	struct inode_tree *it;
+	uint64_t i;
+	int ret = node_resolve(server_of(req), ino, &it, &i);
 
-	reply_err(req, inode_removexattr(&s->it, ino_from_fuse(ino), name));
+	reply_err(req, ret < 0 ? ret : inode_removexattr(it, i, name));
 }

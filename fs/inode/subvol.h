@@ -83,6 +83,9 @@ struct subvols_config {
  */
 int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subvols **out);
 int subvols_close(struct subvols *sv);
+/* A writable mount's first step: replay the fsync log (fsync_log_replay_trees, over every
+ * subvolume's tree), free the orphans a crash left in the trees opened, start the cleaner. */
+int subvols_replay_log(struct subvols *sv, uint64_t *records);
 /* Before the server waits for its late replies: subvols_sync waiters return -EINTR and the
  * cleaner ends after its current step (subvols_close then joins it). */
 void subvols_stop(struct subvols *sv);
@@ -102,6 +105,8 @@ int subvols_delete(struct subvols *sv, struct inode_tree *parent, uint64_t dir,
 		   uint64_t *id);
 int subvols_set_readonly(struct subvols *sv, uint64_t id, bool rdonly,
 			 const struct inode_caller *c);
+/* Make `id` the default subvolume (root only). */
+int subvols_set_default(struct subvols *sv, uint64_t id, const struct inode_caller *c);
 /* Wait until `id` (0: every subvolume deleting now) is dropped and committed. *count: how many. */
 int subvols_sync(struct subvols *sv, uint64_t id, unsigned *count);
 

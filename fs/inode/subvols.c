@@ -44,6 +44,7 @@
 struct sv_tree {
 	struct inode_tree it;
 	bool dropped;        /* the cleaner took it: no new users */
+	bool orphans_done;   /* orphans a crash left were freed (writable filesystems) */
 };
 
 struct subvols {
@@ -129,13 +130,15 @@ static int tree_open(struct subvols *sv, uint64_t id, struct sv_tree **slot)
 		return -ENOMEM;
 	inode_tree_init(&t->it, sv->fs, root);
 	tree_configure(sv, &t->it, flags);
-	if (!cowfs_read_only(sv->fs)) {
+	/* With an fsync log to replay, orphans wait for the replay: it may write to them. */
+	if (!cowfs_read_only(sv->fs) && !cowfs_log_replay_pending(sv->fs)) {
 		ret = inode_orphans_cleanup(&t->it, &freed);
 		if (ret < 0) {
 			inode_tree_destroy(&t->it);
 			free(t);
 			return ret;
 		}
+		t->orphans_done = true;
 	}
 	*slot = t;
 	return 0;
@@ -427,6 +430,87 @@ int subvols_sync(struct subvols *sv, uint64_t id, unsigned *count)
 	return ret;
 }
 
+/* ---- the fsync log ---------------------------------------------------------------------------- */
+
+/* Every subvolume's tree that is not being deleted, open, into *trees (malloc'ed). */
+static int open_all(struct subvols *sv, struct inode_tree ***trees, size_t *n)
+{
+	struct subvol_info info;
+	struct inode_tree **v = NULL, *it;
+	size_t cap = 0;
+	uint64_t from = FS_TREE_ID;
+	int ret = subvols_tree(sv, FS_TREE_ID, &it);
+
+	*n = 0;
+	for (;;) {
+		if (ret == 0) {
+			if (*n == cap) {
+				struct inode_tree **m = realloc(v, (cap = cap ? 2 * cap : 16) *
+								sizeof(*v));
+				if (!m) {
+					ret = -ENOMEM;
+					break;
+				}
+				v = m;
+			}
+			v[(*n)++] = it;
+		} else if (ret != -ENOENT) {
+			break;
+		}
+		cowfs_lock(sv->fs);
+		ret = cowfs_subvol_next(sv->fs, from < SUBVOL_FIRST_ID ? SUBVOL_FIRST_ID : from,
+					&info);
+		cowfs_unlock(sv->fs);
+		if (ret < 0)
+			break;
+		from = info.id + 1;
+		ret = subvols_tree(sv, info.id, &it);
+	}
+	*trees = v;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int orphans_after_replay(struct subvols *sv)
+{
+	uint64_t freed;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&sv->lock);
+	for (size_t p = 0; p < SV_PAGES && ret == 0; p++)
+		for (size_t i = 0; sv->page[p] && i < SV_PAGE_SIZE && ret == 0; i++) {
+			struct sv_tree *t = sv->page[p][i];
+			if (!t || t->orphans_done || t->dropped)
+				continue;
+			ret = inode_orphans_cleanup(&t->it, &freed);
+			t->orphans_done = ret == 0;
+		}
+	pthread_rwlock_unlock(&sv->lock);
+	return ret;
+}
+
+int subvols_replay_log(struct subvols *sv, uint64_t *records)
+{
+	struct inode_tree **trees = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	*records = 0;
+	if (cowfs_read_only(sv->fs))
+		return 0;
+	if (cowfs_log_replay_pending(sv->fs)) {
+		/* A record names its tree by id: every subvolume's may be needed. */
+		ret = open_all(sv, &trees, &n);
+		if (ret == 0)
+			ret = fsync_log_replay_trees(trees, n, records);
+		free(trees);
+	}
+	if (ret == 0)
+		ret = orphans_after_replay(sv);
+	if (ret == 0 && !sv->cleaner_running)
+		ret = cleaner_start(sv);
+	return ret;
+}
+
 /* ---- open and close --------------------------------------------------------------------------- */
 
 int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subvols **out)
@@ -442,7 +526,8 @@ int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subv
 	pthread_mutex_init(&sv->clean_lock, NULL);
 	pthread_cond_init(&sv->wake, NULL);
 	pthread_cond_init(&sv->progress, NULL);
-	if (!cowfs_read_only(fs))
+	/* Dropping is an update: it waits for the fsync log's replay (subvols_replay_log). */
+	if (!cowfs_read_only(fs) && !cowfs_log_replay_pending(fs))
 		ret = cleaner_start(sv);
 	if (ret < 0) {
 		subvols_close(sv);
@@ -589,5 +674,26 @@ int subvols_set_readonly(struct subvols *sv, uint64_t id, bool rdonly,
 	/* Under the lock of the change: no update of the tree runs between the two. */
 	if (ret == 0)
 		it->read_only = rdonly;
+	return cowfs_trans_end(tx, ret);
+}
+
+int subvols_set_default(struct subvols *sv, uint64_t id, const struct inode_caller *c)
+{
+	struct inode_tree *it;
+	struct cowfs_trans *tx;
+	int ret;
+
+	if (c->uid != 0)
+		return -EPERM;
+	/* Only a subvolume that exists and is not being deleted. */
+	ret = subvols_tree(sv, id, &it);
+	if (ret < 0)
+		return ret;
+	if (cowfs_read_only(sv->fs))
+		return -EROFS;
+	tx = cowfs_trans_begin(sv->fs, ALLOC_NORMAL);
+	ret = cowfs_reserve(tx, cowfs_update_nodes(cowfs_root_tree(sv->fs)));
+	if (ret == 0)
+		ret = cowfs_subvol_set_default(tx, id);
 	return cowfs_trans_end(tx, ret);
 }
