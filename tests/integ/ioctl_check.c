@@ -33,6 +33,17 @@
  *   sync PATH
  *   stats PATH                           NAME=VALUE, one a line
  *   raw PATH NR                          _IOR(0xCF, NR, 64 bytes): an unknown command
+ *   subvol-create DIR NAME               SUBVOL_CREATE: id=N
+ *   snapshot [-r] SRC DIR NAME           SNAP_CREATE of SRC's subvolume (-r read-only): id=N
+ *   subvol-delete DIR NAME               SUBVOL_DELETE: id=N
+ *   subvol-info [-n] PATH [ID]           SUBVOL_INFO (-n: INFO_NEXT): id= parent= dir= source=
+ *                                        flags= drop= name= path=
+ *   subvol-ro PATH 0|1                   SUBVOL_SET_FLAGS on a subvolume's root: flags=
+ *   subvol-default PATH [ID]             SUBVOL_DEFAULT: GET, or SET to ID: id=
+ *   subvol-sync PATH [ID]                SUBVOL_SYNC: count=
+ *   subvol-space [-r] PATH ID...         SUBVOL_SPACE: exclusive= data= meta= referenced=
+ *   handle-save PATH FILE                name_to_handle_at(PATH) written to FILE
+ *   handle-open MOUNTDIR FILE            open_by_handle_at with FILE's handle: ino= size=
  *
  * Exit status: 0 as expected, 1 not as expected, 2 usage or setup error.
  * Build: cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -o ioctl_check ioctl_check.c
@@ -49,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuse/cowfs_ioctl.h"
@@ -583,6 +595,244 @@ static int cmd_raw(int argc, char **argv, int expect)
 	return 0;
 }
 
+/* ---- subvolumes ---------------------------------------------------------------------- */
+
+static void set_name(char *dst, const char *name)
+{
+	if (strlen(name) > COWFS_SUBVOL_NAME_MAX)
+		usage_fail("name too long");
+	strcpy(dst, name);
+}
+
+static uint64_t subvol_of(const char *path)
+{
+	struct cowfs_ioc_file_id id;
+	int fd = open_any(path);
+
+	if (ioctl(fd, COWFS_IOC_FILE_ID, &id) < 0) {
+		fprintf(stderr, "ioctl_check: FILE_ID %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	close(fd);
+	return id.file.subvol;
+}
+
+static int cmd_subvol_create(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_create c = { .version = COWFS_SUBVOL_VERSION };
+	bool snap = strcmp(argv[0], "snapshot") == 0;
+	int fd, ret, r, i = 1;
+
+	if (snap && argc > 1 && strcmp(argv[1], "-r") == 0) {
+		c.flags = COWFS_SUBVOL_RDONLY;
+		i++;
+	}
+	if (argc - i != (snap ? 3 : 2))
+		usage_fail(snap ? "snapshot [-r] SRC DIR NAME" : "subvol-create DIR NAME");
+	if (snap)
+		c.source = subvol_of(argv[i++]);
+	set_name(c.name, argv[i + 1]);
+	fd = open_any(argv[i]);
+	ret = ioctl(fd, snap ? COWFS_IOC_SNAP_CREATE : COWFS_IOC_SUBVOL_CREATE, &c);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("id=%" PRIu64 "\n", c.id);
+	return 0;
+}
+
+static int cmd_subvol_delete(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_delete d = { .version = COWFS_SUBVOL_VERSION };
+	int fd, ret, r;
+
+	if (argc != 3)
+		usage_fail("subvol-delete DIR NAME");
+	set_name(d.name, argv[2]);
+	fd = open_any(argv[1]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_DELETE, &d);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("id=%" PRIu64 "\n", d.id);
+	return 0;
+}
+
+static int cmd_subvol_info(int argc, char **argv, int expect)
+{
+	static struct cowfs_ioc_subvol_info in;
+	int fd, ret, r, i = 1;
+
+	in.version = COWFS_SUBVOL_VERSION;
+	if (argc > 1 && strcmp(argv[1], "-n") == 0) {
+		in.in_flags = COWFS_SUBVOL_INFO_NEXT;
+		i++;
+	}
+	if (argc - i < 1 || argc - i > 2)
+		usage_fail("subvol-info [-n] PATH [ID]");
+	in.id = argc - i == 2 ? num(argv[i + 1]) : 0;
+	fd = open_any(argv[i]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_INFO, &in);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("id=%" PRIu64 " parent=%" PRIu64 " dir=%" PRIu64 " source=%" PRIu64
+	       " flags=%s%s%s drop=%u name=%s path=%s\n", in.id, in.parent, in.dir, in.source,
+	       in.flags & COWFS_SUBVOL_RDONLY ? "ro" : "rw",
+	       in.flags & COWFS_SUBVOL_DELETING ? ",deleting" : "",
+	       in.flags & COWFS_SUBVOL_DEFAULT ? ",default" : "", in.drop_permille, in.name,
+	       in.path);
+	return 0;
+}
+
+static int cmd_subvol_ro(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_flags f = { .version = COWFS_SUBVOL_VERSION };
+	int fd, ret, r;
+
+	if (argc != 3)
+		usage_fail("subvol-ro PATH 0|1");
+	f.flags = num(argv[2]) ? COWFS_SUBVOL_RDONLY : 0;
+	fd = open_any(argv[1]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_SET_FLAGS, &f);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("flags=%u\n", f.flags);
+	return 0;
+}
+
+static int cmd_subvol_default(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_default d = { .version = COWFS_SUBVOL_VERSION };
+	int fd, ret, r;
+
+	if (argc != 2 && argc != 3)
+		usage_fail("subvol-default PATH [ID]");
+	if (argc == 3) {
+		d.op = COWFS_SUBVOL_DEFAULT_SET;
+		d.id = num(argv[2]);
+	}
+	fd = open_any(argv[1]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_DEFAULT, &d);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("id=%" PRIu64 "\n", d.id);
+	return 0;
+}
+
+static int cmd_subvol_sync(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_sync y = { .version = COWFS_SUBVOL_VERSION };
+	int fd, ret, r;
+
+	if (argc != 2 && argc != 3)
+		usage_fail("subvol-sync PATH [ID]");
+	y.id = argc == 3 ? num(argv[2]) : 0;
+	fd = open_any(argv[1]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_SYNC, &y);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("count=%u\n", y.count);
+	return 0;
+}
+
+static int cmd_subvol_space(int argc, char **argv, int expect)
+{
+	struct cowfs_ioc_subvol_space sp = { .version = COWFS_SUBVOL_VERSION };
+	int fd, ret, r, i = 1;
+
+	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+		sp.flags = COWFS_SUBVOL_SPACE_REFERENCED;
+		i++;
+	}
+	if (argc - i < 2 || argc - i - 1 > COWFS_SUBVOL_SPACE_MAX)
+		usage_fail("subvol-space [-r] PATH ID...");
+	for (int k = i + 1; k < argc; k++)
+		sp.ids[sp.count++] = num(argv[k]);
+	fd = open_any(argv[i]);
+	ret = ioctl(fd, COWFS_IOC_SUBVOL_SPACE, &sp);
+	r = outcome(ret, errno, expect);
+	close(fd);
+	if (r >= 0)
+		return r;
+	printf("exclusive=%" PRIu64 " data=%" PRIu64 " meta=%" PRIu64 " referenced=%" PRIu64 "\n",
+	       sp.exclusive, sp.exclusive_data, sp.exclusive_meta, sp.referenced);
+	return 0;
+}
+
+#define HANDLE_MAX 128
+
+static int cmd_handle_save(int argc, char **argv, int expect)
+{
+	union { struct file_handle fh; char buf[sizeof(struct file_handle) + HANDLE_MAX]; } h;
+	int mount_id, ret, r;
+	FILE *f;
+
+	if (argc != 3)
+		usage_fail("handle-save PATH FILE");
+	h.fh.handle_bytes = HANDLE_MAX;
+	ret = name_to_handle_at(AT_FDCWD, argv[1], &h.fh, &mount_id, 0);
+	r = outcome(ret, errno, expect);
+	if (r >= 0)
+		return r;
+	f = fopen(argv[2], "wb");
+	if (!f || fwrite(&h, sizeof(h.fh) + h.fh.handle_bytes, 1, f) != 1 || fclose(f) != 0)
+		usage_fail("cannot write FILE");
+	printf("bytes=%u type=%d\n", h.fh.handle_bytes, h.fh.handle_type);
+	return 0;
+}
+
+static int cmd_handle_open(int argc, char **argv, int expect)
+{
+	union { struct file_handle fh; char buf[sizeof(struct file_handle) + HANDLE_MAX]; } h;
+	int mfd, fd, r;
+	struct stat st;
+	FILE *f;
+
+	if (argc != 3)
+		usage_fail("handle-open MOUNTDIR FILE");
+	f = fopen(argv[2], "rb");
+	if (!f || fread(&h, 1, sizeof(h), f) < sizeof(h.fh))
+		usage_fail("cannot read FILE");
+	fclose(f);
+	mfd = open_any(argv[1]);
+	fd = open_by_handle_at(mfd, &h.fh, O_RDONLY);
+	r = outcome(fd, errno, expect);
+	close(mfd);
+	if (r >= 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		usage_fail("fstat");
+	printf("ino=%llu size=%lld\n", (unsigned long long)st.st_ino, (long long)st.st_size);
+	close(fd);
+	return 0;
+}
+
+static const struct subcmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, int expect);
+} subvol_cmds[] = {
+	{ "subvol-create", cmd_subvol_create },
+	{ "snapshot", cmd_subvol_create },
+	{ "subvol-delete", cmd_subvol_delete },
+	{ "subvol-info", cmd_subvol_info },
+	{ "subvol-ro", cmd_subvol_ro },
+	{ "subvol-default", cmd_subvol_default },
+	{ "subvol-sync", cmd_subvol_sync },
+	{ "subvol-space", cmd_subvol_space },
+	{ "handle-save", cmd_handle_save },
+	{ "handle-open", cmd_handle_open },
+};
+
 int main(int argc, char **argv)
 {
 	int expect = 0;
@@ -620,6 +870,9 @@ int main(int argc, char **argv)
 		return cmd_stats(argc, argv, expect);
 	if (strcmp(argv[0], "raw") == 0)
 		return cmd_raw(argc, argv, expect);
+	for (size_t i = 0; i < ARRAY_SIZE(subvol_cmds); i++)
+		if (strcmp(argv[0], subvol_cmds[i].name) == 0)
+			return subvol_cmds[i].fn(argc, argv, expect);
 	usage_fail("unknown command");
 	return 2;
 }

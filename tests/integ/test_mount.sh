@@ -586,9 +586,9 @@ t_fsx_flushing() {
 
 # The memory bound (docs/DESIGN.md 15, "Memory bound") counts 8 request threads, each with its
 # receive and read buffers: under 24 concurrent O_DIRECT readers (each read a request of its own)
-# the daemon never runs more than those, its main thread and the commit timer (io_uring's
-# workers, iou-wrk-*, are the kernel's and hold no buffers).
-DAEMON_THREADS_MAX=10
+# the daemon never runs more than those, its main thread, the commit timer and the subvolume
+# cleaner (io_uring's workers, iou-wrk-*, are the kernel's and hold no buffers).
+DAEMON_THREADS_MAX=11
 daemon_threads() { grep -lx cowfs /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 t_thread_limit() {
 	local pid i n most=0 rc=0 readers=()
