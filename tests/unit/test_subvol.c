@@ -13,6 +13,7 @@
 
 #include "fs/inode/file.h"
 #include "fs/inode/inode.h"
+#include "fs/inode/namespace_check.h"
 #include "fs/inode/subvol.h"
 #include "fs/inode/xattr.h"
 #include "tests/support/fixture.h"
@@ -272,6 +273,31 @@ START_TEST(default_and_flags)
 }
 END_TEST
 
+/* The checkers see a subvolume cut loose from its entry, and an entry without its subvolume. */
+START_TEST(damage_is_found)
+{
+	struct ifix f;
+	struct cowfs_check_stats st;
+	struct inode_check_stats ns;
+	struct cowfs_trans *tx;
+	uint64_t id;
+
+	ifix_setup(&f, "subvol_damage", IMG, 0);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0755, 0, 0, &id), 0);
+	check(&f);
+	struct bt_key back = { id, ROOT_BACKREF_KEY, FS_TREE_ID };
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_delete(&tx->bt, cowfs_root_tree(f.x.fs), &back), 0);
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_ge(st.problems, 2);   /* the ref without its twin; linked nowhere */
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);   /* the entry's subvolume */
+	ck_assert_int_eq(inode_tree_destroy(&f.it), 0);
+	fsfix_teardown(&f.x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("subvol");
@@ -280,6 +306,7 @@ int main(void)
 	tcase_add_test(tc, make_snapshot_diverge);
 	tcase_add_test(tc, rename_and_unlink);
 	tcase_add_test(tc, default_and_flags);
+	tcase_add_test(tc, damage_is_found);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
