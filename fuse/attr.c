@@ -39,7 +39,7 @@ int ino_from_fuse(fuse_ino_t node, uint64_t root_subvol, uint64_t *subvol, uint6
 		return 0;
 	}
 	*subvol = index == 0 ? FS_TREE_ID : index + (SUBVOL_FIRST_ID - 1);
-	*ino = (uint64_t)node & INODE_INO_MAX;
+	*ino = (uint64_t)node & INODE_MAX_INO;
 	return *subvol <= SUBVOL_LAST_ID && *ino >= INODE_ROOT_INO ? 0 : -ESTALE;
 }
 
@@ -63,7 +63,7 @@ void attr_to_stat(const struct cowfs_attr *a, struct stat *st)
 int attr_to_entry(const struct cowfs_attr *a, uint64_t root_subvol, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	if (a->ino > INODE_INO_MAX)
+	if (a->ino > INODE_MAX_INO)
 		return -EOVERFLOW;
 	e->ino = ino_to_fuse(a->subvol, a->ino, root_subvol);
 	/* With the inode number, what a file handle (name_to_handle_at) names: a number reused

@@ -35,7 +35,7 @@ int ioctl_file_resolve(struct server *s, const struct cowfs_ioc_file *f, struct 
 	int ret;
 
 	/* Numbers below the root's are the tree's own items, never a file. */
-	if (f->ino < INODE_ROOT_INO || f->ino > INODE_INO_MAX)
+	if (f->ino < INODE_ROOT_INO || f->ino > INODE_MAX_INO)
 		return -ENOENT;
 	ret = subvols_tree(s->sv, f->subvol, it);
 	if (ret == 0)

@@ -138,6 +138,24 @@ int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t buf
 	return ret == 0 ? 0 : -ENOENT;
 }
 
+int bt_path_exclusive(struct btree *t, const struct bt_key *key, bool *exclusive)
+{
+	struct bt_path p;
+	int ret = bt_search(NULL, t, key, &p);
+
+	if (ret < 0)
+		return ret;
+	*exclusive = true;
+	ret = 0;
+	for (int level = p.height - 1; level >= 0 && *exclusive && ret == 0; level--) {
+		uint64_t refs = 0;
+		ret = t->fs->ops->block_refs(t->fs->ops_ctx, p.nodes[level]->addr, &refs);
+		*exclusive = refs == 1;
+	}
+	bt_path_release(t->fs, &p);
+	return ret;
+}
+
 static int split_node(struct bt_trans *tx, struct btree *t, struct bt_path *p, int level);
 
 /* The tree grows by one level: a new root above the old one and its new sibling. */

@@ -164,6 +164,13 @@ void bt_open(struct btree *t, struct bt_fs *fs, uint64_t owner, uint64_t root,
 int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t bufsize,
 	      uint32_t *len);
 
+/*
+ * Whether the leaf a search for `key` ends in, and every node above it, belong to `t` alone
+ * (reference count 1 all the way down): then nothing `t` reaches there is reachable from another
+ * tree through shared structure (a snapshot). 0 or -EIO.
+ */
+int bt_path_exclusive(struct btree *t, const struct bt_key *key, bool *exclusive);
+
 /* Insert a new item. -EEXIST if the key is present, -EOVERFLOW if len > bt_max_item_size. */
 int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, const void *data,
 	      uint32_t len);

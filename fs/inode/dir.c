@@ -286,6 +286,65 @@ int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
 	return dir_take_index(tx, it, dir, len, -1, NULL);
 }
 
+/* ---- subvolume entries: a DIR_ITEM entry and a DIR_INDEX item, no INODE_REF ------------------ */
+
+int dir_peek_index(struct inode_tree *it, uint64_t dir, uint64_t *index)
+{
+	struct inode in;
+	int ret = inode_read_dir(it, dir, &in);
+
+	if (ret == 0)
+		*index = in.next_index;
+	return ret;
+}
+
+int dir_subvol_link(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+		    const char *name, size_t len, uint64_t id, uint64_t *index)
+{
+	uint8_t ebuf[sizeof(struct dir_entry) + INODE_NAME_MAX];
+	uint32_t esize = (uint32_t)(sizeof(struct dir_entry) + len);
+	int ret = dir_take_index(tx, it, dir, len, 1, index);
+
+	if (ret < 0)
+		return ret;
+	dir_entry_encode(ebuf, id, DT_DIR | DIR_ENTRY_SUBVOL, cowfs_trans_id(tx), name, len);
+	struct bt_key dk = { dir, DIR_ITEM_KEY, dir_name_hash(name, len) };
+	ret = array_append(tx, it, &dk, ebuf, esize);
+	if (ret < 0)
+		return ret;
+	struct bt_key xk = { dir, DIR_INDEX_KEY, *index };
+	ret = bt_insert(&tx->bt, inode_btree(it), &xk, ebuf, esize);
+	/* A subvolume counts among its parent's subdirectories (nlink 2 + subdirectories). */
+	return ret < 0 ? ret : inode_adjust(tx, it, dir, 1, 0);
+}
+
+int dir_subvol_unlink(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+		      const char *name, size_t len, uint64_t index)
+{
+	struct bt_key dk = { dir, DIR_ITEM_KEY, dir_name_hash(name, len) };
+	struct bt_key xk = { dir, DIR_INDEX_KEY, index };
+	uint8_t *buf;
+	uint32_t blen, at = 0, esize = 0;
+	int ret = bt_delete(&tx->bt, inode_btree(it), &xk);
+
+	if (ret == -ENOENT)
+		return inode_corrupt(it, dir, "subvolume entry without its index item");
+	if (ret < 0)
+		return ret;
+	ret = inode_item_read(it, &dk, &buf, &blen);
+	if (ret == -ENOENT)
+		return inode_corrupt(it, dir, "subvolume index item without its directory item");
+	if (ret < 0)
+		return ret;
+	ret = dir_item_find(it, dir, buf, blen, name, len, &at, &esize);
+	if (ret == 0)
+		ret = array_cut(tx, it, &dk, buf, blen, at, esize);
+	free(buf);
+	if (ret == 0)
+		ret = dir_take_index(tx, it, dir, len, -1, NULL);
+	return ret < 0 ? ret : inode_adjust(tx, it, dir, -1, 0);
+}
+
 /* Count the items of `ino` (all of them belong to it: objectid == ino), up to `limit`. */
 int inode_count_items(struct inode_tree *it, uint64_t ino, uint64_t limit, uint64_t *count)
 {

@@ -76,6 +76,14 @@ int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *
 
 	if (ret == -ENOENT)
 		return inode_corrupt(it, ino, "file extent item of an extent with no references");
+	if (ret == 0 && !*shared) {
+		/* Its count says one reference, but the leaf holding it may be a snapshot's too
+		 * (lazy counting: a snapshot shares leaves until one side changes them). */
+		struct bt_key k = { ino, EXTENT_DATA_KEY, seg->off };
+		bool exclusive;
+		ret = bt_path_exclusive(inode_btree(it), &k, &exclusive);
+		*shared = ret == 0 && !exclusive;
+	}
 	return ret;
 }
 

@@ -59,6 +59,9 @@ void fmap_extent_item(struct file_extent_item *fe, uint8_t type, uint64_t transi
 
 /* Write back every inode's dirty pages (cowfs's before_commit hook; arg: the inode_tree). */
 int inode_writeback_all(void *arg, struct cowfs_trans *tx);
+/* Write every dirty page of `it` back into tx, inside an update (a snapshot's: its clone then
+ * holds the data); the fsync log is left as it is. */
+int inode_writeback_tree(struct cowfs_trans *tx, struct inode_tree *it);
 /* The same between commits, letting the lock go for the data I/O (cowfs's flush hook). */
 int inode_flush(void *arg, struct cowfs_trans *tx);
 struct icache_entry;

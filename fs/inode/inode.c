@@ -277,7 +277,7 @@ int inode_alloc_ino(struct inode_tree *it, uint64_t *ino)
 		if (ret < 0)
 			return ret;
 	}
-	if (it->next_ino > INODE_INO_MAX)
+	if (it->next_ino > INODE_MAX_INO)
 		return -ENOSPC;
 	*ino = it->next_ino;
 	return 0;

@@ -30,9 +30,6 @@
 #define INODE_NAME_MAX  255
 #define INODE_LINK_MAX  65000
 #define INODE_SYMLINK_MAX 4095
-/* The highest inode number handed out: the FUSE server puts the subvolume in the bits above
- * (fuse/attr.c), so a tree's numbers stay below 2^48 (-ENOSPC past it). */
-#define INODE_INO_MAX ((1ull << 48) - 1)
 
 struct inode_cache;
 

@@ -28,6 +28,9 @@
 #define INODE_ROOT_INO      256ull
 /* Objectids from here up are reserved for special items (orphans, later): never inodes. */
 #define INODE_LAST_INO      ((1ull << 63) - 1)
+/* The highest inode number handed out: the FUSE server keeps the subvolume in the 16 bits
+ * above (fuse/attr.c), so that st_ino is unique across subvolumes. */
+#define INODE_MAX_INO       ((1ull << 48) - 1)
 
 /*
  * (ORPHAN_OBJECTID, ORPHAN_ITEM_KEY, ino), no payload: inode `ino` has no names left but was

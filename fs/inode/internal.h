@@ -47,6 +47,13 @@ int dir_link_add(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, co
 		 size_t len, uint64_t ino, uint8_t type);
 int dir_link_remove(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir, const char *name,
 		    size_t len, uint64_t ino);
+/* Subvolume entries (dir.c): the DIR_INDEX offset the next entry of `dir` gets; link and unlink
+ * the entry of subvolume `id` (its parent's nlink counts it as a subdirectory). */
+int dir_peek_index(struct inode_tree *it, uint64_t dir, uint64_t *index);
+int dir_subvol_link(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+		    const char *name, size_t len, uint64_t id, uint64_t *index);
+int dir_subvol_unlink(struct cowfs_trans *tx, struct inode_tree *it, uint64_t dir,
+		      const char *name, size_t len, uint64_t index);
 int inode_alloc_ino(struct inode_tree *it, uint64_t *ino);
 int dir_check_new_name(const char *name, size_t len);
 int inode_corrupt(struct inode_tree *it, uint64_t ino, const char *what);

@@ -4,6 +4,7 @@
  * helpers of inode.c and dir.c.
  */
 #include "fs/inode/internal.h"
+#include "fs/inode/subvol.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,10 +20,9 @@
 #include "fs/lib/endian.h"
 
 static int lookup_locked(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
-			 uint64_t *ino)
+			 struct dentry *out)
 {
 	struct inode d;
-	struct dentry e;
 	int ret;
 
 	if (len > INODE_NAME_MAX)
@@ -32,35 +32,40 @@ static int lookup_locked(struct inode_tree *it, uint64_t dir, const char *name, 
 		return ret;
 	if (len == 0 || memchr(name, '/', len) || memchr(name, '\0', len))
 		return -ENOENT;
+	out->type = DT_DIR;
 	if (len == 1 && name[0] == '.') {
-		*ino = dir;
+		out->child = dir;
 		return 0;
 	}
 	if (len == 2 && name[0] == '.' && name[1] == '.')
-		return dir_parent(it, dir, ino);
-	ret = dir_find(it, dir, name, len, &e);
-	if (ret == 0)
-		*ino = e.child;
-	return ret;
+		return dir_parent(it, dir, &out->child);
+	return dir_find(it, dir, name, len, out);
 }
 
 int inode_lookup(struct inode_tree *it, uint64_t dir, const char *name, size_t len,
 		 struct cowfs_attr *attr)
 {
 	struct inode in;
-	uint64_t ino = 0;
+	struct dentry e = { 0 };
 	int ret;
 
 	inode_lock_read(it);
-	ret = lookup_locked(it, dir, name, len, &ino);
-	if (ret == 0) {
-		ret = inode_read(it, ino, &in);
+	ret = lookup_locked(it, dir, name, len, &e);
+	if (ret == 0 && !(e.type & DIR_ENTRY_SUBVOL)) {
+		ret = inode_read(it, e.child, &in);
 		if (ret == -ENOENT)
 			ret = inode_corrupt(it, dir, "directory entry names a missing inode");
 	}
 	inode_unlock_read(it);
-	if (ret == 0)
-		inode_to_attr(it, ino, &in, attr);
+	if (ret == 0 && (e.type & DIR_ENTRY_SUBVOL)) {
+		/* Another tree's root directory: its attributes are that tree's to give. */
+		memset(attr, 0, sizeof(*attr));
+		attr->ino = INODE_ROOT_INO;
+		attr->subvol = e.child;
+		attr->mode = S_IFDIR;
+	} else if (ret == 0) {
+		inode_to_attr(it, e.child, &in, attr);
+	}
 	return ret;
 }
 
@@ -265,6 +270,12 @@ static int find_victim(struct inode_tree *it, uint64_t dir, const char *name, si
 	ret = dir_find(it, dir, name, len, e);
 	if (ret < 0)
 		return ret;
+	if (e->type & DIR_ENTRY_SUBVOL) {
+		/* Not an inode of this tree: callers see a directory and must check e->type. */
+		memset(child, 0, sizeof(*child));
+		child->mode = S_IFDIR;
+		return 0;
+	}
 	ret = inode_read(it, e->child, child);
 	if (ret == -ENOENT)
 		return inode_corrupt(it, dir, "directory entry names a missing inode");
@@ -319,6 +330,8 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 	/* Check under the lock, then reserve (which may commit), then check again. */
 	inode_lock_read(it);
 	ret = find_victim(it, dir, name, len, &e, &child);
+	if (ret == 0 && (e.type & DIR_ENTRY_SUBVOL))
+		ret = want_dir ? -EPERM : -EISDIR;   /* a subvolume goes by subvol_unlink */
 	if (ret == 0)
 		ret = unlink_cost(it, e.child, &child, &nodes);
 	inode_unlock_read(it);
@@ -328,6 +341,8 @@ static int remove_name(struct inode_tree *it, uint64_t dir, const char *name, si
 	if (ret < 0)
 		return ret;
 	ret = find_victim(it, dir, name, len, &e, &child);
+	if (ret == 0 && (e.type & DIR_ENTRY_SUBVOL))
+		ret = want_dir ? -EPERM : -EISDIR;
 	if (ret == 0 && want_dir && !S_ISDIR(child.mode))
 		ret = -ENOTDIR;
 	if (ret == 0 && !want_dir && S_ISDIR(child.mode))
@@ -378,6 +393,41 @@ static int rename_find(struct inode_tree *it, struct rename_side *s, bool must_e
 	return ret;
 }
 
+/* A subvolume moves within its parent's tree; it neither replaces nor is replaced by
+ * another subvolume, and does not take part in an exchange. */
+static int rename_check_subvol(struct inode_tree *it, struct rename_side *dst, unsigned flags)
+{
+	if ((flags & INODE_RENAME_EXCHANGE) || (dst->exists && (dst->e.type & DIR_ENTRY_SUBVOL)))
+		return -EBUSY;
+	if (!dst->exists)
+		return 0;
+	if (flags & INODE_RENAME_NOREPLACE)
+		return -EEXIST;
+	if (!S_ISDIR(dst->in.mode))
+		return -ENOTDIR;
+	return dir_is_empty(it, dst->e.child);
+}
+
+/* Move subvolume entry `s` to `to` as `name`: the entries, and its ROOT_REF/ROOT_BACKREF. */
+static int rename_move_subvol(struct cowfs_trans *tx, struct inode_tree *it,
+			      const struct rename_side *s, uint64_t to, const char *name,
+			      size_t len)
+{
+	struct subvol_info si;
+	uint64_t index;
+	int ret = cowfs_subvol_get(it->fs, s->e.child, &si);
+
+	if (ret == 0 && (si.parent != inode_tree_subvol(it) || si.dir != s->dir))
+		ret = inode_corrupt(it, s->dir, "subvolume entry disagrees with its root backref");
+	if (ret == 0)
+		ret = dir_subvol_unlink(tx, it, s->dir, s->name, s->len, si.index);
+	if (ret == 0)
+		ret = dir_subvol_link(tx, it, to, name, len, s->e.child, &index);
+	if (ret == 0)
+		ret = cowfs_subvol_move(tx, s->e.child, inode_tree_subvol(it), to, index, name, len);
+	return ret;
+}
+
 /* Everything rename checks before changing anything. *noop: nothing to do. */
 static int rename_check(struct inode_tree *it, struct rename_side *src, struct rename_side *dst,
 			unsigned flags, bool *noop)
@@ -390,6 +440,10 @@ static int rename_check(struct inode_tree *it, struct rename_side *src, struct r
 	if (ret < 0)
 		return ret;
 	*noop = false;
+	if (src->e.type & DIR_ENTRY_SUBVOL)
+		return rename_check_subvol(it, dst, flags);
+	if (dst->exists && (dst->e.type & DIR_ENTRY_SUBVOL))
+		return -EBUSY;   /* a subvolume is not replaced by a rename */
 	if (dst->exists && dst->e.child == src->e.child) {
 		*noop = true;   /* two names of one inode: POSIX says do nothing */
 		return 0;
@@ -511,7 +565,10 @@ static int rename_apply(struct cowfs_trans *tx, struct inode_tree *it, struct re
 		if (ret < 0)
 			return ret;
 	}
-	ret = rename_move(tx, it, src, dst->dir, dst->name, dst->len);
+	if (src->e.type & DIR_ENTRY_SUBVOL)
+		ret = rename_move_subvol(tx, it, src, dst->dir, dst->name, dst->len);
+	else
+		ret = rename_move(tx, it, src, dst->dir, dst->name, dst->len);
 	if (ret == 0 && (flags & INODE_RENAME_WHITEOUT))
 		ret = add_whiteout(tx, it, src, uid, gid);
 	return ret;

@@ -18,10 +18,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
+
 #include "fs/extent/extent_format.h"
 #include "fs/extent/file_extent.h"
 #include "fs/inode/dir_entry.h"
 #include "fs/inode/internal.h"
+#include "fs/inode/subvol.h"
 #include "fs/inode/xattr_internal.h"
 #include "fs/lib/endian.h"
 
@@ -383,13 +386,55 @@ static int check_inode_ref(struct ns_checker *c, const struct bt_key *k, const u
 	return ret;
 }
 
+/*
+ * A subvolume entry (DIR_ENTRY_SUBVOL) names a live subvolume whose ROOT_BACKREF says it is
+ * this entry: this tree, this directory, this name, and (given) this DIR_INDEX offset. It
+ * counts among the directory's subdirectories. *index_out: the backref's index.
+ */
+static int check_subvol_entry(struct ns_checker *c, uint64_t dir, uint64_t id, uint8_t type,
+			      const char *name, uint32_t nlen, uint64_t *index_out)
+{
+	struct subvol_info si;
+	int ret;
+
+	if (type != (DT_DIR | DIR_ENTRY_SUBVOL)) {
+		problem(c, dir, "subvolume entry " NAME_FMT " has type %u", NAME_ARG(name, nlen), type);
+		return 0;
+	}
+	cowfs_lock(c->fs);
+	ret = cowfs_subvol_get(c->fs, id, &si);
+	cowfs_unlock(c->fs);
+	if (ret == -ENOENT || ret == -EUCLEAN) {
+		problem(c, dir, "entry " NAME_FMT " names subvolume %" PRIu64 ", which %s",
+			NAME_ARG(name, nlen), id, ret == -ENOENT ? "does not exist" : "is malformed");
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	if (si.parent != inode_tree_subvol(&c->it) || si.dir != dir || si.name_len != nlen ||
+	    memcmp(si.name, name, nlen) != 0)
+		problem(c, dir, "entry " NAME_FMT " names subvolume %" PRIu64
+			", whose root backref names another place", NAME_ARG(name, nlen), id);
+	*index_out = si.index;
+	return 0;
+}
+
 /* Each DIR_ITEM entry must name an existing inode of its type that has the inode ref. */
 static int check_dir_entry(struct ns_checker *c, uint64_t dir, uint64_t child, uint8_t type,
 			   const char *name, uint32_t nlen)
 {
 	struct inode in;
 	uint64_t index;
-	int ret = inode_read(&c->it, child, &in);
+	int ret;
+
+	if (type & DIR_ENTRY_SUBVOL) {
+		struct ns_inode *parent = table_get(c, dir);
+		if (!parent)
+			return -ENOMEM;
+		parent->subdirs++;
+		return check_subvol_entry(c, dir, child, type, name, nlen, &index);
+	}
+	ret = inode_read(&c->it, child, &in);
 
 	if (ret == -ENOENT) {
 		problem(c, dir, "entry " NAME_FMT " names inode %" PRIu64 ", which does not exist",
@@ -472,6 +517,13 @@ static int check_dir_index(struct ns_checker *c, const struct bt_key *k, const u
 			") has no matching directory item", k->offset, NAME_ARG(name, nlen), child);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
+	if (type & DIR_ENTRY_SUBVOL) {
+		ret = check_subvol_entry(c, dir, child, type, name, nlen, &index);
+		if (ret == 0 && index != k->offset)
+			problem(c, dir, "directory index %" PRIu64 " names subvolume %" PRIu64
+				", whose root backref gives index %" PRIu64, k->offset, child, index);
+		return ret;
+	}
 	ret = find_ref_index(c, child, dir, name, nlen, &index);
 	if (ret == 0 && index != k->offset)
 		problem(c, child, "inode ref " NAME_FMT " in directory %" PRIu64 " gives index %"
@@ -815,6 +867,40 @@ static int walk_items(struct ns_checker *c)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+/* Every subvolume whose ROOT_REF says it lives in this tree has its entry here. */
+static int check_child_subvols(struct ns_checker *c)
+{
+	struct subvol_info si;
+	uint64_t from = SUBVOL_FIRST_ID, parent = inode_tree_subvol(&c->it);
+	int ret;
+
+	for (;;) {
+		uint64_t child = 0;
+		cowfs_lock(c->fs);
+		ret = cowfs_subvol_next(c->fs, from, &si);
+		cowfs_unlock(c->fs);
+		if (ret < 0)
+			break;
+		from = si.id + 1;
+		if (si.parent != parent)
+			continue;
+		ret = find_dir_item(c, si.dir, si.name, (uint32_t)si.name_len, &child);
+		if (ret == -ENOENT || (ret == 0 && child != si.id))
+			problem(c, si.dir, "subvolume %" PRIu64 " is linked as " NAME_FMT
+				" here, but the directory has no such entry", si.id,
+				NAME_ARG(si.name, (uint32_t)si.name_len));
+		else if (ret < 0)
+			break;
+		ret = match_dir_index(c, si.dir, si.index, si.id, si.name, (uint32_t)si.name_len);
+		if (ret == -ENOENT)
+			problem(c, si.dir, "subvolume %" PRIu64 " has no directory index %" PRIu64,
+				si.id, si.index);
+		else if (ret < 0)
+			break;
+	}
+	return ret == -ENOENT || ret == -EUCLEAN ? 0 : ret;
+}
+
 int inode_check_tree(struct cowfs *fs, struct cowfs_root *root, struct inode_check_stats *st)
 {
 	struct ns_checker c = { .fs = fs, .st = st };
@@ -832,12 +918,25 @@ int inode_check_tree(struct cowfs *fs, struct cowfs_root *root, struct inode_che
 	} else if (ret == 0) {
 		check_all_counts(&c);
 		ret = check_orphans(&c);
+		if (ret == 0)
+			ret = check_child_subvols(&c);
 	}
 	free(c.slots);
 	free(c.cur.spans);
 	if (ret < 0)
 		return ret;
 	return c.problems ? -EUCLEAN : 0;
+}
+
+static bool subvol_deleting(struct cowfs *fs, uint64_t id)
+{
+	struct subvol_info si;
+	int ret;
+
+	cowfs_lock(fs);
+	ret = cowfs_subvol_get(fs, id, &si);
+	cowfs_unlock(fs);
+	return ret == 0 && (si.flags & SUBVOL_DELETING);
 }
 
 int inode_check_all(struct cowfs *fs, struct inode_check_stats *st)
@@ -865,6 +964,8 @@ int inode_check_all(struct cowfs *fs, struct inode_check_stats *st)
 			ret = 0;
 			continue;
 		}
+		if (ret == 0 && subvol_deleting(fs, k.objectid))
+			continue;   /* half dropped: its namespace is gone in part, by design */
 		if (ret == 0)
 			ret = inode_check_tree(fs, root, st);
 		if (ret == -EUCLEAN) {

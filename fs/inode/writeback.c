@@ -411,19 +411,27 @@ int inode_writeback_one(struct cowfs_trans *tx, struct inode_tree *it, struct ic
 	return 0;
 }
 
-int inode_writeback_all(void *arg, struct cowfs_trans *tx)
+int inode_writeback_tree(struct cowfs_trans *tx, struct inode_tree *it)
 {
-	struct inode_tree *it = arg;
 	struct writeback wb = { tx, it };
 	int ret = 0;
 
-	if (!it->icache)
-		return 0;
-	if (it->icache->dirty_bytes) {
+	if (it->icache && it->icache->dirty_bytes) {
 		unsigned cls = cowfs_trans_set_class(tx, ALLOC_PRIVILEGED);
 		ret = icache_for_each(it->icache, writeback_entry, &wb);
 		cowfs_trans_set_class(tx, cls);
 	}
+	return ret;
+}
+
+int inode_writeback_all(void *arg, struct cowfs_trans *tx)
+{
+	struct inode_tree *it = arg;
+	int ret;
+
+	if (!it->icache)
+		return 0;
+	ret = inode_writeback_tree(tx, it);
 	/* This commit carries everything the log held or was waiting to hold. */
 	if (ret == 0)
 		log_forget_all(it);

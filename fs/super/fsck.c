@@ -13,6 +13,7 @@
 
 #include "fs/extent/ref_check.h"
 #include "fs/lib/endian.h"
+#include "fs/super/internal.h"
 #include "fs/super/root_item.h"
 
 struct fs_check {
@@ -109,6 +110,11 @@ static void add_stats(struct cowfs_check_stats *st, const struct ref_check_stats
 	st->unfixable += r->unfixable;
 }
 
+static void subvol_problem(void *arg, uint64_t bytenr, const char *msg)
+{
+	problem(arg, bytenr, "%s", msg);
+}
+
 /* With `repair` (a transaction), corrections are queued in it. */
 static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, struct bt_trans *repair,
 		     cowfs_check_progress_fn progress, void *progress_arg)
@@ -129,6 +135,10 @@ static int run_check(struct cowfs *fs, struct cowfs_check_stats *st, struct bt_t
 	ret = check_all_trees(&c);
 	if (ret == 0)
 		ret = ref_check_compare(c.refs);
+	if (ret == 0) {
+		uint64_t counted = 0;   /* subvol_problem counts them in c */
+		ret = subvol_check_items(fs, subvol_problem, &c, &counted);
+	}
 	add_stats(st, ref_check_stats(c.refs));
 	ref_check_end(c.refs);
 	if (ret == 0 && get_le64(&fs->sb.bytes_used) != st->bytes_used)

@@ -23,6 +23,11 @@ struct cowfs_root *fs_find_open_tree(struct cowfs *fs, uint64_t id);
 int subvol_item_update_progress(struct cowfs_trans *tx, uint64_t id, uint64_t total,
 				uint64_t done);
 
+/* The checker's look at the subvolume items of the root tree (subvol_check.c): each problem
+ * goes to `problem` and is counted in *problems. 0 or -EIO. */
+int subvol_check_items(struct cowfs *fs, void (*problem)(void *, uint64_t, const char *),
+		       void *arg, uint64_t *problems);
+
 /* The timer thread (committer.c). */
 int fs_start_committer(struct cowfs *fs, int interval_ms);
 void fs_stop_committer(struct cowfs *fs);

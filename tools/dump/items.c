@@ -17,6 +17,7 @@
 #include "fs/lib/compiler.h"
 #include "fs/lib/endian.h"
 #include "fs/super/root_item.h"
+#include "fs/super/subvol.h"
 #include "fs/super/super_format.h"
 #include "tools/dump/names.h"
 
@@ -69,6 +70,62 @@ static void dump_root_item(struct dump *d, const struct bt_key *k, const void *p
 	out_obj_end(o);
 	if (d->collect_roots && k->objectid != ROOT_TREE_ID)
 		remember_tree(d, k->objectid, &tr);
+}
+
+static void dump_subvol_item(struct dump *d, const void *p, uint32_t len)
+{
+	struct subvol_info si;
+	struct out *o = d->o;
+	const char *why;
+
+	if (subvol_item_decode(p, len, &si, &why) < 0) {
+		malformed(d, "subvolume item", p, len);
+		return;
+	}
+	out_obj_begin(o, "subvol_item", "subvolume", FRAME_LINE);
+	out_x64(o, "flags", si.flags);
+	out_u64(o, "source", si.source);
+	out_u64(o, "ctransid", si.ctransid);
+	out_u64(o, "otime", (uint64_t)si.otime.tv_sec);
+	out_hex(o, "uuid", si.uuid, sizeof(si.uuid));
+	if (si.flags & SUBVOL_DELETING) {
+		out_u64(o, "drop_done", si.drop_done);
+		out_u64(o, "drop_total", si.drop_total);
+	}
+	out_obj_end(o);
+}
+
+static void dump_root_ref(struct dump *d, const void *p, uint32_t len)
+{
+	struct subvol_info ref;
+	struct out *o = d->o;
+	const char *why;
+
+	if (root_ref_decode(p, len, &ref, &why) < 0) {
+		malformed(d, "root ref", p, len);
+		return;
+	}
+	out_obj_begin(o, "root_ref", "root ref", FRAME_LINE);
+	out_u64(o, "dir", ref.dir);
+	out_u64(o, "index", ref.index);
+	out_qstr(o, "name", ref.name, ref.name_len);
+	out_obj_end(o);
+}
+
+static void dump_subvol_registry(struct dump *d, const void *p, uint32_t len)
+{
+	uint64_t def, last;
+	struct out *o = d->o;
+	const char *why;
+
+	if (subvol_registry_decode(p, len, &def, &last, &why) < 0) {
+		malformed(d, "subvolume registry", p, len);
+		return;
+	}
+	out_obj_begin(o, "subvol_registry", "subvolume registry", FRAME_LINE);
+	out_u64(o, "default", def);
+	out_u64(o, "last_id", last);
+	out_obj_end(o);
 }
 
 static void dump_extent_item(struct dump *d, const void *p, uint32_t len)
@@ -225,6 +282,10 @@ void dump_item(struct dump *d, const struct bt_node *n, uint32_t slot)
 	out_u64(o, "itemsize", len);
 	switch (k.type) {
 	case ROOT_ITEM_KEY:       dump_root_item(d, &k, p, len); break;
+	case SUBVOL_ITEM_KEY:     dump_subvol_item(d, p, len); break;
+	case ROOT_REF_KEY:
+	case ROOT_BACKREF_KEY:    dump_root_ref(d, p, len); break;
+	case SUBVOL_REGISTRY_KEY: dump_subvol_registry(d, p, len); break;
 	case EXTENT_ITEM_KEY:     dump_extent_item(d, p, len); break;
 	case TREE_BLOCK_REF_KEY:  dump_tree_block_ref(d, &k, p, len); break;
 	case EXTENT_DATA_REF_KEY: dump_data_refs(d, p, len); break;

@@ -22,6 +22,10 @@ const char *key_type_name(uint8_t type)
 	case DIR_ITEM_KEY:        return "DIR_ITEM";
 	case DIR_INDEX_KEY:       return "DIR_INDEX";
 	case ROOT_ITEM_KEY:       return "ROOT_ITEM";
+	case SUBVOL_ITEM_KEY:     return "SUBVOL_ITEM";
+	case SUBVOL_REGISTRY_KEY: return "SUBVOL_REGISTRY";
+	case ROOT_BACKREF_KEY:    return "ROOT_BACKREF";
+	case ROOT_REF_KEY:        return "ROOT_REF";
 	case EXTENT_ITEM_KEY:     return "EXTENT_ITEM";
 	case TREE_BLOCK_REF_KEY:  return "TREE_BLOCK_REF";
 	case EXTENT_DATA_REF_KEY: return "EXTENT_DATA_REF";

@@ -1,0 +1,312 @@
+/*
+ * Subvolumes and snapshots at the inode layer (fs/inode/subvol_entry.c over fs/super/subvol.c):
+ * entries in directories, lookups into them, snapshots that hold buffered data, divergence,
+ * renames, unlinking for deletion, the root tree's items across a reopen; every step followed
+ * by both checkers.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/inode/file.h"
+#include "fs/inode/inode.h"
+#include "fs/inode/namespace_check.h"
+#include "fs/inode/subvol.h"
+#include "fs/inode/xattr.h"
+#include "tests/support/fixture.h"
+#include "tests/support/ifix.h"
+
+#define IMG (128ull << 20)
+#define ROOT INODE_ROOT_INO
+
+/* An inode_tree over subvolume `id` (the test destroys it). */
+static void open_sub(struct ifix *f, uint64_t id, struct inode_tree *it)
+{
+	struct cowfs_root *r;
+
+	cowfs_lock(f->x.fs);
+	ck_assert_int_eq(cowfs_tree_open(f->x.fs, id, &r), 0);
+	cowfs_unlock(f->x.fs);
+	inode_tree_init(it, f->x.fs, r);
+}
+
+/* Commit, then both checkers (they compare what is committed). */
+static void check(struct ifix *f)
+{
+	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
+	ifix_check(f);
+}
+
+static uint64_t mkfile(struct inode_tree *it, uint64_t dir, const char *name)
+{
+	struct cowfs_attr a;
+
+	ck_assert_int_eq(inode_create(it, dir, name, strlen(name), S_IFREG | 0644, 0, 1000, 100,
+				      &a), 0);
+	return a.ino;
+}
+
+static void put(struct inode_tree *it, uint64_t ino, char fill, size_t len, uint64_t off)
+{
+	char *buf = malloc(len);
+
+	memset(buf, fill, len);
+	ck_assert_int_eq(file_write(it, ino, buf, len, off, 0), (ssize_t)len);
+	free(buf);
+}
+
+/* Every byte of [off, off + len) of `ino` is `fill`. */
+static void expect(struct inode_tree *it, uint64_t ino, char fill, size_t len, uint64_t off)
+{
+	char *buf = malloc(len);
+
+	ck_assert_int_eq(file_read(it, ino, buf, len, off), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg(buf[i] == fill, "byte %zu is %d, expected %d", i, buf[i], fill);
+	free(buf);
+}
+
+static int64_t lk(struct inode_tree *it, uint64_t dir, const char *name, uint64_t *subvol)
+{
+	struct cowfs_attr a;
+	int ret = inode_lookup(it, dir, name, strlen(name), &a);
+
+	if (ret < 0)
+		return ret;
+	if (subvol)
+		*subvol = a.subvol;
+	return (int64_t)a.ino;
+}
+
+struct listing {
+	uint64_t ino;
+	uint8_t type;
+	const char *want;
+	bool found;
+};
+
+static int find_entry(void *arg, const char *name, size_t len, uint64_t ino, uint8_t type,
+		      uint64_t next)
+{
+	struct listing *l = arg;
+
+	(void)next;
+	if (len == strlen(l->want) && memcmp(name, l->want, len) == 0) {
+		l->found = true;
+		l->ino = ino;
+		l->type = type;
+	}
+	return 0;
+}
+
+START_TEST(make_snapshot_diverge)
+{
+	struct ifix f;
+	struct inode_tree sv, snap, ro;
+	uint64_t id, sid, rid, subvol = 0, file;
+	struct subvol_info si;
+
+	ifix_setup(&f, "subvol_make", IMG, 0);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0750, 1000, 100, &id), 0);
+	ck_assert_uint_eq(id, SUBVOL_FIRST_ID);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0750, 1000, 100, &id), -EEXIST);
+	ck_assert_int_eq(lk(&f.it, ROOT, "sv", &subvol), (int64_t)ROOT);
+	ck_assert_uint_eq(subvol, SUBVOL_FIRST_ID);
+	ck_assert_uint_eq(ifix_attr(&f, ROOT).nlink, 3);   /* a subvolume is a subdirectory */
+
+	struct listing l = { .want = "sv" };
+	ck_assert_int_eq(dir_readdir(&f.it, ROOT, 0, find_entry, &l), 0);
+	ck_assert(l.found);
+	ck_assert_uint_eq(l.ino, SUBVOL_FIRST_ID);
+	ck_assert_uint_eq(l.type, DT_DIR | INODE_DT_SUBVOL);
+
+	open_sub(&f, SUBVOL_FIRST_ID, &sv);
+	struct cowfs_attr a;
+	ck_assert_int_eq(inode_getattr(&sv, ROOT, &a), 0);
+	ck_assert_uint_eq(a.mode, S_IFDIR | 0750);
+	ck_assert_uint_eq(a.uid, 1000);
+	ck_assert_uint_eq(a.subvol, SUBVOL_FIRST_ID);
+	file = mkfile(&sv, ROOT, "f");
+	put(&sv, file, 'a', 100000, 0);
+	check(&f);   /* commits first: the sv file's pages are written back */
+
+	/* Buffered data is in the snapshot: written after the last commit, before the call. */
+	put(&sv, file, 'b', 4096, 8192);
+	ck_assert_int_eq(subvol_snapshot(&sv, &f.it, ROOT, "snap", 4, false, &sid), 0);
+	ck_assert_uint_eq(sid, SUBVOL_FIRST_ID + 1);
+	ck_assert_int_eq(subvol_snapshot(&sv, &f.it, ROOT, "ro", 2, true, &rid), 0);
+	open_sub(&f, sid, &snap);
+	open_sub(&f, rid, &ro);
+	expect(&snap, file, 'b', 4096, 8192);
+	expect(&snap, file, 'a', 8192, 0);
+
+	/* Divergence both ways. */
+	put(&sv, file, 'c', 4096, 0);
+	put(&snap, file, 'd', 4096, 4096);
+	expect(&sv, file, 'c', 4096, 0);
+	expect(&sv, file, 'a', 4096, 4096);
+	expect(&snap, file, 'a', 4096, 0);
+	expect(&snap, file, 'd', 4096, 4096);
+	expect(&ro, file, 'a', 4096, 0);
+	expect(&ro, file, 'b', 4096, 8192);
+	ck_assert_int_eq(cowfs_subvol_get(f.x.fs, rid, &si), 0);
+	ck_assert_uint_eq(si.flags, SUBVOL_RDONLY);
+	ck_assert_uint_eq(si.source, SUBVOL_FIRST_ID);
+	ck_assert_uint_eq(si.parent, FS_TREE_ID);
+	ck_assert_str_eq(si.name, "ro");
+	ro.read_only = true;   /* what subvols.c sets from the flag */
+	ck_assert_int_eq(file_write(&ro, file, "x", 1, 0, 0), -EROFS);
+	ck_assert_int_eq(inode_create(&ro, ROOT, "n", 1, S_IFREG | 0644, 0, 0, 0, &a), -EROFS);
+	ck_assert_int_eq(inode_setxattr(&ro, file, "user.a", "v", 1, 0), -EROFS);
+	check(&f);
+
+	ck_assert_int_eq(inode_tree_destroy(&sv), 0);
+	ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	ck_assert_int_eq(inode_tree_destroy(&ro), 0);
+	ifix_reopen(&f);
+	open_sub(&f, sid, &snap);
+	expect(&snap, file, 'd', 4096, 4096);
+	ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(rename_and_unlink)
+{
+	struct ifix f;
+	struct subvol_info si;
+	uint64_t id, d, got = 0, subvol = 0;
+
+	ifix_setup(&f, "subvol_rename", IMG, 0);
+	d = ifix_mk(&f, ROOT, "d", S_IFDIR | 0755);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0755, 0, 0, &id), 0);
+	ck_assert_int_eq(inode_unlink(&f.it, ROOT, "sv", 2), -EISDIR);
+	ck_assert_int_eq(inode_rmdir(&f.it, ROOT, "sv", 2), -EPERM);
+	ck_assert_int_eq(subvol_unlink(&f.it, ROOT, "d", 1, 0, &got), -EINVAL);
+	ck_assert_int_eq(subvol_unlink(&f.it, ROOT, "sv", 2, id, &got), -EBUSY);
+
+	/* Within a directory, into another, over an empty directory. */
+	ck_assert_int_eq(inode_rename(&f.it, ROOT, "sv", 2, ROOT, "sv2", 3, 0), 0);
+	ck_assert_int_eq(lk(&f.it, ROOT, "sv", NULL), -ENOENT);
+	ck_assert_int_eq(lk(&f.it, ROOT, "sv2", &subvol), (int64_t)ROOT);
+	ck_assert_uint_eq(subvol, id);
+	ck_assert_int_eq(inode_rename(&f.it, ROOT, "sv2", 3, d, "in", 2, 0), 0);
+	ck_assert_int_eq(cowfs_subvol_get(f.x.fs, id, &si), 0);
+	ck_assert_uint_eq(si.dir, d);
+	ck_assert_str_eq(si.name, "in");
+	ck_assert_uint_eq(ifix_attr(&f, d).nlink, 3);
+	ck_assert_uint_eq(ifix_attr(&f, ROOT).nlink, 3);
+	ifix_mk(&f, ROOT, "e", S_IFDIR | 0755);
+	ck_assert_int_eq(inode_rename(&f.it, d, "in", 2, ROOT, "e", 1, 0), 0);
+	ck_assert_int_eq(lk(&f.it, ROOT, "e", &subvol), (int64_t)ROOT);
+	ck_assert_uint_eq(subvol, id);
+	ck_assert_uint_eq(ifix_attr(&f, d).nlink, 2);
+	/* Never over a subvolume, never in an exchange. */
+	ck_assert_int_eq(inode_rename(&f.it, ROOT, "d", 1, ROOT, "e", 1, 0), -EBUSY);
+	ck_assert_int_eq(inode_rename(&f.it, ROOT, "e", 1, ROOT, "d", 1, INODE_RENAME_EXCHANGE),
+			 -EBUSY);
+	char path[64];
+	char cpath[64];
+	uint64_t c = ifix_mk(&f, d, "c", S_IFDIR | 0755);
+	ck_assert_int_eq(inode_dir_path(&f.it, c, path, sizeof(path)), 0);
+	ck_assert_str_eq(path, "d/c");
+	ck_assert_int_eq(inode_dir_path(&f.it, ROOT, cpath, sizeof(cpath)), 0);
+	ck_assert_str_eq(cpath, "");
+	ck_assert_int_eq(inode_dir_path(&f.it, c, path, 3), -ENAMETOOLONG);
+	check(&f);
+
+	ck_assert_int_eq(subvol_unlink(&f.it, ROOT, "e", 1, 0, &got), 0);
+	ck_assert_uint_eq(got, id);
+	ck_assert_int_eq(lk(&f.it, ROOT, "e", NULL), -ENOENT);
+	ck_assert_uint_eq(ifix_attr(&f, ROOT).nlink, 3);   /* root: d and . and .. */
+	ck_assert_int_eq(cowfs_subvol_next_deleting(f.x.fs, 0, &got), 0);
+	ck_assert_uint_eq(got, id);
+	ck_assert_int_eq(cowfs_subvol_get(f.x.fs, id, &si), 0);
+	ck_assert(si.flags & SUBVOL_DELETING);
+	ck_assert_uint_eq(si.parent, 0);
+	check(&f);
+	ifix_reopen(&f);
+	ck_assert_int_eq(cowfs_subvol_next(f.x.fs, 0, &si), 0);
+	ck_assert_uint_eq(si.id, FS_TREE_ID);
+	ck_assert_int_eq(cowfs_subvol_next(f.x.fs, si.id + 1, &si), 0);
+	ck_assert_uint_eq(si.id, id);
+	ck_assert(si.flags & SUBVOL_DELETING);
+	ck_assert_int_eq(cowfs_subvol_next(f.x.fs, si.id + 1, &si), -ENOENT);
+	ifix_teardown(&f);
+}
+END_TEST
+
+START_TEST(default_and_flags)
+{
+	struct ifix f;
+	struct cowfs_trans *tx;
+	struct subvol_info si;
+	uint64_t id, def = 0, got;
+
+	ifix_setup(&f, "subvol_default", IMG, 0);
+	ck_assert_int_eq(cowfs_subvol_get_default(f.x.fs, &def), 0);
+	ck_assert_uint_eq(def, FS_TREE_ID);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0755, 0, 0, &id), 0);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_subvol_set_default(tx, id), 0);
+	ck_assert_int_eq(cowfs_subvol_set_flags(tx, FS_TREE_ID, SUBVOL_RDONLY), 0);
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	ck_assert_int_eq(subvol_unlink(&f.it, ROOT, "sv", 2, 0, &got), -EBUSY);
+	check(&f);
+	ifix_reopen(&f);
+	ck_assert_int_eq(cowfs_subvol_get_default(f.x.fs, &def), 0);
+	ck_assert_uint_eq(def, id);
+	ck_assert_int_eq(cowfs_subvol_get(f.x.fs, FS_TREE_ID, &si), 0);
+	ck_assert_uint_eq(si.flags, SUBVOL_RDONLY);
+	ck_assert(cowfs_incompat_features(f.x.fs) & COWFS_INCOMPAT_SUBVOLS);
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_subvol_set_flags(tx, FS_TREE_ID, 0), 0);
+	ck_assert_int_eq(cowfs_subvol_set_flags(tx, FS_TREE_ID, SUBVOL_DELETING), -EINVAL);
+	ck_assert_int_eq(cowfs_subvol_set_default(tx, FS_TREE_ID), 0);
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	ck_assert_int_eq(subvol_unlink(&f.it, ROOT, "sv", 2, 0, &got), 0);
+	check(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* The checkers see a subvolume cut loose from its entry, and an entry without its subvolume. */
+START_TEST(damage_is_found)
+{
+	struct ifix f;
+	struct cowfs_check_stats st;
+	struct inode_check_stats ns;
+	struct cowfs_trans *tx;
+	uint64_t id;
+
+	ifix_setup(&f, "subvol_damage", IMG, 0);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0755, 0, 0, &id), 0);
+	check(&f);
+	struct bt_key back = { id, ROOT_BACKREF_KEY, FS_TREE_ID };
+	tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(bt_delete(&tx->bt, cowfs_root_tree(f.x.fs), &back), 0);
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(cowfs_check(f.x.fs, &st, NULL, NULL), -EUCLEAN);
+	ck_assert_uint_ge(st.problems, 2);   /* the ref without its twin; linked nowhere */
+	ck_assert_int_eq(inode_check_all(f.x.fs, &ns), -EUCLEAN);   /* the entry's subvolume */
+	ck_assert_int_eq(inode_tree_destroy(&f.it), 0);
+	fsfix_teardown(&f.x);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("subvol");
+	TCase *tc = tcase_create("subvol");
+
+	tcase_add_test(tc, make_snapshot_diverge);
+	tcase_add_test(tc, rename_and_unlink);
+	tcase_add_test(tc, default_and_flags);
+	tcase_add_test(tc, damage_is_found);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
