@@ -57,6 +57,7 @@ struct subvols {
 	pthread_cond_t wake;                 /* a delete happened, or stop */
 	pthread_cond_t progress;             /* a drop finished (and committed), or stop */
 	bool cleaner_running, stop, kicked;
+	int cleaner_error;                   /* what stopped the cleaner for this mount, or 0 */
 	pthread_t cleaner;
 };
 
@@ -272,14 +273,19 @@ static bool cleaner_pass(struct subvols *sv, bool *failed)
 {
 	uint64_t from = 0, id;
 	bool worked = false;
+	int ret;
 
 	while (!cleaner_stopping(sv) && next_deleting(sv, from, &id) == 0) {
 		from = id + 1;
 		if (!tree_take_for_drop(sv, id))
 			continue;
-		if (drop_subvol(sv, id) < 0) {
+		ret = drop_subvol(sv, id);
+		if (ret < 0) {
 			/* The transaction failed (the filesystem is read-only now) or the tree is
 			 * damaged (reported): nothing more to do this mount. */
+			pthread_mutex_lock(&sv->clean_lock);
+			sv->cleaner_error = ret;
+			pthread_mutex_unlock(&sv->clean_lock);
 			*failed = true;
 			return true;
 		}
@@ -386,9 +392,10 @@ static int sync_one(struct subvols *sv, uint64_t id)
 		if (ret < 0 || gone)
 			break;
 		pthread_mutex_lock(&sv->clean_lock);
-		if (sv->stop || !sv->cleaner_running) {
+		if (sv->stop || !sv->cleaner_running || sv->cleaner_error) {
+			ret = sv->cleaner_error;
 			pthread_mutex_unlock(&sv->clean_lock);
-			return cowfs_read_only(sv->fs) ? -EROFS : -EINTR;
+			return ret ? ret : cowfs_read_only(sv->fs) ? -EROFS : -EINTR;
 		}
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
