@@ -280,6 +280,9 @@ static bool cleaner_pass(struct subvols *sv, bool *failed)
 		if (!tree_take_for_drop(sv, id))
 			continue;
 		ret = drop_subvol(sv, id);
+		/* Remounted read-only: resumed once read-write again (an abort is for good). */
+		if (ret == -EROFS && !cowfs_failure(sv->fs, NULL))
+			return false;
 		if (ret < 0) {
 			/* The transaction failed (the filesystem is read-only now) or the tree is
 			 * damaged (reported): nothing more to do this mount. */
