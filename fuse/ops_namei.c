@@ -188,7 +188,10 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 		reply_entry_held(req, s, it, &a);
 }
 
-void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: `remove` of `name` in the parent's tree. */
+static void reply_removed(fuse_req_t req, fuse_ino_t parent, const char *name,
+			  int (*remove)(struct inode_tree *it, uint64_t dir, const char *name,
+					size_t len))
 {
 	struct inode_tree *it;
 	uint64_t dir;
@@ -196,20 +199,18 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 								       &dir);
 
 	if (ret == 0)
-		ret = inode_unlink(it, dir, name, strlen(name));
+		ret = remove(it, dir, name, strlen(name));
 	reply_err(req, ret);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_removed(req, parent, name, inode_unlink);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct inode_tree *it;
-	uint64_t dir;
-	int ret = name_too_long(name) ? -ENAMETOOLONG : node_resolve(server_of(req), parent, &it,
-								       &dir);
-
-	if (ret == 0)
-		ret = inode_rmdir(it, dir, name, strlen(name));
-	reply_err(req, ret);
+	reply_removed(req, parent, name, inode_rmdir);
 }
 
 /* rename(2) and renameat2(2): the flags are RENAME_NOREPLACE / RENAME_EXCHANGE /

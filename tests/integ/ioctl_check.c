@@ -597,6 +597,15 @@ static int cmd_raw(int argc, char **argv, int expect)
 
 /* ---- subvolumes ---------------------------------------------------------------------- */
 
+/* One ioctl on PATH: outcome()'s answer (-1: worked as expected, print what came back). */
+static int issue(const char *path, unsigned long cmd, void *arg, int expect)
+{
+	int fd = open_any(path), ret = ioctl(fd, cmd, arg), r = outcome(ret, errno, expect);
+
+	close(fd);
+	return r;
+}
+
 static void set_name(char *dst, const char *name)
 {
 	if (strlen(name) > COWFS_SUBVOL_NAME_MAX)
@@ -621,7 +630,7 @@ static int cmd_subvol_create(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_create c = { .version = COWFS_SUBVOL_VERSION };
 	bool snap = strcmp(argv[0], "snapshot") == 0;
-	int fd, ret, r, i = 1;
+	int r, i = 1;
 
 	if (snap && argc > 1 && strcmp(argv[1], "-r") == 0) {
 		c.flags = COWFS_SUBVOL_RDONLY;
@@ -632,10 +641,7 @@ static int cmd_subvol_create(int argc, char **argv, int expect)
 	if (snap)
 		c.source = subvol_of(argv[i++]);
 	set_name(c.name, argv[i + 1]);
-	fd = open_any(argv[i]);
-	ret = ioctl(fd, snap ? COWFS_IOC_SNAP_CREATE : COWFS_IOC_SUBVOL_CREATE, &c);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[i], snap ? COWFS_IOC_SNAP_CREATE : COWFS_IOC_SUBVOL_CREATE, &c, expect);
 	if (r >= 0)
 		return r;
 	printf("id=%" PRIu64 "\n", c.id);
@@ -645,15 +651,12 @@ static int cmd_subvol_create(int argc, char **argv, int expect)
 static int cmd_subvol_delete(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_delete d = { .version = COWFS_SUBVOL_VERSION };
-	int fd, ret, r;
+	int r;
 
 	if (argc != 3)
 		usage_fail("subvol-delete DIR NAME");
 	set_name(d.name, argv[2]);
-	fd = open_any(argv[1]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_DELETE, &d);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[1], COWFS_IOC_SUBVOL_DELETE, &d, expect);
 	if (r >= 0)
 		return r;
 	printf("id=%" PRIu64 "\n", d.id);
@@ -663,7 +666,7 @@ static int cmd_subvol_delete(int argc, char **argv, int expect)
 static int cmd_subvol_info(int argc, char **argv, int expect)
 {
 	static struct cowfs_ioc_subvol_info in;
-	int fd, ret, r, i = 1;
+	int r, i = 1;
 
 	in.version = COWFS_SUBVOL_VERSION;
 	if (argc > 1 && strcmp(argv[1], "-n") == 0) {
@@ -673,10 +676,7 @@ static int cmd_subvol_info(int argc, char **argv, int expect)
 	if (argc - i < 1 || argc - i > 2)
 		usage_fail("subvol-info [-n] PATH [ID]");
 	in.id = argc - i == 2 ? num(argv[i + 1]) : 0;
-	fd = open_any(argv[i]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_INFO, &in);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[i], COWFS_IOC_SUBVOL_INFO, &in, expect);
 	if (r >= 0)
 		return r;
 	printf("id=%" PRIu64 " parent=%" PRIu64 " dir=%" PRIu64 " source=%" PRIu64
@@ -691,15 +691,12 @@ static int cmd_subvol_info(int argc, char **argv, int expect)
 static int cmd_subvol_ro(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_flags f = { .version = COWFS_SUBVOL_VERSION };
-	int fd, ret, r;
+	int r;
 
 	if (argc != 3)
 		usage_fail("subvol-ro PATH 0|1");
 	f.flags = num(argv[2]) ? COWFS_SUBVOL_RDONLY : 0;
-	fd = open_any(argv[1]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_SET_FLAGS, &f);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[1], COWFS_IOC_SUBVOL_SET_FLAGS, &f, expect);
 	if (r >= 0)
 		return r;
 	printf("flags=%u\n", f.flags);
@@ -709,7 +706,7 @@ static int cmd_subvol_ro(int argc, char **argv, int expect)
 static int cmd_subvol_default(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_default d = { .version = COWFS_SUBVOL_VERSION };
-	int fd, ret, r;
+	int r;
 
 	if (argc != 2 && argc != 3)
 		usage_fail("subvol-default PATH [ID]");
@@ -717,10 +714,7 @@ static int cmd_subvol_default(int argc, char **argv, int expect)
 		d.op = COWFS_SUBVOL_DEFAULT_SET;
 		d.id = num(argv[2]);
 	}
-	fd = open_any(argv[1]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_DEFAULT, &d);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[1], COWFS_IOC_SUBVOL_DEFAULT, &d, expect);
 	if (r >= 0)
 		return r;
 	printf("id=%" PRIu64 "\n", d.id);
@@ -730,15 +724,12 @@ static int cmd_subvol_default(int argc, char **argv, int expect)
 static int cmd_subvol_sync(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_sync y = { .version = COWFS_SUBVOL_VERSION };
-	int fd, ret, r;
+	int r;
 
 	if (argc != 2 && argc != 3)
 		usage_fail("subvol-sync PATH [ID]");
 	y.id = argc == 3 ? num(argv[2]) : 0;
-	fd = open_any(argv[1]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_SYNC, &y);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[1], COWFS_IOC_SUBVOL_SYNC, &y, expect);
 	if (r >= 0)
 		return r;
 	printf("count=%u\n", y.count);
@@ -748,7 +739,7 @@ static int cmd_subvol_sync(int argc, char **argv, int expect)
 static int cmd_subvol_space(int argc, char **argv, int expect)
 {
 	struct cowfs_ioc_subvol_space sp = { .version = COWFS_SUBVOL_VERSION };
-	int fd, ret, r, i = 1;
+	int r, i = 1;
 
 	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
 		sp.flags = COWFS_SUBVOL_SPACE_REFERENCED;
@@ -758,10 +749,7 @@ static int cmd_subvol_space(int argc, char **argv, int expect)
 		usage_fail("subvol-space [-r] PATH ID...");
 	for (int k = i + 1; k < argc; k++)
 		sp.ids[sp.count++] = num(argv[k]);
-	fd = open_any(argv[i]);
-	ret = ioctl(fd, COWFS_IOC_SUBVOL_SPACE, &sp);
-	r = outcome(ret, errno, expect);
-	close(fd);
+	r = issue(argv[i], COWFS_IOC_SUBVOL_SPACE, &sp, expect);
 	if (r >= 0)
 		return r;
 	printf("exclusive=%" PRIu64 " data=%" PRIu64 " meta=%" PRIu64 " referenced=%" PRIu64 "\n",

@@ -298,6 +298,36 @@ cowfs_kill_remount() {
 	cowfs_mount "$img" "$mnt"
 }
 
+# ---- ioctl_check (tests/integ/ioctl_check.c) -------------------------------------------------
+# For scripts that set IC (the program), and IC_NONROOT and NONROOT_UID for another user.
+
+# ic ARGS...: ioctl_check, output in $LIB_OUT; fails showing it unless it exits 0.
+ic() {
+	run "$IC" "$@"
+	[ "$LIB_RC" -eq 0 ] && return 0
+	echo "    ioctl_check $*: exit $LIB_RC"
+	show_output
+	return 1
+}
+
+# ic_as_nonroot ARGS...: the same as the unprivileged user.
+ic_as_nonroot() {
+	run lib_as_user "$NONROOT_UID" "$IC_NONROOT" "$@"
+	[ "$LIB_RC" -eq 0 ] && return 0
+	echo "    (uid $NONROOT_UID) ioctl_check $*: exit $LIB_RC"
+	show_output
+	return 1
+}
+
+# field NAME: NAME=VALUE from the last output.
+field() { grep -o "\(^\| \)$1=[^ ]*" "$LIB_OUT" | head -1 | sed 's/^ //; s/^[^=]*=//'; }
+
+expect() {
+	[ "$2" = "$3" ] && return 0
+	echo "    $1: got '$2', expected '$3'"
+	return 1
+}
+
 # mount(8) runs /sbin/mount.fuse.cowfs (for mount -t fuse.cowfs, fstab, mount -o remount).
 # lib_sbin_helper: make that the cowfs under test. Where nothing is installed there, a link to
 # $COWFS for this run, removed at exit; an installed one is used only if it is $COWFS. Returns 1

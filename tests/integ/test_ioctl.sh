@@ -42,33 +42,6 @@ D=$MNT/t
 K=262144   # the source's size: 256 KiB
 IC_NONROOT=$(lib_reachable "$NONROOT_UID" "$IC") || exit 1
 
-# ic ARGS...: ioctl_check, output in $LIB_OUT; fails showing it unless it exits 0.
-ic() {
-	run "$IC" "$@"
-	[ "$LIB_RC" -eq 0 ] && return 0
-	echo "    ioctl_check $*: exit $LIB_RC"
-	show_output
-	return 1
-}
-
-# ic_as_nonroot ARGS...: the same as the unprivileged user.
-ic_as_nonroot() {
-	run lib_as_user "$NONROOT_UID" "$IC_NONROOT" "$@"
-	[ "$LIB_RC" -eq 0 ] && return 0
-	echo "    (uid $NONROOT_UID) ioctl_check $*: exit $LIB_RC"
-	show_output
-	return 1
-}
-
-# field NAME: NAME=VALUE from the last output.
-field() { grep -o "\(^\| \)$1=[^ ]*" "$LIB_OUT" | head -1 | sed 's/^ //; s/^[^=]*=//'; }
-
-expect() {
-	[ "$2" = "$3" ] && return 0
-	echo "    $1: got '$2', expected '$3'"
-	return 1
-}
-
 # id_of PATH: @SUBVOL:INO:GEN, to name PATH without opening it.
 id_of() {
 	"$IC" id "$1" | sed 's/subvol=\([0-9]*\) ino=\([0-9]*\) gen=\([0-9]*\).*/@\1:\2:\3/'

@@ -38,32 +38,6 @@ IMG=$WORK/cowfs.img
 MNT=$WORK/mnt
 IC_NONROOT=$(lib_reachable "$NONROOT_UID" "$IC") || exit 1
 
-# ic ARGS...: ioctl_check, output in $LIB_OUT; fails showing it unless it exits 0.
-ic() {
-	run "$IC" "$@"
-	[ "$LIB_RC" -eq 0 ] && return 0
-	echo "    ioctl_check $*: exit $LIB_RC"
-	show_output
-	return 1
-}
-
-ic_as_nonroot() {
-	run lib_as_user "$NONROOT_UID" "$IC_NONROOT" "$@"
-	[ "$LIB_RC" -eq 0 ] && return 0
-	echo "    (uid $NONROOT_UID) ioctl_check $*: exit $LIB_RC"
-	show_output
-	return 1
-}
-
-# field NAME: NAME=VALUE from the last ioctl_check output.
-field() { tr ' ' '\n' <"$LIB_OUT" | sed -n "s/^$1=//p" | head -n 1; }
-
-expect() {
-	[ "$2" = "$3" ] && return 0
-	echo "    $1: got '$2', expected '$3'"
-	return 1
-}
-
 # errno_of PYTHON-STATEMENTS: the errno they fail with (0: they worked).
 errno_of() {
 	"$PY" -c "
@@ -179,10 +153,10 @@ t_exdev() {
 
 t_share_across() {
 	local before after
-	ic stats "$MNT/snap" && before=$(sed -n 's/^copy_bytes_shared=//p' "$LIB_OUT")
+	ic stats "$MNT/snap" && before=$(field copy_bytes_shared)
 	[ "$(errno_of "i = os.open('$MNT/sv/big', os.O_RDONLY); o = os.open('$MNT/snap/copy', os.O_CREAT | os.O_WRONLY, 0o644); n = os.copy_file_range(i, o, 1048576, 0, 0); assert n == 1048576")" = 0 ] ||
 		{ echo "    copy_file_range across subvolumes failed"; return 1; }
-	ic stats "$MNT/snap" && after=$(sed -n 's/^copy_bytes_shared=//p' "$LIB_OUT")
+	ic stats "$MNT/snap" && after=$(field copy_bytes_shared)
 	[ $((after - before)) -ge 1048576 ] ||
 		{ echo "    copy_bytes_shared grew by $((after - before)), expected 1048576"; return 1; }
 	cmp -s "$MNT/sv/big" "$MNT/snap/copy" || { echo "    the copy differs"; return 1; }
