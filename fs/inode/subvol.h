@@ -49,7 +49,9 @@ int subvol_make(struct inode_tree *parent, uint64_t dir, const char *name, size_
 /*
  * A snapshot of `src` as `name` in `dir` of `parent`, read-only if `rdonly`: `src`'s buffered
  * file data is written back into the same transaction first, so the snapshot holds every write
- * that completed before the call and nothing after. O(1) in the size of `src`. *id: its id.
+ * that completed before the call and nothing after. O(1) in the size of `src`. Subvolumes
+ * nested in `src` are not part of it (their entries are left out, as btrfs leaves them empty).
+ * *id: its id.
  */
 int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t dir,
 		    const char *name, size_t len, bool rdonly, uint64_t *id);
@@ -57,7 +59,8 @@ int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t 
  * Remove the subvolume entry `name` of `dir` in `parent` and mark it deleting
  * (cowfs_subvol_unlink), in one transaction: -ENOENT, -ENOTDIR (a name that is not a
  * subvolume: -ENOTDIR for files, -EINVAL for directories), -EBUSY (the default subvolume, or
- * `busy_id`: the mount's root). *id: the deleted id. Dropping its tree is the cleaner's.
+ * `busy_id`: the mount's root), -ENOTEMPTY (it holds subvolumes: delete those first).
+ * *id: the deleted id. Dropping its tree is the cleaner's.
  */
 int subvol_unlink(struct inode_tree *parent, uint64_t dir, const char *name, size_t len,
 		  uint64_t busy_id, uint64_t *id);

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -273,6 +274,65 @@ START_TEST(default_and_flags)
 }
 END_TEST
 
+/*
+ * Writes into preallocated space go back in place when nothing else reaches it: after a
+ * snapshot the snapshot's leaves reach it with a count of 1 still, and the write must not show
+ * there (nor later, after the memo of exclusive extents from before the snapshot).
+ */
+START_TEST(prealloc_written_after_snapshot)
+{
+	struct ifix f;
+	struct inode_tree snap;
+	uint64_t file, sid;
+
+	ifix_setup(&f, "subvol_prealloc", IMG, 0);
+	file = mkfile(&f.it, ROOT, "p");
+	ck_assert_int_eq(file_fallocate(&f.it, file, 0, 0, 256 << 10), 0);
+	put(&f.it, file, 'a', 4096, 0);       /* in place: the file's alone so far */
+	check(&f);
+	put(&f.it, file, 'b', 4096, 8192);    /* remembered as exclusive, then the snapshot */
+	ck_assert_int_eq(subvol_snapshot(&f.it, &f.it, ROOT, "snap", 4, false, &sid), 0);
+	put(&f.it, file, 'c', 4096, 16384);
+	put(&f.it, file, 'd', 4096, 4096);
+	check(&f);
+	put(&f.it, file, 'e', 4096, 32768);
+	check(&f);
+	open_sub(&f, sid, &snap);
+	expect(&snap, file, 'a', 4096, 0);
+	expect(&snap, file, 0, 4096, 4096);
+	expect(&snap, file, 'b', 4096, 8192);
+	expect(&snap, file, 0, 4096, 16384);
+	expect(&snap, file, 0, 4096, 32768);
+	expect(&f.it, file, 'e', 4096, 32768);
+	expect(&f.it, file, 'd', 4096, 4096);
+	ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* FIEMAP's SHARED as btrfs means it: a snapshot shares every extent until a side rewrites it. */
+START_TEST(fiemap_shared_with_snapshot)
+{
+	struct ifix f;
+	struct file_map_extent m[8];
+	uint64_t file, sid;
+	size_t n = 0;
+
+	ifix_setup(&f, "subvol_fiemap", IMG, 0);
+	file = mkfile(&f.it, ROOT, "x");
+	put(&f.it, file, 'a', 64 << 10, 0);
+	check(&f);
+	ck_assert_int_eq(file_map_extents(&f.it, file, 0, UINT64_MAX, true, m, 8, &n), 0);
+	ck_assert_uint_ge(n, 1);
+	ck_assert(!(m[0].flags & FILE_MAP_SHARED));
+	ck_assert_int_eq(subvol_snapshot(&f.it, &f.it, ROOT, "snap", 4, true, &sid), 0);
+	ck_assert_int_eq(file_map_extents(&f.it, file, 0, UINT64_MAX, true, m, 8, &n), 0);
+	ck_assert(m[0].flags & FILE_MAP_SHARED);
+	check(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
 /* The checkers see a subvolume cut loose from its entry, and an entry without its subvolume. */
 START_TEST(damage_is_found)
 {
@@ -307,6 +367,8 @@ int main(void)
 	tcase_add_test(tc, rename_and_unlink);
 	tcase_add_test(tc, default_and_flags);
 	tcase_add_test(tc, damage_is_found);
+	tcase_add_test(tc, prealloc_written_after_snapshot);
+	tcase_add_test(tc, fiemap_shared_with_snapshot);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
