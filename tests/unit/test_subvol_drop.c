@@ -1,0 +1,325 @@
+/*
+ * Deleting a subvolume in bounded steps (cowfs_subvol_drop_step): a snapshot of a tree of
+ * thousands of items is made, changed (so it shares some blocks and owns others, and alone
+ * references a data extent), unlinked, and dropped a few blocks at a time, each step an update
+ * of its own with commits, reopens and power cuts in between. After every commit the checker
+ * finds the image clean (every count and backref exact, nothing leaked); the progress figure
+ * only grows; the top level's tree never changes; and when the drop is done nothing of the
+ * subvolume is left and the space used is exactly what it was before the snapshot.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/extent/extent_format.h"
+#include "fs/lib/endian.h"
+#include "fs/super/subvol.h"
+#include "tests/support/fixture.h"
+#include "tests/support/fsfix.h"
+
+#define IMG (128ull << 20)
+#define ITEMS 6000u
+#define NDATA 8
+#define DATA_LEN 65536u
+
+struct dropfix {
+	struct fsfix x;
+	uint64_t rng;
+	uint64_t id;            /* the subvolume being dropped */
+	uint64_t digest;        /* of the top level's tree, which never changes */
+	uint64_t used_before;   /* bytes used before the snapshot */
+	uint64_t extent_nodes, root_nodes;   /* the extent and root trees' sizes then */
+	uint64_t data[NDATA + 1];   /* the last one only the snapshot references */
+	uint64_t total, done;   /* progress last seen */
+};
+
+/* Item i of the original tree: a key spread over the key space, every fifth a file extent. */
+static struct bt_key item_key(uint32_t i)
+{
+	uint64_t obj = 256 + (uint64_t)i * 7919 % ITEMS;
+	return (struct bt_key){ obj, i % 5 == 0 ? EXTENT_DATA_KEY : 1, 0 };
+}
+
+static void put_item(struct dropfix *d, struct cowfs_trans *tx, struct btree *t,
+		     const struct bt_key *k, uint64_t data)
+{
+	uint8_t buf[200];
+	uint32_t len;
+
+	if (k->type == EXTENT_DATA_KEY) {
+		struct file_extent_item fe = { 0 };
+		fe.type = FILE_EXTENT_PREALLOC;
+		put_le64(&fe.disk_bytenr, data);
+		put_le64(&fe.disk_num_bytes, DATA_LEN);
+		put_le64(&fe.num_bytes, DATA_LEN);
+		put_le64(&fe.ram_bytes, DATA_LEN);
+		memcpy(buf, &fe, sizeof(fe));
+		len = sizeof(fe);
+	} else {
+		len = 20 + rng_next(&d->rng) % 150;
+		rng_fill(buf, len, rng_next(&d->rng));
+	}
+	REQUIRE(bt_insert(&tx->bt, t, k, buf, len) == 0, "insert failed");
+}
+
+static uint64_t used_bytes(struct dropfix *d)
+{
+	struct cowfs_check_stats st;
+
+	fsfix_assert_clean(&d->x, &st);
+	REQUIRE(st.bytes_used == get_le64(&d->x.fs->sb.bytes_used),
+		"superblock says %" PRIu64 " bytes used, the checker %" PRIu64,
+		get_le64(&d->x.fs->sb.bytes_used), st.bytes_used);
+	return st.bytes_used;
+}
+
+static uint64_t tree_nodes(struct btree *t)
+{
+	struct bt_stats st;
+
+	REQUIRE(bt_stats(t, &st) == 0, "bt_stats failed");
+	return st.nodes;
+}
+
+static void commit_clean(struct dropfix *d)
+{
+	ck_assert_int_eq(cowfs_commit(d->x.fs), 0);
+	fsfix_assert_clean(&d->x, NULL);
+}
+
+/* The top level's tree of ITEMS items, committed and measured. */
+static void make_original(struct dropfix *d, uint64_t seed)
+{
+	struct cowfs *fs;
+	uint64_t len;
+
+	memset(d, 0, sizeof(*d));
+	d->rng = seed;
+	fsfix_setup(&d->x, "subvol_drop", IMG, 4096);
+	fs = d->x.fs;
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	for (int i = 0; i < NDATA; i++)
+		REQUIRE(extent_alloc_data(&fs->ext, &tx->bt, DATA_LEN, DATA_LEN, 0, &d->data[i],
+					  &len) == 0, "data alloc failed");
+	for (uint32_t i = 0; i < ITEMS; i++) {
+		struct bt_key k = item_key(i);
+		put_item(d, tx, &fs->fs_root.t, &k, d->data[i % NDATA]);
+	}
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	commit_clean(d);
+	ck_assert_uint_ge(fs->fs_root.t.level, 2);
+	d->digest = fsfix_tree_digest(&fs->fs_root.t);
+	d->used_before = used_bytes(d);
+	d->extent_nodes = tree_nodes(&fs->extent_root.t);
+	d->root_nodes = tree_nodes(&fs->root_tree);
+}
+
+/*
+ * A snapshot of the top level that then changes: items deleted, changed and added (some
+ * referencing a data extent of its own), so it holds blocks of its own beside shared ones.
+ * Then it is unlinked: deleting, its tree whole.
+ */
+static void make_deleting_snapshot(struct dropfix *d)
+{
+	struct cowfs *fs = d->x.fs;
+	struct cowfs_root *r;
+	uint64_t len;
+
+	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_subvol_create(tx, FS_TREE_ID, 256, 2, "snap", 4, &fs->fs_root, 0,
+					     &r), 0);
+	d->id = r->t.owner;
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	commit_clean(d);
+
+	tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_tree_open(fs, d->id, &r), 0);
+	REQUIRE(extent_alloc_data(&fs->ext, &tx->bt, DATA_LEN, DATA_LEN, 0, &d->data[NDATA],
+				  &len) == 0, "data alloc failed");
+	/* Delete a stretch in the middle and every seventh item; add new ones at both ends. */
+	for (uint32_t i = 0; i < ITEMS; i++) {
+		struct bt_key k = item_key(i);
+		if ((k.objectid > 2000 && k.objectid < 2600) || i % 7 == 3)
+			REQUIRE(bt_delete(&tx->bt, &r->t, &k) == 0, "delete failed");
+	}
+	for (uint64_t i = 0; i < 1500; i++) {
+		struct bt_key k = { i < 750 ? 100 + i / 5 : 10000 + i, i % 3 ? 1 : EXTENT_DATA_KEY,
+				    i % 5 };
+		put_item(d, tx, &r->t, &k, d->data[NDATA]);
+	}
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	commit_clean(d);
+
+	tx = cowfs_trans_begin(fs, ALLOC_PRIVILEGED);
+	ck_assert_int_eq(cowfs_trans_end(tx, cowfs_subvol_unlink(tx, d->id)), 0);
+	commit_clean(d);
+	ck_assert_uint_gt(used_bytes(d), d->used_before);
+}
+
+/* One step as its own update; the progress it records never goes back. */
+static int drop_step(struct dropfix *d, unsigned budget, bool *done)
+{
+	struct cowfs_trans *tx = cowfs_trans_begin(d->x.fs, ALLOC_NORMAL);
+	int ret = cowfs_trans_end(tx, cowfs_subvol_drop_step(tx, d->id, budget, done));
+	struct subvol_info si;
+
+	if (ret < 0 || *done)
+		return ret;
+	REQUIRE(cowfs_subvol_get(d->x.fs, d->id, &si) == 0, "deleting subvolume vanished");
+	REQUIRE(si.flags & SUBVOL_DELETING, "not marked deleting");
+	REQUIRE(si.drop_total > 0 && si.drop_done <= si.drop_total, "progress %" PRIu64
+		" of %" PRIu64, si.drop_done, si.drop_total);
+	REQUIRE(d->total == 0 || si.drop_total == d->total, "the drop's total changed");
+	REQUIRE(si.drop_done >= d->done, "progress went back: %" PRIu64 " after %" PRIu64,
+		si.drop_done, d->done);
+	d->total = si.drop_total;
+	d->done = si.drop_done;
+	return 0;
+}
+
+/* Nothing of the subvolume is left, the top level is as it was, and so is the space used
+ * (but for the change in shape of the extent and root trees, counted node by node). */
+static void assert_all_gone(struct dropfix *d)
+{
+	struct cowfs *fs = d->x.fs;
+	struct subvol_info si;
+	struct cowfs_root *r;
+	uint64_t next;
+
+	ck_assert_int_eq(cowfs_subvol_get(fs, d->id, &si), -ENOENT);
+	ck_assert_int_eq(cowfs_subvol_next_deleting(fs, 0, &next), -ENOENT);
+	ck_assert_int_eq(cowfs_tree_open(fs, d->id, &r), -ENOENT);
+	ck_assert_uint_eq(fsfix_tree_digest(&fs->fs_root.t), d->digest);
+	int64_t shape = (int64_t)(tree_nodes(&fs->extent_root.t) - d->extent_nodes) +
+			(int64_t)(tree_nodes(&fs->root_tree) - d->root_nodes);
+	uint64_t used = used_bytes(d);
+	fprintf(stderr, "space used %" PRIu64 " before the snapshot, %" PRIu64 " after its drop"
+		" (extent tree %" PRIu64 " -> %" PRIu64 " nodes, root tree %" PRIu64 " -> %" PRIu64
+		")\n", d->used_before, used, d->extent_nodes, tree_nodes(&fs->extent_root.t),
+		d->root_nodes, tree_nodes(&fs->root_tree));
+	ck_assert_uint_eq(used, d->used_before + shape * (int64_t)fs->bfs.nodesize);
+}
+
+START_TEST(drop_in_steps_with_commits_and_reopens)
+{
+	struct dropfix d;
+	bool done = false;
+	int steps = 0, commits = 0;
+
+	make_original(&d, test_seed("subvol_drop_steps", 1301));
+	make_deleting_snapshot(&d);
+	/* Not a deleting subvolume: refused, nothing changed. */
+	struct cowfs_trans *tx = cowfs_trans_begin(d.x.fs, ALLOC_NORMAL);
+	ck_assert_int_eq(cowfs_trans_end(tx, cowfs_subvol_drop_step(tx, FS_TREE_ID, 5, &done)),
+			 -EINVAL);
+	ck_assert(!done);
+	while (!done) {
+		ck_assert_int_eq(drop_step(&d, 1 + rng_next(&d.rng) % 12, &done), 0);
+		if (++steps % 2 == 0 || done) {
+			commit_clean(&d);
+			if (++commits % 5 == 0)
+				fsfix_reopen(&d.x);
+		}
+	}
+	fprintf(stderr, "dropped in %d steps, %d commits (progress total %" PRIu64 ")\n", steps,
+		commits, d.total);
+	ck_assert_int_gt(steps, 10);
+	assert_all_gone(&d);
+	fsfix_reopen(&d.x);
+	assert_all_gone(&d);
+	fsfix_teardown(&d.x);
+}
+END_TEST
+
+/* The whole drop in one step (any budget is capped at what a step can reserve for). */
+START_TEST(drop_in_one_step)
+{
+	struct dropfix d;
+	bool done = false;
+
+	make_original(&d, test_seed("subvol_drop_one", 1302));
+	make_deleting_snapshot(&d);
+	ck_assert_int_eq(drop_step(&d, UINT32_MAX, &done), 0);
+	ck_assert(done);
+	commit_clean(&d);
+	assert_all_gone(&d);
+	fsfix_teardown(&d.x);
+}
+END_TEST
+
+/* Run the drop with a commit after every step: 0, or the first error once the power is cut. */
+static void drop_committing(struct dropfix *d, unsigned budget)
+{
+	bool done = false;
+
+	while (!done) {
+		int ret = drop_step(d, budget, &done);
+		if (ret == 0)
+			ret = cowfs_commit(d->x.fs);
+		if (bdev_power_is_cut(d->x.fs->bd))
+			return;   /* what happens past the cut is lost anyway */
+		ck_assert_int_eq(ret, 0);
+	}
+}
+
+/*
+ * Power cut at write numbers spread over the drop: the image opens clean at some step, still
+ * deleting (or done), and the drop finishes from there with everything freed.
+ */
+START_TEST(power_cut_during_drop)
+{
+	struct dropfix d;
+	struct bdev_stats before, after;
+	uint64_t seed = test_seed("subvol_drop_cut", 1303);
+	const unsigned budget = 6, points = 9;
+
+	make_original(&d, seed);
+	make_deleting_snapshot(&d);
+	bdev_get_stats(d.x.fs->bd, &before);
+	drop_committing(&d, budget);
+	bdev_get_stats(d.x.fs->bd, &after);
+	uint64_t writes = after.writes - before.writes;
+	fsfix_teardown(&d.x);
+	fprintf(stderr, "drop: %" PRIu64 " writes, %u cut points\n", writes, points);
+	ck_assert_uint_gt(writes, points);
+
+	for (unsigned p = 0; p < points; p++) {
+		uint64_t cut = 1 + p * (writes - 1) / (points - 1);
+		make_original(&d, seed);
+		make_deleting_snapshot(&d);
+		bdev_fault_cut_power(d.x.fs->bd, cut);
+		if (p & 1)
+			bdev_fault_volatile_cache(d.x.fs->bd, seed + p);
+		drop_committing(&d, budget);
+		fsfix_crash_reopen(&d.x);
+		fsfix_assert_clean(&d.x, NULL);
+		ck_assert_uint_eq(fsfix_tree_digest(&d.x.fs->fs_root.t), d.digest);
+		struct subvol_info si;
+		int left = cowfs_subvol_get(d.x.fs, d.id, &si);
+		ck_assert(left == 0 || left == -ENOENT);
+		fprintf(stderr, "cut at write %" PRIu64 ": %s\n", cut,
+			left ? "the drop had committed in full" : "still deleting");
+		d.total = d.done = 0;
+		if (left == 0)
+			drop_committing(&d, budget);
+		commit_clean(&d);
+		assert_all_gone(&d);
+		fsfix_teardown(&d.x);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("subvol_drop");
+	TCase *tc = tcase_create("subvol_drop");
+
+	tcase_add_test(tc, drop_in_steps_with_commits_and_reopens);
+	tcase_add_test(tc, drop_in_one_step);
+	tcase_add_test(tc, power_cut_during_drop);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
