@@ -631,6 +631,43 @@ START_TEST(drop_step_diverged_clones)
 }
 END_TEST
 
+/*
+ * Nodes of another owner in the tree being dropped, holding shared pointers: the original
+ * is dropped while its clone lives (the clone now holds the original's nodes alone), the clone
+ * is cloned again and both change, then the first clone is dropped: the references it lets go
+ * are keyed by the owner of the node holding them, not by the tree.
+ */
+START_TEST(drop_step_foreign_owners)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct drop_plan pl = { .max_budget = 5, .commit_every = 3, .reopen_every = 5 };
+
+	world_setup(w, "drop_step_foreign", 1111);
+	populate(w, &w->s[0], 6000);
+	fixture_commit(&w->f);
+	struct side *b = clone_side(w, &w->s[0]);
+	fixture_commit(&w->f);
+	drop_in_steps(w, &w->s[0], &pl);
+	/* b's root points at the original's nodes, b's alone now: changing them keeps their
+	 * owner (an exclusive shadow). */
+	for (int i = 0; i < 300; i++)
+		side_random_op(w, b);
+	fixture_commit(&w->f);
+	/* A few changes in the second clone: it shadows b's nodes of owner 5 on the way, which
+	 * b then holds alone, with children that both still share. */
+	struct side *c = clone_side(w, b);
+	for (int i = 0; i < 40; i++)
+		side_random_op(w, i & 1 ? c : b);
+	fixture_commit(&w->f);
+	drop_in_steps(w, b, &pl);
+	verify_side(w, c);
+	drop_in_steps(w, c, &pl);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
 /* Budget 1: one block freed or let go per step, checked after each. */
 START_TEST(drop_step_budget_one)
 {
@@ -723,6 +760,7 @@ int main(void)
 	tcase_add_test(tc, clone_interleaved_then_drained);
 	tcase_add_test(tc, clone_outlives_original);
 	tcase_add_test(tc, drop_step_diverged_clones);
+	tcase_add_test(tc, drop_step_foreign_owners);
 	tcase_add_test(tc, drop_step_budget_one);
 	tcase_add_test(tc, drop_step_single_leaf);
 	suite_add_tcase(s, tc);

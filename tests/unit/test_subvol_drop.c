@@ -312,6 +312,82 @@ START_TEST(power_cut_during_drop)
 }
 END_TEST
 
+/*
+ * A full filesystem: the snapshot holds most of what is allocated alone (the top level
+ * deleted it after the snapshot), the rest was filled until ENOSPC. Dropping steps begun as
+ * ordinary updates still run (deleting is privileged) and give the space back.
+ */
+START_TEST(drop_on_a_full_filesystem)
+{
+	struct fsfix x;
+	struct alloc_stats full, after;
+	struct cowfs_root *snap;
+	uint8_t buf[400];
+	uint64_t n = 0, id;
+	bool done = false;
+	int ret, steps = 0;
+
+	fsfix_setup(&x, "subvol_drop_full", 24ull << 20, 4096);
+	memset(buf, 0xcd, sizeof(buf));
+	struct cowfs_trans *tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	for (uint64_t i = 0; i < 3000; i++) {
+		struct bt_key k = { 1000000 + i, 1, 0 };
+		ck_assert_int_eq(bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, 300), 0);
+	}
+	ck_assert_int_eq(cowfs_subvol_create(tx, FS_TREE_ID, 256, 2, "s", 1, &x.fs->fs_root, 0,
+					     &snap), 0);
+	id = snap->t.owner;
+	ck_assert_int_eq(cowfs_trans_end(tx, 0), 0);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
+	for (uint64_t i = 0; i < 3000; i++) {
+		struct bt_key k = { 1000000 + i, 1, 0 };
+		ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k), 0);
+	}
+	ck_assert_int_eq(cowfs_trans_end(tx, cowfs_subvol_unlink(tx, id)), 0);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	for (;; n++) {
+		struct bt_key k = { n * 7919 % 1000003, 1, n };
+		tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
+		if (ret == 0)
+			ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+		cowfs_trans_end(tx, ret);
+		if (ret < 0)
+			break;
+	}
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_int_eq(cowfs_commit(x.fs), 0);
+	fsfix_assert_clean(&x, NULL);
+	alloc_get_stats(x.fs->alloc, &full);
+
+	while (!done) {
+		tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+		ret = cowfs_trans_end(tx, cowfs_subvol_drop_step(tx, id, 8, &done));
+		REQUIRE(ret == 0, "drop step %d on a full filesystem: %d", steps, ret);
+		if (++steps % 4 == 0 || done) {
+			ck_assert_int_eq(cowfs_commit(x.fs), 0);
+			fsfix_assert_clean(&x, NULL);
+		}
+	}
+	alloc_get_stats(x.fs->alloc, &after);
+	fprintf(stderr, "full: %" PRIu64 " bytes free (reserve %" PRIu64 "), after the drop in %d"
+		" steps: %" PRIu64 "\n", full.free, full.reserve, steps, after.free);
+	/* 3000 items of 300 bytes: more than 200 leaves the snapshot held alone. */
+	ck_assert_uint_ge(after.free, full.free + 200 * 4096);
+	/* The space is usable again by ordinary updates. */
+	tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
+	ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
+	struct bt_key k = { 7, 7, 7 };
+	if (ret == 0)
+		ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
+	ck_assert_int_eq(cowfs_trans_end(tx, ret), 0);
+	fsfix_reopen(&x);
+	fsfix_assert_clean(&x, NULL);
+	fsfix_teardown(&x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("subvol_drop");
@@ -320,6 +396,7 @@ int main(void)
 	tcase_add_test(tc, drop_in_steps_with_commits_and_reopens);
 	tcase_add_test(tc, drop_in_one_step);
 	tcase_add_test(tc, power_cut_during_drop);
+	tcase_add_test(tc, drop_on_a_full_filesystem);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
