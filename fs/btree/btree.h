@@ -171,7 +171,8 @@ int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t buf
  */
 int bt_path_exclusive(struct btree *t, const struct bt_key *key, bool *exclusive);
 
-/* Insert a new item. -EEXIST if the key is present, -EOVERFLOW if len > bt_max_item_size. */
+/* Insert a new item (data may be NULL when len is 0). -EEXIST if the key is present,
+ * -EOVERFLOW if len > bt_max_item_size. */
 int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, const void *data,
 	      uint32_t len);
 /* Delete an item. -ENOENT if absent. */
