@@ -265,19 +265,27 @@ static void drop_committing(struct dropfix *d, unsigned budget)
 	}
 }
 
+/* The image made, with the memory bound `cache_bytes` from the drop on (0: the default). */
+static void make_image(struct dropfix *d, uint64_t seed, size_t cache_bytes)
+{
+	make_original(d, seed);
+	make_deleting_snapshot(d);
+	if (cache_bytes)
+		fsfix_set_memory(&d->x, cache_bytes, 0);
+}
+
 /*
  * Power cut at write numbers spread over the drop: the image opens clean at some step, still
  * deleting (or done), and the drop finishes from there with everything freed.
  */
-START_TEST(power_cut_during_drop)
+static void power_cut_sweep(const char *name, size_t cache_bytes, unsigned points)
 {
 	struct dropfix d;
 	struct bdev_stats before, after;
-	uint64_t seed = test_seed("subvol_drop_cut", 1303);
-	const unsigned budget = 6, points = 9;
+	uint64_t seed = test_seed(name, 1303);
+	const unsigned budget = 6;
 
-	make_original(&d, seed);
-	make_deleting_snapshot(&d);
+	make_image(&d, seed, cache_bytes);
 	bdev_get_stats(d.x.fs->bd, &before);
 	drop_committing(&d, budget);
 	bdev_get_stats(d.x.fs->bd, &after);
@@ -288,8 +296,7 @@ START_TEST(power_cut_during_drop)
 
 	for (unsigned p = 0; p < points; p++) {
 		uint64_t cut = 1 + p * (writes - 1) / (points - 1);
-		make_original(&d, seed);
-		make_deleting_snapshot(&d);
+		make_image(&d, seed, cache_bytes);
 		bdev_fault_cut_power(d.x.fs->bd, cut);
 		if (p & 1)
 			bdev_fault_volatile_cache(d.x.fs->bd, seed + p);
@@ -310,6 +317,19 @@ START_TEST(power_cut_during_drop)
 		fsfix_teardown(&d.x);
 	}
 }
+
+START_TEST(power_cut_during_drop)
+{
+	power_cut_sweep("subvol_drop_cut", 0, 9);
+}
+END_TEST
+
+/* The same with a cache of 32 nodes: the right edge is written early and read back, and its
+ * nodes are made writable again from their generation and count (DESIGN 4.3). */
+START_TEST(power_cut_during_drop_early_writeout)
+{
+	power_cut_sweep("subvol_drop_cut_small", 128 << 10, 9);
+}
 END_TEST
 
 /*
@@ -323,7 +343,7 @@ START_TEST(drop_on_a_full_filesystem)
 	struct alloc_stats full, after;
 	struct cowfs_root *snap;
 	uint8_t buf[400];
-	uint64_t n = 0, id;
+	uint64_t id;
 	bool done = false;
 	int ret, steps = 0;
 
@@ -346,17 +366,7 @@ START_TEST(drop_on_a_full_filesystem)
 	}
 	ck_assert_int_eq(cowfs_trans_end(tx, cowfs_subvol_unlink(tx, id)), 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
-	for (;; n++) {
-		struct bt_key k = { n * 7919 % 1000003, 1, n };
-		tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
-		if (ret == 0)
-			ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
-		cowfs_trans_end(tx, ret);
-		if (ret < 0)
-			break;
-	}
-	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_uint_gt(fsfix_fill(&x, sizeof(buf)), 0);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	fsfix_assert_clean(&x, NULL);
 	alloc_get_stats(x.fs->alloc, &full);
@@ -396,6 +406,7 @@ int main(void)
 	tcase_add_test(tc, drop_in_steps_with_commits_and_reopens);
 	tcase_add_test(tc, drop_in_one_step);
 	tcase_add_test(tc, power_cut_during_drop);
+	tcase_add_test(tc, power_cut_during_drop_early_writeout);
 	tcase_add_test(tc, drop_on_a_full_filesystem);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
