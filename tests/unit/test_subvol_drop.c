@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "fs/extent/extent_format.h"
+#include "fs/inode/file.h"
+#include "fs/inode/inode.h"
+#include "fs/inode/subvol.h"
 #include "fs/lib/endian.h"
 #include "fs/super/subvol.h"
 #include "tests/support/fixture.h"
 #include "tests/support/fsfix.h"
+#include "tests/support/ifix.h"
 
 #define IMG (128ull << 20)
 #define ITEMS 6000u
@@ -398,6 +404,98 @@ START_TEST(drop_on_a_full_filesystem)
 }
 END_TEST
 
+/* Nodes of every tree that stays (all but the subvolume being dropped). */
+static uint64_t kept_tree_nodes(struct cowfs *fs)
+{
+	return tree_nodes(&fs->extent_root.t) + tree_nodes(&fs->root_tree) +
+	       tree_nodes(&fs->fs_root.t) + tree_nodes(&fs->csum_root.t);
+}
+
+static uint64_t checked_used(struct ifix *f)
+{
+	struct cowfs_check_stats st;
+
+	ck_assert_int_eq(cowfs_commit(f->x.fs), 0);
+	ifix_check(f);
+	fsfix_assert_clean(&f->x, &st);
+	return st.bytes_used;
+}
+
+/*
+ * Through the inode layer: a snapshot of a directory of files (data extents, checksums) gets
+ * files of its own and changed ones, is unlinked (subvol_unlink) and dropped in steps; both
+ * checkers (the namespace one skips the deleting tree) after every commit. At the end its data
+ * and blocks are all gone: the space used is what it was before the snapshot, plus what the
+ * kept trees changed in size, node for node.
+ */
+START_TEST(drop_a_snapshot_with_files)
+{
+	struct ifix f;
+	struct inode_tree snap;
+	struct cowfs_root *r;
+	uint64_t sid, got, files[200];
+	char name[16];
+	bool done = false;
+	int steps = 0;
+
+	ifix_setup(&f, "subvol_drop_files", IMG, 4096);
+	uint64_t d = ifix_mk(&f, INODE_ROOT_INO, "d", S_IFDIR | 0755);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		files[i] = ifix_mk(&f, d, name, S_IFREG | 0644);
+		ifix_write_pattern(&f, files[i], 8192 + i * 97, 0, i);
+	}
+	uint64_t used0 = checked_used(&f), nodes0 = kept_tree_nodes(f.x.fs);
+
+	ck_assert_int_eq(subvol_snapshot(&f.it, &f.it, INODE_ROOT_INO, "snap", 4, false, &sid), 0);
+	cowfs_lock(f.x.fs);
+	ck_assert_int_eq(cowfs_tree_open(f.x.fs, sid, &r), 0);
+	cowfs_unlock(f.x.fs);
+	inode_tree_init(&snap, f.x.fs, r);
+	for (int i = 0; i < 100; i++) {
+		uint8_t buf[4096];
+		rng_fill(buf, sizeof(buf), 1000 + i);
+		ck_assert_int_eq(file_write(&snap, files[i], buf, sizeof(buf), 4096, 0),
+				 (ssize_t)sizeof(buf));
+	}
+	for (int i = 100; i < 130; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ck_assert_int_eq(inode_unlink(&snap, d, name, strlen(name)), 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		struct cowfs_attr a;
+		uint8_t buf[6000];
+		snprintf(name, sizeof(name), "new%d", i);
+		ck_assert_int_eq(inode_create(&snap, d, name, strlen(name), S_IFREG | 0644, 0, 0, 0,
+					      &a), 0);
+		rng_fill(buf, sizeof(buf), 2000 + i);
+		ck_assert_int_eq(file_write(&snap, a.ino, buf, sizeof(buf), 0, 0),
+				 (ssize_t)sizeof(buf));
+	}
+	ck_assert_int_eq(cowfs_commit(f.x.fs), 0);
+	ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	ck_assert_uint_gt(checked_used(&f), used0);
+
+	ck_assert_int_eq(subvol_unlink(&f.it, INODE_ROOT_INO, "snap", 4, 0, &got), 0);
+	ck_assert_uint_eq(got, sid);
+	checked_used(&f);
+	while (!done) {
+		struct cowfs_trans *tx = cowfs_trans_begin(f.x.fs, ALLOC_NORMAL);
+		ck_assert_int_eq(cowfs_trans_end(tx, cowfs_subvol_drop_step(tx, sid, 3, &done)), 0);
+		if (++steps % 3 == 0 || done)
+			checked_used(&f);
+	}
+	uint64_t used = checked_used(&f), nodes = kept_tree_nodes(f.x.fs);
+	fprintf(stderr, "snapshot with files dropped in %d steps: used %" PRIu64 " before it, %"
+		PRIu64 " after, kept trees %" PRIu64 " -> %" PRIu64 " nodes\n", steps, used0, used,
+		nodes0, nodes);
+	ck_assert_uint_eq(used, used0 + (nodes - nodes0) * cowfs_nodesize(f.x.fs));
+	ck_assert_int_eq(cowfs_subvol_get(f.x.fs, sid, &(struct subvol_info){ 0 }), -ENOENT);
+	ifix_reopen(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("subvol_drop");
@@ -408,6 +506,7 @@ int main(void)
 	tcase_add_test(tc, power_cut_during_drop);
 	tcase_add_test(tc, power_cut_during_drop_early_writeout);
 	tcase_add_test(tc, drop_on_a_full_filesystem);
+	tcase_add_test(tc, drop_a_snapshot_with_files);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
