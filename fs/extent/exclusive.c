@@ -31,8 +31,8 @@
  *
  * Cost: the nodes S holds alone, plus one reference count lookup per candidate (the frontier
  * of shared nodes just below them included) and one per data extent S-exclusive leaves
- * reference; lookups go in address order (the records are sorted), so neighbouring lookups
- * meet the same extent tree nodes in the cache. Memory: one level's candidates and the data
+ * reference; lookups go in address order (the records are sorted), along one extent tree
+ * cursor (extent_counter) rather than a search from the root each. Memory: one level's candidates and the data
  * records of the exclusive leaves, bounded by what S holds alone.
  */
 #include "fs/extent/exclusive.h"
@@ -121,26 +121,23 @@ static int cmp_data(const void *a, const void *b)
 	return p->len < q->len ? -1 : p->len > q->len;
 }
 
-/* The count as the running transaction sees it; an extent referenced but uncounted is damage. */
-static int refcount_of(struct extents *x, uint64_t start, uint64_t len, uint64_t *refs)
-{
-	int ret = extent_refcount(x, start, len, refs);
-
-	return ret == -ENOENT ? excl_corrupt(x, start, "referenced extent with no reference count")
-			      : ret;
-}
-
-/* Whether an extent `count` references from the set reach is the set's alone. */
-static int is_exclusive(struct extents *x, uint64_t start, uint64_t len, size_t count,
+/*
+ * Whether an extent `count` references from the set reach is the set's alone: its count as the
+ * running transaction sees it (extent_refcount's, asked in address order through `ec`). An
+ * extent referenced but uncounted, or counted below what the set holds, is damage.
+ */
+static int is_exclusive(struct extent_counter *ec, uint64_t start, uint64_t len, size_t count,
 			bool *exclusive)
 {
 	uint64_t refs;
-	int ret = refcount_of(x, start, len, &refs);
+	int ret = extent_counter_get(ec, start, len, &refs);
 
+	if (ret == -ENOENT)
+		return excl_corrupt(ec->x, start, "referenced extent with no reference count");
 	if (ret < 0)
 		return ret;
 	if (count > refs)
-		return excl_corrupt(x, start, "extent referenced more often than its count says");
+		return excl_corrupt(ec->x, start, "extent referenced more often than its count says");
 	*exclusive = count == refs;
 	return 0;
 }
@@ -194,20 +191,23 @@ static int read_exclusive(struct excl *e, const struct node_ptr *p, uint8_t leve
 static int do_level(struct excl *e, uint8_t level)
 {
 	struct node_ptr *c = e->cand.v;
+	struct extent_counter ec;
 	size_t i = 0;
 	int ret = 0;
 
 	qsort(c, e->cand.n, sizeof(*c), cmp_node);
+	extent_counter_init(&ec, e->x);
 	while (i < e->cand.n && ret == 0) {
 		size_t j = i + 1;
 		bool exclusive;
 		while (j < e->cand.n && c[j].bytenr == c[i].bytenr)
 			j++;
-		ret = is_exclusive(e->x, c[i].bytenr, e->x->fs->nodesize, j - i, &exclusive);
+		ret = is_exclusive(&ec, c[i].bytenr, e->x->fs->nodesize, j - i, &exclusive);
 		if (ret == 0 && exclusive)
 			ret = read_exclusive(e, &c[i], level);
 		i = j;
 	}
+	extent_counter_release(&ec);
 	return ret;
 }
 
@@ -215,22 +215,26 @@ static int do_level(struct excl *e, uint8_t level)
 static int count_data(struct excl *e)
 {
 	struct data_ptr *d = e->data.v;
+	struct extent_counter ec;
 	size_t i = 0;
 	int ret = 0;
 
 	qsort(d, e->data.n, sizeof(*d), cmp_data);
+	extent_counter_init(&ec, e->x);
 	while (i < e->data.n && ret == 0) {
 		size_t j = i + 1;
 		bool exclusive;
 		while (j < e->data.n && d[j].start == d[i].start)
 			j++;
 		if (d[j - 1].len != d[i].len)
-			return excl_corrupt(e->x, d[i].start, "data extent referenced with two lengths");
-		ret = is_exclusive(e->x, d[i].start, d[i].len, j - i, &exclusive);
+			ret = excl_corrupt(e->x, d[i].start, "data extent referenced with two lengths");
+		if (ret == 0)
+			ret = is_exclusive(&ec, d[i].start, d[i].len, j - i, &exclusive);
 		if (ret == 0 && exclusive)
 			e->out->exclusive_data += d[i].len;
 		i = j;
 	}
+	extent_counter_release(&ec);
 	return ret;
 }
 
