@@ -195,7 +195,8 @@ static int do_level(struct excl *e, uint8_t level)
 	size_t i = 0;
 	int ret = 0;
 
-	qsort(c, e->cand.n, sizeof(*c), cmp_node);
+	if (e->cand.n > 1)
+		qsort(c, e->cand.n, sizeof(*c), cmp_node);
 	extent_counter_init(&ec, e->x);
 	while (i < e->cand.n && ret == 0) {
 		size_t j = i + 1;
@@ -219,7 +220,8 @@ static int count_data(struct excl *e)
 	size_t i = 0;
 	int ret = 0;
 
-	qsort(d, e->data.n, sizeof(*d), cmp_data);
+	if (e->data.n > 1)
+		qsort(d, e->data.n, sizeof(*d), cmp_data);
 	extent_counter_init(&ec, e->x);
 	while (i < e->data.n && ret == 0) {
 		size_t j = i + 1;
