@@ -168,7 +168,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' }, { "files", required_argument, NULL, 'f' },
 		{ "change", required_argument, NULL, 'c' },
-		{ "nodesize", required_argument, NULL, 'n' }, { "runs", required_argument, NULL, 'r' },
+		{ "nodesize", required_argument, NULL, 'n' },
+		{ "runs", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;

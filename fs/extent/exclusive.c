@@ -32,8 +32,8 @@
  * Cost: the nodes S holds alone, plus one reference count lookup per candidate (the frontier
  * of shared nodes just below them included) and one per data extent S-exclusive leaves
  * reference; lookups go in address order (the records are sorted), along one extent tree
- * cursor (extent_counter) rather than a search from the root each. Memory: one level's candidates and the data
- * records of the exclusive leaves, bounded by what S holds alone.
+ * cursor (extent_counter) rather than a search from the root each. Memory: one level's
+ * candidates and the data records of the exclusive leaves, bounded by what S holds alone.
  */
 #include "fs/extent/exclusive.h"
 
@@ -64,11 +64,32 @@ struct excl {
 	struct extent_exclusive *out;
 };
 
-static int excl_corrupt(struct extents *x, uint64_t bytenr, const char *msg)
+int extent_exclusive_corrupt(struct extents *x, uint64_t bytenr, const char *msg)
 {
 	if (x->fs->report)
 		x->fs->report(x->fs->report_arg, bytenr, msg);
 	return -EUCLEAN;
+}
+
+int extent_leaf_data_refs(struct extents *x, const struct bt_node *n,
+			  int (*fn)(void *arg, uint64_t start, uint64_t len), void *arg)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < bt_node_nritems(n) && ret == 0; i++) {
+		uint64_t start, len;
+		struct bt_key k;
+		const void *p;
+		uint32_t size;
+		bt_node_key(n, i, &k);
+		bt_node_item(n, i, &p, &size);
+		ret = file_extent_target(&k, p, size, &start, &len);
+		if (ret < 0)
+			return extent_exclusive_corrupt(x, bt_node_bytenr(n),
+							"malformed file extent item");
+		ret = ret ? fn(arg, start, len) : 0;
+	}
+	return ret;
 }
 
 /* Room for one more element of `size` bytes, within the bound. */
@@ -133,36 +154,26 @@ static int is_exclusive(struct extent_counter *ec, uint64_t start, uint64_t len,
 	int ret = extent_counter_get(ec, start, len, &refs);
 
 	if (ret == -ENOENT)
-		return excl_corrupt(ec->x, start, "referenced extent with no reference count");
+		return extent_exclusive_corrupt(ec->x, start,
+						"referenced extent with no reference count");
 	if (ret < 0)
 		return ret;
 	if (count > refs)
-		return excl_corrupt(ec->x, start, "extent referenced more often than its count says");
+		return extent_exclusive_corrupt(ec->x, start,
+						"extent referenced more often than its count says");
 	*exclusive = count == refs;
 	return 0;
 }
 
-/* An exclusive leaf: the data extents its file extent items reference, one record each. */
-static int leaf_records(struct excl *e, const struct bt_node *n)
+/* One data extent an exclusive leaf references: a record. */
+static int push_data(void *arg, uint64_t start, uint64_t len)
 {
-	for (uint32_t i = 0; i < bt_node_nritems(n); i++) {
-		struct data_ptr d;
-		struct bt_key k;
-		const void *p;
-		uint32_t len;
-		bt_node_key(n, i, &k);
-		bt_node_item(n, i, &p, &len);
-		int ret = file_extent_target(&k, p, len, &d.start, &d.len);
-		if (ret < 0)
-			return excl_corrupt(e->x, bt_node_bytenr(n), "malformed file extent item");
-		if (ret == 0)
-			continue;
-		ret = vec_reserve(e, &e->data, sizeof(d));
-		if (ret < 0)
-			return ret;
-		((struct data_ptr *)e->data.v)[e->data.n++] = d;
-	}
-	return 0;
+	struct excl *e = arg;
+	int ret = vec_reserve(e, &e->data, sizeof(struct data_ptr));
+
+	if (ret == 0)
+		((struct data_ptr *)e->data.v)[e->data.n++] = (struct data_ptr){ start, len };
+	return ret;
 }
 
 /* Read exclusive node `p` at `level`: its children become candidates, or its items records. */
@@ -176,7 +187,7 @@ static int read_exclusive(struct excl *e, const struct node_ptr *p, uint8_t leve
 	e->out->nodes_read++;
 	e->out->exclusive_meta += e->x->fs->nodesize;
 	if (level == 0) {
-		ret = leaf_records(e, &n);
+		ret = extent_leaf_data_refs(e->x, &n, push_data, e);
 	} else {
 		for (uint32_t i = 0; i < bt_node_nritems(&n) && ret == 0; i++) {
 			uint64_t gen, child = bt_node_child(&n, i, &gen);
@@ -229,7 +240,8 @@ static int count_data(struct excl *e)
 		while (j < e->data.n && d[j].start == d[i].start)
 			j++;
 		if (d[j - 1].len != d[i].len)
-			ret = excl_corrupt(e->x, d[i].start, "data extent referenced with two lengths");
+			ret = extent_exclusive_corrupt(e->x, d[i].start,
+						       "data extent referenced with two lengths");
 		if (ret == 0)
 			ret = is_exclusive(&ec, d[i].start, d[i].len, j - i, &exclusive);
 		if (ret == 0 && exclusive)
@@ -299,7 +311,7 @@ int extent_exclusive_of(struct extents *x, struct btree *const *set, size_t n, b
 	*out = (struct extent_exclusive){ 0 };
 	for (size_t i = 0; i < n; i++)
 		if (set[i]->root == 0)
-			return excl_corrupt(x, 0, "tree with no root node");
+			return extent_exclusive_corrupt(x, 0, "tree with no root node");
 	ret = count_nodes(&e, set, n);
 	free(e.cand.v);
 	free(e.next.v);

@@ -24,7 +24,7 @@
 
 struct extent_exclusive {
 	uint64_t exclusive_meta;   /* bytes of tree blocks only the set reaches */
-	uint64_t exclusive_data;   /* bytes (whole disk length) of data extents only the set reaches */
+	uint64_t exclusive_data;   /* bytes (whole disk length) of data extents only it reaches */
 	uint64_t referenced;       /* with `referenced`: every distinct extent the set reaches */
 	uint64_t nodes_read;       /* tree nodes read to answer */
 };
@@ -49,5 +49,16 @@ int extent_exclusive_of(struct extents *x, struct btree *const *set, size_t n, b
  */
 int extent_exclusive_recount(struct extents *x, struct btree *const *trees, const bool *in_set,
 			     size_t n, size_t mem_limit, struct extent_exclusive *out);
+
+/*
+ * Shared by the two (not for other callers): every data extent the file extent items of leaf
+ * `n` reference, in slot order, to fn (which returns 0 to go on or a negative errno to stop);
+ * a malformed item is reported, naming the leaf, and is -EUCLEAN. And the report of damage
+ * found at `bytenr` (-EUCLEAN).
+ */
+struct bt_node;
+int extent_leaf_data_refs(struct extents *x, const struct bt_node *n,
+			  int (*fn)(void *arg, uint64_t start, uint64_t len), void *arg);
+int extent_exclusive_corrupt(struct extents *x, uint64_t bytenr, const char *msg);
 
 #endif

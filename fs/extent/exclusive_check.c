@@ -42,13 +42,6 @@ struct recount {
 	uint64_t nodes_read;
 };
 
-static int recount_corrupt(struct extents *x, uint64_t bytenr, const char *msg)
-{
-	if (x->fs->report)
-		x->fs->report(x->fs->report_arg, bytenr, msg);
-	return -EUCLEAN;
-}
-
 static size_t slot_of(uint64_t start, size_t cap)
 {
 	return (size_t)((start * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
@@ -108,36 +101,26 @@ static int enter_node(void *arg, uint64_t bytenr, uint8_t level, const struct bt
 	if (!e)
 		return -ENOMEM;
 	if (e->is_data)
-		return recount_corrupt(r->x, bytenr, "tree block where a data extent is referenced");
+		return extent_exclusive_corrupt(r->x, bytenr,
+						"tree block where a data extent is referenced");
 	if (e->marks & r->mark)
 		return 1;
 	e->marks |= r->mark;
 	return 0;
 }
 
-/* A leaf's file extent items mark the data extents they reference. */
-static int mark_leaf(struct recount *r, const struct bt_node *n)
+/* A data extent a leaf of the tree being walked references. */
+static int mark_data(void *arg, uint64_t start, uint64_t len)
 {
-	for (uint32_t i = 0; i < bt_node_nritems(n); i++) {
-		uint64_t start, len;
-		struct reach *e;
-		struct bt_key k;
-		const void *p;
-		uint32_t size;
-		bt_node_key(n, i, &k);
-		bt_node_item(n, i, &p, &size);
-		int ret = file_extent_target(&k, p, size, &start, &len);
-		if (ret < 0)
-			return recount_corrupt(r->x, bt_node_bytenr(n), "malformed file extent item");
-		if (ret == 0)
-			continue;
-		if (!(e = reach_get(r, start, len, true)))
-			return -ENOMEM;
-		if (!e->is_data || e->len != len)
-			return recount_corrupt(r->x, start, "data extent referenced with two lengths "
-					       "or as a tree block");
-		e->marks |= r->mark;
-	}
+	struct recount *r = arg;
+	struct reach *e = reach_get(r, start, len, true);
+
+	if (!e)
+		return -ENOMEM;
+	if (!e->is_data || e->len != len)
+		return extent_exclusive_corrupt(r->x, start, "data extent referenced with two "
+						"lengths or as a tree block");
+	e->marks |= r->mark;
 	return 0;
 }
 
@@ -147,7 +130,7 @@ static int visit_node(void *arg, const struct bt_node *n, uint64_t parent)
 
 	(void)parent;
 	r->nodes_read++;
-	return bt_node_level(n) == 0 ? mark_leaf(r, n) : 0;
+	return bt_node_level(n) == 0 ? extent_leaf_data_refs(r->x, n, mark_data, r) : 0;
 }
 
 static void sum_marks(const struct recount *r, struct extent_exclusive *out)

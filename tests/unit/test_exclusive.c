@@ -204,8 +204,8 @@ static struct subvol_space agree(struct xfix *f, const uint64_t *ids, size_t n)
 {
 	struct subvol_space a = fast(f, ids, n), b = recount(f, ids, n);
 
-	ck_assert_msg(a.exclusive_meta == b.exclusive_meta && a.exclusive_data == b.exclusive_data &&
-		      a.referenced == b.referenced,
+	ck_assert_msg(a.exclusive_meta == b.exclusive_meta &&
+		      a.exclusive_data == b.exclusive_data && a.referenced == b.referenced,
 		      "set of %zu from %" PRIu64 ": fast meta %" PRIu64 " data %" PRIu64 " ref %"
 		      PRIu64 ", recount meta %" PRIu64 " data %" PRIu64 " ref %" PRIu64, n, ids[0],
 		      a.exclusive_meta, a.exclusive_data, a.referenced, b.exclusive_meta,
@@ -501,7 +501,7 @@ static void churn_step(struct xfix *f, uint64_t *rng)
 			del(f, slot, name);
 	} else if (op < 75) {
 		if (exists(f, slot, name) && strcmp(name, name2) != 0) {
-			/* Onto a new file: a source of unaligned size cannot go over a longer one. */
+			/* Onto a new file: a source of unaligned size cannot cover a longer one. */
 			if (exists(f, slot, name2))
 				del(f, slot, name2);
 			reflink(f, slot, name, name2);
