@@ -83,6 +83,7 @@ INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
+BENCH_EXCL_BIN := $(BUILD)/bench/exclusive_bench
 # The bare B+tree demo (`make demo`). Built with the programs so it keeps compiling, but not
 # installed: it keeps block references in memory with tests/support/memrefs.c.
 DEMO_BIN   := $(BUILD)/bench/btree_demo
@@ -92,7 +93,7 @@ TEST_DIR   := $(BUILD)/tmp
 # Check's per-test timeout (seconds): generous, since SAN builds are several times slower.
 export CK_DEFAULT_TIMEOUT := 900
 
-.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-peers \
+.PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-exclusive bench-peers \
 	bench-memory install uninstall clean
 # deps first, then the build: with -j, make would otherwise compile before the headers exist.
 all: deps
@@ -151,6 +152,10 @@ $(BENCH_FS_BIN): $(BUILD)/bench/fs_bench.o $(BUILD)/bench/bench_util.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BENCH_EXCL_BIN): $(BUILD)/bench/exclusive_bench.o $(BUILD)/bench/bench_util.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(DEMO_BIN): $(BUILD)/bench/btree_demo.o $(BUILD)/tests/support/memrefs.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -206,6 +211,13 @@ bench-fs: deps
 	@$(MAKE) --no-print-directory $(BENCH_FS_BIN) $(BUILD)/bin/fsck.cowfs
 	@mkdir -p $(BUILD)/bench-tmp
 	$(BENCH_FS_BIN) --dir $(BUILD)/bench-tmp --fsck-bin $(BUILD)/bin/fsck.cowfs
+
+# Exclusive space of subvolumes, from reference counts against the brute-force recount, on a
+# subvolume of 100,000 small files alone, just snapshotted, and diverged (bench/README.md).
+bench-exclusive: deps
+	@$(MAKE) --no-print-directory $(BENCH_EXCL_BIN)
+	@mkdir -p $(BUILD)/bench-tmp
+	$(BENCH_EXCL_BIN) --dir $(BUILD)/bench-tmp
 
 # The mounted filesystem against its peers (bench/fsbench, bench/README.md): kernel btrfs and xfs
 # on loop devices, fuse2fs, zfs-fuse, in the same run. Root; installs its packages itself; up to

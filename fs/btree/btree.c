@@ -386,7 +386,8 @@ int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, co
 			return ret;
 	}
 	leaf_insert_gap(p.nodes[0], fs->nodesize, p.slots[0], key, len);
-	memcpy(leaf_item_data(p.nodes[0], p.slots[0]), data, len);
+	if (len)   /* an item of no payload may come with data NULL: memcpy must not see it */
+		memcpy(leaf_item_data(p.nodes[0], p.slots[0]), data, len);
 	if (p.slots[0] == 0)
 		fixup_low_keys(&p, 1, key);
 	t->seq++;

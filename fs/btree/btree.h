@@ -171,7 +171,8 @@ int bt_lookup(struct btree *t, const struct bt_key *key, void *buf, uint32_t buf
  */
 int bt_path_exclusive(struct btree *t, const struct bt_key *key, bool *exclusive);
 
-/* Insert a new item. -EEXIST if the key is present, -EOVERFLOW if len > bt_max_item_size. */
+/* Insert a new item (data may be NULL when len is 0). -EEXIST if the key is present,
+ * -EOVERFLOW if len > bt_max_item_size. */
 int bt_insert(struct bt_trans *tx, struct btree *t, const struct bt_key *key, const void *data,
 	      uint32_t len);
 /* Delete an item. -ENOENT if absent. */
@@ -189,6 +190,23 @@ int bt_resize(struct bt_trans *tx, struct btree *t, const struct bt_key *key, ui
 int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btree *dst);
 /* Drop a tree: free the nodes it owns alone, drop one reference from those it shares. */
 int bt_drop(struct bt_trans *tx, struct btree *t);
+/*
+ * Drop part of a tree, from its right edge (drop.c): about `budget` blocks freed or let go
+ * (shared blocks lose the one reference this tree held; at least one, whatever the budget),
+ * *freed saying how many. After every call `t` is a valid, smaller B+tree with exact counts
+ * and backref keys, so the layer above can commit between steps and resume after a crash from
+ * the persisted root. *done: the tree is gone (t->root is 0; calling again does nothing).
+ */
+int bt_drop_step(struct bt_trans *tx, struct btree *t, unsigned budget, unsigned *freed,
+		 bool *done);
+/*
+ * Progress of a bounded drop: the units of work still to go, 0 once the tree is gone. Never
+ * grows while bt_drop_step takes the tree apart, so with total = the units when the drop
+ * began, (total - units) / total is "how far". Units: a root leaf is 1; a root of level 1
+ * counts its pointers; a higher root counts node_max_ptrs for each pointer but its last,
+ * plus the pointers of its last child. Reads the root and its last child only.
+ */
+int bt_drop_units(struct btree *t, uint64_t *units);
 
 /*
  * Seal every dirty node (write its checksum) and write them all back (one batch).

@@ -273,13 +273,9 @@ int bt_cow(struct bt_trans *tx, struct btree *t, struct cblock *parent, uint32_t
 		*out = b;
 		return 0;
 	}
-	ret = fs->ops->block_refs(fs->ops_ctx, b->addr, &refs);
-	if (ret == 0 && refs == 0)
-		ret = -EUCLEAN;
-	if (ret < 0) {
-		bt_report(fs, b->addr, "no reference count for a live node");
+	ret = bt_live_refs(tx, b->addr, &refs);
+	if (ret < 0)
 		goto fail;
-	}
 	if (refs == 1 && node_gen(b) == tx->transid) {
 		make_writable(fs, b);
 		*out = b;
@@ -379,6 +375,18 @@ int bt_clone(struct bt_trans *tx, struct btree *src, uint64_t owner, struct btre
 	return 0;
 }
 
+int bt_live_refs(struct bt_trans *tx, uint64_t bytenr, uint64_t *refs)
+{
+	struct bt_fs *fs = tx->fs;
+	int ret = fs->ops->block_refs(fs->ops_ctx, bytenr, refs);
+
+	if (ret < 0 || *refs == 0) {
+		bt_report(fs, bytenr, "no reference count for a live node");
+		return bt_trans_fail(tx, ret < 0 ? ret : -EUCLEAN);
+	}
+	return 0;
+}
+
 /* Drop the reference keyed `ref_owner` to the subtree at `bytenr`, freeing what it alone held. */
 static int drop_subtree(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t gen,
 			uint64_t ref_owner)
@@ -386,12 +394,10 @@ static int drop_subtree(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uin
 	struct bt_fs *fs = tx->fs;
 	struct cblock *b;
 	uint64_t refs, left;
-	int ret = fs->ops->block_refs(fs->ops_ctx, bytenr, &refs);
+	int ret = bt_live_refs(tx, bytenr, &refs);
 
-	if (ret < 0 || refs == 0) {
-		bt_report(fs, bytenr, "no reference count for a live node");
-		return bt_trans_fail(tx, ret < 0 ? ret : -EUCLEAN);
-	}
+	if (ret < 0)
+		return ret;
 	if (refs > 1)
 		return bt_ref_drop(tx, bytenr, level, ref_owner, &left);
 	ret = bt_read_node(fs, bytenr, level, gen, &b);

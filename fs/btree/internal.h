@@ -37,6 +37,8 @@ int bt_alloc_node(struct bt_trans *tx, uint8_t level, uint64_t hint, uint64_t ow
 /* Drop one reference keyed `ref_owner`; forgets the block from the cache when it is freed. */
 int bt_ref_drop(struct bt_trans *tx, uint64_t bytenr, uint8_t level, uint64_t ref_owner,
 		uint64_t *left);
+/* The count of a block a live pointer names: 0 there is corruption (-EUCLEAN, reported). */
+int bt_live_refs(struct bt_trans *tx, uint64_t bytenr, uint64_t *refs);
 /* Free a node held by one reference keyed `ref_owner` (its count must drop to zero). */
 int bt_free_node(struct bt_trans *tx, struct cblock *b, uint64_t ref_owner);
 /* item_refs for one leaf item. */

@@ -125,6 +125,81 @@ int extent_refcount(struct extents *x, uint64_t start, uint64_t len, uint64_t *r
 	return 0;
 }
 
+/* Steps along the extent tree before a search from the root is cheaper: the items between
+ * two extents asked for one after the other are their backrefs, or extents not asked for. */
+#define COUNTER_MAX_STEPS 16
+
+void extent_counter_init(struct extent_counter *ec, struct extents *x)
+{
+	ec->x = x;
+	ec->positioned = false;
+	bt_cursor_init(&ec->c, x->tree);
+}
+
+/*
+ * Put the cursor on the first item >= k. The cursor is on the first item >= the key asked
+ * before (ec->last); when k is not below that, the items in between are stepped over, a few
+ * at most, before a seek from the root takes over.
+ */
+static int counter_move(struct extent_counter *ec, const struct bt_key *k, struct bt_key *at)
+{
+	int ret = 0;
+
+	if (ec->positioned && bt_key_cmp(k, &ec->last) >= 0) {
+		bt_cursor_item(&ec->c, at, NULL, NULL);
+		for (int i = 0; ret == 0 && bt_key_cmp(at, k) < 0; i++) {
+			if (i == COUNTER_MAX_STEPS)
+				break;
+			if ((ret = bt_cursor_next(&ec->c)) == 0)
+				bt_cursor_item(&ec->c, at, NULL, NULL);
+		}
+		if (ret == 0 && bt_key_cmp(at, k) >= 0) {
+			ec->last = *k;
+			return 0;
+		}
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+	}
+	ec->positioned = false;
+	ret = bt_cursor_seek(&ec->c, k, BT_SEEK_GE);
+	if (ret == 0) {
+		ec->positioned = true;
+		ec->last = *k;
+		bt_cursor_item(&ec->c, at, NULL, NULL);
+	}
+	return ret;
+}
+
+int extent_counter_get(struct extent_counter *ec, uint64_t start, uint64_t len, uint64_t *refs)
+{
+	struct extents *x = ec->x;
+	struct bt_key k = { start, EXTENT_ITEM_KEY, len }, at;
+	struct extent_info e;
+	const void *d;
+	uint32_t size;
+	int ret;
+
+	/* Pending changes: the head knows the count, the one path for it is extent_refcount. */
+	if (dref_find(&x->refs, start))
+		return extent_refcount(x, start, len, refs);
+	ret = counter_move(ec, &k, &at);
+	if (ret < 0)
+		return ret;
+	if (bt_key_cmp(&at, &k) != 0)
+		return -ENOENT;
+	bt_cursor_item(&ec->c, &at, &d, &size);
+	ret = decode_extent_item(x, &at, d, size, &e);
+	if (ret == 0)
+		*refs = e.refs;
+	return ret;
+}
+
+void extent_counter_release(struct extent_counter *ec)
+{
+	bt_cursor_release(&ec->c);
+	ec->positioned = false;
+}
+
 /* ---- bt_ops: recording changes ------------------------------------------------------- */
 
 /* The head for a reference's extent, describing the extent on first use. */

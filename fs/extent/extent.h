@@ -119,6 +119,22 @@ static inline size_t extent_pending(const struct extents *x) { return x->refs.co
 int extent_refcount(struct extents *x, uint64_t start, uint64_t len, uint64_t *refs);
 
 /*
+ * The same for many extents asked in ascending address order (exclusive.c): a cursor moves
+ * along the extent tree from one to the next instead of a search from the root for each.
+ * Init, get any number of counts (each start >= the one before; otherwise it searches
+ * afresh), release. Hold the lock throughout: the trees must not change in between.
+ */
+struct extent_counter {
+	struct extents *x;
+	struct bt_cursor c;
+	bool positioned;       /* c is on the first item >= last */
+	struct bt_key last;
+};
+void extent_counter_init(struct extent_counter *ec, struct extents *x);
+int extent_counter_get(struct extent_counter *ec, uint64_t start, uint64_t len, uint64_t *refs);
+void extent_counter_release(struct extent_counter *ec);
+
+/*
  * Sharing as FIEMAP reports it (share.c): whether bytes of a data extent that a file extent
  * item of `inode` in `tree` maps are mapped by any other place too. They are when any
  * reference to the extent comes from another file or tree (the whole extent is then shared,

@@ -85,7 +85,7 @@ static int chunk_add_mapped(struct chunk_walk *w, struct file_chunk *c, const st
 	}
 	if (c->flags & FILE_CHUNK_SHARED)
 		return 0;
-	ret = file_seg_shared(w->it, w->ino, &part, to - from, &w->share, &shared);
+	ret = file_seg_reached_elsewhere(w->it, w->ino, &part, to - from, &w->share, &shared);
 	if (ret == 0 && shared)
 		c->flags |= FILE_CHUNK_SHARED;
 	return ret;

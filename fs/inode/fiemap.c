@@ -76,6 +76,14 @@ int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *
 
 	if (ret == -ENOENT)
 		return inode_corrupt(it, ino, "file extent item of an extent with no references");
+	return ret;
+}
+
+int file_seg_reached_elsewhere(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
+			       uint64_t len, struct share_memos *memos, bool *shared)
+{
+	int ret = file_seg_shared(it, ino, seg, len, memos, shared);
+
 	if (ret == 0 && !*shared) {
 		/* Its count says one reference, but the leaf holding it may be a snapshot's too
 		 * (lazy counting: a snapshot shares leaves until one side changes them). */
@@ -107,7 +115,7 @@ static int piece_from_seg(struct map_walk *w, const struct fmap_seg *seg, struct
 			return 0;
 		len = MIN(len, w->data_end - seg->off);
 	}
-	ret = file_seg_shared(w->it, w->ino, seg, len, &w->share, &shared);
+	ret = file_seg_reached_elsewhere(w->it, w->ino, seg, len, &w->share, &shared);
 	if (ret < 0)
 		return ret;
 	*p = (struct map_piece){ .off = seg->off, .len = len, .disk = seg->disk,

@@ -73,6 +73,11 @@ int fsync_log_replay(struct inode_tree *it, uint64_t *records);
 /* The same when several fs trees are open: each record goes to the tree it names (n >= 1, all
  * of one filesystem); a record for a tree not among them is -EUCLEAN. */
 int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *records);
+/* The same with the trees found by `tree_of` (subvolumes: fs/inode/subvol.h), which gives 0, or
+ * -ENOENT for an id that names no tree (the record is then -EUCLEAN). */
+int fsync_log_replay_resolve(struct cowfs *fs,
+			     int (*tree_of)(void *arg, uint64_t id, struct inode_tree **it),
+			     void *arg, uint64_t *records);
 /* Write back every file's dirty data and commit (syncfs). */
 int file_sync_all(struct inode_tree *it);
 

@@ -286,26 +286,18 @@ out:
 /* ---- replay ------------------------------------------------------------------------------- */
 
 struct replay {
-	struct inode_tree *const *trees;   /* the open fs trees records may name */
-	size_t ntrees;
+	struct cowfs *fs;
+	/* The tree a record names: 0, or -ENOENT when there is no such tree. */
+	int (*tree_of)(void *arg, uint64_t id, struct inode_tree **it);
+	void *tree_arg;
 	struct inode_tree *it;     /* the tree of the record being replayed */
 	uint64_t bytenr;           /* the entry being replayed, for reports */
 	uint64_t records;
 };
 
-static struct inode_tree *replay_tree(const struct replay *r, uint64_t id)
-{
-	for (size_t i = 0; i < r->ntrees; i++)
-		if (tree_id(r->trees[i]) == id)
-			return r->trees[i];
-	return NULL;
-}
-
 static int replay_corrupt(struct replay *r, const char *what)
 {
-	struct cowfs *fs = r->trees[0]->fs;
-
-	cowfs_report(fs, r->bytenr, "%s", what);
+	cowfs_report(r->fs, r->bytenr, "%s", what);
 	return -EUCLEAN;
 }
 
@@ -358,9 +350,12 @@ static int replay_record(struct replay *r, const uint8_t *rec, uint32_t len)
 	const struct log_rec *h = (const struct log_rec *)rec;
 	uint64_t ino = get_le64(&h->ino);
 
-	r->it = replay_tree(r, get_le64(&h->tree));
-	if (!r->it)
+	int ret = r->tree_of(r->tree_arg, get_le64(&h->tree), &r->it);
+
+	if (ret == -ENOENT)
 		return replay_corrupt(r, "fsync log: record for an unknown tree");
+	if (ret < 0)
+		return ret;
 	r->records++;
 	switch (get_le16(&h->type)) {
 	case LOG_REC_INODE:
@@ -405,10 +400,11 @@ static int replay_entry(void *arg, uint64_t bytenr, const uint8_t *payload, size
 	return ret;
 }
 
-int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *records)
+int fsync_log_replay_resolve(struct cowfs *fs,
+			     int (*tree_of)(void *arg, uint64_t id, struct inode_tree **it),
+			     void *arg, uint64_t *records)
 {
-	struct replay r = { .trees = trees, .ntrees = n };
-	struct cowfs *fs = trees[0]->fs;
+	struct replay r = { .fs = fs, .tree_of = tree_of, .tree_arg = arg };
 	int ret;
 
 	*records = 0;
@@ -419,6 +415,30 @@ int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *
 		ret = cowfs_commit(fs);
 	*records = r.records;
 	return ret;
+}
+
+struct tree_list {
+	struct inode_tree *const *trees;
+	size_t n;
+};
+
+static int tree_in_list(void *arg, uint64_t id, struct inode_tree **it)
+{
+	const struct tree_list *l = arg;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (tree_id(l->trees[i]) == id) {
+			*it = l->trees[i];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int fsync_log_replay_trees(struct inode_tree *const *trees, size_t n, uint64_t *records)
+{
+	struct tree_list l = { trees, n };
+
+	return fsync_log_replay_resolve(trees[0]->fs, tree_in_list, &l, records);
 }
 
 int fsync_log_replay(struct inode_tree *it, uint64_t *records)

@@ -177,14 +177,19 @@ struct share_memos {
  * bytes (a clone within the file). Two items that are what a punch or an overwrite left of one are not
  * sharing, though each is a reference (extent_shared_beyond has the rule and its proof).
  *
- * Note for snapshots (not built yet): a snapshot shares the tree's leaves, not their file
- * extent items, so an extent reached through a leaf two trees share has one reference and
- * would show as not shared here. Once snapshots are reachable through this path, a leaf
- * with more than one reference (the B+tree's block_refs) must make its extents SHARED too.
+ * That is sharing by references. A snapshot shares the tree's leaves, not their file extent
+ * items, so an extent reached through a leaf two trees share still has one reference:
+ * file_seg_reached_elsewhere adds that (bt_path_exclusive) for what users are told (FIEMAP's
+ * SHARED, chunk fingerprints). In-place writes into preallocated space (inplace.c) need only
+ * file_seg_shared: the other tree's item still says unwritten there, and reads zeros whatever
+ * the disk holds; the write's conversion to a regular item shadows the leaf, after which the
+ * extent has a reference per tree.
  */
 struct fmap_seg;
 int file_seg_shared(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
 		    uint64_t len, struct share_memos *memos, bool *shared);
+int file_seg_reached_elsewhere(struct inode_tree *it, uint64_t ino, const struct fmap_seg *seg,
+			       uint64_t len, struct share_memos *memos, bool *shared);
 void share_memos_release(struct share_memos *memos);
 
 /*

@@ -49,7 +49,9 @@ int subvol_make(struct inode_tree *parent, uint64_t dir, const char *name, size_
 /*
  * A snapshot of `src` as `name` in `dir` of `parent`, read-only if `rdonly`: `src`'s buffered
  * file data is written back into the same transaction first, so the snapshot holds every write
- * that completed before the call and nothing after. O(1) in the size of `src`. *id: its id.
+ * that completed before the call and nothing after. O(1) in the size of `src`. Subvolumes
+ * nested in `src` are not part of it (their entries are left out, as btrfs leaves them empty).
+ * *id: its id.
  */
 int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t dir,
 		    const char *name, size_t len, bool rdonly, uint64_t *id);
@@ -57,7 +59,8 @@ int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t 
  * Remove the subvolume entry `name` of `dir` in `parent` and mark it deleting
  * (cowfs_subvol_unlink), in one transaction: -ENOENT, -ENOTDIR (a name that is not a
  * subvolume: -ENOTDIR for files, -EINVAL for directories), -EBUSY (the default subvolume, or
- * `busy_id`: the mount's root). *id: the deleted id. Dropping its tree is the cleaner's.
+ * `busy_id`: the mount's root), -ENOTEMPTY (it holds subvolumes: delete those first).
+ * *id: the deleted id. Dropping its tree is the cleaner's.
  */
 int subvol_unlink(struct inode_tree *parent, uint64_t dir, const char *name, size_t len,
 		  uint64_t busy_id, uint64_t *id);
@@ -83,8 +86,9 @@ struct subvols_config {
  */
 int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subvols **out);
 int subvols_close(struct subvols *sv);
-/* A writable mount's first step: replay the fsync log (fsync_log_replay_trees, over every
- * subvolume's tree), free the orphans a crash left in the trees opened, start the cleaner. */
+/* A writable mount's first step: replay the fsync log (fsync_log_replay_resolve: each record
+ * to its subvolume's tree), free the orphans a crash left in the trees opened, start the
+ * cleaner. */
 int subvols_replay_log(struct subvols *sv, uint64_t *records);
 /* Before the server waits for its late replies: subvols_sync waiters return -EINTR and the
  * cleaner ends after its current step (subvols_close then joins it). */

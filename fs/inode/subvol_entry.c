@@ -82,13 +82,44 @@ int subvol_make(struct inode_tree *parent, uint64_t dir, const char *name, size_
 	return inode_update_end(tx, ret);
 }
 
-/* Whether a preallocated extent is this file's alone was found before the snapshot: now
- * the snapshot reaches it too (inplace.c's memo). */
-static int forget_exclusive(void *arg, struct icache_entry *e)
+/*
+ * Subvolumes nested in the source are trees of their own, not part of its snapshot (as on
+ * btrfs): the clone copied their entries, which would name subvolumes that do not hang there;
+ * remove them from the snapshot. O(nested subvolumes), not O(files).
+ */
+static int drop_nested_entries(struct cowfs_trans *tx, struct inode_tree *src,
+			       struct cowfs_root *snap)
 {
-	(void)arg;
-	e->exclusive.n = e->exclusive.next = 0;
-	return 0;
+	struct inode_tree it;
+	struct subvol_info si;
+	uint64_t from = SUBVOL_FIRST_ID;
+	int ret;
+
+	inode_tree_init(&it, src->fs, snap);
+	while ((ret = cowfs_subvol_next(src->fs, from, &si)) == 0) {
+		from = si.id + 1;
+		if (si.parent != inode_tree_subvol(src) || si.id == snap->t.owner)
+			continue;
+		ret = dir_subvol_unlink(tx, &it, si.dir, si.name, si.name_len, si.index);
+		if (ret < 0)
+			break;
+	}
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* Whether subvolume `id` holds others (which must be deleted first). */
+static int has_nested(struct cowfs *fs, uint64_t id)
+{
+	struct subvol_info si;
+	uint64_t from = SUBVOL_FIRST_ID;
+	int ret;
+
+	while ((ret = cowfs_subvol_next(fs, from, &si)) == 0) {
+		if (si.parent == id)
+			return -ENOTEMPTY;
+		from = si.id + 1;
+	}
+	return ret == -ENOENT ? 0 : ret;
 }
 
 int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t dir,
@@ -109,8 +140,8 @@ int subvol_snapshot(struct inode_tree *src, struct inode_tree *parent, uint64_t 
 	if (ret == 0)
 		ret = link_new_subvol(tx, parent, dir, name, len, src->root,
 				      rdonly ? SUBVOL_RDONLY : 0, &root, id);
-	if (ret == 0 && src->icache)
-		icache_for_each(src->icache, forget_exclusive, NULL);
+	if (ret == 0)
+		ret = drop_nested_entries(tx, src, root);
 	return inode_update_end(tx, ret);
 }
 
@@ -139,6 +170,8 @@ int subvol_unlink(struct inode_tree *parent, uint64_t dir, const char *name, siz
 		ret = cowfs_subvol_get(parent->fs, e.child, &si);
 	if (ret == 0 && (si.parent != inode_tree_subvol(parent) || si.dir != dir))
 		ret = inode_corrupt(parent, dir, "subvolume entry disagrees with its root backref");
+	if (ret == 0)
+		ret = has_nested(parent->fs, e.child);
 	if (ret == 0)
 		ret = cowfs_subvol_unlink(tx, e.child);
 	if (ret == 0)

@@ -442,42 +442,10 @@ int subvols_sync(struct subvols *sv, uint64_t id, unsigned *count)
 
 /* ---- the fsync log ---------------------------------------------------------------------------- */
 
-/* Every subvolume's tree that is not being deleted, open, into *trees (malloc'ed). */
-static int open_all(struct subvols *sv, struct inode_tree ***trees, size_t *n)
+/* fsync_log_replay_resolve's resolver: a record names its subvolume by id. */
+static int replay_tree_of(void *arg, uint64_t id, struct inode_tree **it)
 {
-	struct subvol_info info;
-	struct inode_tree **v = NULL, *it;
-	size_t cap = 0;
-	uint64_t from = FS_TREE_ID;
-	int ret = subvols_tree(sv, FS_TREE_ID, &it);
-
-	*n = 0;
-	for (;;) {
-		if (ret == 0) {
-			if (*n == cap) {
-				struct inode_tree **m = realloc(v, (cap = cap ? 2 * cap : 16) *
-								sizeof(*v));
-				if (!m) {
-					ret = -ENOMEM;
-					break;
-				}
-				v = m;
-			}
-			v[(*n)++] = it;
-		} else if (ret != -ENOENT) {
-			break;
-		}
-		cowfs_lock(sv->fs);
-		ret = cowfs_subvol_next(sv->fs, from < SUBVOL_FIRST_ID ? SUBVOL_FIRST_ID : from,
-					&info);
-		cowfs_unlock(sv->fs);
-		if (ret < 0)
-			break;
-		from = info.id + 1;
-		ret = subvols_tree(sv, info.id, &it);
-	}
-	*trees = v;
-	return ret == -ENOENT ? 0 : ret;
+	return subvols_tree(arg, id, it);
 }
 
 static int orphans_after_replay(struct subvols *sv)
@@ -500,20 +468,13 @@ static int orphans_after_replay(struct subvols *sv)
 
 int subvols_replay_log(struct subvols *sv, uint64_t *records)
 {
-	struct inode_tree **trees = NULL;
-	size_t n = 0;
 	int ret = 0;
 
 	*records = 0;
 	if (cowfs_read_only(sv->fs))
 		return 0;
-	if (cowfs_log_replay_pending(sv->fs)) {
-		/* A record names its tree by id: every subvolume's may be needed. */
-		ret = open_all(sv, &trees, &n);
-		if (ret == 0)
-			ret = fsync_log_replay_trees(trees, n, records);
-		free(trees);
-	}
+	if (cowfs_log_replay_pending(sv->fs))
+		ret = fsync_log_replay_resolve(sv->fs, replay_tree_of, sv, records);
 	if (ret == 0)
 		ret = orphans_after_replay(sv);
 	if (ret == 0 && !sv->cleaner_running)

@@ -25,6 +25,7 @@
 
 #include "fs/extent/ref_check.h"
 #include "fs/super/fs.h"
+#include "fs/super/subvol.h"
 
 struct cowfs_check_stats {
 	uint64_t trees;          /* trees walked, the root tree included */
@@ -62,5 +63,16 @@ int cowfs_check(struct cowfs *fs, struct cowfs_check_stats *st,
  */
 int cowfs_check_repair(struct cowfs *fs, struct cowfs_check_stats *st,
 		       cowfs_check_progress_fn progress, void *progress_arg);
+
+/*
+ * The oracle for cowfs_subvol_space (subvol.h): the same figures for subvolumes ids[0..n)
+ * together, recomputed by brute force (fs/extent/exclusive.h: extent_exclusive_recount) over
+ * every fs tree of the image (the top level and every subvolume with a root item or open, those
+ * being deleted included), without looking at a reference count. `referenced` is always
+ * filled in. Call with fs->lock held. 0, -ENOENT (an id that is no fs tree), -ENOMEM, -EIO,
+ * -EUCLEAN (reported).
+ */
+int cowfs_subvol_space_recount(struct cowfs *fs, const uint64_t *ids, size_t n,
+			       struct subvol_space *out);
 
 #endif

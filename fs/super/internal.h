@@ -19,6 +19,9 @@ void fs_note_committed(struct cowfs *fs);
 /* Tree `id` if it is open (trees.c): the extent, csum and default fs trees, or one of
  * fs->more; NULL otherwise. */
 struct cowfs_root *fs_find_open_tree(struct cowfs *fs, uint64_t id);
+/* Tree `r` (one of fs->more) is gone, its blocks dropped: its root item goes, and `r` is
+ * closed and freed (trees.c). -EINVAL if `r` is not one of fs->more. */
+int fs_tree_forget(struct cowfs_trans *tx, struct cowfs_root *r);
 /* Record a deleting subvolume's drop progress in its SUBVOL_ITEM (subvol.c). */
 int subvol_item_update_progress(struct cowfs_trans *tx, uint64_t id, uint64_t total,
 				uint64_t done);

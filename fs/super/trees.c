@@ -112,20 +112,25 @@ int cowfs_tree_open(struct cowfs *fs, uint64_t id, struct cowfs_root **out)
 	return 0;
 }
 
-int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r)
+/* Where `r` is in fs->more, or fs->nmore if it is not one of them. */
+static size_t more_index(struct cowfs *fs, const struct cowfs_root *r)
 {
-	struct cowfs *fs = tx->fs;
-	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
 	size_t i;
-	int ret;
 
 	for (i = 0; i < fs->nmore && fs->more[i] != r; i++)
 		;
+	return i;
+}
+
+int fs_tree_forget(struct cowfs_trans *tx, struct cowfs_root *r)
+{
+	struct cowfs *fs = tx->fs;
+	struct bt_key k = { r->t.owner, ROOT_ITEM_KEY, 0 };
+	size_t i = more_index(fs, r);
+	int ret;
+
 	if (i == fs->nmore)
-		return -EINVAL;   /* the extent tree and the default fs tree are not dropped */
-	ret = bt_drop(&tx->bt, &r->t);
-	if (ret < 0)
-		return ret;
+		return -EINVAL;
 	ret = bt_delete(&tx->bt, &fs->root_tree, &k);
 	if (ret == -ENOENT && r->saved_root == 0)
 		ret = 0;   /* created and dropped within this transaction */
@@ -134,4 +139,14 @@ int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r)
 	fs->more[i] = fs->more[--fs->nmore];
 	free(r);
 	return 0;
+}
+
+int cowfs_tree_drop(struct cowfs_trans *tx, struct cowfs_root *r)
+{
+	int ret;
+
+	if (more_index(tx->fs, r) == tx->fs->nmore)
+		return -EINVAL;   /* the extent tree and the default fs tree are not dropped */
+	ret = bt_drop(&tx->bt, &r->t);
+	return ret < 0 ? ret : fs_tree_forget(tx, r);
 }

@@ -618,6 +618,34 @@ assert [t["id"] for t in d["trees"]] == [5] and "superblock" not in d
 	expect_err ": 2 problems found$" || return 1
 }
 
+# --subvol-space: the fast figure and the recount, key=value lines and JSON; ids that are no
+# subvolume exit 2 as a missing --inode does.
+t_dump_subvol_space() {
+	run "$COWFS" dump --subvol-space 5 "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_out "^	fast exclusive_data=0 exclusive_meta=[1-9][0-9]* referenced=[1-9]" || return 1
+	expect_out "^	recount exclusive_data=0 exclusive_meta=[1-9][0-9]* referenced=[1-9]" ||
+		return 1
+	expect_out "agree *yes" || return 1
+	expect_no_out "^tree\|superblock" || return 1
+	run "$COWFS" dump --json --subvol-space 5,5 "$DUMP_IMG"
+	expect_rc 0 || return 1
+	expect_true "JSON: both figures, equal" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["subvol_space"]
+assert s["ids"] == [5, 5] and s["agree"] is True
+assert {k: s["fast"][k] for k in ("exclusive_data", "exclusive_meta", "referenced")} == \
+       {k: s["recount"][k] for k in ("exclusive_data", "exclusive_meta", "referenced")}
+' "$OUT" || return 1
+	run "$COWFS" dump --subvol-space 256 "$DUMP_IMG"
+	expect_rc 2 || return 1
+	expect_err "no such subvolume" || return 1
+	run "$COWFS" dump --subvol-space 5,x "$DUMP_IMG"
+	expect_rc 2 || return 1
+	run "$COWFS" dump --subvol-space , "$DUMP_IMG"
+	expect_rc 2 || return 1
+}
+
 t_dump_usage() {
 	run "$COWFS" --help
 	expect_rc 0 || return 1
@@ -732,6 +760,7 @@ if "$MKFS" -q -s 256M "$DUMP_IMG" && "$COWFS" dump "$DUMP_IMG" >"$WORK/dump.txt"
 	tcase "dump: --json is valid JSON" t_dump_json
 	tcase "dump: --tree, --super, --block" t_dump_selectors
 	tcase "dump: usage and open errors" t_dump_usage
+	tcase "dump: --subvol-space, fast and recounted" t_dump_subvol_space
 	tcase "dump: corrupt image" t_dump_corrupt
 else
 	fail=$((fail + 1))

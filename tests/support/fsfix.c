@@ -120,3 +120,31 @@ uint64_t fsfix_tree_digest(struct btree *t)
 	XXH3_freeState(st);
 	return h;
 }
+
+struct bt_key fsfix_fill_key(uint64_t i)
+{
+	return (struct bt_key){ i * 7919 % 1000003, 1, i };
+}
+
+uint64_t fsfix_fill(struct fsfix *x, uint32_t len)
+{
+	uint8_t buf[400];
+	uint64_t n;
+	int ret;
+
+	ck_assert_uint_le(len, sizeof(buf));
+	memset(buf, 0xab, len);
+	for (n = 0;; n++) {
+		struct bt_key k = fsfix_fill_key(n);
+		struct cowfs_trans *tx = cowfs_trans_begin(x->fs, ALLOC_NORMAL);
+		ret = cowfs_reserve(tx, cowfs_update_nodes(&x->fs->fs_root.t));
+		if (ret == 0)
+			ret = bt_insert(&tx->bt, &x->fs->fs_root.t, &k, buf, len);
+		cowfs_trans_end(tx, ret);
+		if (ret < 0)
+			break;
+	}
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_int_eq(cowfs_trans_error(&x->fs->trans), 0);
+	return n;
+}

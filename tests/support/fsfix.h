@@ -32,6 +32,14 @@ void fsfix_teardown(struct fsfix *x);
 void fsfix_assert_clean(struct fsfix *x, struct cowfs_check_stats *st);
 /* A hash of every item (keys, sizes, payloads) of a tree, in order. */
 uint64_t fsfix_tree_digest(struct btree *t);
+/*
+ * Fill the filesystem: items of `len` bytes (at most 400) into the default fs tree, one
+ * ordinary update each (space reserved first), until the reserve fails with ENOSPC (asserted;
+ * the transaction is left unpoisoned). Returns how many went in; item i has key
+ * fsfix_fill_key(i).
+ */
+uint64_t fsfix_fill(struct fsfix *x, uint32_t len);
+struct bt_key fsfix_fill_key(uint64_t i);
 /* Open options with this fixture's report hook. */
 struct cowfs_opts fsfix_opts(struct fsfix *x);
 

@@ -17,7 +17,7 @@
 #include "tests/support/refmap.h"
 
 #define NODESIZE 4096u
-#define MAX_TREES 4
+#define MAX_TREES 6
 
 struct side {
 	struct btree t;
@@ -44,7 +44,12 @@ static void conserve(struct world *w)
 	assert_refcounts_conserved(&w->f, roots, n);
 }
 
-static void verify_side(struct world *w, struct side *s)
+/*
+ * Scan `s`: every item equals the model's item at the same place, and the tree passes
+ * bt_check. Returns how many items there are (a tree being dropped from the right holds a
+ * prefix of its model).
+ */
+static size_t scan_side(struct side *s)
 {
 	struct bt_cursor c;
 	struct bt_key k;
@@ -62,9 +67,14 @@ static void verify_side(struct world *w, struct side *s)
 			"tree %" PRIu64 ": wrong content at %zu", s->t.owner, i);
 	}
 	ck_assert_int_eq(ret, -ENOENT);
-	ck_assert_uint_eq(i, s->ref.n);
 	bt_cursor_release(&c);
 	REQUIRE(bt_check(&s->t) == 0, "bt_check failed");
+	return i;
+}
+
+static void verify_side(struct world *w, struct side *s)
+{
+	ck_assert_uint_eq(scan_side(s), s->ref.n);
 	(void)w;
 }
 
@@ -497,6 +507,226 @@ START_TEST(clone_outlives_original)
 }
 END_TEST
 
+/* ---- bounded drops (bt_drop_step) ---- */
+
+struct drop_plan {
+	unsigned max_budget;   /* budgets drawn from [1, max_budget] */
+	int commit_every;      /* steps between commits (0: never) */
+	int reopen_every;      /* commits between cold-cache reopens (0: never) */
+};
+
+/*
+ * Drop `s` in bounded steps. After every step: counts and backref keys exact for every
+ * block and extent (conserve), the rest of `s` a valid tree holding a prefix of its items,
+ * every other tree unchanged, the progress units never growing, the step within its budget.
+ */
+static void drop_in_steps(struct world *w, struct side *s, const struct drop_plan *pl)
+{
+	uint64_t total, units, prev;
+	size_t items = s->ref.n;
+	unsigned freed, steps = 0, commits = 0;
+	bool done = false;
+
+	REQUIRE(bt_drop_units(&s->t, &total) == 0, "bt_drop_units failed");
+	ck_assert_uint_gt(total, 0);
+	prev = total;
+	while (!done) {
+		unsigned budget = 1 + rng_next(&w->rng) % pl->max_budget;
+		REQUIRE(bt_drop_step(&w->f.tx, &s->t, budget, &freed, &done) == 0,
+			"bt_drop_step failed at step %u", steps);
+		steps++;
+		/* At least one; past the budget only by the empty nodes the last move left. */
+		REQUIRE(freed >= 1 && freed <= budget + BT_MAX_LEVEL, "step %u freed %u of %u",
+			steps, freed, budget);
+		REQUIRE(done == (s->t.root == 0), "done but a root is left");
+		REQUIRE(bt_drop_units(&s->t, &units) == 0, "bt_drop_units failed");
+		REQUIRE(units <= prev, "progress went back: %" PRIu64 " after %" PRIu64, units, prev);
+		REQUIRE(done == (units == 0), "units %" PRIu64 " with done %d", units, done);
+		prev = units;
+		size_t left = s->t.root ? scan_side(s) : 0;
+		REQUIRE(left <= items, "the tree being dropped grew");
+		items = left;
+		conserve(w);
+		for (int i = 0; i < w->n; i++)
+			if (&w->s[i] != s && w->s[i].t.root)
+				verify_side(w, &w->s[i]);
+		if (pl->commit_every && steps % pl->commit_every == 0) {
+			fixture_commit(&w->f);
+			if (pl->reopen_every && ++commits % pl->reopen_every == 0)
+				fixture_reopen(&w->f);
+		}
+	}
+	ck_assert_uint_eq(items, 0);
+	/* Once gone, another step does nothing. */
+	ck_assert_int_eq(bt_drop_step(&w->f.tx, &s->t, 5, &freed, &done), 0);
+	ck_assert(done);
+	ck_assert_uint_eq(freed, 0);
+	ref_free(&s->ref);
+	fprintf(stderr, "tree %" PRIu64 ": dropped in %u steps, %" PRIu64 " units\n", s->t.owner,
+		steps, total);
+}
+
+/*
+ * Three trees sharing most of their nodes, diverged on every side; each is dropped in small
+ * steps with commits and cold-cache reopens in between: a clone first (the original's nodes
+ * in it are let go), then the original (whose nodes the last clone still shares), then the
+ * last. After the first drop exactly what the other two reach survives; at the end nothing.
+ */
+START_TEST(drop_step_diverged_clones)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct drop_plan pl = { .max_budget = 6, .commit_every = 4, .reopen_every = 4 };
+
+	world_setup(w, "drop_step_clones", 808);
+	populate(w, &w->s[0], 6000);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	for (int step = 0; step < 3000; step++) {
+		side_random_op(w, &w->s[step % 3]);
+		if (step % 1000 == 999)
+			fixture_commit(&w->f);
+	}
+	for (int i = 0; i < 3; i++)
+		verify_side(w, &w->s[i]);
+	conserve(w);
+	ck_assert_uint_ge(w->s[1].t.level, 2);
+	/* The first steps run in the transaction that changed the trees (nodes still writable). */
+	drop_in_steps(w, &w->s[1], &pl);
+	conserve(w);
+	verify_side(w, &w->s[0]);
+	verify_side(w, &w->s[2]);
+	fixture_commit(&w->f);
+	pl.max_budget = 20;
+	drop_in_steps(w, &w->s[0], &pl);
+	verify_side(w, &w->s[2]);
+	pl.commit_every = 1;
+	drop_in_steps(w, &w->s[2], &pl);
+	conserve(w);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	ck_assert_uint_eq(memrefs_backref_keys(w->f.mr), 0);
+	ck_assert_uint_eq(memrefs_ext_backref_keys(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
+/*
+ * Nodes of another owner in the tree being dropped, holding shared pointers: the original
+ * is dropped while its clone lives (the clone now holds the original's nodes alone), the clone
+ * is cloned again and both change, then the first clone is dropped: the references it lets go
+ * are keyed by the owner of the node holding them, not by the tree.
+ */
+START_TEST(drop_step_foreign_owners)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct drop_plan pl = { .max_budget = 5, .commit_every = 3, .reopen_every = 5 };
+
+	world_setup(w, "drop_step_foreign", 1111);
+	populate(w, &w->s[0], 6000);
+	fixture_commit(&w->f);
+	struct side *b = clone_side(w, &w->s[0]);
+	fixture_commit(&w->f);
+	drop_in_steps(w, &w->s[0], &pl);
+	/* b's root points at the original's nodes, b's alone now: changing them keeps their
+	 * owner (an exclusive shadow). */
+	for (int i = 0; i < 300; i++)
+		side_random_op(w, b);
+	fixture_commit(&w->f);
+	/* A few changes in the second clone: it shadows b's nodes of owner 5 on the way, which
+	 * b then holds alone, with children that both still share. */
+	struct side *c = clone_side(w, b);
+	for (int i = 0; i < 40; i++)
+		side_random_op(w, i & 1 ? c : b);
+	fixture_commit(&w->f);
+	drop_in_steps(w, b, &pl);
+	verify_side(w, c);
+	drop_in_steps(w, c, &pl);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
+/* Budget 1: one block freed or let go per step, checked after each. */
+START_TEST(drop_step_budget_one)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct drop_plan pl = { .max_budget = 1, .commit_every = 7, .reopen_every = 3 };
+
+	world_setup(w, "drop_step_one", 909);
+	populate(w, &w->s[0], 2500);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	for (int step = 0; step < 600; step++)
+		side_random_op(w, &w->s[step & 1]);
+	fixture_commit(&w->f);
+	drop_in_steps(w, &w->s[1], &pl);
+	verify_side(w, &w->s[0]);
+	drop_in_steps(w, &w->s[0], &pl);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
+/* Trees of one leaf: a leaf root of its own is freed (its items' references go with it) in one
+ * step, a shared leaf root just loses the tree's reference. */
+START_TEST(drop_step_single_leaf)
+{
+	struct world *w = malloc(sizeof(*w));
+	struct drop_plan pl = { .max_budget = 3 };
+	unsigned freed;
+	bool done;
+
+	world_setup(w, "drop_step_leaf", 1010);
+	populate(w, &w->s[0], 12);
+	ck_assert_uint_eq(w->s[0].t.level, 0);
+	fixture_commit(&w->f);
+	clone_side(w, &w->s[0]);
+	drop_in_steps(w, &w->s[1], &pl);
+	verify_side(w, &w->s[0]);
+	conserve(w);
+
+	/* An empty tree is a leaf too. */
+	struct side *e = &w->s[w->n++];
+	REQUIRE(bt_create(&w->f.tx, 5 + w->n - 1, &e->t) == 0, "bt_create failed");
+	ck_assert_int_eq(bt_drop_step(&w->f.tx, &e->t, 1, &freed, &done), 0);
+	ck_assert(done);
+	ck_assert_uint_eq(freed, 1);
+	conserve(w);
+
+	/* A root that is a shared leaf: a clone emptied down to its one shared leaf. Sequential
+	 * inserts fill the first leaf completely, so the second, emptied, merges into nothing. */
+	struct side *q = &w->s[w->n++];
+	REQUIRE(bt_create(&w->f.tx, 5 + w->n - 1, &q->t) == 0, "bt_create failed");
+	memset(w->buf, 0x5a, 60);
+	for (uint64_t i = 0; q->t.level == 0 || q->ref.n < 60; i++) {
+		struct bt_key k = { i, 1, 0 };
+		REQUIRE(bt_insert(&w->f.tx, &q->t, &k, w->buf, 60) == 0, "bt_insert failed");
+		ref_insert(&q->ref, &k, w->buf, 60);
+	}
+	fixture_commit(&w->f);
+	struct side *c = clone_side(w, q);
+	while (c->t.level > 0) {
+		struct ref_item *last = &c->ref.v[c->ref.n - 1];
+		REQUIRE(bt_delete(&w->f.tx, &c->t, &last->key) == 0, "bt_delete failed");
+		ref_delete(&c->ref, last);
+	}
+	ck_assert_uint_gt(memrefs_refs(w->f.mr, c->t.root), 1);
+	conserve(w);
+	drop_in_steps(w, c, &pl);
+	conserve(w);
+	verify_side(w, q);
+	drop_in_steps(w, q, &pl);
+	drop_in_steps(w, &w->s[0], &pl);
+	ck_assert_uint_eq(memrefs_allocated(w->f.mr), 0);
+	world_teardown(w);
+	free(w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("btree_clone");
@@ -510,6 +740,10 @@ int main(void)
 	tcase_add_test(tc, clone_emptied);
 	tcase_add_test(tc, clone_interleaved_then_drained);
 	tcase_add_test(tc, clone_outlives_original);
+	tcase_add_test(tc, drop_step_diverged_clones);
+	tcase_add_test(tc, drop_step_foreign_owners);
+	tcase_add_test(tc, drop_step_budget_one);
+	tcase_add_test(tc, drop_step_single_leaf);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -7,6 +7,11 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -273,6 +278,165 @@ START_TEST(default_and_flags)
 }
 END_TEST
 
+/*
+ * Writes into preallocated space go back in place when nothing else reaches it: after a
+ * snapshot the snapshot's leaves reach it with a count of 1 still, and the write must not show
+ * there (nor later, after the memo of exclusive extents from before the snapshot).
+ */
+START_TEST(prealloc_written_after_snapshot)
+{
+	struct ifix f;
+	struct inode_tree snap;
+	uint64_t file, sid;
+
+	ifix_setup(&f, "subvol_prealloc", IMG, 0);
+	file = mkfile(&f.it, ROOT, "p");
+	ck_assert_int_eq(file_fallocate(&f.it, file, 0, 0, 256 << 10), 0);
+	put(&f.it, file, 'a', 4096, 0);       /* in place: the file's alone so far */
+	check(&f);
+	put(&f.it, file, 'b', 4096, 8192);    /* remembered as exclusive, then the snapshot */
+	ck_assert_int_eq(subvol_snapshot(&f.it, &f.it, ROOT, "snap", 4, false, &sid), 0);
+	put(&f.it, file, 'c', 4096, 16384);
+	put(&f.it, file, 'd', 4096, 4096);
+	check(&f);
+	put(&f.it, file, 'e', 4096, 32768);
+	check(&f);
+	open_sub(&f, sid, &snap);
+	expect(&snap, file, 'a', 4096, 0);
+	expect(&snap, file, 0, 4096, 4096);
+	expect(&snap, file, 'b', 4096, 8192);
+	expect(&snap, file, 0, 4096, 16384);
+	expect(&snap, file, 0, 4096, 32768);
+	expect(&f.it, file, 'e', 4096, 32768);
+	expect(&f.it, file, 'd', 4096, 4096);
+	ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/* FIEMAP's SHARED as btrfs means it: a snapshot shares every extent until a side rewrites it. */
+START_TEST(fiemap_shared_with_snapshot)
+{
+	struct ifix f;
+	struct file_map_extent m[8];
+	uint64_t file, sid;
+	size_t n = 0;
+
+	ifix_setup(&f, "subvol_fiemap", IMG, 0);
+	file = mkfile(&f.it, ROOT, "x");
+	put(&f.it, file, 'a', 64 << 10, 0);
+	check(&f);
+	ck_assert_int_eq(file_map_extents(&f.it, file, 0, UINT64_MAX, true, m, 8, &n), 0);
+	ck_assert_uint_ge(n, 1);
+	ck_assert(!(m[0].flags & FILE_MAP_SHARED));
+	ck_assert_int_eq(subvol_snapshot(&f.it, &f.it, ROOT, "snap", 4, true, &sid), 0);
+	ck_assert_int_eq(file_map_extents(&f.it, file, 0, UINT64_MAX, true, m, 8, &n), 0);
+	ck_assert(m[0].flags & FILE_MAP_SHARED);
+	check(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
+/*
+ * A snapshot taken while a writer streams into the source holds a prefix of the writes: every
+ * write that had returned before the call, perhaps some that were running, none torn, nothing
+ * after. Each write is one 12 KiB record (three pages, not aligned) of its own pattern.
+ */
+#define STREAM_RECORD 12300u
+#define STREAM_RECORDS 600u
+#define STREAM_SNAPS 12
+
+struct streamer {
+	struct inode_tree *it;
+	uint64_t ino;
+	_Atomic unsigned done;   /* records whose write returned */
+	_Atomic unsigned started;
+};
+
+static void record_fill(uint8_t *buf, unsigned r)
+{
+	rng_fill(buf, STREAM_RECORD, 1000 + r);
+}
+
+static void *stream_writes(void *arg)
+{
+	struct streamer *st = arg;
+	uint8_t *buf = malloc(STREAM_RECORD);
+
+	for (unsigned r = 0; r < STREAM_RECORDS; r++) {
+		record_fill(buf, r);
+		st->started = r + 1;
+		ck_assert_int_eq(file_write(st->it, st->ino, buf, STREAM_RECORD,
+					    (uint64_t)r * STREAM_RECORD, 0), (ssize_t)STREAM_RECORD);
+		st->done = r + 1;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* The snapshot's file is records [0, n) exactly, with n within [lo, hi]. */
+static void expect_prefix(struct inode_tree *it, uint64_t ino, unsigned lo, unsigned hi)
+{
+	struct cowfs_attr a;
+	uint8_t *got = malloc(STREAM_RECORD), *want = malloc(STREAM_RECORD);
+	unsigned n;
+
+	ck_assert_int_eq(inode_getattr(it, ino, &a), 0);
+	ck_assert_msg(a.size % STREAM_RECORD == 0, "torn: size %" PRIu64, a.size);
+	n = (unsigned)(a.size / STREAM_RECORD);
+	ck_assert_msg(n >= lo && n <= hi, "snapshot has %u records, writer had done %u..%u", n,
+		      lo, hi);
+	for (unsigned r = 0; r < n; r++) {
+		record_fill(want, r);
+		ck_assert_int_eq(file_read(it, ino, got, STREAM_RECORD, (uint64_t)r * STREAM_RECORD),
+				 (ssize_t)STREAM_RECORD);
+		ck_assert_msg(memcmp(got, want, STREAM_RECORD) == 0, "record %u of %u differs", r, n);
+	}
+	free(got);
+	free(want);
+}
+
+START_TEST(snapshot_under_a_streaming_writer)
+{
+	struct ifix f;
+	struct streamer st = { .it = NULL };
+	struct inode_tree sv, snap;
+	uint64_t svid, ids[STREAM_SNAPS];
+	unsigned lo[STREAM_SNAPS], hi[STREAM_SNAPS];
+	pthread_t th;
+
+	ifix_setup(&f, "subvol_stream", IMG, 0);
+	ck_assert_int_eq(subvol_make(&f.it, ROOT, "sv", 2, 0755, 0, 0, &svid), 0);
+	open_sub(&f, svid, &sv);
+	st.it = &sv;
+	st.ino = mkfile(&sv, ROOT, "stream");
+	ck_assert_int_eq(pthread_create(&th, NULL, stream_writes, &st), 0);
+	for (int i = 0; i < STREAM_SNAPS; i++) {
+		char name[16];
+		while (st.done < (unsigned)(i + 1) * STREAM_RECORDS / (STREAM_SNAPS + 1))
+			sched_yield();
+		snprintf(name, sizeof(name), "snap%d", i);
+		lo[i] = st.done;
+		ck_assert_int_eq(subvol_snapshot(&sv, &f.it, ROOT, name, strlen(name), true, &ids[i]), 0);
+		hi[i] = st.started;
+	}
+	pthread_join(th, NULL);
+	for (int i = 0; i < STREAM_SNAPS; i++) {
+		open_sub(&f, ids[i], &snap);
+		expect_prefix(&snap, st.ino, lo[i], hi[i]);
+		ck_assert_int_eq(inode_tree_destroy(&snap), 0);
+	}
+	fprintf(stderr, "stream: snapshots at records");
+	for (int i = 0; i < STREAM_SNAPS; i++)
+		fprintf(stderr, " %u..%u", lo[i], hi[i]);
+	fprintf(stderr, "\n");
+	expect_prefix(&sv, st.ino, STREAM_RECORDS, STREAM_RECORDS);
+	ck_assert_int_eq(inode_tree_destroy(&sv), 0);
+	check(&f);
+	ifix_teardown(&f);
+}
+END_TEST
+
 /* The checkers see a subvolume cut loose from its entry, and an entry without its subvolume. */
 START_TEST(damage_is_found)
 {
@@ -307,6 +471,9 @@ int main(void)
 	tcase_add_test(tc, rename_and_unlink);
 	tcase_add_test(tc, default_and_flags);
 	tcase_add_test(tc, damage_is_found);
+	tcase_add_test(tc, prealloc_written_after_snapshot);
+	tcase_add_test(tc, fiemap_shared_with_snapshot);
+	tcase_add_test(tc, snapshot_under_a_streaming_writer);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

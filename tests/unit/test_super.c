@@ -152,18 +152,7 @@ START_TEST(enospc_clean_and_deletes_work)
 		ck_assert_int_eq(bt_delete(&tx->bt, &x.fs->fs_root.t, &k), 0);
 		cowfs_trans_end(tx, 0);
 	}
-	for (;; n++) {
-		struct bt_key k = { n * 7919 % 1000003, 1, n };
-		tx = cowfs_trans_begin(x.fs, ALLOC_NORMAL);
-		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
-		if (ret == 0)
-			ret = bt_insert(&tx->bt, &x.fs->fs_root.t, &k, buf, sizeof(buf));
-		cowfs_trans_end(tx, ret);
-		if (ret < 0)
-			break;
-	}
-	ck_assert_int_eq(ret, -ENOSPC);
-	ck_assert_int_eq(cowfs_trans_error(&x.fs->trans), 0);
+	n = fsfix_fill(&x, sizeof(buf));
 	ck_assert_uint_gt(n, 10000);
 	ck_assert_int_eq(cowfs_commit(x.fs), 0);
 	alloc_get_stats(x.fs->alloc, &full);
@@ -184,7 +173,7 @@ START_TEST(enospc_clean_and_deletes_work)
 
 	/* Delete everything in one go on the full filesystem. */
 	for (uint64_t i = 0; i < n; i++) {
-		struct bt_key k = { i * 7919 % 1000003, 1, i };
+		struct bt_key k = fsfix_fill_key(i);
 		tx = cowfs_trans_begin(x.fs, ALLOC_PRIVILEGED);
 		ret = cowfs_reserve(tx, cowfs_update_nodes(&x.fs->fs_root.t));
 		if (ret == 0)

@@ -21,6 +21,8 @@ struct dump_args {
 	bool tree_set, block_set, inode_set;
 	uint64_t tree, block, inode;
 	const char *path;        /* --path: resolved to an inode from the root directory */
+	uint64_t *space_ids;     /* --subvol-space: the set, malloc'd */
+	size_t nspace;
 };
 
 static void dump_usage(FILE *f)
@@ -36,6 +38,10 @@ static void dump_usage(FILE *f)
 		"  --inode INO         one file's extents: disk location, length, generation,\n"
 		"                      refcount and every reference to them (tree: --tree, or fs)\n"
 		"  --path /A/B         the same for the file at that path\n"
+		"  --subvol-space ID[,ID...]\n"
+		"                      the exclusive space of these subvolumes together, from\n"
+		"                      reference counts (fast) and recounted by walking every fs\n"
+		"                      tree (recount): exclusive_data, exclusive_meta, referenced\n"
 		"  --json              one JSON document instead of text\n"
 		"  -h, --help          show this help\n"
 		"\n"
@@ -79,6 +85,31 @@ static int parse_tree(const char *s, uint64_t *id)
 	return parse_u64(s, id);
 }
 
+/* A comma-separated list of subvolume ids into a->space_ids. */
+static int parse_ids(const char *s, struct dump_args *a)
+{
+	size_t n = 1;
+
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	a->space_ids = calloc(n, sizeof(*a->space_ids));
+	if (!a->space_ids)
+		return -1;
+	a->nspace = 0;
+	while (a->nspace < n) {
+		char num[32];
+		size_t len = strcspn(s, ",");
+		if (len == 0 || len >= sizeof(num))
+			return -1;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		if (parse_u64(num, &a->space_ids[a->nspace++]) < 0)
+			return -1;
+		s += len + (s[len] == ',');
+	}
+	return 0;
+}
+
 /* Returns 0, EXIT_USAGE, or -1 when help was printed. */
 static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 {
@@ -89,6 +120,7 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 		{ "block", required_argument, NULL, 'b' },
 		{ "inode", required_argument, NULL, 'i' },
 		{ "path", required_argument, NULL, 'p' },
+		{ "subvol-space", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -126,6 +158,12 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 			a->path = optarg;
 			a->inode_set = true;
 			break;
+		case 'S':
+			free(a->space_ids);
+			if (parse_ids(optarg, a) < 0)
+				return dump_usage_error("invalid subvolume ids '%s' (ID[,ID...])",
+							optarg);
+			break;
 		case 'h':
 			dump_usage(stdout);
 			return -1;
@@ -144,7 +182,7 @@ static int parse_dump_args(int argc, char **argv, struct dump_args *a)
 /* The parts asked for, in order; a negative errno only for a failure of the tool itself. */
 static int dump_parts(struct dump *d, const struct dump_args *a)
 {
-	bool all = !a->super && !a->tree_set && !a->block_set && !a->inode_set;
+	bool all = !a->super && !a->tree_set && !a->block_set && !a->inode_set && !a->space_ids;
 	int ret = 0;
 
 	if (all || a->super)
@@ -157,6 +195,8 @@ static int dump_parts(struct dump *d, const struct dump_args *a)
 		ret = dump_file(d, a->tree_set ? a->tree : FS_TREE_ID, a->inode, a->path);
 	if (ret == 0 && a->block_set)
 		ret = dump_block(d, a->block);
+	if (ret == 0 && a->space_ids)
+		ret = dump_subvol_space(d, a->space_ids, a->nspace);
 	return ret;
 }
 
@@ -321,28 +361,36 @@ static int dump_mounted(const struct dump_args *a)
 	return EXIT_FAIL;
 }
 
-int cmd_dump(int argc, char **argv)
+/* The dump of the image the arguments name: the exit status. */
+static int dump_image_of(const struct dump_args *a)
 {
-	struct dump_args a;
 	struct sink s = { .out = stdout, .err = stderr };
 	struct out o;
 	struct dump d;
-	int ret = parse_dump_args(argc, argv, &a);
+	int ret = dump_reading(&d, &o, a, &s, false);
 
-	if (ret < 0)
-		return finish_output(stdout);
-	if (ret)
-		return ret;
-	ret = dump_reading(&d, &o, &a, &s, false);
 	if (ret == -EBUSY) {
 		dump_release(&d);
-		return dump_mounted(&a);
+		return dump_mounted(a);
 	}
 	if (ret < 0 && !d.opened) {
-		fprintf(stderr, PROG ": %s: cannot open: %s\n", a.image, open_error(ret));
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", a->image, open_error(ret));
 		dump_release(&d);
 		return EXIT_FAIL;
 	}
 	dump_release(&d);
-	return exit_status(&d, a.image, ret);
+	return exit_status(&d, a->image, ret);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	struct dump_args a;
+	int ret = parse_dump_args(argc, argv, &a);
+
+	if (ret == 0)
+		ret = dump_image_of(&a);
+	else if (ret < 0)
+		ret = finish_output(stdout);
+	free(a.space_ids);
+	return ret;
 }

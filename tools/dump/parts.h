@@ -7,6 +7,7 @@
  *   walk.c    nodes and trees: a whole tree, every tree, one block by address
  *   items.c   what a leaf item holds, by key type
  *   file.c    one file's extents, through the filesystem
+ *   space.c   the exclusive space of a set of subvolumes, fast and recounted
  *   dump.c    the command line, and the parts asked for in order (dump.h)
  */
 #ifndef COWFS_TOOLS_DUMP_PARTS_H
@@ -53,6 +54,9 @@ int dump_one_tree(struct dump *d, uint64_t id);
 int dump_block(struct dump *d, uint64_t bytenr);
 /* file.c: the extents of inode `ino`, or of the file at `path` if not NULL, in tree `tree`. */
 int dump_file(struct dump *d, uint64_t tree, uint64_t ino, const char *path);
+
+/* space.c: the exclusive space of subvolumes ids[0..n) together, both ways. */
+int dump_subvol_space(struct dump *d, const uint64_t *ids, size_t n);
 
 /* items.c: leaf item `slot` of `n`, decoded by its key's type. */
 void dump_item(struct dump *d, const struct bt_node *n, uint32_t slot);
