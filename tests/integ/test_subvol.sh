@@ -225,7 +225,7 @@ t_delete() {
 }
 
 t_kill_mid_delete() {
-	local id
+	local id n hold
 	ic subvol-create "$MNT" many || return 1
 	"$PY" -c "
 import os
@@ -233,11 +233,20 @@ for i in range(20000):
     d = '$MNT/many/d%03d' % (i // 200)
     if i % 200 == 0: os.mkdir(d)
     with open(d + '/f%05d' % i, 'w') as f: f.write('x' * (i % 3000))" || return 1
-	ic snapshot "$MNT/many" "$MNT" manysnap && id=$(field id) &&
-	ic subvol-delete "$MNT" many && ic subvol-delete "$MNT" manysnap || return 1
-	sleep 0.3
-	cowfs_kill_remount "$IMG" "$MNT" || return 1
+	ic snapshot "$MNT/many" "$MNT" manysnap && id=$(field id) || return 1
+	# A file of the snapshot open: the cleaner leaves a subvolume in use alone, so the kill
+	# lands while it is still to be dropped (the source, sharing everything, goes at once).
+	exec {hold}<"$MNT/manysnap/d000/f00001" || return 1
+	ic subvol-delete "$MNT" manysnap && ic subvol-delete "$MNT" many || return 1
+	n=$(deleting_count)
+	[ "$n" -ge 1 ] || { echo "    nothing deleting before the kill"; return 1; }
+	kill -KILL $(cowfs_pids "$IMG")
+	wait_daemon_exit "$IMG" 10 || return 1
+	exec {hold}<&-
+	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG" && cowfs_mount "$IMG" "$MNT" || return 1
+	# Resumed by the new mount's cleaner (it may be done before the sync asks).
 	ic subvol-sync "$MNT" || return 1
+	echo "    deleting at the kill: $n; still deleting when SUBVOL_SYNC came: $(field count)"
 	run "$IC" -e ENOENT subvol-info "$MNT" "$id" || { show_output; return 1; }
 	expect "deleting left" "$(deleting_count)" 0 || return 1
 	cowfs_umount "$MNT" "$IMG" && run_fsck "$IMG" && cowfs_mount "$IMG" "$MNT"
