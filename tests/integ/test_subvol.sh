@@ -190,6 +190,16 @@ t_mount_choice() {
 	ic subvol-default "$MNT" 5 && remount_fresh && [ -e "$MNT/topfile" ]
 }
 
+# A subvolume inside a directory of another: its path, and subvol= walking through both trees.
+t_nested() {
+	ic subvol-create "$MNT/sv/d" nest && local id=$(field id) || return 1
+	echo deep >"$MNT/sv/d/nest/file" &&
+	ic subvol-info "$MNT/sv/d/nest" && expect path "$(field path)" sv/d/nest &&
+	expect parent "$(field parent)" 256 && expect "id of the file" "$(field id)" "$id" || return 1
+	remount_fresh subvol=/sv//d/./nest/ && expect content "$(cat "$MNT/file")" deep &&
+	remount_fresh
+}
+
 t_handles() {
 	local ino
 	ino=$(stat -c %i "$MNT/snap/d/g")
@@ -286,6 +296,7 @@ step "st_ino unique; tar and rsync -aH copies add no hard links" t_unique_ino
 step "rename and link across subvolumes: EXDEV" t_exdev
 step "copy_file_range and CLONE_RANGE across subvolumes share extents" t_share_across
 step "subvol=, subvolid=, bad values, set-default, remount" t_mount_choice
+step "nested subvolume: its path, subvol= through two trees" t_nested
 step "file handle into a snapshot after a remount" t_handles
 step "delete: the directory goes at once; SUBVOL_SYNC gives the space back" t_delete
 step "kill -9 while deleting a 20,000-file snapshot: resumed, completed, fsck clean" \
