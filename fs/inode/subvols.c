@@ -227,16 +227,13 @@ static void cleaner_progress(struct subvols *sv)
 	pthread_mutex_unlock(&sv->clean_lock);
 }
 
-/* One bounded step of dropping `id`, an update of its own. */
+/* One bounded step of dropping `id`, an update of its own (the step reserves its space). */
 static int drop_one_step(struct subvols *sv, uint64_t id, bool *done)
 {
 	struct cowfs_trans *tx = cowfs_trans_begin(sv->fs, ALLOC_PRIVILEGED);
-	int ret = cowfs_reserve(tx, DROP_BUDGET + cowfs_update_nodes(cowfs_root_tree(sv->fs)));
 
 	*done = false;
-	if (ret == 0)
-		ret = cowfs_subvol_drop_step(tx, id, DROP_BUDGET, done);
-	return cowfs_trans_end(tx, ret);
+	return cowfs_trans_end(tx, cowfs_subvol_drop_step(tx, id, DROP_BUDGET, done));
 }
 
 /* Drop `id` whole (or until stopped): 0, or the error that ended it. */
