@@ -112,9 +112,14 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# A unit test of the cowfs program's own code names the tools/ objects it tests as prerequisites
+# of its own (below); they are linked in with it.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(filter $(BUILD)/tools/%.o,$^) $(SUPPORT_OBJS) $(LIB) \
+		$(TEST_LIBS) $(PKG_LIBS)
+$(BUILD)/tests/test_subvol_format: $(addprefix $(BUILD)/tools/,subvol/format.o subvol/path.o \
+	subvol/errors.o dump/out.o share/size.o share/mount_ioctl.o)
 # Some tests run the programs ($COWFS_BIN): building a test brings them up to date as well.
 $(UNIT_BINS): | $(TOOL_BINS)
 
