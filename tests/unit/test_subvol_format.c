@@ -354,6 +354,9 @@ START_TEST(messages)
 	ck_assert_str_eq(sv_strerror(SV_OP_OPEN, SV_ERR_NO_SUPPORT, buf),
 			 "this cowfs mount does not support subvolumes (its server is older "
 			 "than them)");
+	/* After the probe said yes, one operation the server lacks is just that. */
+	ck_assert_str_eq(sv_strerror(SV_OP_SPACE, SV_ERR_NO_SUPPORT, buf),
+			 "operation not supported by this cowfs mount");
 	ck_assert_str_eq(sv_strerror(SV_OP_OPEN, COWFS_ERR_NOT_COWFS, buf),
 			 "not on a cowfs mount");
 	ck_assert_str_eq(sv_strerror(SV_OP_OPEN, SV_ERR_NOT_SUBVOL, buf),

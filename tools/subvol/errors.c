@@ -54,7 +54,8 @@ static const struct hint {
 	{ SV_OP_SPACE, -ENOENT, false, "no such subvolume" },
 	{ SV_OP_SPACE, -E2BIG, true, "more than 64 subvolumes in one set" },
 	{ SV_OP_INFO, -ENOENT, false, "no such subvolume" },
-	{ SV_ANY_OP, SV_ERR_NO_SUPPORT, true, "this cowfs mount does not support subvolumes (its "
+	/* Only the probe (sv_open) tells "no subvolumes at all"; later, one operation unknown. */
+	{ SV_OP_OPEN, SV_ERR_NO_SUPPORT, true, "this cowfs mount does not support subvolumes (its "
 	  "server is older than them)" },
 	{ SV_ANY_OP, SV_ERR_NOT_SUBVOL, true, "not a subvolume (its root directory is needed)" },
 	{ SV_ANY_OP, SV_ERR_NOT_DELETING, true, "not being deleted: nothing to wait for" },

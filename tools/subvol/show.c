@@ -95,7 +95,7 @@ static int show(const char *cmd, const char *path, bool raw, bool json)
 	struct sv_show s = { 0 };
 	struct sv_path p;
 	struct out o;
-	int ret = sv_open(path, false, &p), err;
+	int ret = sv_open(path, false, &p), err, space_err;
 
 	if (ret < 0) {
 		sv_perror(cmd, path, SV_OP_OPEN, ret);
@@ -103,12 +103,16 @@ static int show(const char *cmd, const char *path, bool raw, bool json)
 	}
 	s.info = &p.info;
 	s.source_path = source_path(p.f.fd, p.info.source, &err);
-	if (err == 0 && (err = sv_space(p.f.fd, &p.info.id, 1, false, &space)) == 0)
-		s.space = &space;
 	if (err == 0) {
 		snaps.of = p.info.id;
 		err = sv_each(p.f.fd, add_snapshot, &snaps);
 	}
+	/* The space figure is one field among many: without it the rest is still shown. */
+	space_err = sv_space(p.f.fd, &p.info.id, 1, false, &space);
+	if (space_err < 0)
+		sv_perror(cmd, path, SV_OP_SPACE, space_err);
+	else
+		s.space = &space;
 	if (err < 0) {
 		sv_perror(cmd, path, SV_OP_INFO, err);
 	} else {
@@ -125,7 +129,7 @@ static int show(const char *cmd, const char *path, bool raw, bool json)
 	free((char *)s.source_path);
 	free_snapshots(&snaps);
 	sv_close(&p);
-	return err < 0 ? EXIT_FAIL : EXIT_OK;
+	return err < 0 || space_err < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 int sv_cmd_show(int argc, char **argv)
