@@ -215,6 +215,9 @@ t_no_support() {
 	expect_refused "cowfs subvolume snapshot: $m: $msg" || return 1
 	run "$COWFS" subvolume delete "$m/d"
 	expect_refused "cowfs subvolume delete: $m: $msg" || return 1
+	# The mount's root: its directory is on another filesystem.
+	run "$COWFS" subvolume delete "$m"
+	expect_refused "cowfs subvolume delete: $m: $msg" || return 1
 	run "$COWFS" subvolume list "$m"
 	expect_refused "cowfs subvolume list: $m: $msg" || return 1
 	run "$COWFS" subvolume list --json "$m"
@@ -352,7 +355,8 @@ t_default() {
 	run "$COWFS" subvolume set-default 5 "$m"
 	expect_rc 0 || return 1
 	run "$COWFS" subvolume delete "$m"
-	expect_rc 1 || return 1
+	expect_refused "cowfs subvolume delete: $m: Device or resource busy: is the mount's root" ||
+		return 1
 }
 
 t_delete_and_sync() {

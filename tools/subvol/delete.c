@@ -49,18 +49,39 @@ static void shown_path(const char *dir, const char *name, const char *path, char
 	free(real);
 }
 
+/*
+ * PATH's directory is not on a cowfs mount: PATH may be a mount's root, which has no directory
+ * to issue the ioctl on and could not be deleted anyway (-EBUSY, as the server would say), or
+ * on a mount without subvolumes (that error). 0: PATH is no cowfs either.
+ */
+static int mount_root_error(const char *path)
+{
+	struct sv_path p;
+	int ret = sv_open(path, true, &p);
+
+	if (ret == 0) {
+		sv_close(&p);
+		return -EBUSY;
+	}
+	return ret == COWFS_ERR_NOT_COWFS ? 0 : ret;
+}
+
 /* Delete one PATH: 0 and *d filled (its directory left open) or -1 after a message. */
 static int delete_one(const char *cmd, const char *path, bool commit, struct deleted *d)
 {
 	char dir[PATH_MAX], shown[PATH_MAX];
 	struct cowfs_ioc_subvol_delete del = { .version = COWFS_SUBVOL_VERSION };
-	int ret = sv_split_resolved(path, dir, sizeof(dir), del.name);
+	int ret = sv_split_resolved(path, dir, sizeof(dir), del.name), own;
 
 	if (ret < 0) {
 		sv_perror(cmd, path, SV_OP_DELETE, ret);
 		return -1;
 	}
 	ret = sv_open(dir, true, &d->dir);
+	if (ret == COWFS_ERR_NOT_COWFS && (own = mount_root_error(path)) < 0) {
+		sv_perror(cmd, path, own == -EBUSY ? SV_OP_DELETE : SV_OP_OPEN, own);
+		return -1;
+	}
 	if (ret < 0) {
 		sv_perror(cmd, dir, SV_OP_OPEN, ret);
 		return -1;
