@@ -36,64 +36,13 @@ SUBCOMMANDS="create snapshot delete list show set-default get-default sync space
 
 # ---- expectations ------------------------------------------------------------------------
 
-expect_rc() {
-	[ "$LIB_RC" -eq "$1" ] && return 0
-	echo "    expected exit status $1, got $LIB_RC"
-	show_output
-	return 1
-}
-
-expect_err() {
-	grep -qF -- "$1" "$LIB_ERR" && return 0
-	echo "    expected stderr to contain '$1'"
-	show_output
-	return 1
-}
-
-expect_out() {
-	grep -qF -- "$1" "$LIB_OUT" && return 0
-	echo "    expected stdout to contain '$1'"
-	show_output
-	return 1
-}
-
-expect_no_out() {
-	[ ! -s "$LIB_OUT" ] && return 0
-	echo "    expected no output on stdout"
-	show_output
-	return 1
-}
-
-# json_check PYTHON-EXPR...: stdout is one JSON document `d` and every expression is true;
-# sv(NAME) is the subvolume of a list whose path is NAME.
-json_check() {
-	python3 - "$LIB_OUT" "$@" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except ValueError as e:
-    print("    stdout is not one JSON document: %s" % e)
-    print("    " + open(sys.argv[1]).read()[:2000])
-    sys.exit(1)
+# JSON helpers of json_check (lib.sh): the subvolume of a list with that path.
+LIB_JSON_HELPERS='
 def sv(path):
     m = [s for s in d["subvolumes"] if s["path"] == path]
     assert len(m) == 1, "%d subvolumes with path %r" % (len(m), path)
     return m[0]
-bad = 0
-for expr in sys.argv[2:]:
-    try:
-        ok = eval(expr)
-    except Exception as e:
-        ok = False
-        print("    %s: %r" % (expr, e))
-    if not ok:
-        print("    not true: %s" % expr)
-        bad = 1
-if bad:
-    print("    the document: " + json.dumps(d)[:3000])
-sys.exit(bad)
-PY
-}
+'
 
 # ---- help and usage: no mount needed ------------------------------------------------------
 
