@@ -51,16 +51,6 @@ static int default_op(int fd, uint32_t op, uint64_t *id)
 	return ret;
 }
 
-/* The id PATH names (its subvolume's root directory), and PATH open as *p. */
-static int id_of_path(const char *cmd, const char *path, struct sv_path *p)
-{
-	int ret = sv_open_root(path, p);
-
-	if (ret < 0)
-		sv_perror(cmd, path, SV_OP_OPEN, ret);
-	return ret;
-}
-
 int sv_cmd_set_default(int argc, char **argv)
 {
 	const struct cli_flag flags[] = { { NULL, NULL } };
@@ -74,7 +64,7 @@ int sv_cmd_set_default(int argc, char **argv)
 	what = argv[optind];
 	mnt = optind + 1 < argc ? argv[optind + 1] : what;
 	if (!sv_parse_id(what, &id) || mnt == what) {
-		if (id_of_path(argv[0], what, &sub) < 0)
+		if (sv_open_root_said(argv[0], what, &sub) < 0)
 			return EXIT_FAIL;
 		id = sub.info.id;
 	}

@@ -81,6 +81,8 @@ void sv_close(struct sv_path *p);
 bool sv_is_root(const struct sv_path *p);
 /* sv_open, then SV_ERR_NOT_SUBVOL unless the path is a subvolume's root directory. */
 int sv_open_root(const char *path, struct sv_path *p);
+/* The same, with the message for a failure ("cowfs CMD: PATH: ...") said on stderr. */
+int sv_open_root_said(const char *cmd, const char *path, struct sv_path *p);
 
 /* SUBVOL_INFO of `id` (0: fd's own), or with `next` the first id >= `id`: 0 or -errno. */
 int sv_info(int fd, uint64_t id, bool next, struct cowfs_ioc_subvol_info *out);

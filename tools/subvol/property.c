@@ -48,15 +48,6 @@ static bool known_property(const char *cmd, const char *name)
 	return false;
 }
 
-static int open_subvol(const char *cmd, const char *path, struct sv_path *p)
-{
-	int ret = sv_open_root(path, p);
-
-	if (ret < 0)
-		sv_perror(cmd, path, SV_OP_OPEN, ret);
-	return ret;
-}
-
 static int property_get(int argc, char **argv)
 {
 	const struct cli_flag flags[] = { { NULL, NULL } };
@@ -67,7 +58,7 @@ static int property_get(int argc, char **argv)
 		return ret;
 	if (optind + 1 < argc && !known_property(argv[0], argv[optind + 1]))
 		return EXIT_USAGE;
-	if (open_subvol(argv[0], argv[optind], &p) < 0)
+	if (sv_open_root_said(argv[0], argv[optind], &p) < 0)
 		return EXIT_FAIL;
 	printf(PROP_RO "=%s\n", p.info.flags & COWFS_SUBVOL_RDONLY ? "true" : "false");
 	sv_close(&p);
@@ -91,7 +82,7 @@ static int property_set(int argc, char **argv)
 		fprintf(stderr, PROG " %s: ro is true or false, not '%s'\n", argv[0], value);
 		return EXIT_USAGE;
 	}
-	if (open_subvol(argv[0], argv[optind], &p) < 0)
+	if (sv_open_root_said(argv[0], argv[optind], &p) < 0)
 		return EXIT_FAIL;
 	f.flags = !strcmp(value, "true") ? COWFS_SUBVOL_RDONLY : 0;
 	ret = cowfs_ioctl(p.f.fd, COWFS_IOC_SUBVOL_SET_FLAGS, &f);
@@ -109,7 +100,7 @@ static int property_list(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	if (open_subvol(argv[0], argv[optind], &p) < 0)
+	if (sv_open_root_said(argv[0], argv[optind], &p) < 0)
 		return EXIT_FAIL;
 	sv_close(&p);
 	printf("%-10s%s\n", PROP_RO, "read-only status of a subvolume");

@@ -77,6 +77,15 @@ int sv_open_root(const char *path, struct sv_path *p)
 	return ret == -ENOTDIR ? SV_ERR_NOT_SUBVOL : ret;
 }
 
+int sv_open_root_said(const char *cmd, const char *path, struct sv_path *p)
+{
+	int ret = sv_open_root(path, p);
+
+	if (ret < 0)
+		sv_perror(cmd, path, SV_OP_OPEN, ret);
+	return ret;
+}
+
 int sv_each(int fd, int (*fn)(const struct cowfs_ioc_subvol_info *info, void *ctx), void *ctx)
 {
 	struct cowfs_ioc_subvol_info info;

@@ -60,12 +60,10 @@ static int take_snapshot(const char *cmd, const char *src, const char *dst, bool
 	char dir[PATH_MAX], name[COWFS_SUBVOL_NAME_MAX + 1], shown[PATH_MAX];
 	struct sv_path s, d;
 	uint64_t id;
-	int ret = sv_open_root(src, &s);
+	int ret;
 
-	if (ret < 0) {
-		sv_perror(cmd, src, SV_OP_OPEN, ret);
+	if (sv_open_root_said(cmd, src, &s) < 0)
 		return EXIT_FAIL;
-	}
 	ret = destination(src, dst, dir, sizeof(dir), name);
 	if (ret < 0) {
 		sv_perror(cmd, dst, SV_OP_SNAPSHOT, ret);
