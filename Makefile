@@ -120,6 +120,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 		$(TEST_LIBS) $(PKG_LIBS)
 $(BUILD)/tests/test_subvol_format: $(addprefix $(BUILD)/tools/,subvol/format.o subvol/path.o \
 	subvol/errors.o dump/out.o share/size.o share/mount_ioctl.o)
+$(BUILD)/tests/test_subvol_cmds: $(filter $(BUILD)/tools/subvol/%,$(CMD_OBJS)) \
+	$(addprefix $(BUILD)/tools/,dump/out.o share/size.o share/mount_ioctl.o share/cli.o)
 # Some tests run the programs ($COWFS_BIN): building a test brings them up to date as well.
 $(UNIT_BINS): | $(TOOL_BINS)
 
