@@ -285,38 +285,40 @@ int syncfs(int fd)
 
 static char out[OUT_MAX], err[OUT_MAX];
 
-static void slurp(int fd, char *buf)
+static void slurp(FILE *f, char *buf)
 {
 	ssize_t n;
 
-	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
-	n = read(fd, buf, OUT_MAX - 1);
+	ck_assert_int_eq(lseek(fileno(f), 0, SEEK_SET), 0);
+	n = read(fileno(f), buf, OUT_MAX - 1);
 	ck_assert_int_ge(n, 0);
 	buf[n] = '\0';
-	close(fd);
+	fclose(f);
 }
 
 /* Run `cowfs WORD...` (fn is the command's entry) with stdout and stderr captured. */
 static int run(int (*fn)(int, char **), ...)
 {
-	char *argv[16];
-	int argc = 0, ret, o, e, so, se;
+	char *argv[16], *owned[16];
+	int argc = 0, ret, so, se;
+	FILE *o = tmpfile(), *e = tmpfile();
 	va_list ap;
 	const char *a;
 
+	ck_assert(o && e);
 	va_start(ap, fn);
 	while ((a = va_arg(ap, const char *)) && argc < 15)
 		argv[argc++] = strdup(a);
 	va_end(ap);
 	argv[argc] = NULL;
-	o = fileno(tmpfile());
-	e = fileno(tmpfile());
+	/* A command may point argv entries elsewhere (the dispatch does): free the originals. */
+	memcpy(owned, argv, sizeof(argv));
 	fflush(stdout);
 	fflush(stderr);
 	so = dup(1);
 	se = dup(2);
-	dup2(o, 1);
-	dup2(e, 2);
+	dup2(fileno(o), 1);
+	dup2(fileno(e), 2);
 	ret = fn(argc, argv);
 	fflush(stdout);
 	fflush(stderr);
@@ -326,6 +328,8 @@ static int run(int (*fn)(int, char **), ...)
 	close(se);
 	slurp(o, out);
 	slurp(e, err);
+	for (int i = 0; i < argc; i++)
+		free(owned[i]);
 	return ret;
 }
 
