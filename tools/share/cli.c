@@ -37,7 +37,9 @@ int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, int min
 			strncat(shorts, &flags[n].short_name, 1);
 		n++;
 	}
-	optind = 1;
+	/* 0, not 1: glibc's full reset, so that a second parse in one process (a test running
+	 * several commands) does not inherit the last one's permutation state. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		for (int i = 0; i < n && c > n; i++) {
