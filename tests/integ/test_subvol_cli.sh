@@ -228,7 +228,8 @@ t_property() {
 	expect_rc 0 && [ "$(cat "$LIB_OUT")" = "ro=true" ] || { show_output; return 1; }
 	run "$COWFS" property get "$m/snaps/a" ro
 	expect_rc 0 && [ "$(cat "$LIB_OUT")" = "ro=false" ] || { show_output; return 1; }
-	if echo x >"$m/snaps/a-ro/new" 2>"$WORK/.werr"; then
+	# (the braces: the redirection's own error is what goes to .werr)
+	if { echo x >"$m/snaps/a-ro/new"; } 2>"$WORK/.werr"; then
 		echo "    a write into a read-only snapshot succeeded"
 		return 1
 	fi
