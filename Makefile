@@ -79,7 +79,8 @@ INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ
 		 tests/integ/test_fio_jobs.sh tests/integ/test_namespace.sh \
 		 tests/integ/test_prealloc_statfs.sh tests/integ/test_remount.sh \
 		 tests/integ/test_odirect.sh tests/integ/test_private_checkout.sh \
-		 tests/integ/test_privbits.sh tests/integ/test_subvol.sh
+		 tests/integ/test_privbits.sh tests/integ/test_subvol.sh \
+		 tests/integ/test_subvol_cli.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
@@ -113,9 +114,16 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# A unit test of the cowfs program's own code names the tools/ objects it tests as prerequisites
+# of its own (below); they are linked in with it.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(filter $(BUILD)/tools/%.o,$^) $(SUPPORT_OBJS) $(LIB) \
+		$(TEST_LIBS) $(PKG_LIBS)
+$(BUILD)/tests/test_subvol_format: $(addprefix $(BUILD)/tools/,subvol/format.o subvol/path.o \
+	subvol/errors.o dump/out.o share/size.o share/mount_ioctl.o)
+$(BUILD)/tests/test_subvol_cmds: $(filter $(BUILD)/tools/subvol/%,$(CMD_OBJS)) \
+	$(addprefix $(BUILD)/tools/,dump/out.o share/size.o share/mount_ioctl.o share/cli.o)
 # Some tests run the programs ($COWFS_BIN): building a test brings them up to date as well.
 $(UNIT_BINS): | $(TOOL_BINS)
 

@@ -8,6 +8,8 @@
  *   cowfs dedupe [-r] [--dry-run] [--json] PATH...      share duplicate chunks (tools/dedupe/)
  *   cowfs reflink|fiemap|du|sync|stats ...              sharing and space on a mount
  *                                                       (tools/share/commands.h, docs/CLI.md)
+ *   cowfs subvolume|snapshot|property ...               subvolumes and snapshots on a mount
+ *                                                       (tools/subvol/subvol.h, docs/CLI.md)
  *
  * This file only tells the two apart: a first word that names a command runs that command,
  * anything else is a mount. The mount is the usual use (mount.fuse3 runs `cowfs IMAGE MNT -o
@@ -27,6 +29,7 @@
 #include "tools/prog.h"
 #include "tools/share/commands.h"
 #include "tools/status/status.h"
+#include "tools/subvol/subvol.h"
 #include "tools/version.h"
 
 static const struct command {
@@ -42,6 +45,9 @@ static const struct command {
 	{ "du", cmd_du, "space used: total, exclusive, shared, pinned; freed if all deleted" },
 	{ "sync", cmd_sync, "commit a mount and wait for it" },
 	{ "stats", cmd_stats, "counters since mount: bytes shared vs copied, commits, fsyncs" },
+	{ "subvolume", cmd_subvolume, "create, delete, list, show subvolumes; default, space" },
+	{ "snapshot", cmd_snapshot, "take a snapshot of a subvolume (O(1); -r read-only)" },
+	{ "property", cmd_property, "get or set a subvolume's ro property" },
 };
 
 static void usage(FILE *f)

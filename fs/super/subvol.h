@@ -99,6 +99,11 @@ struct subvol_space {
 	uint64_t referenced;                       /* with `referenced`: every distinct extent's bytes */
 	uint64_t nodes_read;                       /* how much the answer cost */
 };
+/*
+ * (subvol_space.c) Each id counted once; reads only what the set holds alone (a fresh
+ * snapshot: its root node). fs->lock held. -ENOENT: an id that is no subvolume; -ENOMEM past
+ * a quarter of the memory bound (cowfs_cache_bytes / 4); -EIO, -EUCLEAN (reported).
+ */
 int cowfs_subvol_space(struct cowfs *fs, const uint64_t *ids, size_t n, bool referenced,
 		       struct subvol_space *out);
 

@@ -12,12 +12,6 @@
 #include "fs/super/root_item.h"
 #include "fs/super/subvol.h"
 
-/* Whether tree `id` is a subvolume's fs tree (the top level or a created one). */
-static bool is_fs_tree(uint64_t id)
-{
-	return id == FS_TREE_ID || (id >= SUBVOL_FIRST_ID && id <= SUBVOL_LAST_ID);
-}
-
 /* What the count may take: the quarter of the memory bound that is not caches (fs.h). */
 static size_t space_mem_limit(const struct cowfs *fs)
 {
@@ -54,7 +48,7 @@ static int unique_ids(const uint64_t *ids, size_t n, uint64_t **out, size_t *nou
 static int open_fs_tree(struct cowfs *fs, uint64_t id, struct btree **out)
 {
 	struct cowfs_root *r;
-	int ret = is_fs_tree(id) ? cowfs_tree_open(fs, id, &r) : -ENOENT;
+	int ret = subvol_id_valid(id) ? cowfs_tree_open(fs, id, &r) : -ENOENT;
 
 	if (ret == 0)
 		*out = &r->t;
@@ -125,12 +119,12 @@ static int all_fs_trees(struct cowfs *fs, struct id_list *l)
 	for (int r = bt_cursor_seek(&cur, &BT_KEY_MIN, BT_SEEK_GE); r == 0 && ret == 0;
 	     r = bt_cursor_next(&cur)) {
 		bt_cursor_item(&cur, &k, NULL, NULL);
-		if (k.type == ROOT_ITEM_KEY && is_fs_tree(k.objectid))
+		if (k.type == ROOT_ITEM_KEY && subvol_id_valid(k.objectid))
 			ret = id_push(l, k.objectid);
 	}
 	bt_cursor_release(&cur);
 	for (size_t i = 0; i < fs->nmore && ret == 0; i++)
-		if (is_fs_tree(fs->more[i]->t.owner))
+		if (subvol_id_valid(fs->more[i]->t.owner))
 			ret = id_push(l, fs->more[i]->t.owner);
 	if (ret == 0) {
 		uint64_t *v;

@@ -14,6 +14,8 @@
 #   cowfs_kill_remount IMG MNT      # kill -9 the daemon, fsck clean, mount again
 #   lib_require_programs NAME       # exit 1 unless the programs are built
 #   step NAME CMD...                # runs CMD, prints "PASS NAME" or "FAIL NAME", counts
+#   run CMD...; expect_rc N, expect_out/expect_err TEXT, expect_no_out, expect_lines TEXT,
+#   json_check PYTHON-EXPR...       # what the last run did
 #   lib_summary                     # "NAME: N passed, N failed, N skipped"; returns 1 on failure
 #
 # Whatever happens (a failed step, set -e, Ctrl-C, kill), the EXIT trap unmounts what was mounted,
@@ -105,6 +107,74 @@ run() {
 show_output() {
 	sed -n '1,25s/^/    stdout: /p' "$LIB_OUT"
 	sed -n '1,25s/^/    stderr: /p' "$LIB_ERR"
+}
+
+# ---- expectations on the last `run` (each prints why and the output when it fails) -------
+
+expect_rc() {
+	[ "$LIB_RC" -eq "$1" ] && return 0
+	echo "    expected exit status $1, got $LIB_RC"
+	show_output
+	return 1
+}
+
+# expect_err TEXT: stderr contains TEXT (a fixed string)
+expect_err() {
+	grep -qF -- "$1" "$LIB_ERR" && return 0
+	echo "    expected stderr to contain '$1'"
+	show_output
+	return 1
+}
+
+expect_out() {
+	grep -qF -- "$1" "$LIB_OUT" && return 0
+	echo "    expected stdout to contain '$1'"
+	show_output
+	return 1
+}
+
+expect_no_out() {
+	[ ! -s "$LIB_OUT" ] && return 0
+	echo "    expected no output on stdout"
+	show_output
+	return 1
+}
+
+# expect_lines TEXT: stdout is exactly TEXT (a newline at the end added)
+expect_lines() {
+	if ! diff -u <(printf '%s\n' "$1") "$LIB_OUT" >"$WORK/.diff"; then
+		echo "    stdout differs from what is expected (- expected, + got):"
+		sed 's/^/    /' "$WORK/.diff"
+		return 1
+	fi
+}
+
+# json_check PYTHON-EXPR...: stdout is one JSON document `d` and every expression is true.
+# $LIB_JSON_HELPERS, when set, is Python run first (functions the expressions use on d).
+json_check() {
+	LIB_JSON_HELPERS=${LIB_JSON_HELPERS-} python3 - "$LIB_OUT" "$@" <<'PY'
+import json, os, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print("    stdout is not one JSON document: %s" % e)
+    print("    " + open(sys.argv[1]).read()[:2000])
+    sys.exit(1)
+exec(os.environ.get("LIB_JSON_HELPERS", ""))
+bad = 0
+for expr in sys.argv[2:]:
+    try:
+        ok = eval(expr)
+    except Exception as e:
+        ok = False
+        print("    %s: %r" % (expr, e))
+    if not ok:
+        print("    not true: %s" % expr)
+        bad = 1
+if bad:
+    print("    the document: " + json.dumps(d)[:3000])
+sys.exit(bad)
+PY
 }
 
 # step NAME CMD...: one test step; its own output is shown as it goes.

@@ -37,75 +37,15 @@ MiB=$((1024 * 1024))
 
 # ---- expectations ------------------------------------------------------------------------
 
-expect_rc() {
-	[ "$LIB_RC" -eq "$1" ] && return 0
-	echo "    expected exit status $1, got $LIB_RC"
-	show_output
-	return 1
-}
-
-# expect_err TEXT: stderr contains TEXT (a fixed string)
-expect_err() {
-	grep -qF -- "$1" "$LIB_ERR" && return 0
-	echo "    expected stderr to contain '$1'"
-	show_output
-	return 1
-}
-
-expect_out() {
-	grep -qF -- "$1" "$LIB_OUT" && return 0
-	echo "    expected stdout to contain '$1'"
-	show_output
-	return 1
-}
-
-expect_no_out() {
-	[ ! -s "$LIB_OUT" ] && return 0
-	echo "    expected no output on stdout"
-	show_output
-	return 1
-}
-
-# expect_lines TEXT: stdout is exactly TEXT (a newline at the end added)
-expect_lines() {
-	if ! diff -u <(printf '%s\n' "$1") "$LIB_OUT" >"$WORK/.diff"; then
-		echo "    stdout differs from what is expected (- expected, + got):"
-		sed 's/^/    /' "$WORK/.diff"
-		return 1
-	fi
-}
-
-# json_check PYTHON-EXPR...: stdout is one JSON document `d` and every expression is true.
-json_check() {
-	python3 - "$LIB_OUT" "$@" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except ValueError as e:
-    print("    stdout is not one JSON document: %s" % e)
-    print("    " + open(sys.argv[1]).read()[:2000])
-    sys.exit(1)
+# JSON helpers of json_check (lib.sh): du's entry for a path, and its four figures.
+LIB_JSON_HELPERS='
 def entry(path):
     m = [p for p in d["paths"] if p["path"] == path]
     assert len(m) == 1, "%d entries for %s" % (len(m), path)
     return m[0]
 def figures(x):
     return (x["referenced"], x["exclusive"], x["shared"], x["pinned"])
-bad = 0
-for expr in sys.argv[2:]:
-    try:
-        ok = eval(expr)
-    except Exception as e:
-        ok = False
-        print("    %s: %r" % (expr, e))
-    if not ok:
-        print("    not true: %s" % expr)
-        bad = 1
-if bad:
-    print("    the document: " + json.dumps(d)[:3000])
-sys.exit(bad)
-PY
-}
+'
 
 # cmp_range FILE OFFSET LENGTH OTHER [OTHER_OFFSET]: those bytes of FILE equal OTHER's
 cmp_range() {

@@ -479,6 +479,67 @@ START_TEST(memory_bound)
 }
 END_TEST
 
+/* Every extent item of the extent tree (committed state), as extent_walk gives them. */
+struct extent_list {
+	struct extent_info v[4096];
+	size_t n;
+};
+
+static int collect_extent(void *arg, const struct extent_info *e)
+{
+	struct extent_list *l = arg;
+
+	if (l->n < sizeof(l->v) / sizeof(l->v[0]))
+		l->v[l->n++] = *e;
+	return 0;
+}
+
+/* extent_counter: in ascending order, descending (each a fresh search), and shuffled, the
+ * counts extent_refcount gives, pending changes included; -ENOENT for what is no extent. */
+START_TEST(counter_matches_refcount)
+{
+	static struct extent_list l;
+	struct xfix f;
+	struct extents *x;
+	uint64_t rng = 42;
+
+	xfix_setup(&f, "excl-counter");
+	tree_new(&f, 0);
+	fill(&f, 0, 200, 7);
+	tree_clone(&f, 0, 1);
+	commit(&f);
+	x = cowfs_extents(f.x.fs);
+	l.n = 0;
+	cowfs_lock(f.x.fs);
+	ck_assert_int_eq(extent_walk(x, &(struct extent_walk){ .extent_fn = collect_extent,
+							       .arg = &l }), 0);
+	cowfs_unlock(f.x.fs);
+	ck_assert_uint_gt(l.n, 200);
+	/* Pending changes on some of them: overwrites and deletes in one tree, not committed. */
+	put(&f, 1, "f3", 0, 4096, 900);
+	del(&f, 1, "f4");
+	ck_assert_int_eq(file_sync_all(&f.it[1]), 0);
+	for (int order = 0; order < 3; order++) {
+		struct extent_counter ec;
+		cowfs_lock(f.x.fs);
+		extent_counter_init(&ec, x);
+		for (size_t k = 0; k < l.n; k++) {
+			size_t i = order == 0 ? k : order == 1 ? l.n - 1 - k : rng_next(&rng) % l.n;
+			uint64_t want, got;
+			int rw = extent_refcount(x, l.v[i].start, l.v[i].len, &want);
+			int rg = extent_counter_get(&ec, l.v[i].start, l.v[i].len, &got);
+			REQUIRE(rw == rg && (rw < 0 || want == got), "extent %" PRIu64 " order %d: %d %"
+				PRIu64 " vs %d %" PRIu64, l.v[i].start, order, rw, want, rg, got);
+			REQUIRE(extent_counter_get(&ec, l.v[i].start + 1, l.v[i].len, &got) == -ENOENT,
+				"no extent at %" PRIu64, l.v[i].start + 1);
+		}
+		extent_counter_release(&ec);
+		cowfs_unlock(f.x.fs);
+	}
+	xfix_teardown(&f);
+}
+END_TEST
+
 /* A step of churn: clone, write, delete, reflink or drop, chosen by the seed. */
 static void churn_step(struct xfix *f, uint64_t *rng)
 {
@@ -555,6 +616,7 @@ int main(void)
 	tcase_add_test(tc, clones_diverge);
 	tcase_add_test(tc, missing_and_duplicate_ids);
 	tcase_add_test(tc, memory_bound);
+	tcase_add_test(tc, counter_matches_refcount);
 	tcase_add_loop_test(tc, random_churn, 0, 3);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -97,7 +97,7 @@ static void verify_file(struct churn *c, struct msub *m, int i)
 {
 	struct mfile *f = &m->f[i];
 	struct inode_tree *it = tree_of(c, m);
-	char name[8];
+	char name[16];
 	struct cowfs_attr a;
 	int ret;
 
@@ -180,7 +180,7 @@ static void op_create_unlink(struct churn *c, struct msub *m)
 	int i = (int)pick(c, FILES);
 	struct mfile *f = &m->f[i];
 	struct inode_tree *it = tree_of(c, m);
-	char name[8];
+	char name[16];
 	struct cowfs_attr a;
 	int ret;
 

@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tools/prog.h"
 
@@ -24,6 +25,7 @@ int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, int min
 		    int max_operands, void (*usage)(FILE *f))
 {
 	struct option longopts[CLI_MAX_FLAGS + 2] = { { "help", no_argument, NULL, 'h' } };
+	char shorts[CLI_MAX_FLAGS + 3] = ":h";
 	int n = 0, c, operands;
 
 	while (flags[n].name) {
@@ -31,11 +33,19 @@ int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, int min
 		if (n == CLI_MAX_FLAGS)
 			abort();
 		longopts[n + 1] = (struct option){ flags[n].name, no_argument, NULL, n + 1 };
+		if (flags[n].short_name)
+			strncat(shorts, &flags[n].short_name, 1);
 		n++;
 	}
-	optind = 1;
+	/* 0, not 1: glibc's full reset, so that a second parse in one process (a test running
+	 * several commands) does not inherit the last one's permutation state. */
+	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		for (int i = 0; i < n && c > n; i++) {
+			if (flags[i].short_name == c)
+				c = i + 1;
+		}
 		if (c >= 1 && c <= n) {
 			*flags[c - 1].value = true;
 		} else if (c == 'h') {

@@ -11,10 +11,11 @@
 
 #define CLI_MAX_FLAGS 8
 
-/* A long option without an argument (--name) that sets *value. */
+/* An option without an argument (--name, and -c when short_name is set) that sets *value. */
 struct cli_flag {
 	const char *name;
 	bool *value;
+	char short_name;     /* 0: none */
 };
 
 /*
