@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Subvolumes and snapshots on a real mount (docs/DESIGN.md 16, docs/IOCTL.md), through the
-# ioctls directly (ioctl_check): create, write, snapshot (rw and read-only); a read-only
+# ioctls directly (ioctl_check; `cowfs property set ro` once): create, write, snapshot (rw and read-only); a read-only
 # snapshot refuses every change with EROFS, and is writable again once its flag is cleared;
 # writable snapshots diverge both ways; st_ino is unique across a subvolume and its snapshot
 # (find, and tar/rsync -aH copies make no hard links that were not there); rename and link
@@ -108,7 +108,11 @@ t_ro_cleared() {
 	echo changed >"$MNT/ro/a" && expect content "$(cat "$MNT/ro/a")" changed &&
 	expect "source untouched" "$(cat "$MNT/sv/a")" hello &&
 	ic subvol-ro "$MNT/ro" 1 && [ "$(errno_of "os.unlink('$MNT/ro/a')")" = 30 ] &&
-	ic subvol-ro "$MNT/ro" 0
+	ic subvol-ro "$MNT/ro" 0 || return 1
+	# The same through the CLI.
+	"$COWFS" property set "$MNT/ro" ro true && [ "$(errno_of "os.mkdir('$MNT/ro/x')")" = 30 ] &&
+	"$COWFS" property set "$MNT/ro" ro false && mkdir "$MNT/ro/x" && rmdir "$MNT/ro/x" ||
+		{ echo "    cowfs property set ro true/false did not take"; return 1; }
 }
 
 t_diverge() {
@@ -290,7 +294,7 @@ t_final_fsck() {
 step "setup" t_setup || { lib_summary; exit 1; }
 step "create, write, snapshot (rw and -r)" t_create_snapshot
 step "a read-only snapshot refuses every change with EROFS" t_ro_refuses
-step "SET_FLAGS: read-only cleared makes it writable, and back" t_ro_cleared
+step "SET_FLAGS (and cowfs property set ro): writable again, and back" t_ro_cleared
 step "writable snapshots diverge both ways" t_diverge
 step "st_ino unique; tar and rsync -aH copies add no hard links" t_unique_ino
 step "rename and link across subvolumes: EXDEV" t_exdev
