@@ -2,13 +2,13 @@
 # Subvolumes and snapshots on a real mount (docs/DESIGN.md 16, docs/IOCTL.md), through the
 # ioctls directly (ioctl_check; `cowfs property set ro` once): create, write, snapshot (rw and
 # read-only); a read-only snapshot refuses every change with EROFS, and is writable again once
-# its flag is cleared; writable snapshots diverge both ways; st_ino is unique across a subvolume and its snapshot
-# (find, and tar/rsync -aH copies make no hard links that were not there); rename and link
-# across subvolumes are EXDEV; copy_file_range and CLONE_RANGE across subvolumes share
-# extents; -o subvol= / subvolid= / the default subvolume choose the mount's root (bad values
-# refused), -o remount still works; a file handle into a snapshot survives a remount; deletion
-# (the directory goes at once, SUBVOL_SYNC gives the space back), kill -9 in the middle of
-# deleting a 20,000-file snapshot (resumed and completed at the next mount); as an
+# its flag is cleared; writable snapshots diverge both ways; st_ino is unique across a subvolume
+# and its snapshot (find, and tar/rsync -aH copies make no hard links that were not there);
+# rename and link across subvolumes are EXDEV; copy_file_range and CLONE_RANGE across subvolumes
+# share extents; -o subvol= / subvolid= / the default subvolume choose the mount's root (bad
+# values refused), -o remount still works; a file handle into a snapshot survives a remount;
+# deletion (the directory goes at once, SUBVOL_SYNC gives the space back), kill -9 in the middle
+# of deleting a 20,000-file snapshot (resumed and completed at the next mount); as an
 # unprivileged user (write access needed, EPERM for others' subvolumes, user_subvol_rm_allowed).
 # fsck clean after every unmount.
 #
