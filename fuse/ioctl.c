@@ -111,7 +111,8 @@ static void reply_stats(const struct ioctl_req *r)
 
 	if (!ioctl_sizes_ok(r, 0, sizeof(out)))
 		return;
-	/* The figures of the subvolume the ioctl is issued on (copies count in the destination's). */
+	/* The figures of the subvolume the ioctl is issued on (a copy counts in its
+	 * destination's). */
 	file_get_share_stats(r->it, &fs);
 	cowfs_get_status(r->s->fs, &st);
 	out.copy_calls = fs.copy_calls;

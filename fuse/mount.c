@@ -147,8 +147,9 @@ static int mount_root_find(struct server *s, const struct mount_config *c)
 			return ret;
 		}
 		if (c->subvol_id && c->subvol_id != id) {
-			server_say(s, "%s: subvol=%s is subvolume %" PRIu64 ", not subvolid=%" PRIu64,
-				   c->image, c->subvol_path, id, c->subvol_id);
+			server_say(s, "%s: subvol=%s is subvolume %" PRIu64
+				   ", not subvolid=%" PRIu64, c->image, c->subvol_path, id,
+				   c->subvol_id);
 			return -EINVAL;
 		}
 		s->root_subvol = id;

@@ -80,7 +80,7 @@ static struct sv_tree **slot_of(struct subvols *sv, uint64_t id, bool create)
 	return &sv->page[p][idx & (SV_PAGE_SIZE - 1)];
 }
 
-/* ---- opening trees ------------------------------------------------------------------------ */
+/* ---- opening trees ------------------------------------------------------------------------- */
 
 static void tree_configure(struct subvols *sv, struct inode_tree *it, uint32_t flags)
 {
@@ -176,7 +176,7 @@ int subvols_tree(struct subvols *sv, uint64_t id, struct inode_tree **out)
 	return ret;
 }
 
-/* ---- the cleaner ------------------------------------------------------------------------------ */
+/* ---- the cleaner --------------------------------------------------------------------------- */
 
 static int any_held(void *arg, struct icache_entry *e)
 {
@@ -331,7 +331,8 @@ static void *cleaner_main(void *arg)
 			cleaner_wait(sv, true);
 			continue;
 		}
-		/* Subvolumes still in use are retried now and then; with none, a delete wakes it. */
+		/* Subvolumes still in use are retried now and then; with none, a delete wakes
+		 * it. */
 		cleaner_wait(sv, !deleting_left(sv));
 	}
 	return NULL;
@@ -437,7 +438,7 @@ int subvols_sync(struct subvols *sv, uint64_t id, unsigned *count)
 	return ret;
 }
 
-/* ---- the fsync log ---------------------------------------------------------------------------- */
+/* ---- the fsync log ------------------------------------------------------------------------- */
 
 /* fsync_log_replay_resolve's resolver: a record names its subvolume by id. */
 static int replay_tree_of(void *arg, uint64_t id, struct inode_tree **it)
@@ -479,7 +480,7 @@ int subvols_replay_log(struct subvols *sv, uint64_t *records)
 	return ret;
 }
 
-/* ---- open and close --------------------------------------------------------------------------- */
+/* ---- open and close ------------------------------------------------------------------------ */
 
 int subvols_open(struct cowfs *fs, const struct subvols_config *cfg, struct subvols **out)
 {
@@ -537,7 +538,7 @@ int subvols_close(struct subvols *sv)
 	return ret;
 }
 
-/* ---- permission-checked operations ------------------------------------------------------------ */
+/* ---- permission-checked operations ---------------------------------------------------------- */
 
 static int root_owner(struct subvols *sv, uint64_t id, uid_t *uid)
 {
