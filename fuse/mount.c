@@ -171,6 +171,15 @@ static int mount_root_find(struct server *s, const struct mount_config *c)
 	return ret;
 }
 
+/* COWFS_CLEANER_PAUSE_MS=N (tests): the cleaner sleeps N ms after each drop step. */
+static unsigned cleaner_pause_ms(void)
+{
+	const char *v = getenv("COWFS_CLEANER_PAUSE_MS");
+	unsigned ms;
+
+	return v && sscanf(v, "%u", &ms) == 1 && ms <= 10000 ? ms : 0;
+}
+
 static int open_image(struct server *s, const struct mount_config *c)
 {
 	struct cowfs_opts o = {
@@ -188,6 +197,7 @@ static int open_image(struct server *s, const struct mount_config *c)
 		.atime_mode = c->atime_mode,
 		.nodiratime = c->nodiratime,
 		.user_subvol_rm_allowed = c->user_subvol_rm_allowed,
+		.cleaner_pause_ms = cleaner_pause_ms(),
 	};
 	uint64_t records;
 	int ret = cowfs_open(c->image, &o, &s->fs);

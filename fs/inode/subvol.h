@@ -77,6 +77,9 @@ struct subvols_config {
 	enum inode_atime_mode atime_mode;
 	bool nodiratime;
 	bool user_subvol_rm_allowed;       /* owners may delete their subvolumes */
+	/* Tests: the cleaner sleeps this long after each drop step (0: never), so that a test
+	 * can land a kill in the middle of a drop that would otherwise be over in a moment. */
+	unsigned cleaner_pause_ms;
 };
 
 /*

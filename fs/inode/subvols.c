@@ -19,6 +19,7 @@
  * mount (the progress is on disk: fs/super/subvol.c).
  */
 #include <errno.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -245,6 +246,8 @@ static int drop_subvol(struct subvols *sv, uint64_t id)
 
 	while (!done && ret == 0 && !cleaner_stopping(sv)) {
 		ret = drop_one_step(sv, id, &done);
+		if (ret == 0 && !done && sv->cfg.cleaner_pause_ms)
+			usleep(sv->cfg.cleaner_pause_ms * 1000u);
 		if (ret == 0 && (done || ++steps % DROP_COMMIT_STEPS == 0))
 			ret = cowfs_commit(sv->fs);
 		if (ret == 0 && steps % DROP_COMMIT_STEPS == 0)
