@@ -51,7 +51,7 @@ struct churn {
 	uint64_t rng;
 	struct msub s[SUBVOLS_MAX];
 	unsigned made;           /* names handed out */
-	unsigned snapshots, deletions, writes, clones, drop_steps, dropped, space_checks;
+	unsigned snapshots, deletions, writes, clones, clones_across, drop_steps, dropped, space_checks;
 };
 
 static struct inode_tree *tree_of(struct churn *c, struct msub *m)
@@ -234,11 +234,14 @@ static void op_fallocate(struct churn *c, struct msub *m)
 	}
 }
 
-/* A clone of one file's pages onto another's (or its own, elsewhere), in one subvolume. */
+/* A clone of one file's pages onto another's (or its own, elsewhere): in one subvolume, or
+ * from any live subvolume into `m` (reflinks across subvolumes share extents too). */
 static void op_clone(struct churn *c, struct msub *m)
 {
-	struct mfile *src = &m->f[pick(c, FILES)], *dst = &m->f[pick(c, FILES)];
-	uint32_t off_in = pick(c, FILE_MAX / PAGE) * PAGE, off_out = pick(c, FILE_MAX / PAGE) * PAGE;
+	struct msub *from = pick(c, 2) ? m : pick_live(c);
+	struct mfile *src = &from->f[pick(c, FILES)], *dst = &m->f[pick(c, FILES)];
+	uint32_t pages = src->size / PAGE;
+	uint32_t off_in = pages ? pick(c, pages) * PAGE : 0, off_out = pick(c, FILE_MAX / PAGE) * PAGE;
 	uint32_t len = (1 + pick(c, 4)) * PAGE;
 	uint64_t cloned = 0;
 	int ret;
@@ -246,10 +249,12 @@ static void op_clone(struct churn *c, struct msub *m)
 	if (!src->exists || !dst->exists || m->rdonly || off_in + len > src->size ||
 	    off_out + len > FILE_MAX || (src == dst && off_in < off_out + len && off_out < off_in + len))
 		return;
-	ret = file_clone_range(tree_of(c, m), src->ino, off_in, dst->ino, off_out, len, &cloned);
+	ret = file_clone_range_between(tree_of(c, from), src->ino, off_in, tree_of(c, m), dst->ino,
+				       off_out, len, &cloned);
 	ck_assert_msg(ret == 0, "clone: %d", ret);
 	ck_assert_uint_eq(cloned, len);
 	memmove(dst->data + off_out, src->data + off_in, len);
+	c->clones_across += from != m;
 	if (off_out + len > dst->size) {
 		if (off_out > dst->size)
 			memset(dst->data + dst->size, 0, off_out - dst->size);
@@ -395,11 +400,11 @@ START_TEST(churn_across_subvolumes)
 			op_truncate(c, m);
 		else if (what < 62)
 			op_create_unlink(c, m);
-		else if (what < 67)
+		else if (what < 74)
 			op_clone(c, m);
-		else if (what < 72)
+		else if (what < 78)
 			op_fallocate(c, m);
-		else if (what < 84)
+		else if (what < 85)
 			op_snapshot(c, m);
 		else if (what < 88)
 			op_delete(c);
@@ -425,8 +430,9 @@ START_TEST(churn_across_subvolumes)
 		if (step % 50 == 49)
 			commit_and_check(c);
 	}
-	fprintf(stderr, "subvol churn: %d steps, %u writes, %u clones, %u snapshots, %u deletions, "
-		"%u drop steps (%u trees gone), %u space checks\n", STEPS, c->writes, c->clones,
+	fprintf(stderr, "subvol churn: %d steps, %u writes, %u clones (%u across subvolumes), "
+		"%u snapshots, %u deletions, %u drop steps (%u trees gone), %u space checks\n",
+		STEPS, c->writes, c->clones, c->clones_across,
 		c->snapshots, c->deletions, c->drop_steps, c->dropped, c->space_checks);
 	close_trees(c);
 	commit_and_check(c);
