@@ -80,7 +80,8 @@ INTEG_SCRIPTS := tests/integ/test_tools.sh tests/integ/test_mount.sh tests/integ
 		 tests/integ/test_prealloc_statfs.sh tests/integ/test_remount.sh \
 		 tests/integ/test_odirect.sh tests/integ/test_private_checkout.sh \
 		 tests/integ/test_privbits.sh tests/integ/test_subvol.sh \
-		 tests/integ/test_subvol_cli.sh tests/integ/test_subvol_delete.sh
+		 tests/integ/test_subvol_cli.sh tests/integ/test_subvol_delete.sh \
+		 tests/integ/test_snapshot_stream.sh
 
 BENCH_BIN  := $(BUILD)/bench/btree_bench
 BENCH_FS_BIN := $(BUILD)/bench/fs_bench
