@@ -127,6 +127,10 @@ static int tree_open(struct subvols *sv, uint64_t id, struct sv_tree **slot)
 
 	if (ret < 0)
 		return ret;
+	/* Deleted and not open: nothing may reach it any more (a file handle of it is stale),
+	 * since the cleaner may be taking it apart and frees its root at the end. */
+	if (flags & SUBVOL_DELETING)
+		return -ENOENT;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
