@@ -6,6 +6,7 @@
  * only those being deleted ("deleting, N% done"); together, those that are all of them.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@ static bool exclusive_of(struct list_run *r, const struct cowfs_ioc_subvol_info 
 	if (ret == 0)
 		return true;
 	if (!(ret == -ENOENT && info->flags & COWFS_SUBVOL_DELETING)) {
-		char what[64];
+		char what[PATH_MAX + 48];   /* the mount's path, then the id */
 		snprintf(what, sizeof(what), "%s: subvolume %" PRIu64, r->mnt, info->id);
 		sv_perror(r->cmd, what, SV_OP_SPACE, ret);
 		r->errors++;

@@ -6,6 +6,7 @@
  * gone is said to be gone.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int sync_all(const char *cmd, const char *mnt, int fd)
 static int sync_one(const char *cmd, const char *mnt, int fd, uint64_t id)
 {
 	struct cowfs_ioc_subvol_info info;
-	char what[64];
+	char what[PATH_MAX + 48];   /* the mount's path, then the id */
 	uint32_t count;
 	int ret = sv_info(fd, id, false, &info);
 
