@@ -34,7 +34,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-ONLY="cowfs,btrfs,zfs-fuse" REPS=5 FILES=100000 DIRS=100 MAX_SIZE=4096 IMAGE_SIZE_OPT=4G
+ONLY="cowfs,btrfs,zfs-fuse" REPS=9 FILES=100000 DIRS=100 MAX_SIZE=4096 IMAGE_SIZE_OPT=4G
 DIR="$ROOT/build/snapshot-bench-tmp" COWFS_BIN="$ROOT/build/bin" COWFS_OPTS="" KEEP=""
 UMOUNT_WAIT=120 SEED=1 POLL_LIMIT_S=600 ZFS_SYNCS=0
 
@@ -221,7 +221,7 @@ excl_query() {   # PEER SRC NAME
 		t0=$(now_ns)
 		COWFS subvolume show --json "$path" >"$out" 2>>"$LOG" || return 1
 		t1=$(now_ns)
-		EXCL=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["exclusive_bytes"])' "$out") ;;
+		EXCL=$(python3 "$HERE/exclusive.py" "$out") ;;
 	esac
 	cat "$out" >>"$LOG"
 	MS=$(ms_between "$t0" "$t1")
