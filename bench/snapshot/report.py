@@ -3,7 +3,7 @@
 several times: the median, with the range). Ratios are peer / cowfs for times (above 1: cowfs
 is faster); then the issue's goals, each met or not.
 
-    report.py RESULTS.tsv REPS FILES
+    report.py RESULTS.tsv REPS FILES [RUNS]
 """
 import statistics
 import sys
@@ -53,7 +53,7 @@ class Figures:
             err = self.text("error", peer)
             return "error: " + err if err else "–"
         s = fmt(statistics.median(xs))
-        if len(xs) > 1:
+        if len(xs) > 1 and fmt is ms:
             s += " (%s-%s)" % (fmt(min(xs)).split()[0], fmt(max(xs)).split()[0])
         return s
 
@@ -75,10 +75,11 @@ def ratio_cells(fig, metric):
     return out
 
 
-def table(fig, reps, files):
+def table(fig, reps, files, runs):
+    each = "median of %d" % (reps * runs)
     rows = [
-        ("(a) snapshot, empty subvolume (median of %d)" % reps, "snap_empty_ms", ms, True),
-        ("(b) snapshot, %s files (median of %d)" % (format(files, ","), reps), "snap_full_ms", ms, True),
+        ("(a) snapshot, empty subvolume (%s)" % each, "snap_empty_ms", ms, True),
+        ("(b) snapshot, %s files (%s)" % (format(files, ","), each), "snap_full_ms", ms, True),
         ("(c) delete, until the space is back", "del_ms", ms, True),
         ("(c) of which the delete (+ wait for the drop) command", "del_cmd_ms", ms, True),
         ("(c) space freed", "del_freed", mib_bytes, False),
@@ -152,11 +153,15 @@ def goals(fig, files):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     fig = Figures(load(sys.argv[1]))
     reps, files = int(sys.argv[2]), int(sys.argv[3])
-    table(fig, reps, files)
+    runs = int(sys.argv[4]) if len(sys.argv) == 5 else 1
+    table(fig, reps, files, runs)
+    if runs > 1:
+        print()
+        print("(c) and (d): medians of %d runs, the range in brackets." % runs)
     goals(fig, files)
 
 

@@ -4,7 +4,7 @@
 # down before the next. Prints one markdown table with the issue's goals (bench/README.md,
 # "Snapshots"). Root only.
 #
-#   bench/snapshot/run.sh [--only cowfs,btrfs,zfs-fuse] [--reps N] [--files N] [--dirs N]
+#   bench/snapshot/run.sh [--only cowfs,btrfs,zfs-fuse] [--reps N] [--runs N] [--files N] [--dirs N]
 #                         [--max-size BYTES] [--image-size SIZE] [--quick] [--dir DIR]
 #                         [--cowfs-bin DIR] [--cowfs-opts OPTS] [--keep]
 #
@@ -27,6 +27,8 @@
 #      repeated until two readings agree: the time is that of the first of them. Used space:
 #      btrfs `filesystem df` (data + metadata + system, logical bytes), zfs-fuse the pool's
 #      `used`, cowfs statfs. The space freed is the truth (d)'s figure is checked against.
+# --runs N does all of it N times (peers in turn, a fresh image each time); the table shows the
+# medians over every run's figures.
 # A cowfs whose CLI has no `subvolume` command, or whose mount answers it with an error, is
 # "cowfs: not available" in every cell (the reason is in DIR/bench.log).
 set -uo pipefail
@@ -34,7 +36,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-ONLY="cowfs,btrfs,zfs-fuse" REPS=9 FILES=100000 DIRS=100 MAX_SIZE=4096 IMAGE_SIZE_OPT=4G
+ONLY="cowfs,btrfs,zfs-fuse" REPS=9 RUNS=1 FILES=100000 DIRS=100 MAX_SIZE=4096 IMAGE_SIZE_OPT=4G
 DIR="$ROOT/build/snapshot-bench-tmp" COWFS_BIN="$ROOT/build/bin" COWFS_OPTS="" KEEP=""
 UMOUNT_WAIT=120 SEED=1 POLL_LIMIT_S=600 ZFS_SYNCS=0
 
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--only) need_arg "$@"; ONLY=$2; shift ;;
 	--reps) need_arg "$@"; REPS=$2; shift ;;
+	--runs) need_arg "$@"; RUNS=$2; shift ;;
 	--files) need_arg "$@"; FILES=$2; shift ;;
 	--dirs) need_arg "$@"; DIRS=$2; shift ;;
 	--max-size) need_arg "$@"; MAX_SIZE=$2; shift ;;
@@ -60,6 +63,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "snapshot-bench: must run as root (loop devices, mounts)" >&2; exit 2; }
 [ "$REPS" -ge 1 ] 2>/dev/null || { echo "snapshot-bench: --reps must be >= 1" >&2; exit 2; }
+[ "$RUNS" -ge 1 ] 2>/dev/null || { echo "snapshot-bench: --runs must be >= 1" >&2; exit 2; }
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -328,18 +332,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "run: reps $REPS, $FILES files of 0..$MAX_SIZE bytes in $DIRS directories, images $IMAGE_SIZE_OPT"
+log "run: $RUNS run(s), reps $REPS, $FILES files of 0..$MAX_SIZE bytes in $DIRS directories, images $IMAGE_SIZE_OPT"
 cleanup   # what a killed run left behind
-for p in btrfs zfs-fuse cowfs; do
-	has "$ONLY" "$p" || continue
-	bench_peer "$p"
-	if [ "$p" = cowfs ] && [ -f "$(peer_img cowfs)" ]; then
-		FSCK_COWFS=1 FSCK_RESULT=""
-		peer_teardown cowfs >/dev/null 2>&1
-		[ -n "$FSCK_RESULT" ] && record cowfs fsck "$FSCK_RESULT"
-	else
-		peer_teardown "$p" >/dev/null 2>&1
-	fi
-	rm -rf "$(peer_dir "$p")"
+for ((run = 1; run <= RUNS; run++)); do
+	for p in btrfs zfs-fuse cowfs; do
+		has "$ONLY" "$p" || continue
+		log "run $run of $RUNS: $p"
+		bench_peer "$p"
+		if [ "$p" = cowfs ] && [ -f "$(peer_img cowfs)" ]; then
+			FSCK_COWFS=1 FSCK_RESULT=""
+			peer_teardown cowfs >/dev/null 2>&1
+			[ -n "$FSCK_RESULT" ] && record cowfs fsck "$FSCK_RESULT"
+		else
+			peer_teardown "$p" >/dev/null 2>&1
+		fi
+		rm -rf "$(peer_dir "$p")"
+	done
 done
-python3 "$HERE/report.py" "$RESULTS" "$REPS" "$FILES" | tee "$DIR/results.md"
+python3 "$HERE/report.py" "$RESULTS" "$REPS" "$FILES" "$RUNS" | tee "$DIR/results.md"
