@@ -38,7 +38,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 ONLY="cowfs,btrfs,zfs-fuse" REPS=9 RUNS=1 FILES=100000 DIRS=100 MAX_SIZE=4096 IMAGE_SIZE_OPT=4G
 DIR="$ROOT/build/snapshot-bench-tmp" COWFS_BIN="$ROOT/build/bin" COWFS_OPTS="" KEEP=""
-UMOUNT_WAIT=120 SEED=1 POLL_LIMIT_S=600 ZFS_SYNCS=0
+UMOUNT_WAIT=120 SEED=1 POLL_LIMIT_S=${SNAPSHOT_POLL_LIMIT_S:-600} ZFS_SYNCS=0
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 need_arg() { [ $# -ge 2 ] || { echo "snapshot-bench: $1 needs a value" >&2; exit 2; }; }
@@ -88,16 +88,46 @@ COWFS() { "$COWFS_BIN/cowfs" "$@"; }
 # Run a logged command; its output goes to the log. Returns its exit status.
 run() { echo "+ $*" >>"$LOG"; "$@" >>"$LOG" 2>&1; }
 
-# Time one command (output to the log): sets MS; returns the command's status.
+# Time one command (output to the log): sets MS; returns the command's status, 124 if it ran
+# for more than POLL_LIMIT_S. The command runs in the background and the script waits for it:
+# a signal's trap runs at once (bash defers traps during a foreground command, and a FUSE
+# request the server never answers, e.g. a subvolume sync whose drop never ends, cannot be
+# killed). A watchdog interrupts the wait at the limit; the command is left to the teardown.
+CHILD="" WATCHDOG="" TIMED_OUT=""
+trap 'TIMED_OUT=1' USR1
 timed() {
 	local t0 t1 rc
 	echo "+ [timed] $*" >>"$LOG"
+	TIMED_OUT=""
+	(sleep "$POLL_LIMIT_S" && kill -USR1 $$) 9>&- &
+	WATCHDOG=$!
 	t0=$(now_ns)
-	"$@" >>"$LOG" 2>&1
+	"$@" >>"$LOG" 2>&1 9>&- &
+	CHILD=$!
+	wait "$CHILD"
 	rc=$?
 	t1=$(now_ns)
+	stop_watchdog
 	MS=$(ms_between "$t0" "$t1")
+	if [ -n "$TIMED_OUT" ]; then
+		echo "+ timed out after ${POLL_LIMIT_S}s: $*" >>"$LOG"
+		return 124
+	fi
+	CHILD=""
 	return $rc
+}
+stop_watchdog() {
+	[ -n "$WATCHDOG" ] || return 0
+	pkill -P "$WATCHDOG" 2>/dev/null   # its sleep
+	kill "$WATCHDOG" 2>/dev/null
+	wait "$WATCHDOG" 2>/dev/null
+	WATCHDOG=""
+}
+stop_child() {   # a timed command still running (interrupted, timed out): it and its children
+	[ -n "$CHILD" ] || return 0
+	pkill -P "$CHILD" 2>/dev/null
+	kill "$CHILD" 2>/dev/null
+	CHILD=""
 }
 
 # ---------------------------------------------------------------- the peers' subvolume commands
@@ -326,6 +356,8 @@ bench_peer() {   # PEER
 }
 
 cleanup() {
+	stop_watchdog
+	stop_child
 	for p in cowfs btrfs zfs-fuse; do peer_teardown "$p" >/dev/null 2>&1; done
 	[ -n "$KEEP" ] || rm -rf "$DIR"/cowfs "$DIR"/btrfs "$DIR"/zfs-fuse "$DIR/excl.out"
 }
