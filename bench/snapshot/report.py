@@ -143,8 +143,13 @@ def goals(fig, files):
                      % (r, cold, verdict(r >= 10 and (rc is None or rc >= 10))))
     if c("excl_bytes") is not None and c("del_freed") is not None:
         d = c("excl_bytes") - c("del_freed")
-        lines.append("exclusive bytes exact (reported = freed by the deletion): %d - %d = %+d: %s"
-                     % (c("excl_bytes"), c("del_freed"), d, verdict(d == 0)))
+        peer = ""
+        if b("excl_bytes") is not None and b("del_freed"):
+            db = b("excl_bytes") - b("del_freed")
+            peer = " (btrfs's qgroup figure: %+d, %+.2f%%)" % (db, 100.0 * db / b("del_freed"))
+        lines.append("exclusive bytes exact (reported = freed by the deletion): %d - %d = %+d, %+.2f%%%s: %s"
+                     % (c("excl_bytes"), c("del_freed"), d, 100.0 * d / c("del_freed") if c("del_freed") else 0.0,
+                        peer, verdict(d == 0)))
     for line in lines:
         print("- " + line)
     fsck = fig.text("fsck", "cowfs")

@@ -72,6 +72,7 @@ flock -n 9 || { echo "snapshot-bench: another run holds $DIR/.lock" >&2; exit 2;
 LOG="$DIR/bench.log"
 RESULTS="$DIR/results.tsv"
 : >"$RESULTS"
+: >"$LOG"
 log() { printf '[snapshot-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$LOG" >&2; }
 record_rss() { :; }   # peers.sh samples daemon RSS for fsbench; not a figure here
 # shellcheck source=../fsbench/peers.sh
