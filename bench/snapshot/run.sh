@@ -100,7 +100,7 @@ timed() {
 	local t0 t1 rc
 	echo "+ [timed] $*" >>"$LOG"
 	TIMED_OUT=""
-	(sleep "$POLL_LIMIT_S" && kill -USR1 $$) 9>&- &
+	(sleep "$POLL_LIMIT_S" && kill -USR1 $$) 2>/dev/null 9>&- &   # quiet when stopped
 	WATCHDOG=$!
 	t0=$(now_ns)
 	"$@" >>"$LOG" 2>&1 9>&- &
