@@ -100,7 +100,9 @@ timed() {
 	local t0 t1 rc
 	echo "+ [timed] $*" >>"$LOG"
 	TIMED_OUT=""
-	(sleep "$POLL_LIMIT_S" && kill -USR1 $$) 2>/dev/null 9>&- &   # quiet when stopped
+	# Gone within a second of a killed script; quiet when stopped.
+	(for ((w = 0; w < POLL_LIMIT_S; w++)); do sleep 1; kill -0 $$ || exit; done
+		kill -USR1 $$) 2>/dev/null 9>&- &
 	WATCHDOG=$!
 	t0=$(now_ns)
 	"$@" >>"$LOG" 2>&1 9>&- &
