@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The exclusive bytes in `cowfs subvolume show --json` output: "exclusive" (the CLI's name;
-"exclusive_bytes" is accepted too). Prints nothing, exit 1, when the figure is missing or null.
+"exclusive_bytes" is accepted too), then the subvolume's id. Prints nothing, exit 1, when the
+figure is missing or null.
 
     exclusive.py FILE
 """
@@ -14,7 +15,7 @@ def main():
         doc = doc[0]
     for key in ("exclusive_bytes", "exclusive"):
         if isinstance(doc.get(key), int):
-            print(doc[key])
+            print(doc[key], doc.get("id", ""))
             return
     sys.exit("exclusive.py: no exclusive bytes in %s" % sys.argv[1])
 

@@ -107,6 +107,12 @@ def table(fig, reps, files, runs):
         else:
             cells.append("%+d (%+.2f%%)" % (e - f, 100.0 * (e - f) / f if f else 0.0))
     print("| (d) reported - (c) freed, bytes | %s | | |" % " | ".join(cells))
+    e, r = fig.median("excl_cold_bytes", "cowfs"), fig.median("excl_recount", "cowfs")
+    if r is not None and e is not None:
+        print("| (d) reported - recount (`cowfs dump --subvol-space`), bytes | %+d | | | | |" % (e - r))
+    elif fig.text("excl_recount", "cowfs"):
+        print("| (d) reported - recount (`cowfs dump --subvol-space`), bytes | %s | | | | |"
+              % fig.text("excl_recount", "cowfs"))
 
 
 def verdict(ok):
@@ -147,9 +153,13 @@ def goals(fig, files):
         if b("excl_bytes") is not None and b("del_freed"):
             db = b("excl_bytes") - b("del_freed")
             peer = " (btrfs's qgroup figure: %+d, %+.2f%%)" % (db, 100.0 * db / b("del_freed"))
-        lines.append("exclusive bytes exact (reported = freed by the deletion): %d - %d = %+d, %+.2f%%%s: %s"
+        lines.append("exclusive bytes against the space the deletion freed (statfs): %d - %d = %+d, %+.2f%%%s"
                      % (c("excl_bytes"), c("del_freed"), d, 100.0 * d / c("del_freed") if c("del_freed") else 0.0,
-                        peer, verdict(d == 0)))
+                        peer))
+    if c("excl_cold_bytes") is not None and c("excl_recount") is not None:
+        d = c("excl_cold_bytes") - c("excl_recount")
+        lines.append("exclusive bytes exact (reported = the recount of `cowfs dump --subvol-space`): "
+                     "%d - %d = %+d: %s" % (c("excl_cold_bytes"), c("excl_recount"), d, verdict(d == 0)))
     for line in lines:
         print("- " + line)
     fsck = fig.text("fsck", "cowfs")

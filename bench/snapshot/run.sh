@@ -258,7 +258,7 @@ excl_query() {   # PEER SRC NAME
 		t0=$(now_ns)
 		COWFS subvolume show --json "$path" >"$out" 2>>"$LOG" || return 1
 		t1=$(now_ns)
-		EXCL=$(python3 "$HERE/exclusive.py" "$out") ;;
+		read -r EXCL EXCL_ID < <(python3 "$HERE/exclusive.py" "$out") ;;
 	esac
 	cat "$out" >>"$LOG"
 	MS=$(ms_between "$t0" "$t1")
@@ -273,6 +273,19 @@ cowfs_available() {
 	out=$(COWFS subvolume list "$(mnt_of cowfs)" 2>&1) && return 0
 	log "cowfs: subvolume list failed: $(tail -n1 <<<"$out")"
 	return 1
+}
+
+# The oracle of cowfs's figure: `cowfs dump --subvol-space ID` recounts the snapshot's exclusive
+# bytes by walking every fs tree, no reference counts (untimed; the image unmounted meanwhile).
+cowfs_recount() {   # ID
+	local out="$DIR/recount.out"
+	peer_umount cowfs || { fail cowfs "unmount for the recount: $PEER_ERR"; return 1; }
+	run COWFS dump --subvol-space "$1" "$(peer_img cowfs)"
+	COWFS dump --subvol-space "$1" "$(peer_img cowfs)" >"$out" 2>&1
+	record cowfs excl_recount "$(awk '$1 == "recount" {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /^exclusive_(data|meta)$/) s += kv[2] }
+		found = 1 } END { if (found) printf "%.0f\n", s; else print "ERROR: no recount line" }' "$out")"
+	peer_mount cowfs || { fail cowfs "mount after the recount: $PEER_ERR"; return 1; }
 }
 
 NA_METRICS="snap_empty_ms snap_full_ms del_ms del_cmd_ms del_freed excl_ms excl_cold_ms excl_list_ms excl_bytes"
@@ -344,6 +357,7 @@ bench_peer() {   # PEER
 	excl_query "$peer" full "$last" || { fail "$peer" "exclusive bytes query (cold)"; return; }
 	record "$peer" excl_cold_ms "$MS"
 	record "$peer" excl_cold_bytes "$EXCL"
+	[ "$peer" = cowfs ] && { cowfs_recount "$EXCL_ID" || return; }
 	excl_done "$peer" || { fail "$peer" "quota disable"; return; }
 
 	log "$peer: (c) deletion of $last until its space is back"
@@ -362,7 +376,7 @@ cleanup() {
 	stop_watchdog
 	stop_child
 	for p in cowfs btrfs zfs-fuse; do peer_teardown "$p" >/dev/null 2>&1; done
-	[ -n "$KEEP" ] || rm -rf "$DIR"/cowfs "$DIR"/btrfs "$DIR"/zfs-fuse "$DIR/excl.out"
+	[ -n "$KEEP" ] || rm -rf "$DIR"/cowfs "$DIR"/btrfs "$DIR"/zfs-fuse "$DIR/excl.out" "$DIR/recount.out"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
