@@ -10,7 +10,8 @@
 #
 # Per peer: an empty subvolume `empty` and a subvolume `full` holding FILES files of 0..MAX_SIZE
 # bytes in DIRS directories (tree.py create), synced, one untimed warm-up snapshot of each
-# (it also makes zfs-fuse write out its open transaction group); then
+# (it also makes zfs-fuse write out its open transaction group), every file of `full` stat'ed
+# (all its inodes cached, as right after writing them); then
 #  (a) REPS read-only snapshots of `empty`, each timed alone, the filesystem synced between;
 #  (b) REPS read-only snapshots of `full`, the same; medians. All but the last snapshot of
 #      `full` are deleted (untimed, waited for); the last one, S, is kept;
@@ -325,6 +326,10 @@ bench_peer() {   # PEER
 		{ fail "$peer" "warm-up snapshot"; return; }
 	peer_sync "$peer"
 
+	# Every inode of `full` cached, as right after writing them, whatever was evicted since: the
+	# same starting point for every peer and every run (a server may keep per-inode state).
+	python3 "$HERE/tree.py" stat "$mnt/full" "$FILES" "$DIRS" "$MAX_SIZE" "$SEED" >/dev/null ||
+		{ fail "$peer" "tree.py stat"; return; }
 	log "$peer: (a) $REPS snapshots of the empty subvolume, (b) $REPS of the full one"
 	for ((i = 1; i <= REPS; i++)); do
 		sv_snapshot "$peer" empty "e$i" || { fail "$peer" "snapshot of empty"; return; }

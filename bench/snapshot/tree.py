@@ -9,7 +9,11 @@
                                                   deleted: half the files no longer match a
                                                   snapshot taken before, which then holds their
                                                   old data alone
-Prints the bytes written (create: all data; change: overwritten + deleted data).
+    tree.py stat DIR FILES DIRS MAX_SIZE SEED     stat every file: all of them in the kernel's inode
+                                                  cache (and a FUSE server's), as after writing
+                                                  them, whatever memory pressure evicted since
+Prints the bytes written (create: all data; change: overwritten + deleted data) or, for stat,
+the files found.
 """
 import os
 import random
@@ -49,13 +53,26 @@ def change(top, files, dirs, max_size, seed):
     return total
 
 
+def stat_all(top, files, dirs, max_size, seed):
+    found = 0
+    for i in range(files):
+        try:
+            os.lstat(path(top, i, dirs))
+            found += 1
+        except FileNotFoundError:
+            pass
+    return found
+
+
+STEPS = {"create": create, "change": change, "stat": stat_all}
+
+
 def main():
-    if len(sys.argv) != 7 or sys.argv[1] not in ("create", "change"):
+    if len(sys.argv) != 7 or sys.argv[1] not in STEPS:
         sys.exit(__doc__)
     top = sys.argv[2]
     files, dirs, max_size, seed = (int(a) for a in sys.argv[3:7])
-    step = create if sys.argv[1] == "create" else change
-    print(step(top, files, dirs, max_size, seed))
+    print(STEPS[sys.argv[1]](top, files, dirs, max_size, seed))
 
 
 if __name__ == "__main__":
