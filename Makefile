@@ -96,7 +96,7 @@ TEST_DIR   := $(BUILD)/tmp
 export CK_DEFAULT_TIMEOUT := 900
 
 .PHONY: all build deps deps-bench check unit stress run demo bench bench-fs bench-exclusive bench-peers \
-	bench-memory install uninstall clean
+	bench-memory bench-snapshot install uninstall clean
 # deps first, then the build: with -j, make would otherwise compile before the headers exist.
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -241,6 +241,14 @@ MEMORY_ARGS ?=
 bench-memory: all
 	@$(MAKE) --no-print-directory $(FSX_BIN)
 	bench/memory/run.sh --dir $(BUILD)/memory-tmp --cowfs-bin $(BUILD)/bin $(MEMORY_ARGS)
+
+# Snapshots, their deletion and their exclusive bytes against kernel btrfs on a loop device and
+# zfs-fuse (bench/snapshot, bench/README.md). Root; ~1 GiB in $(BUILD)/snapshot-bench-tmp;
+# ~5 min. SNAPSHOT_ARGS: run.sh's options (--quick: 5,000 files, 3 repetitions).
+SNAPSHOT_ARGS ?=
+bench-snapshot: deps-bench
+	@$(MAKE) --no-print-directory build
+	bench/snapshot/run.sh --dir $(BUILD)/snapshot-bench-tmp --cowfs-bin $(BUILD)/bin $(SNAPSHOT_ARGS)
 
 # `make install PREFIX=/usr DESTDIR=/tmp/stage` for a package. The mount helper goes to /sbin
 # whatever PREFIX is (mount(8) runs /sbin/mount.fuse.TYPE) and points at the installed cowfs:

@@ -9,6 +9,8 @@ set -eu
 # test_prealloc_statfs compares statfs, df -i and preallocation with btrfs; fio: test_fio_jobs
 # runs the job files in bench/jobs.
 need="gcc make pkg-config groff-base liburing-dev libfuse3-dev fuse3 libxxhash-dev check libsubunit-dev git rsync sqlite3 python3 tar util-linux xfsprogs e2fsprogs duperemove btrfs-progs fio"
+# --bench: the benchmarks' peers too (bench/README.md): LMDB, fuse2fs, zfs-fuse (bench/fsbench,
+# bench/snapshot), compsize (bench/share).
 [ "${1:-}" = "--bench" ] && need="$need liblmdb-dev fio btrfs-progs btrfs-compsize xfsprogs fuse2fs e2fsprogs zfs-fuse"
 
 missing=""
