@@ -53,6 +53,26 @@ uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i)
 	return leaf_item_offset(n->b, i);
 }
 
+/* Addresses go to the cache this many at a time, those where no node may live left out. */
+#define PREFETCH_BATCH 256
+
+size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n)
+{
+	uint64_t batch[PREFETCH_BATCH];
+	size_t done = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (bt_node_addr_valid(fs, bytenrs[i]))
+			batch[k++] = bytenrs[i];
+		if (k == PREFETCH_BATCH || (i + 1 == n && k > 0)) {
+			int ret = bcache_prefetch(fs->cache, batch, k, fs->nodesize);
+			done += ret > 0 ? (size_t)ret : 0;
+			k = 0;
+		}
+	}
+	return done;
+}
+
 int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
 {
 	struct cblock *b;

@@ -42,6 +42,17 @@ void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32
 uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i);
 
 /*
+ * Read ahead the nodes at bytenrs[0..n) that are not cached, in one batch of device reads
+ * (bcache_prefetch: bounded to a fraction of the cache, never evicting what eviction may not):
+ * for a caller about to bt_node_get each of them, who would otherwise wait for one read at a
+ * time. Nothing is verified here: each node is verified at its first bt_node_get, against the
+ * pointer the caller passes then, exactly as if it had not been read ahead. Addresses where no
+ * node may live are skipped (bt_node_get reports them). A hint: it never fails; returns how
+ * many nodes it read.
+ */
+size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n);
+
+/*
  * The level the header of the node at `bytenr` claims, read without verifying anything: for a
  * node looked at by address alone, with no parent pointer to say which level it must be (then
  * bt_node_get verifies it against that). The block cache's errno when it cannot be read.
