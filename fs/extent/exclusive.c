@@ -198,12 +198,37 @@ static int read_exclusive(struct excl *e, const struct node_ptr *p, uint8_t leve
 	return ret;
 }
 
-/* The candidates at `level`, grouped by address: the exclusive ones are read. */
+/*
+ * Exclusive nodes are read this many at a time, read ahead together first (bt_prefetch): one
+ * batch of device reads instead of one wait per node when they are not cached. 128 nodes of
+ * 16 KiB are 2 MiB, well within what the cache lets one prefetch take.
+ */
+#define READ_CHUNK 128
+
+/* Read the exclusive nodes chunk[0..k) at `level`, in address order, read ahead first. */
+static int read_chunk(struct excl *e, const struct node_ptr *chunk, size_t k, uint8_t level)
+{
+	uint64_t addrs[READ_CHUNK];
+	int ret = 0;
+
+	for (size_t i = 0; i < k; i++)
+		addrs[i] = chunk[i].bytenr;
+	if (k > 1)
+		(void)bt_prefetch(e->x->fs, addrs, k);
+	for (size_t i = 0; i < k && ret == 0; i++)
+		ret = read_exclusive(e, &chunk[i], level);
+	return ret;
+}
+
+/*
+ * The candidates at `level`, grouped by address: the exclusive ones are read, a chunk at a
+ * time once their counts said so.
+ */
 static int do_level(struct excl *e, uint8_t level)
 {
-	struct node_ptr *c = e->cand.v;
+	struct node_ptr *c = e->cand.v, chunk[READ_CHUNK];
 	struct extent_counter ec;
-	size_t i = 0;
+	size_t i = 0, k = 0;
 	int ret = 0;
 
 	if (e->cand.n > 1)
@@ -216,8 +241,12 @@ static int do_level(struct excl *e, uint8_t level)
 			j++;
 		ret = is_exclusive(&ec, c[i].bytenr, e->x->fs->nodesize, j - i, &exclusive);
 		if (ret == 0 && exclusive)
-			ret = read_exclusive(e, &c[i], level);
+			chunk[k++] = c[i];
 		i = j;
+		if (ret == 0 && (k == READ_CHUNK || (i == e->cand.n && k > 0))) {
+			ret = read_chunk(e, chunk, k, level);
+			k = 0;
+		}
 	}
 	extent_counter_release(&ec);
 	return ret;
