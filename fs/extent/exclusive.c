@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs/btree/view.h"
 
@@ -140,6 +141,60 @@ static int cmp_data(const void *a, const void *b)
 	if (p->start != q->start)
 		return p->start < q->start ? -1 : 1;
 	return p->len < q->len ? -1 : p->len > q->len;
+}
+
+/*
+ * The data records are sorted by a radix sort on their start (11 bits a pass: three passes for
+ * a device below 8 GiB) once there are this many: a million records took qsort a quarter of a
+ * second, a third of the whole count.
+ */
+#define RADIX_MIN  4096u
+#define RADIX_BITS 11
+#define RADIX      (1u << RADIX_BITS)
+
+/* d[0..n) by start, stable, through tmp (n records). */
+static void radix_sort_data(struct data_ptr *d, struct data_ptr *tmp, size_t n)
+{
+	struct data_ptr *src = d, *dst = tmp, *t;
+	uint64_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		max |= d[i].start;
+	for (unsigned shift = 0; shift < 64 && (max >> shift); shift += RADIX_BITS) {
+		size_t count[RADIX] = { 0 }, sum = 0;
+		for (size_t i = 0; i < n; i++)
+			count[(src[i].start >> shift) & (RADIX - 1)]++;
+		for (unsigned b = 0; b < RADIX; b++) {
+			size_t c = count[b];
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].start >> shift) & (RADIX - 1)]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != d)
+		memcpy(d, src, n * sizeof(*d));
+}
+
+/* The data records grouped by start; qsort when the radix sort's buffer is beyond the bound. */
+static void sort_data(struct excl *e)
+{
+	size_t n = e->data.n, bytes = n * sizeof(struct data_ptr);
+	struct data_ptr *tmp = NULL;
+
+	if (n < 2)
+		return;
+	if (n >= RADIX_MIN && (!e->limit || e->used + bytes <= e->limit))
+		tmp = malloc(bytes);
+	if (!tmp) {
+		qsort(e->data.v, n, sizeof(struct data_ptr), cmp_data);
+		return;
+	}
+	radix_sort_data(e->data.v, tmp, n);
+	free(tmp);
 }
 
 /*
@@ -260,15 +315,14 @@ static int count_data(struct excl *e)
 	size_t i = 0;
 	int ret = 0;
 
-	if (e->data.n > 1)
-		qsort(d, e->data.n, sizeof(*d), cmp_data);
+	sort_data(e);
 	extent_counter_init(&ec, e->x);
 	while (i < e->data.n && ret == 0) {
 		size_t j = i + 1;
-		bool exclusive;
+		bool exclusive, two_lengths = false;
 		while (j < e->data.n && d[j].start == d[i].start)
-			j++;
-		if (d[j - 1].len != d[i].len)
+			two_lengths |= d[j++].len != d[i].len;
+		if (two_lengths)
 			ret = extent_exclusive_corrupt(e->x, d[i].start,
 						       "data extent referenced with two lengths");
 		if (ret == 0)
