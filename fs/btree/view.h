@@ -9,6 +9,7 @@
 #ifndef COWFS_BTREE_VIEW_H
 #define COWFS_BTREE_VIEW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/btree/btree.h"
@@ -72,12 +73,18 @@ int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level);
  * skip it and its subtree unread, or a negative errno to stop. A walker that visits each
  * distinct node once (a checker counting references to shared nodes) reads and reports each
  * once this way, where `node` returning 1 would read a shared node again for every pointer.
+ *
+ * `prefetch`: read each node's children that `enter` accepts ahead, in one batch (bt_prefetch),
+ * before walking the first of them. `enter` is then asked about all the children of a node
+ * before any of them is walked (without it, about each just before it is walked): only for a
+ * walker whose answers do not depend on what the walk of a sibling's subtree saw.
  */
 struct bt_walk {
 	int (*node)(void *arg, const struct bt_node *n, uint64_t parent);
 	int (*unreadable)(void *arg, uint64_t bytenr, uint8_t level, uint64_t parent, int err);
 	void *arg;
 	int (*enter)(void *arg, uint64_t bytenr, uint8_t level, const struct bt_node *parent);
+	bool prefetch;
 };
 int bt_walk(struct btree *t, const struct bt_walk *w);
 
