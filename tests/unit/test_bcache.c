@@ -115,6 +115,16 @@ static struct cblock *get_new(uint64_t blk)
 	return b;
 }
 
+/* Blocks 0..n-1 new, dirty, with the content of generation `gen`, unreferenced. */
+static void put_new_blocks(uint64_t n, uint64_t gen)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct cblock *b = get_new(i);
+		fill_block(b->data, i, gen);
+		bcache_put(cache, b);
+	}
+}
+
 /* Read straight from the image, bypassing any cache. */
 static bool disk_block_is(uint64_t blk, uint64_t gen)
 {
@@ -386,11 +396,7 @@ START_TEST(test_dirty_not_evicted)
 
 	make_image(0, 0);
 	open_cache(bound);
-	for (uint64_t i = 0; i < 64; i++) {
-		b = get_new(i);
-		fill_block(b->data, i, 3);
-		bcache_put(cache, b);
-	}
+	put_new_blocks(64, 3);
 	st = stats();
 	ck_assert_uint_eq(st.bytes, 64 * BS);
 	ck_assert_uint_eq(st.dirty_bytes, 64 * BS);
@@ -785,11 +791,7 @@ START_TEST(test_write_cold_evicts_first)
 	open_cache(bound);
 	for (uint64_t i = 16; i < 20; i++)
 		bcache_put(cache, get(i));          /* clean, older than the dirty ones */
-	for (uint64_t i = 0; i < 4; i++) {
-		b = get_new(i);
-		fill_block(b->data, i, 2);
-		bcache_put(cache, b);
-	}
+	put_new_blocks(4, 2);
 	held = get(0);
 	ck_assert_int_eq(bcache_write_cold(cache, SIZE_MAX, NULL, NULL, 0), 0);
 	ck_assert_uint_eq(stats().early_writes, 3);
@@ -977,11 +979,7 @@ START_TEST(test_prefetch_keeps_dirty)
 
 	make_image(64, 1);
 	open_cache(bound);
-	for (uint64_t i = 0; i < 10; i++) {
-		b = get_new(i);
-		fill_block(b->data, i, 3);
-		bcache_put(cache, b);
-	}
+	put_new_blocks(10, 3);
 	for (uint64_t i = 0; i < 4; i++)
 		held[i] = get(10 + i);
 	prefetch_range(20, 2, 2);          /* room for exactly these two */
