@@ -73,6 +73,12 @@ uint32_t bt_max_item_size(uint32_t nodesize)
 	return nodesize - BT_HDR - BT_ITEM;
 }
 
+bool bt_node_addr_valid(const struct bt_fs *fs, uint64_t bytenr)
+{
+	return !fs->node_end || (bytenr >= fs->node_start && bytenr <= fs->node_end - fs->nodesize &&
+				 !(fs->node_align && bytenr % fs->node_align));
+}
+
 int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 		 struct cblock **out)
 {
@@ -80,8 +86,7 @@ int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 	const char *msg = NULL;
 	int ret;
 
-	if (fs->node_end && (bytenr < fs->node_start || bytenr > fs->node_end - fs->nodesize ||
-			     (fs->node_align && bytenr % fs->node_align))) {
+	if (!bt_node_addr_valid(fs, bytenr)) {
 		bt_report(fs, bytenr, "node pointer outside the filesystem or misaligned");
 		return -EIO;
 	}

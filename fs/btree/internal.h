@@ -7,6 +7,8 @@
 
 void bt_report(const struct bt_fs *fs, uint64_t bytenr, const char *msg);
 
+/* Whether a node may live at `bytenr` (bt_fs: node_start, node_end, node_align). */
+bool bt_node_addr_valid(const struct bt_fs *fs, uint64_t bytenr);
 /* Read and verify a node: -EIO (reported) when it is not what the pointer promised. */
 int bt_read_node(struct bt_fs *fs, uint64_t bytenr, uint8_t level, uint64_t gen,
 		 struct cblock **out);

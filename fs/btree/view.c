@@ -2,6 +2,7 @@
 #include "fs/btree/view.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "fs/btree/internal.h"
 
@@ -53,6 +54,23 @@ uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i)
 	return leaf_item_offset(n->b, i);
 }
 
+/* One call of the cache's, so that its bound on one read-ahead holds for the whole of it. */
+size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n)
+{
+	uint64_t *valid = malloc(n * sizeof(*valid));
+	size_t k = 0;
+	int ret;
+
+	if (!valid)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (bt_node_addr_valid(fs, bytenrs[i]))
+			valid[k++] = bytenrs[i];
+	ret = k ? bcache_prefetch(fs->cache, valid, k, fs->nodesize) : 0;
+	free(valid);
+	return ret > 0 ? (size_t)ret : 0;
+}
+
 int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
 {
 	struct cblock *b;
@@ -66,11 +84,58 @@ int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
 }
 
 static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr, uint8_t level,
-		     uint64_t gen, const struct bt_node *parent)
+		     uint64_t gen, const struct bt_node *parent, bool entered);
+
+/* The children of `n` one after the other, each asked of `enter` just before it is walked. */
+static int walk_children(struct bt_fs *fs, const struct bt_walk *w, const struct bt_node *n)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < node_nritems(n->b) && ret == 0; i++)
+		ret = walk_node(fs, w, node_blockptr(n->b, i), node_level(n->b) - 1,
+				node_ptr_gen(n->b, i), n, false);
+	return ret;
+}
+
+/* The same, with every child `enter` accepts read ahead first (w->prefetch). */
+static int walk_children_prefetched(struct bt_fs *fs, const struct bt_walk *w,
+				    const struct bt_node *n)
+{
+	uint32_t nr = node_nritems(n->b), k = 0;
+	uint64_t *addrs = calloc(nr, sizeof(*addrs));
+	uint32_t *slots = malloc(nr * sizeof(*slots));
+	uint8_t level = node_level(n->b) - 1;
+	int ret = 0;
+
+	if (!addrs || !slots) {
+		free(addrs);
+		free(slots);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nr && ret == 0; i++) {
+		ret = w->enter ? w->enter(w->arg, node_blockptr(n->b, i), level, n) : 0;
+		if (ret == 0) {
+			addrs[k] = node_blockptr(n->b, i);
+			slots[k++] = i;
+		}
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret == 0)
+		(void)bt_prefetch(fs, addrs, k);
+	for (uint32_t j = 0; j < k && ret == 0; j++)
+		ret = walk_node(fs, w, addrs[j], level, node_ptr_gen(n->b, slots[j]), n, true);
+	free(addrs);
+	free(slots);
+	return ret;
+}
+
+/* `entered`: enter was asked about this node already and accepted it. */
+static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr, uint8_t level,
+		     uint64_t gen, const struct bt_node *parent, bool entered)
 {
 	uint64_t parent_addr = parent ? bt_node_bytenr(parent) : 0;
 	struct bt_node n;
-	int ret = w->enter ? w->enter(w->arg, bytenr, level, parent) : 0;
+	int ret = w->enter && !entered ? w->enter(w->arg, bytenr, level, parent) : 0;
 
 	if (ret != 0)
 		return ret < 0 ? ret : 0;
@@ -81,11 +146,8 @@ static int walk_node(struct bt_fs *fs, const struct bt_walk *w, uint64_t bytenr,
 		return w->unreadable(w->arg, bytenr, level, parent_addr, ret);
 	}
 	ret = w->node(w->arg, &n, parent_addr);
-	if (ret == 0 && level > 0) {
-		for (uint32_t i = 0; i < node_nritems(n.b) && ret == 0; i++)
-			ret = walk_node(fs, w, node_blockptr(n.b, i), level - 1, node_ptr_gen(n.b, i),
-					&n);
-	}
+	if (ret == 0 && level > 0)
+		ret = w->prefetch ? walk_children_prefetched(fs, w, &n) : walk_children(fs, w, &n);
 	bt_node_put(&n);
 	return ret < 0 ? ret : 0;
 }
@@ -94,5 +156,5 @@ int bt_walk(struct btree *t, const struct bt_walk *w)
 {
 	if (t->root == 0)
 		return -EIO;
-	return walk_node(t->fs, w, t->root, t->level, t->root_gen, NULL);
+	return walk_node(t->fs, w, t->root, t->level, t->root_gen, NULL, false);
 }

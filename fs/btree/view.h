@@ -9,6 +9,7 @@
 #ifndef COWFS_BTREE_VIEW_H
 #define COWFS_BTREE_VIEW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/btree/btree.h"
@@ -42,6 +43,17 @@ void bt_node_item(const struct bt_node *n, uint32_t i, const void **data, uint32
 uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i);
 
 /*
+ * Read ahead the nodes at bytenrs[0..n) that are not cached, in one batch of device reads
+ * (bcache_prefetch: bounded to a fraction of the cache, never evicting what eviction may not):
+ * for a caller about to bt_node_get each of them, who would otherwise wait for one read at a
+ * time. Nothing is verified here: each node is verified at its first bt_node_get, against the
+ * pointer the caller passes then, exactly as if it had not been read ahead. Addresses where no
+ * node may live are skipped (bt_node_get reports them). A hint: it never fails; returns how
+ * many nodes it read.
+ */
+size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n);
+
+/*
  * The level the header of the node at `bytenr` claims, read without verifying anything: for a
  * node looked at by address alone, with no parent pointer to say which level it must be (then
  * bt_node_get verifies it against that). The block cache's errno when it cannot be read.
@@ -61,12 +73,18 @@ int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level);
  * skip it and its subtree unread, or a negative errno to stop. A walker that visits each
  * distinct node once (a checker counting references to shared nodes) reads and reports each
  * once this way, where `node` returning 1 would read a shared node again for every pointer.
+ *
+ * `prefetch`: read each node's children that `enter` accepts ahead, in one batch (bt_prefetch),
+ * before walking the first of them. `enter` is then asked about all the children of a node
+ * before any of them is walked (without it, about each just before it is walked): only for a
+ * walker whose answers do not depend on what the walk of a sibling's subtree saw.
  */
 struct bt_walk {
 	int (*node)(void *arg, const struct bt_node *n, uint64_t parent);
 	int (*unreadable)(void *arg, uint64_t bytenr, uint8_t level, uint64_t parent, int err);
 	void *arg;
 	int (*enter)(void *arg, uint64_t bytenr, uint8_t level, const struct bt_node *parent);
+	bool prefetch;
 };
 int bt_walk(struct btree *t, const struct bt_walk *w);
 

@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs/btree/view.h"
 
@@ -143,6 +144,60 @@ static int cmp_data(const void *a, const void *b)
 }
 
 /*
+ * The data records are sorted by a radix sort on their start (11 bits a pass: three passes for
+ * a device below 8 GiB) once there are this many: a million records took qsort a quarter of a
+ * second, a third of the whole count.
+ */
+#define RADIX_MIN  4096u
+#define RADIX_BITS 11
+#define RADIX      (1u << RADIX_BITS)
+
+/* d[0..n) by start, stable, through tmp (n records). */
+static void radix_sort_data(struct data_ptr *d, struct data_ptr *tmp, size_t n)
+{
+	struct data_ptr *src = d, *dst = tmp, *t;
+	uint64_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		max |= d[i].start;
+	for (unsigned shift = 0; shift < 64 && (max >> shift); shift += RADIX_BITS) {
+		size_t count[RADIX] = { 0 }, sum = 0;
+		for (size_t i = 0; i < n; i++)
+			count[(src[i].start >> shift) & (RADIX - 1)]++;
+		for (unsigned b = 0; b < RADIX; b++) {
+			size_t c = count[b];
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].start >> shift) & (RADIX - 1)]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != d)
+		memcpy(d, src, n * sizeof(*d));
+}
+
+/* The data records grouped by start; qsort when the radix sort's buffer is beyond the bound. */
+static void sort_data(struct excl *e)
+{
+	size_t n = e->data.n, bytes = n * sizeof(struct data_ptr);
+	struct data_ptr *tmp = NULL;
+
+	if (n < 2)
+		return;
+	if (n >= RADIX_MIN && (!e->limit || e->used + bytes <= e->limit))
+		tmp = malloc(bytes);
+	if (!tmp) {
+		qsort(e->data.v, n, sizeof(struct data_ptr), cmp_data);
+		return;
+	}
+	radix_sort_data(e->data.v, tmp, n);
+	free(tmp);
+}
+
+/*
  * Whether an extent `count` references from the set reach is the set's alone: its count as the
  * running transaction sees it (extent_refcount's, asked in address order through `ec`). An
  * extent referenced but uncounted, or counted below what the set holds, is damage.
@@ -198,12 +253,37 @@ static int read_exclusive(struct excl *e, const struct node_ptr *p, uint8_t leve
 	return ret;
 }
 
-/* The candidates at `level`, grouped by address: the exclusive ones are read. */
+/*
+ * Exclusive nodes are read this many at a time, read ahead together first (bt_prefetch): one
+ * batch of device reads instead of one wait per node when they are not cached. 128 nodes of
+ * 16 KiB are 2 MiB, well within what the cache lets one prefetch take.
+ */
+#define READ_CHUNK 128
+
+/* Read the exclusive nodes chunk[0..k) at `level`, in address order, read ahead first. */
+static int read_chunk(struct excl *e, const struct node_ptr *chunk, size_t k, uint8_t level)
+{
+	uint64_t addrs[READ_CHUNK];
+	int ret = 0;
+
+	for (size_t i = 0; i < k; i++)
+		addrs[i] = chunk[i].bytenr;
+	if (k > 1)
+		(void)bt_prefetch(e->x->fs, addrs, k);
+	for (size_t i = 0; i < k && ret == 0; i++)
+		ret = read_exclusive(e, &chunk[i], level);
+	return ret;
+}
+
+/*
+ * The candidates at `level`, grouped by address: the exclusive ones are read, a chunk at a
+ * time once their counts said so.
+ */
 static int do_level(struct excl *e, uint8_t level)
 {
-	struct node_ptr *c = e->cand.v;
+	struct node_ptr *c = e->cand.v, chunk[READ_CHUNK];
 	struct extent_counter ec;
-	size_t i = 0;
+	size_t i = 0, k = 0;
 	int ret = 0;
 
 	if (e->cand.n > 1)
@@ -216,8 +296,12 @@ static int do_level(struct excl *e, uint8_t level)
 			j++;
 		ret = is_exclusive(&ec, c[i].bytenr, e->x->fs->nodesize, j - i, &exclusive);
 		if (ret == 0 && exclusive)
-			ret = read_exclusive(e, &c[i], level);
+			chunk[k++] = c[i];
 		i = j;
+		if (ret == 0 && (k == READ_CHUNK || (i == e->cand.n && k > 0))) {
+			ret = read_chunk(e, chunk, k, level);
+			k = 0;
+		}
 	}
 	extent_counter_release(&ec);
 	return ret;
@@ -231,15 +315,14 @@ static int count_data(struct excl *e)
 	size_t i = 0;
 	int ret = 0;
 
-	if (e->data.n > 1)
-		qsort(d, e->data.n, sizeof(*d), cmp_data);
+	sort_data(e);
 	extent_counter_init(&ec, e->x);
 	while (i < e->data.n && ret == 0) {
 		size_t j = i + 1;
-		bool exclusive;
+		bool exclusive, two_lengths = false;
 		while (j < e->data.n && d[j].start == d[i].start)
-			j++;
-		if (d[j - 1].len != d[i].len)
+			two_lengths |= d[j++].len != d[i].len;
+		if (two_lengths)
 			ret = extent_exclusive_corrupt(e->x, d[i].start,
 						       "data extent referenced with two lengths");
 		if (ret == 0)

@@ -153,7 +153,7 @@ int extent_exclusive_recount(struct extents *x, struct btree *const *trees, cons
 			     size_t n, size_t mem_limit, struct extent_exclusive *out)
 {
 	struct recount r = { .x = x, .limit = mem_limit };
-	struct bt_walk w = { .enter = enter_node, .node = visit_node, .arg = &r };
+	struct bt_walk w = { .enter = enter_node, .node = visit_node, .arg = &r, .prefetch = true };
 	int ret = grow(&r);
 
 	*out = (struct extent_exclusive){ 0 };

@@ -384,12 +384,18 @@ static void entry_detach(struct bcache *c, struct centry *e)
 		entry_free(c, e);
 }
 
-static void shrink(struct bcache *c)
+/* Evict clean unreferenced blocks, coldest first, until the cache holds at most `bytes`. */
+static void evict_down_to(struct bcache *c, size_t bytes)
 {
-	while (c->st.bytes > c->st.max_bytes && !link_empty(&c->lru)) {
+	while (c->st.bytes > bytes && !link_empty(&c->lru)) {
 		entry_detach(c, link_entry(c->lru.prev));
 		c->st.evictions++;
 	}
+}
+
+static void shrink(struct bcache *c)
+{
+	evict_down_to(c, c->st.max_bytes);
 }
 
 /* Drop a reference; a clean entry nobody holds goes on the LRU list, at its cold end if asked. */
@@ -802,6 +808,101 @@ size_t bcache_dirty_excess(struct bcache *c)
 	if (dirty > max / DIRTY_HIGH_DEN * DIRTY_HIGH_NUM)
 		excess = dirty - max / DIRTY_LOW_DEN;
 	return excess;
+}
+
+/* ---- prefetch --------------------------------------------------------------------------- */
+
+/* One call reads ahead at most this fraction of the bound. */
+#define PREFETCH_DEN 8
+
+/* Room for `len` more bytes within the bound, by evicting only what eviction may take. */
+static bool make_room(struct bcache *c, uint32_t len)
+{
+	if (len > c->st.max_bytes)
+		return false;
+	evict_down_to(c, c->st.max_bytes - len);
+	return c->st.bytes + len <= c->st.max_bytes;
+}
+
+/*
+ * Loading entries, pinned, for up to `max` of the addresses not cached, while they fit: the
+ * first getter of one waits for the batch as it would for a miss's read. Returns how many.
+ */
+static size_t prefetch_claim(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len,
+			     size_t max, struct centry **v)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < max; i++) {
+		struct centry *e;
+		if (hash_find(c, addrs[i]))
+			continue;
+		if (!make_room(c, len))
+			break;
+		e = entry_alloc(c, addrs[i], len);
+		if (!e)
+			break;
+		e->refs = 1;
+		e->state = CE_LOADING;
+		account_new(c, e);
+		hash_insert(c, e);
+		v[k++] = e;
+	}
+	return k;
+}
+
+/* The batch's outcome, as load() gives a miss's: failed reads are not cached. */
+static size_t prefetch_finish(struct bcache *c, struct centry **v, const struct bdev_io *ios,
+			      size_t k)
+{
+	size_t ok = 0;
+
+	for (size_t i = 0; i < k; i++) {
+		struct centry *e = v[i];
+		e->state = ios[i].res ? CE_FAILED : CE_READY;
+		e->err = ios[i].res;
+		if (ios[i].res)
+			entry_detach(c, e);
+		else
+			ok++;
+		entry_unref(c, e);
+	}
+	c->st.prefetched += ok;
+	pthread_cond_broadcast(&c->loaded);
+	return ok;
+}
+
+int bcache_prefetch(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len)
+{
+	/* max_bytes is set once, at create. */
+	size_t max = len ? c->st.max_bytes / PREFETCH_DEN / len : 0;
+	struct centry **v;
+	struct bdev_io *ios;
+	size_t k, ok;
+
+	if (max > n)
+		max = n;
+	if (max == 0)
+		return 0;
+	v = malloc(max * sizeof(*v));
+	ios = malloc(max * sizeof(*ios));
+	if (!v || !ios) {
+		free(v);
+		free(ios);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&c->lock);
+	k = prefetch_claim(c, addrs, n, len, max, v);
+	pthread_mutex_unlock(&c->lock);
+	fill_ios(v, k, ios);
+	if (k > 0)
+		(void)bdev_read_batch(c->bd, ios, k);  /* each request's own res is what counts */
+	pthread_mutex_lock(&c->lock);
+	ok = prefetch_finish(c, v, ios, k);
+	pthread_mutex_unlock(&c->lock);
+	free(v);
+	free(ios);
+	return (int)ok;
 }
 
 /* ---- stats ------------------------------------------------------------------------------ */

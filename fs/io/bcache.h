@@ -66,6 +66,21 @@ int bcache_get(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **ou
  */
 int bcache_get_new(struct bcache *c, uint64_t addr, uint32_t len, struct cblock **out);
 
+/*
+ * Read ahead: the blocks of addrs[0..n) (each `len` bytes) that are not cached, in one
+ * bdev_read_batch, into the cache, unreferenced and clean, at the most recently used end of the
+ * LRU list: a later bcache_get of one is a hit, and one never asked for is evicted like any
+ * clean block. Nothing is checked and no owner flag is set, so the owner verifies each block at
+ * its first use exactly as after a miss (the B+tree: against the parent pointer, which only its
+ * caller knows). A block whose read fails is not cached (its first get reads it again and sees
+ * the error). Bounded: at most an eighth of the cache's bound per call, and only into room that
+ * evicting clean unreferenced blocks gives: it never takes the cache past its bound and never
+ * evicts a dirty or held block; the addresses past what fits are skipped. Addresses must not be
+ * ones bcache_get_new may be asked for meanwhile (live blocks, not free space).
+ * Returns how many blocks it read (0..n), or -ENOMEM.
+ */
+int bcache_prefetch(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len);
+
 /* Take one more reference to a block already held. */
 void bcache_ref(struct bcache *c, struct cblock *b);
 void bcache_put(struct bcache *c, struct cblock *b);
@@ -118,6 +133,7 @@ void bcache_drop_clean(struct bcache *c);
 struct bcache_stats {
 	uint64_t hits, misses, evictions;
 	uint64_t early_writes;  /* blocks written by bcache_write_cold */
+	uint64_t prefetched;    /* blocks read by bcache_prefetch (not counted as misses) */
 	size_t bytes;        /* memory held by cached blocks */
 	size_t pool_bytes;   /* memory mapped for blocks, cached or free (see above) */
 	size_t dirty_bytes;

@@ -115,6 +115,16 @@ static struct cblock *get_new(uint64_t blk)
 	return b;
 }
 
+/* Blocks 0..n-1 new, dirty, with the content of generation `gen`, unreferenced. */
+static void put_new_blocks(uint64_t n, uint64_t gen)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct cblock *b = get_new(i);
+		fill_block(b->data, i, gen);
+		bcache_put(cache, b);
+	}
+}
+
 /* Read straight from the image, bypassing any cache. */
 static bool disk_block_is(uint64_t blk, uint64_t gen)
 {
@@ -386,11 +396,7 @@ START_TEST(test_dirty_not_evicted)
 
 	make_image(0, 0);
 	open_cache(bound);
-	for (uint64_t i = 0; i < 64; i++) {
-		b = get_new(i);
-		fill_block(b->data, i, 3);
-		bcache_put(cache, b);
-	}
+	put_new_blocks(64, 3);
 	st = stats();
 	ck_assert_uint_eq(st.bytes, 64 * BS);
 	ck_assert_uint_eq(st.dirty_bytes, 64 * BS);
@@ -785,11 +791,7 @@ START_TEST(test_write_cold_evicts_first)
 	open_cache(bound);
 	for (uint64_t i = 16; i < 20; i++)
 		bcache_put(cache, get(i));          /* clean, older than the dirty ones */
-	for (uint64_t i = 0; i < 4; i++) {
-		b = get_new(i);
-		fill_block(b->data, i, 2);
-		bcache_put(cache, b);
-	}
+	put_new_blocks(4, 2);
 	held = get(0);
 	ck_assert_int_eq(bcache_write_cold(cache, SIZE_MAX, NULL, NULL, 0), 0);
 	ck_assert_uint_eq(stats().early_writes, 3);
@@ -847,6 +849,217 @@ START_TEST(test_pool_recycles)
 }
 END_TEST
 
+/* ---- prefetch ---------------------------------------------------------------------------- */
+
+static void prefetch_range(uint64_t first, uint64_t n, int want)
+{
+	uint64_t addrs[256];
+
+	ck_assert_uint_le(n, 256);
+	for (uint64_t i = 0; i < n; i++)
+		addrs[i] = (first + i) * BS;
+	ck_assert_int_eq(bcache_prefetch(cache, addrs, n, BS), want);
+}
+
+static uint64_t device_reads(void)
+{
+	struct bdev_stats bst;
+
+	bdev_get_stats(bd, &bst);
+	return bst.reads;
+}
+
+/*
+ * Blocks read ahead, in one batch, are then served without another read: as hits, with their
+ * content, and with no owner flag (the owner verifies them at first use, as after a miss).
+ * What is cached already or asked twice is read once.
+ */
+START_TEST(test_prefetch_then_hit)
+{
+	uint64_t addrs[40];
+	struct bdev_stats before, after;
+	struct bcache_stats st;
+
+	make_image(64, 1);
+	open_cache(0);
+	bcache_put(cache, get(3));
+	for (uint64_t i = 0; i < 32; i++)
+		addrs[i] = i * BS;
+	for (uint64_t i = 32; i < 40; i++)
+		addrs[i] = (i - 32) * 2 * BS;    /* asked again */
+	bdev_get_stats(bd, &before);
+	ck_assert_int_eq(bcache_prefetch(cache, addrs, 40, BS), 31);
+	bdev_get_stats(bd, &after);
+	ck_assert_uint_eq(after.reads - before.reads, 31);
+	ck_assert_uint_le(after.submits - before.submits, 2);
+	st = stats();
+	ck_assert_uint_eq(st.prefetched, 31);
+	ck_assert_uint_eq(st.misses, 1);
+	ck_assert_uint_eq(st.blocks, 32);
+	for (uint64_t i = 0; i < 32; i++) {
+		struct cblock *b = get(i);
+		ck_assert(block_is(b->data, i, 1));
+		ck_assert_uint_eq(b->flags, 0);
+		bcache_put(cache, b);
+	}
+	ck_assert_uint_eq(device_reads(), after.reads);
+	ck_assert_uint_eq(stats().misses, 1);
+	ck_assert_uint_eq(stats().hits, 32);
+	/* Everything asked is cached: nothing to read. */
+	prefetch_range(0, 32, 0);
+	ck_assert_uint_eq(device_reads(), after.reads);
+	close_cache();
+}
+END_TEST
+
+/* A block whose read fails is not cached: its first get reads it again and sees the error. */
+START_TEST(test_prefetch_read_error)
+{
+	struct cblock *b = NULL;
+
+	make_image(4, 1);
+	open_cache(0);
+	prefetch_range(2, 4, 2);            /* blocks 4 and 5 are past the end of the image */
+	ck_assert_uint_eq(stats().blocks, 2);
+	ck_assert_int_eq(bcache_get(cache, 4 * BS, BS, &b), -EIO);
+	ck_assert_ptr_null(b);
+	ck_assert_uint_eq(stats().misses, 1);
+	b = get(3);
+	ck_assert(block_is(b->data, 3, 1));
+	bcache_put(cache, b);
+	ck_assert_uint_eq(stats().hits, 1);
+	close_cache();
+}
+END_TEST
+
+/*
+ * One call reads at most an eighth of the bound; calls after it fill the cache up to its bound
+ * and never past it, evicting what they read earlier like any clean block; a block read ahead
+ * and never used goes like any clean block too.
+ */
+START_TEST(test_prefetch_bounded)
+{
+	const size_t bound = 64 * BS;
+	struct bcache_stats st;
+
+	make_image(256, 1);
+	open_cache(bound);
+	prefetch_range(0, 256, 8);
+	ck_assert_uint_eq(stats().bytes, 8 * BS);
+	prefetch_range(0, 8, 0);             /* cached already */
+	for (uint64_t i = 1; i < 32; i++) {
+		prefetch_range(i * 8, 8, 8);
+		ck_assert_uint_le(stats().bytes, bound);
+	}
+	st = stats();
+	ck_assert_uint_eq(st.bytes, bound);
+	ck_assert_uint_eq(st.prefetched, 256);
+	ck_assert_uint_eq(st.evictions, 256 - 64);
+	/* The most recent are cached, the oldest were evicted unused. */
+	bcache_put(cache, get(255));
+	ck_assert_uint_eq(stats().hits, 1);
+	bcache_put(cache, get(0));
+	ck_assert_uint_eq(stats().misses, 1);
+	/* Ordinary gets evict blocks read ahead and never used. */
+	for (uint64_t i = 100; i < 164; i++)
+		bcache_put(cache, get(i));
+	ck_assert_uint_le(stats().bytes, bound);
+	bcache_put(cache, get(250));
+	ck_assert_uint_eq(stats().misses, 2 + 64);
+	close_cache();
+}
+END_TEST
+
+/* Dirty and held blocks are never evicted for a prefetch: it reads only into what is left. */
+START_TEST(test_prefetch_keeps_dirty)
+{
+	const size_t bound = 16 * BS;
+	struct cblock *held[6], *b;
+	struct bcache_stats st;
+
+	make_image(64, 1);
+	open_cache(bound);
+	put_new_blocks(10, 3);
+	for (uint64_t i = 0; i < 4; i++)
+		held[i] = get(10 + i);
+	prefetch_range(20, 2, 2);          /* room for exactly these two */
+	st = stats();
+	ck_assert_uint_eq(st.bytes, bound);
+	prefetch_range(30, 2, 2);          /* they take the place of the two clean ones */
+	st = stats();
+	ck_assert_uint_eq(st.bytes, bound);
+	ck_assert_uint_eq(st.evictions, 2);
+	for (uint64_t i = 0; i < 4; i++)
+		bcache_put(cache, held[i]);
+	for (uint64_t i = 0; i < 4; i++)
+		held[i] = get(10 + i);       /* only hits: nothing held was evicted */
+	held[4] = get(30);
+	held[5] = get(31);
+	ck_assert_uint_eq(stats().misses, 4);
+	/* The cache is all dirty or held: nothing is read, nothing evicted. */
+	prefetch_range(40, 2, 0);
+	st = stats();
+	ck_assert_uint_eq(st.evictions, 2);
+	ck_assert_uint_eq(st.dirty_bytes, 10 * BS);
+	ck_assert_uint_eq(st.bytes, bound);
+	for (uint64_t i = 0; i < 10; i++) {
+		b = get(i);
+		ck_assert(block_is(b->data, i, 3));
+		bcache_put(cache, b);
+	}
+	for (uint64_t i = 0; i < 6; i++)
+		bcache_put(cache, held[i]);
+	close_cache();
+}
+END_TEST
+
+struct prefetcher {
+	unsigned id;
+	int bad;
+};
+
+static void *prefetcher_main(void *arg)
+{
+	struct prefetcher *p = arg;
+	uint64_t addrs[SHARED_BLOCKS];
+
+	for (uint64_t i = 0; i < SHARED_BLOCKS; i++)
+		addrs[i] = ((i + p->id * 17) % SHARED_BLOCKS) * BS;
+	if (bcache_prefetch(cache, addrs, SHARED_BLOCKS, BS) < 0)
+		p->bad++;
+	for (uint64_t i = 0; i < SHARED_BLOCKS; i++) {
+		struct cblock *b = NULL;
+		uint64_t blk = addrs[i] / BS;
+		if (bcache_get(cache, addrs[i], BS, &b) != 0 || !block_is(b->data, blk, 1))
+			p->bad++;
+		if (b)
+			bcache_put(cache, b);
+	}
+	return NULL;
+}
+
+/* Threads reading ahead and getting the same blocks: each block is read from the device once. */
+START_TEST(test_threads_prefetch)
+{
+	struct prefetcher p[THREADS];
+	pthread_t tid[THREADS];
+
+	make_image(SHARED_BLOCKS, 1);
+	open_cache(0);
+	for (unsigned i = 0; i < THREADS; i++) {
+		p[i] = (struct prefetcher){ .id = i };
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, prefetcher_main, &p[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+		ck_assert_int_eq(p[i].bad, 0);
+	}
+	ck_assert_uint_eq(device_reads(), SHARED_BLOCKS);
+	ck_assert_uint_eq(stats().prefetched + stats().misses, SHARED_BLOCKS);
+	close_cache();
+}
+END_TEST
+
 static Suite *bcache_suite(void)
 {
 	Suite *s = suite_create("bcache");
@@ -871,12 +1084,17 @@ static Suite *bcache_suite(void)
 	tcase_add_test(tc, test_drop_clean);
 	tcase_add_test(tc, test_clear_flags_dirty);
 	tcase_add_test(tc, test_many_blocks);
+	tcase_add_test(tc, test_prefetch_then_hit);
+	tcase_add_test(tc, test_prefetch_read_error);
+	tcase_add_test(tc, test_prefetch_bounded);
+	tcase_add_test(tc, test_prefetch_keeps_dirty);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(mt, setup, teardown);
 	tcase_add_test(mt, test_threads_read_once);
 	tcase_add_test(mt, test_threads_evicting);
 	tcase_add_test(mt, test_threads_read_error);
+	tcase_add_test(mt, test_threads_prefetch);
 	suite_add_tcase(s, mt);
 	return s;
 }

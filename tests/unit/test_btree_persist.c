@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/btree/node.h"
+#include "fs/btree/view.h"
 #include "fs/lib/csum.h"
 #include "tests/support/fixture.h"
 
@@ -727,6 +728,94 @@ START_TEST(lost_write_of_a_leaf)
 }
 END_TEST
 
+/* Read ahead every node of the tree; returns the device's read count after it. */
+static uint64_t ctree_prefetch_all(struct ctree *ct)
+{
+	uint64_t *addrs = malloc(ct->nnodes * sizeof(*addrs));
+	struct bdev_stats before, after;
+
+	for (size_t i = 0; i < ct->nnodes; i++)
+		addrs[i] = ct->nodes[i].addr;
+	bdev_get_stats(ct->f.bd, &before);
+	ck_assert_uint_eq(bt_prefetch(&ct->f.fs, addrs, ct->nnodes), ct->nnodes);
+	bdev_get_stats(ct->f.bd, &after);
+	ck_assert_uint_eq(after.reads - before.reads, ct->nnodes);
+	ck_assert_int_eq(ct->f.reports, 0);   /* nothing is verified yet */
+	free(addrs);
+	return after.reads;
+}
+
+/* The first read through `bad`, served from what was read ahead, fails as a read would. */
+static void assert_prefetched_damage(struct ctree *ct, uint64_t bad, uint64_t reads,
+				     const char *what)
+{
+	struct bdev_stats st;
+	uint64_t id = 0;
+	uint32_t len;
+
+	while (!ctree_crosses(ct, id, bad))
+		id++;
+	struct bt_key k = id_key(id);
+	ck_assert_int_eq(bt_lookup(&ct->t, &k, got, sizeof(got), &len), -EIO);
+	bdev_get_stats(ct->f.bd, &st);
+	ck_assert_uint_eq(st.reads, reads);
+	assert_report_names(&ct->f, bad);
+	ck_assert_ptr_nonnull(strstr(ct->f.last_report, what));
+}
+
+/*
+ * Nodes read ahead (bt_prefetch) are verified at their first use, against the pointer they are
+ * reached through, exactly as nodes read then: a checksum flip, a misdirected write and a lost
+ * write of the root are each -EIO naming the block, and the rest reads right, without reading
+ * the device again.
+ */
+START_TEST(prefetched_nodes_verified_at_first_use)
+{
+	struct ctree ct;
+	const uint32_t ns = 4096;
+	uint8_t *a = malloc(ns), *saved = malloc(ns);
+	uint64_t reads;
+
+	ctree_build(&ct, "bt-prefetch", 0x9e7c4);
+	const struct nodeinfo *leaf = ctree_pick(&ct, 0), *other = ctree_pick(&ct, 1);
+	uint8_t old = image_flip(&ct.f, leaf->addr + 5, 0x10);
+	ctree_reopen(&ct);
+	reads = ctree_prefetch_all(&ct);
+	assert_prefetched_damage(&ct, leaf->addr, reads, "checksum");
+	ctree_assert_damage(&ct, leaf->addr);
+	image_rw(&ct.f, leaf->addr + 5, &old, 1, true);
+
+	/* An internal node's bytes at the leaf's address. */
+	image_rw(&ct.f, other->addr, a, ns, false);
+	image_rw(&ct.f, leaf->addr, saved, ns, false);
+	image_rw(&ct.f, leaf->addr, a, ns, true);
+	ctree_reopen(&ct);
+	reads = ctree_prefetch_all(&ct);
+	assert_prefetched_damage(&ct, leaf->addr, reads, "address");
+	image_rw(&ct.f, leaf->addr, saved, ns, true);
+
+	/* The root pointer promises an older generation than the root has. */
+	const struct rootptr rp = ct.rp;
+	ct.rp.gen = rp.gen - 1;
+	ctree_reopen(&ct);
+	reads = ctree_prefetch_all(&ct);
+	assert_prefetched_damage(&ct, rp.root, reads, "generation");
+	ct.rp = rp;
+
+	/* Undamaged, everything read ahead reads right with no read of the device. */
+	ctree_reopen(&ct);
+	reads = ctree_prefetch_all(&ct);
+	model_verify(&ct.f, &ct.t, &ct.m);
+	struct bdev_stats st;
+	bdev_get_stats(ct.f.bd, &st);
+	ck_assert_uint_eq(st.reads, reads);
+	ck_assert_int_eq(ct.f.reports, 0);
+	free(a);
+	free(saved);
+	ctree_free(&ct);
+}
+END_TEST
+
 /* 300 random single-byte flips anywhere in the reachable nodes, one at a time. */
 START_TEST(random_flip_sweep)
 {
@@ -1025,6 +1114,7 @@ int main(void)
 	tcase_add_test(tc, misdirected_write);
 	tcase_add_test(tc, root_pointer_mismatch);
 	tcase_add_test(tc, lost_write_of_a_leaf);
+	tcase_add_test(tc, prefetched_nodes_verified_at_first_use);
 	tcase_add_test(tc, random_flip_sweep);
 	tcase_add_test(tc, resealed_pointer_key_mismatch);
 	tcase_add_test(tc, resealed_child_pointer_out_of_range);
