@@ -877,7 +877,7 @@ static int check_child_subvols(struct ns_checker *c)
 	for (;;) {
 		uint64_t child = 0;
 		cowfs_lock(c->fs);
-		ret = cowfs_subvol_next(c->fs, from, &si);
+		ret = cowfs_subvol_next_child(c->fs, parent, from, &si);
 		cowfs_unlock(c->fs);
 		if (ret < 0)
 			break;

@@ -96,9 +96,9 @@ static int drop_nested_entries(struct cowfs_trans *tx, struct inode_tree *src,
 	int ret;
 
 	inode_tree_init(&it, src->fs, snap);
-	while ((ret = cowfs_subvol_next(src->fs, from, &si)) == 0) {
+	while ((ret = cowfs_subvol_next_child(src->fs, inode_tree_subvol(src), from, &si)) == 0) {
 		from = si.id + 1;
-		if (si.parent != inode_tree_subvol(src) || si.id == snap->t.owner)
+		if (si.id == snap->t.owner)
 			continue;
 		ret = dir_subvol_unlink(tx, &it, si.dir, si.name, si.name_len, si.index);
 		if (ret < 0)
@@ -111,14 +111,10 @@ static int drop_nested_entries(struct cowfs_trans *tx, struct inode_tree *src,
 static int has_nested(struct cowfs *fs, uint64_t id)
 {
 	struct subvol_info si;
-	uint64_t from = SUBVOL_FIRST_ID;
-	int ret;
+	int ret = cowfs_subvol_next_child(fs, id, SUBVOL_FIRST_ID, &si);
 
-	while ((ret = cowfs_subvol_next(fs, from, &si)) == 0) {
-		if (si.parent == id)
-			return -ENOTEMPTY;
-		from = si.id + 1;
-	}
+	if (ret == 0)
+		return -ENOTEMPTY;
 	return ret == -ENOENT ? 0 : ret;
 }
 

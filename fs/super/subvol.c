@@ -293,6 +293,27 @@ int cowfs_subvol_next(struct cowfs *fs, uint64_t from, struct subvol_info *out)
 	return ret < 0 ? ret : cowfs_subvol_get(fs, found, out);
 }
 
+int cowfs_subvol_next_child(struct cowfs *fs, uint64_t parent, uint64_t from,
+			    struct subvol_info *out)
+{
+	struct bt_cursor cur;
+	struct bt_key k = { parent, ROOT_REF_KEY, from };
+	uint64_t child = 0;
+	int ret;
+
+	bt_cursor_init(&cur, &fs->root_tree);
+	ret = bt_cursor_seek(&cur, &k, BT_SEEK_GE);
+	if (ret == 0) {
+		bt_cursor_item(&cur, &k, NULL, NULL);
+		if (k.objectid != parent || k.type != ROOT_REF_KEY)
+			ret = -ENOENT;
+		else
+			child = k.offset;
+	}
+	bt_cursor_release(&cur);
+	return ret < 0 ? ret : cowfs_subvol_get(fs, child, out);
+}
+
 int cowfs_subvol_child(struct cowfs *fs, uint64_t parent, uint64_t dir, const char *name,
 		       size_t len, uint64_t *id)
 {

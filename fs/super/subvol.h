@@ -51,6 +51,10 @@ bool subvol_id_valid(uint64_t id);
 int cowfs_subvol_get(struct cowfs *fs, uint64_t id, struct subvol_info *out);
 /* The first subvolume whose id is >= `from` (the top level first): 0 or -ENOENT at the end. */
 int cowfs_subvol_next(struct cowfs *fs, uint64_t from, struct subvol_info *out);
+/* The first subvolume linked in `parent` (a ROOT_REF of it) whose id is >= `from`: the
+ * children of one tree without looking at every other subvolume. 0 or -ENOENT at the end. */
+int cowfs_subvol_next_child(struct cowfs *fs, uint64_t parent, uint64_t from,
+			    struct subvol_info *out);
 /* The subvolume whose entry `name` is in directory `dir` of `parent`: 0 (*id), -ENOENT. */
 int cowfs_subvol_child(struct cowfs *fs, uint64_t parent, uint64_t dir, const char *name,
 		       size_t len, uint64_t *id);
