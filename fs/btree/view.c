@@ -97,35 +97,37 @@ static int walk_children(struct bt_fs *fs, const struct bt_walk *w, const struct
 	return ret;
 }
 
-/* The same, with every child `enter` accepts read ahead first (w->prefetch). */
+/*
+ * The same, read ahead (w->prefetch) a window at a time: enter is asked about the window's
+ * children, those it accepts are read in one batch, then walked. A window of 32 nodes (512 KiB
+ * of 16 KiB nodes) is still in the CPU's cache when they are verified right after.
+ */
+#define WALK_WINDOW 32
+
 static int walk_children_prefetched(struct bt_fs *fs, const struct bt_walk *w,
 				    const struct bt_node *n)
 {
-	uint32_t nr = node_nritems(n->b), k = 0;
-	uint64_t *addrs = calloc(nr, sizeof(*addrs));
-	uint32_t *slots = malloc(nr * sizeof(*slots));
+	uint32_t nr = node_nritems(n->b), slots[WALK_WINDOW];
+	uint64_t addrs[WALK_WINDOW];
 	uint8_t level = node_level(n->b) - 1;
 	int ret = 0;
 
-	if (!addrs || !slots) {
-		free(addrs);
-		free(slots);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < nr && ret == 0; i++) {
-		ret = w->enter ? w->enter(w->arg, node_blockptr(n->b, i), level, n) : 0;
-		if (ret == 0) {
-			addrs[k] = node_blockptr(n->b, i);
-			slots[k++] = i;
+	for (uint32_t from = 0; from < nr && ret == 0; from += WALK_WINDOW) {
+		uint32_t k = 0;
+		for (uint32_t i = from; i < nr && i < from + WALK_WINDOW && ret == 0; i++) {
+			ret = w->enter ? w->enter(w->arg, node_blockptr(n->b, i), level, n) : 0;
+			if (ret == 0) {
+				addrs[k] = node_blockptr(n->b, i);
+				slots[k++] = i;
+			}
+			ret = ret < 0 ? ret : 0;
 		}
-		ret = ret < 0 ? ret : 0;
+		if (ret == 0 && k > 1)
+			(void)bt_prefetch(fs, addrs, k);
+		for (uint32_t j = 0; j < k && ret == 0; j++)
+			ret = walk_node(fs, w, addrs[j], level, node_ptr_gen(n->b, slots[j]), n,
+					true);
 	}
-	if (ret == 0)
-		(void)bt_prefetch(fs, addrs, k);
-	for (uint32_t j = 0; j < k && ret == 0; j++)
-		ret = walk_node(fs, w, addrs[j], level, node_ptr_gen(n->b, slots[j]), n, true);
-	free(addrs);
-	free(slots);
 	return ret;
 }
 
