@@ -71,6 +71,20 @@ size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n)
 	return ret > 0 ? (size_t)ret : 0;
 }
 
+void bt_readahead(struct bt_fs *fs, const uint64_t *bytenrs, size_t n)
+{
+	uint64_t *valid = n ? malloc(n * sizeof(*valid)) : NULL;
+	size_t k = 0;
+
+	if (!valid)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (bt_node_addr_valid(fs, bytenrs[i]))
+			valid[k++] = bytenrs[i];
+	bcache_readahead(fs->cache, valid, k, fs->nodesize);
+	free(valid);
+}
+
 int bt_node_peek_level(struct bt_fs *fs, uint64_t bytenr, uint8_t *level)
 {
 	struct cblock *b;
@@ -98,36 +112,43 @@ static int walk_children(struct bt_fs *fs, const struct bt_walk *w, const struct
 }
 
 /*
- * The same, read ahead (w->prefetch) a window at a time: enter is asked about the window's
- * children, those it accepts are read in one batch, then walked. A window of 32 nodes (512 KiB
- * of 16 KiB nodes) is still in the CPU's cache when they are verified right after.
+ * The same, read ahead (w->prefetch): enter is asked about every child first; the device is
+ * asked to start reading all those it accepts (bt_readahead), and they are then read into the
+ * cache a window at a time (bt_prefetch) and walked. A window of 32 nodes (512 KiB of 16 KiB
+ * nodes) is still in the CPU's cache when they are verified right after; the reads of the
+ * windows after it are in flight meanwhile.
  */
 #define WALK_WINDOW 32
 
 static int walk_children_prefetched(struct bt_fs *fs, const struct bt_walk *w,
 				    const struct bt_node *n)
 {
-	uint32_t nr = node_nritems(n->b), slots[WALK_WINDOW];
-	uint64_t addrs[WALK_WINDOW];
+	uint32_t nr = node_nritems(n->b), k = 0;
+	uint32_t *slots = malloc(nr * sizeof(*slots) + 1);
+	uint64_t *addrs = malloc(nr * sizeof(*addrs) + 1);
 	uint8_t level = node_level(n->b) - 1;
-	int ret = 0;
+	int ret = slots && addrs ? 0 : -ENOMEM;
 
-	for (uint32_t from = 0; from < nr && ret == 0; from += WALK_WINDOW) {
-		uint32_t k = 0;
-		for (uint32_t i = from; i < nr && i < from + WALK_WINDOW && ret == 0; i++) {
-			ret = w->enter ? w->enter(w->arg, node_blockptr(n->b, i), level, n) : 0;
-			if (ret == 0) {
-				addrs[k] = node_blockptr(n->b, i);
-				slots[k++] = i;
-			}
-			ret = ret < 0 ? ret : 0;
+	for (uint32_t i = 0; i < nr && ret == 0; i++) {
+		ret = w->enter ? w->enter(w->arg, node_blockptr(n->b, i), level, n) : 0;
+		if (ret == 0) {
+			addrs[k] = node_blockptr(n->b, i);
+			slots[k++] = i;
 		}
-		if (ret == 0 && k > 1)
-			(void)bt_prefetch(fs, addrs, k);
-		for (uint32_t j = 0; j < k && ret == 0; j++)
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret == 0 && k > 1)
+		bt_readahead(fs, addrs, k);
+	for (uint32_t from = 0; from < k && ret == 0; from += WALK_WINDOW) {
+		uint32_t m = k - from < WALK_WINDOW ? k - from : WALK_WINDOW;
+		if (m > 1)
+			(void)bt_prefetch(fs, addrs + from, m);
+		for (uint32_t j = from; j < from + m && ret == 0; j++)
 			ret = walk_node(fs, w, addrs[j], level, node_ptr_gen(n->b, slots[j]), n,
 					true);
 	}
+	free(slots);
+	free(addrs);
 	return ret;
 }
 

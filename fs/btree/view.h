@@ -54,6 +54,14 @@ uint32_t bt_node_item_offset(const struct bt_node *n, uint32_t i);
 size_t bt_prefetch(struct bt_fs *fs, const uint64_t *bytenrs, size_t n);
 
 /*
+ * Start the device reading the nodes at bytenrs[0..n) that are not cached and return at once
+ * (bcache_readahead): for nodes a caller will bt_prefetch or bt_node_get after working on
+ * others, so that the reads overlap with that work and with each other. Takes no room in the
+ * cache; addresses where no node may live are skipped. A hint: it never fails.
+ */
+void bt_readahead(struct bt_fs *fs, const uint64_t *bytenrs, size_t n);
+
+/*
  * The level the header of the node at `bytenr` claims, read without verifying anything: for a
  * node looked at by address alone, with no parent pointer to say which level it must be (then
  * bt_node_get verifies it against that). The block cache's errno when it cannot be read.

@@ -261,6 +261,14 @@ static int read_exclusive(struct excl *e, const struct node_ptr *p, uint8_t leve
  */
 #define READ_CHUNK 32
 
+/*
+ * The device is asked to start reading this many nodes beyond the chunk being read
+ * (bt_readahead), so that their reads are in flight together while the chunks before them are
+ * parsed. Measured on a cold 100,000-file snapshot's 3,076 exclusive nodes (bench/README.md):
+ * 134-163 ms in batches of 32 alone, 60-81 ms with the reads of the next 128 started.
+ */
+#define READ_AHEAD 128
+
 /* Read the exclusive nodes chunk[0..k) at `level`, in address order, read ahead first. */
 static int read_chunk(struct excl *e, const struct node_ptr *chunk, size_t k, uint8_t level)
 {
@@ -276,13 +284,25 @@ static int read_chunk(struct excl *e, const struct node_ptr *chunk, size_t k, ui
 	return ret;
 }
 
-/*
- * The candidates at `level`, grouped by address: the exclusive ones are read, a chunk at a
- * time once their counts said so.
- */
-static int do_level(struct excl *e, uint8_t level)
+/* Start the reads of p[from..to): the device reads them while the nodes before are parsed. */
+static void read_ahead(struct excl *e, const struct node_ptr *p, size_t from, size_t to)
 {
-	struct node_ptr *c = e->cand.v, chunk[READ_CHUNK];
+	uint64_t addrs[READ_CHUNK + READ_AHEAD];
+	size_t k = 0;
+
+	for (size_t i = from; i < to && k < sizeof(addrs) / sizeof(addrs[0]); i++)
+		addrs[k++] = p[i].bytenr;
+	if (k > 0)
+		bt_readahead(e->x->fs, addrs, k);
+}
+
+/*
+ * The candidates at `level`, grouped by address, filtered down to the exclusive ones in place
+ * (kept in address order); *n_excl says how many.
+ */
+static int keep_exclusive(struct excl *e, size_t *n_excl)
+{
+	struct node_ptr *c = e->cand.v;
 	struct extent_counter ec;
 	size_t i = 0, k = 0;
 	int ret = 0;
@@ -297,14 +317,30 @@ static int do_level(struct excl *e, uint8_t level)
 			j++;
 		ret = is_exclusive(&ec, c[i].bytenr, e->x->fs->nodesize, j - i, &exclusive);
 		if (ret == 0 && exclusive)
-			chunk[k++] = c[i];
+			c[k++] = c[i];
 		i = j;
-		if (ret == 0 && (k == READ_CHUNK || (i == e->cand.n && k > 0))) {
-			ret = read_chunk(e, chunk, k, level);
-			k = 0;
-		}
 	}
 	extent_counter_release(&ec);
+	*n_excl = k;
+	return ret;
+}
+
+/*
+ * The exclusive nodes at `level`, read a chunk at a time in address order, the reads of the
+ * next READ_AHEAD nodes always in flight.
+ */
+static int do_level(struct excl *e, uint8_t level)
+{
+	const struct node_ptr *c = e->cand.v;
+	size_t n;
+	int ret = keep_exclusive(e, &n);
+
+	for (size_t i = 0; i < n && ret == 0; i += READ_CHUNK) {
+		size_t k = n - i < READ_CHUNK ? n - i : READ_CHUNK;
+		size_t ahead = i + k + READ_AHEAD < n ? i + k + READ_AHEAD : n;
+		read_ahead(e, c, i == 0 ? 0 : i + READ_AHEAD, ahead);
+		ret = read_chunk(e, c + i, k, level);
+	}
 	return ret;
 }
 

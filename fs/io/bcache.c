@@ -905,6 +905,22 @@ int bcache_prefetch(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t 
 	return (int)ok;
 }
 
+void bcache_readahead(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len)
+{
+	uint64_t *missing = n ? malloc(n * sizeof(*missing)) : NULL;
+	size_t k = 0;
+
+	if (!missing)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		if (!hash_find(c, addrs[i]))
+			missing[k++] = addrs[i];
+	pthread_mutex_unlock(&c->lock);
+	bdev_readahead(c->bd, missing, k, len);
+	free(missing);
+}
+
 /* ---- stats ------------------------------------------------------------------------------ */
 
 void bcache_get_stats(struct bcache *c, struct bcache_stats *st)

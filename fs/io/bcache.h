@@ -81,6 +81,14 @@ int bcache_get_new(struct bcache *c, uint64_t addr, uint32_t len, struct cblock 
  */
 int bcache_prefetch(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len);
 
+/*
+ * Ask the device to start reading the blocks of addrs[0..n) that are not cached
+ * (bdev_readahead) and return at once: for a caller that will get or prefetch them a little
+ * later, so that their reads overlap with its work on the blocks before them. Takes no room in
+ * the cache and changes nothing in it. A hint: returns nothing; -ENOMEM only skips it.
+ */
+void bcache_readahead(struct bcache *c, const uint64_t *addrs, size_t n, uint32_t len);
+
 /* Take one more reference to a block already held. */
 void bcache_ref(struct bcache *c, struct cblock *b);
 void bcache_put(struct bcache *c, struct cblock *b);

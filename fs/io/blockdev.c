@@ -520,6 +520,21 @@ static void overlay_held(struct blockdev *bd, struct bdev_io *ios, size_t n)
 	pthread_mutex_unlock(&bd->lock);
 }
 
+void bdev_readahead(struct blockdev *bd, const uint64_t *offs, size_t n, uint32_t len)
+{
+	size_t i = 0;
+
+	if (bd->direct || bd->dead)
+		return;
+	while (i < n) {
+		uint64_t start = offs[i], end = offs[i] + len;
+		while (++i < n && offs[i] == end)
+			end += len;
+		if (end <= bd->size)
+			(void)readahead(bd->fd, (off64_t)start, (size_t)(end - start));
+	}
+}
+
 int bdev_read_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
 {
 	int rc = locked_batch(bd, ios, n, false);

@@ -79,6 +79,17 @@ int bdev_write(struct blockdev *bd, uint64_t off, const void *buf, size_t len);
 int bdev_read_batch(struct blockdev *bd, struct bdev_io *ios, size_t n);
 int bdev_write_batch(struct blockdev *bd, struct bdev_io *ios, size_t n);
 
+/*
+ * Start reading the ranges [offs[i], offs[i] + len) into the kernel's page cache and return
+ * without waiting (readahead(2)), ranges that follow each other in one call. For a caller about
+ * to read them: its reads then wait for I/O that is already in flight together. Buffered
+ * io_uring reads of uncached pages hardly overlap (measured here, 3,076 cold 16 KiB reads:
+ * 133 ms one at a time, 103 ms in batches of 32, 153 ms of 128; 53 ms with readahead(2)
+ * issued 128 blocks ahead of batches of 32), so this is what makes cold reads overlap.
+ * A hint: nothing for an O_DIRECT device, errors ignored; what a later read returns is the same.
+ */
+void bdev_readahead(struct blockdev *bd, const uint64_t *offs, size_t n, uint32_t len);
+
 /* Make every completed write durable (IORING_OP_FSYNC with IORING_FSYNC_DATASYNC). */
 int bdev_flush(struct blockdev *bd);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fs/io/bcache.h"
@@ -970,6 +971,87 @@ START_TEST(test_prefetch_bounded)
 }
 END_TEST
 
+/* Whether block `blk` of the image is in the kernel's page cache (mincore of a mapping). */
+static bool page_cached(uint64_t blk, uint64_t nblocks)
+{
+	int fd = open(img, O_RDONLY);
+	unsigned char vec[256];
+	void *m;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_le(nblocks * BS / (uint64_t)sysconf(_SC_PAGESIZE), sizeof(vec));
+	m = mmap(NULL, nblocks * BS, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	ck_assert_int_eq(mincore(m, nblocks * BS, vec), 0);
+	munmap(m, nblocks * BS);
+	close(fd);
+	return vec[blk * BS / (uint64_t)sysconf(_SC_PAGESIZE)] & 1;
+}
+
+/* Whether the block gets into the page cache: the kernel reads ahead asynchronously. */
+static bool page_cached_soon(uint64_t blk, uint64_t nblocks)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (page_cached(blk, nblocks))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* The image out of the kernel's page cache, as after a reboot. */
+static void drop_page_cache(void)
+{
+	int fd = open(img, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/*
+ * A read-ahead hint starts the device reading what is not cached, into the kernel's page
+ * cache only: the block cache, its counters and the device's read count are unchanged, past
+ * the end of the image is ignored, and what a get returns afterwards is the same.
+ */
+START_TEST(test_readahead_hint)
+{
+	const uint64_t nblocks = 128;
+	uint64_t addrs[] = { 10 * BS, 11 * BS, 12 * BS, 3 * BS, 40 * BS, 90 * BS, 500 * BS };
+	struct bcache_stats before, after;
+	uint64_t reads;
+
+	make_image(nblocks, 1);
+	drop_page_cache();
+	open_cache(0);
+	bcache_put(cache, get(3));
+	for (size_t i = 0; i < 6; i++)
+		if (addrs[i] != 3 * BS)
+			ck_assert_msg(!page_cached(addrs[i] / BS, nblocks),
+				      "block %llu cached before the hint", (unsigned long long)addrs[i] / BS);
+	before = stats();
+	reads = device_reads();
+	bcache_readahead(cache, addrs, sizeof(addrs) / sizeof(addrs[0]), BS);
+	after = stats();
+	ck_assert_uint_eq(device_reads(), reads);
+	ck_assert_uint_eq(after.blocks, before.blocks);
+	ck_assert_uint_eq(after.bytes, before.bytes);
+	ck_assert_uint_eq(after.misses, before.misses);
+	ck_assert_uint_eq(after.prefetched, before.prefetched);
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_msg(page_cached_soon(addrs[i] / BS, nblocks), "block %llu not read ahead",
+			      (unsigned long long)addrs[i] / BS);
+	for (size_t i = 0; i < 6; i++) {
+		struct cblock *b = get(addrs[i] / BS);
+		ck_assert(block_is(b->data, addrs[i] / BS, 1));
+		bcache_put(cache, b);
+	}
+	ck_assert_uint_eq(stats().misses, before.misses + 5);
+	close_cache();
+}
+END_TEST
+
 /* Dirty and held blocks are never evicted for a prefetch: it reads only into what is left. */
 START_TEST(test_prefetch_keeps_dirty)
 {
@@ -1088,6 +1170,7 @@ static Suite *bcache_suite(void)
 	tcase_add_test(tc, test_prefetch_read_error);
 	tcase_add_test(tc, test_prefetch_bounded);
 	tcase_add_test(tc, test_prefetch_keeps_dirty);
+	tcase_add_test(tc, test_readahead_hint);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(mt, setup, teardown);
