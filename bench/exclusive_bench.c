@@ -9,10 +9,13 @@
  *   diverged  after --change files of 257 were overwritten and as many deleted: the same sets
  *
  * Each figure is the median of --runs calls under the filesystem lock, with a warm cache (the
- * trees were just written or read). The two answers must agree, or the bench fails (exit 1).
+ * trees were just written or read), or with --cold, each call after dropping the block cache's
+ * clean blocks and the kernel's pages of the image (cowfs_drop_caches): every node read comes
+ * from the device, as in the first query after a mount on a rebooted machine. The two answers
+ * must agree, or the bench fails (exit 1).
  *
  *   build/bench/exclusive_bench --dir DIR [--files N] [--change K] [--nodesize B] [--runs R]
- *                               [--cache BYTES]
+ *                               [--cache BYTES] [--cold]
  *
  * --cache is the memory bound (cowfs_opts.cache_bytes; half of it caches tree blocks): with
  * the default 256 MiB, the metadata of 1,000,000 files (~650 MB) does not fit, and a count
@@ -39,6 +42,7 @@ struct bench_opts {
 	uint32_t nodesize;
 	int runs;
 	size_t cache_bytes;   /* cowfs_opts.cache_bytes (0: the default) */
+	bool cold;            /* every call from the device */
 };
 
 static void die(const char *what, int err)
@@ -125,12 +129,14 @@ static int cmp_timed(const void *a, const void *b)
 
 /* The median of `runs` calls of one way of answering. */
 static struct timed measure(struct cowfs *fs, const uint64_t *ids, size_t n, bool recount,
-			    int runs)
+			    int runs, bool cold)
 {
 	struct timed t[16];
 
 	for (int i = 0; i < runs; i++) {
 		cowfs_lock(fs);
+		if (cold)
+			check("drop caches", cowfs_drop_caches(fs));
 		double t0 = now();
 		int ret = recount ? cowfs_subvol_space_recount(fs, ids, n, &t[i].s)
 				  : cowfs_subvol_space(fs, ids, n, false, &t[i].s);
@@ -142,9 +148,11 @@ static struct timed measure(struct cowfs *fs, const uint64_t *ids, size_t n, boo
 	return t[runs / 2];
 }
 
-static void row(struct cowfs *fs, const char *phase, const uint64_t *ids, size_t n, int runs)
+static void row(struct cowfs *fs, const char *phase, const uint64_t *ids, size_t n,
+		const struct bench_opts *o)
 {
-	struct timed f = measure(fs, ids, n, false, runs), r = measure(fs, ids, n, true, runs);
+	struct timed f = measure(fs, ids, n, false, o->runs, o->cold);
+	struct timed r = measure(fs, ids, n, true, o->runs, o->cold);
 	char set[64];
 
 	if (f.s.exclusive_data != r.s.exclusive_data || f.s.exclusive_meta != r.s.exclusive_meta) {
@@ -177,6 +185,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "nodesize", required_argument, NULL, 'n' },
 		{ "runs", required_argument, NULL, 'r' },
 		{ "cache", required_argument, NULL, 'm' },
+		{ "cold", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -191,9 +200,10 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		case 'n': o->nodesize = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'r': o->runs = atoi(optarg); break;
 		case 'm': o->cache_bytes = strtoull(optarg, NULL, 0); break;
+		case 'C': o->cold = true; break;
 		default:
 			fprintf(stderr, "usage: exclusive_bench --dir DIR [--files N] [--change K] "
-				"[--nodesize B] [--runs R] [--cache BYTES]\n");
+				"[--nodesize B] [--runs R] [--cache BYTES] [--cold]\n");
 			exit(2);
 		}
 	}
@@ -224,20 +234,21 @@ int main(int argc, char **argv)
 	double t0 = now();
 	fill(fs, &r, o.files);
 	printf("exclusive_bench: %" PRIu64 " files of 4 KiB, nodesize %u, cache_bytes %zu MiB, "
-	       "built in %.1f s; median of %d runs, warm cache\n\n", o.files, o.nodesize,
-	       cowfs_cache_bytes(fs) >> 20, now() - t0, o.runs);
+	       "built in %.1f s; median of %d runs, %s\n\n", o.files, o.nodesize,
+	       cowfs_cache_bytes(fs) >> 20, now() - t0, o.runs,
+	       o.cold ? "cold (caches dropped before each call)" : "warm cache");
 	header();
-	row(fs, "alone", &a, 1, o.runs);
+	row(fs, "alone", &a, 1, &o);
 	struct cowfs_trans *tx = cowfs_trans_begin(fs, ALLOC_NORMAL);
 	check("snapshot", cowfs_trans_end(tx, cowfs_tree_clone(tx, r, 257, &snap)));
 	check("commit", cowfs_commit(fs));
-	row(fs, "snapshot", &a, 1, o.runs);
-	row(fs, "snapshot", &b, 1, o.runs);
-	row(fs, "snapshot", both, 2, o.runs);
+	row(fs, "snapshot", &a, 1, &o);
+	row(fs, "snapshot", &b, 1, &o);
+	row(fs, "snapshot", both, 2, &o);
 	diverge(fs, snap, o.files, o.change);
-	row(fs, "diverged", &a, 1, o.runs);
-	row(fs, "diverged", &b, 1, o.runs);
-	row(fs, "diverged", both, 2, o.runs);
+	row(fs, "diverged", &a, 1, &o);
+	row(fs, "diverged", &b, 1, &o);
+	row(fs, "diverged", both, 2, &o);
 	check("close", cowfs_close(fs));
 	unlink(path);
 	return 0;

@@ -535,6 +535,18 @@ void bdev_readahead(struct blockdev *bd, const uint64_t *offs, size_t n, uint32_
 	}
 }
 
+int bdev_drop_page_cache(struct blockdev *bd)
+{
+	int err;
+
+	if (bd->direct)
+		return 0;
+	if (fdatasync(bd->fd) < 0)
+		return -errno;
+	err = posix_fadvise(bd->fd, 0, 0, POSIX_FADV_DONTNEED);
+	return -err;
+}
+
 int bdev_read_batch(struct blockdev *bd, struct bdev_io *ios, size_t n)
 {
 	int rc = locked_batch(bd, ios, n, false);

@@ -261,6 +261,12 @@ uint32_t cowfs_sectorsize(const struct cowfs *fs);
 uint32_t cowfs_nodesize(const struct cowfs *fs);
 /* The memory bound (cowfs_opts.cache_bytes): fs/inode takes a quarter for file data. */
 size_t cowfs_cache_bytes(const struct cowfs *fs);
+/*
+ * Forget every clean tree block cached and have the kernel drop its pages of the image: the
+ * reads after it come from the device, as right after a mount on a rebooted machine (for
+ * benchmarks of cold reads; dirty blocks stay). Under the lock. 0 or a negative errno.
+ */
+int cowfs_drop_caches(struct cowfs *fs);
 /* The default fs tree; the root tree (read-only use: its root items name every tree). */
 struct cowfs_root *cowfs_default_root(struct cowfs *fs);
 struct btree *cowfs_root_tree(struct cowfs *fs);

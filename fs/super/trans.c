@@ -410,6 +410,12 @@ struct blockdev *cowfs_bdev(struct cowfs *fs) { return fs->bd; }
 uint32_t cowfs_sectorsize(const struct cowfs *fs) { return fs->ext.sectorsize; }
 uint32_t cowfs_nodesize(const struct cowfs *fs) { return fs->bfs.nodesize; }
 size_t cowfs_cache_bytes(const struct cowfs *fs) { return fs->cache_bytes; }
+
+int cowfs_drop_caches(struct cowfs *fs)
+{
+	bcache_drop_clean(fs->cache);
+	return bdev_drop_page_cache(fs->bd);
+}
 struct cowfs_root *cowfs_default_root(struct cowfs *fs) { return &fs->fs_root; }
 struct btree *cowfs_root_tree(struct cowfs *fs) { return &fs->root_tree; }
 
